@@ -1,0 +1,204 @@
+//! One account's state and the pure `apply` that every Durable Object call
+//! goes through: `(limits, state, now, jitter, command) -> reply`.
+//! The caller owns the clock and the randomness; nothing here does I/O.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backoff::Backoff;
+use crate::config::Limits;
+use crate::contract::{
+    AdmitRequest, Admitted, BackoffView, Command, ConcurrencyView, InFlightView, LimitKind, Observed, PolicyState,
+    Reason, Rejection, Reply, StatusView,
+};
+use crate::durations::Durations;
+use crate::permits::{Holder, Permits};
+use crate::status::is_terminal;
+use crate::window::WindowLog;
+use crate::Ms;
+
+/// Name of the concurrency policy in headers and errors.
+pub const CONCURRENCY: &str = "concurrency";
+
+/// Everything the account's object persists.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountState {
+    #[serde(default)]
+    pub windows: BTreeMap<String, WindowLog>,
+    #[serde(default)]
+    pub permits: Permits,
+    #[serde(default)]
+    pub backoff: BTreeMap<String, Backoff>,
+    #[serde(default)]
+    pub durations: Durations,
+}
+
+/// Apply one command. `jitter` is a uniform sample in `[0, 1)`.
+pub fn apply(limits: &Limits, state: &mut AccountState, now: Ms, jitter: f64, command: Command) -> Reply {
+    state.permits.expire(now);
+    match command {
+        Command::Admit(req) => state.admit(limits, now, &req),
+        Command::Bind { permit, generation } => {
+            state.permits.bind(&limits.concurrency, permit, &generation, now);
+            Reply::Ack { released: 0 }
+        }
+        Command::Release { permit } => Reply::Ack { released: u32::from(state.permits.release(permit).is_some()) },
+        Command::Observe { generations } => Reply::Ack { released: state.observe(now, &generations) },
+        Command::UpstreamLimited { class, kind, permit, retry_after_ms } => {
+            let released = permit.and_then(|p| state.permits.release(p)).is_some();
+            if kind == LimitKind::Rate {
+                for bucket in limits.buckets(&class) {
+                    state.backoff.entry(bucket.to_owned()).or_default().strike(&limits.backoff, now, jitter, retry_after_ms);
+                }
+            }
+            Reply::Ack { released: u32::from(released) }
+        }
+        Command::Tick => Reply::Ack { released: 0 },
+        Command::Status => Reply::Status(state.status(limits, now)),
+    }
+}
+
+impl AccountState {
+    fn admit(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest) -> Reply {
+        let buckets = limits.buckets(&req.class);
+        let mut refusal: Option<(Ms, Reason, String, u32)> = None;
+        let mut refuse = |at: Ms, reason: Reason, policy: &str, limit: u32| {
+            if refusal.as_ref().is_none_or(|r| at > r.0) {
+                refusal = Some((at, reason, policy.to_owned(), limit));
+            }
+        };
+        for bucket in &buckets {
+            let Some(rate) = limits.rate(bucket) else { continue };
+            if let Some(Err(until)) = self.backoff.get(*bucket).map(|b| b.check(now)) {
+                refuse(until, Reason::UpstreamBackoff, bucket, rate.limit);
+            }
+            if let Err(at) = self.windows.get(*bucket).map_or(Ok(()), |w| w.check(rate, now)) {
+                refuse(at, Reason::Rate, bucket, rate.limit);
+            }
+        }
+        if req.permit && !self.permits.has_room(&limits.concurrency) {
+            refuse(self.next_permit_free(now), Reason::Concurrency, CONCURRENCY, limits.concurrency.cap);
+        }
+        let policies = self.policies(limits, now, &req.class, req.permit);
+        if let Some((at, reason, policy, limit)) = refusal {
+            let at = at.max(now + 1);
+            return Reply::Rejected(Rejection { reason, policy, limit, retry_at_ms: at, retry_after_ms: at - now, policies });
+        }
+        for bucket in &buckets {
+            if let Some(rate) = limits.rate(bucket) {
+                self.windows.entry((*bucket).to_owned()).or_default().record(rate, now);
+            }
+        }
+        let permit = req.permit.then(|| self.permits.reserve(&limits.concurrency, now, req.model.clone()));
+        Reply::Admitted(Admitted { permit, policies: self.policies(limits, now, &req.class, req.permit) })
+    }
+
+    /// Release the permits of generations seen in a terminal status and
+    /// learn how long they took.
+    fn observe(&mut self, now: Ms, seen: &[Observed]) -> u32 {
+        let mut released = 0;
+        for o in seen.iter().filter(|o| is_terminal(&o.status)) {
+            if let Some(p) = self.permits.release_generation(&o.id) {
+                if matches!(p.holder, Holder::Generation(_)) {
+                    self.durations.observe(p.model.as_deref(), now.saturating_sub(p.since));
+                }
+                released += 1;
+            }
+        }
+        released
+    }
+
+    /// When the next permit is expected to free: the soonest expected end
+    /// among the in-flight generations, from their ages and the durations
+    /// observed on this account.
+    fn next_permit_free(&self, now: Ms) -> Ms {
+        self.permits
+            .held()
+            .iter()
+            .map(|p| self.durations.expected_end(p.model.as_deref(), p.since, now).min(p.expires.max(now + 1)))
+            .min()
+            .unwrap_or(now + 1)
+    }
+
+    /// The policies that apply to a request of `class` (and concurrency when
+    /// it asks for a permit), with their current state.
+    pub fn policies(&self, limits: &Limits, now: Ms, class: &str, permit: bool) -> Vec<PolicyState> {
+        let mut out: Vec<PolicyState> = limits
+            .buckets(class)
+            .into_iter()
+            .filter_map(|b| limits.rate(b).map(|r| (b, r)))
+            .map(|(bucket, rate)| {
+                let log = self.windows.get(bucket);
+                PolicyState {
+                    name: bucket.to_owned(),
+                    quota: rate.limit,
+                    window_s: Some(rate.window_ms.div_ceil(1_000).max(1)),
+                    remaining: log.map_or(rate.limit, |l| l.remaining(rate, now)),
+                    reset_ms: log.map_or(0, |l| l.reset_in(rate, now)),
+                }
+            })
+            .collect();
+        if permit {
+            let free = self.permits.free(&limits.concurrency);
+            out.push(PolicyState {
+                name: CONCURRENCY.to_owned(),
+                quota: limits.concurrency.cap,
+                window_s: None,
+                remaining: free,
+                reset_ms: if free > 0 { 0 } else { self.next_permit_free(now) - now },
+            });
+        }
+        out
+    }
+
+    fn status(&self, limits: &Limits, now: Ms) -> StatusView {
+        let mut policies: Vec<PolicyState> = limits
+            .classes()
+            .flat_map(|(name, _)| self.policies(limits, now, name, false).into_iter().take(1))
+            .collect();
+        policies.extend(self.policies(limits, now, "generate", true).into_iter().filter(|p| p.name == CONCURRENCY));
+        StatusView {
+            policies,
+            concurrency: ConcurrencyView {
+                limit: limits.concurrency.cap,
+                in_use: self.permits.in_use(),
+                free: self.permits.free(&limits.concurrency),
+                in_flight: self
+                    .permits
+                    .held()
+                    .iter()
+                    .map(|p| InFlightView {
+                        generation: p.generation().map(str::to_owned),
+                        adopted: matches!(p.holder, Holder::Adopted(_)),
+                        age_ms: now.saturating_sub(p.since),
+                        model: p.model.clone(),
+                    })
+                    .collect(),
+                expected_duration_ms: self.durations.expected(None),
+            },
+            backoff: self
+                .backoff
+                .iter()
+                .filter(|(_, b)| !b.is_idle(now))
+                .map(|(class, b)| BackoffView { class: class.clone(), paused_for_ms: b.until.saturating_sub(now), strikes: b.strikes })
+                .collect(),
+        }
+    }
+
+    /// When the object must wake up next (lease expiry), if ever.
+    pub fn next_wake(&self) -> Option<Ms> {
+        self.permits.next_expiry()
+    }
+
+    /// Drop state that no longer matters, to keep what is persisted small.
+    pub fn compact(&mut self, limits: &Limits, now: Ms) {
+        for (name, log) in self.windows.iter_mut() {
+            if let Some(rate) = limits.rate(name) {
+                log.prune(rate, now);
+            }
+        }
+        self.windows.retain(|name, log| limits.rate(name).is_some_and(|r| !log.is_idle(r, now)));
+        self.backoff.retain(|_, b| !b.is_idle(now));
+    }
+}

@@ -1,0 +1,82 @@
+//! What an upstream 429 teaches: Sync is the ground truth, so a 429 on a
+//! request the governor admitted closes that class for a while. The pause
+//! grows exponentially with *full jitter* while 429s repeat and starts over after a
+//! quiet spell longer than the cap. An upstream `Retry-After`, if Sync ever sends one, is a floor.
+//! The jitter sample is an input (a number in `[0, 1)`), so this stays pure.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Ms;
+
+/// Backoff policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackoffPolicy {
+    pub base_ms: Ms,
+    pub cap_ms: Ms,
+}
+
+/// Backoff state of one class.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backoff {
+    #[serde(default)]
+    pub strikes: u32,
+    #[serde(default)]
+    pub until: Ms,
+}
+
+impl Backoff {
+    /// `Err(until)` while the class is paused.
+    pub fn check(&self, now: Ms) -> Result<(), Ms> {
+        if self.until > now {
+            Err(self.until)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Record an upstream 429 and return the time the pause ends.
+    pub fn strike(&mut self, policy: &BackoffPolicy, now: Ms, jitter: f64, upstream_retry_ms: Option<Ms>) -> Ms {
+        if now > self.until.saturating_add(policy.cap_ms) {
+            // Quiet for longer than the cap: this is a new episode.
+            self.strikes = 0;
+        }
+        let exp = policy.base_ms.saturating_mul(1u64 << self.strikes.min(20)).min(policy.cap_ms);
+        self.strikes = self.strikes.saturating_add(1);
+        let jitter = jitter.clamp(0.0, 1.0);
+        // Full jitter, but never shorter than a tenth of the base so that a
+        // burst of 429s cannot turn into an immediate retry.
+        let pause = ((exp as f64 * jitter) as Ms).max(policy.base_ms / 10);
+        let pause = pause.max(upstream_retry_ms.unwrap_or(0));
+        self.until = self.until.max(now.saturating_add(pause));
+        self.until
+    }
+
+    pub fn is_idle(&self, now: Ms) -> bool {
+        self.strikes == 0 && self.until <= now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: BackoffPolicy = BackoffPolicy { base_ms: 1_000, cap_ms: 30_000 };
+
+    #[test]
+    fn grows_with_strikes_and_honours_upstream() {
+        let mut b = Backoff::default();
+        assert_eq!(b.strike(&P, 0, 0.99999, None), 999);
+        assert_eq!(b.check(500), Err(999));
+        assert_eq!(b.strike(&P, 1_000, 0.99999, None), 1_000 + 1_999);
+        assert_eq!(b.strike(&P, 5_000, 0.0, Some(7_000)), 12_000);
+        assert!(b.check(12_000).is_ok());
+        b.strike(&P, 12_000 + 30_001, 0.99999, None);
+        assert_eq!(b.strikes, 1, "a quiet spell longer than the cap starts over");
+    }
+
+    #[test]
+    fn capped() {
+        let mut b = Backoff { strikes: 40, until: 0 };
+        assert_eq!(b.strike(&P, 0, 0.99999, None), 29_999);
+    }
+}

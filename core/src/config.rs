@@ -1,0 +1,330 @@
+//! Configuration: every wrangler var and secret, parsed and validated in one
+//! place from a lookup function (so it is tested natively). Invalid values
+//! fail loudly with the variable's name; secret values never appear in a
+//! message.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backoff::BackoffPolicy;
+use crate::keys::{KeyMode, ManagedKeys};
+use crate::permits::ConcurrencyLimit;
+use crate::secret::Secret;
+use crate::window::RateLimit;
+use crate::Ms;
+
+pub const DEFAULT_API_BASE: &str = "https://api.sync.so";
+
+/// A rate class beyond `generate` and `other`, matched by method and path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraClass {
+    pub name: String,
+    pub method: String,
+    pub path: String,
+    pub rate: RateLimit,
+}
+
+/// What the account's Durable Object enforces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub generate: RateLimit,
+    pub other: RateLimit,
+    pub extra: Vec<ExtraClass>,
+    pub concurrency: ConcurrencyLimit,
+    pub backoff: BackoffPolicy,
+}
+
+impl Limits {
+    /// The rate policy of a class name, if it exists.
+    pub fn rate(&self, class: &str) -> Option<&RateLimit> {
+        match class {
+            "generate" => Some(&self.generate),
+            "other" => Some(&self.other),
+            name => self.extra.iter().find(|c| c.name == name).map(|c| &c.rate),
+        }
+    }
+
+    /// Every rate class, in policy order.
+    pub fn classes(&self) -> impl Iterator<Item = (&str, &RateLimit)> {
+        [("generate", &self.generate), ("other", &self.other)]
+            .into_iter()
+            .chain(self.extra.iter().map(|c| (c.name.as_str(), &c.rate)))
+    }
+
+    /// The buckets a request of `class` spends from: its own, and `other`
+    /// too for extra classes (Sync's per-endpoint limits come on top of
+    /// "all other endpoints", so the safe reading spends both).
+    pub fn buckets<'a>(&self, class: &'a str) -> Vec<&'a str> {
+        match class {
+            "generate" | "other" => vec![class],
+            extra => vec![extra, "other"],
+        }
+    }
+}
+
+/// The Worker's whole configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub api_base: String,
+    pub limits: Limits,
+    pub keys: KeyMode,
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: u64,
+}
+
+/// A configuration problem, naming the variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid configuration: {}: {}", self.var, self.problem)
+    }
+}
+
+fn err(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { var, problem: problem.into() }
+}
+
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn get(&self, var: &str) -> Option<String> {
+        (self.0)(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn number(&self, var: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let Some(raw) = self.get(var) else { return Ok(default) };
+        let n: u64 = raw.parse().map_err(|_| err(var, format!("expected a whole number, got {raw:?}")))?;
+        if n < min || n > max {
+            return Err(err(var, format!("must be between {min} and {max}, got {n}")));
+        }
+        Ok(n)
+    }
+
+    fn secret_json<T: for<'de> Deserialize<'de>>(&self, var: &'static str, shape: &str) -> Result<Option<T>, ConfigError> {
+        match self.get(var) {
+            None => Ok(None),
+            // Never echo the value or serde's message (it may quote it).
+            Some(raw) => serde_json::from_str(&raw).map(Some).map_err(|_| err(var, format!("must be {shape}"))),
+        }
+    }
+}
+
+/// Plan name → concurrent generations.
+pub fn plan_cap(plan: &str) -> Option<u32> {
+    match plan.to_ascii_lowercase().as_str() {
+        "hobbyist" => Some(1),
+        "creator" => Some(3),
+        "growth" => Some(6),
+        "scale" => Some(15),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ExtraClassSpec {
+    name: String,
+    method: String,
+    path: String,
+    per_minute: u32,
+    #[serde(default)]
+    burst: Option<u32>,
+}
+
+const DEFAULT_EXTRA: &str = r#"[{"name":"upload","method":"POST","path":"/v2/assets/upload","perMinute":120}]"#;
+
+impl Config {
+    /// Parse from a variable lookup (wrangler vars and secrets).
+    pub fn from_vars(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let v = Vars(lookup);
+        let api_base = v.get("SYNC_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
+        let api_base = api_base.trim_end_matches('/').to_owned();
+        if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+            return Err(err("SYNC_API_BASE", "must be an http(s) URL"));
+        }
+        Ok(Self {
+            api_base,
+            limits: Self::limits(&v)?,
+            keys: Self::keys(&v)?,
+            allowed_origins: v
+                .get("ALLOWED_ORIGINS")
+                .map(|s| s.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect())
+                .unwrap_or_default(),
+            max_body_bytes: v.number("MAX_JSON_BODY_BYTES", 1 << 20, 1_024, 100 << 20)?,
+        })
+    }
+
+    fn limits(v: &Vars) -> Result<Limits, ConfigError> {
+        let window_ms = v.number("RATE_WINDOW_MS", 60_000, 10, 3_600_000)?;
+        let margin_ms = v.number("RATE_MARGIN_MS", 1_000, 0, 60_000)?;
+        let rate = |limit: u64, burst_var: &'static str| -> Result<RateLimit, ConfigError> {
+            let limit = limit as u32;
+            let burst = v.number(burst_var, u64::from(limit), 1, u64::from(limit))? as u32;
+            Ok(RateLimit { limit, window_ms, margin_ms, burst })
+        };
+        let generate = rate(v.number("GENERATE_PER_MINUTE", 60, 1, 100_000)?, "GENERATE_BURST")?;
+        let other = rate(v.number("REQUESTS_PER_MINUTE", 600, 1, 100_000)?, "REQUESTS_BURST")?;
+        let extra_raw = v.get("RATE_CLASSES").unwrap_or_else(|| DEFAULT_EXTRA.to_owned());
+        let specs: Vec<ExtraClassSpec> = serde_json::from_str(&extra_raw)
+            .map_err(|e| err("RATE_CLASSES", format!("expected [{{\"name\",\"method\",\"path\",\"perMinute\"}}]: {e}")))?;
+        let mut extra = Vec::new();
+        for s in specs {
+            if ["generate", "other", "concurrency"].contains(&s.name.as_str()) || s.name.is_empty() {
+                return Err(err("RATE_CLASSES", format!("class name {:?} is reserved or empty", s.name)));
+            }
+            if !s.path.starts_with("/v2/") || s.per_minute == 0 {
+                return Err(err("RATE_CLASSES", format!("class {:?} needs a /v2/ path and perMinute >= 1", s.name)));
+            }
+            let burst = s.burst.unwrap_or(s.per_minute).clamp(1, s.per_minute);
+            extra.push(ExtraClass {
+                name: s.name,
+                method: s.method.to_ascii_uppercase(),
+                path: s.path,
+                rate: RateLimit { limit: s.per_minute, window_ms, margin_ms, burst },
+            });
+        }
+        let cap = match (v.get("MAX_CONCURRENT_GENERATIONS"), v.get("SYNC_PLAN")) {
+            (Some(_), Some(_)) => {
+                return Err(err("MAX_CONCURRENT_GENERATIONS", "set either MAX_CONCURRENT_GENERATIONS or SYNC_PLAN, not both"))
+            }
+            (Some(_), None) => v.number("MAX_CONCURRENT_GENERATIONS", 1, 1, 10_000)? as u32,
+            (None, Some(plan)) => plan_cap(&plan)
+                .ok_or_else(|| err("SYNC_PLAN", format!("unknown plan {plan:?}: use hobbyist, creator, growth or scale, or MAX_CONCURRENT_GENERATIONS")))?,
+            (None, None) => 1,
+        };
+        let concurrency = ConcurrencyLimit {
+            cap,
+            reservation_ttl_ms: v.number("RESERVATION_TTL_SECONDS", 600, 1, 86_400)? * 1_000,
+            lease_ttl_ms: v.number("PERMIT_LEASE_SECONDS", 3_600, 1, 7 * 86_400)? * 1_000,
+        };
+        let backoff = BackoffPolicy {
+            base_ms: v.number("UPSTREAM_BACKOFF_BASE_MS", 1_000, 1, 600_000)?,
+            cap_ms: v.number("UPSTREAM_BACKOFF_CAP_MS", 60_000, 1, 3_600_000)?,
+        };
+        Ok(Limits { generate, other, extra, concurrency, backoff })
+    }
+
+    fn keys(v: &Vars) -> Result<KeyMode, ConfigError> {
+        let clients: Option<BTreeMap<String, String>> =
+            v.secret_json("GOVERNOR_CLIENT_KEYS", "a JSON object mapping client keys to account names")?;
+        let sync_keys: Option<BTreeMap<String, String>> =
+            v.secret_json("SYNC_API_KEYS", "a JSON object mapping account names to Sync API keys")?;
+        let single = v.get("SYNC_API_KEY");
+        let Some(clients) = clients else {
+            if sync_keys.is_some() {
+                return Err(err("SYNC_API_KEYS", "is set but GOVERNOR_CLIENT_KEYS is not (managed keys need both)"));
+            }
+            return Ok(KeyMode::PassThrough);
+        };
+        if clients.is_empty() {
+            return Err(err("GOVERNOR_CLIENT_KEYS", "has no client keys"));
+        }
+        if clients.keys().any(|k| k.len() < 16) {
+            return Err(err("GOVERNOR_CLIENT_KEYS", "every client key must be at least 16 characters"));
+        }
+        let sync_keys: BTreeMap<String, Secret> = match (sync_keys, single) {
+            (Some(map), _) => map.into_iter().map(|(a, k)| (a, Secret::new(k))).collect(),
+            (None, Some(key)) => {
+                let accounts: std::collections::BTreeSet<&String> = clients.values().collect();
+                if accounts.len() != 1 {
+                    return Err(err("SYNC_API_KEY", "serves a single account, but GOVERNOR_CLIENT_KEYS names several: use SYNC_API_KEYS"));
+                }
+                accounts.into_iter().map(|a| (a.clone(), Secret::new(key.clone()))).collect()
+            }
+            (None, None) => return Err(err("SYNC_API_KEYS", "GOVERNOR_CLIENT_KEYS is set but no Sync key is (SYNC_API_KEYS or SYNC_API_KEY)")),
+        };
+        if let Some(missing) = clients.values().find(|a| !sync_keys.contains_key(*a)) {
+            return Err(err("SYNC_API_KEYS", format!("has no Sync key for account {missing:?}")));
+        }
+        Ok(KeyMode::Managed(ManagedKeys::new(clients, sync_keys)))
+    }
+}
+
+impl Limits {
+    /// Test and benchmark helper: Sync's documented limits scaled to a window.
+    pub fn for_window(generate: u32, other: u32, cap: u32, window_ms: Ms, margin_ms: Ms) -> Self {
+        Limits {
+            generate: RateLimit::per_window(generate, window_ms, margin_ms),
+            other: RateLimit::per_window(other, window_ms, margin_ms),
+            extra: vec![ExtraClass {
+                name: "upload".into(),
+                method: "POST".into(),
+                path: "/v2/assets/upload".into(),
+                rate: RateLimit::per_window(120, window_ms, margin_ms),
+            }],
+            concurrency: ConcurrencyLimit { cap, reservation_ttl_ms: 600_000, lease_ttl_ms: 3_600_000 },
+            backoff: BackoffPolicy { base_ms: 1_000, cap_ms: 60_000 },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_vars(&move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_sync() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.api_base, DEFAULT_API_BASE);
+        assert_eq!(c.limits.generate.limit, 60);
+        assert_eq!(c.limits.other.limit, 600);
+        assert_eq!(c.limits.generate.window_ms, 60_000);
+        assert_eq!(c.limits.concurrency.cap, 1);
+        assert_eq!(c.limits.rate("upload").map(|r| r.limit), Some(120));
+        assert!(!c.keys.is_managed());
+    }
+
+    #[test]
+    fn plans_and_conflicts() {
+        assert_eq!(parse(&[("SYNC_PLAN", "Growth")]).unwrap().limits.concurrency.cap, 6);
+        assert_eq!(parse(&[("MAX_CONCURRENT_GENERATIONS", "40")]).unwrap().limits.concurrency.cap, 40);
+        assert_eq!(parse(&[("SYNC_PLAN", "gold")]).unwrap_err().var, "SYNC_PLAN");
+        assert!(parse(&[("SYNC_PLAN", "scale"), ("MAX_CONCURRENT_GENERATIONS", "2")]).is_err());
+        assert_eq!(parse(&[("GENERATE_PER_MINUTE", "ten")]).unwrap_err().var, "GENERATE_PER_MINUTE");
+        assert_eq!(parse(&[("GENERATE_PER_MINUTE", "0")]).unwrap_err().var, "GENERATE_PER_MINUTE");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_errors() {
+        let e = parse(&[("GOVERNOR_CLIENT_KEYS", "{\"ck-very-secret-value\": 5}")]).unwrap_err();
+        assert!(!e.to_string().contains("very-secret"), "{e}");
+        let e = parse(&[("GOVERNOR_CLIENT_KEYS", "{\"ck-very-secret-value\":\"a\"}")]).unwrap_err();
+        assert!(!e.to_string().contains("very-secret"), "{e}");
+    }
+
+    #[test]
+    fn managed_keys() {
+        let c = parse(&[
+            ("GOVERNOR_CLIENT_KEYS", r#"{"ck-0123456789abcdef":"acme"}"#),
+            ("SYNC_API_KEY", "sk-live"),
+        ])
+        .unwrap();
+        let caller = c.keys.resolve(Some("ck-0123456789abcdef")).unwrap();
+        assert_eq!(caller.upstream_key.expose(), "sk-live");
+        assert!(parse(&[("GOVERNOR_CLIENT_KEYS", r#"{"ck-0123456789abcdef":"acme"}"#)]).is_err());
+        assert!(parse(&[
+            ("GOVERNOR_CLIENT_KEYS", r#"{"ck-0123456789abcdef":"acme"}"#),
+            ("SYNC_API_KEYS", r#"{"other":"sk"}"#)
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn extra_classes() {
+        let c = parse(&[("RATE_CLASSES", r#"[{"name":"assets","method":"get","path":"/v2/assets","perMinute":30}]"#)]).unwrap();
+        assert_eq!(c.limits.extra[0].method, "GET");
+        assert_eq!(c.limits.buckets("assets"), vec!["assets", "other"]);
+        assert!(parse(&[("RATE_CLASSES", r#"[{"name":"generate","method":"GET","path":"/v2/x","perMinute":3}]"#)]).is_err());
+    }
+}

@@ -1,0 +1,143 @@
+//! Every way a request can fail, and its HTTP mapping, in one place.
+//! Bodies use Sync's error shape (`statusCode`, `errorCode`, `message`,
+//! `error`) so SDKs that branch on `errorCode` keep working. Messages never
+//! contain a key or a secret.
+
+use serde_json::{json, Value};
+
+use crate::config::ConfigError;
+use crate::contract::{Reason, Rejection};
+use crate::keys::AuthError;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum GovernorError {
+    Unauthorized(AuthError),
+    OriginNotAllowed,
+    NotFound,
+    MethodNotAllowed,
+    BadRequest(String),
+    PayloadTooLarge { limit: u64 },
+    Limited(Rejection),
+    Upstream(String),
+    Misconfigured(ConfigError),
+    Internal(String),
+}
+
+impl GovernorError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Unauthorized(_) => 401,
+            Self::OriginNotAllowed => 403,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::BadRequest(_) => 400,
+            Self::PayloadTooLarge { .. } => 413,
+            Self::Limited(_) => 429,
+            Self::Upstream(_) => 502,
+            Self::Misconfigured(_) | Self::Internal(_) => 500,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(AuthError::Missing) => "missing_api_key",
+            Self::Unauthorized(AuthError::Unknown) => "invalid_api_key",
+            Self::OriginNotAllowed => "origin_not_allowed",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::BadRequest(_) => "invalid_request",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::Limited(r) if r.reason == Reason::Concurrency => "concurrency_limit_exceeded",
+            Self::Limited(_) => "rate_limit_exceeded",
+            Self::Upstream(_) => "upstream_unavailable",
+            Self::Misconfigured(_) => "governor_misconfigured",
+            Self::Internal(_) => "governor_internal_error",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Self::Unauthorized(AuthError::Missing) => "missing API key: send it in x-api-key".into(),
+            Self::Unauthorized(AuthError::Unknown) => "unknown API key".into(),
+            Self::OriginNotAllowed => "this origin is not allowed (ALLOWED_ORIGINS)".into(),
+            Self::NotFound => "no such route: the governor serves /v2/* and /governor/v1/*".into(),
+            Self::MethodNotAllowed => "method not allowed on this route".into(),
+            Self::BadRequest(m) => m.clone(),
+            Self::PayloadTooLarge { limit } => format!("body larger than {limit} bytes"),
+            Self::Limited(r) => match r.reason {
+                Reason::Rate => format!("rate limit of policy '{}' ({} per window) reached", r.policy, r.limit),
+                Reason::Concurrency => format!("all {} concurrent generation slots are in use", r.limit),
+                Reason::UpstreamBackoff => format!("Sync answered 429 for '{}'; pausing that class", r.policy),
+            },
+            Self::Upstream(m) => format!("Sync could not be reached: {m}"),
+            Self::Misconfigured(e) => e.to_string(),
+            Self::Internal(m) => format!("internal error: {m}"),
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Value {
+        let status = self.status();
+        let mut body = json!({
+            "statusCode": status,
+            "errorCode": self.code(),
+            "message": self.message(),
+            "error": reason_phrase(status),
+        });
+        if let Self::Limited(r) = self {
+            body["retryAfterMs"] = json!(r.retry_after_ms);
+            body["policy"] = json!(r.policy);
+            body["limit"] = json!(r.limit);
+        }
+        body
+    }
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Payload Too Large",
+        429 => "Too Many Requests",
+        502 => "Bad Gateway",
+        _ => "Internal Server Error",
+    }
+}
+
+impl From<ConfigError> for GovernorError {
+    fn from(e: ConfigError) -> Self {
+        Self::Misconfigured(e)
+    }
+}
+
+impl From<AuthError> for GovernorError {
+    fn from(e: AuthError) -> Self {
+        Self::Unauthorized(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limited_body_carries_retry_and_policy() {
+        let r = Rejection {
+            reason: Reason::Concurrency,
+            policy: "concurrency".into(),
+            limit: 3,
+            retry_at_ms: 10_500,
+            retry_after_ms: 500,
+            policies: vec![],
+        };
+        assert_eq!(r.retry_after_secs(), 1);
+        let b = GovernorError::Limited(r).body();
+        assert_eq!(b["statusCode"], 429);
+        assert_eq!(b["errorCode"], "concurrency_limit_exceeded");
+        assert_eq!(b["retryAfterMs"], 500);
+        assert_eq!(b["limit"], 3);
+    }
+}

@@ -1,0 +1,146 @@
+//! Who is calling and which account pays.
+//!
+//! * Pass-through (default): the caller's `x-api-key` *is* a Sync key. The
+//!   account is named by a SHA-256 digest of it (the raw key is
+//!   never stored) and the key is forwarded unchanged.
+//! * Managed: `GOVERNOR_CLIENT_KEYS` maps client keys to accounts and
+//!   `SYNC_API_KEYS` (or `SYNC_API_KEY`) maps accounts to Sync keys. Client
+//!   keys never reach Sync, Sync keys never reach clients.
+//!
+//! Lookups compare SHA-256 digests in constant time and visit every entry,
+//! so neither timing nor early exit reveals how much of a key matched.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::secret::Secret;
+
+/// The caller, once authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// Names the account's Durable Object. Never contains a key.
+    pub account: String,
+    /// The key to send to Sync.
+    pub upstream_key: Secret,
+    /// Stable, non-secret name of the client (for fairness and logs).
+    pub client: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthError {
+    Missing,
+    Unknown,
+}
+
+/// How callers are authenticated.
+#[derive(Clone, Debug)]
+pub enum KeyMode {
+    PassThrough,
+    Managed(ManagedKeys),
+}
+
+#[derive(Clone, Debug)]
+pub struct ManagedKeys {
+    clients: Vec<([u8; 32], String, String)>,
+    sync_keys: BTreeMap<String, Secret>,
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// A short, non-reversible label for a key (the account name in pass-through).
+pub fn fingerprint(key: &str) -> String {
+    hex::encode(&digest(&format!("sync-governor/v1/{key}"))[..16])
+}
+
+impl ManagedKeys {
+    /// `clients`: client key → account; `sync_keys`: account → Sync key.
+    pub fn new(clients: BTreeMap<String, String>, sync_keys: BTreeMap<String, Secret>) -> Self {
+        let clients = clients
+            .into_iter()
+            .map(|(key, account)| {
+                let label = fingerprint(&key)[..8].to_owned();
+                (digest(&key), account, label)
+            })
+            .collect();
+        Self { clients, sync_keys }
+    }
+
+    pub fn accounts(&self) -> impl Iterator<Item = &str> {
+        self.clients.iter().map(|(_, a, _)| a.as_str())
+    }
+
+    fn resolve(&self, presented: &str) -> Result<Caller, AuthError> {
+        let wanted = digest(presented);
+        let mut found: Option<(&str, &str)> = None;
+        for (hash, account, label) in &self.clients {
+            if bool::from(hash.ct_eq(&wanted)) {
+                found = Some((account, label));
+            }
+        }
+        let (account, label) = found.ok_or(AuthError::Unknown)?;
+        let upstream_key = self.sync_keys.get(account).cloned().ok_or(AuthError::Unknown)?;
+        Ok(Caller { account: format!("a-{account}"), upstream_key, client: format!("c-{label}") })
+    }
+}
+
+impl KeyMode {
+    /// Authenticate a presented key (`x-api-key`, or a bearer token).
+    pub fn resolve(&self, presented: Option<&str>) -> Result<Caller, AuthError> {
+        let key = presented.map(str::trim).filter(|k| !k.is_empty()).ok_or(AuthError::Missing)?;
+        match self {
+            KeyMode::PassThrough => {
+                let fp = fingerprint(key);
+                Ok(Caller { client: format!("c-{}", &fp[..8]), account: format!("k-{fp}"), upstream_key: Secret::new(key) })
+            }
+            KeyMode::Managed(m) => m.resolve(key),
+        }
+    }
+
+    pub fn is_managed(&self) -> bool {
+        matches!(self, KeyMode::Managed(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn managed() -> KeyMode {
+        let clients = BTreeMap::from([
+            ("ck-alice".to_owned(), "acme".to_owned()),
+            ("ck-bob".to_owned(), "acme".to_owned()),
+            ("ck-eve".to_owned(), "other".to_owned()),
+        ]);
+        let sync = BTreeMap::from([
+            ("acme".to_owned(), Secret::new("sk-acme")),
+            ("other".to_owned(), Secret::new("sk-other")),
+        ]);
+        KeyMode::Managed(ManagedKeys::new(clients, sync))
+    }
+
+    #[test]
+    fn pass_through_names_the_account_by_digest() {
+        let c = KeyMode::PassThrough.resolve(Some("sk-123")).unwrap();
+        assert!(c.account.starts_with("k-") && !c.account.contains("sk-123"));
+        assert_eq!(c.upstream_key.expose(), "sk-123");
+        assert_eq!(KeyMode::PassThrough.resolve(Some(" ")), Err(AuthError::Missing));
+    }
+
+    #[test]
+    fn managed_maps_clients_to_accounts() {
+        let m = managed();
+        let a = m.resolve(Some("ck-alice")).unwrap();
+        let b = m.resolve(Some("ck-bob")).unwrap();
+        assert_eq!(a.account, "a-acme");
+        assert_eq!(a.account, b.account);
+        assert_ne!(a.client, b.client);
+        assert_eq!(a.upstream_key.expose(), "sk-acme");
+        assert_eq!(m.resolve(Some("ck-eve")).unwrap().upstream_key.expose(), "sk-other");
+        assert_eq!(m.resolve(Some("sk-acme")), Err(AuthError::Unknown));
+        assert_eq!(m.resolve(None), Err(AuthError::Missing));
+    }
+}

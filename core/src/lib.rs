@@ -1,0 +1,39 @@
+//! The pure core of sync-governor: every decision the governor makes, with
+//! no `worker` import, no I/O and no clock reads. The Workers layer (the
+//! crate at the repository root) reads the clock once per request, passes it
+//! in, and persists what comes out. Tested natively with `cargo test`.
+//!
+//! # Layout
+//!
+//! | module | one concept |
+//! |---|---|
+//! | [`window`] | exact rate limit: at most N admissions in any span of window + margin (sliding log, optional GCRA pacing) |
+//! | [`permits`] | concurrency permits: reserved, bound to a generation, adopted, released, leased |
+//! | [`backoff`] | what an upstream 429 teaches: exponential pause with full jitter |
+//! | [`durations`] | running statistic of generation durations per model (for honest Retry-After) |
+//! | [`account`] | one account's state and `apply(limits, state, now, jitter, command) -> reply` |
+//! | [`contract`] | the typed commands and replies of the account's Durable Object |
+//! | [`config`] | every wrangler var and secret, parsed and validated |
+//! | [`keys`] | authentication: pass-through and managed keys, constant-time lookup |
+//! | [`secret`] | a string that cannot be logged or serialised by accident |
+//! | [`route`] | which route a request takes and which rate class it spends from |
+//! | [`headers`] | `RateLimit-Policy` / `RateLimit` header fields |
+//! | [`error`] | every failure and its HTTP status / JSON body, in one place |
+//! | [`status`] | Sync's generation statuses |
+
+pub mod account;
+pub mod backoff;
+pub mod config;
+pub mod contract;
+pub mod durations;
+pub mod error;
+pub mod headers;
+pub mod keys;
+pub mod permits;
+pub mod route;
+pub mod secret;
+pub mod status;
+pub mod window;
+
+/// Milliseconds since the Unix epoch: the only notion of time in the core.
+pub type Ms = u64;

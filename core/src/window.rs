@@ -1,0 +1,204 @@
+//! The exact rate limiter: at most `limit` admissions in *any* span of
+//! `window + margin` milliseconds.
+//!
+//! Sync does not say whether "N per minute" is a fixed or a sliding window.
+//! A sliding log of the last `limit` admission times is safe under both
+//! readings (a fixed window is a special case of a span) and still admits a
+//! whole burst whenever the span has room. The `margin` widens the span so
+//! that transit jitter between the governor and Sync cannot squeeze two
+//! admissions that the governor saw one window apart into one upstream window.
+//!
+//! Optional pacing (`burst < limit`) adds a GCRA on top: the emission
+//! interval is `window / limit` and at most `burst` requests pass back to back.
+//!
+//! Like the `governor` crate's GCRA, every decision is a pure function of
+//! (state, now, config) and a refusal is a value carrying the earliest time
+//! at which the same request would pass.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Ms;
+
+/// Configuration of one rate bucket (the *policy*).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// Admissions allowed per window.
+    pub limit: u32,
+    /// The upstream window, in milliseconds (60 000 for Sync).
+    pub window_ms: Ms,
+    /// Extra span added to the window to absorb transit jitter.
+    pub margin_ms: Ms,
+    /// Largest back-to-back burst; `>= limit` disables pacing.
+    pub burst: u32,
+}
+
+impl RateLimit {
+    pub fn per_window(limit: u32, window_ms: Ms, margin_ms: Ms) -> Self {
+        Self { limit, window_ms, margin_ms, burst: limit }
+    }
+
+    /// The span in which at most `limit` admissions may fall.
+    pub fn span_ms(&self) -> Ms {
+        self.window_ms + self.margin_ms
+    }
+
+    fn paced(&self) -> bool {
+        self.burst < self.limit
+    }
+
+    /// GCRA emission interval (only used when paced).
+    fn interval_ms(&self) -> Ms {
+        (self.span_ms() / u64::from(self.limit.max(1))).max(1)
+    }
+}
+
+/// The mutable state of one bucket: admission times, oldest first, at most
+/// `limit` of them, plus the GCRA theoretical arrival time when paced.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowLog {
+    #[serde(default, rename = "s")]
+    stamps: Vec<Ms>,
+    #[serde(default, rename = "t", skip_serializing_if = "is_zero")]
+    tat: Ms,
+}
+
+fn is_zero(v: &Ms) -> bool {
+    *v == 0
+}
+
+impl WindowLog {
+    /// Earliest time at which one more admission fits, or `Ok` when it fits now.
+    pub fn check(&self, cfg: &RateLimit, now: Ms) -> Result<(), Ms> {
+        let mut earliest = now;
+        if cfg.limit == 0 {
+            return Err(Ms::MAX);
+        }
+        let n = self.stamps.len();
+        let limit = cfg.limit as usize;
+        if n >= limit {
+            // The limit-th most recent admission must have left the span.
+            let kth = self.stamps[n - limit];
+            earliest = earliest.max(kth.saturating_add(cfg.span_ms()));
+        }
+        if cfg.paced() {
+            let tau = cfg.interval_ms() * u64::from(cfg.burst.saturating_sub(1));
+            earliest = earliest.max(self.tat.saturating_sub(tau));
+        }
+        if earliest <= now {
+            Ok(())
+        } else {
+            Err(earliest)
+        }
+    }
+
+    /// Record an admission at `now`. Call only after `check` passed.
+    pub fn record(&mut self, cfg: &RateLimit, now: Ms) {
+        let at = self.stamps.last().map_or(now, |last| now.max(*last));
+        self.stamps.push(at);
+        let limit = cfg.limit as usize;
+        if self.stamps.len() > limit {
+            let excess = self.stamps.len() - limit;
+            self.stamps.drain(..excess);
+        }
+        if cfg.paced() {
+            self.tat = self.tat.max(now) + cfg.interval_ms();
+        }
+        self.prune(cfg, now);
+    }
+
+    /// Forget admissions that can no longer matter.
+    pub fn prune(&mut self, cfg: &RateLimit, now: Ms) {
+        let span = cfg.span_ms();
+        let keep_from = self
+            .stamps
+            .iter()
+            .position(|s| s.saturating_add(span) > now)
+            .unwrap_or(self.stamps.len());
+        self.stamps.drain(..keep_from);
+    }
+
+    /// Admissions still counting against the span ending at `now`.
+    pub fn used(&self, cfg: &RateLimit, now: Ms) -> u32 {
+        let span = cfg.span_ms();
+        self.stamps.iter().filter(|s| s.saturating_add(span) > now).count() as u32
+    }
+
+    /// Admissions left right now (ignoring pacing).
+    pub fn remaining(&self, cfg: &RateLimit, now: Ms) -> u32 {
+        cfg.limit.saturating_sub(self.used(cfg, now))
+    }
+
+    /// Milliseconds until the next unit of quota comes back (0 when the
+    /// bucket is untouched).
+    pub fn reset_in(&self, cfg: &RateLimit, now: Ms) -> Ms {
+        let span = cfg.span_ms();
+        self.stamps
+            .iter()
+            .map(|s| s.saturating_add(span))
+            .find(|end| *end > now)
+            .map_or(0, |end| end - now)
+    }
+
+    /// Whether the bucket holds nothing worth persisting.
+    pub fn is_idle(&self, cfg: &RateLimit, now: Ms) -> bool {
+        self.used(cfg, now) == 0 && self.tat <= now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(limit: u32) -> RateLimit {
+        RateLimit::per_window(limit, 1_000, 0)
+    }
+
+    #[test]
+    fn admits_a_whole_burst_then_refuses_until_the_oldest_leaves() {
+        let c = cfg(3);
+        let mut log = WindowLog::default();
+        for t in [0, 10, 20] {
+            assert_eq!(log.check(&c, t), Ok(()));
+            log.record(&c, t);
+        }
+        assert_eq!(log.check(&c, 30), Err(1_000));
+        assert_eq!(log.check(&c, 1_000), Ok(()));
+        log.record(&c, 1_000);
+        assert_eq!(log.check(&c, 1_001), Err(1_010));
+    }
+
+    #[test]
+    fn margin_widens_the_span() {
+        let c = RateLimit::per_window(1, 1_000, 250);
+        let mut log = WindowLog::default();
+        log.record(&c, 0);
+        assert_eq!(log.check(&c, 1_000), Err(1_250));
+    }
+
+    #[test]
+    fn pacing_spreads_admissions() {
+        let c = RateLimit { limit: 10, window_ms: 1_000, margin_ms: 0, burst: 2 };
+        let mut log = WindowLog::default();
+        log.record(&c, 0);
+        assert_eq!(log.check(&c, 0), Ok(()));
+        log.record(&c, 0);
+        assert_eq!(log.check(&c, 0), Err(100));
+    }
+
+    #[test]
+    fn remaining_and_reset() {
+        let c = cfg(2);
+        let mut log = WindowLog::default();
+        assert_eq!(log.remaining(&c, 0), 2);
+        assert_eq!(log.reset_in(&c, 0), 0);
+        log.record(&c, 100);
+        assert_eq!(log.remaining(&c, 200), 1);
+        assert_eq!(log.reset_in(&c, 200), 900);
+        assert!(log.is_idle(&c, 1_100));
+    }
+
+    #[test]
+    fn zero_limit_never_admits() {
+        assert_eq!(WindowLog::default().check(&cfg(0), 5), Err(Ms::MAX));
+    }
+}
