@@ -16,6 +16,7 @@
 //! | [`config`] | every wrangler var and secret, parsed and validated |
 //! | [`keys`] | authentication: pass-through and managed keys, constant-time lookup |
 //! | [`secret`] | a string that cannot be logged or serialised by accident |
+//! | [`settle`] | what a Sync response tells the account: bind, release, observe, 429 |
 //! | [`route`] | which route a request takes and which rate class it spends from |
 //! | [`headers`] | `RateLimit-Policy` / `RateLimit` header fields |
 //! | [`error`] | every failure and its HTTP status / JSON body, in one place |
@@ -32,6 +33,7 @@ pub mod keys;
 pub mod permits;
 pub mod route;
 pub mod secret;
+pub mod settle;
 pub mod status;
 pub mod window;
 

@@ -1,0 +1,181 @@
+//! Property tests of the admission core with an injected clock.
+
+use governor_core::account::{apply, AccountState};
+use governor_core::config::Limits;
+use governor_core::contract::{AdmitRequest, Command, Observed, Reason, Reply};
+use governor_core::window::{RateLimit, WindowLog};
+use proptest::prelude::*;
+
+fn admit(class: &str, permit: bool) -> Command {
+    Command::Admit(AdmitRequest { class: class.into(), permit, model: None })
+}
+
+proptest! {
+    /// In any span of `window` ms, at most `limit` admissions; and whenever
+    /// the span ending now has room, the request is admitted.
+    #[test]
+    fn sliding_window_is_exact(
+        limit in 1u32..20,
+        window in 10u64..5_000,
+        gaps in prop::collection::vec(0u64..400, 1..300),
+    ) {
+        let cfg = RateLimit::per_window(limit, window, 0);
+        let mut log = WindowLog::default();
+        let mut admitted: Vec<u64> = Vec::new();
+        let mut now = 1_000u64;
+        for gap in gaps {
+            now += gap;
+            let in_span = admitted.iter().filter(|&&a| a + window > now).count() as u32;
+            match log.check(&cfg, now) {
+                Ok(()) => {
+                    prop_assert!(in_span < limit);
+                    log.record(&cfg, now);
+                    admitted.push(now);
+                }
+                Err(at) => {
+                    prop_assert!(in_span >= limit, "refused with room: {in_span} < {limit}");
+                    prop_assert!(at > now);
+                    // Waiting exactly until `at` (and alone) is admitted.
+                    prop_assert_eq!(log.check(&cfg, at), Ok(()));
+                    // One millisecond earlier is not: the retry time is the earliest.
+                    prop_assert!(log.check(&cfg, at - 1).is_err());
+                }
+            }
+        }
+        for (i, a) in admitted.iter().enumerate() {
+            if let Some(b) = admitted.get(i + limit as usize) {
+                prop_assert!(b - a >= window, "{} admissions within {} ms", limit + 1, b - a);
+            }
+        }
+    }
+
+    /// A margin never lets more than `limit` fall within `window + margin`.
+    #[test]
+    fn margin_is_respected(limit in 1u32..10, margin in 0u64..500, gaps in prop::collection::vec(0u64..300, 1..200)) {
+        let cfg = RateLimit::per_window(limit, 1_000, margin);
+        let mut log = WindowLog::default();
+        let mut admitted = Vec::new();
+        let mut now = 0u64;
+        for gap in gaps {
+            now += gap;
+            if log.check(&cfg, now).is_ok() {
+                log.record(&cfg, now);
+                admitted.push(now);
+            }
+        }
+        for (i, a) in admitted.iter().enumerate() {
+            if let Some(b) = admitted.get(i + limit as usize) {
+                prop_assert!(b - a >= 1_000 + margin);
+            }
+        }
+    }
+
+    /// Permits never exceed the cap, generate spends rate only with a permit,
+    /// and a client honouring the whole-second Retry-After alone is admitted.
+    #[test]
+    fn account_all_or_nothing(
+        cap in 1u32..5,
+        ops in prop::collection::vec((0u8..4, 0u64..2_000), 1..200),
+    ) {
+        let limits = Limits::for_window(5, 50, cap, 1_000, 0);
+        let mut st = AccountState::default();
+        let mut now = 10_000u64;
+        let mut bound: Vec<String> = Vec::new();
+        let mut next = 0;
+        for (op, gap) in ops {
+            now += gap % 300;
+            match op {
+                0 | 1 => {
+                    let used_before = st.policies(&limits, now, "generate", false)[0].remaining;
+                    match apply(&limits, &mut st, now, 0.5, admit("generate", true)) {
+                        Reply::Admitted(a) => {
+                            let permit = a.permit.expect("generate admission carries a permit");
+                            next += 1;
+                            let id = format!("g{next}");
+                            apply(&limits, &mut st, now, 0.5, Command::Bind { permit, generation: id.clone() });
+                            bound.push(id);
+                        }
+                        Reply::Rejected(r) => {
+                            let used_after = st.policies(&limits, now, "generate", false)[0].remaining;
+                            prop_assert_eq!(used_before, used_after, "a refusal spent budget");
+                            prop_assert!(r.retry_after_ms >= 1);
+                            if r.reason == Reason::Rate {
+                                let mut alone = st.clone();
+                                let later = now + r.retry_after_secs() * 1_000;
+                                let rate_ok = !matches!(
+                                    apply(&limits, &mut alone, later, 0.5, admit("generate", false)),
+                                    Reply::Rejected(x) if x.reason == Reason::Rate
+                                );
+                                prop_assert!(rate_ok, "retry-after was not honest");
+                            }
+                        }
+                        other => prop_assert!(false, "unexpected {:?}", other),
+                    }
+                }
+                2 => {
+                    if !bound.is_empty() {
+                        let id = bound.remove(0);
+                        let obs = Command::Observe { generations: vec![Observed { id, status: "COMPLETED".into() }] };
+                        apply(&limits, &mut st, now, 0.5, obs);
+                    }
+                }
+                _ => {
+                    apply(&limits, &mut st, now, 0.5, admit("other", false));
+                }
+            }
+            prop_assert!(st.permits.in_use() <= cap);
+            prop_assert_eq!(st.permits.in_use() as usize, bound.len());
+        }
+    }
+}
+
+#[test]
+fn concurrency_retry_after_comes_from_observed_durations() {
+    let limits = Limits::for_window(100, 100, 1, 60_000, 0);
+    let mut st = AccountState::default();
+    // Learn that generations take 8 s.
+    for i in 0..3u64 {
+        let t = i * 10_000;
+        let Reply::Admitted(a) = apply(&limits, &mut st, t, 0.5, admit("generate", true)) else { panic!() };
+        let id = format!("g{i}");
+        apply(&limits, &mut st, t, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: id.clone() });
+        apply(&limits, &mut st, t + 8_000, 0.5, Command::Observe { generations: vec![Observed { id, status: "COMPLETED".into() }] });
+    }
+    let t = 100_000;
+    let Reply::Admitted(a) = apply(&limits, &mut st, t, 0.5, admit("generate", true)) else { panic!() };
+    apply(&limits, &mut st, t, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: "g9".into() });
+    let Reply::Rejected(r) = apply(&limits, &mut st, t + 3_000, 0.5, admit("generate", true)) else { panic!() };
+    assert_eq!(r.reason, Reason::Concurrency);
+    assert_eq!(r.retry_after_ms, 5_000, "8 s expected, 3 s elapsed");
+    assert_eq!(r.retry_after_secs(), 5);
+}
+
+#[test]
+fn upstream_429_pauses_the_class() {
+    let limits = Limits::for_window(100, 100, 3, 60_000, 0);
+    let mut st = AccountState::default();
+    let cmd = Command::UpstreamLimited {
+        class: "other".into(),
+        kind: governor_core::contract::LimitKind::Rate,
+        permit: None,
+        retry_after_ms: Some(2_000),
+    };
+    apply(&limits, &mut st, 0, 0.0, cmd);
+    let Reply::Rejected(r) = apply(&limits, &mut st, 500, 0.5, admit("other", false)) else { panic!() };
+    assert_eq!(r.reason, Reason::UpstreamBackoff);
+    assert_eq!(r.retry_at_ms, 2_000);
+    assert!(matches!(apply(&limits, &mut st, 2_000, 0.5, admit("other", false)), Reply::Admitted(_)));
+}
+
+#[test]
+fn state_survives_serialisation() {
+    let limits = Limits::for_window(2, 100, 1, 60_000, 0);
+    let mut st = AccountState::default();
+    apply(&limits, &mut st, 0, 0.5, admit("generate", true));
+    apply(&limits, &mut st, 1, 0.5, admit("other", false));
+    let json = serde_json::to_string(&st).unwrap();
+    let mut back: AccountState = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, st);
+    let Reply::Rejected(r) = apply(&limits, &mut back, 2, 0.5, admit("generate", true)) else { panic!() };
+    assert_eq!(r.reason, Reason::Concurrency, "the reloaded permit still counts");
+}

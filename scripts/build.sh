@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds the Worker (Rust → wasm + JS shim in build/) with locally installed
+# tools only: worker-build would otherwise download them from GitHub.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
+export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}"
+export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
+exec worker-build --release "$@"

@@ -1,0 +1,27 @@
+//! The Worker side of the account object's typed contract: one
+//! [`Command`] in, one [`Reply`] out, JSON over the stub's fetch.
+
+use governor_core::contract::{Command, Reply};
+use governor_core::error::GovernorError;
+use worker::{Env, Method, Request, RequestInit};
+
+pub const BINDING: &str = "ACCOUNTS";
+
+/// Send one command to the account's Durable Object.
+pub async fn call(env: &Env, account: &str, command: &Command) -> Result<Reply, GovernorError> {
+    let internal = |what: &str| GovernorError::Internal(format!("account object: {what}"));
+    let body = serde_json::to_string(command).map_err(|_| internal("encode"))?;
+    let stub = env
+        .durable_object(BINDING)
+        .and_then(|ns| ns.get_by_name(account))
+        .map_err(|_| internal("binding"))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let req = Request::new_with_init("https://account.internal/", &init).map_err(|_| internal("request"))?;
+    let mut resp = stub.fetch_with_request(req).await.map_err(|_| internal("unreachable"))?;
+    if resp.status_code() != 200 {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(GovernorError::Internal(format!("account object answered {}: {text}", resp.status_code())));
+    }
+    resp.json::<Reply>().await.map_err(|_| internal("decode"))
+}

@@ -1,0 +1,32 @@
+//! sync-governor: a Cloudflare Worker that lets many clients share one Sync
+//! lip-sync API account without tripping its rate or concurrency limits.
+//!
+//! All decisions live in the pure [`governor_core`] crate (`core/`), tested
+//! natively. This crate is the thin Workers layer around it.
+//!
+//! # Layout
+//!
+//! | module | one concept |
+//! |---|---|
+//! | [`handler`] | the request flow: route → auth → admit → forward → settle → respond |
+//! | [`settings`] | reads the wrangler vars and secrets into `governor_core::config::Config` |
+//! | [`account_client`] | the Worker side of the typed Durable Object contract |
+//! | [`account_object`] | the Durable Object: decode → load → core → persist → alarm → encode |
+//! | [`proxy`] | streaming forward to Sync (hop-by-hop headers dropped, bodies never buffered) |
+//! | [`respond`] | errors and governor headers onto HTTP responses, in one place |
+//! | [`cors`] | browser origins and preflight |
+
+pub mod account_client;
+pub mod account_object;
+pub mod cors;
+pub mod handler;
+pub mod proxy;
+pub mod respond;
+pub mod settings;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    Ok(handler::handle(req, &env, &ctx).await)
+}

@@ -1,0 +1,97 @@
+//! Streaming forward to Sync. Method, path, query, headers (minus
+//! hop-by-hop and the governor's own) and body go through unchanged; bodies
+//! are streamed both ways unless the caller already holds them as bytes.
+
+use governor_core::error::GovernorError;
+use governor_core::secret::Secret;
+use wasm_bindgen::JsValue;
+use worker::{Fetch, Headers, Request, RequestInit, Response, ResponseBody};
+
+/// Request headers never forwarded (RFC 9110 §7.6.1 hop-by-hop, the host,
+/// Cloudflare's own, and the governor's control headers).
+fn is_dropped_request_header(name: &str) -> bool {
+    matches!(
+        name,
+        "connection" | "keep-alive" | "proxy-authenticate" | "proxy-authorization" | "te" | "trailer"
+            | "transfer-encoding" | "upgrade" | "host" | "prefer"
+    ) || name.starts_with("cf-")
+        || name.starts_with("x-governor-")
+}
+
+fn is_dropped_response_header(name: &str) -> bool {
+    matches!(name, "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade")
+}
+
+/// The body to send upstream.
+pub enum Body {
+    /// The caller's body stream, untouched (None for GET/HEAD).
+    Stream(Option<web_sys::ReadableStream>),
+    /// A body the governor had to read (small JSON).
+    Bytes(Vec<u8>),
+}
+
+/// How the upstream key is set.
+pub enum UpstreamAuth<'a> {
+    /// Pass-through: the caller's headers already carry its Sync key.
+    AsSent,
+    /// Managed: replace the client's credentials with the account's key.
+    Replace(&'a Secret),
+    /// Public endpoint called without a key.
+    None,
+}
+
+pub async fn forward(req: &Request, url: &str, body: Body, auth: UpstreamAuth<'_>) -> Result<Response, GovernorError> {
+    let headers = Headers::new();
+    for (name, value) in req.headers().entries() {
+        if !is_dropped_request_header(&name) {
+            let _ = headers.append(&name, &value);
+        }
+    }
+    if let UpstreamAuth::Replace(key) = auth {
+        let _ = headers.delete("authorization");
+        let _ = headers.set("x-api-key", key.expose());
+    }
+    let body: Option<JsValue> = match body {
+        Body::Stream(stream) => stream.map(JsValue::from),
+        Body::Bytes(bytes) => Some(js_sys::Uint8Array::from(bytes.as_slice()).into()),
+    };
+    let mut init = RequestInit::new();
+    init.with_method(req.method()).with_headers(headers).with_body(body);
+    let upstream = Request::new_with_init(url, &init).map_err(|_| GovernorError::BadRequest("request cannot be forwarded".into()))?;
+    let resp = Fetch::Request(upstream)
+        .send()
+        .await
+        .map_err(|_| GovernorError::Upstream("the request to Sync failed".into()))?;
+    Ok(rebuild(resp))
+}
+
+/// A copy of an upstream response with mutable headers, hop-by-hop removed.
+fn rebuild(resp: Response) -> Response {
+    let status = resp.status_code();
+    let headers = resp.headers().clone();
+    let names: Vec<String> = headers.keys().filter(|n| is_dropped_response_header(n)).collect();
+    for n in names {
+        let _ = headers.delete(&n);
+    }
+    let (_, body) = resp.into_parts();
+    Response::builder().with_status(status).with_headers(headers).body(body)
+}
+
+/// Read a whole upstream response body (only for small JSON answers) and
+/// hand back an equivalent response to return.
+pub async fn read(mut resp: Response) -> (Response, Vec<u8>) {
+    let status = resp.status_code();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.unwrap_or_default();
+    let copy = Response::builder().with_status(status).with_headers(headers).body(ResponseBody::Body(bytes.clone()));
+    (copy, bytes)
+}
+
+/// Sync's `Retry-After` (seconds) or `retry-after-ms`, if it ever sends one.
+pub fn upstream_retry_after_ms(resp: &Response) -> Option<u64> {
+    let h = resp.headers();
+    if let Some(ms) = h.get("retry-after-ms").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok()) {
+        return Some(ms);
+    }
+    h.get("retry-after").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok()).map(|s| s * 1_000)
+}

@@ -1,0 +1,43 @@
+//! Turning outcomes into HTTP: the one place where a [`GovernorError`]
+//! becomes a status and a JSON body, and where the RateLimit fields and
+//! `Retry-After` are written.
+
+use governor_core::contract::PolicyState;
+use governor_core::error::GovernorError;
+use governor_core::headers::{ratelimit, ratelimit_policy};
+use worker::{Headers, Response};
+
+use crate::cors::{self, Origin};
+
+/// Write `RateLimit-Policy` and `RateLimit` onto `headers`.
+pub fn rate_headers(headers: &Headers, policies: &[PolicyState]) {
+    if !policies.is_empty() {
+        let _ = headers.set("ratelimit-policy", &ratelimit_policy(policies));
+        let _ = headers.set("ratelimit", &ratelimit(policies));
+    }
+}
+
+/// A JSON response with fresh (mutable) headers.
+pub fn json(status: u16, body: &serde_json::Value, origin: &Origin) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    cors::decorate(&headers, origin);
+    Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(body.to_string().into_bytes())
+}
+
+/// The response for any error.
+pub fn error(err: &GovernorError, origin: &Origin) -> Response {
+    let resp = json(err.status(), &err.body(), origin);
+    if let GovernorError::Limited(r) = err {
+        let h = resp.headers();
+        let _ = h.set("retry-after", &r.retry_after_secs().to_string());
+        rate_headers(h, &r.policies);
+    }
+    if matches!(err, GovernorError::Internal(_) | GovernorError::Misconfigured(_)) {
+        worker::console_error!("{}", err.message());
+    }
+    resp
+}
