@@ -1,0 +1,147 @@
+//! The command line.
+
+use clap::Parser;
+
+use crate::config::{Config, DEFAULT_KEY};
+
+/// A faithful local simulator of the Sync lip-sync API.
+#[derive(Debug, Parser)]
+#[command(name = "sync-sim", version, about)]
+pub struct Args {
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to bind; 0 picks a free one (printed on start).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// An accepted API key (repeatable; each key is its own account).
+    #[arg(long = "key", value_name = "KEY", num_args = 1.., action = clap::ArgAction::Append)]
+    pub keys: Vec<String>,
+    /// Accepted POST /v2/generate per key per window.
+    #[arg(long, default_value_t = 60)]
+    pub generate_per_minute: u32,
+    /// Accepted other requests per key per window.
+    #[arg(long, default_value_t = 600)]
+    pub other_per_minute: u32,
+    /// Accepted POST /v2/assets/upload per key per window [default: ceil(other/5)].
+    #[arg(long)]
+    pub upload_per_minute: Option<u32>,
+    /// Sliding window length in ms.
+    #[arg(long, default_value_t = 60_000)]
+    pub window_ms: u64,
+    /// Active (PENDING/PROCESSING) generations allowed per key.
+    #[arg(long, default_value_t = 3)]
+    pub concurrency: u32,
+    /// Time in PENDING, ms.
+    #[arg(long, default_value_t = 300)]
+    pub pending_ms: u64,
+    /// Time in PROCESSING, ms.
+    #[arg(long, default_value_t = 2_000)]
+    pub processing_ms: u64,
+    /// Webhook signing secret (whsec_...); unsigned when absent.
+    #[arg(long)]
+    pub webhook_secret: Option<String>,
+    /// Extra latency per authenticated request, ms.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Probability of an injected 503.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Probability of an injected 429.
+    #[arg(long = "inject-429-rate", default_value_t = 0.0)]
+    pub inject_429_rate: f64,
+    /// Probability that a webhook is dropped.
+    #[arg(long, default_value_t = 0.0)]
+    pub webhook_drop_rate: f64,
+    /// Probability that a webhook is sent twice.
+    #[arg(long, default_value_t = 0.0)]
+    pub webhook_dup_rate: f64,
+    /// Fixed delay before each webhook, ms.
+    #[arg(long, default_value_t = 0)]
+    pub webhook_delay_ms: u64,
+    /// Random extra delay 0..=N ms before each webhook.
+    #[arg(long, default_value_t = 0)]
+    pub webhook_reorder_ms: u64,
+    /// Seed for faults and ids.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Do not log requests to stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl Args {
+    /// `host:port` to bind.
+    pub fn bind(&self) -> String {
+        if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        let keys = if self.keys.is_empty() {
+            vec![DEFAULT_KEY.to_string()]
+        } else {
+            self.keys.clone()
+        };
+        Config {
+            keys,
+            generate_per_minute: self.generate_per_minute,
+            other_per_minute: self.other_per_minute,
+            upload_per_minute: self.upload_per_minute,
+            window_ms: self.window_ms,
+            concurrency: self.concurrency,
+            pending_ms: self.pending_ms,
+            processing_ms: self.processing_ms,
+            webhook_secret: self.webhook_secret.clone(),
+            latency_ms: self.latency_ms,
+            error_rate: self.error_rate,
+            inject_429_rate: self.inject_429_rate,
+            webhook_drop_rate: self.webhook_drop_rate,
+            webhook_dup_rate: self.webhook_dup_rate,
+            webhook_delay_ms: self.webhook_delay_ms,
+            webhook_reorder_ms: self.webhook_reorder_ms,
+            seed: self.seed,
+            log_requests: !self.quiet,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_flags() {
+        let a = Args::try_parse_from([
+            "sync-sim",
+            "--key",
+            "a",
+            "--key",
+            "b",
+            "--window-ms",
+            "500",
+            "--inject-429-rate",
+            "0.5",
+            "--webhook-secret",
+            "whsec_x",
+        ])
+        .unwrap();
+        let c = a.config();
+        assert_eq!(c.keys, ["a", "b"]);
+        assert_eq!(c.window_ms, 500);
+        assert_eq!(c.inject_429_rate, 0.5);
+        assert_eq!(a.bind(), "127.0.0.1:0");
+        let d = Args::try_parse_from(["sync-sim"]).unwrap().config();
+        assert_eq!(d.keys, [DEFAULT_KEY]);
+        assert_eq!(
+            d,
+            Config {
+                log_requests: true,
+                ..Config::default()
+            }
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! Runtime knobs: the simulator's configuration, and partial updates of it.
+//!
+//! Every knob can be changed while running through `POST /_sim/config`; changes
+//! apply to the next request (limits, faults) or the next generation created
+//! (durations). The `*_per_minute` limits are counts per `window_ms` window
+//! (which is 60 000 ms by default, hence the names).
+
+use serde::{Deserialize, Serialize};
+
+/// Key used when no `--key` is given.
+pub const DEFAULT_KEY: &str = "sk-sim-local";
+
+/// All knobs of the simulator.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Config {
+    /// API keys accepted in `x-api-key`; each one is its own account.
+    pub keys: Vec<String>,
+    /// Accepted `POST /v2/generate` requests per key per window.
+    pub generate_per_minute: u32,
+    /// Accepted requests of class `other` per key per window.
+    pub other_per_minute: u32,
+    /// Accepted `POST /v2/assets/upload` requests per key per window;
+    /// `None` means `ceil(other_per_minute / 5)`.
+    pub upload_per_minute: Option<u32>,
+    /// Length of the strict sliding window, in ms.
+    pub window_ms: u64,
+    /// Generations in PENDING or PROCESSING allowed at once per key.
+    pub concurrency: u32,
+    /// Default time a generation stays PENDING.
+    pub pending_ms: u64,
+    /// Default time a generation stays PROCESSING.
+    pub processing_ms: u64,
+    /// Secret for `Sync-Signature`; `None` sends unsigned webhooks.
+    pub webhook_secret: Option<String>,
+    /// Extra latency added to every authenticated request.
+    pub latency_ms: u64,
+    /// Probability of an injected 503 per authenticated request.
+    pub error_rate: f64,
+    /// Probability of an injected 429 per authenticated request.
+    pub inject_429_rate: f64,
+    /// Probability that a webhook is not sent at all.
+    pub webhook_drop_rate: f64,
+    /// Probability that a webhook is sent twice.
+    pub webhook_dup_rate: f64,
+    /// Fixed extra delay before each webhook delivery.
+    pub webhook_delay_ms: u64,
+    /// Random extra delay `0..=webhook_reorder_ms` before each delivery.
+    pub webhook_reorder_ms: u64,
+    /// Seed of the random generator (faults, ids); `None` = from entropy.
+    pub seed: Option<u64>,
+    /// Log one line per request to stderr.
+    pub log_requests: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            keys: vec![DEFAULT_KEY.to_string()],
+            generate_per_minute: 60,
+            other_per_minute: 600,
+            upload_per_minute: None,
+            window_ms: 60_000,
+            concurrency: 3,
+            pending_ms: 300,
+            processing_ms: 2_000,
+            webhook_secret: None,
+            latency_ms: 0,
+            error_rate: 0.0,
+            inject_429_rate: 0.0,
+            webhook_drop_rate: 0.0,
+            webhook_dup_rate: 0.0,
+            webhook_delay_ms: 0,
+            webhook_reorder_ms: 0,
+            seed: None,
+            log_requests: false,
+        }
+    }
+}
+
+impl Config {
+    /// The upload limit in force (explicit, else `ceil(other / 5)`).
+    pub fn upload_limit(&self) -> u32 {
+        self.upload_per_minute
+            .unwrap_or_else(|| self.other_per_minute.div_ceil(5))
+    }
+
+    /// The JSON shown by `/_sim/stats` and `/_sim/config` (adds the
+    /// effective upload limit).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("upload_limit".into(), self.upload_limit().into());
+        }
+        v
+    }
+
+    /// Checks the knobs for values that make no sense.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, p) in [
+            ("error_rate", self.error_rate),
+            ("inject_429_rate", self.inject_429_rate),
+            ("webhook_drop_rate", self.webhook_drop_rate),
+            ("webhook_dup_rate", self.webhook_dup_rate),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("{name} must be between 0 and 1"));
+            }
+        }
+        if self.window_ms == 0 {
+            return Err("window_ms must be at least 1".into());
+        }
+        if self.keys.is_empty() {
+            return Err("at least one key is needed".into());
+        }
+        Ok(())
+    }
+
+    /// Applies a partial update, validating the result; on error nothing changes.
+    pub fn apply(&mut self, patch: ConfigPatch) -> Result<(), String> {
+        let mut next = self.clone();
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = patch.$f { next.$f = v; } )* };
+        }
+        set!(
+            generate_per_minute,
+            other_per_minute,
+            window_ms,
+            concurrency,
+            pending_ms,
+            processing_ms,
+            latency_ms,
+            error_rate,
+            inject_429_rate,
+            webhook_drop_rate,
+            webhook_dup_rate,
+            webhook_delay_ms,
+            webhook_reorder_ms
+        );
+        if let Some(v) = patch.upload_per_minute {
+            next.upload_per_minute = v;
+        }
+        if let Some(v) = patch.webhook_secret {
+            next.webhook_secret = v;
+        }
+        next.validate()?;
+        *self = next;
+        Ok(())
+    }
+}
+
+/// A partial update for `POST /_sim/config`; unknown fields are refused so
+/// that a typo does not silently do nothing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigPatch {
+    pub generate_per_minute: Option<u32>,
+    pub other_per_minute: Option<u32>,
+    /// `null` goes back to the derived default.
+    #[serde(default, deserialize_with = "double_option")]
+    pub upload_per_minute: Option<Option<u32>>,
+    pub window_ms: Option<u64>,
+    pub concurrency: Option<u32>,
+    pub pending_ms: Option<u64>,
+    pub processing_ms: Option<u64>,
+    /// `null` turns signing off.
+    #[serde(default, deserialize_with = "double_option")]
+    pub webhook_secret: Option<Option<String>>,
+    pub latency_ms: Option<u64>,
+    pub error_rate: Option<f64>,
+    pub inject_429_rate: Option<f64>,
+    pub webhook_drop_rate: Option<f64>,
+    pub webhook_dup_rate: Option<f64>,
+    pub webhook_delay_ms: Option<u64>,
+    pub webhook_reorder_ms: Option<u64>,
+}
+
+fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_limit_derives_from_other() {
+        let mut c = Config::default();
+        assert_eq!(c.upload_limit(), 120);
+        c.other_per_minute = 7;
+        assert_eq!(c.upload_limit(), 2);
+        c.upload_per_minute = Some(9);
+        assert_eq!(c.upload_limit(), 9);
+    }
+
+    #[test]
+    fn patch_applies_and_validates() {
+        let mut c = Config::default();
+        let p: ConfigPatch =
+            serde_json::from_str(r#"{"error_rate":0.5,"webhook_secret":"whsec_x"}"#).unwrap();
+        c.apply(p).unwrap();
+        assert_eq!(c.error_rate, 0.5);
+        assert_eq!(c.webhook_secret.as_deref(), Some("whsec_x"));
+        let bad: ConfigPatch = serde_json::from_str(r#"{"error_rate":2}"#).unwrap();
+        assert!(c.apply(bad).is_err());
+        assert_eq!(c.error_rate, 0.5);
+        assert!(serde_json::from_str::<ConfigPatch>(r#"{"nope":1}"#).is_err());
+        let off: ConfigPatch = serde_json::from_str(r#"{"webhook_secret":null}"#).unwrap();
+        c.apply(off).unwrap();
+        assert_eq!(c.webhook_secret, None);
+    }
+}

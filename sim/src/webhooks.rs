@@ -1,0 +1,149 @@
+//! Webhook delivery: one POST of the generation object when it turns
+//! terminal, signed with `Sync-Signature` when a secret is set, with drop,
+//! duplicate, delay and reorder faults. No retries (Sync documents none).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::generation::Generation;
+use crate::state::{lock, Sim};
+use crate::util;
+
+/// Deliveries kept at most in the log.
+pub const CAPACITY: usize = 1000;
+
+/// Webhook counters for `/_sim/stats`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct WebhookStats {
+    /// Terminal generations that had a webhook url.
+    pub scheduled: u64,
+    /// POSTs attempted (a duplicate counts twice).
+    pub sent: u64,
+    /// POSTs answered 2xx.
+    pub delivered: u64,
+    /// POSTs answered non-2xx or that failed to connect.
+    pub failed: u64,
+    /// Webhooks not sent because of the drop fault.
+    pub dropped: u64,
+    /// Webhooks sent twice because of the dup fault.
+    pub duplicated: u64,
+}
+
+/// One delivery attempt (or a dropped one), for `GET /_sim/webhooks`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub generation_id: String,
+    pub generation_status: &'static str,
+    pub url: String,
+    /// 1 for the first copy, 2 for a duplicate.
+    pub copy: u8,
+    pub dropped: bool,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub signature: Option<String>,
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct WebhookLog {
+    pub stats: WebhookStats,
+    pub deliveries: VecDeque<Delivery>,
+}
+
+impl WebhookLog {
+    fn record(&mut self, d: Delivery) {
+        if self.deliveries.len() >= CAPACITY {
+            self.deliveries.pop_front();
+        }
+        self.deliveries.push_back(d);
+    }
+}
+
+/// Schedules the webhook of a generation that just turned terminal.
+pub fn dispatch(sim: &Arc<Sim>, url: String, g: &Generation) {
+    let cfg = sim.cfg();
+    let epoch = sim.current_epoch();
+    let drop_it = sim.roll(cfg.webhook_drop_rate);
+    let dup = !drop_it && sim.roll(cfg.webhook_dup_rate);
+    let delay = cfg.webhook_delay_ms + sim.random_upto(cfg.webhook_reorder_ms);
+    let status = g.status.as_str();
+    {
+        let mut log = lock(&sim.webhooks);
+        log.stats.scheduled += 1;
+        if drop_it {
+            log.stats.dropped += 1;
+            log.record(Delivery {
+                generation_id: g.id.clone(),
+                generation_status: status,
+                url,
+                copy: 1,
+                dropped: true,
+                status: None,
+                error: None,
+                signature: None,
+                at_ms: util::now_unix_ms(),
+            });
+            return;
+        }
+        if dup {
+            log.stats.duplicated += 1;
+        }
+    }
+    let body = match serde_json::to_vec(&g.to_json()) {
+        Ok(b) => b,
+        Err(_) => return,
+    };
+    let sim = sim.clone();
+    let gen_id = g.id.clone();
+    let secret = cfg.webhook_secret.clone();
+    tokio::spawn(async move {
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        let t = util::now_unix_ms() / 1000;
+        let signature = secret.as_deref().map(|s| util::sign_webhook(s, t, &body));
+        for copy in 1..=(if dup { 2u8 } else { 1 }) {
+            if sim.current_epoch() != epoch {
+                return;
+            }
+            let mut req = sim
+                .http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("user-agent", "sync-sim-webhooks/1")
+                .body(body.clone());
+            if let Some(sig) = &signature {
+                req = req.header("Sync-Signature", sig.as_str());
+            }
+            lock(&sim.webhooks).stats.sent += 1;
+            let (code, error) = match req.send().await {
+                Ok(resp) => (Some(resp.status().as_u16()), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            if sim.current_epoch() != epoch {
+                return;
+            }
+            let ok = code.is_some_and(|c| (200..300).contains(&c));
+            let mut log = lock(&sim.webhooks);
+            if ok {
+                log.stats.delivered += 1;
+            } else {
+                log.stats.failed += 1;
+            }
+            log.record(Delivery {
+                generation_id: gen_id.clone(),
+                generation_status: status,
+                url: url.clone(),
+                copy,
+                dropped: false,
+                status: code,
+                error,
+                signature: signature.clone(),
+                at_ms: util::now_unix_ms(),
+            });
+        }
+    });
+}
