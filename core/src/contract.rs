@@ -105,6 +105,7 @@ impl Rejection {
 
 /// One policy's definition and current state, for the RateLimit fields.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PolicyState {
     pub name: String,
     pub quota: u32,

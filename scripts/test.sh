@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test: native unit and property tests of the core and the
+# simulator, then end-to-end tests of the built Worker in real workerd
+# (Miniflare) against the simulator on loopback. Installs what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf '\033[1m[test]\033[0m %s\n' "$*" >&2; }
+
+bash scripts/setup.sh
+
+say "native tests (core + simulator)"
+cargo test --quiet -p governor-core -p sync-sim
+
+say "building the Worker"
+bash scripts/build.sh >/tmp/sync-governor-build.log 2>&1 || { cat /tmp/sync-governor-build.log; exit 1; }
+
+say "end-to-end tests (workerd via Miniflare, simulator on 127.0.0.1)"
+node --test --test-concurrency=2 --test-timeout=240000 tests/e2e/

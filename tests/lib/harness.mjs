@@ -1,0 +1,105 @@
+// Shared end-to-end harness: the Sync simulator on an ephemeral loopback
+// port, and the built Worker (build/index.js) in real workerd through
+// Miniflare, with SQLite-backed Durable Objects persisted to a directory of
+// the test's own so that a restart can prove durability.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { Miniflare } from "miniflare";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const SIM_BIN = join(ROOT, "target", "release", "sync-sim");
+export const SIM_KEY = "sk-sim-local";
+
+/** Start the simulator; `args` are CLI flags, e.g. { concurrency: 3, "window-ms": 2000 }. */
+export async function startSim(args = {}) {
+  const argv = ["--port", "0", "--quiet"];
+  for (const [k, v] of Object.entries(args)) {
+    for (const one of Array.isArray(v) ? v : [v]) argv.push(`--${k}`, String(one));
+  }
+  const child = spawn(SIM_BIN, argv, { stdio: ["ignore", "pipe", "inherit"] });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("simulator did not start in 10 s")), 10_000);
+    child.once("exit", (code) => reject(new Error(`simulator exited with ${code}`)));
+    createInterface({ input: child.stdout }).once("line", (line) => {
+      clearTimeout(timer);
+      const m = line.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      m ? resolve(m[1]) : reject(new Error(`unexpected simulator output: ${line}`));
+    });
+  });
+  const get = async (path) => (await fetch(url + path)).json();
+  const post = async (path, body) =>
+    (await fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body ?? {}) })).json();
+  return {
+    url,
+    stats: () => get("/_sim/stats"),
+    requests: (limit = 1000) => get(`/_sim/requests?limit=${limit}`),
+    webhooks: (limit = 1000) => get(`/_sim/webhooks?limit=${limit}`),
+    configure: (knobs) => post("/_sim/config", knobs),
+    outside: (body) => post("/_sim/outside", body),
+    reset: () => post("/_sim/reset"),
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await exited;
+      }
+    },
+  };
+}
+
+/**
+ * Start the governor in workerd. `vars` are wrangler vars/secrets (strings).
+ * Returns { url, restart(), stop() }; restart() disposes the runtime and
+ * starts a new one on the same persisted state (a runtime restart).
+ */
+export async function startGovernor(vars = {}, { persistDir } = {}) {
+  const dir = persistDir ?? mkdtempSync(join(tmpdir(), "sync-governor-do-"));
+  const options = () => ({
+    scriptPath: join(ROOT, "build", "index.js"),
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: "2025-09-01",
+    host: "127.0.0.1",
+    port: 0,
+    durableObjects: { ACCOUNTS: { className: "AccountObject", useSQLite: true } },
+    durableObjectsPersist: dir,
+    bindings: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])),
+  });
+  let mf = new Miniflare(options());
+  let url = (await mf.ready).toString().replace(/\/$/, "");
+  const gov = {
+    get url() {
+      return url;
+    },
+    persistDir: dir,
+    async restart() {
+      await mf.dispose();
+      mf = new Miniflare(options());
+      url = (await mf.ready).toString().replace(/\/$/, "");
+      return url;
+    },
+    async stop({ keepState = false } = {}) {
+      await mf.dispose();
+      if (!keepState && !persistDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return gov;
+}
+
+/** A minimal valid generate body. */
+export function generateBody(extra = {}) {
+  return {
+    model: "lipsync-2",
+    input: [
+      { type: "video", url: "https://example.com/video.mp4" },
+      { type: "audio", url: "https://example.com/audio.wav" },
+    ],
+    ...extra,
+  };
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
