@@ -2,27 +2,42 @@
 //!
 //! A thin shell around [`governor_core::account::apply`]:
 //! decode → load → core → persist → schedule alarm → encode. The clock is
-//! read once per call, here. State is cached in memory and written through
-//! to SQLite-backed storage before the reply leaves, so an eviction or a
-//! runtime restart forgets neither spent tokens nor held permits.
+//! read once per command, here. The state lives in memory and is written
+//! through to SQLite-backed storage before the reply leaves (output gates
+//! hold the reply until the write is durable), so an eviction or a runtime
+//! restart forgets neither spent tokens, held permits nor pending relays.
+//!
+//! The alarm does the object's own I/O: relay deliveries to clients and
+//! reconciliation against Sync's list of active generations. What to do
+//! and what it means is still decided by the core.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use governor_core::account::{apply, AccountState};
-use governor_core::config::Limits;
-use governor_core::contract::{Command, Reply};
+use governor_core::config::{Config, Limits};
+use governor_core::contract::{AdmitRequest, Command, LimitKind, Reply};
+use governor_core::secret::Secret;
+use governor_core::settle::limit_kind;
 use governor_core::Ms;
 use worker::{durable_object, Date, DurableObject, Env, Request, Response, Result, State};
 
+use crate::account_client::KEY_HEADER;
 use crate::settings;
+use crate::upstream::{self, Page};
 
 const STATE_KEY: &str = "account";
+/// At most this many list pages per reconciliation (100 items each).
+const MAX_PAGES: usize = 20;
 
 #[durable_object]
 pub struct AccountObject {
     state: State,
-    limits: std::result::Result<Limits, String>,
+    config: std::result::Result<Config, String>,
     cache: RefCell<Option<AccountState>>,
+    /// The alarm time last set, to avoid a storage write per request.
+    alarm_at: Cell<Option<Ms>>,
+    /// The account's Sync key, in memory only (pass-through mode).
+    key: RefCell<Option<Secret>>,
 }
 
 fn jitter() -> f64 {
@@ -34,61 +49,147 @@ fn jitter() -> f64 {
 }
 
 impl AccountObject {
-    async fn load(&self) -> Result<AccountState> {
-        if let Some(s) = self.cache.borrow().as_ref() {
-            return Ok(s.clone());
+    async fn ensure_loaded(&self) -> Result<()> {
+        if self.cache.borrow().is_some() {
+            return Ok(());
         }
-        let loaded: Option<AccountState> = self.state.storage().get(STATE_KEY).await?;
-        Ok(loaded.unwrap_or_default())
+        let stored: Option<String> = self.state.storage().get(STATE_KEY).await?;
+        let loaded = stored.and_then(|s| serde_json::from_str::<AccountState>(&s).ok()).unwrap_or_default();
+        let mut cache = self.cache.borrow_mut();
+        if cache.is_none() {
+            *cache = Some(loaded);
+        }
+        Ok(())
     }
 
     /// Run one command through the core and make its effects durable.
     async fn run(&self, limits: &Limits, command: Command) -> Result<Reply> {
+        self.ensure_loaded().await?;
         let now: Ms = Date::now().as_millis();
-        let mut account = self.load().await?;
         let mutates = !matches!(command, Command::Status);
-        let reply = apply(limits, &mut account, now, jitter(), command);
-        if mutates {
-            account.compact(limits, now);
-            self.state.storage().put(STATE_KEY, &account).await?;
-            self.schedule(&account, now).await?;
+        let (reply, persisted, wake) = {
+            let mut cache = self.cache.borrow_mut();
+            let account = cache.get_or_insert_with(AccountState::default);
+            let reply = apply(limits, account, now, jitter(), command);
+            if mutates {
+                account.compact(limits, now);
+            }
+            let persisted = if mutates { serde_json::to_string(account).ok() } else { None };
+            (reply, persisted, account.next_wake())
+        };
+        if let Some(json) = persisted {
+            self.state.storage().put(STATE_KEY, json).await?;
         }
-        *self.cache.borrow_mut() = Some(account);
+        self.schedule(wake, now).await?;
         Ok(reply)
     }
 
-    async fn schedule(&self, account: &AccountState, now: Ms) -> Result<()> {
-        let storage = self.state.storage();
-        match account.next_wake() {
-            Some(at) => storage.set_alarm(at.saturating_sub(now).max(1) as i64).await,
-            None => Ok(()),
+    async fn schedule(&self, wake: Option<Ms>, now: Ms) -> Result<()> {
+        let Some(at) = wake else { return Ok(()) };
+        let current = self.alarm_at.get();
+        if current.is_some_and(|c| c <= at && c > now) {
+            return Ok(());
         }
+        self.state.storage().set_alarm(at.saturating_sub(now).max(1) as i64).await?;
+        self.alarm_at.set(Some(at.max(now + 1)));
+        Ok(())
+    }
+
+    fn upstream_key(&self, config: &Config) -> Option<Secret> {
+        let account = self.state.id().name()?;
+        config.keys.upstream_for_account(&account).or_else(|| self.key.borrow().clone())
+    }
+
+    /// Deliver every relay payload that is due.
+    async fn relay(&self, limits: &Limits) -> Result<()> {
+        let due = self.cache.borrow().as_ref().map(|a| a.outbox.due(Date::now().as_millis())).unwrap_or_default();
+        for delivery in due {
+            let attempt = upstream::deliver(&delivery).await;
+            self.run(limits, Command::Delivered { id: delivery.id, attempt }).await?;
+        }
+        Ok(())
+    }
+
+    /// List Sync's active generations and converge the permits to them.
+    async fn reconcile(&self, config: &Config) -> Result<()> {
+        let limits = &config.limits;
+        let now = Date::now().as_millis();
+        let due = self.cache.borrow().as_ref().is_some_and(|a| a.reconcile.due(now));
+        if !due {
+            return Ok(());
+        }
+        let Some(key) = self.upstream_key(config) else {
+            // Pass-through key not seen since the runtime started: the next
+            // request brings it; leases and status reads cover until then.
+            self.run(limits, Command::ReconcileFailed { retry_at: now + limits.reconcile.max_ms }).await?;
+            return Ok(());
+        };
+        let listed_from = now;
+        let mut active = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let admit = Command::Admit(AdmitRequest { class: "other".into(), permit: false, model: None });
+            if let Reply::Rejected(r) = self.run(limits, admit).await? {
+                self.run(limits, Command::ReconcileFailed { retry_at: r.retry_at_ms }).await?;
+                return Ok(());
+            }
+            match upstream::list_active(&config.api_base, &key, limits.reconcile.page_size, cursor.as_deref()).await {
+                Page::Items(items, n) => {
+                    cursor = items.last().map(|g| g.id.clone());
+                    active.extend(items);
+                    if n < limits.reconcile.page_size as usize || cursor.is_none() {
+                        self.run(limits, Command::Reconciled { listed_from, active, complete: true }).await?;
+                        return Ok(());
+                    }
+                }
+                Page::Limited(body) => {
+                    let kind = limit_kind(&body);
+                    let class = if kind == LimitKind::Rate { "other" } else { "generate" };
+                    self.run(limits, Command::UpstreamLimited { class: class.into(), kind, permit: None, retry_after_ms: None }).await?;
+                    self.run(limits, Command::ReconcileFailed { retry_at: now + limits.reconcile.min_ms }).await?;
+                    return Ok(());
+                }
+                Page::Failed => {
+                    self.run(limits, Command::ReconcileFailed { retry_at: now + limits.reconcile.min_ms }).await?;
+                    return Ok(());
+                }
+            }
+        }
+        self.run(limits, Command::Reconciled { listed_from, active, complete: false }).await?;
+        Ok(())
     }
 }
 
 impl DurableObject for AccountObject {
     fn new(state: State, env: Env) -> Self {
-        let limits = settings::load(&env).map(|c| c.limits).map_err(|e| e.to_string());
-        Self { state, limits, cache: RefCell::new(None) }
+        let config = settings::load(&env).map_err(|e| e.to_string());
+        Self { state, config, cache: RefCell::new(None), alarm_at: Cell::new(None), key: RefCell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let limits = match &self.limits {
-            Ok(l) => l,
+        let config = match &self.config {
+            Ok(c) => c,
             Err(e) => return Response::error(e.clone(), 500),
         };
+        if let Ok(Some(key)) = req.headers().get(KEY_HEADER) {
+            *self.key.borrow_mut() = Some(Secret::new(key));
+        }
         let command: Command = match req.json().await {
             Ok(c) => c,
             Err(_) => return Response::error("malformed command", 400),
         };
-        let reply = self.run(limits, command).await?;
+        let reply = self.run(&config.limits, command).await?;
         Response::from_json(&reply)
     }
 
     async fn alarm(&self) -> Result<Response> {
-        if let Ok(limits) = &self.limits {
-            self.run(limits, Command::Tick).await?;
-        }
+        self.alarm_at.set(None);
+        let Ok(config) = &self.config else { return Response::ok("") };
+        self.run(&config.limits, Command::Tick).await?;
+        self.relay(&config.limits).await?;
+        self.reconcile(config).await?;
+        let wake = self.cache.borrow().as_ref().and_then(AccountState::next_wake);
+        self.schedule(wake, Date::now().as_millis()).await?;
         Response::ok("")
     }
 }

@@ -8,8 +8,11 @@ use governor_core::config::Config;
 use governor_core::contract::{AdmitRequest, Command, PolicyState, Reply};
 use governor_core::error::GovernorError;
 use governor_core::keys::Caller;
+use governor_core::rewrite::GenerateBody;
 use governor_core::route::{route, Proxy, ProxyKind, Route};
+use governor_core::secret::Secret;
 use governor_core::settle;
+use governor_core::webhook::{check_client_url, Claims};
 use serde_json::json;
 use worker::{Context, Env, Request, Response};
 
@@ -18,6 +21,7 @@ use crate::cors::{self, Origin};
 use crate::proxy::{self, Body, UpstreamAuth};
 use crate::respond;
 use crate::settings;
+use crate::webhook;
 
 pub async fn handle(req: Request, env: &Env, _ctx: &Context) -> Response {
     let config = match settings::load(env) {
@@ -42,9 +46,10 @@ async fn dispatch(req: Request, env: &Env, config: &Config, origin: &Origin) -> 
         Route::Health => Ok(respond::json(200, &json!({"ok": true}), origin)),
         Route::NotFound => Err(GovernorError::NotFound),
         Route::MethodNotAllowed => Err(GovernorError::MethodNotAllowed),
+        Route::Webhook(token) => webhook::handle(req, env, config, &token).await,
         Route::Status => {
             let caller = authenticate(&req, config)?;
-            match account_client::call(env, &caller.account, &Command::Status).await? {
+            match account_client::call(env, &caller.account, object_key(config, &caller), &Command::Status).await? {
                 Reply::Status(view) => Ok(respond::json(200, &json!(view), origin)),
                 _ => Err(GovernorError::Internal("unexpected reply to status".into())),
             }
@@ -64,6 +69,12 @@ fn presented_key(req: &Request) -> Option<String> {
     })
 }
 
+/// The key the account object may keep in memory: only pass-through keys
+/// travel (managed keys are in the object's own configuration).
+fn object_key<'a>(config: &Config, caller: &'a Caller) -> Option<&'a Secret> {
+    (!config.keys.is_managed()).then_some(&caller.upstream_key)
+}
+
 fn authenticate(req: &Request, config: &Config) -> Result<Caller, GovernorError> {
     Ok(config.keys.resolve(presented_key(req).as_deref())?)
 }
@@ -76,8 +87,8 @@ fn upstream_url(config: &Config, req: &Request) -> Result<String, GovernorError>
     })
 }
 
-/// Read a JSON generate body (bounded) and pick out its model.
-async fn read_json_body(req: &mut Request, limit: u64) -> Result<(Vec<u8>, Option<String>), GovernorError> {
+/// Read a JSON generate body (bounded).
+async fn read_json_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, GovernorError> {
     let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(GovernorError::PayloadTooLarge { limit });
@@ -86,10 +97,25 @@ async fn read_json_body(req: &mut Request, limit: u64) -> Result<(Vec<u8>, Optio
     if bytes.len() as u64 > limit {
         return Err(GovernorError::PayloadTooLarge { limit });
     }
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| GovernorError::BadRequest(format!("malformed JSON body: {e}")))?;
-    let model = value.get("model").and_then(|m| m.as_str()).map(str::to_owned);
-    Ok((bytes, model))
+    Ok(bytes)
+}
+
+/// Prepare a JSON generate body: its model, and the body to send, with
+/// `webhookUrl` pointing at the governor's callback when the relay is on.
+async fn generate_body(req: &mut Request, config: &Config, caller: &Caller) -> Result<(Body, Option<String>), GovernorError> {
+    let bytes = read_json_body(req, config.max_body_bytes).await?;
+    let parsed = GenerateBody::parse(&bytes).map_err(GovernorError::BadRequest)?;
+    let model = parsed.model.clone();
+    if let Some(url) = &parsed.webhook_url {
+        check_client_url(url, config.webhooks.local_mode).map_err(GovernorError::BadRequest)?;
+    }
+    let origin = req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    let claims = Claims { account: caller.account.clone(), client_url: parsed.webhook_url.clone() };
+    let body = match webhook::callback_url(config, &origin, &claims) {
+        Some(callback) => parsed.with_webhook(&callback),
+        None => bytes,
+    };
+    Ok((Body::Bytes(body), model))
 }
 
 fn is_json(req: &Request) -> bool {
@@ -111,13 +137,13 @@ async fn proxy_request(mut req: Request, env: &Env, config: &Config, origin: &Or
     }
     let caller = config.keys.resolve(key.as_deref())?;
     let (body, model) = if p.kind == ProxyKind::Create && is_json(&req) {
-        let (bytes, model) = read_json_body(&mut req, config.max_body_bytes).await?;
-        (Body::Bytes(bytes), model)
+        generate_body(&mut req, config, &caller).await?
     } else {
         (Body::Stream(req.inner().body()), None)
     };
+    let key = object_key(config, &caller);
     let admit = Command::Admit(AdmitRequest { class: p.class.clone(), permit: p.kind == ProxyKind::Create, model });
-    let admitted = match account_client::call(env, &caller.account, &admit).await? {
+    let admitted = match account_client::call(env, &caller.account, key, &admit).await? {
         Reply::Admitted(a) => a,
         Reply::Rejected(r) => return Err(GovernorError::Limited(r)),
         _ => return Err(GovernorError::Internal("unexpected reply to admit".into())),
@@ -127,17 +153,25 @@ async fn proxy_request(mut req: Request, env: &Env, config: &Config, origin: &Or
         Ok(r) => r,
         Err(e) => {
             if let Some(permit) = admitted.permit {
-                let _ = account_client::call(env, &caller.account, &Command::Release { permit }).await;
+                let _ = account_client::call(env, &caller.account, key, &Command::Release { permit }).await;
             }
             return Err(e);
         }
     };
-    let resp = settle_response(env, &caller, &p, admitted.permit, resp).await;
+    let resp = settle_response(env, &caller.account, key, &p, admitted.permit, resp).await?;
     Ok(finish(resp, &admitted.policies, origin))
 }
 
-/// Tell the account what Sync's answer means, and return that answer.
-async fn settle_response(env: &Env, caller: &Caller, p: &Proxy, permit: Option<u64>, resp: Response) -> Response {
+/// Tell the account what Sync's answer means, and return that answer. A
+/// Sync 429 becomes the governor's own 429 with an honest Retry-After.
+async fn settle_response(
+    env: &Env,
+    account: &str,
+    key: Option<&Secret>,
+    p: &Proxy,
+    permit: Option<u64>,
+    resp: Response,
+) -> Result<Response, GovernorError> {
     let status = resp.status_code();
     let retry_after = proxy::upstream_retry_after_ms(&resp);
     let (resp, command) = match (&p.kind, permit) {
@@ -157,11 +191,13 @@ async fn settle_response(env: &Env, caller: &Caller, p: &Proxy, permit: Option<u
         _ => (resp, None),
     };
     if let Some(command) = command {
-        if let Err(e) = account_client::call(env, &caller.account, &command).await {
-            worker::console_error!("settling with the account failed: {}", e.message());
+        match account_client::call(env, account, key, &command).await {
+            Ok(Reply::Rejected(r)) => return Err(GovernorError::Limited(r)),
+            Ok(_) => {}
+            Err(e) => worker::console_error!("settling with the account failed: {}", e.message()),
         }
     }
-    resp
+    Ok(resp)
 }
 
 fn finish(mut resp: Response, policies: &[PolicyState], origin: &Origin) -> Response {

@@ -15,6 +15,8 @@
 //! | [`proxy`] | streaming forward to Sync (hop-by-hop headers dropped, bodies never buffered) |
 //! | [`respond`] | errors and governor headers onto HTTP responses, in one place |
 //! | [`cors`] | browser origins and preflight |
+//! | [`webhook`] | Sync's callbacks: verify, free the permit, queue the relay |
+//! | [`upstream`] | the account object's own calls: list active generations, relay deliveries |
 
 pub mod account_client;
 pub mod account_object;
@@ -23,6 +25,8 @@ pub mod handler;
 pub mod proxy;
 pub mod respond;
 pub mod settings;
+pub mod upstream;
+pub mod webhook;
 
 use worker::{event, Context, Env, Request, Response, Result};
 

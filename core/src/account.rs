@@ -10,10 +10,12 @@ use crate::backoff::Backoff;
 use crate::config::Limits;
 use crate::contract::{
     AdmitRequest, Admitted, BackoffView, Command, ConcurrencyView, InFlightView, LimitKind, Observed, PolicyState,
-    Reason, Rejection, Reply, StatusView,
+    Reason, ReconcileView, Rejection, RelayView, Reply, StatusView,
 };
 use crate::durations::Durations;
-use crate::permits::{Holder, Permits};
+use crate::permits::{Holder, Permit, Permits};
+use crate::reconcile::Schedule;
+use crate::relay::Outbox;
 use crate::status::is_terminal;
 use crate::window::WindowLog;
 use crate::Ms;
@@ -32,12 +34,16 @@ pub struct AccountState {
     pub backoff: BTreeMap<String, Backoff>,
     #[serde(default)]
     pub durations: Durations,
+    #[serde(default)]
+    pub reconcile: Schedule,
+    #[serde(default)]
+    pub outbox: Outbox,
 }
 
 /// Apply one command. `jitter` is a uniform sample in `[0, 1)`.
 pub fn apply(limits: &Limits, state: &mut AccountState, now: Ms, jitter: f64, command: Command) -> Reply {
     state.permits.expire(now);
-    match command {
+    let reply = match command {
         Command::Admit(req) => state.admit(limits, now, &req),
         Command::Bind { permit, generation } => {
             state.permits.bind(&limits.concurrency, permit, &generation, now);
@@ -45,49 +51,103 @@ pub fn apply(limits: &Limits, state: &mut AccountState, now: Ms, jitter: f64, co
         }
         Command::Release { permit } => Reply::Ack { released: u32::from(state.permits.release(permit).is_some()) },
         Command::Observe { generations } => Reply::Ack { released: state.observe(now, &generations) },
-        Command::UpstreamLimited { class, kind, permit, retry_after_ms } => {
-            let released = permit.and_then(|p| state.permits.release(p)).is_some();
-            if kind == LimitKind::Rate {
-                for bucket in limits.buckets(&class) {
-                    state.backoff.entry(bucket.to_owned()).or_default().strike(&limits.backoff, now, jitter, retry_after_ms);
-                }
+        Command::Webhook { generation, status, relay } => {
+            let released = state.observe(now, &[Observed { id: generation, status }]);
+            if let Some(r) = relay {
+                state.outbox.enqueue(&limits.relay, now, r.url, r.body, r.headers);
             }
-            Reply::Ack { released: u32::from(released) }
+            Reply::Ack { released }
+        }
+        Command::Reconciled { listed_from, active, complete } => {
+            let active: Vec<(String, Option<String>)> = active.into_iter().map(|a| (a.id, a.model)).collect();
+            let (gone, adopted) = if complete {
+                state.permits.reconcile(&limits.concurrency, &active, listed_from, now)
+            } else {
+                // A partial list can only prove presence, never absence.
+                let before = state.permits.in_use();
+                for (id, model) in &active {
+                    state.permits.adopt(&limits.concurrency, id, model.clone(), now);
+                }
+                (Vec::new(), state.permits.in_use() - before)
+            };
+            let released = gone.len() as u32;
+            state.reconcile.finished(&limits.reconcile, now, released + adopted, state.permits.in_use() > 0);
+            Reply::Ack { released }
+        }
+        Command::ReconcileFailed { retry_at } => {
+            state.reconcile.postpone(retry_at.max(now + 1));
+            Reply::Ack { released: 0 }
+        }
+        Command::Delivered { id, attempt } => {
+            state.outbox.settle(&limits.relay, id, attempt, now, jitter);
+            Reply::Ack { released: 0 }
+        }
+        Command::UpstreamLimited { class, kind, permit, retry_after_ms } => {
+            if let Some(p) = permit {
+                state.permits.release(p);
+            }
+            match kind {
+                LimitKind::Rate => {
+                    for bucket in limits.buckets(&class) {
+                        state.backoff.entry(bucket.to_owned()).or_default().strike(&limits.backoff, now, jitter, retry_after_ms);
+                    }
+                }
+                LimitKind::Concurrency => state.reconcile.suspect(&limits.reconcile, now),
+            }
+            // The caller gets the governor's own refusal, with an honest retry time.
+            match state.admit_check(limits, now, &AdmitRequest { class, permit: kind == LimitKind::Concurrency, model: None }) {
+                Err(r) => Reply::Rejected(r),
+                Ok(()) => Reply::Ack { released: 0 },
+            }
         }
         Command::Tick => Reply::Ack { released: 0 },
         Command::Status => Reply::Status(state.status(limits, now)),
+    };
+    if state.permits.in_use() > 0 {
+        state.reconcile.arm(&limits.reconcile, now);
     }
+    reply
 }
 
 impl AccountState {
-    fn admit(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest) -> Reply {
-        let buckets = limits.buckets(&req.class);
+    /// Would a request pass now? `Err` carries the refusal that lasts longest
+    /// (the earliest time at which every limit has room).
+    fn admit_check(&self, limits: &Limits, now: Ms, req: &AdmitRequest) -> Result<(), Rejection> {
         let mut refusal: Option<(Ms, Reason, String, u32)> = None;
         let mut refuse = |at: Ms, reason: Reason, policy: &str, limit: u32| {
             if refusal.as_ref().is_none_or(|r| at > r.0) {
                 refusal = Some((at, reason, policy.to_owned(), limit));
             }
         };
-        for bucket in &buckets {
+        for bucket in limits.buckets(&req.class) {
             let Some(rate) = limits.rate(bucket) else { continue };
-            if let Some(Err(until)) = self.backoff.get(*bucket).map(|b| b.check(now)) {
+            if let Some(Err(until)) = self.backoff.get(bucket).map(|b| b.check(now)) {
                 refuse(until, Reason::UpstreamBackoff, bucket, rate.limit);
             }
-            if let Err(at) = self.windows.get(*bucket).map_or(Ok(()), |w| w.check(rate, now)) {
+            if let Err(at) = self.windows.get(bucket).map_or(Ok(()), |w| w.check(rate, now)) {
                 refuse(at, Reason::Rate, bucket, rate.limit);
             }
         }
-        if req.permit && !self.permits.has_room(&limits.concurrency) {
+        if req.permit && (!self.permits.has_room(&limits.concurrency) || self.reconcile.is_full(now)) {
             refuse(self.next_permit_free(now), Reason::Concurrency, CONCURRENCY, limits.concurrency.cap);
         }
-        let policies = self.policies(limits, now, &req.class, req.permit);
-        if let Some((at, reason, policy, limit)) = refusal {
-            let at = at.max(now + 1);
-            return Reply::Rejected(Rejection { reason, policy, limit, retry_at_ms: at, retry_after_ms: at - now, policies });
+        match refusal {
+            None => Ok(()),
+            Some((at, reason, policy, limit)) => {
+                let at = at.max(now + 1);
+                let policies = self.policies(limits, now, &req.class, req.permit);
+                Err(Rejection { reason, policy, limit, retry_at_ms: at, retry_after_ms: at - now, policies })
+            }
         }
-        for bucket in &buckets {
+    }
+
+    fn admit(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest) -> Reply {
+        if let Err(r) = self.admit_check(limits, now, req) {
+            return Reply::Rejected(r);
+        }
+        for bucket in limits.buckets(&req.class) {
             if let Some(rate) = limits.rate(bucket) {
-                self.windows.entry((*bucket).to_owned()).or_default().record(rate, now);
+                self.windows.entry(bucket.to_owned()).or_default().record(rate, now);
             }
         }
         let permit = req.permit.then(|| self.permits.reserve(&limits.concurrency, now, req.model.clone()));
@@ -100,13 +160,18 @@ impl AccountState {
         let mut released = 0;
         for o in seen.iter().filter(|o| is_terminal(&o.status)) {
             if let Some(p) = self.permits.release_generation(&o.id) {
-                if matches!(p.holder, Holder::Generation(_)) {
-                    self.durations.observe(p.model.as_deref(), now.saturating_sub(p.since));
-                }
+                self.learn(&p, now);
                 released += 1;
             }
         }
         released
+    }
+
+    /// Learn a duration from a permit the governor held from the start.
+    fn learn(&mut self, p: &Permit, now: Ms) {
+        if matches!(p.holder, Holder::Generation(_)) {
+            self.durations.observe(p.model.as_deref(), now.saturating_sub(p.since));
+        }
     }
 
     /// When the next permit is expected to free: the soonest expected end
@@ -177,6 +242,12 @@ impl AccountState {
                     .collect(),
                 expected_duration_ms: self.durations.expected(None),
             },
+            reconcile: ReconcileView {
+                runs: self.reconcile.runs,
+                next_in_ms: self.reconcile.next_at.map(|at| at.saturating_sub(now)),
+                last_drift: self.reconcile.last_drift,
+            },
+            relay: RelayView { pending: self.outbox.pending(), delivered: self.outbox.delivered, abandoned: self.outbox.abandoned },
             backoff: self
                 .backoff
                 .iter()
@@ -186,9 +257,10 @@ impl AccountState {
         }
     }
 
-    /// When the object must wake up next (lease expiry), if ever.
+    /// When the object must wake up next (lease expiry, reconciliation,
+    /// relay delivery), if ever.
     pub fn next_wake(&self) -> Option<Ms> {
-        self.permits.next_expiry()
+        [self.permits.next_expiry(), self.reconcile.next_at, self.outbox.next_wake()].into_iter().flatten().min()
     }
 
     /// Drop state that no longer matters, to keep what is persisted small.

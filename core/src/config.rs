@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::backoff::BackoffPolicy;
 use crate::keys::{KeyMode, ManagedKeys};
 use crate::permits::ConcurrencyLimit;
+use crate::reconcile::ReconcilePolicy;
+use crate::relay::RelayPolicy;
 use crate::secret::Secret;
 use crate::window::RateLimit;
 use crate::Ms;
@@ -33,6 +35,8 @@ pub struct Limits {
     pub extra: Vec<ExtraClass>,
     pub concurrency: ConcurrencyLimit,
     pub backoff: BackoffPolicy,
+    pub reconcile: ReconcilePolicy,
+    pub relay: RelayPolicy,
 }
 
 impl Limits {
@@ -71,6 +75,22 @@ pub struct Config {
     pub keys: KeyMode,
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: u64,
+    pub webhooks: WebhookConfig,
+}
+
+/// The webhook relay's settings.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    /// Signs callback tokens; the relay is off without it.
+    pub key: Option<Secret>,
+    /// Sync's webhook secret (`whsec_...`): when set, callbacks must carry a
+    /// valid `Sync-Signature`.
+    pub sync_secret: Option<Secret>,
+    pub tolerance_s: u64,
+    /// The governor's public origin for callbacks (else the request's own).
+    pub public_url: Option<String>,
+    /// Local mode: client webhooks may be plain http to loopback.
+    pub local_mode: bool,
 }
 
 /// A configuration problem, naming the variable.
@@ -157,6 +177,7 @@ impl Config {
                 .map(|s| s.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect())
                 .unwrap_or_default(),
             max_body_bytes: v.number("MAX_JSON_BODY_BYTES", 1 << 20, 1_024, 100 << 20)?,
+            webhooks: Self::webhooks(&v)?,
         })
     }
 
@@ -207,7 +228,43 @@ impl Config {
             base_ms: v.number("UPSTREAM_BACKOFF_BASE_MS", 1_000, 1, 600_000)?,
             cap_ms: v.number("UPSTREAM_BACKOFF_CAP_MS", 60_000, 1, 3_600_000)?,
         };
-        Ok(Limits { generate, other, extra, concurrency, backoff })
+        let reconcile = ReconcilePolicy {
+            min_ms: v.number("RECONCILE_MIN_MS", 15_000, 100, 3_600_000)?,
+            max_ms: v.number("RECONCILE_MAX_MS", 300_000, 100, 86_400_000)?,
+            page_size: v.number("RECONCILE_PAGE_SIZE", 100, 1, 100)? as u32,
+        };
+        if reconcile.max_ms < reconcile.min_ms {
+            return Err(err("RECONCILE_MAX_MS", "must not be below RECONCILE_MIN_MS"));
+        }
+        let relay = RelayPolicy {
+            base_ms: v.number("RELAY_BACKOFF_BASE_MS", 1_000, 1, 600_000)?,
+            cap_ms: v.number("RELAY_BACKOFF_CAP_MS", 300_000, 1, 3_600_000)?,
+            max_age_ms: v.number("RELAY_MAX_SECONDS", 86_400, 1, 7 * 86_400)? * 1_000,
+        };
+        Ok(Limits { generate, other, extra, concurrency, backoff, reconcile, relay })
+    }
+
+    fn webhooks(v: &Vars) -> Result<WebhookConfig, ConfigError> {
+        let key = v.get("GOVERNOR_WEBHOOK_KEY");
+        if key.as_ref().is_some_and(|k| k.len() < 16) {
+            return Err(err("GOVERNOR_WEBHOOK_KEY", "must be at least 16 characters"));
+        }
+        let public_url = v.get("GOVERNOR_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned());
+        if public_url.as_ref().is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://"))) {
+            return Err(err("GOVERNOR_PUBLIC_URL", "must be an http(s) URL"));
+        }
+        let local_mode = match v.get("LOCAL_MODE").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => return Err(err("LOCAL_MODE", format!("must be true or false, got {other:?}"))),
+        };
+        Ok(WebhookConfig {
+            key: key.map(Secret::new),
+            sync_secret: v.get("SYNC_WEBHOOK_SECRET").map(Secret::new),
+            tolerance_s: v.number("WEBHOOK_TOLERANCE_SECONDS", 300, 1, 86_400)?,
+            public_url,
+            local_mode,
+        })
     }
 
     fn keys(v: &Vars) -> Result<KeyMode, ConfigError> {
@@ -260,6 +317,8 @@ impl Limits {
             }],
             concurrency: ConcurrencyLimit { cap, reservation_ttl_ms: 600_000, lease_ttl_ms: 3_600_000 },
             backoff: BackoffPolicy { base_ms: 1_000, cap_ms: 60_000 },
+            reconcile: ReconcilePolicy { min_ms: 1_000, max_ms: 8_000, page_size: 100 },
+            relay: RelayPolicy { base_ms: 100, cap_ms: 1_000, max_age_ms: 10_000 },
         }
     }
 }

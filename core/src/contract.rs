@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::permits::PermitId;
+use crate::reconcile::ActiveGeneration;
+use crate::relay::Attempt;
 use crate::Ms;
 
 /// A call into the account's object.
@@ -25,6 +27,16 @@ pub enum Command {
     Observe { generations: Vec<Observed> },
     /// Sync answered 429 to a request the governor admitted.
     UpstreamLimited { class: String, kind: LimitKind, permit: Option<PermitId>, retry_after_ms: Option<Ms> },
+    /// A verified webhook from Sync: free the generation's permit and, if
+    /// the client gave its own `webhookUrl`, queue the payload for it.
+    Webhook { generation: String, status: String, relay: Option<RelayRequest> },
+    /// The object listed Sync's active generations (the listing began at
+    /// `listed_from`; `complete` is false when paging stopped early).
+    Reconciled { listed_from: Ms, active: Vec<ActiveGeneration>, complete: bool },
+    /// The listing could not run; try again at `retry_at`.
+    ReconcileFailed { retry_at: Ms },
+    /// One relay delivery attempt ended.
+    Delivered { id: u64, attempt: Attempt },
     /// The alarm fired: expire leases.
     Tick,
     /// The account's state for `GET /governor/v1/status`.
@@ -38,6 +50,14 @@ pub struct AdmitRequest {
     pub permit: bool,
     #[serde(default)]
     pub model: Option<String>,
+}
+
+/// A payload to relay to a client's own webhook URL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayRequest {
+    pub url: String,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,6 +143,24 @@ pub struct StatusView {
     pub policies: Vec<PolicyState>,
     pub concurrency: ConcurrencyView,
     pub backoff: Vec<BackoffView>,
+    pub reconcile: ReconcileView,
+    pub relay: RelayView,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileView {
+    pub runs: u64,
+    pub next_in_ms: Option<Ms>,
+    pub last_drift: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelayView {
+    pub pending: usize,
+    pub delivered: u64,
+    pub abandoned: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

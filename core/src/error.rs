@@ -16,6 +16,7 @@ pub enum GovernorError {
     NotFound,
     MethodNotAllowed,
     BadRequest(String),
+    BadWebhook(&'static str),
     PayloadTooLarge { limit: u64 },
     Limited(Rejection),
     Upstream(String),
@@ -26,7 +27,7 @@ pub enum GovernorError {
 impl GovernorError {
     pub fn status(&self) -> u16 {
         match self {
-            Self::Unauthorized(_) => 401,
+            Self::Unauthorized(_) | Self::BadWebhook(_) => 401,
             Self::OriginNotAllowed => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
@@ -46,6 +47,7 @@ impl GovernorError {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BadRequest(_) => "invalid_request",
+            Self::BadWebhook(_) => "invalid_webhook",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::Limited(r) if r.reason == Reason::Concurrency => "concurrency_limit_exceeded",
             Self::Limited(_) => "rate_limit_exceeded",
@@ -63,6 +65,7 @@ impl GovernorError {
             Self::NotFound => "no such route: the governor serves /v2/* and /governor/v1/*".into(),
             Self::MethodNotAllowed => "method not allowed on this route".into(),
             Self::BadRequest(m) => m.clone(),
+            Self::BadWebhook(m) => (*m).to_owned(),
             Self::PayloadTooLarge { limit } => format!("body larger than {limit} bytes"),
             Self::Limited(r) => match r.reason {
                 Reason::Rate => format!("rate limit of policy '{}' ({} per window) reached", r.policy, r.limit),

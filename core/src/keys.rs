@@ -100,6 +100,15 @@ impl KeyMode {
         }
     }
 
+    /// The Sync key of a managed account, by its object name (`a-<name>`).
+    /// Pass-through accounts have none: their key is never stored.
+    pub fn upstream_for_account(&self, account: &str) -> Option<Secret> {
+        match self {
+            KeyMode::PassThrough => None,
+            KeyMode::Managed(m) => account.strip_prefix("a-").and_then(|name| m.sync_keys.get(name).cloned()),
+        }
+    }
+
     pub fn is_managed(&self) -> bool {
         matches!(self, KeyMode::Managed(_))
     }
@@ -142,5 +151,7 @@ mod tests {
         assert_eq!(m.resolve(Some("ck-eve")).unwrap().upstream_key.expose(), "sk-other");
         assert_eq!(m.resolve(Some("sk-acme")), Err(AuthError::Unknown));
         assert_eq!(m.resolve(None), Err(AuthError::Missing));
+        assert_eq!(m.upstream_for_account("a-acme").map(|k| k.expose().to_owned()).as_deref(), Some("sk-acme"));
+        assert!(KeyMode::PassThrough.upstream_for_account("k-abc").is_none());
     }
 }

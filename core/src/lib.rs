@@ -9,6 +9,9 @@
 //! |---|---|
 //! | [`window`] | exact rate limit: at most N admissions in any span of window + margin (sliding log, optional GCRA pacing) |
 //! | [`permits`] | concurrency permits: reserved, bound to a generation, adopted, released, leased |
+//! | [`reconcile`] | converging permits to Sync's list of active generations, adaptive period |
+//! | [`relay`] | the durable outbox of webhook payloads for clients' own URLs, with backoff |
+//! | [`webhook`] | callback tokens, `Sync-Signature` checks, which client URLs may be called |
 //! | [`backoff`] | what an upstream 429 teaches: exponential pause with full jitter |
 //! | [`durations`] | running statistic of generation durations per model (for honest Retry-After) |
 //! | [`account`] | one account's state and `apply(limits, state, now, jitter, command) -> reply` |
@@ -17,6 +20,7 @@
 //! | [`keys`] | authentication: pass-through and managed keys, constant-time lookup |
 //! | [`secret`] | a string that cannot be logged or serialised by accident |
 //! | [`settle`] | what a Sync response tells the account: bind, release, observe, 429 |
+//! | [`rewrite`] | reading a generate body and pointing its `webhookUrl` at the governor |
 //! | [`route`] | which route a request takes and which rate class it spends from |
 //! | [`headers`] | `RateLimit-Policy` / `RateLimit` header fields |
 //! | [`error`] | every failure and its HTTP status / JSON body, in one place |
@@ -31,10 +35,14 @@ pub mod error;
 pub mod headers;
 pub mod keys;
 pub mod permits;
+pub mod reconcile;
+pub mod relay;
+pub mod rewrite;
 pub mod route;
 pub mod secret;
 pub mod settle;
 pub mod status;
+pub mod webhook;
 pub mod window;
 
 /// Milliseconds since the Unix epoch: the only notion of time in the core.

@@ -46,6 +46,9 @@ pub struct Permit {
     pub holder: Holder,
     /// When the permit was taken (the generation's start, as far as we know).
     pub since: Ms,
+    /// When the permit was bound to its generation (or adopted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_at: Option<Ms>,
     pub expires: Ms,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
@@ -94,6 +97,7 @@ impl Permits {
             id,
             holder: Holder::Request,
             since: now,
+            bound_at: None,
             expires: now.saturating_add(cfg.reservation_ttl_ms),
             model,
         });
@@ -116,6 +120,7 @@ impl Permits {
         }
         let p = &mut self.held[index];
         p.holder = Holder::Generation(generation.to_owned());
+        p.bound_at = Some(now);
         p.expires = now.saturating_add(cfg.lease_ttl_ms);
         true
     }
@@ -137,18 +142,46 @@ impl Permits {
     }
 
     /// Take a permit for a generation found active upstream but unknown here.
-    pub fn adopt(&mut self, cfg: &ConcurrencyLimit, generation: &str, since: Ms, now: Ms) {
+    pub fn adopt(&mut self, cfg: &ConcurrencyLimit, generation: &str, model: Option<String>, now: Ms) -> bool {
         if self.holds_generation(generation) {
-            return;
+            return false;
         }
         self.next_id += 1;
         self.held.push(Permit {
             id: self.next_id,
             holder: Holder::Adopted(generation.to_owned()),
-            since,
+            since: now,
+            bound_at: Some(now),
             expires: now.saturating_add(cfg.lease_ttl_ms),
-            model: None,
+            model,
         });
+        true
+    }
+
+    /// Converge to Sync's list of active generations, taken at `listed_from`
+    /// or later: release permits bound before then whose generation is not
+    /// listed, adopt listed generations held by no permit. Reservations
+    /// (requests still on their way) are left to their TTL.
+    /// Returns (released permits, adopted generations).
+    pub fn reconcile(
+        &mut self,
+        cfg: &ConcurrencyLimit,
+        active: &[(String, Option<String>)],
+        listed_from: Ms,
+        now: Ms,
+    ) -> (Vec<Permit>, u32) {
+        let listed = |g: &str| active.iter().any(|(id, _)| id == g);
+        let (gone, kept): (Vec<Permit>, Vec<Permit>) = self.held.drain(..).partition(|p| {
+            p.generation().is_some_and(|g| !listed(g)) && p.bound_at.is_some_and(|b| b < listed_from)
+        });
+        self.held = kept;
+        let mut adopted = 0;
+        for (id, model) in active {
+            if self.adopt(cfg, id, model.clone(), now) {
+                adopted += 1;
+            }
+        }
+        (gone, adopted)
     }
 
     /// Free every permit whose lease ran out; returns them.
@@ -200,10 +233,27 @@ mod tests {
     fn bind_merges_an_adopted_twin() {
         let mut p = Permits::default();
         let a = p.reserve(&CFG, 0, None);
-        p.adopt(&CFG, "g1", 0, 5);
+        p.adopt(&CFG, "g1", None, 5);
         assert_eq!(p.in_use(), 2);
         assert!(p.bind(&CFG, a, "g1", 10));
         assert_eq!(p.in_use(), 1);
+    }
+
+    #[test]
+    fn reconcile_releases_the_gone_and_adopts_the_unknown() {
+        let mut p = Permits::default();
+        let a = p.reserve(&CFG, 0, None);
+        let b = p.reserve(&CFG, 0, None);
+        p.bind(&CFG, a, "old", 10);
+        p.bind(&CFG, b, "fresh", 30);
+        p.reserve(&CFG, 40, None);
+        let active = vec![("outside".to_owned(), Some("lipsync-2".to_owned()))];
+        let (gone, adopted) = p.reconcile(&CFG, &active, 20, 50);
+        assert_eq!(gone.iter().filter_map(|g| g.generation()).collect::<Vec<_>>(), vec!["old"]);
+        assert_eq!(adopted, 1);
+        assert!(p.holds_generation("fresh"), "bound after the listing began: kept");
+        assert!(p.holds_generation("outside"));
+        assert_eq!(p.in_use(), 3, "fresh, outside and the reservation");
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub enum Route {
     Status,
     /// `GET /governor/v1/health` (no auth).
     Health,
+    /// `POST /governor/v1/webhook/{token}`: Sync's callback.
+    Webhook(String),
     /// CORS preflight.
     Preflight,
     NotFound,
@@ -44,6 +46,13 @@ pub fn route(method: &str, path: &str, limits: &Limits) -> Route {
         "/governor/v1/status" => return if method == "GET" { Route::Status } else { Route::MethodNotAllowed },
         "/governor/v1/health" => return if method == "GET" { Route::Health } else { Route::MethodNotAllowed },
         _ => {}
+    }
+    if let Some(token) = path.strip_prefix("/governor/v1/webhook/") {
+        return match method {
+            "POST" if !token.is_empty() && !token.contains('/') => Route::Webhook(token.to_owned()),
+            "POST" => Route::NotFound,
+            _ => Route::MethodNotAllowed,
+        };
     }
     if !path.starts_with("/v2/") || path.contains("/../") || path.ends_with("/..") {
         return Route::NotFound;
@@ -99,5 +108,8 @@ mod tests {
         assert_eq!(r("POST", "/governor/v1/status"), Route::MethodNotAllowed);
         assert_eq!(r("GET", "/governor/v1/status"), Route::Status);
         assert_eq!(r("OPTIONS", "/v2/generate"), Route::Preflight);
+        assert_eq!(r("POST", "/governor/v1/webhook/abc.def"), Route::Webhook("abc.def".into()));
+        assert_eq!(r("GET", "/governor/v1/webhook/abc.def"), Route::MethodNotAllowed);
+        assert_eq!(r("POST", "/governor/v1/webhook/"), Route::NotFound);
     }
 }

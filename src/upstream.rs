@@ -1,0 +1,85 @@
+//! The account object's own outgoing calls: listing Sync's active
+//! generations for reconciliation, and relay deliveries to clients.
+
+use governor_core::reconcile::ActiveGeneration;
+use governor_core::relay::{Attempt, Delivery};
+use governor_core::secret::Secret;
+use governor_core::status::is_active;
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use worker::{Fetch, Headers, Method, Request, RequestInit};
+
+#[derive(Deserialize)]
+struct Listed {
+    id: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+}
+
+/// One page of `GET /v2/generations?status=PENDING,PROCESSING`.
+pub enum Page {
+    Items(Vec<ActiveGeneration>, usize),
+    /// Sync answered 429 (kind decided from the body).
+    Limited(Vec<u8>),
+    Failed,
+}
+
+pub async fn list_active(base: &str, key: &Secret, limit: u32, cursor: Option<&str>) -> Page {
+    let mut url = format!("{base}/v2/generations?status=PENDING,PROCESSING&limit={limit}");
+    if let Some(c) = cursor {
+        url.push_str("&cursor=");
+        url.push_str(&urlencode(c));
+    }
+    let headers = Headers::new();
+    let _ = headers.set("x-api-key", key.expose());
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let Ok(req) = Request::new_with_init(&url, &init) else { return Page::Failed };
+    let Ok(mut resp) = Fetch::Request(req).send().await else { return Page::Failed };
+    let status = resp.status_code();
+    let bytes = resp.bytes().await.unwrap_or_default();
+    if status == 429 {
+        return Page::Limited(bytes);
+    }
+    if !(200..300).contains(&status) {
+        return Page::Failed;
+    }
+    match serde_json::from_slice::<Vec<Listed>>(&bytes) {
+        Ok(items) => {
+            let n = items.len();
+            let active = items
+                .into_iter()
+                .filter(|g| g.status.as_deref().is_none_or(is_active))
+                .map(|g| ActiveGeneration { id: g.id, model: g.model })
+                .collect();
+            Page::Items(active, n)
+        }
+        Err(_) => Page::Failed,
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// POST a relayed payload to the client's webhook URL, byte for byte.
+pub async fn deliver(d: &Delivery) -> Attempt {
+    let headers = Headers::new();
+    for (name, value) in &d.headers {
+        let _ = headers.set(name, value);
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&d.body)));
+    let Ok(req) = Request::new_with_init(&d.url, &init) else { return Attempt::Status(400) };
+    match Fetch::Request(req).send().await {
+        Ok(resp) => Attempt::Status(resp.status_code()),
+        Err(_) => Attempt::Unreachable,
+    }
+}
