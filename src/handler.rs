@@ -118,12 +118,14 @@ async fn generate_body(req: &mut Request, config: &Config, caller: &Caller) -> R
     Ok((Body::Bytes(body), model))
 }
 
-fn is_json(req: &Request) -> bool {
+/// Multipart bodies (file uploads) are streamed untouched; every other
+/// generate body must be a JSON object.
+fn is_multipart(req: &Request) -> bool {
     req.headers()
         .get("content-type")
         .ok()
         .flatten()
-        .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"))
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/"))
 }
 
 async fn proxy_request(mut req: Request, env: &Env, config: &Config, origin: &Origin, p: Proxy) -> Result<Response, GovernorError> {
@@ -136,7 +138,7 @@ async fn proxy_request(mut req: Request, env: &Env, config: &Config, origin: &Or
         return Ok(resp);
     }
     let caller = config.keys.resolve(key.as_deref())?;
-    let (body, model) = if p.kind == ProxyKind::Create && is_json(&req) {
+    let (body, model) = if p.kind == ProxyKind::Create && !is_multipart(&req) {
         generate_body(&mut req, config, &caller).await?
     } else {
         (Body::Stream(req.inner().body()), None)
@@ -148,8 +150,7 @@ async fn proxy_request(mut req: Request, env: &Env, config: &Config, origin: &Or
         Reply::Rejected(r) => return Err(GovernorError::Limited(r)),
         _ => return Err(GovernorError::Internal("unexpected reply to admit".into())),
     };
-    let auth = if config.keys.is_managed() { UpstreamAuth::Replace(&caller.upstream_key) } else { UpstreamAuth::AsSent };
-    let resp = match proxy::forward(&req, &url, body, auth).await {
+    let resp = match proxy::forward(&req, &url, body, UpstreamAuth::Key(&caller.upstream_key)).await {
         Ok(r) => r,
         Err(e) => {
             if let Some(permit) = admitted.permit {

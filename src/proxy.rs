@@ -32,22 +32,29 @@ pub enum Body {
 
 /// How the upstream key is set.
 pub enum UpstreamAuth<'a> {
-    /// Pass-through: the caller's headers already carry its Sync key.
-    AsSent,
-    /// Managed: replace the client's credentials with the account's key.
-    Replace(&'a Secret),
+    /// Send this Sync key as `x-api-key` and drop any `Authorization`
+    /// (a managed client key, or a pass-through key sent as a bearer token).
+    Key(&'a Secret),
     /// Public endpoint called without a key.
     None,
 }
 
 pub async fn forward(req: &Request, url: &str, body: Body, auth: UpstreamAuth<'_>) -> Result<Response, GovernorError> {
     let headers = Headers::new();
+    // Headers the client named in `Connection` are hop-by-hop too.
+    let named: Vec<String> = req
+        .headers()
+        .get("connection")
+        .ok()
+        .flatten()
+        .map(|v| v.split(',').map(|t| t.trim().to_ascii_lowercase()).collect())
+        .unwrap_or_default();
     for (name, value) in req.headers().entries() {
-        if !is_dropped_request_header(&name) {
+        if !is_dropped_request_header(&name) && !named.contains(&name) {
             let _ = headers.append(&name, &value);
         }
     }
-    if let UpstreamAuth::Replace(key) = auth {
+    if let UpstreamAuth::Key(key) = auth {
         let _ = headers.delete("authorization");
         let _ = headers.set("x-api-key", key.expose());
     }

@@ -50,9 +50,15 @@ pub fn apply(limits: &Limits, state: &mut AccountState, now: Ms, jitter: f64, co
             Reply::Ack { released: 0 }
         }
         Command::Release { permit } => Reply::Ack { released: u32::from(state.permits.release(permit).is_some()) },
-        Command::Observe { generations } => Reply::Ack { released: state.observe(now, &generations) },
+        Command::Observe { generations } => Reply::Ack { released: state.release_terminal(&generations).len() as u32 },
         Command::Webhook { generation, status, relay } => {
-            let released = state.observe(now, &[Observed { id: generation, status }]);
+            let freed = state.release_terminal(&[Observed { id: generation, status }]);
+            // Sync calls back when the generation ends: an exact duration.
+            // (A status read only shows when a client looked, so it teaches nothing.)
+            for p in freed.iter().filter(|p| matches!(p.holder, Holder::Generation(_))) {
+                state.durations.observe(p.model.as_deref(), now.saturating_sub(p.since));
+            }
+            let released = freed.len() as u32;
             if let Some(r) = relay {
                 state.outbox.enqueue(&limits.relay, now, r.url, r.body, r.headers);
             }
@@ -154,24 +160,12 @@ impl AccountState {
         Reply::Admitted(Admitted { permit, policies: self.policies(limits, now, &req.class, req.permit) })
     }
 
-    /// Release the permits of generations seen in a terminal status and
-    /// learn how long they took.
-    fn observe(&mut self, now: Ms, seen: &[Observed]) -> u32 {
-        let mut released = 0;
-        for o in seen.iter().filter(|o| is_terminal(&o.status)) {
-            if let Some(p) = self.permits.release_generation(&o.id) {
-                self.learn(&p, now);
-                released += 1;
-            }
-        }
-        released
-    }
-
-    /// Learn a duration from a permit the governor held from the start.
-    fn learn(&mut self, p: &Permit, now: Ms) {
-        if matches!(p.holder, Holder::Generation(_)) {
-            self.durations.observe(p.model.as_deref(), now.saturating_sub(p.since));
-        }
+    /// Release the permits of generations seen in a terminal status.
+    fn release_terminal(&mut self, seen: &[Observed]) -> Vec<Permit> {
+        seen.iter()
+            .filter(|o| is_terminal(&o.status))
+            .filter_map(|o| self.permits.release_generation(&o.id))
+            .collect()
     }
 
     /// When the next permit is expected to free: the soonest expected end

@@ -40,7 +40,8 @@ pub enum ProxyKind {
 
 pub fn route(method: &str, path: &str, limits: &Limits) -> Route {
     if method == "OPTIONS" {
-        return Route::Preflight;
+        let known = path.starts_with("/v2/") || path.starts_with("/governor/v1/");
+        return if known { Route::Preflight } else { Route::NotFound };
     }
     match path {
         "/governor/v1/status" => return if method == "GET" { Route::Status } else { Route::MethodNotAllowed },
@@ -108,6 +109,7 @@ mod tests {
         assert_eq!(r("POST", "/governor/v1/status"), Route::MethodNotAllowed);
         assert_eq!(r("GET", "/governor/v1/status"), Route::Status);
         assert_eq!(r("OPTIONS", "/v2/generate"), Route::Preflight);
+        assert_eq!(r("OPTIONS", "/nowhere"), Route::NotFound);
         assert_eq!(r("POST", "/governor/v1/webhook/abc.def"), Route::Webhook("abc.def".into()));
         assert_eq!(r("GET", "/governor/v1/webhook/abc.def"), Route::MethodNotAllowed);
         assert_eq!(r("POST", "/governor/v1/webhook/"), Route::NotFound);

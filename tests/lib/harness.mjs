@@ -103,3 +103,72 @@ export function generateBody(extra = {}) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------
+// Helpers for the e2e tests (additive; everything above is unchanged).
+import { createHash } from "node:crypto";
+import http from "node:http";
+
+/** Hex SHA-256 of a string or bytes. */
+export const sha256 = (data) => createHash("sha256").update(data).digest("hex");
+
+/**
+ * One request to the governor (or any loopback URL) with a timeout.
+ * `body`: object → JSON (content-type set), string/Buffer → as is.
+ * Returns { status, headers, text, json } (json null when not JSON).
+ */
+export async function call(base, path, { method = "GET", key, body, headers = {}, timeoutMs = 15_000 } = {}) {
+  const h = { ...headers };
+  if (key !== undefined) h["x-api-key"] = key;
+  let payload = body;
+  if (body !== undefined && body !== null && typeof body === "object" && !Buffer.isBuffer(body) && !(body instanceof Uint8Array)) {
+    payload = JSON.stringify(body);
+    if (!Object.keys(h).some((k) => k.toLowerCase() === "content-type")) h["content-type"] = "application/json";
+  }
+  const res = await fetch(base + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/**
+ * A raw HTTP/1.1 request through node:http (headers that fetch() refuses to
+ * send, exact paths, chunked bodies). Returns { status, headers, text, json }.
+ */
+export function rawRequest(base, path, { method = "GET", headers = {}, body, timeoutMs = 15_000 } = {}) {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: u.hostname, port: u.port, method, path, headers, timeout: timeoutMs, agent: false },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          let json = null;
+          try {
+            json = JSON.parse(text);
+          } catch {}
+          resolve({ status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders, text, json });
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`raw request timed out after ${timeoutMs} ms`)));
+    req.on("error", reject);
+    if (Array.isArray(body)) {
+      for (const part of body) req.write(part);
+      req.end();
+    } else {
+      req.end(body);
+    }
+  });
+}
+
+/** The simulator's logged requests (not /_sim/*), oldest first. */
+export async function simLog(sim) {
+  return sim.requests(1000);
+}
