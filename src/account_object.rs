@@ -15,7 +15,8 @@ use std::cell::{Cell, RefCell};
 
 use governor_core::account::{apply, AccountState};
 use governor_core::config::{Config, Limits};
-use governor_core::contract::{AdmitRequest, Command, LimitKind, Reply};
+use governor_core::contract::{AdmitRequest, Command, DispatchOutcome, LimitKind, Reply};
+use governor_core::seal::unseal;
 use governor_core::secret::Secret;
 use governor_core::settle::limit_kind;
 use governor_core::Ms;
@@ -28,6 +29,8 @@ use crate::upstream::{self, Page};
 const STATE_KEY: &str = "account";
 /// At most this many list pages per reconciliation (100 items each).
 const MAX_PAGES: usize = 20;
+/// At most this many queued jobs submitted per alarm (the alarm re-arms).
+const MAX_DISPATCH_PER_ALARM: usize = 50;
 
 #[durable_object]
 pub struct AccountObject {
@@ -75,7 +78,7 @@ impl AccountObject {
                 account.compact(limits, now);
             }
             let persisted = if mutates { serde_json::to_string(account).ok() } else { None };
-            (reply, persisted, account.next_wake())
+            (reply, persisted, account.next_wake(limits, now))
         };
         if let Some(json) = persisted {
             self.state.storage().put(STATE_KEY, json).await?;
@@ -95,9 +98,31 @@ impl AccountObject {
         Ok(())
     }
 
+    /// The account's Sync key: from the configuration (managed), else the
+    /// last one a client presented (in memory), else the queue's sealed copy.
     fn upstream_key(&self, config: &Config) -> Option<Secret> {
         let account = self.state.id().name()?;
-        config.keys.upstream_for_account(&account).or_else(|| self.key.borrow().clone())
+        if let Some(k) = config.keys.upstream_for_account(&account).or_else(|| self.key.borrow().clone()) {
+            return Some(k);
+        }
+        let master = config.webhooks.key.as_ref()?;
+        let sealed = self.cache.borrow().as_ref().and_then(|a| a.sealed_key.clone())?;
+        unseal(master.expose().as_bytes(), &sealed)
+    }
+
+    /// Submit queued jobs while the account has room for them.
+    async fn dispatch(&self, config: &Config) -> Result<()> {
+        let limits = &config.limits;
+        for _ in 0..MAX_DISPATCH_PER_ALARM {
+            let Reply::Dispatch(job) = self.run(limits, Command::Dispatch).await? else { return Ok(()) };
+            let outcome = match self.upstream_key(config) {
+                Some(key) => upstream::submit(&config.api_base, &key, &job).await,
+                None => DispatchOutcome::Transient,
+            };
+            let command = Command::Dispatched { ticket: job.ticket, permit: job.permit, outcome };
+            self.run(limits, command).await?;
+        }
+        Ok(())
     }
 
     /// Deliver every relay payload that is due.
@@ -128,7 +153,7 @@ impl AccountObject {
         let mut active = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let admit = Command::Admit(AdmitRequest { class: "other".into(), permit: false, model: None });
+            let admit = Command::Admit(AdmitRequest { class: "other".into(), ..AdmitRequest::default() });
             if let Reply::Rejected(r) = self.run(limits, admit).await? {
                 self.run(limits, Command::ReconcileFailed { retry_at: r.retry_at_ms }).await?;
                 return Ok(());
@@ -186,10 +211,12 @@ impl DurableObject for AccountObject {
         self.alarm_at.set(None);
         let Ok(config) = &self.config else { return Response::ok("") };
         self.run(&config.limits, Command::Tick).await?;
+        self.dispatch(config).await?;
         self.relay(&config.limits).await?;
         self.reconcile(config).await?;
-        let wake = self.cache.borrow().as_ref().and_then(AccountState::next_wake);
-        self.schedule(wake, Date::now().as_millis()).await?;
+        let now = Date::now().as_millis();
+        let wake = self.cache.borrow().as_ref().and_then(|a| a.next_wake(&config.limits, now));
+        self.schedule(wake, now).await?;
         Response::ok("")
     }
 }

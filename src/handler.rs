@@ -5,19 +5,19 @@
 //! by [`respond::error`] only.
 
 use governor_core::config::Config;
-use governor_core::contract::{AdmitRequest, Command, PolicyState, Reply};
+use governor_core::contract::{AdmitRequest, Command, IdempotencyKey, PolicyState, Reply};
 use governor_core::error::GovernorError;
 use governor_core::keys::Caller;
-use governor_core::rewrite::GenerateBody;
+use governor_core::prefer;
 use governor_core::route::{route, Proxy, ProxyKind, Route};
 use governor_core::secret::Secret;
 use governor_core::settle;
-use governor_core::webhook::{check_client_url, Claims};
 use serde_json::json;
 use worker::{Context, Env, Request, Response};
 
 use crate::account_client;
 use crate::cors::{self, Origin};
+use crate::generate;
 use crate::proxy::{self, Body, UpstreamAuth};
 use crate::respond;
 use crate::settings;
@@ -47,6 +47,7 @@ async fn dispatch(req: Request, env: &Env, config: &Config, origin: &Origin) -> 
         Route::NotFound => Err(GovernorError::NotFound),
         Route::MethodNotAllowed => Err(GovernorError::MethodNotAllowed),
         Route::Webhook(token) => webhook::handle(req, env, config, &token).await,
+        Route::Ticket { ticket: t, cancel } => ticket(&req, env, config, origin, t, cancel).await,
         Route::Status => {
             let caller = authenticate(&req, config)?;
             match account_client::call(env, &caller.account, object_key(config, &caller), &Command::Status).await? {
@@ -87,68 +88,42 @@ fn upstream_url(config: &Config, req: &Request) -> Result<String, GovernorError>
     })
 }
 
-/// Read a JSON generate body (bounded).
-async fn read_json_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, GovernorError> {
-    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(GovernorError::PayloadTooLarge { limit });
-    }
-    let bytes = req.bytes().await.map_err(|_| GovernorError::BadRequest("unreadable body".into()))?;
-    if bytes.len() as u64 > limit {
-        return Err(GovernorError::PayloadTooLarge { limit });
-    }
-    Ok(bytes)
-}
-
-/// Prepare a JSON generate body: its model, and the body to send, with
-/// `webhookUrl` pointing at the governor's callback when the relay is on.
-async fn generate_body(req: &mut Request, config: &Config, caller: &Caller) -> Result<(Body, Option<String>), GovernorError> {
-    let bytes = read_json_body(req, config.max_body_bytes).await?;
-    let parsed = GenerateBody::parse(&bytes).map_err(GovernorError::BadRequest)?;
-    let model = parsed.model.clone();
-    if let Some(url) = &parsed.webhook_url {
-        check_client_url(url, config.webhooks.local_mode).map_err(GovernorError::BadRequest)?;
-    }
-    let origin = req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
-    let claims = Claims { account: caller.account.clone(), client_url: parsed.webhook_url.clone() };
-    let body = match webhook::callback_url(config, &origin, &claims) {
-        Some(callback) => parsed.with_webhook(&callback),
-        None => bytes,
-    };
-    Ok((Body::Bytes(body), model))
-}
-
-/// Multipart bodies (file uploads) are streamed untouched; every other
-/// generate body must be a JSON object.
-fn is_multipart(req: &Request) -> bool {
-    req.headers()
-        .get("content-type")
-        .ok()
-        .flatten()
-        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/"))
-}
-
 async fn proxy_request(mut req: Request, env: &Env, config: &Config, origin: &Origin, p: Proxy) -> Result<Response, GovernorError> {
     let url = upstream_url(config, &req)?;
-    let key = presented_key(&req);
-    if p.kind == ProxyKind::Public && key.is_none() {
+    let presented = presented_key(&req);
+    if p.kind == ProxyKind::Public && presented.is_none() {
         // Sync serves these without a key, so there is no account to charge.
         let mut resp = proxy::forward(&req, &url, Body::Stream(req.inner().body()), UpstreamAuth::None).await?;
         cors::decorate(resp.headers_mut(), origin);
         return Ok(resp);
     }
-    let caller = config.keys.resolve(key.as_deref())?;
-    let (body, model) = if p.kind == ProxyKind::Create && !is_multipart(&req) {
-        generate_body(&mut req, config, &caller).await?
-    } else {
-        (Body::Stream(req.inner().body()), None)
-    };
+    let caller = config.keys.resolve(presented.as_deref())?;
     let key = object_key(config, &caller);
-    let admit = Command::Admit(AdmitRequest { class: p.class.clone(), permit: p.kind == ProxyKind::Create, model });
-    let admitted = match account_client::call(env, &caller.account, key, &admit).await? {
+    let prefer = prefer::parse(generate::header(&req, "prefer").as_deref());
+    let wait_ms = prefer.wait_s.map(|s| (s * 1_000).min(config.max_wait_ms));
+    let creates = p.kind == ProxyKind::Create;
+    let prepared = if creates && !generate::is_multipart(&req) {
+        Some(generate::prepare_body(&mut req, config, &caller).await?)
+    } else {
+        None
+    };
+    let admit = if creates {
+        generate::create_request(&req, config, &caller, &prefer, prepared.as_ref())?
+    } else {
+        AdmitRequest { class: p.class.clone(), ..AdmitRequest::default() }
+    };
+    let idempotency = admit.idempotency.clone();
+    let admitted = match generate::admit(env, &caller.account, key, admit, wait_ms, &req).await? {
         Reply::Admitted(a) => a,
         Reply::Rejected(r) => return Err(GovernorError::Limited(r)),
+        Reply::Queued(ticket) => return Ok(generate::queued(&ticket, origin)),
+        Reply::Replay(r) => return Ok(generate::replayed(r.status, r.body, origin)),
+        Reply::Refused(r) => return Err(generate::refusal(r)),
         _ => return Err(GovernorError::Internal("unexpected reply to admit".into())),
+    };
+    let body = match prepared {
+        Some(p) => Body::Bytes(p.bytes),
+        None => Body::Stream(req.inner().body()),
     };
     let resp = match proxy::forward(&req, &url, body, UpstreamAuth::Key(&caller.upstream_key)).await {
         Ok(r) => r,
@@ -159,26 +134,44 @@ async fn proxy_request(mut req: Request, env: &Env, config: &Config, origin: &Or
             return Err(e);
         }
     };
-    let resp = settle_response(env, &caller.account, key, &p, admitted.permit, resp).await?;
+    let settle = Settle { account: &caller.account, key, proxy: &p, permit: admitted.permit, idempotency };
+    let mut resp = settle_response(env, settle, resp).await?;
+    if let Some(w) = prefer.wait_s.filter(|_| wait_ms.is_some()) {
+        let _ = resp.headers_mut().set("preference-applied", &format!("wait={w}"));
+    }
     Ok(finish(resp, &admitted.policies, origin))
+}
+
+/// `GET` / `DELETE /governor/v1/queue/{ticket}`.
+async fn ticket(req: &Request, env: &Env, config: &Config, origin: &Origin, ticket: String, cancel: bool) -> Result<Response, GovernorError> {
+    let caller = authenticate(req, config)?;
+    let command = if cancel { Command::Cancel { ticket } } else { Command::Ticket { ticket } };
+    match account_client::call(env, &caller.account, object_key(config, &caller), &command).await? {
+        Reply::Ticket(view) => Ok(respond::json(200, &json!(view), origin)),
+        Reply::Refused(r) => Err(generate::refusal(r)),
+        _ => Err(GovernorError::Internal("unexpected reply to a ticket call".into())),
+    }
+}
+
+/// What settling a response needs to know.
+struct Settle<'a> {
+    account: &'a str,
+    key: Option<&'a Secret>,
+    proxy: &'a Proxy,
+    permit: Option<u64>,
+    idempotency: Option<IdempotencyKey>,
 }
 
 /// Tell the account what Sync's answer means, and return that answer. A
 /// Sync 429 becomes the governor's own 429 with an honest Retry-After.
-async fn settle_response(
-    env: &Env,
-    account: &str,
-    key: Option<&Secret>,
-    p: &Proxy,
-    permit: Option<u64>,
-    resp: Response,
-) -> Result<Response, GovernorError> {
+async fn settle_response(env: &Env, s: Settle<'_>, resp: Response) -> Result<Response, GovernorError> {
+    let (p, permit) = (s.proxy, s.permit);
     let status = resp.status_code();
     let retry_after = proxy::upstream_retry_after_ms(&resp);
     let (resp, command) = match (&p.kind, permit) {
         (ProxyKind::Create, Some(permit)) => {
             let (resp, bytes) = proxy::read(resp).await;
-            (resp, Some(settle::after_create(permit, status, &bytes, retry_after)))
+            (resp, Some(settle::after_create(permit, status, &bytes, retry_after, s.idempotency)))
         }
         (ProxyKind::ReadsGenerations, _) if (200..300).contains(&status) => {
             let (resp, bytes) = proxy::read(resp).await;
@@ -192,7 +185,7 @@ async fn settle_response(
         _ => (resp, None),
     };
     if let Some(command) = command {
-        match account_client::call(env, account, key, &command).await {
+        match account_client::call(env, s.account, s.key, &command).await {
             Ok(Reply::Rejected(r)) => return Err(GovernorError::Limited(r)),
             Ok(_) => {}
             Err(e) => worker::console_error!("settling with the account failed: {}", e.message()),

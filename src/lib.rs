@@ -9,6 +9,7 @@
 //! | module | one concept |
 //! |---|---|
 //! | [`handler`] | the request flow: route → auth → admit → forward → settle → respond |
+//! | [`generate`] | generate specifics: body rewrite, `Prefer: wait` / `respond-async`, idempotency |
 //! | [`settings`] | reads the wrangler vars and secrets into `governor_core::config::Config` |
 //! | [`account_client`] | the Worker side of the typed Durable Object contract |
 //! | [`account_object`] | the Durable Object: decode → load → core → persist → alarm → encode |
@@ -21,6 +22,7 @@
 pub mod account_client;
 pub mod account_object;
 pub mod cors;
+pub mod generate;
 pub mod handler;
 pub mod proxy;
 pub mod respond;

@@ -1,7 +1,9 @@
 //! The account object's own outgoing calls: listing Sync's active
 //! generations for reconciliation, and relay deliveries to clients.
 
+use governor_core::contract::{DispatchJob, DispatchOutcome};
 use governor_core::reconcile::ActiveGeneration;
+use governor_core::settle::{created_id, limit_kind};
 use governor_core::relay::{Attempt, Delivery};
 use governor_core::secret::Secret;
 use governor_core::status::is_active;
@@ -81,5 +83,28 @@ pub async fn deliver(d: &Delivery) -> Attempt {
     match Fetch::Request(req).send().await {
         Ok(resp) => Attempt::Status(resp.status_code()),
         Err(_) => Attempt::Unreachable,
+    }
+}
+
+/// Submit a queued job to Sync with the job's own `Idempotency-Key`.
+pub async fn submit(base: &str, key: &Secret, job: &DispatchJob) -> DispatchOutcome {
+    let headers = Headers::new();
+    let _ = headers.set("x-api-key", key.expose());
+    let _ = headers.set("content-type", "application/json");
+    let _ = headers.set("idempotency-key", &job.idempotency_key);
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&job.body)));
+    let Ok(req) = Request::new_with_init(&format!("{base}/v2/generate"), &init) else { return DispatchOutcome::Transient };
+    let Ok(mut resp) = Fetch::Request(req).send().await else { return DispatchOutcome::Transient };
+    let status = resp.status_code();
+    let bytes = resp.bytes().await.unwrap_or_default();
+    match status {
+        200..=299 => match created_id(&bytes) {
+            Some(generation) => DispatchOutcome::Created { generation },
+            None => DispatchOutcome::Transient,
+        },
+        429 => DispatchOutcome::Limited { kind: limit_kind(&bytes), retry_after_ms: None },
+        400..=499 => DispatchOutcome::Refused { status, error: String::from_utf8_lossy(&bytes).chars().take(500).collect() },
+        _ => DispatchOutcome::Transient,
     }
 }

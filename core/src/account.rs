@@ -8,12 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::backoff::Backoff;
 use crate::config::Limits;
+use crate::admit::{Held, IdempotencyMap};
 use crate::contract::{
-    AdmitRequest, Admitted, BackoffView, Command, ConcurrencyView, InFlightView, LimitKind, Observed, PolicyState,
-    Reason, ReconcileView, Rejection, RelayView, Reply, StatusView,
+    AdmitRequest, BackoffView, Command, ConcurrencyView, InFlightView, LimitKind, Observed, PolicyState, QueueView,
+    ReconcileView, RelayView, Reply, StatusView,
 };
 use crate::durations::Durations;
 use crate::permits::{Holder, Permit, Permits};
+use crate::queue::Queue;
 use crate::reconcile::Schedule;
 use crate::relay::Outbox;
 use crate::status::is_terminal;
@@ -38,6 +40,19 @@ pub struct AccountState {
     pub reconcile: Schedule,
     #[serde(default)]
     pub outbox: Outbox,
+    #[serde(default)]
+    pub queue: Queue,
+    #[serde(default)]
+    pub idempotency: IdempotencyMap,
+    /// Orders held requests and queued jobs in one line.
+    #[serde(default)]
+    pub next_seq: u64,
+    /// The pass-through Sync key, sealed, kept while the queue needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_key: Option<String>,
+    /// Held requests (`Prefer: wait`): live HTTP requests, so not persisted.
+    #[serde(skip)]
+    pub held: Vec<Held>,
 }
 
 /// Apply one command. `jitter` is a uniform sample in `[0, 1)`.
@@ -45,14 +60,18 @@ pub fn apply(limits: &Limits, state: &mut AccountState, now: Ms, jitter: f64, co
     state.permits.expire(now);
     let reply = match command {
         Command::Admit(req) => state.admit(limits, now, &req),
-        Command::Bind { permit, generation } => {
+        Command::Bind { permit, generation, replay } => {
             state.permits.bind(&limits.concurrency, permit, &generation, now);
+            state.idempotency.settle(permit, replay, now);
             Reply::Ack { released: 0 }
         }
-        Command::Release { permit } => Reply::Ack { released: u32::from(state.permits.release(permit).is_some()) },
-        Command::Observe { generations } => Reply::Ack { released: state.release_terminal(&generations).len() as u32 },
+        Command::Release { permit } => {
+            state.idempotency.settle(permit, None, now);
+            Reply::Ack { released: u32::from(state.permits.release(permit).is_some()) }
+        }
+        Command::Observe { generations } => Reply::Ack { released: state.release_terminal(&generations, now).len() as u32 },
         Command::Webhook { generation, status, relay } => {
-            let freed = state.release_terminal(&[Observed { id: generation, status }]);
+            let freed = state.release_terminal(&[Observed { id: generation, status }], now);
             // Sync calls back when the generation ends: an exact duration.
             // (A status read only shows when a client looked, so it teaches nothing.)
             for p in freed.iter().filter(|p| matches!(p.holder, Holder::Generation(_))) {
@@ -91,6 +110,7 @@ pub fn apply(limits: &Limits, state: &mut AccountState, now: Ms, jitter: f64, co
         Command::UpstreamLimited { class, kind, permit, retry_after_ms } => {
             if let Some(p) = permit {
                 state.permits.release(p);
+                state.idempotency.settle(p, None, now);
             }
             match kind {
                 LimitKind::Rate => {
@@ -101,11 +121,20 @@ pub fn apply(limits: &Limits, state: &mut AccountState, now: Ms, jitter: f64, co
                 LimitKind::Concurrency => state.reconcile.suspect(&limits.reconcile, now),
             }
             // The caller gets the governor's own refusal, with an honest retry time.
-            match state.admit_check(limits, now, &AdmitRequest { class, permit: kind == LimitKind::Concurrency, model: None }) {
+            let probe = AdmitRequest { class, permit: kind == LimitKind::Concurrency, ..AdmitRequest::default() };
+            match state.admit_check(limits, now, &probe) {
                 Err(r) => Reply::Rejected(r),
                 Ok(()) => Reply::Ack { released: 0 },
             }
         }
+        Command::Unhold { ticket } => {
+            state.held.retain(|h| h.ticket != ticket);
+            Reply::Ack { released: 0 }
+        }
+        Command::Dispatch => state.dispatch(limits, now),
+        Command::Dispatched { ticket, permit, outcome } => state.dispatched(limits, now, jitter, &ticket, permit, outcome),
+        Command::Ticket { ticket } => state.ticket(limits, now, &ticket),
+        Command::Cancel { ticket } => state.cancel(limits, now, &ticket),
         Command::Tick => Reply::Ack { released: 0 },
         Command::Status => Reply::Status(state.status(limits, now)),
     };
@@ -116,62 +145,20 @@ pub fn apply(limits: &Limits, state: &mut AccountState, now: Ms, jitter: f64, co
 }
 
 impl AccountState {
-    /// Would a request pass now? `Err` carries the refusal that lasts longest
-    /// (the earliest time at which every limit has room).
-    fn admit_check(&self, limits: &Limits, now: Ms, req: &AdmitRequest) -> Result<(), Rejection> {
-        let mut refusal: Option<(Ms, Reason, String, u32)> = None;
-        let mut refuse = |at: Ms, reason: Reason, policy: &str, limit: u32| {
-            if refusal.as_ref().is_none_or(|r| at > r.0) {
-                refusal = Some((at, reason, policy.to_owned(), limit));
-            }
-        };
-        for bucket in limits.buckets(&req.class) {
-            let Some(rate) = limits.rate(bucket) else { continue };
-            if let Some(Err(until)) = self.backoff.get(bucket).map(|b| b.check(now)) {
-                refuse(until, Reason::UpstreamBackoff, bucket, rate.limit);
-            }
-            if let Err(at) = self.windows.get(bucket).map_or(Ok(()), |w| w.check(rate, now)) {
-                refuse(at, Reason::Rate, bucket, rate.limit);
-            }
+    /// Release the permits of generations seen in a terminal status, and
+    /// give queued jobs that submitted them their final status.
+    fn release_terminal(&mut self, seen: &[Observed], now: Ms) -> Vec<Permit> {
+        let ended: Vec<&Observed> = seen.iter().filter(|o| is_terminal(&o.status)).collect();
+        for o in &ended {
+            self.queue.generation_ended(&o.id, &o.status, now);
         }
-        if req.permit && (!self.permits.has_room(&limits.concurrency) || self.reconcile.is_full(now)) {
-            refuse(self.next_permit_free(now), Reason::Concurrency, CONCURRENCY, limits.concurrency.cap);
-        }
-        match refusal {
-            None => Ok(()),
-            Some((at, reason, policy, limit)) => {
-                let at = at.max(now + 1);
-                let policies = self.policies(limits, now, &req.class, req.permit);
-                Err(Rejection { reason, policy, limit, retry_at_ms: at, retry_after_ms: at - now, policies })
-            }
-        }
-    }
-
-    fn admit(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest) -> Reply {
-        if let Err(r) = self.admit_check(limits, now, req) {
-            return Reply::Rejected(r);
-        }
-        for bucket in limits.buckets(&req.class) {
-            if let Some(rate) = limits.rate(bucket) {
-                self.windows.entry(bucket.to_owned()).or_default().record(rate, now);
-            }
-        }
-        let permit = req.permit.then(|| self.permits.reserve(&limits.concurrency, now, req.model.clone()));
-        Reply::Admitted(Admitted { permit, policies: self.policies(limits, now, &req.class, req.permit) })
-    }
-
-    /// Release the permits of generations seen in a terminal status.
-    fn release_terminal(&mut self, seen: &[Observed]) -> Vec<Permit> {
-        seen.iter()
-            .filter(|o| is_terminal(&o.status))
-            .filter_map(|o| self.permits.release_generation(&o.id))
-            .collect()
+        ended.into_iter().filter_map(|o| self.permits.release_generation(&o.id)).collect()
     }
 
     /// When the next permit is expected to free: the soonest expected end
     /// among the in-flight generations, from their ages and the durations
     /// observed on this account.
-    fn next_permit_free(&self, now: Ms) -> Ms {
+    pub(crate) fn next_permit_free(&self, now: Ms) -> Ms {
         self.permits
             .held()
             .iter()
@@ -242,6 +229,7 @@ impl AccountState {
                 last_drift: self.reconcile.last_drift,
             },
             relay: RelayView { pending: self.outbox.pending(), delivered: self.outbox.delivered, abandoned: self.outbox.abandoned },
+            queue: QueueView { depth: self.queue.depth(), held: self.held.len() as u32 },
             backoff: self
                 .backoff
                 .iter()
@@ -252,9 +240,12 @@ impl AccountState {
     }
 
     /// When the object must wake up next (lease expiry, reconciliation,
-    /// relay delivery), if ever.
-    pub fn next_wake(&self) -> Option<Ms> {
-        [self.permits.next_expiry(), self.reconcile.next_at, self.outbox.next_wake()].into_iter().flatten().min()
+    /// relay delivery, queued work), if ever.
+    pub fn next_wake(&self, limits: &Limits, now: Ms) -> Option<Ms> {
+        [self.permits.next_expiry(), self.reconcile.next_at, self.outbox.next_wake(), self.queue_wake(limits, now)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Drop state that no longer matters, to keep what is persisted small.
@@ -266,5 +257,11 @@ impl AccountState {
         }
         self.windows.retain(|name, log| limits.rate(name).is_some_and(|r| !log.is_idle(r, now)));
         self.backoff.retain(|_, b| !b.is_idle(now));
+        self.queue.gc(&limits.queue, now);
+        self.idempotency.gc(now);
+        self.held.retain(|h| h.expires_at > now);
+        if self.queue.depth() == 0 {
+            self.sealed_key = None;
+        }
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::backoff::BackoffPolicy;
 use crate::keys::{KeyMode, ManagedKeys};
 use crate::permits::ConcurrencyLimit;
+use crate::queue::QueuePolicy;
 use crate::reconcile::ReconcilePolicy;
 use crate::relay::RelayPolicy;
 use crate::secret::Secret;
@@ -37,6 +38,7 @@ pub struct Limits {
     pub backoff: BackoffPolicy,
     pub reconcile: ReconcilePolicy,
     pub relay: RelayPolicy,
+    pub queue: QueuePolicy,
 }
 
 impl Limits {
@@ -76,6 +78,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     pub max_body_bytes: u64,
     pub webhooks: WebhookConfig,
+    /// Longest `Prefer: wait` honoured, in milliseconds.
+    pub max_wait_ms: u64,
 }
 
 /// The webhook relay's settings.
@@ -178,6 +182,7 @@ impl Config {
                 .unwrap_or_default(),
             max_body_bytes: v.number("MAX_JSON_BODY_BYTES", 1 << 20, 1_024, 100 << 20)?,
             webhooks: Self::webhooks(&v)?,
+            max_wait_ms: v.number("MAX_WAIT_SECONDS", 60, 0, 600)? * 1_000,
         })
     }
 
@@ -241,7 +246,12 @@ impl Config {
             cap_ms: v.number("RELAY_BACKOFF_CAP_MS", 300_000, 1, 3_600_000)?,
             max_age_ms: v.number("RELAY_MAX_SECONDS", 86_400, 1, 7 * 86_400)? * 1_000,
         };
-        Ok(Limits { generate, other, extra, concurrency, backoff, reconcile, relay })
+        let queue = QueuePolicy {
+            max_depth: v.number("QUEUE_MAX_DEPTH", 1_000, 1, 100_000)? as u32,
+            retention_ms: v.number("QUEUE_RETENTION_SECONDS", 86_400, 1, 30 * 86_400)? * 1_000,
+            retry_ms: v.number("QUEUE_RETRY_MS", 1_000, 1, 600_000)?,
+        };
+        Ok(Limits { generate, other, extra, concurrency, backoff, reconcile, relay, queue })
     }
 
     fn webhooks(v: &Vars) -> Result<WebhookConfig, ConfigError> {
@@ -319,6 +329,7 @@ impl Limits {
             backoff: BackoffPolicy { base_ms: 1_000, cap_ms: 60_000 },
             reconcile: ReconcilePolicy { min_ms: 1_000, max_ms: 8_000, page_size: 100 },
             relay: RelayPolicy { base_ms: 100, cap_ms: 1_000, max_age_ms: 10_000 },
+            queue: QueuePolicy { max_depth: 100, retention_ms: 60_000, retry_ms: 100 },
         }
     }
 }

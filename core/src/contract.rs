@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::permits::PermitId;
+use crate::queue::JobSpec;
 use crate::reconcile::ActiveGeneration;
 use crate::relay::Attempt;
 use crate::Ms;
@@ -19,8 +20,9 @@ pub enum Command {
     /// May a request of `class` go to Sync now? For `POST /v2/generate`,
     /// `permit` asks for a concurrency permit too (all or nothing).
     Admit(AdmitRequest),
-    /// Sync created `generation` for the request holding `permit`.
-    Bind { permit: PermitId, generation: String },
+    /// Sync created `generation` for the request holding `permit`; with a
+    /// client `Idempotency-Key`, Sync's answer is kept for replays.
+    Bind { permit: PermitId, generation: String, #[serde(default)] replay: Option<Replay> },
     /// Sync refused or failed the request holding `permit`: free it.
     Release { permit: PermitId },
     /// Generation statuses seen in responses passing through.
@@ -37,19 +39,118 @@ pub enum Command {
     ReconcileFailed { retry_at: Ms },
     /// One relay delivery attempt ended.
     Delivered { id: u64, attempt: Attempt },
+    /// A held request gave up (client gone or deadline passed).
+    Unhold { ticket: u64 },
+    /// The alarm asks for the next queued job to submit, if one may go now.
+    Dispatch,
+    /// How submitting a queued job ended.
+    Dispatched { ticket: String, permit: PermitId, outcome: DispatchOutcome },
+    /// A queue ticket's state (`GET /governor/v1/queue/{ticket}`).
+    Ticket { ticket: String },
+    /// Cancel a ticket not yet submitted (`DELETE /governor/v1/queue/{ticket}`).
+    Cancel { ticket: String },
     /// The alarm fired: expire leases.
     Tick,
     /// The account's state for `GET /governor/v1/status`.
     Status,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdmitRequest {
     pub class: String,
     #[serde(default)]
     pub permit: bool,
     #[serde(default)]
     pub model: Option<String>,
+    /// `Prefer: wait`: keep a place in the account's line while refused.
+    #[serde(default)]
+    pub hold: Option<Hold>,
+    /// `Prefer: respond-async`: queue the job when it cannot go now.
+    #[serde(default)]
+    pub enqueue: Option<JobSpec>,
+    /// A client `Idempotency-Key` on a generate, scoped to the client.
+    #[serde(default)]
+    pub idempotency: Option<IdempotencyKey>,
+    /// The pass-through Sync key sealed for the queue (never plain).
+    #[serde(default)]
+    pub sealed_key: Option<String>,
+}
+
+/// A held request's place in line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The ticket a previous refusal gave, if any.
+    pub ticket: Option<u64>,
+    /// What is left of the client's wait.
+    pub remaining_ms: Ms,
+}
+
+/// How often a held request waiting for a permit (or its turn) looks again.
+pub const HOLD_POLL_MS: Ms = 100;
+/// A held place is kept this long past the promised next attempt.
+pub const HOLD_GRACE_MS: Ms = 1_000;
+
+impl Hold {
+    /// How long the holder sleeps before its next attempt after `r`: the
+    /// exact retry time for a rate limit, a short poll for a permit (which
+    /// frees when a webhook arrives, at no predictable time).
+    pub fn sleep_ms(&self, r: &Rejection) -> Ms {
+        let wait = if r.reason == Reason::Concurrency { r.retry_after_ms.min(HOLD_POLL_MS) } else { r.retry_after_ms };
+        wait.min(self.remaining_ms)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyKey {
+    pub client: String,
+    pub key: String,
+}
+
+/// A stored answer to a generate, replayed for a retried `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replay {
+    pub key: IdempotencyKey,
+    pub status: u16,
+    pub body: String,
+}
+
+/// How submitting a queued job ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum DispatchOutcome {
+    Created { generation: String },
+    Limited { kind: LimitKind, retry_after_ms: Option<Ms> },
+    /// Sync refused the job for good (a 4xx other than 429).
+    Refused { status: u16, error: String },
+    /// 5xx or unreachable: try again later with the same idempotency key.
+    Transient,
+}
+
+/// A queued job to submit now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DispatchJob {
+    pub ticket: String,
+    pub permit: PermitId,
+    pub body: String,
+    pub idempotency_key: String,
+}
+
+/// A queue ticket as clients see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketView {
+    pub id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_start_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub created_at: String,
+    pub client: String,
 }
 
 /// A payload to relay to a client's own webhook URL.
@@ -82,6 +183,25 @@ pub enum Reply {
     Rejected(Rejection),
     Ack { released: u32 },
     Status(StatusView),
+    /// The job was queued (or an idempotent retry found its ticket).
+    Queued(TicketView),
+    Ticket(TicketView),
+    /// A retried `Idempotency-Key`: Sync's original answer.
+    Replay(Replay),
+    /// The queue has a job to submit now.
+    Dispatch(DispatchJob),
+    /// The request cannot be served as asked (unknown ticket, ...).
+    Refused(Refusal),
+}
+
+/// A refusal that is not about capacity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    UnknownTicket,
+    AlreadySubmitted,
+    /// The same `Idempotency-Key` is still on its way to Sync.
+    InProgress,
 }
 
 /// An admission: the permit (if one was asked for) now belongs to the
@@ -102,6 +222,8 @@ pub enum Reason {
     Concurrency,
     /// Sync itself answered 429 recently; the class is paused.
     UpstreamBackoff,
+    /// The account's queue is full.
+    QueueFull,
 }
 
 /// A refusal, as a value: the earliest time the same request would pass.
@@ -114,6 +236,9 @@ pub struct Rejection {
     pub retry_at_ms: Ms,
     pub retry_after_ms: Ms,
     pub policies: Vec<PolicyState>,
+    /// The held request's place in line (`Prefer: wait`).
+    #[serde(default)]
+    pub hold: Option<u64>,
 }
 
 impl Rejection {
@@ -145,6 +270,14 @@ pub struct StatusView {
     pub backoff: Vec<BackoffView>,
     pub reconcile: ReconcileView,
     pub relay: RelayView,
+    pub queue: QueueView,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueView {
+    pub depth: u32,
+    pub held: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

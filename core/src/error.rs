@@ -19,6 +19,7 @@ pub enum GovernorError {
     BadWebhook(&'static str),
     PayloadTooLarge { limit: u64 },
     Limited(Rejection),
+    Conflict(String),
     Upstream(String),
     Misconfigured(ConfigError),
     Internal(String),
@@ -34,6 +35,7 @@ impl GovernorError {
             Self::BadRequest(_) => 400,
             Self::PayloadTooLarge { .. } => 413,
             Self::Limited(_) => 429,
+            Self::Conflict(_) => 409,
             Self::Upstream(_) => 502,
             Self::Misconfigured(_) | Self::Internal(_) => 500,
         }
@@ -50,6 +52,8 @@ impl GovernorError {
             Self::BadWebhook(_) => "invalid_webhook",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::Limited(r) if r.reason == Reason::Concurrency => "concurrency_limit_exceeded",
+            Self::Limited(r) if r.reason == Reason::QueueFull => "queue_full",
+            Self::Conflict(_) => "conflict",
             Self::Limited(_) => "rate_limit_exceeded",
             Self::Upstream(_) => "upstream_unavailable",
             Self::Misconfigured(_) => "governor_misconfigured",
@@ -71,7 +75,9 @@ impl GovernorError {
                 Reason::Rate => format!("rate limit of policy '{}' ({} per window) reached", r.policy, r.limit),
                 Reason::Concurrency => format!("all {} concurrent generation slots are in use", r.limit),
                 Reason::UpstreamBackoff => format!("Sync answered 429 for '{}'; pausing that class", r.policy),
+                Reason::QueueFull => format!("the account's queue is full ({} jobs)", r.limit),
             },
+            Self::Conflict(m) => m.clone(),
             Self::Upstream(m) => format!("Sync could not be reached: {m}"),
             Self::Misconfigured(e) => e.to_string(),
             Self::Internal(m) => format!("internal error: {m}"),
@@ -103,6 +109,7 @@ fn reason_phrase(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        409 => "Conflict",
         413 => "Payload Too Large",
         429 => "Too Many Requests",
         502 => "Bad Gateway",
@@ -135,6 +142,7 @@ mod tests {
             retry_at_ms: 10_500,
             retry_after_ms: 500,
             policies: vec![],
+            hold: None,
         };
         assert_eq!(r.retry_after_secs(), 1);
         let b = GovernorError::Limited(r).body();

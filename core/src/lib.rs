@@ -15,6 +15,12 @@
 //! | [`backoff`] | what an upstream 429 teaches: exponential pause with full jitter |
 //! | [`durations`] | running statistic of generation durations per model (for honest Retry-After) |
 //! | [`account`] | one account's state and `apply(limits, state, now, jitter, command) -> reply` |
+//! | [`admit`] | the admission decision: rate, concurrency, backoff, the line of held and queued work, idempotency |
+//! | [`dispatch`] | submitting queued jobs: pick, record the outcome, ticket views |
+//! | [`queue`] | the durable generation queue: round-robin across clients, priority within |
+//! | [`prefer`] | the `Prefer` header: `respond-async`, `wait=N` |
+//! | [`seal`] | sealing a pass-through key for queued jobs (AES-256-GCM) |
+//! | [`time`] | RFC 3339 formatting of the injected clock |
 //! | [`contract`] | the typed commands and replies of the account's Durable Object |
 //! | [`config`] | every wrangler var and secret, parsed and validated |
 //! | [`keys`] | authentication: pass-through and managed keys, constant-time lookup |
@@ -27,6 +33,8 @@
 //! | [`status`] | Sync's generation statuses |
 
 pub mod account;
+pub mod admit;
+pub mod dispatch;
 pub mod backoff;
 pub mod config;
 pub mod contract;
@@ -35,13 +43,17 @@ pub mod error;
 pub mod headers;
 pub mod keys;
 pub mod permits;
+pub mod prefer;
+pub mod queue;
 pub mod reconcile;
 pub mod relay;
 pub mod rewrite;
 pub mod route;
+pub mod seal;
 pub mod secret;
 pub mod settle;
 pub mod status;
+pub mod time;
 pub mod webhook;
 pub mod window;
 

@@ -13,6 +13,8 @@ pub enum Route {
     Health,
     /// `POST /governor/v1/webhook/{token}`: Sync's callback.
     Webhook(String),
+    /// `GET` / `DELETE /governor/v1/queue/{ticket}`.
+    Ticket { ticket: String, cancel: bool },
     /// CORS preflight.
     Preflight,
     NotFound,
@@ -52,6 +54,16 @@ pub fn route(method: &str, path: &str, limits: &Limits) -> Route {
         return match method {
             "POST" if !token.is_empty() && !token.contains('/') => Route::Webhook(token.to_owned()),
             "POST" => Route::NotFound,
+            _ => Route::MethodNotAllowed,
+        };
+    }
+    if let Some(ticket) = path.strip_prefix("/governor/v1/queue/") {
+        if ticket.is_empty() || ticket.contains('/') {
+            return Route::NotFound;
+        }
+        return match method {
+            "GET" => Route::Ticket { ticket: ticket.to_owned(), cancel: false },
+            "DELETE" => Route::Ticket { ticket: ticket.to_owned(), cancel: true },
             _ => Route::MethodNotAllowed,
         };
     }
@@ -113,5 +125,7 @@ mod tests {
         assert_eq!(r("POST", "/governor/v1/webhook/abc.def"), Route::Webhook("abc.def".into()));
         assert_eq!(r("GET", "/governor/v1/webhook/abc.def"), Route::MethodNotAllowed);
         assert_eq!(r("POST", "/governor/v1/webhook/"), Route::NotFound);
+        assert_eq!(r("DELETE", "/governor/v1/queue/tk_1"), Route::Ticket { ticket: "tk_1".into(), cancel: true });
+        assert_eq!(r("POST", "/governor/v1/queue/tk_1"), Route::MethodNotAllowed);
     }
 }

@@ -2,7 +2,7 @@
 //! binds its permit, a refusal frees it, a 429 teaches backoff, and any
 //! generation seen in a terminal status frees its permit at once.
 
-use crate::contract::{Command, LimitKind, Observed};
+use crate::contract::{Command, IdempotencyKey, LimitKind, Observed, Replay};
 use crate::permits::PermitId;
 use crate::status::is_terminal;
 use serde::Deserialize;
@@ -43,11 +43,13 @@ pub fn limit_kind(body: &[u8]) -> LimitKind {
     }
 }
 
-/// After `POST /v2/generate`: bind on 2xx, or free the permit.
-pub fn after_create(permit: PermitId, status: u16, body: &[u8], retry_after_ms: Option<u64>) -> Command {
+/// After `POST /v2/generate`: bind on 2xx (keeping the answer for a client
+/// `Idempotency-Key`), or free the permit.
+pub fn after_create(permit: PermitId, status: u16, body: &[u8], retry_after_ms: Option<u64>, key: Option<IdempotencyKey>) -> Command {
     if (200..300).contains(&status) {
         if let Ok(OneOrMany::One(g)) = serde_json::from_slice::<OneOrMany>(body) {
-            return Command::Bind { permit, generation: g.id };
+            let replay = key.map(|key| Replay { key, status, body: String::from_utf8_lossy(body).into_owned() });
+            return Command::Bind { permit, generation: g.id, replay };
         }
         // 2xx without an id: keep the reservation until its TTL or until
         // reconciliation finds the generation; never guess it freed.
@@ -57,6 +59,14 @@ pub fn after_create(permit: PermitId, status: u16, body: &[u8], retry_after_ms: 
         return Command::UpstreamLimited { class: "generate".into(), kind: limit_kind(body), permit: Some(permit), retry_after_ms };
     }
     Command::Release { permit }
+}
+
+/// The generation id in a create response.
+pub fn created_id(body: &[u8]) -> Option<String> {
+    match serde_json::from_slice::<OneOrMany>(body) {
+        Ok(OneOrMany::One(g)) => Some(g.id),
+        _ => None,
+    }
 }
 
 /// Terminal statuses in a generation or list response, if any.

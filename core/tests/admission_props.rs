@@ -7,7 +7,7 @@ use governor_core::window::{RateLimit, WindowLog};
 use proptest::prelude::*;
 
 fn admit(class: &str, permit: bool) -> Command {
-    Command::Admit(AdmitRequest { class: class.into(), permit, model: None })
+    Command::Admit(AdmitRequest { class: class.into(), permit, ..AdmitRequest::default() })
 }
 
 proptest! {
@@ -92,7 +92,7 @@ proptest! {
                             let permit = a.permit.expect("generate admission carries a permit");
                             next += 1;
                             let id = format!("g{next}");
-                            apply(&limits, &mut st, now, 0.5, Command::Bind { permit, generation: id.clone() });
+                            apply(&limits, &mut st, now, 0.5, Command::Bind { permit, generation: id.clone(), replay: None });
                             bound.push(id);
                         }
                         Reply::Rejected(r) => {
@@ -138,12 +138,12 @@ fn concurrency_retry_after_comes_from_observed_durations() {
         let t = i * 10_000;
         let Reply::Admitted(a) = apply(&limits, &mut st, t, 0.5, admit("generate", true)) else { panic!() };
         let id = format!("g{i}");
-        apply(&limits, &mut st, t, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: id.clone() });
+        apply(&limits, &mut st, t, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: id.clone(), replay: None });
         apply(&limits, &mut st, t + 8_000, 0.5, Command::Webhook { generation: id, status: "COMPLETED".into(), relay: None });
     }
     let t = 100_000;
     let Reply::Admitted(a) = apply(&limits, &mut st, t, 0.5, admit("generate", true)) else { panic!() };
-    apply(&limits, &mut st, t, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: "g9".into() });
+    apply(&limits, &mut st, t, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: "g9".into(), replay: None });
     let Reply::Rejected(r) = apply(&limits, &mut st, t + 3_000, 0.5, admit("generate", true)) else { panic!() };
     assert_eq!(r.reason, Reason::Concurrency);
     assert_eq!(r.retry_after_ms, 5_000, "8 s expected, 3 s elapsed");

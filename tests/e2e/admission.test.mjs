@@ -504,14 +504,19 @@ test("an invalid configuration answers a clear JSON error naming the variable, a
 });
 
 // ---------------------------------------------------------------------------
-test("an idempotent replay holds one permit, not two", async () => {
+test("an idempotent retry replays the first answer: no second token, permit or upstream request", async () => {
   const { sim, gov } = await setup({ concurrency: 2 }, { MAX_CONCURRENT_GENERATIONS: 2 });
   const h = { "idempotency-key": "order-42" };
   const first = await create(gov, SIM_KEY, longGen, h);
+  const before = (await sim.stats()).totals.requests.generate;
   const replay = await create(gov, SIM_KEY, longGen, h);
   assert.equal(first.status, 201, first.text);
-  assert.equal(replay.status, 200, replay.text);
+  assert.equal(replay.status, 201, replay.text);
+  assert.equal(replay.headers.get("idempotent-replayed"), "true");
   assert.equal(replay.json.id, first.json.id);
+  assert.equal((await sim.stats()).totals.requests.generate, before, "the retry never reached Sync");
+  const st0 = (await call(gov.url, "/governor/v1/status", { key: SIM_KEY })).json;
+  assert.equal(st0.policies.find((p) => p.name === "generate").remaining, st0.policies.find((p) => p.name === "generate").quota - 1);
   const s = (await call(gov.url, "/governor/v1/status", { key: SIM_KEY })).json;
   assert.equal(s.concurrency.inUse, 1);
   assert.deepEqual(s.concurrency.inFlight.map((f) => f.generation), [first.json.id]);

@@ -63,6 +63,7 @@ export async function startGovernor(vars = {}, { persistDir } = {}) {
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: "2025-09-01",
+    compatibilityFlags: ["enable_request_signal"],
     host: "127.0.0.1",
     port: 0,
     durableObjects: { ACCOUNTS: { className: "AccountObject", useSQLite: true } },

@@ -1,0 +1,162 @@
+//! Submitting queued jobs. The object's alarm asks for the next job
+//! ([`Command::Dispatch`](crate::contract::Command::Dispatch)); the core
+//! picks it in service order when the account has room and nothing held is
+//! ahead of it, spends budget and reserves a permit exactly as for a direct
+//! request, and marks it SUBMITTING before any byte leaves. The outcome
+//! comes back as `Dispatched`. A job found SUBMITTING when the alarm starts
+//! was interrupted by a restart: it is sent again with the same Sync
+//! `Idempotency-Key`, so Sync creates it at most once.
+
+use crate::account::AccountState;
+use crate::config::Limits;
+use crate::contract::{AdmitRequest, DispatchJob, DispatchOutcome, LimitKind, Refusal, Reply, TicketView};
+use crate::permits::PermitId;
+use crate::queue::{CancelError, Job, JobState};
+use crate::time::rfc3339;
+use crate::Ms;
+
+fn generate() -> AdmitRequest {
+    AdmitRequest { class: "generate".into(), permit: true, ..AdmitRequest::default() }
+}
+
+impl AccountState {
+    pub(crate) fn dispatch(&mut self, limits: &Limits, now: Ms) -> Reply {
+        if let Some(job) = self.queue.stale_submitting() {
+            let ticket = job.ticket.clone();
+            let JobState::Submitting { permit } = job.state else { return Reply::Ack { released: 0 } };
+            // Its permit survived the restart with the rest of the state.
+            if self.permits.held().iter().any(|p| p.id == permit) {
+                return self.dispatch_job(&ticket, permit);
+            }
+            self.queue.requeue(&ticket, now, now);
+        }
+        let Some(job) = self.queue.next_ready(now) else { return Reply::Ack { released: 0 } };
+        let (ticket, seq, model) = (job.ticket.clone(), job.seq, job.spec.model.clone());
+        let held_ahead = self.held.iter().any(|h| h.class == "generate" && h.ticket < seq && h.expires_at > now);
+        if held_ahead || self.admit_check(limits, now, &generate()).is_err() {
+            return Reply::Ack { released: 0 };
+        }
+        if let Some(rate) = limits.rate("generate") {
+            self.windows.entry("generate".to_owned()).or_default().record(rate, now);
+        }
+        let permit = self.permits.reserve(&limits.concurrency, now, model);
+        self.queue.start(&ticket, permit, now);
+        self.dispatch_job(&ticket, permit)
+    }
+
+    fn dispatch_job(&self, ticket: &str, permit: PermitId) -> Reply {
+        match self.queue.get(ticket) {
+            Some(job) => Reply::Dispatch(DispatchJob {
+                ticket: job.ticket.clone(),
+                permit,
+                body: job.spec.body.clone(),
+                idempotency_key: job.upstream_idempotency_key(),
+            }),
+            None => Reply::Ack { released: 0 },
+        }
+    }
+
+    pub(crate) fn dispatched(&mut self, limits: &Limits, now: Ms, jitter: f64, ticket: &str, permit: PermitId, outcome: DispatchOutcome) -> Reply {
+        match outcome {
+            DispatchOutcome::Created { generation } => {
+                self.permits.bind(&limits.concurrency, permit, &generation, now);
+                self.queue.submitted(ticket, generation, now);
+            }
+            DispatchOutcome::Limited { kind, retry_after_ms } => {
+                self.permits.release(permit);
+                match kind {
+                    LimitKind::Rate => {
+                        let until = self.backoff.entry("generate".into()).or_default().strike(&limits.backoff, now, jitter, retry_after_ms);
+                        self.queue.requeue(ticket, until, now);
+                    }
+                    LimitKind::Concurrency => {
+                        self.reconcile.suspect(&limits.reconcile, now);
+                        self.queue.requeue(ticket, now, now);
+                    }
+                }
+            }
+            DispatchOutcome::Refused { status, error } => {
+                self.permits.release(permit);
+                let name = if status == 422 || status == 400 { "REJECTED" } else { "FAILED" };
+                self.queue.fail(ticket, name, format!("Sync answered {status}: {error}"), now);
+            }
+            DispatchOutcome::Transient => {
+                self.permits.release(permit);
+                let attempts = self.queue.get(ticket).map_or(1, |j| j.attempts);
+                let pause = limits.queue.retry_ms.saturating_mul(1 << attempts.saturating_sub(1).min(8));
+                self.queue.requeue(ticket, now + pause, now);
+            }
+        }
+        Reply::Ack { released: 0 }
+    }
+
+    pub(crate) fn ticket(&self, limits: &Limits, now: Ms, ticket: &str) -> Reply {
+        match self.queue.get(ticket) {
+            Some(job) => Reply::Ticket(self.ticket_view(limits, now, job)),
+            None => Reply::Refused(Refusal::UnknownTicket),
+        }
+    }
+
+    pub(crate) fn cancel(&mut self, limits: &Limits, now: Ms, ticket: &str) -> Reply {
+        match self.queue.cancel(ticket, now) {
+            Ok(job) => {
+                let job = job.clone();
+                Reply::Ticket(self.ticket_view(limits, now, &job))
+            }
+            Err(CancelError::NotFound) => Reply::Refused(Refusal::UnknownTicket),
+            Err(CancelError::AlreadySubmitted) => Reply::Refused(Refusal::AlreadySubmitted),
+        }
+    }
+
+    /// A ticket as its client sees it, with an estimate of when it starts:
+    /// the next permit's expected end plus one expected duration per full
+    /// round of the cap ahead of it, and no earlier than the rate allows.
+    pub(crate) fn ticket_view(&self, limits: &Limits, now: Ms, job: &Job) -> TicketView {
+        let position = (job.state == JobState::Queued).then(|| self.queue.position(&job.ticket).unwrap_or(0) as u32);
+        let estimate = position.map(|p| {
+            let cap = u64::from(limits.concurrency.cap.max(1));
+            let first = if self.permits.has_room(&limits.concurrency) { now } else { self.next_permit_free(now) };
+            let by_slots = first + u64::from(p) / cap * self.durations.expected(job.spec.model.as_deref());
+            let rate = &limits.generate;
+            let by_rate = now + u64::from(p) / u64::from(rate.limit.max(1)) * rate.span_ms();
+            rfc3339(by_slots.max(by_rate).max(job.not_before))
+        });
+        let (generation, error) = match &job.state {
+            JobState::Submitted { generation } => (Some(generation.clone()), None),
+            JobState::Done { generation, error, .. } => (generation.clone(), error.clone()),
+            _ => (None, None),
+        };
+        TicketView {
+            id: job.ticket.clone(),
+            status: job.status_name().to_owned(),
+            position,
+            estimated_start_at: estimate,
+            generation_id: generation,
+            error,
+            created_at: rfc3339(job.created_at),
+            client: job.spec.client.clone(),
+        }
+    }
+
+    /// When the queue next needs the alarm: now if a job may go (or one was
+    /// interrupted mid-submit), else when the blocking limit lifts.
+    pub(crate) fn queue_wake(&self, limits: &Limits, now: Ms) -> Option<Ms> {
+        if self.queue.stale_submitting().is_some() {
+            return Some(now);
+        }
+        let later = self.queue.next_not_before(now);
+        let Some(job) = self.queue.next_ready(now) else { return later };
+        let held_ahead: Option<Ms> = self
+            .held
+            .iter()
+            .filter(|h| h.class == "generate" && h.ticket < job.seq)
+            .map(|h| h.expires_at)
+            .min();
+        let ready_at = match (held_ahead, self.admit_check(limits, now, &generate())) {
+            (Some(expiry), _) => expiry,
+            (None, Ok(())) => now,
+            (None, Err(r)) => r.retry_at_ms,
+        };
+        Some(later.map_or(ready_at, |l| l.min(ready_at)))
+    }
+}

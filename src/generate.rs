@@ -1,0 +1,186 @@
+//! What is special about `POST /v2/generate` (and holding in general):
+//! the JSON body is read (bounded) to learn the model and point `webhookUrl`
+//! at the relay; `Prefer: respond-async` queues it when it cannot go now;
+//! `Prefer: wait=N` holds any request in the account's line; a client
+//! `Idempotency-Key` maps a retry to the first answer or ticket.
+
+use std::time::Duration;
+
+use governor_core::config::Config;
+use governor_core::contract::{AdmitRequest, Command, Hold, IdempotencyKey, Refusal, Reply, TicketView};
+use governor_core::error::GovernorError;
+use governor_core::keys::Caller;
+use governor_core::prefer::Prefer;
+use governor_core::queue::JobSpec;
+use governor_core::rewrite::GenerateBody;
+use governor_core::seal::seal;
+use governor_core::secret::Secret;
+use governor_core::webhook::{check_client_url, Claims};
+use serde_json::json;
+use worker::{Date, Delay, Env, Headers, Request, Response};
+
+use crate::account_client;
+use crate::cors::{self, Origin};
+use crate::webhook;
+
+/// Multipart bodies (file uploads) are streamed untouched; every other
+/// generate body must be a JSON object.
+pub fn is_multipart(req: &Request) -> bool {
+    header(req, "content-type").is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/"))
+}
+
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// Read a JSON body (bounded).
+pub async fn read_json_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, GovernorError> {
+    if header(req, "content-length").and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > limit) {
+        return Err(GovernorError::PayloadTooLarge { limit });
+    }
+    let bytes = req.bytes().await.map_err(|_| GovernorError::BadRequest("unreadable body".into()))?;
+    if bytes.len() as u64 > limit {
+        return Err(GovernorError::PayloadTooLarge { limit });
+    }
+    Ok(bytes)
+}
+
+/// A prepared JSON generate body.
+pub struct Prepared {
+    pub bytes: Vec<u8>,
+    pub model: Option<String>,
+}
+
+/// Read and prepare a JSON generate body: its model, and the bytes to send,
+/// with `webhookUrl` pointing at the governor's callback when the relay is on.
+pub async fn prepare_body(req: &mut Request, config: &Config, caller: &Caller) -> Result<Prepared, GovernorError> {
+    let bytes = read_json_body(req, config.max_body_bytes).await?;
+    let parsed = GenerateBody::parse(&bytes).map_err(GovernorError::BadRequest)?;
+    let model = parsed.model.clone();
+    if let Some(url) = &parsed.webhook_url {
+        check_client_url(url, config.webhooks.local_mode).map_err(GovernorError::BadRequest)?;
+    }
+    let origin = req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    let claims = Claims { account: caller.account.clone(), client_url: parsed.webhook_url.clone() };
+    let bytes = match webhook::callback_url(config, &origin, &claims) {
+        Some(callback) => parsed.with_webhook(&callback),
+        None => bytes,
+    };
+    Ok(Prepared { bytes, model })
+}
+
+/// The client, for fairness: the managed client key's label, or in
+/// pass-through mode the `X-Governor-Client` header (else the key's label).
+pub fn client_name(req: &Request, config: &Config, caller: &Caller) -> String {
+    if config.keys.is_managed() {
+        return caller.client.clone();
+    }
+    header(req, "x-governor-client")
+        .map(|c| c.chars().filter(|c| c.is_ascii_graphic()).take(64).collect::<String>())
+        .filter(|c| !c.is_empty())
+        .map_or_else(|| caller.client.clone(), |c| format!("h-{c}"))
+}
+
+/// Build the admission request of a create.
+pub fn create_request(
+    req: &Request,
+    config: &Config,
+    caller: &Caller,
+    prefer: &Prefer,
+    prepared: Option<&Prepared>,
+) -> Result<AdmitRequest, GovernorError> {
+    let client = client_name(req, config, caller);
+    let idempotency = header(req, "idempotency-key").map(|key| IdempotencyKey { client: client.clone(), key });
+    let mut admit = AdmitRequest {
+        class: "generate".into(),
+        permit: true,
+        model: prepared.and_then(|p| p.model.clone()),
+        idempotency: idempotency.clone(),
+        ..AdmitRequest::default()
+    };
+    if prefer.respond_async {
+        let prepared = prepared.ok_or_else(|| {
+            GovernorError::BadRequest("Prefer: respond-async needs a JSON body (multipart uploads cannot be queued)".into())
+        })?;
+        let body = String::from_utf8(prepared.bytes.clone()).map_err(|_| GovernorError::BadRequest("body is not UTF-8".into()))?;
+        let priority = header(req, "x-governor-priority")
+            .map(|p| p.trim().parse::<i64>().map_err(|_| GovernorError::BadRequest("X-Governor-Priority must be an integer".into())))
+            .transpose()?
+            .unwrap_or(0);
+        admit.enqueue = Some(JobSpec { client, priority, body, model: prepared.model.clone(), idempotency_key: idempotency.map(|k| k.key) });
+        if !config.keys.is_managed() {
+            admit.sealed_key = Some(seal_key(config, &caller.upstream_key)?);
+        }
+    }
+    Ok(admit)
+}
+
+fn seal_key(config: &Config, key: &Secret) -> Result<String, GovernorError> {
+    let master = config.webhooks.key.as_ref().ok_or_else(|| {
+        GovernorError::BadRequest("Prefer: respond-async in pass-through mode needs GOVERNOR_WEBHOOK_KEY to be set".into())
+    })?;
+    let mut nonce = [0u8; 12];
+    getrandom::fill(&mut nonce).map_err(|_| GovernorError::Internal("no randomness".into()))?;
+    Ok(seal(master.expose().as_bytes(), nonce, key))
+}
+
+/// Ask for admission; with `Prefer: wait`, keep the request's place in the
+/// account's line and try again as limits free, until admitted or the wait
+/// ends (then the last refusal stands).
+pub async fn admit(
+    env: &Env,
+    account: &str,
+    key: Option<&Secret>,
+    mut admit: AdmitRequest,
+    wait_ms: Option<u64>,
+    req: &Request,
+) -> Result<Reply, GovernorError> {
+    let Some(wait_ms) = wait_ms.filter(|w| *w > 0) else {
+        return account_client::call(env, account, key, &Command::Admit(admit)).await;
+    };
+    let deadline = Date::now().as_millis() + wait_ms;
+    admit.hold = Some(Hold { ticket: None, remaining_ms: wait_ms });
+    loop {
+        let reply = account_client::call(env, account, key, &Command::Admit(admit.clone())).await?;
+        let Reply::Rejected(rejection) = &reply else { return Ok(reply) };
+        let now = Date::now().as_millis();
+        let remaining = deadline.saturating_sub(now);
+        let hold = Hold { ticket: rejection.hold, remaining_ms: remaining };
+        let sleep = hold.sleep_ms(rejection);
+        if remaining == 0 || sleep == 0 || req.inner().signal().aborted() {
+            if let Some(ticket) = rejection.hold {
+                let _ = account_client::call(env, account, key, &Command::Unhold { ticket }).await;
+            }
+            return Ok(reply);
+        }
+        admit.hold = Some(hold);
+        Delay::from(Duration::from_millis(sleep)).await;
+    }
+}
+
+/// `202 Accepted` for a queued job.
+pub fn queued(ticket: &TicketView, origin: &Origin) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    let _ = headers.set("location", &format!("/governor/v1/queue/{}", ticket.id));
+    let _ = headers.set("preference-applied", "respond-async");
+    cors::decorate(&headers, origin);
+    Response::builder().with_status(202).with_headers(headers).fixed(json!(ticket).to_string().into_bytes())
+}
+
+/// Sync's first answer to a retried `Idempotency-Key`.
+pub fn replayed(status: u16, body: String, origin: &Origin) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    let _ = headers.set("idempotent-replayed", "true");
+    cors::decorate(&headers, origin);
+    Response::builder().with_status(status).with_headers(headers).fixed(body.into_bytes())
+}
+
+pub fn refusal(r: Refusal) -> GovernorError {
+    match r {
+        Refusal::UnknownTicket => GovernorError::NotFound,
+        Refusal::AlreadySubmitted => GovernorError::Conflict("the job was already submitted to Sync and cannot be canceled".into()),
+        Refusal::InProgress => GovernorError::Conflict("a request with this Idempotency-Key is still in progress".into()),
+    }
+}
