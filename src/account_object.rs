@@ -27,6 +27,7 @@ use crate::settings;
 use crate::upstream::{self, Page};
 
 const STATE_KEY: &str = "account";
+const QUEUE_KEY: &str = "queue";
 /// At most this many list pages per reconciliation (100 items each).
 const MAX_PAGES: usize = 20;
 /// At most this many queued jobs submitted per alarm (the alarm re-arms).
@@ -41,6 +42,11 @@ pub struct AccountObject {
     alarm_at: Cell<Option<Ms>>,
     /// The account's Sync key, in memory only (pass-through mode).
     key: RefCell<Option<Secret>>,
+    /// The queue revision last written.
+    queue_written: Cell<u64>,
+    /// One dispatch loop at a time: a job is SUBMITTING only while its loop
+    /// awaits Sync, so any other SUBMITTING job was cut off by a restart.
+    dispatching: Cell<bool>,
 }
 
 fn jitter() -> f64 {
@@ -56,11 +62,23 @@ impl AccountObject {
         if self.cache.borrow().is_some() {
             return Ok(());
         }
-        let stored: Option<String> = self.state.storage().get(STATE_KEY).await?;
-        let loaded = stored.and_then(|s| serde_json::from_str::<AccountState>(&s).ok()).unwrap_or_default();
-        let mut cache = self.cache.borrow_mut();
-        if cache.is_none() {
+        let storage = self.state.storage();
+        let stored: Option<String> = storage.get(STATE_KEY).await?;
+        let queue: Option<String> = storage.get(QUEUE_KEY).await?;
+        let mut loaded = stored.and_then(|s| serde_json::from_str::<AccountState>(&s).ok()).unwrap_or_default();
+        loaded.queue = queue.and_then(|q| serde_json::from_str(&q).ok()).unwrap_or_default();
+        self.queue_written.set(loaded.queue.revision());
+        let interrupted = loaded.queue.stale_submitting().is_some();
+        {
+            let mut cache = self.cache.borrow_mut();
+            if cache.is_some() {
+                return Ok(());
+            }
             *cache = Some(loaded);
+        }
+        if interrupted {
+            // A submission was cut off by a restart: resume it at once.
+            self.state.storage().set_alarm(1).await?;
         }
         Ok(())
     }
@@ -70,7 +88,7 @@ impl AccountObject {
         self.ensure_loaded().await?;
         let now: Ms = Date::now().as_millis();
         let mutates = !matches!(command, Command::Status);
-        let (reply, persisted, wake) = {
+        let (reply, persisted, queue, wake) = {
             let mut cache = self.cache.borrow_mut();
             let account = cache.get_or_insert_with(AccountState::default);
             let reply = apply(limits, account, now, jitter(), command);
@@ -78,10 +96,16 @@ impl AccountObject {
                 account.compact(limits, now);
             }
             let persisted = if mutates { serde_json::to_string(account).ok() } else { None };
-            (reply, persisted, account.next_wake(limits, now))
+            let revision = account.queue.revision();
+            let queue = (revision != self.queue_written.get()).then(|| serde_json::to_string(&account.queue).ok()).flatten();
+            self.queue_written.set(revision);
+            (reply, persisted, queue, account.next_wake(limits, now))
         };
         if let Some(json) = persisted {
             self.state.storage().put(STATE_KEY, json).await?;
+        }
+        if let Some(json) = queue {
+            self.state.storage().put(QUEUE_KEY, json).await?;
         }
         self.schedule(wake, now).await?;
         Ok(reply)
@@ -112,6 +136,15 @@ impl AccountObject {
 
     /// Submit queued jobs while the account has room for them.
     async fn dispatch(&self, config: &Config) -> Result<()> {
+        if self.dispatching.replace(true) {
+            return Ok(());
+        }
+        let result = self.dispatch_loop(config).await;
+        self.dispatching.set(false);
+        result
+    }
+
+    async fn dispatch_loop(&self, config: &Config) -> Result<()> {
         let limits = &config.limits;
         for _ in 0..MAX_DISPATCH_PER_ALARM {
             let Reply::Dispatch(job) = self.run(limits, Command::Dispatch).await? else { return Ok(()) };
@@ -188,7 +221,15 @@ impl AccountObject {
 impl DurableObject for AccountObject {
     fn new(state: State, env: Env) -> Self {
         let config = settings::load(&env).map_err(|e| e.to_string());
-        Self { state, config, cache: RefCell::new(None), alarm_at: Cell::new(None), key: RefCell::new(None) }
+        Self {
+            state,
+            config,
+            cache: RefCell::new(None),
+            alarm_at: Cell::new(None),
+            key: RefCell::new(None),
+            dispatching: Cell::new(false),
+            queue_written: Cell::new(0),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -203,7 +244,13 @@ impl DurableObject for AccountObject {
             Ok(c) => c,
             Err(_) => return Response::error("malformed command", 400),
         };
+        let freeing = matches!(command, Command::Webhook { .. });
         let reply = self.run(&config.limits, command).await?;
+        if freeing && matches!(reply, Reply::Ack { released } if released > 0) {
+            // A permit just freed: hand it to the next queued job now rather
+            // than on the next alarm (Sync waits a moment longer for its 200).
+            self.dispatch(config).await?;
+        }
         Response::from_json(&reply)
     }
 

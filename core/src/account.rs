@@ -40,7 +40,8 @@ pub struct AccountState {
     pub reconcile: Schedule,
     #[serde(default)]
     pub outbox: Outbox,
-    #[serde(default)]
+    /// Persisted under its own key, and only when it changed.
+    #[serde(skip)]
     pub queue: Queue,
     #[serde(default)]
     pub idempotency: IdempotencyMap,

@@ -3,9 +3,10 @@
 //! picks it in service order when the account has room and nothing held is
 //! ahead of it, spends budget and reserves a permit exactly as for a direct
 //! request, and marks it SUBMITTING before any byte leaves. The outcome
-//! comes back as `Dispatched`. A job found SUBMITTING when the alarm starts
-//! was interrupted by a restart: it is sent again with the same Sync
-//! `Idempotency-Key`, so Sync creates it at most once.
+//! comes back as `Dispatched`. The object runs one dispatch at a time, so a
+//! job found SUBMITTING by `Dispatch` was interrupted by a restart: it is
+//! sent again with the same Sync `Idempotency-Key`, so Sync creates it at
+//! most once.
 
 use crate::account::AccountState;
 use crate::config::Limits;
@@ -138,12 +139,10 @@ impl AccountState {
         }
     }
 
-    /// When the queue next needs the alarm: now if a job may go (or one was
-    /// interrupted mid-submit), else when the blocking limit lifts.
+    /// When the queue next needs the alarm: now if a job may go, else when
+    /// the blocking limit lifts. (A job interrupted mid-submit by a restart
+    /// is resumed by the object when it loads its state.)
     pub(crate) fn queue_wake(&self, limits: &Limits, now: Ms) -> Option<Ms> {
-        if self.queue.stale_submitting().is_some() {
-            return Some(now);
-        }
         let later = self.queue.next_not_before(now);
         let Some(job) = self.queue.next_ready(now) else { return later };
         let held_ahead: Option<Ms> = self

@@ -98,6 +98,10 @@ pub struct Queue {
     /// The client served last (round-robin cursor).
     #[serde(default)]
     last_client: Option<String>,
+    /// Bumped on every change, so the object persists the queue only when
+    /// it changed (it is stored apart from the rest of the account).
+    #[serde(skip)]
+    revision: u64,
 }
 
 impl Queue {
@@ -110,7 +114,12 @@ impl Queue {
     }
 
     fn get_mut(&mut self, ticket: &str) -> Option<&mut Job> {
+        self.revision += 1;
         self.jobs.iter_mut().find(|j| j.ticket == ticket)
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     pub fn by_idempotency(&self, client: &str, key: &str) -> Option<&Job> {
@@ -122,6 +131,7 @@ impl Queue {
         if self.depth() >= policy.max_depth {
             return None;
         }
+        self.revision += 1;
         self.jobs.push(Job { ticket, seq, spec, state: JobState::Queued, created_at: now, updated_at: now, attempts: 0, not_before: now });
         self.jobs.last()
     }
@@ -182,6 +192,8 @@ impl Queue {
         if let Some(j) = self.get_mut(ticket) {
             j.state = JobState::Submitted { generation };
             j.updated_at = now;
+            // Sync has it: the body is no longer needed.
+            j.spec.body.clear();
         }
     }
 
@@ -198,11 +210,13 @@ impl Queue {
         if let Some(j) = self.get_mut(ticket) {
             j.state = JobState::Done { status: status.to_owned(), generation: None, error: Some(error) };
             j.updated_at = now;
+            j.spec.body.clear();
         }
     }
 
     /// A generation ended: the job that submitted it takes its status.
     pub fn generation_ended(&mut self, generation: &str, status: &str, now: Ms) {
+        self.revision += 1;
         for j in &mut self.jobs {
             if matches!(&j.state, JobState::Submitted { generation: g } if g == generation) {
                 j.state = JobState::Done { status: status.to_owned(), generation: Some(generation.to_owned()), error: None };
@@ -217,6 +231,7 @@ impl Queue {
             JobState::Queued => {
                 j.state = JobState::Canceled;
                 j.updated_at = now;
+                j.spec.body.clear();
                 Ok(j)
             }
             JobState::Canceled => Ok(j),
@@ -226,10 +241,14 @@ impl Queue {
 
     /// Forget finished jobs past their retention.
     pub fn gc(&mut self, policy: &QueuePolicy, now: Ms) {
+        let before = self.jobs.len();
         self.jobs.retain(|j| {
             let finished = matches!(j.state, JobState::Done { .. } | JobState::Canceled);
             !finished || j.updated_at + policy.retention_ms > now
         });
+        if self.jobs.len() != before {
+            self.revision += 1;
+        }
     }
 
     /// The earliest `not_before` in the future among queued jobs.

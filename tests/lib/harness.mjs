@@ -58,6 +58,7 @@ export async function startSim(args = {}) {
  */
 export async function startGovernor(vars = {}, { persistDir } = {}) {
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "sync-governor-do-"));
+  let port = 0;
   const options = () => ({
     scriptPath: join(ROOT, "build", "index.js"),
     modules: true,
@@ -65,13 +66,15 @@ export async function startGovernor(vars = {}, { persistDir } = {}) {
     compatibilityDate: "2025-09-01",
     compatibilityFlags: ["enable_request_signal"],
     host: "127.0.0.1",
-    port: 0,
+    port,
     durableObjects: { ACCOUNTS: { className: "AccountObject", useSQLite: true } },
     durableObjectsPersist: dir,
     bindings: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])),
   });
   let mf = new Miniflare(options());
   let url = (await mf.ready).toString().replace(/\/$/, "");
+  // A restart keeps the address, as a deployment does (Sync's callbacks point at it).
+  port = Number(new URL(url).port);
   const gov = {
     get url() {
       return url;
