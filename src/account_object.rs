@@ -15,7 +15,7 @@ use std::cell::{Cell, RefCell};
 
 use governor_core::account::{apply, AccountState};
 use governor_core::config::{Config, Limits};
-use governor_core::contract::{AdmitRequest, Command, DispatchOutcome, LimitKind, Reply};
+use governor_core::contract::{AdmitRequest, Command, LimitKind, Reply};
 use governor_core::seal::unseal;
 use governor_core::secret::Secret;
 use governor_core::settle::limit_kind;
@@ -125,8 +125,8 @@ impl AccountObject {
     /// The account's Sync key: from the configuration (managed), else the
     /// last one a client presented (in memory), else the queue's sealed copy.
     fn upstream_key(&self, config: &Config) -> Option<Secret> {
-        let account = self.state.id().name()?;
-        if let Some(k) = config.keys.upstream_for_account(&account).or_else(|| self.key.borrow().clone()) {
+        let managed = self.state.id().name().and_then(|account| config.keys.upstream_for_account(&account));
+        if let Some(k) = managed.or_else(|| self.key.borrow().clone()) {
             return Some(k);
         }
         let master = config.webhooks.key.as_ref()?;
@@ -146,12 +146,12 @@ impl AccountObject {
 
     async fn dispatch_loop(&self, config: &Config) -> Result<()> {
         let limits = &config.limits;
+        // Without the account's key nothing can be sent: the jobs wait (and
+        // spend nothing) until a client of the account brings it.
+        let Some(key) = self.upstream_key(config) else { return Ok(()) };
         for _ in 0..MAX_DISPATCH_PER_ALARM {
             let Reply::Dispatch(job) = self.run(limits, Command::Dispatch).await? else { return Ok(()) };
-            let outcome = match self.upstream_key(config) {
-                Some(key) => upstream::submit(&config.api_base, &key, &job).await,
-                None => DispatchOutcome::Transient,
-            };
+            let outcome = upstream::submit(&config.api_base, &key, &job).await;
             let command = Command::Dispatched { ticket: job.ticket, permit: job.permit, outcome };
             self.run(limits, command).await?;
         }

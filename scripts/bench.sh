@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Benchmarks the governor and writes BENCHMARKS.md (issue 6). One run, a few
+# minutes on a 2-core machine, loopback only, every loop bounded:
+#   1. strategies: client backoff vs the governor (Retry-After, queue)
+#   2. overhead: simulator direct vs a bare pass-through Worker vs the governor
+#   3. flood: one account's Durable Object refusing a flood
+#   4. size: wasm and gzip from `wrangler deploy --dry-run`
+#   5. core: criterion microbenchmark of the admission core
+# Knobs (environment): BENCH_SECTIONS=1,2,3 (load sections to run),
+# BENCH_CLIENTS, BENCH_JOBS, BENCH_CAP, ... (see bench/*.mjs params()),
+# BENCH_SKIP_SETUP=1, BENCH_SKIP_BUILD=1, BENCH_OUT (default BENCHMARKS.md),
+# BENCH_WORK=<dir> (keep the raw results and logs there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+say() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
+
+export BENCH_STARTED=$(date +%s)
+export BENCH_COMMAND="bash scripts/bench.sh${*:+ $*}"
+export BENCH_LOAD=$(cut -d' ' -f1 /proc/loadavg)
+OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+if [ -n "${BENCH_WORK:-}" ]; then
+  WORK=$BENCH_WORK; mkdir -p "$WORK"  # kept: raw results, logs
+else
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/sync-governor-bench.XXXXXX")
+  trap 'rm -rf "$WORK"' EXIT
+fi
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+if [ "${BENCH_SKIP_SETUP:-}" != 1 ]; then
+  say "setup"
+  bash scripts/setup.sh
+fi
+if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then
+  say "building the Worker and the simulator"
+  bash scripts/build.sh >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+  cargo build --release -p sync-sim --quiet
+fi
+
+say "section 5: criterion microbenchmark of the admission core"
+rm -rf "$TARGET_DIR"/criterion/admit_*
+timeout 600 cargo bench --quiet -p governor-core --bench admission -- \
+  --warm-up-time 0.5 --measurement-time 2 --noplot >"$WORK/criterion.log" 2>&1 ||
+  { say "criterion failed (see below); continuing"; tail -20 "$WORK/criterion.log" >&2; }
+echo "$TARGET_DIR/criterion" >"$WORK/criterion.dir"
+
+say "section 4: size (wrangler deploy --dry-run, no network)"
+# A copy of wrangler.toml without [build] (the Worker was just built) and
+# with an absolute main, so the dry run only bundles and measures.
+awk -v main="$ROOT/build/index.js" '
+  /^\[build\]/ { skip = 1; next }
+  /^\[/ { skip = 0 }
+  skip { next }
+  /^main *=/ { print "main = \"" main "\""; next }
+  { print }' wrangler.toml >"$WORK/wrangler.toml"
+WRANGLER_SEND_METRICS=false timeout 180 npx --no-install wrangler deploy --dry-run \
+  --config "$WORK/wrangler.toml" --outdir "$WORK/dist" >"$WORK/size.txt" 2>&1 ||
+  { say "wrangler dry run failed; continuing"; tail -20 "$WORK/size.txt" >&2; }
+WASM=$(ls "$WORK"/dist/*.wasm 2>/dev/null | head -1 || true)
+[ -n "$WASM" ] && stat -c %s "$WASM" >"$WORK/wasm.bytes"
+grep -E 'Total Upload' "$WORK/size.txt" >&2 || true
+
+say "sections 1-3: load benchmarks (simulator + workerd on loopback)"
+timeout 1200 node bench/run.mjs "$WORK/results.json" ||
+  say "load benchmarks exited with an error; the report shows what was measured"
+
+node bench/report.mjs "$WORK" "$OUT"
+say "done in $(( $(date +%s) - BENCH_STARTED )) s: $OUT"
