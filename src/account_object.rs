@@ -44,6 +44,8 @@ pub struct AccountObject {
     key: RefCell<Option<Secret>>,
     /// The queue revision last written.
     queue_written: Cell<u64>,
+    /// The account state last written (a write that changes nothing is skipped).
+    state_written: RefCell<String>,
     /// One dispatch loop at a time: a job is SUBMITTING only while its loop
     /// awaits Sync, so any other SUBMITTING job was cut off by a restart.
     dispatching: Cell<bool>,
@@ -65,7 +67,7 @@ impl AccountObject {
         let storage = self.state.storage();
         let stored: Option<String> = storage.get(STATE_KEY).await?;
         let queue: Option<String> = storage.get(QUEUE_KEY).await?;
-        let mut loaded = stored.and_then(|s| serde_json::from_str::<AccountState>(&s).ok()).unwrap_or_default();
+        let mut loaded = stored.as_deref().and_then(|s| serde_json::from_str::<AccountState>(s).ok()).unwrap_or_default();
         loaded.queue = queue.and_then(|q| serde_json::from_str(&q).ok()).unwrap_or_default();
         self.queue_written.set(loaded.queue.revision());
         let interrupted = loaded.queue.stale_submitting().is_some();
@@ -75,6 +77,7 @@ impl AccountObject {
                 return Ok(());
             }
             *cache = Some(loaded);
+            *self.state_written.borrow_mut() = stored.unwrap_or_default();
         }
         if interrupted {
             // A submission was cut off by a restart: resume it at once.
@@ -96,13 +99,15 @@ impl AccountObject {
                 account.compact(limits, now);
             }
             let persisted = if mutates { serde_json::to_string(account).ok() } else { None };
+            let persisted = persisted.filter(|json| *json != *self.state_written.borrow());
             let revision = account.queue.revision();
             let queue = (revision != self.queue_written.get()).then(|| serde_json::to_string(&account.queue).ok()).flatten();
             self.queue_written.set(revision);
             (reply, persisted, queue, account.next_wake(limits, now))
         };
         if let Some(json) = persisted {
-            self.state.storage().put(STATE_KEY, json).await?;
+            self.state.storage().put(STATE_KEY, json.as_str()).await?;
+            *self.state_written.borrow_mut() = json;
         }
         if let Some(json) = queue {
             self.state.storage().put(QUEUE_KEY, json).await?;
@@ -229,6 +234,7 @@ impl DurableObject for AccountObject {
             key: RefCell::new(None),
             dispatching: Cell::new(false),
             queue_written: Cell::new(0),
+            state_written: RefCell::new(String::new()),
         }
     }
 

@@ -24,12 +24,13 @@ use crate::settings;
 use crate::webhook;
 
 pub async fn handle(req: Request, env: &Env, _ctx: &Context) -> Response {
-    let config = match settings::load(env) {
+    let config = settings::cached(env);
+    let config = match config.as_ref() {
         Ok(c) => c,
-        Err(e) => return respond::error(&e.into(), &Origin::None),
+        Err(e) => return respond::error(&e.clone().into(), &Origin::None),
     };
     let origin = cors::check(&req, &config.allowed_origins);
-    match dispatch(req, env, &config, &origin).await {
+    match dispatch(req, env, config, &origin).await {
         Ok(resp) => resp,
         Err(err) => respond::error(&err, &origin),
     }
@@ -110,7 +111,7 @@ async fn proxy_request(mut req: Request, env: &Env, config: &Config, origin: &Or
     let admit = if creates {
         generate::create_request(&req, config, &caller, &prefer, prepared.as_ref())?
     } else {
-        AdmitRequest { class: p.class.clone(), ..AdmitRequest::default() }
+        AdmitRequest { class: p.class.clone(), report_in_flight: p.kind == ProxyKind::ReadsGenerations, ..AdmitRequest::default() }
     };
     let idempotency = admit.idempotency.clone();
     let admitted = match generate::admit(env, &caller.account, key, admit, wait_ms, &req).await? {
@@ -134,7 +135,7 @@ async fn proxy_request(mut req: Request, env: &Env, config: &Config, origin: &Or
             return Err(e);
         }
     };
-    let settle = Settle { account: &caller.account, key, proxy: &p, permit: admitted.permit, idempotency };
+    let settle = Settle { account: &caller.account, key, proxy: &p, permit: admitted.permit, idempotency, in_flight: &admitted.in_flight };
     let mut resp = settle_response(env, settle, resp).await?;
     if let Some(w) = prefer.wait_s.filter(|_| wait_ms.is_some()) {
         let _ = resp.headers_mut().set("preference-applied", &format!("wait={w}"));
@@ -160,6 +161,7 @@ struct Settle<'a> {
     proxy: &'a Proxy,
     permit: Option<u64>,
     idempotency: Option<IdempotencyKey>,
+    in_flight: &'a [String],
 }
 
 /// Tell the account what Sync's answer means, and return that answer. A
@@ -173,9 +175,9 @@ async fn settle_response(env: &Env, s: Settle<'_>, resp: Response) -> Result<Res
             let (resp, bytes) = proxy::read(resp).await;
             (resp, Some(settle::after_create(permit, status, &bytes, retry_after, s.idempotency)))
         }
-        (ProxyKind::ReadsGenerations, _) if (200..300).contains(&status) => {
+        (ProxyKind::ReadsGenerations, _) if (200..300).contains(&status) && !s.in_flight.is_empty() => {
             let (resp, bytes) = proxy::read(resp).await;
-            (resp, settle::observed(&bytes))
+            (resp, settle::observed(&bytes, s.in_flight))
         }
         _ if status == 429 => {
             let (resp, bytes) = proxy::read(resp).await;

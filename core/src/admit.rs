@@ -168,7 +168,12 @@ impl AccountState {
         if let (Some(p), Some(key)) = (permit, &req.idempotency) {
             self.idempotency.begin(key, p, now);
         }
-        Admitted { permit, policies: self.policies(limits, now, &req.class, req.permit) }
+        let in_flight = if req.report_in_flight {
+            self.permits.held().iter().filter_map(|p| p.generation().map(str::to_owned)).collect()
+        } else {
+            Vec::new()
+        };
+        Admitted { permit, policies: self.policies(limits, now, &req.class, req.permit), in_flight }
     }
 
     /// Not now: queue the job, keep the held request's place, or refuse.

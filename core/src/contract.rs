@@ -74,6 +74,10 @@ pub struct AdmitRequest {
     /// The pass-through Sync key sealed for the queue (never plain).
     #[serde(default)]
     pub sealed_key: Option<String>,
+    /// Return the generations holding permits, so that a status read can
+    /// tell whether its response frees any without another call.
+    #[serde(default)]
+    pub report_in_flight: bool,
 }
 
 /// A held request's place in line.
@@ -210,6 +214,8 @@ pub enum Refusal {
 pub struct Admitted {
     pub permit: Option<PermitId>,
     pub policies: Vec<PolicyState>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_flight: Vec<String>,
 }
 
 /// Why a request was refused.

@@ -69,14 +69,16 @@ pub fn created_id(body: &[u8]) -> Option<String> {
     }
 }
 
-/// Terminal statuses in a generation or list response, if any.
-pub fn observed(body: &[u8]) -> Option<Command> {
+/// Terminal statuses in a generation or list response of generations the
+/// account holds permits for (`held`), if any.
+pub fn observed(body: &[u8], held: &[String]) -> Option<Command> {
     let generations = match serde_json::from_slice::<OneOrMany>(body).ok()? {
         OneOrMany::One(g) => vec![g],
         OneOrMany::Many(v) => v,
     };
     let seen: Vec<Observed> = generations
         .into_iter()
+        .filter(|g| held.contains(&g.id))
         .filter_map(|g| g.status.filter(|s| is_terminal(s)).map(|status| Observed { id: g.id, status }))
         .collect();
     (!seen.is_empty()).then_some(Command::Observe { generations: seen })

@@ -56,7 +56,7 @@ impl RateLimit {
 /// `limit` of them, plus the GCRA theoretical arrival time when paced.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowLog {
-    #[serde(default, rename = "s")]
+    #[serde(default, rename = "s", with = "deltas")]
     stamps: Vec<Ms>,
     #[serde(default, rename = "t", skip_serializing_if = "is_zero")]
     tat: Ms,
@@ -145,9 +145,57 @@ impl WindowLog {
     }
 }
 
+/// Stamps persisted as one string of deltas (`"1795856248123,12,0,340"`):
+/// a full 600-entry log is a few KB instead of 8, and is written on every
+/// admission.
+mod deltas {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::Ms;
+
+    pub fn serialize<S: Serializer>(stamps: &[Ms], s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(stamps.len() * 4);
+        let mut prev = 0;
+        for (i, t) in stamps.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&t.saturating_sub(prev).to_string());
+            prev = *t;
+        }
+        s.serialize_str(&out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Ms>, D::Error> {
+        let raw = String::deserialize(d)?;
+        let mut prev: Ms = 0;
+        raw.split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let delta: Ms = p.parse().map_err(serde::de::Error::custom)?;
+                prev += delta;
+                Ok(prev)
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn persists_compactly() {
+        let c = RateLimit::per_window(5, 1_000, 0);
+        let mut log = WindowLog::default();
+        for t in [1_795_856_248_123, 1_795_856_248_135, 1_795_856_248_135, 1_795_856_248_475] {
+            log.record(&c, t);
+        }
+        let json = serde_json::to_string(&log).unwrap();
+        assert_eq!(json, r#"{"s":"1795856248123,12,0,340"}"#);
+        assert_eq!(serde_json::from_str::<WindowLog>(&json).unwrap(), log);
+        assert_eq!(serde_json::from_str::<WindowLog>(r#"{"s":""}"#).unwrap(), WindowLog::default());
+    }
 
     fn cfg(limit: u32) -> RateLimit {
         RateLimit::per_window(limit, 1_000, 0)

@@ -62,7 +62,7 @@ function maxInWindow(times, windowMs) {
 // ---------------------------------------------------------------------------
 test("storm: 50 concurrent clients on one key never push Sync past its limits, and use them", async () => {
   const WINDOW = 2000;
-  const MARGIN = Number(process.env.E2E_MARGIN ?? 150);
+  const MARGIN = Number(process.env.E2E_MARGIN ?? 250);
   const GEN = 10;
   const OTHER = 40;
   const CAP = 3;
