@@ -15,6 +15,13 @@ pub struct BackoffPolicy {
     pub cap_ms: Ms,
 }
 
+/// Exponential backoff with full jitter: uniform in
+/// `[0, min(cap, base · 2^attempt))`, from a `jitter` sample in `[0, 1)`.
+pub fn full_jitter(base_ms: Ms, cap_ms: Ms, attempt: u32, jitter: f64) -> Ms {
+    let exp = base_ms.saturating_mul(1u64 << attempt.min(20)).min(cap_ms);
+    (exp as f64 * jitter.clamp(0.0, 1.0)) as Ms
+}
+
 /// Backoff state of one class.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backoff {
@@ -40,12 +47,10 @@ impl Backoff {
             // Quiet for longer than the cap: this is a new episode.
             self.strikes = 0;
         }
-        let exp = policy.base_ms.saturating_mul(1u64 << self.strikes.min(20)).min(policy.cap_ms);
-        self.strikes = self.strikes.saturating_add(1);
-        let jitter = jitter.clamp(0.0, 1.0);
         // Full jitter, but never shorter than a tenth of the base so that a
         // burst of 429s cannot turn into an immediate retry.
-        let pause = ((exp as f64 * jitter) as Ms).max(policy.base_ms / 10);
+        let pause = full_jitter(policy.base_ms, policy.cap_ms, self.strikes, jitter).max(policy.base_ms / 10);
+        self.strikes = self.strikes.saturating_add(1);
         let pause = pause.max(upstream_retry_ms.unwrap_or(0));
         self.until = self.until.max(now.saturating_add(pause));
         self.until

@@ -9,6 +9,7 @@
 //! most once.
 
 use crate::account::AccountState;
+use crate::backoff::full_jitter;
 use crate::config::Limits;
 use crate::contract::{AdmitRequest, DispatchJob, DispatchOutcome, LimitKind, Refusal, Reply, TicketView};
 use crate::permits::PermitId;
@@ -84,7 +85,8 @@ impl AccountState {
             DispatchOutcome::Transient => {
                 self.permits.release(permit);
                 let attempts = self.queue.get(ticket).map_or(1, |j| j.attempts);
-                let pause = limits.queue.retry_ms.saturating_mul(1 << attempts.saturating_sub(1).min(8));
+                let base = limits.queue.retry_ms;
+                let pause = full_jitter(base, base.saturating_mul(256), attempts, jitter).max(base / 2);
                 self.queue.requeue(ticket, now + pause, now);
             }
         }

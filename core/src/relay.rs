@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::backoff::full_jitter;
 use crate::Ms;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,8 +80,7 @@ impl Outbox {
         }
         let d = &mut self.items[index];
         d.attempts += 1;
-        let exp = policy.base_ms.saturating_mul(1 << d.attempts.min(20)).min(policy.cap_ms);
-        let pause = ((exp as f64 * jitter.clamp(0.0, 1.0)) as Ms).max(policy.base_ms / 2).max(1);
+        let pause = full_jitter(policy.base_ms, policy.cap_ms, d.attempts, jitter).max(policy.base_ms / 2).max(1);
         d.next_at = now + pause;
         if permanent || d.next_at > d.deadline {
             self.items.remove(index);

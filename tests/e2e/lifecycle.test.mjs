@@ -5,7 +5,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { createHmac } from "node:crypto";
-import { startSim, startGovernor, generateBody, SIM_KEY, sleep } from "../lib/harness.mjs";
+import { startSim, startGovernor, generateBody, SIM_KEY, sleep, until } from "../lib/harness.mjs";
 
 const SECRET = "whsec_lifecycle_test_secret";
 const WEBHOOK_KEY = "governor-webhook-key-for-tests";
@@ -70,15 +70,6 @@ const create = (gov, extra = {}, headers = {}) =>
 
 const status = async (gov) => (await api(gov, "/governor/v1/status")).json();
 
-async function until(what, fn, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 function verifies(body, signature) {
   const m = /^t=(\d+),v1=([0-9a-f]+)$/.exec(signature ?? "");

@@ -4,7 +4,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { startSim, startGovernor, generateBody, SIM_KEY, sleep } from "../lib/harness.mjs";
+import { startSim, startGovernor, generateBody, SIM_KEY, sleep, until } from "../lib/harness.mjs";
 
 const WEBHOOK_KEY = "governor-webhook-key-for-tests";
 const cleanup = [];
@@ -61,15 +61,6 @@ async function call(gov, path, { method = "GET", body, headers = {} } = {}) {
   return { status: r.status, headers: r.headers, json, text };
 }
 
-async function until(what, fn, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const jain = (xs) => {
   const s = xs.reduce((a, b) => a + b, 0);

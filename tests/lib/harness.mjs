@@ -176,3 +176,14 @@ export function rawRequest(base, path, { method = "GET", headers = {}, body, tim
 export async function simLog(sim) {
   return sim.requests(1000);
 }
+
+/** Poll `fn` every 50 ms until it is truthy; fail after `timeoutMs`. */
+export async function until(what, fn, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
