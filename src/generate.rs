@@ -15,7 +15,7 @@ use governor_core::queue::JobSpec;
 use governor_core::rewrite::GenerateBody;
 use governor_core::seal::seal;
 use governor_core::secret::Secret;
-use governor_core::webhook::{check_client_url, Claims};
+use governor_core::webhook::{check_client_url, Claims, ClientUrl};
 use serde_json::json;
 use worker::{Date, Delay, Env, Headers, Request, Response};
 
@@ -45,6 +45,15 @@ pub async fn read_json_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, Go
     Ok(bytes)
 }
 
+/// Check a client's `webhookUrl` as the runtime's URL parser (the one
+/// `fetch` uses) reads it.
+fn check_webhook_url(raw: &str, local_mode: bool) -> Result<(), GovernorError> {
+    let url = web_sys::Url::new(raw).map_err(|_| GovernorError::BadRequest("webhookUrl is not a valid URL".into()))?;
+    let (scheme, host) = (url.protocol(), url.hostname());
+    let parts = ClientUrl { scheme: &scheme, host: &host, credentials: !url.username().is_empty() || !url.password().is_empty() };
+    check_client_url(&parts, local_mode).map_err(GovernorError::BadRequest)
+}
+
 /// A prepared JSON generate body.
 pub struct Prepared {
     pub bytes: Vec<u8>,
@@ -58,9 +67,9 @@ pub async fn prepare_body(req: &mut Request, config: &Config, caller: &Caller) -
     let parsed = GenerateBody::parse(&bytes).map_err(GovernorError::BadRequest)?;
     let model = parsed.model.clone();
     if let Some(url) = &parsed.webhook_url {
-        check_client_url(url, config.webhooks.local_mode).map_err(GovernorError::BadRequest)?;
+        check_webhook_url(url, config.webhooks.local_mode)?;
     }
-    let origin = req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    let origin = crate::handler::split_url(&req.inner().url()).0.to_owned();
     let claims = Claims { account: caller.account.clone(), client_url: parsed.webhook_url.clone() };
     let bytes = match webhook::callback_url(config, &origin, &claims) {
         Some(callback) => parsed.with_webhook(&callback),

@@ -81,16 +81,25 @@ fn authenticate(req: &Request, config: &Config) -> Result<Caller, GovernorError>
     Ok(config.keys.resolve(presented_key(req).as_deref())?)
 }
 
-fn upstream_url(config: &Config, req: &Request) -> Result<String, GovernorError> {
-    let url = req.url().map_err(|_| GovernorError::BadRequest("malformed URL".into()))?;
-    Ok(match url.query() {
-        Some(q) => format!("{}{}?{}", config.api_base, url.path(), q),
-        None => format!("{}{}", config.api_base, url.path()),
-    })
+/// `(origin, path and query)` of the runtime's already-serialised absolute
+/// request URL (so the `url` crate, and its Unicode tables, stay out of the
+/// Worker).
+pub(crate) fn split_url(url: &str) -> (&str, &str) {
+    let url = url.split('#').next().unwrap_or(url);
+    let after = url.find("://").map_or(0, |i| i + 3);
+    let at = url[after..].find(['/', '?']).map_or(url.len(), |i| after + i);
+    (&url[..at], &url[at..])
+}
+
+/// Sync's URL for this request: the same path and query on `SYNC_API_BASE`.
+fn upstream_url(config: &Config, req: &Request) -> String {
+    let raw = req.inner().url();
+    let (_, rest) = split_url(&raw);
+    format!("{}{}", config.api_base, rest)
 }
 
 async fn proxy_request(mut req: Request, env: &Env, config: &Config, origin: &Origin, p: Proxy) -> Result<Response, GovernorError> {
-    let url = upstream_url(config, &req)?;
+    let url = upstream_url(config, &req);
     let presented = presented_key(&req);
     if p.kind == ProxyKind::Public && presented.is_none() {
         // Sync serves these without a key, so there is no account to charge.

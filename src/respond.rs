@@ -34,6 +34,8 @@ pub fn error(err: &GovernorError, origin: &Origin) -> Response {
     if let GovernorError::Limited(r) = err {
         let h = resp.headers();
         let _ = h.set("retry-after", &r.retry_after_secs().to_string());
+        // Millisecond precision for clients that read it (Sync's Python SDK does).
+        let _ = h.set("retry-after-ms", &r.retry_after_ms.to_string());
         rate_headers(h, &r.policies);
     }
     if matches!(err, GovernorError::Internal(_) | GovernorError::Misconfigured(_)) {

@@ -15,7 +15,7 @@ use crate::Ms;
 
 /// A call into the account's object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     /// May a request of `class` go to Sync now? For `POST /v2/generate`,
     /// `permit` asks for a concurrency permit too (all or nothing).
@@ -120,7 +120,7 @@ pub struct Replay {
 
 /// How submitting a queued job ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum DispatchOutcome {
     Created { generation: String },
     Limited { kind: LimitKind, retry_after_ms: Option<Ms> },
@@ -181,7 +181,7 @@ pub enum LimitKind {
 
 /// The object's answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Reply {
     Admitted(Admitted),
     Rejected(Rejection),

@@ -33,6 +33,8 @@ function assert429(r, where = "") {
   const ra = r.headers.get("retry-after");
   assert.match(ra ?? "", /^\d+$/, `${where}: Retry-After is whole seconds, got ${ra}`);
   assert.ok(Number(ra) >= 1, `${where}: Retry-After >= 1`);
+  const ms = Number(r.headers.get("retry-after-ms"));
+  assert.ok(ms >= 1 && Math.ceil(ms / 1000) <= Number(ra), `${where}: retry-after-ms ${ms} agrees with Retry-After ${ra}`);
   assert.ok(r.headers.get("ratelimit-policy"), `${where}: RateLimit-Policy`);
   assert.ok(r.headers.get("ratelimit"), `${where}: RateLimit`);
   const b = r.json;
@@ -62,7 +64,10 @@ function maxInWindow(times, windowMs) {
 // ---------------------------------------------------------------------------
 test("storm: 50 concurrent clients on one key never push Sync past its limits, and use them", async () => {
   const WINDOW = 2000;
-  const MARGIN = Number(process.env.E2E_MARGIN ?? 250);
+  // The margin covers the time between the governor's decision and Sync's
+  // receipt: 50 clients plus a parallel test file on 2 cores can delay a
+  // forward by a few hundred ms (in production: 1 s on a 60 s window).
+  const MARGIN = Number(process.env.E2E_MARGIN ?? 500);
   const GEN = 10;
   const OTHER = 40;
   const CAP = 3;
