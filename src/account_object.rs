@@ -15,7 +15,8 @@ use std::cell::{Cell, RefCell};
 
 use governor_core::account::{apply, AccountState};
 use governor_core::config::{Config, Limits};
-use governor_core::contract::{AdmitRequest, Command, LimitKind, Reply};
+use governor_core::contract::{AdmitRequest, Command, LimitKind, Observed, Reply};
+use governor_core::reconcile::ActiveGeneration;
 use governor_core::seal::unseal;
 use governor_core::secret::Secret;
 use governor_core::settle::limit_kind;
@@ -201,7 +202,8 @@ impl AccountObject {
                     cursor = items.last().map(|g| g.id.clone());
                     active.extend(items);
                     if n < limits.reconcile.page_size as usize || cursor.is_none() {
-                        self.run(limits, Command::Reconciled { listed_from, active, complete: true }).await?;
+                        let ended = self.final_statuses(config, &key, &active, listed_from).await?;
+                        self.run(limits, Command::Reconciled { listed_from, active, complete: true, ended }).await?;
                         return Ok(());
                     }
                 }
@@ -218,8 +220,24 @@ impl AccountObject {
                 }
             }
         }
-        self.run(limits, Command::Reconciled { listed_from, active, complete: false }).await?;
+        self.run(limits, Command::Reconciled { listed_from, active, complete: false, ended: Vec::new() }).await?;
         Ok(())
+    }
+
+    /// The final status of generations that ended without the governor
+    /// seeing it (a lost webhook), so their queue tickets show it. One more
+    /// `other` request, only when there are any and budget allows.
+    async fn final_statuses(&self, config: &Config, key: &Secret, active: &[ActiveGeneration], listed_from: Ms) -> Result<Vec<Observed>> {
+        let ids: Vec<String> = active.iter().map(|a| a.id.clone()).collect();
+        let gone = self.cache.borrow().as_ref().map(|a| a.presumed_ended(&ids, listed_from)).unwrap_or_default();
+        if gone.is_empty() {
+            return Ok(Vec::new());
+        }
+        let admit = Command::Admit(AdmitRequest { class: "other".into(), ..AdmitRequest::default() });
+        if !matches!(self.run(&config.limits, admit).await?, Reply::Admitted(_)) {
+            return Ok(Vec::new());
+        }
+        Ok(upstream::statuses(&config.api_base, key, &gone).await)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The account object's own outgoing calls: listing Sync's active
 //! generations for reconciliation, and relay deliveries to clients.
 
-use governor_core::contract::{DispatchJob, DispatchOutcome};
+use governor_core::contract::{DispatchJob, DispatchOutcome, Observed};
 use governor_core::reconcile::ActiveGeneration;
 use governor_core::settle::{created_id, limit_kind};
 use governor_core::relay::{Attempt, Delivery};
@@ -20,6 +20,28 @@ struct Listed {
     model: Option<String>,
 }
 
+/// Final statuses of `ids` (`GET /v2/generations?ids=...`); empty on failure.
+pub async fn statuses(base: &str, key: &Secret, ids: &[String]) -> Vec<Observed> {
+    let list = ids.iter().map(|i| urlencode(i)).collect::<Vec<_>>().join(",");
+    let Some((200..=299, bytes)) = get(&format!("{base}/v2/generations?ids={list}"), key).await else { return Vec::new() };
+    serde_json::from_slice::<Vec<Listed>>(&bytes)
+        .map(|v| v.into_iter().filter_map(|g| g.status.map(|status| Observed { id: g.id, status })).collect())
+        .unwrap_or_default()
+}
+
+/// `GET url` with the account's key: (status, body), or `None` if Sync
+/// could not be reached.
+async fn get(url: &str, key: &Secret) -> Option<(u16, Vec<u8>)> {
+    let headers = Headers::new();
+    let _ = headers.set("x-api-key", key.expose());
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let req = Request::new_with_init(url, &init).ok()?;
+    let mut resp = Fetch::Request(req).send().await.ok()?;
+    let status = resp.status_code();
+    Some((status, resp.bytes().await.unwrap_or_default()))
+}
+
 /// One page of `GET /v2/generations?status=PENDING,PROCESSING`.
 pub enum Page {
     Items(Vec<ActiveGeneration>, usize),
@@ -34,14 +56,7 @@ pub async fn list_active(base: &str, key: &Secret, limit: u32, cursor: Option<&s
         url.push_str("&cursor=");
         url.push_str(&urlencode(c));
     }
-    let headers = Headers::new();
-    let _ = headers.set("x-api-key", key.expose());
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    let Ok(req) = Request::new_with_init(&url, &init) else { return Page::Failed };
-    let Ok(mut resp) = Fetch::Request(req).send().await else { return Page::Failed };
-    let status = resp.status_code();
-    let bytes = resp.bytes().await.unwrap_or_default();
+    let Some((status, bytes)) = get(&url, key).await else { return Page::Failed };
     if status == 429 {
         return Page::Limited(bytes);
     }

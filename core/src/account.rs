@@ -84,7 +84,10 @@ pub fn apply(limits: &Limits, state: &mut AccountState, now: Ms, jitter: f64, co
             }
             Reply::Ack { released }
         }
-        Command::Reconciled { listed_from, active, complete } => {
+        Command::Reconciled { listed_from, active, complete, ended } => {
+            for o in ended.iter().filter(|o| is_terminal(&o.status)) {
+                state.queue.generation_ended(&o.id, &o.status, now);
+            }
             let active: Vec<(String, Option<String>)> = active.into_iter().map(|a| (a.id, a.model)).collect();
             let (gone, adopted) = if complete {
                 state.permits.reconcile(&limits.concurrency, &active, listed_from, now)
@@ -238,6 +241,19 @@ impl AccountState {
                 .map(|(class, b)| BackoffView { class: class.clone(), paused_for_ms: b.until.saturating_sub(now), strikes: b.strikes })
                 .collect(),
         }
+    }
+
+    /// Generations a complete listing of `active` (begun at `listed_from`)
+    /// would release: the object looks up their final status first.
+    pub fn presumed_ended(&self, active: &[String], listed_from: Ms) -> Vec<String> {
+        self.permits
+            .held()
+            .iter()
+            .filter(|p| p.bound_at.is_some_and(|b| b < listed_from))
+            .filter_map(|p| p.generation())
+            .filter(|g| !active.iter().any(|a| a == g))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// When the object must wake up next (lease expiry, reconciliation,

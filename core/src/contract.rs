@@ -33,8 +33,15 @@ pub enum Command {
     /// the client gave its own `webhookUrl`, queue the payload for it.
     Webhook { generation: String, status: String, relay: Option<RelayRequest> },
     /// The object listed Sync's active generations (the listing began at
-    /// `listed_from`; `complete` is false when paging stopped early).
-    Reconciled { listed_from: Ms, active: Vec<ActiveGeneration>, complete: bool },
+    /// `listed_from`; `complete` is false when paging stopped early), and
+    /// looked up the final status of those that ended unseen (`ended`).
+    Reconciled {
+        listed_from: Ms,
+        active: Vec<ActiveGeneration>,
+        complete: bool,
+        #[serde(default)]
+        ended: Vec<Observed>,
+    },
     /// The listing could not run; try again at `retry_at`.
     ReconcileFailed { retry_at: Ms },
     /// One relay delivery attempt ended.

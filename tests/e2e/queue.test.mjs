@@ -285,3 +285,27 @@ test("an abandoned held request frees its place in line", async () => {
   const next = await call(gov, "/v2/generate", { method: "POST", body: generateBody(), headers: { prefer: "wait=10" } });
   assert.equal(next.status, 201);
 });
+
+test("with every webhook lost, reconciliation still frees permits and tickets learn their final status", async () => {
+  const { sim, gov } = await setup({ concurrency: 2, "processing-ms": 150, "webhook-drop-rate": 1 }, { MAX_CONCURRENT_GENERATIONS: "2", RECONCILE_MIN_MS: "300", RECONCILE_MAX_MS: "600" });
+  const tickets = [];
+  for (let i = 0; i < 6; i++) {
+    const r = await call(gov, "/v2/generate", { method: "POST", body: generateBody(), headers: { prefer: "respond-async" } });
+    assert.ok(r.status === 201 || r.status === 202, r.text);
+    if (r.status === 202) tickets.push(r.json.id);
+  }
+  assert.ok(tickets.length >= 3);
+  await until(
+    "every ticket COMPLETED",
+    async () => {
+      const views = await Promise.all(tickets.map((t) => call(gov, `/governor/v1/queue/${t}`)));
+      return views.every((v) => v.json.status === "COMPLETED");
+    },
+    20_000,
+  );
+  const stats = await sim.stats();
+  assert.equal(stats.webhooks.delivered, 0, "no webhook ever reached the governor");
+  assert.equal(stats.totals.created, 6);
+  assert.equal(stats.totals.concurrency_limited, 0);
+  assert.equal((await call(gov, "/governor/v1/status")).json.concurrency.inUse, 0);
+});
