@@ -15,4 +15,4 @@ say "building the Worker"
 bash scripts/build.sh >/tmp/sync-governor-build.log 2>&1 || { cat /tmp/sync-governor-build.log; exit 1; }
 
 say "end-to-end tests (workerd via Miniflare, simulator on 127.0.0.1)"
-node --test --test-concurrency=2 --test-timeout=240000 tests/e2e/
+node --test --test-concurrency=1 --test-timeout=240000 tests/e2e/
