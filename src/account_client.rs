@@ -17,10 +17,7 @@ pub const KEY_HEADER: &str = "x-governor-upstream-key";
 pub async fn call(env: &Env, account: &str, key: Option<&Secret>, command: &Command) -> Result<Reply, GovernorError> {
     let internal = |what: &str| GovernorError::Internal(format!("account object: {what}"));
     let body = serde_json::to_string(command).map_err(|_| internal("encode"))?;
-    let stub = env
-        .durable_object(BINDING)
-        .and_then(|ns| ns.get_by_name(account))
-        .map_err(|_| internal("binding"))?;
+    let stub = env.durable_object(BINDING).and_then(|ns| ns.get_by_name(account)).map_err(|_| internal("binding"))?;
     let headers = Headers::new();
     if let Some(k) = key {
         let _ = headers.set(KEY_HEADER, k.expose());

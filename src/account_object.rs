@@ -68,7 +68,8 @@ impl AccountObject {
         let storage = self.state.storage();
         let stored: Option<String> = storage.get(STATE_KEY).await?;
         let queue: Option<String> = storage.get(QUEUE_KEY).await?;
-        let mut loaded = stored.as_deref().and_then(|s| serde_json::from_str::<AccountState>(s).ok()).unwrap_or_default();
+        let mut loaded =
+            stored.as_deref().and_then(|s| serde_json::from_str::<AccountState>(s).ok()).unwrap_or_default();
         loaded.queue = queue.and_then(|q| serde_json::from_str(&q).ok()).unwrap_or_default();
         self.queue_written.set(loaded.queue.revision());
         let interrupted = loaded.queue.stale_submitting().is_some();
@@ -102,7 +103,8 @@ impl AccountObject {
             let persisted = if mutates { serde_json::to_string(account).ok() } else { None };
             let persisted = persisted.filter(|json| *json != *self.state_written.borrow());
             let revision = account.queue.revision();
-            let queue = (revision != self.queue_written.get()).then(|| serde_json::to_string(&account.queue).ok()).flatten();
+            let queue =
+                (revision != self.queue_written.get()).then(|| serde_json::to_string(&account.queue).ok()).flatten();
             self.queue_written.set(revision);
             (reply, persisted, queue, account.next_wake(limits, now))
         };
@@ -210,7 +212,11 @@ impl AccountObject {
                 Page::Limited(body) => {
                     let kind = limit_kind(&body);
                     let class = if kind == LimitKind::Rate { "other" } else { "generate" };
-                    self.run(limits, Command::UpstreamLimited { class: class.into(), kind, permit: None, retry_after_ms: None }).await?;
+                    self.run(
+                        limits,
+                        Command::UpstreamLimited { class: class.into(), kind, permit: None, retry_after_ms: None },
+                    )
+                    .await?;
                     self.run(limits, Command::ReconcileFailed { retry_at: now + limits.reconcile.min_ms }).await?;
                     return Ok(());
                 }
@@ -227,7 +233,13 @@ impl AccountObject {
     /// The final status of generations that ended without the governor
     /// seeing it (a lost webhook), so their queue tickets show it. One more
     /// `other` request, only when there are any and budget allows.
-    async fn final_statuses(&self, config: &Config, key: &Secret, active: &[ActiveGeneration], listed_from: Ms) -> Result<Vec<Observed>> {
+    async fn final_statuses(
+        &self,
+        config: &Config,
+        key: &Secret,
+        active: &[ActiveGeneration],
+        listed_from: Ms,
+    ) -> Result<Vec<Observed>> {
         let ids: Vec<String> = active.iter().map(|a| a.id.clone()).collect();
         let gone = self.cache.borrow().as_ref().map(|a| a.presumed_ended(&ids, listed_from)).unwrap_or_default();
         if gone.is_empty() {

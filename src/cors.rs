@@ -4,8 +4,10 @@
 
 use worker::{Headers, Request};
 
-const ALLOW_HEADERS: &str = "x-api-key, authorization, content-type, idempotency-key, prefer, x-governor-client, x-governor-priority";
-const EXPOSE_HEADERS: &str = "ratelimit, ratelimit-policy, retry-after, retry-after-ms, location, preference-applied, idempotent-replayed";
+const ALLOW_HEADERS: &str =
+    "x-api-key, authorization, content-type, idempotency-key, prefer, x-governor-client, x-governor-priority";
+const EXPOSE_HEADERS: &str =
+    "ratelimit, ratelimit-policy, retry-after, retry-after-ms, location, preference-applied, idempotent-replayed";
 
 /// The browser origin of a request, once checked.
 #[derive(Clone, Debug, PartialEq, Eq)]

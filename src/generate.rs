@@ -50,7 +50,11 @@ pub async fn read_json_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, Go
 fn check_webhook_url(raw: &str, local_mode: bool) -> Result<(), GovernorError> {
     let url = web_sys::Url::new(raw).map_err(|_| GovernorError::BadRequest("webhookUrl is not a valid URL".into()))?;
     let (scheme, host) = (url.protocol(), url.hostname());
-    let parts = ClientUrl { scheme: &scheme, host: &host, credentials: !url.username().is_empty() || !url.password().is_empty() };
+    let parts = ClientUrl {
+        scheme: &scheme,
+        host: &host,
+        credentials: !url.username().is_empty() || !url.password().is_empty(),
+    };
     check_client_url(&parts, local_mode).map_err(GovernorError::BadRequest)
 }
 
@@ -109,14 +113,27 @@ pub fn create_request(
     };
     if prefer.respond_async {
         let prepared = prepared.ok_or_else(|| {
-            GovernorError::BadRequest("Prefer: respond-async needs a JSON body (multipart uploads cannot be queued)".into())
+            GovernorError::BadRequest(
+                "Prefer: respond-async needs a JSON body (multipart uploads cannot be queued)".into(),
+            )
         })?;
-        let body = String::from_utf8(prepared.bytes.clone()).map_err(|_| GovernorError::BadRequest("body is not UTF-8".into()))?;
+        let body = String::from_utf8(prepared.bytes.clone())
+            .map_err(|_| GovernorError::BadRequest("body is not UTF-8".into()))?;
         let priority = header(req, "x-governor-priority")
-            .map(|p| p.trim().parse::<i64>().map_err(|_| GovernorError::BadRequest("X-Governor-Priority must be an integer".into())))
+            .map(|p| {
+                p.trim()
+                    .parse::<i64>()
+                    .map_err(|_| GovernorError::BadRequest("X-Governor-Priority must be an integer".into()))
+            })
             .transpose()?
             .unwrap_or(0);
-        admit.enqueue = Some(JobSpec { client, priority, body, model: prepared.model.clone(), idempotency_key: idempotency.map(|k| k.key) });
+        admit.enqueue = Some(JobSpec {
+            client,
+            priority,
+            body,
+            model: prepared.model.clone(),
+            idempotency_key: idempotency.map(|k| k.key),
+        });
         if !config.keys.is_managed() {
             admit.sealed_key = Some(seal_key(config, &caller.upstream_key)?);
         }
@@ -126,7 +143,9 @@ pub fn create_request(
 
 fn seal_key(config: &Config, key: &Secret) -> Result<String, GovernorError> {
     let master = config.webhooks.key.as_ref().ok_or_else(|| {
-        GovernorError::BadRequest("Prefer: respond-async in pass-through mode needs GOVERNOR_WEBHOOK_KEY to be set".into())
+        GovernorError::BadRequest(
+            "Prefer: respond-async in pass-through mode needs GOVERNOR_WEBHOOK_KEY to be set".into(),
+        )
     })?;
     let mut nonce = [0u8; 12];
     getrandom::fill(&mut nonce).map_err(|_| GovernorError::Internal("no randomness".into()))?;
@@ -189,7 +208,11 @@ pub fn replayed(status: u16, body: String, origin: &Origin) -> Response {
 pub fn refusal(r: Refusal) -> GovernorError {
     match r {
         Refusal::UnknownTicket => GovernorError::NotFound,
-        Refusal::AlreadySubmitted => GovernorError::Conflict("the job was already submitted to Sync and cannot be canceled".into()),
-        Refusal::InProgress => GovernorError::Conflict("a request with this Idempotency-Key is still in progress".into()),
+        Refusal::AlreadySubmitted => {
+            GovernorError::Conflict("the job was already submitted to Sync and cannot be canceled".into())
+        }
+        Refusal::InProgress => {
+            GovernorError::Conflict("a request with this Idempotency-Key is still in progress".into())
+        }
     }
 }

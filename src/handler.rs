@@ -63,12 +63,10 @@ async fn dispatch(req: Request, env: &Env, config: &Config, origin: &Origin) -> 
 /// The key a caller presents: `x-api-key`, or `Authorization: Bearer`.
 fn presented_key(req: &Request) -> Option<String> {
     let h = req.headers();
-    h.get("x-api-key").ok().flatten().or_else(|| {
-        h.get("authorization")
-            .ok()
-            .flatten()
-            .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
-    })
+    h.get("x-api-key")
+        .ok()
+        .flatten()
+        .or_else(|| h.get("authorization").ok().flatten().and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned)))
 }
 
 /// The key the account object may keep in memory: only pass-through keys
@@ -98,7 +96,13 @@ fn upstream_url(config: &Config, req: &Request) -> String {
     format!("{}{}", config.api_base, rest)
 }
 
-async fn proxy_request(mut req: Request, env: &Env, config: &Config, origin: &Origin, p: Proxy) -> Result<Response, GovernorError> {
+async fn proxy_request(
+    mut req: Request,
+    env: &Env,
+    config: &Config,
+    origin: &Origin,
+    p: Proxy,
+) -> Result<Response, GovernorError> {
     let url = upstream_url(config, &req);
     let presented = presented_key(&req);
     if p.kind == ProxyKind::Public && presented.is_none() {
@@ -120,7 +124,11 @@ async fn proxy_request(mut req: Request, env: &Env, config: &Config, origin: &Or
     let admit = if creates {
         generate::create_request(&req, config, &caller, &prefer, prepared.as_ref())?
     } else {
-        AdmitRequest { class: p.class.clone(), report_in_flight: p.kind == ProxyKind::ReadsGenerations, ..AdmitRequest::default() }
+        AdmitRequest {
+            class: p.class.clone(),
+            report_in_flight: p.kind == ProxyKind::ReadsGenerations,
+            ..AdmitRequest::default()
+        }
     };
     let idempotency = admit.idempotency.clone();
     let admitted = match generate::admit(env, &caller.account, key, admit, wait_ms, &req).await? {
@@ -144,7 +152,14 @@ async fn proxy_request(mut req: Request, env: &Env, config: &Config, origin: &Or
             return Err(e);
         }
     };
-    let settle = Settle { account: &caller.account, key, proxy: &p, permit: admitted.permit, idempotency, in_flight: &admitted.in_flight };
+    let settle = Settle {
+        account: &caller.account,
+        key,
+        proxy: &p,
+        permit: admitted.permit,
+        idempotency,
+        in_flight: &admitted.in_flight,
+    };
     let mut resp = settle_response(env, settle, resp).await?;
     if let Some(w) = prefer.wait_s.filter(|_| wait_ms.is_some()) {
         let _ = resp.headers_mut().set("preference-applied", &format!("wait={w}"));
@@ -153,7 +168,14 @@ async fn proxy_request(mut req: Request, env: &Env, config: &Config, origin: &Or
 }
 
 /// `GET` / `DELETE /governor/v1/queue/{ticket}`.
-async fn ticket(req: &Request, env: &Env, config: &Config, origin: &Origin, ticket: String, cancel: bool) -> Result<Response, GovernorError> {
+async fn ticket(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+    origin: &Origin,
+    ticket: String,
+    cancel: bool,
+) -> Result<Response, GovernorError> {
     let caller = authenticate(req, config)?;
     let command = if cancel { Command::Cancel { ticket } } else { Command::Ticket { ticket } };
     match account_client::call(env, &caller.account, object_key(config, &caller), &command).await? {
@@ -191,7 +213,15 @@ async fn settle_response(env: &Env, s: Settle<'_>, resp: Response) -> Result<Res
         _ if status == 429 => {
             let (resp, bytes) = proxy::read(resp).await;
             let kind = settle::limit_kind(&bytes);
-            (resp, Some(Command::UpstreamLimited { class: p.class.clone(), kind, permit: None, retry_after_ms: retry_after }))
+            (
+                resp,
+                Some(Command::UpstreamLimited {
+                    class: p.class.clone(),
+                    kind,
+                    permit: None,
+                    retry_after_ms: retry_after,
+                }),
+            )
         }
         _ => (resp, None),
     };

@@ -12,8 +12,16 @@ use worker::{Fetch, Headers, Request, RequestInit, Response, ResponseBody};
 fn is_dropped_request_header(name: &str) -> bool {
     matches!(
         name,
-        "connection" | "keep-alive" | "proxy-authenticate" | "proxy-authorization" | "te" | "trailer"
-            | "transfer-encoding" | "upgrade" | "host" | "prefer"
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "prefer"
     ) || name.starts_with("cf-")
         || name.starts_with("x-governor-")
 }
@@ -64,7 +72,8 @@ pub async fn forward(req: &Request, url: &str, body: Body, auth: UpstreamAuth<'_
     };
     let mut init = RequestInit::new();
     init.with_method(req.method()).with_headers(headers).with_body(body);
-    let upstream = Request::new_with_init(url, &init).map_err(|_| GovernorError::BadRequest("request cannot be forwarded".into()))?;
+    let upstream = Request::new_with_init(url, &init)
+        .map_err(|_| GovernorError::BadRequest("request cannot be forwarded".into()))?;
     let resp = Fetch::Request(upstream)
         .send()
         .await

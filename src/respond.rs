@@ -22,10 +22,7 @@ pub fn json(status: u16, body: &serde_json::Value, origin: &Origin) -> Response 
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json");
     cors::decorate(&headers, origin);
-    Response::builder()
-        .with_status(status)
-        .with_headers(headers)
-        .fixed(body.to_string().into_bytes())
+    Response::builder().with_status(status).with_headers(headers).fixed(body.to_string().into_bytes())
 }
 
 /// The response for any error.

@@ -3,9 +3,9 @@
 
 use governor_core::contract::{DispatchJob, DispatchOutcome, Observed};
 use governor_core::reconcile::ActiveGeneration;
-use governor_core::settle::{created_id, limit_kind};
 use governor_core::relay::{Attempt, Delivery};
 use governor_core::secret::Secret;
+use governor_core::settle::{created_id, limit_kind};
 use governor_core::status::is_active;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -23,7 +23,9 @@ struct Listed {
 /// Final statuses of `ids` (`GET /v2/generations?ids=...`); empty on failure.
 pub async fn statuses(base: &str, key: &Secret, ids: &[String]) -> Vec<Observed> {
     let list = ids.iter().map(|i| urlencode(i)).collect::<Vec<_>>().join(",");
-    let Some((200..=299, bytes)) = get(&format!("{base}/v2/generations?ids={list}"), key).await else { return Vec::new() };
+    let Some((200..=299, bytes)) = get(&format!("{base}/v2/generations?ids={list}"), key).await else {
+        return Vec::new();
+    };
     serde_json::from_slice::<Vec<Listed>>(&bytes)
         .map(|v| v.into_iter().filter_map(|g| g.status.map(|status| Observed { id: g.id, status })).collect())
         .unwrap_or_default()
@@ -109,7 +111,9 @@ pub async fn submit(base: &str, key: &Secret, job: &DispatchJob) -> DispatchOutc
     let _ = headers.set("idempotency-key", &job.idempotency_key);
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&job.body)));
-    let Ok(req) = Request::new_with_init(&format!("{base}/v2/generate"), &init) else { return DispatchOutcome::Transient };
+    let Ok(req) = Request::new_with_init(&format!("{base}/v2/generate"), &init) else {
+        return DispatchOutcome::Transient;
+    };
     let Ok(mut resp) = Fetch::Request(req).send().await else { return DispatchOutcome::Transient };
     let status = resp.status_code();
     let bytes = resp.bytes().await.unwrap_or_default();
@@ -119,7 +123,9 @@ pub async fn submit(base: &str, key: &Secret, job: &DispatchJob) -> DispatchOutc
             None => DispatchOutcome::Transient,
         },
         429 => DispatchOutcome::Limited { kind: limit_kind(&bytes), retry_after_ms: None },
-        400..=499 => DispatchOutcome::Refused { status, error: String::from_utf8_lossy(&bytes).chars().take(500).collect() },
+        400..=499 => {
+            DispatchOutcome::Refused { status, error: String::from_utf8_lossy(&bytes).chars().take(500).collect() }
+        }
         _ => DispatchOutcome::Transient,
     }
 }

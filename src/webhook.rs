@@ -39,7 +39,8 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config, token: &str) -
     let key = config.webhooks.key.as_ref().ok_or(GovernorError::NotFound)?;
     let claims = verify_token(key.expose().as_bytes(), token).map_err(|e| GovernorError::BadWebhook(e.message()))?;
     let limit = config.max_body_bytes;
-    if req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > limit) {
+    if req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > limit)
+    {
         return Err(GovernorError::PayloadTooLarge { limit });
     }
     let body = req.bytes().await.map_err(|_| GovernorError::BadRequest("unreadable body".into()))?;
@@ -52,11 +53,13 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config, token: &str) -
         verify_sync_signature(secret.expose().as_bytes(), header.as_deref(), &body, now_s, config.webhooks.tolerance_s)
             .map_err(|e| GovernorError::BadWebhook(e.message()))?;
     }
-    let payload: Payload = serde_json::from_slice(&body)
-        .map_err(|_| GovernorError::BadRequest("webhook payload must be a generation object with id and status".into()))?;
+    let payload: Payload = serde_json::from_slice(&body).map_err(|_| {
+        GovernorError::BadRequest("webhook payload must be a generation object with id and status".into())
+    })?;
     let relay = match claims.client_url {
         Some(url) => {
-            let body = String::from_utf8(body).map_err(|_| GovernorError::BadRequest("webhook payload is not UTF-8".into()))?;
+            let body = String::from_utf8(body)
+                .map_err(|_| GovernorError::BadRequest("webhook payload is not UTF-8".into()))?;
             let headers = RELAYED_HEADERS
                 .iter()
                 .filter_map(|h| req.headers().get(h).ok().flatten().map(|v| ((*h).to_owned(), v)))

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::admit::{Held, IdempotencyMap};
 use crate::backoff::Backoff;
 use crate::config::Limits;
-use crate::admit::{Held, IdempotencyMap};
 use crate::contract::{
     AdmitRequest, BackoffView, Command, ConcurrencyView, InFlightView, LimitKind, Observed, PolicyState, QueueView,
     ReconcileView, RelayView, Reply, StatusView,
@@ -70,7 +70,9 @@ pub fn apply(limits: &Limits, state: &mut AccountState, now: Ms, jitter: f64, co
             state.idempotency.settle(permit, None, now);
             Reply::Ack { released: u32::from(state.permits.release(permit).is_some()) }
         }
-        Command::Observe { generations } => Reply::Ack { released: state.release_terminal(&generations, now).len() as u32 },
+        Command::Observe { generations } => {
+            Reply::Ack { released: state.release_terminal(&generations, now).len() as u32 }
+        }
         Command::Webhook { generation, status, relay } => {
             let freed = state.release_terminal(&[Observed { id: generation, status }], now);
             // Sync calls back when the generation ends: an exact duration.
@@ -119,7 +121,12 @@ pub fn apply(limits: &Limits, state: &mut AccountState, now: Ms, jitter: f64, co
             match kind {
                 LimitKind::Rate => {
                     for bucket in limits.buckets(&class) {
-                        state.backoff.entry(bucket.to_owned()).or_default().strike(&limits.backoff, now, jitter, retry_after_ms);
+                        state.backoff.entry(bucket.to_owned()).or_default().strike(
+                            &limits.backoff,
+                            now,
+                            jitter,
+                            retry_after_ms,
+                        );
                     }
                 }
                 LimitKind::Concurrency => state.reconcile.suspect(&limits.reconcile, now),
@@ -136,7 +143,9 @@ pub fn apply(limits: &Limits, state: &mut AccountState, now: Ms, jitter: f64, co
             Reply::Ack { released: 0 }
         }
         Command::Dispatch => state.dispatch(limits, now),
-        Command::Dispatched { ticket, permit, outcome } => state.dispatched(limits, now, jitter, &ticket, permit, outcome),
+        Command::Dispatched { ticket, permit, outcome } => {
+            state.dispatched(limits, now, jitter, &ticket, permit, outcome)
+        }
         Command::Ticket { ticket } => state.ticket(limits, now, &ticket),
         Command::Cancel { ticket } => state.cancel(limits, now, &ticket),
         Command::Tick => Reply::Ack { released: 0 },
@@ -232,13 +241,21 @@ impl AccountState {
                 next_in_ms: self.reconcile.next_at.map(|at| at.saturating_sub(now)),
                 last_drift: self.reconcile.last_drift,
             },
-            relay: RelayView { pending: self.outbox.pending(), delivered: self.outbox.delivered, abandoned: self.outbox.abandoned },
+            relay: RelayView {
+                pending: self.outbox.pending(),
+                delivered: self.outbox.delivered,
+                abandoned: self.outbox.abandoned,
+            },
             queue: QueueView { depth: self.queue.depth(), held: self.held.len() as u32 },
             backoff: self
                 .backoff
                 .iter()
                 .filter(|(_, b)| !b.is_idle(now))
-                .map(|(class, b)| BackoffView { class: class.clone(), paused_for_ms: b.until.saturating_sub(now), strikes: b.strikes })
+                .map(|(class, b)| BackoffView {
+                    class: class.clone(),
+                    paused_for_ms: b.until.saturating_sub(now),
+                    strikes: b.strikes,
+                })
                 .collect(),
         }
     }

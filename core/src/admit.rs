@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::{AccountState, CONCURRENCY};
 use crate::config::Limits;
-use crate::contract::{AdmitRequest, Admitted, IdempotencyKey, Reason, Refusal, Rejection, Replay, Reply, HOLD_GRACE_MS};
+use crate::contract::{
+    AdmitRequest, Admitted, IdempotencyKey, Reason, Refusal, Rejection, Replay, Reply, HOLD_GRACE_MS,
+};
 use crate::permits::PermitId;
 use crate::Ms;
 
@@ -31,8 +33,13 @@ pub struct Held {
 #[serde(tag = "state", rename_all = "snake_case")]
 enum Remembered {
     /// The first request is on its way to Sync with this permit.
-    InFlight { permit: PermitId },
-    Done { status: u16, body: String },
+    InFlight {
+        permit: PermitId,
+    },
+    Done {
+        status: u16,
+        body: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +105,16 @@ impl AccountState {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn rejection(&self, limits: &Limits, now: Ms, req: &AdmitRequest, reason: Reason, policy: String, limit: u32, at: Ms) -> Rejection {
+    fn rejection(
+        &self,
+        limits: &Limits,
+        now: Ms,
+        req: &AdmitRequest,
+        reason: Reason,
+        policy: String,
+        limit: u32,
+        at: Ms,
+    ) -> Rejection {
         let at = at.max(now + 1);
         let policies = self.policies(limits, now, &req.class, req.permit);
         Rejection { reason, policy, limit, retry_at_ms: at, retry_after_ms: at - now, policies, hold: None }
@@ -112,7 +128,8 @@ impl AccountState {
     /// Is anything ahead of `seq` in the line of `class`?
     pub(crate) fn ahead(&self, class: &str, seq: u64, now: Ms) -> bool {
         let held = self.held.iter().any(|h| h.class == class && h.ticket < seq && h.expires_at > now);
-        let queued = class == "generate" && self.queue.service_order().iter().any(|j| j.seq < seq && j.not_before <= now);
+        let queued =
+            class == "generate" && self.queue.service_order().iter().any(|j| j.seq < seq && j.not_before <= now);
         held || queued
     }
 

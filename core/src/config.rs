@@ -130,7 +130,11 @@ impl Vars<'_> {
         Ok(n)
     }
 
-    fn secret_json<T: for<'de> Deserialize<'de>>(&self, var: &'static str, shape: &str) -> Result<Option<T>, ConfigError> {
+    fn secret_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        var: &'static str,
+        shape: &str,
+    ) -> Result<Option<T>, ConfigError> {
         match self.get(var) {
             None => Ok(None),
             // Never echo the value or serde's message (it may quote it).
@@ -178,7 +182,9 @@ impl Config {
             keys: Self::keys(&v)?,
             allowed_origins: v
                 .get("ALLOWED_ORIGINS")
-                .map(|s| s.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect())
+                .map(|s| {
+                    s.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect()
+                })
                 .unwrap_or_default(),
             max_body_bytes: v.number("MAX_JSON_BODY_BYTES", 1 << 20, 1_024, 100 << 20)?,
             webhooks: Self::webhooks(&v)?,
@@ -197,8 +203,9 @@ impl Config {
         let generate = rate(v.number("GENERATE_PER_MINUTE", 60, 1, 100_000)?, "GENERATE_BURST")?;
         let other = rate(v.number("REQUESTS_PER_MINUTE", 600, 1, 100_000)?, "REQUESTS_BURST")?;
         let extra_raw = v.get("RATE_CLASSES").unwrap_or_else(|| DEFAULT_EXTRA.to_owned());
-        let specs: Vec<ExtraClassSpec> = serde_json::from_str(&extra_raw)
-            .map_err(|e| err("RATE_CLASSES", format!("expected [{{\"name\",\"method\",\"path\",\"perMinute\"}}]: {e}")))?;
+        let specs: Vec<ExtraClassSpec> = serde_json::from_str(&extra_raw).map_err(|e| {
+            err("RATE_CLASSES", format!("expected [{{\"name\",\"method\",\"path\",\"perMinute\"}}]: {e}"))
+        })?;
         let mut extra = Vec::new();
         for s in specs {
             if ["generate", "other", "concurrency"].contains(&s.name.as_str()) || s.name.is_empty() {
@@ -217,11 +224,20 @@ impl Config {
         }
         let cap = match (v.get("MAX_CONCURRENT_GENERATIONS"), v.get("SYNC_PLAN")) {
             (Some(_), Some(_)) => {
-                return Err(err("MAX_CONCURRENT_GENERATIONS", "set either MAX_CONCURRENT_GENERATIONS or SYNC_PLAN, not both"))
+                return Err(err(
+                    "MAX_CONCURRENT_GENERATIONS",
+                    "set either MAX_CONCURRENT_GENERATIONS or SYNC_PLAN, not both",
+                ))
             }
             (Some(_), None) => v.number("MAX_CONCURRENT_GENERATIONS", 1, 1, 10_000)? as u32,
-            (None, Some(plan)) => plan_cap(&plan)
-                .ok_or_else(|| err("SYNC_PLAN", format!("unknown plan {plan:?}: use hobbyist, creator, growth or scale, or MAX_CONCURRENT_GENERATIONS")))?,
+            (None, Some(plan)) => plan_cap(&plan).ok_or_else(|| {
+                err(
+                    "SYNC_PLAN",
+                    format!(
+                        "unknown plan {plan:?}: use hobbyist, creator, growth or scale, or MAX_CONCURRENT_GENERATIONS"
+                    ),
+                )
+            })?,
             (None, None) => 1,
         };
         let concurrency = ConcurrencyLimit {
@@ -300,11 +316,19 @@ impl Config {
             (None, Some(key)) => {
                 let accounts: std::collections::BTreeSet<&String> = clients.values().collect();
                 if accounts.len() != 1 {
-                    return Err(err("SYNC_API_KEY", "serves a single account, but GOVERNOR_CLIENT_KEYS names several: use SYNC_API_KEYS"));
+                    return Err(err(
+                        "SYNC_API_KEY",
+                        "serves a single account, but GOVERNOR_CLIENT_KEYS names several: use SYNC_API_KEYS",
+                    ));
                 }
                 accounts.into_iter().map(|a| (a.clone(), Secret::new(key.clone()))).collect()
             }
-            (None, None) => return Err(err("SYNC_API_KEYS", "GOVERNOR_CLIENT_KEYS is set but no Sync key is (SYNC_API_KEYS or SYNC_API_KEY)")),
+            (None, None) => {
+                return Err(err(
+                    "SYNC_API_KEYS",
+                    "GOVERNOR_CLIENT_KEYS is set but no Sync key is (SYNC_API_KEYS or SYNC_API_KEY)",
+                ))
+            }
         };
         if let Some(missing) = clients.values().find(|a| !sync_keys.contains_key(*a)) {
             return Err(err("SYNC_API_KEYS", format!("has no Sync key for account {missing:?}")));
@@ -375,11 +399,8 @@ mod tests {
 
     #[test]
     fn managed_keys() {
-        let c = parse(&[
-            ("GOVERNOR_CLIENT_KEYS", r#"{"ck-0123456789abcdef":"acme"}"#),
-            ("SYNC_API_KEY", "sk-live"),
-        ])
-        .unwrap();
+        let c = parse(&[("GOVERNOR_CLIENT_KEYS", r#"{"ck-0123456789abcdef":"acme"}"#), ("SYNC_API_KEY", "sk-live")])
+            .unwrap();
         let caller = c.keys.resolve(Some("ck-0123456789abcdef")).unwrap();
         assert_eq!(caller.upstream_key.expose(), "sk-live");
         assert!(parse(&[("GOVERNOR_CLIENT_KEYS", r#"{"ck-0123456789abcdef":"acme"}"#)]).is_err());
@@ -392,9 +413,12 @@ mod tests {
 
     #[test]
     fn extra_classes() {
-        let c = parse(&[("RATE_CLASSES", r#"[{"name":"assets","method":"get","path":"/v2/assets","perMinute":30}]"#)]).unwrap();
+        let c = parse(&[("RATE_CLASSES", r#"[{"name":"assets","method":"get","path":"/v2/assets","perMinute":30}]"#)])
+            .unwrap();
         assert_eq!(c.limits.extra[0].method, "GET");
         assert_eq!(c.limits.buckets("assets"), vec!["assets", "other"]);
-        assert!(parse(&[("RATE_CLASSES", r#"[{"name":"generate","method":"GET","path":"/v2/x","perMinute":3}]"#)]).is_err());
+        assert!(
+            parse(&[("RATE_CLASSES", r#"[{"name":"generate","method":"GET","path":"/v2/x","perMinute":3}]"#)]).is_err()
+        );
     }
 }

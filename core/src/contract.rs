@@ -22,7 +22,12 @@ pub enum Command {
     Admit(AdmitRequest),
     /// Sync created `generation` for the request holding `permit`; with a
     /// client `Idempotency-Key`, Sync's answer is kept for replays.
-    Bind { permit: PermitId, generation: String, #[serde(default)] replay: Option<Replay> },
+    Bind {
+        permit: PermitId,
+        generation: String,
+        #[serde(default)]
+        replay: Option<Replay>,
+    },
     /// Sync refused or failed the request holding `permit`: free it.
     Release { permit: PermitId },
     /// Generation statuses seen in responses passing through.
@@ -129,10 +134,18 @@ pub struct Replay {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DispatchOutcome {
-    Created { generation: String },
-    Limited { kind: LimitKind, retry_after_ms: Option<Ms> },
+    Created {
+        generation: String,
+    },
+    Limited {
+        kind: LimitKind,
+        retry_after_ms: Option<Ms>,
+    },
     /// Sync refused the job for good (a 4xx other than 429).
-    Refused { status: u16, error: String },
+    Refused {
+        status: u16,
+        error: String,
+    },
     /// 5xx or unreachable: try again later with the same idempotency key.
     Transient,
 }
@@ -192,7 +205,9 @@ pub enum LimitKind {
 pub enum Reply {
     Admitted(Admitted),
     Rejected(Rejection),
-    Ack { released: u32 },
+    Ack {
+        released: u32,
+    },
     Status(StatusView),
     /// The job was queued (or an idempotent retry found its ticket).
     Queued(TicketView),

@@ -58,7 +58,15 @@ impl AccountState {
         }
     }
 
-    pub(crate) fn dispatched(&mut self, limits: &Limits, now: Ms, jitter: f64, ticket: &str, permit: PermitId, outcome: DispatchOutcome) -> Reply {
+    pub(crate) fn dispatched(
+        &mut self,
+        limits: &Limits,
+        now: Ms,
+        jitter: f64,
+        ticket: &str,
+        permit: PermitId,
+        outcome: DispatchOutcome,
+    ) -> Reply {
         match outcome {
             DispatchOutcome::Created { generation } => {
                 self.permits.bind(&limits.concurrency, permit, &generation, now);
@@ -68,7 +76,12 @@ impl AccountState {
                 self.permits.release(permit);
                 match kind {
                     LimitKind::Rate => {
-                        let until = self.backoff.entry("generate".into()).or_default().strike(&limits.backoff, now, jitter, retry_after_ms);
+                        let until = self.backoff.entry("generate".into()).or_default().strike(
+                            &limits.backoff,
+                            now,
+                            jitter,
+                            retry_after_ms,
+                        );
                         self.queue.requeue(ticket, until, now);
                     }
                     LimitKind::Concurrency => {
@@ -147,12 +160,8 @@ impl AccountState {
     pub(crate) fn queue_wake(&self, limits: &Limits, now: Ms) -> Option<Ms> {
         let later = self.queue.next_not_before(now);
         let Some(job) = self.queue.next_ready(now) else { return later };
-        let held_ahead: Option<Ms> = self
-            .held
-            .iter()
-            .filter(|h| h.class == "generate" && h.ticket < job.seq)
-            .map(|h| h.expires_at)
-            .min();
+        let held_ahead: Option<Ms> =
+            self.held.iter().filter(|h| h.class == "generate" && h.ticket < job.seq).map(|h| h.expires_at).min();
         let ready_at = match (held_ahead, self.admit_check(limits, now, &generate())) {
             (Some(expiry), _) => expiry,
             (None, Ok(())) => now,

@@ -94,7 +94,11 @@ impl KeyMode {
         match self {
             KeyMode::PassThrough => {
                 let fp = fingerprint(key);
-                Ok(Caller { client: format!("c-{}", &fp[..8]), account: format!("k-{fp}"), upstream_key: Secret::new(key) })
+                Ok(Caller {
+                    client: format!("c-{}", &fp[..8]),
+                    account: format!("k-{fp}"),
+                    upstream_key: Secret::new(key),
+                })
             }
             KeyMode::Managed(m) => m.resolve(key),
         }

@@ -34,10 +34,10 @@
 
 pub mod account;
 pub mod admit;
-pub mod dispatch;
 pub mod backoff;
 pub mod config;
 pub mod contract;
+pub mod dispatch;
 pub mod durations;
 pub mod error;
 pub mod headers;

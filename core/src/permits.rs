@@ -171,9 +171,10 @@ impl Permits {
         now: Ms,
     ) -> (Vec<Permit>, u32) {
         let listed = |g: &str| active.iter().any(|(id, _)| id == g);
-        let (gone, kept): (Vec<Permit>, Vec<Permit>) = self.held.drain(..).partition(|p| {
-            p.generation().is_some_and(|g| !listed(g)) && p.bound_at.is_some_and(|b| b < listed_from)
-        });
+        let (gone, kept): (Vec<Permit>, Vec<Permit>) = self
+            .held
+            .drain(..)
+            .partition(|p| p.generation().is_some_and(|g| !listed(g)) && p.bound_at.is_some_and(|b| b < listed_from));
         self.held = kept;
         let mut adopted = 0;
         for (id, model) in active {

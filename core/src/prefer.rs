@@ -12,7 +12,8 @@ pub fn parse(header: Option<&str>) -> Prefer {
     let mut p = Prefer::default();
     for pref in header.unwrap_or_default().split(',') {
         let token = pref.split(';').next().unwrap_or_default().trim();
-        let (name, value) = token.split_once('=').map_or((token, None), |(n, v)| (n.trim(), Some(v.trim().trim_matches('"'))));
+        let (name, value) =
+            token.split_once('=').map_or((token, None), |(n, v)| (n.trim(), Some(v.trim().trim_matches('"'))));
         match name.to_ascii_lowercase().as_str() {
             "respond-async" => p.respond_async = true,
             "wait" => p.wait_s = value.and_then(|v| v.parse().ok()),

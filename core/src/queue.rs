@@ -132,7 +132,16 @@ impl Queue {
             return None;
         }
         self.revision += 1;
-        self.jobs.push(Job { ticket, seq, spec, state: JobState::Queued, created_at: now, updated_at: now, attempts: 0, not_before: now });
+        self.jobs.push(Job {
+            ticket,
+            seq,
+            spec,
+            state: JobState::Queued,
+            created_at: now,
+            updated_at: now,
+            attempts: 0,
+            not_before: now,
+        });
         self.jobs.last()
     }
 
@@ -219,7 +228,8 @@ impl Queue {
         self.revision += 1;
         for j in &mut self.jobs {
             if matches!(&j.state, JobState::Submitted { generation: g } if g == generation) {
-                j.state = JobState::Done { status: status.to_owned(), generation: Some(generation.to_owned()), error: None };
+                j.state =
+                    JobState::Done { status: status.to_owned(), generation: Some(generation.to_owned()), error: None };
                 j.updated_at = now;
             }
         }

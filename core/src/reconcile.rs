@@ -76,7 +76,8 @@ impl Schedule {
         self.runs += 1;
         self.last_drift = drift;
         self.full_until = 0;
-        self.interval_ms = if drift > 0 { policy.min_ms } else { (self.interval_ms.max(policy.min_ms) * 2).min(policy.max_ms) };
+        self.interval_ms =
+            if drift > 0 { policy.min_ms } else { (self.interval_ms.max(policy.min_ms) * 2).min(policy.max_ms) };
         self.next_at = still_needed.then_some(now + self.interval_ms);
     }
 

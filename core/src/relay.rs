@@ -54,9 +54,24 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn enqueue(&mut self, policy: &RelayPolicy, now: Ms, url: String, body: String, headers: Vec<(String, String)>) -> u64 {
+    pub fn enqueue(
+        &mut self,
+        policy: &RelayPolicy,
+        now: Ms,
+        url: String,
+        body: String,
+        headers: Vec<(String, String)>,
+    ) -> u64 {
         self.next_id += 1;
-        self.items.push(Delivery { id: self.next_id, url, body, headers, attempts: 0, next_at: now, deadline: now + policy.max_age_ms });
+        self.items.push(Delivery {
+            id: self.next_id,
+            url,
+            body,
+            headers,
+            attempts: 0,
+            next_at: now,
+            deadline: now + policy.max_age_ms,
+        });
         self.next_id
     }
 

@@ -14,7 +14,10 @@ pub enum Route {
     /// `POST /governor/v1/webhook/{token}`: Sync's callback.
     Webhook(String),
     /// `GET` / `DELETE /governor/v1/queue/{ticket}`.
-    Ticket { ticket: String, cancel: bool },
+    Ticket {
+        ticket: String,
+        cancel: bool,
+    },
     /// CORS preflight.
     Preflight,
     NotFound,
@@ -90,8 +93,7 @@ pub fn route(method: &str, path: &str, limits: &Limits) -> Route {
 }
 
 fn is_one_generation(path: &str) -> bool {
-    path.strip_prefix("/v2/generate/")
-        .is_some_and(|id| !id.is_empty() && !id.contains('/') && id != "estimate-cost")
+    path.strip_prefix("/v2/generate/").is_some_and(|id| !id.is_empty() && !id.contains('/') && id != "estimate-cost")
 }
 
 #[cfg(test)]
@@ -104,11 +106,26 @@ mod tests {
 
     #[test]
     fn classes() {
-        assert_eq!(r("POST", "/v2/generate"), Route::Proxy(Proxy { class: "generate".into(), kind: ProxyKind::Create }));
-        assert_eq!(r("GET", "/v2/generate/abc"), Route::Proxy(Proxy { class: "other".into(), kind: ProxyKind::ReadsGenerations }));
-        assert_eq!(r("GET", "/v2/generations"), Route::Proxy(Proxy { class: "other".into(), kind: ProxyKind::ReadsGenerations }));
-        assert_eq!(r("POST", "/v2/assets/upload"), Route::Proxy(Proxy { class: "upload".into(), kind: ProxyKind::Other }));
-        assert_eq!(r("POST", "/v2/generate/estimate-cost"), Route::Proxy(Proxy { class: "other".into(), kind: ProxyKind::Other }));
+        assert_eq!(
+            r("POST", "/v2/generate"),
+            Route::Proxy(Proxy { class: "generate".into(), kind: ProxyKind::Create })
+        );
+        assert_eq!(
+            r("GET", "/v2/generate/abc"),
+            Route::Proxy(Proxy { class: "other".into(), kind: ProxyKind::ReadsGenerations })
+        );
+        assert_eq!(
+            r("GET", "/v2/generations"),
+            Route::Proxy(Proxy { class: "other".into(), kind: ProxyKind::ReadsGenerations })
+        );
+        assert_eq!(
+            r("POST", "/v2/assets/upload"),
+            Route::Proxy(Proxy { class: "upload".into(), kind: ProxyKind::Other })
+        );
+        assert_eq!(
+            r("POST", "/v2/generate/estimate-cost"),
+            Route::Proxy(Proxy { class: "other".into(), kind: ProxyKind::Other })
+        );
         assert_eq!(r("GET", "/v2/models"), Route::Proxy(Proxy { class: "other".into(), kind: ProxyKind::Public }));
     }
 

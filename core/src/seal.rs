@@ -14,7 +14,8 @@ use sha2::Sha256;
 use crate::secret::Secret;
 
 fn cipher(master: &[u8]) -> Aes256Gcm {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(master).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut m =
+        <Hmac<Sha256> as Mac>::new_from_slice(master).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     m.update(b"sync-governor/seal/v1");
     let key = m.finalize().into_bytes();
     Aes256Gcm::new(&key)

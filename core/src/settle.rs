@@ -45,7 +45,13 @@ pub fn limit_kind(body: &[u8]) -> LimitKind {
 
 /// After `POST /v2/generate`: bind on 2xx (keeping the answer for a client
 /// `Idempotency-Key`), or free the permit.
-pub fn after_create(permit: PermitId, status: u16, body: &[u8], retry_after_ms: Option<u64>, key: Option<IdempotencyKey>) -> Command {
+pub fn after_create(
+    permit: PermitId,
+    status: u16,
+    body: &[u8],
+    retry_after_ms: Option<u64>,
+    key: Option<IdempotencyKey>,
+) -> Command {
     if (200..300).contains(&status) {
         if let Ok(OneOrMany::One(g)) = serde_json::from_slice::<OneOrMany>(body) {
             let replay = key.map(|key| Replay { key, status, body: String::from_utf8_lossy(body).into_owned() });
@@ -56,7 +62,12 @@ pub fn after_create(permit: PermitId, status: u16, body: &[u8], retry_after_ms: 
         return Command::Tick;
     }
     if status == 429 {
-        return Command::UpstreamLimited { class: "generate".into(), kind: limit_kind(body), permit: Some(permit), retry_after_ms };
+        return Command::UpstreamLimited {
+            class: "generate".into(),
+            kind: limit_kind(body),
+            permit: Some(permit),
+            retry_after_ms,
+        };
     }
     Command::Release { permit }
 }

@@ -71,7 +71,13 @@ pub fn verify_token(key: &[u8], token: &str) -> Result<Claims, WebhookError> {
 }
 
 /// Check `Sync-Signature: t=<unix s>,v1=<hex HMAC-SHA256(secret, "t.body")>`.
-pub fn verify_sync_signature(secret: &[u8], header: Option<&str>, body: &[u8], now_s: u64, tolerance_s: u64) -> Result<(), WebhookError> {
+pub fn verify_sync_signature(
+    secret: &[u8],
+    header: Option<&str>,
+    body: &[u8],
+    now_s: u64,
+    tolerance_s: u64,
+) -> Result<(), WebhookError> {
     let header = header.ok_or(WebhookError::MissingSignature)?;
     let mut t: Option<u64> = None;
     let mut sigs: Vec<Vec<u8>> = Vec::new();
@@ -161,7 +167,9 @@ pub fn check_client_url(url: &ClientUrl<'_>, local_mode: bool) -> Result<(), Str
     }
     let internal = match host {
         Host::Domain => url.host.ends_with(".internal") || url.host.ends_with(".local") || !url.host.contains('.'),
-        Host::V4(ip) => ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast() || ip.is_documentation(),
+        Host::V4(ip) => {
+            ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast() || ip.is_documentation()
+        }
         Host::V6(ip) => {
             let s = ip.segments()[0];
             ip.is_unspecified() || (s & 0xfe00) == 0xfc00 || (s & 0xffc0) == 0xfe80 || ip.to_ipv4_mapped().is_some()
@@ -195,9 +203,15 @@ mod tests {
         let body = br#"{"id":"g1","status":"COMPLETED"}"#;
         let header = sync_signature(b"whsec_x", 1_000, body);
         assert_eq!(verify_sync_signature(b"whsec_x", Some(&header), body, 1_100, 300), Ok(()));
-        assert_eq!(verify_sync_signature(b"whsec_x", Some(&header), body, 2_000, 300), Err(WebhookError::StaleSignature));
+        assert_eq!(
+            verify_sync_signature(b"whsec_x", Some(&header), body, 2_000, 300),
+            Err(WebhookError::StaleSignature)
+        );
         assert_eq!(verify_sync_signature(b"whsec_y", Some(&header), body, 1_000, 300), Err(WebhookError::BadSignature));
-        assert_eq!(verify_sync_signature(b"whsec_x", Some(&header), b"{}", 1_000, 300), Err(WebhookError::BadSignature));
+        assert_eq!(
+            verify_sync_signature(b"whsec_x", Some(&header), b"{}", 1_000, 300),
+            Err(WebhookError::BadSignature)
+        );
         assert_eq!(verify_sync_signature(b"whsec_x", None, body, 1_000, 300), Err(WebhookError::MissingSignature));
     }
 
@@ -222,6 +236,7 @@ mod tests {
         assert!(check("https:", "intranet", false).is_err());
         assert!(check("https:", "", false).is_err());
         assert!(check("https:", "[nope]", false).is_err());
-        assert!(check_client_url(&ClientUrl { scheme: "https:", host: "hooks.example.com", credentials: true }, false).is_err());
+        assert!(check_client_url(&ClientUrl { scheme: "https:", host: "hooks.example.com", credentials: true }, false)
+            .is_err());
     }
 }

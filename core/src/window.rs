@@ -109,11 +109,7 @@ impl WindowLog {
     /// Forget admissions that can no longer matter.
     pub fn prune(&mut self, cfg: &RateLimit, now: Ms) {
         let span = cfg.span_ms();
-        let keep_from = self
-            .stamps
-            .iter()
-            .position(|s| s.saturating_add(span) > now)
-            .unwrap_or(self.stamps.len());
+        let keep_from = self.stamps.iter().position(|s| s.saturating_add(span) > now).unwrap_or(self.stamps.len());
         self.stamps.drain(..keep_from);
     }
 
@@ -132,11 +128,7 @@ impl WindowLog {
     /// bucket is untouched).
     pub fn reset_in(&self, cfg: &RateLimit, now: Ms) -> Ms {
         let span = cfg.span_ms();
-        self.stamps
-            .iter()
-            .map(|s| s.saturating_add(span))
-            .find(|end| *end > now)
-            .map_or(0, |end| end - now)
+        self.stamps.iter().map(|s| s.saturating_add(span)).find(|end| *end > now).map_or(0, |end| end - now)
     }
 
     /// Whether the bucket holds nothing worth persisting.

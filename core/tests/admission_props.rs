@@ -138,8 +138,20 @@ fn concurrency_retry_after_comes_from_observed_durations() {
         let t = i * 10_000;
         let Reply::Admitted(a) = apply(&limits, &mut st, t, 0.5, admit("generate", true)) else { panic!() };
         let id = format!("g{i}");
-        apply(&limits, &mut st, t, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: id.clone(), replay: None });
-        apply(&limits, &mut st, t + 8_000, 0.5, Command::Webhook { generation: id, status: "COMPLETED".into(), relay: None });
+        apply(
+            &limits,
+            &mut st,
+            t,
+            0.5,
+            Command::Bind { permit: a.permit.unwrap(), generation: id.clone(), replay: None },
+        );
+        apply(
+            &limits,
+            &mut st,
+            t + 8_000,
+            0.5,
+            Command::Webhook { generation: id, status: "COMPLETED".into(), relay: None },
+        );
     }
     let t = 100_000;
     let Reply::Admitted(a) = apply(&limits, &mut st, t, 0.5, admit("generate", true)) else { panic!() };

@@ -81,11 +81,7 @@ impl Args {
     }
 
     pub fn config(&self) -> Config {
-        let keys = if self.keys.is_empty() {
-            vec![DEFAULT_KEY.to_string()]
-        } else {
-            self.keys.clone()
-        };
+        let keys = if self.keys.is_empty() { vec![DEFAULT_KEY.to_string()] } else { self.keys.clone() };
         Config {
             keys,
             generate_per_minute: self.generate_per_minute,
@@ -136,12 +132,6 @@ mod tests {
         assert_eq!(a.bind(), "127.0.0.1:0");
         let d = Args::try_parse_from(["sync-sim"]).unwrap().config();
         assert_eq!(d.keys, [DEFAULT_KEY]);
-        assert_eq!(
-            d,
-            Config {
-                log_requests: true,
-                ..Config::default()
-            }
-        );
+        assert_eq!(d, Config { log_requests: true, ..Config::default() });
     }
 }

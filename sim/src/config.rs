@@ -80,8 +80,7 @@ impl Default for Config {
 impl Config {
     /// The upload limit in force (explicit, else `ceil(other / 5)`).
     pub fn upload_limit(&self) -> u32 {
-        self.upload_per_minute
-            .unwrap_or_else(|| self.other_per_minute.div_ceil(5))
+        self.upload_per_minute.unwrap_or_else(|| self.other_per_minute.div_ceil(5))
     }
 
     /// The JSON shown by `/_sim/stats` and `/_sim/config` (adds the
@@ -199,8 +198,7 @@ mod tests {
     #[test]
     fn patch_applies_and_validates() {
         let mut c = Config::default();
-        let p: ConfigPatch =
-            serde_json::from_str(r#"{"error_rate":0.5,"webhook_secret":"whsec_x"}"#).unwrap();
+        let p: ConfigPatch = serde_json::from_str(r#"{"error_rate":0.5,"webhook_secret":"whsec_x"}"#).unwrap();
         c.apply(p).unwrap();
         assert_eq!(c.error_rate, 0.5);
         assert_eq!(c.webhook_secret.as_deref(), Some("whsec_x"));

@@ -16,18 +16,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
+        ApiError { status, code, message: message.into() }
     }
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Missing or invalid API key (x-api-key)",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid API key (x-api-key)")
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
@@ -36,11 +28,7 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
     pub fn rate_limited() -> Self {
-        Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limit_exceeded",
-            "Rate limit exceeded, please try again later",
-        )
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", "Rate limit exceeded, please try again later")
     }
     pub fn concurrency_limited(limit: u32) -> Self {
         Self::new(
@@ -50,11 +38,7 @@ impl ApiError {
         )
     }
     pub fn unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            "Service temporarily unavailable",
-        )
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "Service temporarily unavailable")
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
@@ -75,54 +59,18 @@ impl IntoResponse for ApiError {
 
 /// `(errorCode, statusCode, message)` for `GET /v2/errors`.
 pub const CATALOGUE: &[(&str, u16, &str)] = &[
-    (
-        "invalid_request",
-        400,
-        "The request is malformed or a parameter is invalid",
-    ),
-    (
-        "INVALID_IDEMPOTENCY_KEY",
-        400,
-        "Idempotency-Key must be 1-128 characters of [A-Za-z0-9._~-]",
-    ),
+    ("invalid_request", 400, "The request is malformed or a parameter is invalid"),
+    ("INVALID_IDEMPOTENCY_KEY", 400, "Idempotency-Key must be 1-128 characters of [A-Za-z0-9._~-]"),
     ("unauthorized", 401, "Missing or invalid API key"),
     ("not_found", 404, "The resource does not exist"),
-    (
-        "generation_not_deletable_while_processing",
-        409,
-        "Only terminal generations can be deleted",
-    ),
-    (
-        "generation_not_completed",
-        409,
-        "The generation has no output yet",
-    ),
-    (
-        "rate_limit_exceeded",
-        429,
-        "Too many requests for this API key",
-    ),
-    (
-        "concurrency_limit_exceeded",
-        429,
-        "Too many active generations for this plan",
-    ),
+    ("generation_not_deletable_while_processing", 409, "Only terminal generations can be deleted"),
+    ("generation_not_completed", 409, "The generation has no output yet"),
+    ("rate_limit_exceeded", 429, "Too many requests for this API key"),
+    ("concurrency_limit_exceeded", 429, "Too many active generations for this plan"),
     ("internal_server_error", 500, "Unexpected server error"),
-    (
-        "service_unavailable",
-        503,
-        "Service temporarily unavailable",
-    ),
-    (
-        "generation_failed",
-        500,
-        "The generation failed while processing its inputs",
-    ),
-    (
-        "generation_rejected",
-        422,
-        "The inputs were rejected by moderation or validation",
-    ),
+    ("service_unavailable", 503, "Service temporarily unavailable"),
+    ("generation_failed", 500, "The generation failed while processing its inputs"),
+    ("generation_rejected", 422, "The inputs were rejected by moderation or validation"),
 ];
 
 /// The catalogue as JSON.

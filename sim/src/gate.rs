@@ -42,11 +42,7 @@ pub async fn gate(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Resp
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
     let headers = headers_json(&parts.headers);
-    let api_key = parts
-        .headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let api_key = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::to_string);
     let key_index = api_key.as_deref().and_then(|k| sim.key_index(k));
     let (body, digest) = tee(body);
     let mut req = Request::from_parts(parts, body);
@@ -158,8 +154,6 @@ fn tee(body: Body) -> (Body, tokio::task::JoinHandle<(u64, String)>) {
         }
         (len, hex::encode(hasher.finalize()))
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     (Body::from_stream(stream), pump)
 }

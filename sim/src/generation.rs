@@ -15,13 +15,8 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
-        Status::Pending,
-        Status::Processing,
-        Status::Completed,
-        Status::Failed,
-        Status::Rejected,
-    ];
+    pub const ALL: [Status; 5] =
+        [Status::Pending, Status::Processing, Status::Completed, Status::Failed, Status::Rejected];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,9 +29,7 @@ impl Status {
     }
 
     pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL
-            .into_iter()
-            .find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
+        Status::ALL.into_iter().find(|st| st.as_str().eq_ignore_ascii_case(s.trim()))
     }
 
     pub fn is_terminal(self) -> bool {
@@ -136,14 +129,8 @@ mod tests {
     #[test]
     fn outcomes() {
         assert_eq!(Outcome::from_inputs(["https://a/x.mp4"]), Outcome::Complete);
-        assert_eq!(
-            Outcome::from_inputs(["https://a/fail.mp4", "b"]),
-            Outcome::Fail
-        );
-        assert_eq!(
-            Outcome::from_inputs(["https://a/fail", "REJECT"]),
-            Outcome::Reject
-        );
+        assert_eq!(Outcome::from_inputs(["https://a/fail.mp4", "b"]), Outcome::Fail);
+        assert_eq!(Outcome::from_inputs(["https://a/fail", "REJECT"]), Outcome::Reject);
     }
 
     #[test]

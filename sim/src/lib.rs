@@ -83,9 +83,7 @@ impl Server {
 /// Binds `bind` (e.g. `127.0.0.1:0`) and serves the simulator in the
 /// background of the current tokio runtime.
 pub async fn start(config: Config, bind: &str) -> std::io::Result<Server> {
-    config
-        .validate()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    config.validate().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     let sim = Sim::new(config);
@@ -98,10 +96,5 @@ pub async fn start(config: Config, bind: &str) -> std::io::Result<Server> {
             })
             .await
     });
-    Ok(Server {
-        addr,
-        sim,
-        shutdown: Some(tx),
-        task,
-    })
+    Ok(Server { addr, sim, shutdown: Some(tx), task })
 }

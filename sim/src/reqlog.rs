@@ -46,11 +46,8 @@ pub fn mask_key(key: &str) -> String {
 pub fn headers_json(headers: &HeaderMap) -> Map<String, Value> {
     let mut out = Map::new();
     for name in headers.keys() {
-        let values: Vec<String> = headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect();
+        let values: Vec<String> =
+            headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
         let mut joined = values.join(", ");
         if name.as_str() == "x-api-key" {
             joined = mask_key(&joined);

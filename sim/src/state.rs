@@ -78,10 +78,7 @@ impl Sim {
             Some(s) => StdRng::seed_from_u64(s),
             None => StdRng::from_entropy(),
         };
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
         Arc::new(Sim {
             config: RwLock::new(config),
             store: Mutex::new(Store::default()),
@@ -96,10 +93,7 @@ impl Sim {
 
     /// A snapshot of the configuration.
     pub fn cfg(&self) -> Config {
-        self.config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Rolls the simulator's dice: true with probability `p`.
@@ -132,12 +126,7 @@ impl Sim {
 
     /// Position of `key` among the configured keys.
     pub fn key_index(&self, key: &str) -> Option<usize> {
-        self.config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys
-            .iter()
-            .position(|k| k == key)
+        self.config.read().unwrap_or_else(|e| e.into_inner()).keys.iter().position(|k| k == key)
     }
 
     fn notify(&self) {
@@ -146,12 +135,7 @@ impl Sim {
 
     /// Inserts an active generation (the caller checked concurrency and holds
     /// the store lock) and starts its timers. Returns its JSON.
-    pub fn insert_locked(
-        self: &Arc<Self>,
-        store: &mut Store,
-        ng: NewGeneration,
-        cfg: &Config,
-    ) -> Generation {
+    pub fn insert_locked(self: &Arc<Self>, store: &mut Store, ng: NewGeneration, cfg: &Config) -> Generation {
         let id = self.new_id();
         let seq = store.next_seq;
         store.next_seq += 1;
@@ -220,14 +204,8 @@ impl Sim {
         match outcome {
             Outcome::Complete => {
                 g.status = Status::Completed;
-                let name = g
-                    .output_file_name
-                    .clone()
-                    .unwrap_or_else(|| "output".into());
-                g.output_url = Some(format!(
-                    "https://cdn.sync-sim.invalid/generations/{}/{}.mp4",
-                    g.id, name
-                ));
+                let name = g.output_file_name.clone().unwrap_or_else(|| "output".into());
+                g.output_url = Some(format!("https://cdn.sync-sim.invalid/generations/{}/{}.mp4", g.id, name));
                 g.output_duration = Some(output_duration);
             }
             Outcome::Fail => {
@@ -284,12 +262,7 @@ impl Reservation {
         let mut store = lock(&sim.store);
         let acct = store.account(key);
         if acct.try_reserve(limit) {
-            Some(Reservation {
-                sim: sim.clone(),
-                key: key.to_string(),
-                epoch: sim.current_epoch(),
-                held: true,
-            })
+            Some(Reservation { sim: sim.clone(), key: key.to_string(), epoch: sim.current_epoch(), held: true })
         } else {
             acct.concurrency_limited += 1;
             None

@@ -62,11 +62,7 @@ pub fn render(sim: &Sim) -> Value {
     let mut keys = Map::new();
     let mut all: Vec<&Account> = Vec::new();
     let mut names: Vec<&String> = cfg.keys.iter().collect();
-    let mut extra: Vec<&String> = store
-        .accounts
-        .keys()
-        .filter(|k| !cfg.keys.contains(k))
-        .collect();
+    let mut extra: Vec<&String> = store.accounts.keys().filter(|k| !cfg.keys.contains(k)).collect();
     extra.sort();
     names.extend(extra);
     for k in names {

@@ -10,14 +10,7 @@ pub fn uuid(rng: &mut impl Rng) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 /// Now, as RFC 3339 with milliseconds (`2026-01-02T03:04:05.678Z`).
@@ -27,10 +20,7 @@ pub fn now_rfc3339() -> String {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// Hex SHA-256 of some bytes.
@@ -74,10 +64,7 @@ mod tests {
         // HMAC-SHA256("key", "1.{}") computed independently (Python hmac).
         let s = sign_webhook("key", 1, b"{}");
         assert!(s.starts_with("t=1,v1="));
-        assert_eq!(
-            s,
-            "t=1,v1=1ba6b8171186efc613e8bcc0cbdab2748f24984d7c5a84faa2637afa0e40d224"
-        );
+        assert_eq!(s, "t=1,v1=1ba6b8171186efc613e8bcc0cbdab2748f24984d7c5a84faa2637afa0e40d224");
         assert_ne!(webhook_v1("key", 1, b"{}"), webhook_v1("key", 2, b"{}"));
     }
 }

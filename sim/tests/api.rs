@@ -11,12 +11,7 @@ async fn auth_is_required_and_errors_have_syncs_shape() {
     let c = client();
     let base = s.url();
 
-    let r = c
-        .post(format!("{base}/v2/generate"))
-        .json(&body_for("https://x/v.mp4"))
-        .send()
-        .await
-        .unwrap();
+    let r = c.post(format!("{base}/v2/generate")).json(&body_for("https://x/v.mp4")).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let v: Value = r.json().await.unwrap();
     assert_error(&v, 401, "unauthorized");
@@ -27,42 +22,12 @@ async fn auth_is_required_and_errors_have_syncs_shape() {
     assert_error(&v, 401, "unauthorized");
 
     // Catalogues need no key.
-    let models: Value = c
-        .get(format!("{base}/v2/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = models
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        [
-            "sync-3",
-            "lipsync-2",
-            "lipsync-2-pro",
-            "lipsync-1.9.0-beta",
-            "react-1"
-        ]
-    );
-    let errors: Value = c
-        .get(format!("{base}/v2/errors"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = get_json(&c, format!("{base}/v2/models")).await;
+    let ids: Vec<&str> = models.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["sync-3", "lipsync-2", "lipsync-2-pro", "lipsync-1.9.0-beta", "react-1"]);
+    let errors: Value = get_json(&c, format!("{base}/v2/errors")).await;
     let errors = errors.as_array().unwrap();
-    assert!(errors
-        .iter()
-        .any(|e| e["errorCode"] == "rate_limit_exceeded" && e["statusCode"] == 429));
+    assert!(errors.iter().any(|e| e["errorCode"] == "rate_limit_exceeded" && e["statusCode"] == 429));
     assert!(errors.iter().all(|e| e["message"].is_string()));
 
     let st = stats(&c, &base).await;
@@ -82,12 +47,7 @@ async fn unknown_paths_are_404_and_counted_as_other() {
         assert_error(&v, 404, "not_found");
     }
     // A known path with the wrong method is also a Sync-shaped 404.
-    let r = c
-        .put(format!("{base}/v2/generate"))
-        .header("x-api-key", K1)
-        .send()
-        .await
-        .unwrap();
+    let r = c.put(format!("{base}/v2/generate")).header("x-api-key", K1).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_error(&r.json().await.unwrap(), 404, "not_found");
 
@@ -149,13 +109,7 @@ async fn estimate_upload_count_and_download() {
         assert!(v["estimatedCost"].as_f64().unwrap() > 0.0);
     }
 
-    let r = c
-        .post(format!("{base}/v2/assets/upload"))
-        .header("x-api-key", K1)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = c.post(format!("{base}/v2/assets/upload")).header("x-api-key", K1).json(&json!({})).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert!(v["uploadUrl"].as_str().unwrap().starts_with("https://"));
@@ -163,12 +117,7 @@ async fn estimate_upload_count_and_download() {
 
     let (_, g) = create(&c, &base, K1, &body_for("https://x/v.mp4")).await;
     let id = g["id"].as_str().unwrap().to_string();
-    let r = c
-        .get(format!("{base}/v2/generations/{id}/download"))
-        .header("x-api-key", K1)
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(format!("{base}/v2/generations/{id}/download")).header("x-api-key", K1).send().await.unwrap();
     assert_eq!(r.status(), 409);
 
     let (_, counts) = get(&c, &base, K1, "/v2/generations/count").await;
@@ -176,17 +125,9 @@ async fn estimate_upload_count_and_download() {
     assert_eq!(counts["COMPLETED"], 0);
 
     wait_status(&c, &base, K1, &id, "COMPLETED").await;
-    let r = c
-        .get(format!("{base}/v2/generations/{id}/download"))
-        .header("x-api-key", K1)
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(format!("{base}/v2/generations/{id}/download")).header("x-api-key", K1).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     assert!(r.text().await.unwrap().contains(&id));
 
     let (_, counts) = get(&c, &base, K1, "/v2/generations/count").await;
@@ -208,14 +149,12 @@ async fn request_log_masks_keys_and_keeps_raw_query() {
     let s = start(cfg()).await;
     let c = client();
     let base = s.url();
-    c.get(format!(
-        "{base}/v2/generations?status=PENDING&status=FAILED&limit=3"
-    ))
-    .header("x-api-key", K1)
-    .header("x-custom", "Yes")
-    .send()
-    .await
-    .unwrap();
+    c.get(format!("{base}/v2/generations?status=PENDING&status=FAILED&limit=3"))
+        .header("x-api-key", K1)
+        .header("x-custom", "Yes")
+        .send()
+        .await
+        .unwrap();
     c.get(format!("{base}/_sim/stats")).send().await.unwrap();
     let log = requests_log(&c, &base, 10).await;
     assert_eq!(log.len(), 1, "control-plane requests are not logged");

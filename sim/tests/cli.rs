@@ -8,16 +8,7 @@ use std::time::{Duration, Instant};
 #[tokio::test]
 async fn binary_prints_url_serves_and_exits_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sync-sim"))
-        .args([
-            "--port",
-            "0",
-            "--key",
-            "sk-cli-a",
-            "--key",
-            "sk-cli-b",
-            "--pending-ms",
-            "10",
-        ])
+        .args(["--port", "0", "--key", "sk-cli-a", "--key", "sk-cli-b", "--pending-ms", "10"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -33,28 +24,13 @@ async fn binary_prints_url_serves_and_exits_on_sigterm() {
     assert!(url.starts_with("http://127.0.0.1:"));
 
     let c = reqwest::Client::new();
-    let r = c
-        .get(format!("{url}/v2/generations"))
-        .header("x-api-key", "sk-cli-b")
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(format!("{url}/v2/generations")).header("x-api-key", "sk-cli-b").send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let st: serde_json::Value = c
-        .get(format!("{url}/_sim/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st: serde_json::Value = c.get(format!("{url}/_sim/stats")).send().await.unwrap().json().await.unwrap();
     assert!(st["keys"]["sk-cli-a"].is_object());
     assert_eq!(st["keys"]["sk-cli-b"]["requests"]["other"], 1);
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(5);
     let exit = loop {

@@ -37,13 +37,7 @@ async fn json_create_returns_the_generation_object() {
     assert_eq!(g["options"], body["options"]);
     assert_eq!(g["webhookUrl"], "http://127.0.0.1:9/hook");
     assert_eq!(g["outputFileName"], "out");
-    for k in [
-        "outputUrl",
-        "outputDuration",
-        "error",
-        "error_code",
-        "segments",
-    ] {
+    for k in ["outputUrl", "outputDuration", "error", "error_code", "segments"] {
         assert!(g[k].is_null(), "{k}");
     }
     let log = requests_log(&c, &base, 1).await;
@@ -90,10 +84,7 @@ async fn multipart_create_digests_files_and_body() {
     let r = c
         .post(format!("{base}/v2/generate"))
         .header("x-api-key", K1)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
         .body(raw.clone())
         .send()
         .await
@@ -120,14 +111,7 @@ async fn multipart_create_digests_files_and_body() {
 
     // The same digests are kept on the generation.
     let id = g["id"].as_str().unwrap();
-    let d: Value = c
-        .get(format!("{base}/_sim/generations/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d: Value = get_json(&c, format!("{base}/_sim/generations/{id}")).await;
     assert_eq!(d["files"][0]["sha256"], files[0]["sha256"]);
     assert_eq!(d["source"], "api");
 
@@ -136,29 +120,15 @@ async fn multipart_create_digests_files_and_body() {
         .text("model", "sync-3")
         .text("input", r#"[{"type":"video","url":"https://x/v.mp4"},{"type":"audio","url":"https://x/a.wav"}]"#)
         .part("video", reqwest::multipart::Part::bytes(vec![1u8; 10]).file_name("v.mp4"));
-    let r = c
-        .post(format!("{base}/v2/generate"))
-        .header("x-api-key", K1)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = c.post(format!("{base}/v2/generate")).header("x-api-key", K1).multipart(form).send().await.unwrap();
     assert_eq!(r.status(), 201);
     let g: Value = r.json().await.unwrap();
     assert_eq!(g["input"][1]["url"], "https://x/a.wav");
 
     // Multipart without model is refused.
-    let form = reqwest::multipart::Form::new().part(
-        "video",
-        reqwest::multipart::Part::bytes(vec![1u8; 10]).file_name("v.mp4"),
-    );
-    let r = c
-        .post(format!("{base}/v2/generate"))
-        .header("x-api-key", K1)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let form = reqwest::multipart::Form::new()
+        .part("video", reqwest::multipart::Part::bytes(vec![1u8; 10]).file_name("v.mp4"));
+    let r = c.post(format!("{base}/v2/generate")).header("x-api-key", K1).multipart(form).send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert_error(&r.json().await.unwrap(), 400, "invalid_request");
     s.shutdown().await;
@@ -229,10 +199,7 @@ async fn idempotency_key_replays_without_new_generation_or_slot() {
         let r = c
             .post(format!("{base}/v2/generate"))
             .header("x-api-key", K1)
-            .header(
-                "Idempotency-Key",
-                reqwest::header::HeaderValue::from_bytes(bad.as_bytes()).unwrap(),
-            )
+            .header("Idempotency-Key", reqwest::header::HeaderValue::from_bytes(bad.as_bytes()).unwrap())
             .json(&body_for("https://x/v.mp4"))
             .send()
             .await

@@ -22,21 +22,9 @@ async fn injected_5xx_and_429() {
     // No fault before auth, none on the catalogues.
     let (st, _) = get(&c, &base, "bad", "/v2/generations").await;
     assert_eq!(st, 401);
-    assert_eq!(
-        c.get(format!("{base}/v2/models"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(c.get(format!("{base}/v2/models")).send().await.unwrap().status(), 200);
 
-    set_config(
-        &c,
-        &base,
-        json!({"error_rate": 0.0, "inject_429_rate": 1.0}),
-    )
-    .await;
+    set_config(&c, &base, json!({"error_rate": 0.0, "inject_429_rate": 1.0})).await;
     let r = c
         .post(format!("{base}/v2/generate"))
         .header("x-api-key", K1)
@@ -84,40 +72,19 @@ async fn config_validation_and_limits_apply_at_once() {
     let s = start(cfg()).await;
     let c = client();
     let base = s.url();
-    for bad in [
-        json!({"error_rate": 1.5}),
-        json!({"no_such_knob": 1}),
-        json!({"window_ms": 0}),
-    ] {
-        let r = c
-            .post(format!("{base}/_sim/config"))
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+    for bad in [json!({"error_rate": 1.5}), json!({"no_such_knob": 1}), json!({"window_ms": 0})] {
+        let r = c.post(format!("{base}/_sim/config")).json(&bad).send().await.unwrap();
         assert_eq!(r.status(), 400, "{bad}");
         assert_error(&r.json().await.unwrap(), 400, "invalid_request");
     }
-    let conf = set_config(
-        &c,
-        &base,
-        json!({"other_per_minute": 1, "window_ms": 10_000, "concurrency": 1}),
-    )
-    .await;
+    let conf = set_config(&c, &base, json!({"other_per_minute": 1, "window_ms": 10_000, "concurrency": 1})).await;
     assert_eq!(conf["other_per_minute"], 1);
     assert_eq!(conf["upload_limit"], 1);
     let (st, _) = get(&c, &base, K1, "/v2/generations").await;
     assert_eq!(st, 200);
     let (st, _) = get(&c, &base, K1, "/v2/generations").await;
     assert_eq!(st, 429);
-    let got: Value = c
-        .get(format!("{base}/_sim/config"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: Value = get_json(&c, format!("{base}/_sim/config")).await;
     assert_eq!(got["concurrency"], 1);
     s.shutdown().await;
 }
@@ -139,21 +106,13 @@ async fn webhook_drop_and_dup() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(rx.snapshot().len(), 0, "dropped webhooks are not sent");
 
-    set_config(
-        &c,
-        &base,
-        json!({"webhook_drop_rate": 0.0, "webhook_dup_rate": 1.0}),
-    )
-    .await;
+    set_config(&c, &base, json!({"webhook_drop_rate": 0.0, "webhook_dup_rate": 1.0})).await;
     let (_, g) = create(&c, &base, K1, &body).await;
     let hooks = rx.wait_for(2).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(rx.snapshot().len(), 2);
     assert_eq!(hooks[0].body, hooks[1].body);
-    assert_eq!(
-        hooks[0].headers["sync-signature"],
-        hooks[1].headers["sync-signature"]
-    );
+    assert_eq!(hooks[0].headers["sync-signature"], hooks[1].headers["sync-signature"]);
     let p: Value = serde_json::from_slice(&hooks[0].body).unwrap();
     assert_eq!(p["id"], g["id"]);
 
@@ -166,14 +125,7 @@ async fn webhook_drop_and_dup() {
     assert_eq!(w["delivered"], 2);
     assert_eq!(w["failed"], 0);
 
-    let log: Value = c
-        .get(format!("{base}/_sim/webhooks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log: Value = get_json(&c, format!("{base}/_sim/webhooks")).await;
     let log = log.as_array().unwrap();
     assert_eq!(log.len(), 3);
     assert_eq!(log[0]["dropped"], true);
@@ -192,32 +144,15 @@ async fn webhook_delay_reorder_and_failed_delivery() {
     let mut body = body_for("https://x/v.mp4");
     body["webhookUrl"] = json!(rx.url);
     let (_, g) = create(&c, &base, K1, &body).await;
-    let (_, done) = get(
-        &c,
-        &base,
-        K1,
-        &format!(
-            "/v2/generate/{}?wait=true&timeout=5",
-            g["id"].as_str().unwrap()
-        ),
-    )
-    .await;
+    let (_, done) =
+        get(&c, &base, K1, &format!("/v2/generate/{}?wait=true&timeout=5", g["id"].as_str().unwrap())).await;
     assert_eq!(done["status"], "COMPLETED");
     let t = Instant::now();
     rx.wait_for(1).await;
-    assert!(
-        t.elapsed() >= Duration::from_millis(120),
-        "{:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() >= Duration::from_millis(120), "{:?}", t.elapsed());
 
     // Reorder: random extra delay; all still arrive.
-    set_config(
-        &c,
-        &base,
-        json!({"webhook_delay_ms": 0, "webhook_reorder_ms": 100}),
-    )
-    .await;
+    set_config(&c, &base, json!({"webhook_delay_ms": 0, "webhook_reorder_ms": 100})).await;
     for _ in 0..3 {
         create(&c, &base, K1, &body).await;
     }
@@ -239,14 +174,7 @@ async fn webhook_delay_reorder_and_failed_delivery() {
         assert!(Instant::now() < deadline, "{st}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let log: Value = c
-        .get(format!("{base}/_sim/webhooks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log: Value = get_json(&c, format!("{base}/_sim/webhooks")).await;
     let last = log.as_array().unwrap().last().unwrap().clone();
     assert!(last["error"].is_string());
     assert!(last["status"].is_null());
@@ -270,14 +198,7 @@ async fn reset_clears_everything_but_config() {
     assert!(requests_log(&c, &base, 50).await.is_empty());
     let (_, list) = get(&c, &base, K1, "/v2/generations").await;
     assert_eq!(list, json!([]));
-    let h: Value = c
-        .get(format!("{base}/_sim/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = get_json(&c, format!("{base}/_sim/health")).await;
     assert_eq!(h, json!({"ok": true}));
     s.shutdown().await;
 }

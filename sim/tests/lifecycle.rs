@@ -108,42 +108,21 @@ async fn long_poll_returns_on_completion_early() {
     let (_, g) = create(&c, &base, K1, &body_for("https://x/v.mp4")).await;
     let id = g["id"].as_str().unwrap();
     let t = Instant::now();
-    let (st, v) = get(
-        &c,
-        &base,
-        K1,
-        &format!("/v2/generate/{id}?wait=true&timeout=5"),
-    )
-    .await;
+    let (st, v) = get(&c, &base, K1, &format!("/v2/generate/{id}?wait=true&timeout=5")).await;
     let took = t.elapsed();
     assert_eq!(st, 200);
     assert_eq!(v["status"], "COMPLETED");
     assert!(took >= Duration::from_millis(200), "{took:?}");
-    assert!(
-        took < Duration::from_secs(2),
-        "returned at completion, not at timeout: {took:?}"
-    );
+    assert!(took < Duration::from_secs(2), "returned at completion, not at timeout: {took:?}");
 
     // Timeout bounds.
     for bad in ["0", "11", "x"] {
-        let (st, v) = get(
-            &c,
-            &base,
-            K1,
-            &format!("/v2/generate/{id}?wait=true&timeout={bad}"),
-        )
-        .await;
+        let (st, v) = get(&c, &base, K1, &format!("/v2/generate/{id}?wait=true&timeout={bad}")).await;
         assert_eq!(st, 400, "{bad}");
         assert_error(&v, 400, "invalid_request");
     }
     // Unknown id.
-    let (st, v) = get(
-        &c,
-        &base,
-        K1,
-        "/v2/generate/does-not-exist?wait=true&timeout=1",
-    )
-    .await;
+    let (st, v) = get(&c, &base, K1, "/v2/generate/does-not-exist?wait=true&timeout=1").await;
     assert_eq!(st, 404);
     assert_error(&v, 404, "not_found");
     s.shutdown().await;
@@ -159,13 +138,7 @@ async fn long_poll_times_out_with_current_state() {
     let (_, g) = create(&c, &base, K1, &body_for("https://x/v.mp4")).await;
     let id = g["id"].as_str().unwrap();
     let t = Instant::now();
-    let (st, v) = get(
-        &c,
-        &base,
-        K1,
-        &format!("/v2/generate/{id}?wait=true&timeout=1"),
-    )
-    .await;
+    let (st, v) = get(&c, &base, K1, &format!("/v2/generate/{id}?wait=true&timeout=1")).await;
     assert_eq!(st, 200);
     assert_eq!(v["status"], "PENDING");
     assert!(t.elapsed() >= Duration::from_millis(950));
@@ -219,22 +192,10 @@ async fn sim_duration_override_splits_10_90() {
     let t = Instant::now();
     wait_status(&c, &base, K1, id, "PROCESSING").await;
     let to_processing = t.elapsed();
-    assert!(
-        to_processing < Duration::from_millis(600),
-        "{to_processing:?}"
-    );
-    let (_, v) = get(
-        &c,
-        &base,
-        K1,
-        &format!("/v2/generate/{id}?wait=true&timeout=5"),
-    )
-    .await;
+    assert!(to_processing < Duration::from_millis(600), "{to_processing:?}");
+    let (_, v) = get(&c, &base, K1, &format!("/v2/generate/{id}?wait=true&timeout=5")).await;
     assert_eq!(v["status"], "COMPLETED");
     let total = t.elapsed();
-    assert!(
-        total >= Duration::from_millis(800) && total < Duration::from_secs(3),
-        "{total:?}"
-    );
+    assert!(total >= Duration::from_millis(800) && total < Duration::from_secs(3), "{total:?}");
     s.shutdown().await;
 }

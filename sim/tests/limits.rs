@@ -31,10 +31,7 @@ async fn rate_limit_after_n_in_window_and_recovery() {
         .await
         .unwrap();
     assert_eq!(r.status(), 429);
-    assert!(
-        r.headers().get("retry-after").is_none(),
-        "Sync sends no Retry-After"
-    );
+    assert!(r.headers().get("retry-after").is_none(), "Sync sends no Retry-After");
     let v: Value = r.json().await.unwrap();
     assert_error(&v, 429, "rate_limit_exceeded");
     assert_eq!(v["error"], "Too Many Requests");
@@ -106,12 +103,7 @@ async fn upload_class_has_its_own_limit() {
     let s = start(conf).await;
     let c = client();
     let base = s.url();
-    let up = || {
-        c.post(format!("{base}/v2/assets/upload"))
-            .header("x-api-key", K1)
-            .json(&json!({}))
-            .send()
-    };
+    let up = || c.post(format!("{base}/v2/assets/upload")).header("x-api-key", K1).json(&json!({})).send();
     assert_eq!(up().await.unwrap().status(), 200);
     assert_eq!(up().await.unwrap().status(), 200);
     let r = up().await.unwrap();
@@ -147,13 +139,7 @@ async fn concurrency_limit_and_freeing() {
     assert_eq!(st["keys"][K1]["active"], 0);
     let (st, _) = create(&c, &base, K1, &body_for("https://x/v.mp4")).await;
     assert_eq!(st, 201);
-    let (_, v) = get(
-        &c,
-        &base,
-        K1,
-        &format!("/v2/generate/{}", a["id"].as_str().unwrap()),
-    )
-    .await;
+    let (_, v) = get(&c, &base, K1, &format!("/v2/generate/{}", a["id"].as_str().unwrap())).await;
     assert_eq!(v["status"], "COMPLETED");
 
     let st = stats(&c, &base).await;
@@ -179,9 +165,7 @@ async fn concurrent_creates_never_exceed_the_limit() {
     for _ in 0..12 {
         let c = c.clone();
         let base = base.clone();
-        tasks.push(tokio::spawn(async move {
-            create(&c, &base, K1, &body_for("https://x/v.mp4")).await.0
-        }));
+        tasks.push(tokio::spawn(async move { create(&c, &base, K1, &body_for("https://x/v.mp4")).await.0 }));
     }
     let mut created = 0;
     let mut limited = 0;
@@ -242,12 +226,7 @@ async fn outside_usage_takes_slots_but_not_requests() {
     assert_eq!(v["ids"].as_array().unwrap().len(), 0);
     let (_, list) = get(&c, &base, K1, "/v2/generations").await;
     assert_eq!(list.as_array().unwrap().len(), 3);
-    let r = c
-        .post(format!("{base}/_sim/outside"))
-        .json(&json!({"key": "nobody", "count": 1}))
-        .send()
-        .await
-        .unwrap();
+    let r = c.post(format!("{base}/_sim/outside")).json(&json!({"key": "nobody", "count": 1})).send().await.unwrap();
     assert_eq!(r.status(), 400);
     s.shutdown().await;
 }

@@ -6,11 +6,7 @@ use common::*;
 use serde_json::Value;
 
 fn ids(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["id"].as_str().unwrap().to_string())
-        .collect()
+    v.as_array().unwrap().iter().map(|g| g["id"].as_str().unwrap().to_string()).collect()
 }
 
 #[tokio::test]
@@ -29,10 +25,7 @@ async fn list_filters_paging_and_cursor() {
     let mut failing = body_for("https://x/fail.mp4");
     failing["options"] = serde_json::json!({"sim_duration_ms": 20});
     let (_, failed) = create(&c, &base, K1, &failing).await;
-    let mut created = vec![
-        done["id"].as_str().unwrap().to_string(),
-        failed["id"].as_str().unwrap().to_string(),
-    ];
+    let mut created = vec![done["id"].as_str().unwrap().to_string(), failed["id"].as_str().unwrap().to_string()];
     for _ in 0..4 {
         let (_, g) = create(&c, &base, K1, &body_for("https://x/v.mp4")).await;
         created.push(g["id"].as_str().unwrap().to_string());
@@ -50,13 +43,7 @@ async fn list_filters_paging_and_cursor() {
 
     // Both status forms.
     let (_, a) = get(&c, &base, K1, "/v2/generations?status=COMPLETED,FAILED").await;
-    let (_, b) = get(
-        &c,
-        &base,
-        K1,
-        "/v2/generations?status=COMPLETED&status=FAILED",
-    )
-    .await;
+    let (_, b) = get(&c, &base, K1, "/v2/generations?status=COMPLETED&status=FAILED").await;
     assert_eq!(ids(&a), vec![created[1].clone(), created[0].clone()]);
     assert_eq!(ids(&a), ids(&b));
     let (_, p) = get(&c, &base, K1, "/v2/generations?status=PENDING").await;
@@ -65,13 +52,7 @@ async fn list_filters_paging_and_cursor() {
     assert_eq!(p.as_array().unwrap().len(), 4);
 
     // ids filter.
-    let (_, f) = get(
-        &c,
-        &base,
-        K1,
-        &format!("/v2/generations?ids={},{}", created[2], created[4]),
-    )
-    .await;
+    let (_, f) = get(&c, &base, K1, &format!("/v2/generations?ids={},{}", created[2], created[4])).await;
     assert_eq!(ids(&f), vec![created[4].clone(), created[2].clone()]);
 
     // Paging with cursor = id of the last item of the previous page.
@@ -97,24 +78,11 @@ async fn list_filters_paging_and_cursor() {
     // Paging combined with a status filter.
     let (_, p1) = get(&c, &base, K1, "/v2/generations?status=PENDING&limit=3").await;
     let p1 = ids(&p1);
-    let (_, p2) = get(
-        &c,
-        &base,
-        K1,
-        &format!("/v2/generations?status=PENDING&limit=3&cursor={}", p1[2]),
-    )
-    .await;
+    let (_, p2) = get(&c, &base, K1, &format!("/v2/generations?status=PENDING&limit=3&cursor={}", p1[2])).await;
     assert_eq!(ids(&p2), vec![created[2].clone()]);
 
     // Validation.
-    for q in [
-        "limit=0",
-        "limit=101",
-        "limit=x",
-        "cursor=abc",
-        "status=BOGUS",
-        "limit=5&cursor=unknown",
-    ] {
+    for q in ["limit=0", "limit=101", "limit=x", "cursor=abc", "status=BOGUS", "limit=5&cursor=unknown"] {
         let (st, v) = get(&c, &base, K1, &format!("/v2/generations?{q}")).await;
         assert_eq!(st, 400, "{q}");
         assert_error(&v, 400, "invalid_request");

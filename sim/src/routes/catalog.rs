@@ -11,22 +11,10 @@ use crate::routes::generate::read_json;
 /// `(model, description, simulated USD per output second)`.
 pub const MODELS: &[(&str, &str, f64)] = &[
     ("sync-3", "Sync's newest studio-grade model", 0.133),
-    (
-        "lipsync-2",
-        "Zero-shot lip-sync, natural speaking style",
-        0.04,
-    ),
-    (
-        "lipsync-2-pro",
-        "lipsync-2 with higher fidelity for close-ups",
-        0.067,
-    ),
+    ("lipsync-2", "Zero-shot lip-sync, natural speaking style", 0.04),
+    ("lipsync-2-pro", "lipsync-2 with higher fidelity for close-ups", 0.067),
     ("lipsync-1.9.0-beta", "Fast, earlier generation model", 0.02),
-    (
-        "react-1",
-        "Performance editing: emotions and head motion",
-        0.067,
-    ),
+    ("react-1", "Performance editing: emotions and head motion", 0.067),
 ];
 
 pub fn is_model(m: &str) -> bool {
@@ -51,16 +39,12 @@ pub async fn errors() -> Json<Value> {
 /// Seconds to price: `durationSeconds`, `duration`, `options.duration`
 /// (seconds), else 10.
 fn duration_s(body: &Value) -> f64 {
-    [
-        body.get("durationSeconds"),
-        body.get("duration"),
-        body.get("options").and_then(|o| o.get("duration")),
-    ]
-    .into_iter()
-    .flatten()
-    .find_map(Value::as_f64)
-    .filter(|d| d.is_finite() && *d >= 0.0)
-    .unwrap_or(10.0)
+    [body.get("durationSeconds"), body.get("duration"), body.get("options").and_then(|o| o.get("duration"))]
+        .into_iter()
+        .flatten()
+        .find_map(Value::as_f64)
+        .filter(|d| d.is_finite() && *d >= 0.0)
+        .unwrap_or(10.0)
 }
 
 /// `POST /v2/generations/estimate` (and `/v2/generate/estimate-cost`,

@@ -35,20 +35,14 @@ fn limit_param(raw: Option<&str>) -> Result<usize, ApiError> {
 }
 
 /// `GET /_sim/requests?limit=N`: the last N requests, oldest first.
-pub async fn requests(
-    State(sim): State<Arc<Sim>>,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+pub async fn requests(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let n = limit_param(raw.as_deref())?;
     let entries = lock(&sim.reqlog).last(n);
     Ok(Json(serde_json::to_value(entries).unwrap_or(Value::Null)))
 }
 
 /// `GET /_sim/webhooks?limit=N`: the last N deliveries, oldest first.
-pub async fn webhooks(
-    State(sim): State<Arc<Sim>>,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+pub async fn webhooks(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> Result<Json<Value>, ApiError> {
     let n = limit_param(raw.as_deref())?;
     let log = lock(&sim.webhooks);
     let skip = log.deliveries.len().saturating_sub(n);
@@ -89,8 +83,7 @@ fn one() -> u32 {
 /// Like a real client they are refused past the key's concurrency limit,
 /// unless `force` is set.
 pub async fn outside(State(sim): State<Arc<Sim>>, body: Bytes) -> Result<Json<Value>, ApiError> {
-    let req: OutsideReq = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("Bad request: {e}")))?;
+    let req: OutsideReq = serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("Bad request: {e}")))?;
     if !sim.is_known_key(&req.key) {
         return Err(ApiError::invalid("Unknown key"));
     }
@@ -137,15 +130,9 @@ pub async fn reset(State(sim): State<Arc<Sim>>) -> Json<Value> {
 
 /// `GET /_sim/generations/{id}`: any key's generation, with simulator-only
 /// details (owner, source, uploaded file digests).
-pub async fn generation(
-    State(sim): State<Arc<Sim>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn generation(State(sim): State<Arc<Sim>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let store = lock(&sim.store);
-    let g = store
-        .gens
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found("Unknown generation"))?;
+    let g = store.gens.get(&id).ok_or_else(|| ApiError::not_found("Unknown generation"))?;
     Ok(Json(json!({
         "generation": g.to_json(),
         "key": mask_key(&g.key),

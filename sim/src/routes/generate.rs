@@ -23,8 +23,7 @@ pub const MAX_JSON_BYTES: usize = 32 * 1024 * 1024;
 /// Checks an `Idempotency-Key`: 1–128 chars of `[A-Za-z0-9._~-]`.
 pub fn valid_idempotency_key(k: &str) -> bool {
     (1..=128).contains(&k.len())
-        && k.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -42,11 +41,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 }
 
 /// The handler.
-pub async fn create(
-    State(sim): State<Arc<Sim>>,
-    Extension(caller): Extension<Caller>,
-    req: Request,
-) -> Response {
+pub async fn create(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Caller>, req: Request) -> Response {
     match create_inner(sim, caller, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -70,16 +65,8 @@ async fn create_inner(sim: Arc<Sim>, caller: Caller, req: Request) -> Result<Res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("multipart/form-data")
-        });
-    let (body, files) = if is_multipart {
-        read_multipart(req).await?
-    } else {
-        (read_json(req).await?, Vec::new())
-    };
+        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    let (body, files) = if is_multipart { read_multipart(req).await? } else { (read_json(req).await?, Vec::new()) };
     let mut ng = validate(body, &files, &key)?;
     ng.files = files.clone();
 
@@ -154,13 +141,7 @@ async fn read_multipart(req: Request) -> Result<(Value, Vec<FilePart>), ApiError
                 hasher.update(&chunk);
                 bytes += chunk.len() as u64;
             }
-            files.push(FilePart {
-                field: name,
-                filename,
-                content_type,
-                bytes,
-                sha256: hex::encode(hasher.finalize()),
-            });
+            files.push(FilePart { field: name, filename, content_type, bytes, sha256: hex::encode(hasher.finalize()) });
         } else {
             let text = field.text().await.map_err(bad)?;
             fields.insert(name, text);
@@ -177,10 +158,8 @@ async fn read_multipart(req: Request) -> Result<(Value, Vec<FilePart>), ApiError
         obj.insert(name, value);
     }
     if !obj.contains_key("input") && !files.is_empty() {
-        let items: Vec<Value> = files
-            .iter()
-            .map(|f| json!({"type": f.field, "fileName": f.filename, "size": f.bytes}))
-            .collect();
+        let items: Vec<Value> =
+            files.iter().map(|f| json!({"type": f.field, "fileName": f.filename, "size": f.bytes})).collect();
         obj.insert("input".into(), Value::Array(items));
     }
     Ok((Value::Object(obj), files))
@@ -224,11 +203,7 @@ fn validate(body: Value, files: &[FilePart], key: &str) -> Result<NewGeneration,
         None | Some(Value::Null) => None,
         Some(v) => match v.as_f64() {
             Some(n) if n >= 0.0 && n.is_finite() => Some(n as u64),
-            _ => {
-                return Err(ApiError::invalid(
-                    "'options.sim_duration_ms' must be a non-negative number",
-                ))
-            }
+            _ => return Err(ApiError::invalid("'options.sim_duration_ms' must be a non-negative number")),
         },
     };
     let webhook_url = opt_string(&obj, "webhookUrl")?;
@@ -239,11 +214,7 @@ fn validate(body: Value, files: &[FilePart], key: &str) -> Result<NewGeneration,
     }
     let output_file_name = opt_string(&obj, "outputFileName")?;
     let project_id = opt_string(&obj, "projectId")?;
-    let urls = input
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.get("url").and_then(Value::as_str));
+    let urls = input.as_array().into_iter().flatten().filter_map(|i| i.get("url").and_then(Value::as_str));
     let names = files.iter().filter_map(|f| f.filename.as_deref());
     let outcome = Outcome::from_inputs(urls.chain(names));
     Ok(NewGeneration {

@@ -20,11 +20,7 @@ use crate::state::{lock, Sim};
 pub const DEFAULT_WAIT_S: u64 = 10;
 
 fn find(sim: &Sim, key: &str, id: &str) -> Option<Generation> {
-    lock(&sim.store)
-        .gens
-        .get(id)
-        .filter(|g| g.key == key)
-        .cloned()
+    lock(&sim.store).gens.get(id).filter(|g| g.key == key).cloned()
 }
 
 fn unknown(id: &str) -> ApiError {
@@ -39,12 +35,12 @@ pub async fn get_one(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let q = query::pairs(raw.as_deref());
-    let wait =
-        matches!(query::one(&q, "wait"), Some(v) if v.eq_ignore_ascii_case("true") || v == "1");
+    let wait = matches!(query::one(&q, "wait"), Some(v) if v.eq_ignore_ascii_case("true") || v == "1");
     let timeout = match query::one(&q, "timeout") {
         None => DEFAULT_WAIT_S,
-        Some(v) => query::int_in(v, 1, 10)
-            .ok_or_else(|| ApiError::invalid("'timeout' must be an integer from 1 to 10"))?,
+        Some(v) => {
+            query::int_in(v, 1, 10).ok_or_else(|| ApiError::invalid("'timeout' must be an integer from 1 to 10"))?
+        }
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
     let mut changes = sim.changes.subscribe();
@@ -77,16 +73,13 @@ pub async fn list(
     let q = query::pairs(raw.as_deref());
     let mut statuses = Vec::new();
     for s in query::multi(&q, "status") {
-        statuses.push(
-            Status::parse(&s).ok_or_else(|| ApiError::invalid(format!("Unknown status '{s}'")))?,
-        );
+        statuses.push(Status::parse(&s).ok_or_else(|| ApiError::invalid(format!("Unknown status '{s}'")))?);
     }
     let ids = query::multi(&q, "ids");
     let limit = match query::one(&q, "limit") {
         None => None,
         Some(v) => Some(
-            query::int_in(v, 1, 100)
-                .ok_or_else(|| ApiError::invalid("'limit' must be an integer from 1 to 100"))?,
+            query::int_in(v, 1, 100).ok_or_else(|| ApiError::invalid("'limit' must be an integer from 1 to 100"))?,
         ),
     };
     let cursor = query::one(&q, "cursor").filter(|c| !c.is_empty());
@@ -113,24 +106,15 @@ pub async fn list(
         .collect();
     items.sort_by_key(|g| std::cmp::Reverse(g.seq));
     let n = limit.map(|l| l as usize).unwrap_or(usize::MAX);
-    Ok(Json(Value::Array(
-        items.into_iter().take(n).map(Generation::to_json).collect(),
-    )))
+    Ok(Json(Value::Array(items.into_iter().take(n).map(Generation::to_json).collect())))
 }
 
 /// `GET /v2/generations/count`: `{"PENDING":n,...}` for all statuses.
-pub async fn count(
-    State(sim): State<Arc<Sim>>,
-    Extension(caller): Extension<Caller>,
-) -> Json<Value> {
+pub async fn count(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Caller>) -> Json<Value> {
     let store = lock(&sim.store);
     let mut out = Map::new();
     for st in Status::ALL {
-        let n = store
-            .gens
-            .values()
-            .filter(|g| g.key == caller.key && g.status == st)
-            .count();
+        let n = store.gens.values().filter(|g| g.key == caller.key && g.status == st).count();
         out.insert(st.as_str().into(), json!(n));
     }
     Json(Value::Object(out))
@@ -154,12 +138,7 @@ pub async fn download(
     let url = format!(
         "https://cdn.sync-sim.invalid/generations/{id}/output.mp4?X-Amz-Expires=3600&X-Amz-Date={expires}&X-Amz-Signature={sig}"
     );
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        url,
-    )
-        .into_response())
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], url).into_response())
 }
 
 /// `DELETE /v2/generations/{id}`: only terminal generations.
@@ -169,18 +148,11 @@ pub async fn remove(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let mut store = lock(&sim.store);
-    let g = store
-        .gens
-        .get(&id)
-        .filter(|g| g.key == caller.key)
-        .ok_or_else(|| unknown(&id))?;
+    let g = store.gens.get(&id).filter(|g| g.key == caller.key).ok_or_else(|| unknown(&id))?;
     if !g.status.is_terminal() {
         return Err(ApiError::conflict(
             "generation_not_deletable_while_processing",
-            format!(
-                "Generation {id} is {} and cannot be deleted yet",
-                g.status.as_str()
-            ),
+            format!("Generation {id} is {} and cannot be deleted yet", g.status.as_str()),
         ));
     }
     store.gens.remove(&id);

@@ -39,10 +39,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/_sim/stats", get(control::stats))
         .route("/_sim/requests", get(control::requests))
         .route("/_sim/webhooks", get(control::webhooks))
-        .route(
-            "/_sim/config",
-            get(control::get_config).post(control::set_config),
-        )
+        .route("/_sim/config", get(control::get_config).post(control::set_config))
         .route("/_sim/outside", post(control::outside))
         .route("/_sim/reset", post(control::reset))
         .route("/_sim/generations/{id}", get(control::generation));
@@ -50,10 +47,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn_with_state(
-            sim.clone(),
-            crate::gate::gate,
-        ))
+        .layer(middleware::from_fn_with_state(sim.clone(), crate::gate::gate))
         .with_state(sim)
 }
 

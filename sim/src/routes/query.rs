@@ -2,9 +2,7 @@
 
 /// All `(name, value)` pairs of a raw query string, decoded.
 pub fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+    form_urlencoded::parse(raw.unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 /// Every value of `name`, repeated or comma-separated, trimmed, non-empty.
@@ -20,19 +18,12 @@ pub fn multi(pairs: &[(String, String)], name: &str) -> Vec<String> {
 
 /// The last value of `name`.
 pub fn one<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// Parses an integer query value within `lo..=hi`.
 pub fn int_in(v: &str, lo: u64, hi: u64) -> Option<u64> {
-    v.trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|n| (lo..=hi).contains(n))
+    v.trim().parse::<u64>().ok().filter(|n| (lo..=hi).contains(n))
 }
 
 #[cfg(test)]

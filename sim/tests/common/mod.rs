@@ -16,26 +16,15 @@ pub const K2: &str = "sk-test-two";
 
 /// A fast configuration: tiny durations, two keys, generous limits.
 pub fn cfg() -> Config {
-    Config {
-        keys: vec![K1.into(), K2.into()],
-        pending_ms: 20,
-        processing_ms: 40,
-        seed: Some(7),
-        ..Config::default()
-    }
+    Config { keys: vec![K1.into(), K2.into()], pending_ms: 20, processing_ms: 40, seed: Some(7), ..Config::default() }
 }
 
 pub async fn start(cfg: Config) -> Server {
-    sync_sim::start(cfg, "127.0.0.1:0")
-        .await
-        .expect("start simulator")
+    sync_sim::start(cfg, "127.0.0.1:0").await.expect("start simulator")
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .expect("client")
+    reqwest::Client::builder().timeout(Duration::from_secs(15)).build().expect("client")
 }
 
 pub fn body_for(url: &str) -> Value {
@@ -45,85 +34,48 @@ pub fn body_for(url: &str) -> Value {
     })
 }
 
-pub async fn create(
-    c: &reqwest::Client,
-    base: &str,
-    key: &str,
-    body: &Value,
-) -> (StatusCode, Value) {
-    let r = c
-        .post(format!("{base}/v2/generate"))
-        .header("x-api-key", key)
-        .json(body)
-        .send()
-        .await
-        .expect("send");
+pub async fn create(c: &reqwest::Client, base: &str, key: &str, body: &Value) -> (StatusCode, Value) {
+    let r = c.post(format!("{base}/v2/generate")).header("x-api-key", key).json(body).send().await.expect("send");
     let s = r.status();
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
 pub async fn get(c: &reqwest::Client, base: &str, key: &str, path: &str) -> (StatusCode, Value) {
-    let r = c
-        .get(format!("{base}{path}"))
-        .header("x-api-key", key)
-        .send()
-        .await
-        .expect("send");
+    let r = c.get(format!("{base}{path}")).header("x-api-key", key).send().await.expect("send");
     let s = r.status();
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
+/// GET a URL without a key and decode its JSON body.
+pub async fn get_json(c: &reqwest::Client, url: String) -> Value {
+    c.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 pub async fn stats(c: &reqwest::Client, base: &str) -> Value {
-    c.get(format!("{base}/_sim/stats"))
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("json")
+    c.get(format!("{base}/_sim/stats")).send().await.expect("stats").json().await.expect("json")
 }
 
 pub async fn set_config(c: &reqwest::Client, base: &str, patch: Value) -> Value {
-    let r = c
-        .post(format!("{base}/_sim/config"))
-        .json(&patch)
-        .send()
-        .await
-        .expect("config");
+    let r = c.post(format!("{base}/_sim/config")).json(&patch).send().await.expect("config");
     assert_eq!(r.status(), 200);
     r.json().await.expect("json")
 }
 
 pub async fn requests_log(c: &reqwest::Client, base: &str, n: usize) -> Vec<Value> {
-    let v: Value = c
-        .get(format!("{base}/_sim/requests?limit={n}"))
-        .send()
-        .await
-        .expect("requests")
-        .json()
-        .await
-        .expect("json");
+    let v: Value =
+        c.get(format!("{base}/_sim/requests?limit={n}")).send().await.expect("requests").json().await.expect("json");
     v.as_array().cloned().expect("array")
 }
 
 /// Polls `GET /v2/generate/{id}` until `status` or the deadline.
-pub async fn wait_status(
-    c: &reqwest::Client,
-    base: &str,
-    key: &str,
-    id: &str,
-    status: &str,
-) -> Value {
+pub async fn wait_status(c: &reqwest::Client, base: &str, key: &str, id: &str, status: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let (_, g) = get(c, base, key, &format!("/v2/generate/{id}")).await;
         if g["status"] == status {
             return g;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {status}: {g}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {status}: {g}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -168,10 +120,7 @@ impl Receiver {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Receiver {
-            url: format!("http://{addr}/hook"),
-            hooks,
-        }
+        Receiver { url: format!("http://{addr}/hook"), hooks }
     }
 
     pub fn snapshot(&self) -> Vec<Hook> {
@@ -186,11 +135,7 @@ impl Receiver {
             if got.len() >= n {
                 return got;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "only {} of {n} webhooks arrived",
-                got.len()
-            );
+            assert!(tokio::time::Instant::now() < deadline, "only {} of {n} webhooks arrived", got.len());
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
