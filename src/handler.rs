@@ -13,7 +13,7 @@ use governor_core::route::{route, Proxy, ProxyKind, Route};
 use governor_core::secret::Secret;
 use governor_core::settle;
 use serde_json::json;
-use worker::{Context, Env, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::account_client;
 use crate::cors::{self, Origin};
@@ -23,7 +23,7 @@ use crate::respond;
 use crate::settings;
 use crate::webhook;
 
-pub async fn handle(req: Request, env: &Env, _ctx: &Context) -> Response {
+pub async fn handle(req: Request, env: &Env) -> Response {
     let config = settings::cached(env);
     let config = match config.as_ref() {
         Ok(c) => c,
@@ -204,7 +204,7 @@ async fn settle_response(env: &Env, s: Settle<'_>, resp: Response) -> Result<Res
     let (resp, command) = match (&p.kind, permit) {
         (ProxyKind::Create, Some(permit)) => {
             let (resp, bytes) = proxy::read(resp).await;
-            (resp, Some(settle::after_create(permit, status, &bytes, retry_after, s.idempotency)))
+            (resp, settle::after_create(permit, status, &bytes, retry_after, s.idempotency))
         }
         (ProxyKind::ReadsGenerations, _) if (200..300).contains(&status) && !s.in_flight.is_empty() => {
             let (resp, bytes) = proxy::read(resp).await;

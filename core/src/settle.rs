@@ -44,32 +44,30 @@ pub fn limit_kind(body: &[u8]) -> LimitKind {
 }
 
 /// After `POST /v2/generate`: bind on 2xx (keeping the answer for a client
-/// `Idempotency-Key`), or free the permit.
+/// `Idempotency-Key`), or free the permit. A 2xx without a generation id
+/// changes nothing: the reservation is kept until reconciliation finds the
+/// generation or its TTL ends (never guess that it freed).
 pub fn after_create(
     permit: PermitId,
     status: u16,
     body: &[u8],
     retry_after_ms: Option<u64>,
     key: Option<IdempotencyKey>,
-) -> Command {
+) -> Option<Command> {
     if (200..300).contains(&status) {
-        if let Ok(OneOrMany::One(g)) = serde_json::from_slice::<OneOrMany>(body) {
-            let replay = key.map(|key| Replay { key, status, body: String::from_utf8_lossy(body).into_owned() });
-            return Command::Bind { permit, generation: g.id, replay };
-        }
-        // 2xx without an id: keep the reservation until its TTL or until
-        // reconciliation finds the generation; never guess it freed.
-        return Command::Tick;
+        let Ok(OneOrMany::One(g)) = serde_json::from_slice::<OneOrMany>(body) else { return None };
+        let replay = key.map(|key| Replay { key, status, body: String::from_utf8_lossy(body).into_owned() });
+        return Some(Command::Bind { permit, generation: g.id, replay });
     }
     if status == 429 {
-        return Command::UpstreamLimited {
+        return Some(Command::UpstreamLimited {
             class: "generate".into(),
             kind: limit_kind(body),
             permit: Some(permit),
             retry_after_ms,
-        };
+        });
     }
-    Command::Release { permit }
+    Some(Command::Release { permit })
 }
 
 /// The generation id in a create response.
@@ -93,4 +91,48 @@ pub fn observed(body: &[u8], held: &[String]) -> Option<Command> {
         .filter_map(|g| g.status.filter(|s| is_terminal(s)).map(|status| Observed { id: g.id, status }))
         .collect();
     (!seen.is_empty()).then_some(Command::Observe { generations: seen })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_outcomes() {
+        let body = br#"{"id":"g1","status":"PENDING"}"#;
+        assert_eq!(
+            after_create(7, 201, body, None, None),
+            Some(Command::Bind { permit: 7, generation: "g1".into(), replay: None })
+        );
+        assert_eq!(after_create(7, 201, b"{}", None, None), None, "2xx without an id keeps the reservation");
+        assert_eq!(after_create(7, 400, b"{}", None, None), Some(Command::Release { permit: 7 }));
+        let busy = br#"{"statusCode":429,"errorCode":"concurrency_limit_exceeded"}"#;
+        assert!(matches!(
+            after_create(7, 429, busy, Some(2_000), None),
+            Some(Command::UpstreamLimited { kind: LimitKind::Concurrency, retry_after_ms: Some(2_000), .. })
+        ));
+        let key = IdempotencyKey { client: "c".into(), key: "k".into() };
+        let Some(Command::Bind { replay: Some(r), .. }) = after_create(7, 201, body, None, Some(key)) else { panic!() };
+        assert_eq!((r.status, r.body.as_bytes()), (201, &body[..]));
+    }
+
+    #[test]
+    fn limit_kinds() {
+        assert_eq!(limit_kind(br#"{"errorCode":"rate_limit_exceeded"}"#), LimitKind::Rate);
+        assert_eq!(limit_kind(br#"{"message":"Concurrency limit reached"}"#), LimitKind::Concurrency);
+        assert_eq!(limit_kind(b"not json"), LimitKind::Rate);
+    }
+
+    #[test]
+    fn observes_only_held_terminal_generations() {
+        let list =
+            br#"[{"id":"a","status":"COMPLETED"},{"id":"b","status":"PROCESSING"},{"id":"c","status":"FAILED"}]"#;
+        let held = vec!["a".to_owned(), "b".to_owned()];
+        assert_eq!(
+            observed(list, &held),
+            Some(Command::Observe { generations: vec![Observed { id: "a".into(), status: "COMPLETED".into() }] })
+        );
+        assert_eq!(observed(list, &[]), None);
+        assert_eq!(created_id(br#"{"id":"g9"}"#).as_deref(), Some("g9"));
+    }
 }

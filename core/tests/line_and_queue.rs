@@ -1,0 +1,128 @@
+//! The account's line (held requests, queued jobs) and idempotency, natively
+//! with an injected clock.
+
+use governor_core::account::{apply, AccountState};
+use governor_core::config::Limits;
+use governor_core::contract::{AdmitRequest, Command, DispatchOutcome, Hold, IdempotencyKey, Refusal, Replay, Reply};
+use governor_core::queue::JobSpec;
+
+fn limits() -> Limits {
+    Limits::for_window(100, 100, 1, 60_000, 0)
+}
+
+fn generate() -> AdmitRequest {
+    AdmitRequest { class: "generate".into(), permit: true, ..AdmitRequest::default() }
+}
+
+fn held(ticket: Option<u64>) -> AdmitRequest {
+    AdmitRequest { hold: Some(Hold { ticket, remaining_ms: 10_000 }), ..generate() }
+}
+
+fn permit_of(r: Reply) -> u64 {
+    match r {
+        Reply::Admitted(a) => a.permit.expect("a permit"),
+        other => panic!("not admitted: {other:?}"),
+    }
+}
+
+fn bind(l: &Limits, st: &mut AccountState, now: u64, permit: u64, id: &str) {
+    apply(l, st, now, 0.5, Command::Bind { permit, generation: id.into(), replay: None });
+}
+
+fn end(l: &Limits, st: &mut AccountState, now: u64, id: &str) {
+    apply(l, st, now, 0.5, Command::Webhook { generation: id.into(), status: "COMPLETED".into(), relay: None });
+}
+
+#[test]
+fn held_requests_are_served_in_arrival_order() {
+    let l = limits();
+    let mut st = AccountState::default();
+    let p = permit_of(apply(&l, &mut st, 0, 0.5, Command::Admit(generate())));
+    bind(&l, &mut st, 0, p, "g0");
+    let Reply::Rejected(a) = apply(&l, &mut st, 10, 0.5, Command::Admit(held(None))) else { panic!() };
+    let Reply::Rejected(b) = apply(&l, &mut st, 20, 0.5, Command::Admit(held(None))) else { panic!() };
+    let (ta, tb) = (a.hold.unwrap(), b.hold.unwrap());
+    assert!(ta < tb);
+    end(&l, &mut st, 30, "g0");
+    // B polls first but A is ahead; a newcomer without a hold is behind both.
+    assert!(matches!(apply(&l, &mut st, 40, 0.5, Command::Admit(held(Some(tb)))), Reply::Rejected(_)));
+    assert!(matches!(apply(&l, &mut st, 40, 0.5, Command::Admit(generate())), Reply::Rejected(_)));
+    let pa = permit_of(apply(&l, &mut st, 50, 0.5, Command::Admit(held(Some(ta)))));
+    bind(&l, &mut st, 50, pa, "ga");
+    end(&l, &mut st, 60, "ga");
+    permit_of(apply(&l, &mut st, 70, 0.5, Command::Admit(held(Some(tb)))));
+}
+
+#[test]
+fn an_abandoned_hold_stops_blocking_once_its_lease_ends() {
+    let l = limits();
+    let mut st = AccountState::default();
+    let p = permit_of(apply(&l, &mut st, 0, 0.5, Command::Admit(generate())));
+    bind(&l, &mut st, 0, p, "g0");
+    let Reply::Rejected(a) = apply(&l, &mut st, 10, 0.5, Command::Admit(held(None))) else { panic!() };
+    end(&l, &mut st, 20, "g0");
+    assert!(matches!(apply(&l, &mut st, 30, 0.5, Command::Admit(generate())), Reply::Rejected(_)));
+    // The holder never came back: past its poll interval and grace, the line moves.
+    let later = 10 + a.retry_after_ms.min(100) + 1_000 + 1;
+    permit_of(apply(&l, &mut st, later, 0.5, Command::Admit(generate())));
+}
+
+#[test]
+fn idempotency_keys_replay_and_never_spend_twice() {
+    let l = limits();
+    let mut st = AccountState::default();
+    let key = IdempotencyKey { client: "c1".into(), key: "order-1".into() };
+    let req = AdmitRequest { idempotency: Some(key.clone()), ..generate() };
+    let p = permit_of(apply(&l, &mut st, 0, 0.5, Command::Admit(req.clone())));
+    assert_eq!(apply(&l, &mut st, 1, 0.5, Command::Admit(req.clone())), Reply::Refused(Refusal::InProgress));
+    let replay = Replay { key: key.clone(), status: 201, body: "{\"id\":\"g1\"}".into() };
+    apply(&l, &mut st, 2, 0.5, Command::Bind { permit: p, generation: "g1".into(), replay: Some(replay.clone()) });
+    let remaining = st.policies(&l, 3, "generate", false)[0].remaining;
+    assert_eq!(apply(&l, &mut st, 3, 0.5, Command::Admit(req.clone())), Reply::Replay(replay));
+    assert_eq!(st.policies(&l, 3, "generate", false)[0].remaining, remaining, "a replay spends nothing");
+    assert_eq!(st.permits.in_use(), 1);
+    // Another client's same key is its own.
+    let other =
+        AdmitRequest { idempotency: Some(IdempotencyKey { client: "c2".into(), key: "order-1".into() }), ..generate() };
+    assert!(matches!(apply(&l, &mut st, 4, 0.5, Command::Admit(other)), Reply::Rejected(_)));
+}
+
+#[test]
+fn queued_jobs_are_submitted_as_permits_free_and_take_their_final_status() {
+    let l = limits();
+    let mut st = AccountState::default();
+    let p = permit_of(apply(&l, &mut st, 0, 0.5, Command::Admit(generate())));
+    bind(&l, &mut st, 0, p, "g0");
+    let spec = JobSpec { client: "c".into(), priority: 0, body: "{}".into(), model: None, idempotency_key: None };
+    let Reply::Queued(ticket) =
+        apply(&l, &mut st, 10, 0.5, Command::Admit(AdmitRequest { enqueue: Some(spec), ..generate() }))
+    else {
+        panic!()
+    };
+    assert_eq!((ticket.status.as_str(), ticket.position), ("QUEUED", Some(0)));
+    assert_eq!(apply(&l, &mut st, 20, 0.5, Command::Dispatch), Reply::Ack { released: 0 }, "no room yet");
+    assert_eq!(st.next_wake(&l, 20).map(|w| w > 20), Some(true));
+    end(&l, &mut st, 30, "g0");
+    assert_eq!(st.next_wake(&l, 30), Some(30), "the queue wants the alarm now");
+    let Reply::Dispatch(job) = apply(&l, &mut st, 30, 0.5, Command::Dispatch) else { panic!() };
+    assert_eq!(job.idempotency_key, format!("sync-governor-{}", ticket.id));
+    // A restart here leaves it SUBMITTING: the next Dispatch resends it with the same permit and key.
+    let Reply::Dispatch(again) = apply(&l, &mut st, 31, 0.5, Command::Dispatch) else { panic!() };
+    assert_eq!((again.permit, &again.idempotency_key), (job.permit, &job.idempotency_key));
+    let created = DispatchOutcome::Created { generation: "g1".into() };
+    apply(
+        &l,
+        &mut st,
+        40,
+        0.5,
+        Command::Dispatched { ticket: job.ticket.clone(), permit: job.permit, outcome: created },
+    );
+    let Reply::Ticket(v) = apply(&l, &mut st, 41, 0.5, Command::Ticket { ticket: job.ticket.clone() }) else {
+        panic!()
+    };
+    assert_eq!((v.status.as_str(), v.generation_id.as_deref()), ("SUBMITTED", Some("g1")));
+    end(&l, &mut st, 50, "g1");
+    let Reply::Ticket(v) = apply(&l, &mut st, 51, 0.5, Command::Ticket { ticket: job.ticket }) else { panic!() };
+    assert_eq!(v.status, "COMPLETED");
+    assert_eq!(st.permits.in_use(), 0);
+}
