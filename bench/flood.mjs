@@ -89,9 +89,25 @@ export async function runFlood(P = params(), log = () => {}) {
         await sleep(P.politePauseMs);
       }
     };
+    // The same kind of client, but it lets the governor hold its request
+    // (`Prefer: wait=3`): it takes a place in the account's FIFO line.
+    const held = { tries: 0, admitted: 0, waits: [] };
+    const heldClient = async () => {
+      for (let i = 0; i < 10_000 && now() < end - 500; i++) {
+        const first = now();
+        const r = await req(url, { headers: { "x-api-key": SIM_KEY, prefer: "wait=3" } });
+        held.tries++;
+        if (r.status === 200) {
+          held.admitted++;
+          held.waits.push(now() - first);
+        }
+        await sleep(P.politePauseMs);
+      }
+    };
     const [during] = await Promise.all([
       steady(url, KEY_B, P.otherEveryMs, end),
       politeClient(),
+      heldClient(),
       ...Array.from({ length: P.flooders }, flooder),
     ]);
     const elapsedS = (now() - t0) / 1000;
@@ -102,9 +118,9 @@ export async function runFlood(P = params(), log = () => {}) {
     return {
       params: P,
       elapsedS,
-      decisions: flood.total + polite.tries,
-      decisionsPerS: (flood.total + polite.tries) / elapsedS,
-      rejectedPerS: (flood.rejected + (polite.tries - polite.admitted)) / elapsedS,
+      decisions: flood.total + polite.tries + held.tries,
+      decisionsPerS: (flood.total + polite.tries + held.tries) / elapsedS,
+      rejectedPerS: (flood.rejected + (polite.tries - polite.admitted) + (held.tries - held.admitted)) / elapsedS,
       floodLatP50: pct(flood.lat, 50),
       floodLatP99: pct(flood.lat, 99),
       floodAdmitted: flood.admitted,
@@ -113,7 +129,11 @@ export async function runFlood(P = params(), log = () => {}) {
       politeTries: polite.tries,
       politeWaitP50: pct(polite.waits, 50),
       politeWaitP95: pct(polite.waits, 95),
-      admittedPerS: (flood.admitted + polite.admitted) / elapsedS,
+      heldAdmitted: held.admitted,
+      heldTries: held.tries,
+      heldWaitP50: pct(held.waits, 50),
+      heldWaitP95: pct(held.waits, 95),
+      admittedPerS: (flood.admitted + polite.admitted + held.admitted) / elapsedS,
       upstreamA,
       upstreamAPerS: upstreamA / elapsedS,
       allowedPerS: allowed / elapsedS,

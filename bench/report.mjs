@@ -161,18 +161,20 @@ if (!F || F.error) {
 } else {
   const P = F.params;
   p(`Account limit ${P.limit} requests per ${P.windowMs} ms. ${P.flooders} concurrent clients send \`GET ${P.path}\` back to back for ${P.seconds} s on one key. ` +
-    `A polite client on the same key sleeps the governor's \`retryAfterMs\` after each 429 and pauses ${P.politePauseMs} ms after each admission. ` +
+    `A polite client on the same key sleeps the governor's \`retryAfterMs\` after each 429 and pauses ${P.politePauseMs} ms after each admission; a held client does the same but sends \`Prefer: wait=3\` and lets the governor hold it in the account's line. ` +
     `A client on a second key (its own account and object, same limit) sends one request every ${P.otherEveryMs} ms, first for ${P.calmSeconds} s before the flood, then during it.`);
   p();
   table(["metric", "value"], [
     ["decisions per second (all answers on the flooded account)", fmt(F.decisionsPerS, 0)],
     ["429s per second", fmt(F.rejectedPerS, 0)],
     ["flood latency p50 / p99", `${fmt(F.floodLatP50, 1)} / ${fmt(F.floodLatP99, 1)} ms`],
-    ["admitted per second (flood + polite) vs the limit", `${fmt(F.admittedPerS, 2)} vs ${fmt(F.allowedPerS, 2)}`],
+    ["admitted per second (flood + polite + held) vs the limit", `${fmt(F.admittedPerS, 2)} vs ${fmt(F.allowedPerS, 2)}`],
     ["requests Sync received from the flooded account, per second", fmt(F.upstreamAPerS, 2)],
     ["upstream 429s", String(F.upstream429)],
     ["polite client: admitted / tries", `${F.politeAdmitted} / ${F.politeTries}`],
     ["polite client: first try → admitted, p50 / p95", `${fmt(F.politeWaitP50, 0)} / ${fmt(F.politeWaitP95, 0)} ms`],
+    ["held client (\`Prefer: wait=3\`): admitted / requests", `${F.heldAdmitted ?? "–"} / ${F.heldTries ?? "–"}`],
+    ["held client: request → admitted, p50 / p95", `${fmt(F.heldWaitP50, 0)} / ${fmt(F.heldWaitP95, 0)} ms`],
     ["other account before the flood: p50 / p99 (n, statuses)", `${fmt(F.otherCalm.p50, 1)} / ${fmt(F.otherCalm.p99, 1)} ms (${F.otherCalm.n}, ${JSON.stringify(F.otherCalm.statuses)})`],
     ["other account during the flood: p50 / p99 (n, statuses)", `${fmt(F.otherDuring.p50, 1)} / ${fmt(F.otherDuring.p99, 1)} ms (${F.otherDuring.n}, ${JSON.stringify(F.otherDuring.statuses)})`],
   ]);
@@ -269,7 +271,7 @@ function notes() {
     out.push(`Flood: the flooded account kept Sync at its limit (${fmt(F.upstreamAPerS, 2)}/s for ${fmt(F.allowedPerS, 2)}/s allowed, ${F.upstream429} upstream 429s), but a request on another account slowed from ${fmt(F.otherCalm.p50, 1)} to ${fmt(F.otherDuring.p50, 1)} ms p50: locally all objects share workerd's one thread (and the 2 CPUs with the load generator), which production does not. Refusals write nothing unless an old admission left the span.`);
   }
   if (F && !F.error && F.politeAdmitted < F.politeTries / 2) {
-    out.push(`Flood: a polite client that waits its \`retryAfterMs\` got in ${F.politeAdmitted} times in ${F.politeTries} tries: when its wait ends the flood is already racing for the same token. The governor's held requests (\`Prefer: wait=N\`, one FIFO line per account) are meant for exactly this; this polite client does not send that header yet.`);
+    out.push(`Flood: a polite client that waits its \`retryAfterMs\` got in ${F.politeAdmitted} times in ${F.politeTries} tries: when its wait ends the flood is already racing for the same token. The governor's held requests are the answer: the held client (\`Prefer: wait=3\`, one FIFO line per account, ahead of every request that does not hold) got in ${F.heldAdmitted ?? "–"} times in ${F.heldTries ?? "–"} requests.`);
   }
   if (m && Number(m[2]) > 350) {
     out.push(`Size target missed: ${m[2]} KiB gzip (wasm ${Number.isFinite(wasmBytes) ? `${fmt(wasmBytes / 1024, 0)} KiB` : "–"}); it was 310 KiB gzip / 797 KiB wasm at commit 7c2210e, before the lifecycle and queue work. Likely the biggest single addition: \`governor-core\` now depends on \`url\`, whose \`idna\` brings ICU normalisation tables, only to check a client's \`webhookUrl\` (core/src/webhook.rs); \`aes-gcm\` and \`indexmap\` add more. What would fix it: validate webhook URLs with a small scheme/host parser (or the runtime's own \`URL\` in the Worker layer) so \`url\`/\`idna\` drop out, then measure what is left with \`twiggy top build/index_bg.wasm\`; the release profile is already opt-level "z", LTO, one codegen unit, wasm-opt.`);
