@@ -16,19 +16,22 @@ use std::cell::{Cell, RefCell};
 use governor_core::account::{apply, AccountState};
 use governor_core::config::{Config, Limits};
 use governor_core::contract::{AdmitRequest, Command, LimitKind, Observed, Reply};
+use governor_core::queue::{Changes, Job, Queue};
 use governor_core::reconcile::ActiveGeneration;
 use governor_core::seal::unseal;
 use governor_core::secret::Secret;
 use governor_core::settle::limit_kind;
 use governor_core::Ms;
-use worker::{durable_object, Date, DurableObject, Env, Request, Response, Result, State};
+use worker::{durable_object, Date, DurableObject, Env, ListOptions, Request, Response, Result, State};
 
 use crate::account_client::KEY_HEADER;
 use crate::settings;
 use crate::upstream::{self, Page};
 
 const STATE_KEY: &str = "account";
-const QUEUE_KEY: &str = "queue";
+/// Queued jobs, one key each (`job:<ticket>`), and the round-robin cursor.
+const JOB_PREFIX: &str = "job:";
+const CURSOR_KEY: &str = "queue-cursor";
 /// At most this many list pages per reconciliation (100 items each).
 const MAX_PAGES: usize = 20;
 /// At most this many queued jobs submitted per alarm (the alarm re-arms).
@@ -43,8 +46,6 @@ pub struct AccountObject {
     alarm_at: Cell<Option<Ms>>,
     /// The account's Sync key, in memory only (pass-through mode).
     key: RefCell<Option<Secret>>,
-    /// The queue revision last written.
-    queue_written: Cell<u64>,
     /// The account state last written (a write that changes nothing is skipped).
     state_written: RefCell<String>,
     /// One dispatch loop at a time: a job is SUBMITTING only while its loop
@@ -67,11 +68,17 @@ impl AccountObject {
         }
         let storage = self.state.storage();
         let stored: Option<String> = storage.get(STATE_KEY).await?;
-        let queue: Option<String> = storage.get(QUEUE_KEY).await?;
+        let cursor: Option<String> = storage.get(CURSOR_KEY).await?;
+        let listed = storage.list_with_options(ListOptions::new().prefix(JOB_PREFIX)).await?;
+        let mut jobs: Vec<Job> = Vec::new();
+        listed.for_each(&mut |value, _| {
+            if let Some(job) = value.as_string().and_then(|s| serde_json::from_str(&s).ok()) {
+                jobs.push(job);
+            }
+        });
         let mut loaded =
             stored.as_deref().and_then(|s| serde_json::from_str::<AccountState>(s).ok()).unwrap_or_default();
-        loaded.queue = queue.and_then(|q| serde_json::from_str(&q).ok()).unwrap_or_default();
-        self.queue_written.set(loaded.queue.revision());
+        loaded.queue = Queue::restore(jobs, cursor);
         let interrupted = loaded.queue.stale_submitting().is_some();
         {
             let mut cache = self.cache.borrow_mut();
@@ -102,21 +109,50 @@ impl AccountObject {
             }
             let persisted = if mutates { serde_json::to_string(account).ok() } else { None };
             let persisted = persisted.filter(|json| *json != *self.state_written.borrow());
-            let revision = account.queue.revision();
-            let queue =
-                (revision != self.queue_written.get()).then(|| serde_json::to_string(&account.queue).ok()).flatten();
-            self.queue_written.set(revision);
+            let queue = account.queue.take_changes();
             (reply, persisted, queue, account.next_wake(limits, now))
         };
+        self.persist(persisted.as_deref(), queue).await?;
         if let Some(json) = persisted {
-            self.state.storage().put(STATE_KEY, json.as_str()).await?;
             *self.state_written.borrow_mut() = json;
-        }
-        if let Some(json) = queue {
-            self.state.storage().put(QUEUE_KEY, json).await?;
         }
         self.schedule(wake, now).await?;
         Ok(reply)
+    }
+
+    /// One storage write for everything that changed: the account state
+    /// (if it did), the queued jobs that changed, the round-robin cursor;
+    /// then the deletion of jobs past their retention.
+    async fn persist(&self, state: Option<&str>, queue: Changes) -> Result<()> {
+        let records = js_sys::Object::new();
+        let mut any = false;
+        let mut set = |key: &str, value: &str| -> Result<()> {
+            any = true;
+            js_sys::Reflect::set(&records, &key.into(), &value.into())?;
+            Ok(())
+        };
+        if let Some(json) = state {
+            set(STATE_KEY, json)?;
+        }
+        for job in &queue.upserts {
+            let json = serde_json::to_string(job).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            set(&format!("{JOB_PREFIX}{}", job.ticket), &json)?;
+        }
+        if let Some(Some(client)) = &queue.cursor {
+            set(CURSOR_KEY, client)?;
+        }
+        let storage = self.state.storage();
+        if any {
+            storage.put_multiple_raw(records).await?;
+        }
+        let mut gone: Vec<String> = queue.removed.iter().map(|t| format!("{JOB_PREFIX}{t}")).collect();
+        if let Some(None) = queue.cursor {
+            gone.push(CURSOR_KEY.to_owned());
+        }
+        if !gone.is_empty() {
+            storage.delete_multiple(gone).await?;
+        }
+        Ok(())
     }
 
     async fn schedule(&self, wake: Option<Ms>, now: Ms) -> Result<()> {
@@ -263,7 +299,6 @@ impl DurableObject for AccountObject {
             alarm_at: Cell::new(None),
             key: RefCell::new(None),
             dispatching: Cell::new(false),
-            queue_written: Cell::new(0),
             state_written: RefCell::new(String::new()),
         }
     }

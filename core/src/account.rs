@@ -40,7 +40,7 @@ pub struct AccountState {
     pub reconcile: Schedule,
     #[serde(default)]
     pub outbox: Outbox,
-    /// Persisted under its own key, and only when it changed.
+    /// Persisted apart, one job per key, only what changed.
     #[serde(skip)]
     pub queue: Queue,
     #[serde(default)]

@@ -9,7 +9,7 @@
 //! derived from the ticket so a crash mid-submit cannot create it twice) →
 //! SUBMITTED (bound to a generation) → the generation's terminal status.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -91,17 +91,34 @@ pub enum CancelError {
     AlreadySubmitted,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The queue. It is persisted one job per storage key, and only the jobs
+/// that changed are written: a hand-off writes one small record whatever the
+/// queue's depth.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Queue {
-    #[serde(default)]
     jobs: Vec<Job>,
     /// The client served last (round-robin cursor).
-    #[serde(default)]
     last_client: Option<String>,
-    /// Bumped on every change, so the object persists the queue only when
-    /// it changed (it is stored apart from the rest of the account).
-    #[serde(skip)]
-    revision: u64,
+    /// Tickets changed since the last `take_changes`.
+    dirty: BTreeSet<String>,
+    /// Tickets removed since the last `take_changes`.
+    removed: Vec<String>,
+    cursor_moved: bool,
+}
+
+/// What changed since the last persist.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub upserts: Vec<Job>,
+    pub removed: Vec<String>,
+    /// The round-robin cursor to store, when it moved.
+    pub cursor: Option<Option<String>>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.upserts.is_empty() && self.removed.is_empty() && self.cursor.is_none()
+    }
 }
 
 impl Queue {
@@ -114,12 +131,25 @@ impl Queue {
     }
 
     fn get_mut(&mut self, ticket: &str) -> Option<&mut Job> {
-        self.revision += 1;
-        self.jobs.iter_mut().find(|j| j.ticket == ticket)
+        let job = self.jobs.iter_mut().find(|j| j.ticket == ticket)?;
+        self.dirty.insert(job.ticket.clone());
+        Some(job)
     }
 
-    pub fn revision(&self) -> u64 {
-        self.revision
+    /// Rebuild from storage (jobs in any order).
+    pub fn restore(mut jobs: Vec<Job>, last_client: Option<String>) -> Self {
+        jobs.sort_by_key(|j| j.seq);
+        Queue { jobs, last_client, ..Queue::default() }
+    }
+
+    /// Everything changed since the last call, to persist.
+    pub fn take_changes(&mut self) -> Changes {
+        let dirty = std::mem::take(&mut self.dirty);
+        Changes {
+            upserts: self.jobs.iter().filter(|j| dirty.contains(&j.ticket)).cloned().collect(),
+            removed: std::mem::take(&mut self.removed),
+            cursor: std::mem::take(&mut self.cursor_moved).then(|| self.last_client.clone()),
+        }
     }
 
     pub fn by_idempotency(&self, client: &str, key: &str) -> Option<&Job> {
@@ -131,7 +161,7 @@ impl Queue {
         if self.depth() >= policy.max_depth {
             return None;
         }
-        self.revision += 1;
+        self.dirty.insert(ticket.clone());
         self.jobs.push(Job {
             ticket,
             seq,
@@ -194,6 +224,7 @@ impl Queue {
             j.attempts += 1;
             let client = j.spec.client.clone();
             self.last_client = Some(client);
+            self.cursor_moved = true;
         }
     }
 
@@ -225,12 +256,12 @@ impl Queue {
 
     /// A generation ended: the job that submitted it takes its status.
     pub fn generation_ended(&mut self, generation: &str, status: &str, now: Ms) {
-        self.revision += 1;
         for j in &mut self.jobs {
             if matches!(&j.state, JobState::Submitted { generation: g } if g == generation) {
                 j.state =
                     JobState::Done { status: status.to_owned(), generation: Some(generation.to_owned()), error: None };
                 j.updated_at = now;
+                self.dirty.insert(j.ticket.clone());
             }
         }
     }
@@ -251,14 +282,14 @@ impl Queue {
 
     /// Forget finished jobs past their retention.
     pub fn gc(&mut self, policy: &QueuePolicy, now: Ms) {
-        let before = self.jobs.len();
-        self.jobs.retain(|j| {
-            let finished = matches!(j.state, JobState::Done { .. } | JobState::Canceled);
-            !finished || j.updated_at + policy.retention_ms > now
-        });
-        if self.jobs.len() != before {
-            self.revision += 1;
+        let expired = |j: &Job| {
+            matches!(j.state, JobState::Done { .. } | JobState::Canceled) && j.updated_at + policy.retention_ms <= now
+        };
+        for j in self.jobs.iter().filter(|j| expired(j)) {
+            self.dirty.remove(&j.ticket);
+            self.removed.push(j.ticket.clone());
         }
+        self.jobs.retain(|j| !expired(j));
     }
 
     /// The earliest `not_before` in the future among queued jobs.
@@ -321,6 +352,23 @@ mod tests {
         assert_eq!(q.depth(), 0);
         q.gc(&P, 2_000);
         assert!(q.jobs().is_empty());
+    }
+
+    #[test]
+    fn persists_only_what_changed() {
+        let mut q = q(&[("a", 0), ("b", 0)]);
+        assert_eq!(q.take_changes().upserts.len(), 2);
+        assert!(q.take_changes().is_empty(), "nothing changed since");
+        q.start("t1", 9, 5);
+        let c = q.take_changes();
+        assert_eq!((c.upserts.len(), c.upserts[0].ticket.as_str()), (1, "t1"));
+        assert_eq!(c.cursor, Some(Some("b".into())));
+        q.fail("t1", "FAILED", "x".into(), 6);
+        q.take_changes();
+        q.gc(&P, 6 + P.retention_ms);
+        assert_eq!(q.take_changes().removed, vec!["t1".to_owned()]);
+        let back = Queue::restore(q.jobs().to_vec(), Some("b".into()));
+        assert_eq!(back.service_order().len(), 1);
     }
 
     #[test]
