@@ -16,6 +16,7 @@ use crate::contract::{
     AdmitRequest, Admitted, IdempotencyKey, Reason, Refusal, Rejection, Replay, Reply, HOLD_GRACE_MS,
 };
 use crate::permits::PermitId;
+use crate::queue::JobState;
 use crate::Ms;
 
 /// How long a client's `Idempotency-Key` is remembered.
@@ -128,8 +129,8 @@ impl AccountState {
     /// Is anything ahead of `seq` in the line of `class`?
     pub(crate) fn ahead(&self, class: &str, seq: u64, now: Ms) -> bool {
         let held = self.held.iter().any(|h| h.class == class && h.ticket < seq && h.expires_at > now);
-        let queued =
-            class == "generate" && self.queue.service_order().iter().any(|j| j.seq < seq && j.not_before <= now);
+        let queued = class == "generate"
+            && self.queue.jobs().iter().any(|j| j.state == JobState::Queued && j.seq < seq && j.not_before <= now);
         held || queued
     }
 

@@ -159,6 +159,9 @@ impl AccountState {
     /// is resumed by the object when it loads its state.)
     pub(crate) fn queue_wake(&self, limits: &Limits, now: Ms) -> Option<Ms> {
         let later = self.queue.next_not_before(now);
+        if !self.queue.has_ready(now) {
+            return later;
+        }
         let Some(job) = self.queue.next_ready(now) else { return later };
         let held_ahead: Option<Ms> =
             self.held.iter().filter(|h| h.class == "generate" && h.ticket < job.seq).map(|h| h.expires_at).min();

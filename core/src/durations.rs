@@ -59,10 +59,6 @@ impl Durations {
             now + (expected / 10).max(1_000)
         }
     }
-
-    pub fn snapshot(&self) -> &BTreeMap<String, Stat> {
-        &self.0
-    }
 }
 
 #[cfg(test)]

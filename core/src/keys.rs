@@ -69,10 +69,6 @@ impl ManagedKeys {
         Self { clients, sync_keys }
     }
 
-    pub fn accounts(&self) -> impl Iterator<Item = &str> {
-        self.clients.iter().map(|(_, a, _)| a.as_str())
-    }
-
     fn resolve(&self, presented: &str) -> Result<Caller, AuthError> {
         let wanted = digest(presented);
         let mut found: Option<(&str, &str)> = None;
