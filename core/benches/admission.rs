@@ -9,7 +9,7 @@
 //! - `admit_other/full_600_slide`: the same window at the moment its oldest
 //!   admission leaves the span, so the decision admits (record + prune):
 //!   the steady state of a saturated account;
-//! - `admit_other/full_600_slide+encode`: the same plus serialising the
+//! - `admit_other/full_600_slide+writes+encode`: the same plus serialising the
 //!   account state to JSON, roughly what the Durable Object persists per call.
 //!
 //! Run with `cargo bench -p governor-core --bench admission`; `scripts/bench.sh`
@@ -17,7 +17,7 @@
 //! under a minute.
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
-use governor_core::account::{apply, AccountState};
+use governor_core::mem::MemAccount;
 use governor_core::config::Limits;
 use governor_core::contract::{AdmitRequest, Command, Reply};
 
@@ -41,10 +41,10 @@ fn admit(class: &str, permit: bool) -> Command {
 }
 
 /// An account whose `other` window holds 600 admissions at t = 0, 100, ..., 59 900 ms.
-fn full_window(limits: &Limits) -> AccountState {
-    let mut state = AccountState::default();
+fn full_window(limits: &Limits) -> MemAccount {
+    let mut state = MemAccount::default();
     for i in 0..600u64 {
-        let reply = apply(limits, &mut state, i * 100, 0.5, admit("other", false));
+        let reply = state.apply(limits, i * 100, 0.5, admit("other", false));
         assert!(matches!(reply, Reply::Admitted(_)), "setup admission {i} refused");
     }
     state
@@ -54,10 +54,10 @@ fn bench(c: &mut Criterion) {
     let limits = limits();
 
     c.bench_function("admit_generate/empty", |b| {
-        let empty = AccountState::default();
+        let empty = MemAccount::default();
         b.iter_batched(
             || (empty.clone(), admit("generate", true)),
-            |(mut s, cmd)| black_box(apply(&limits, &mut s, 1_000, 0.5, cmd)),
+            |(mut s, cmd)| black_box(s.apply(&limits, 1_000, 0.5, cmd)),
             BatchSize::SmallInput,
         )
     });
@@ -65,33 +65,32 @@ fn bench(c: &mut Criterion) {
     let full = full_window(&limits);
     // Refusal: still inside the span of the oldest admission.
     let reject_at = 59_950;
-    assert!(matches!(apply(&limits, &mut full.clone(), reject_at, 0.5, admit("other", false)), Reply::Rejected(_)));
+    assert!(matches!(full.clone().apply(&limits, reject_at, 0.5, admit("other", false)), Reply::Rejected(_)));
     c.bench_function("admit_other/full_600_reject", |b| {
         b.iter_batched(
             || (full.clone(), admit("other", false)),
-            |(mut s, cmd)| black_box(apply(&limits, &mut s, reject_at, 0.5, cmd)),
+            |(mut s, cmd)| black_box(s.apply(&limits, reject_at, 0.5, cmd)),
             BatchSize::SmallInput,
         )
     });
 
     // Sliding admission: the oldest stamp (t = 0) leaves the span at window + margin.
     let slide_at = WINDOW_MS + MARGIN_MS;
-    assert!(matches!(apply(&limits, &mut full.clone(), slide_at, 0.5, admit("other", false)), Reply::Admitted(_)));
+    assert!(matches!(full.clone().apply(&limits, slide_at, 0.5, admit("other", false)), Reply::Admitted(_)));
     c.bench_function("admit_other/full_600_slide", |b| {
         b.iter_batched(
             || (full.clone(), admit("other", false)),
-            |(mut s, cmd)| black_box(apply(&limits, &mut s, slide_at, 0.5, cmd)),
+            |(mut s, cmd)| black_box(s.apply(&limits, slide_at, 0.5, cmd)),
             BatchSize::SmallInput,
         )
     });
 
-    c.bench_function("admit_other/full_600_slide+encode", |b| {
+    c.bench_function("admit_other/full_600_slide+writes+encode", |b| {
         b.iter_batched(
             || (full.clone(), admit("other", false)),
             |(mut s, cmd)| {
-                let reply = apply(&limits, &mut s, slide_at, 0.5, cmd);
-                s.compact(&limits, slide_at);
-                black_box((reply, serde_json::to_vec(&s).unwrap()))
+                let out = s.run(&limits, slide_at, 0.5, cmd);
+                black_box((serde_json::to_vec(&out.reply).unwrap(), out.writes))
             },
             BatchSize::SmallInput,
         )

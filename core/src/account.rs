@@ -1,171 +1,367 @@
-//! One account's state and the pure `apply` that every Durable Object call
-//! goes through: `(limits, state, now, jitter, command) -> reply`.
-//! The caller owns the clock and the randomness; nothing here does I/O.
+//! One account: its hot state in memory, its tables behind a [`Store`],
+//! and the sans-IO [`apply`] that every Durable Object call goes through:
+//! `(limits, state, store, now, jitter, command) -> Output { reply, writes, effects, wake }`.
+//! The caller owns the clock, the randomness and all I/O: it applies the
+//! writes to its tables, runs the effects and arms the alarm at `wake`.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::admit::{Held, IdempotencyMap};
+use crate::admit::Held;
 use crate::backoff::Backoff;
 use crate::config::Limits;
 use crate::contract::{
-    AdmitRequest, BackoffView, Command, ConcurrencyView, InFlightView, LimitKind, Observed, PolicyState, QueueView,
-    ReconcileView, RelayView, Reply, StatusView,
+    AdmitRequest, BackoffView, BoundView, Command, ConcurrencyView, InFlightView, LimitKind, MemoryView, Observed,
+    PolicyState, QueueView, ReconcileView, Refusal, RelayView, Reply, StatusView, StorageView,
 };
 use crate::durations::Durations;
-use crate::permits::{Holder, Permit, Permits};
+use crate::idempotency::Idempotency;
+use crate::permits::{Holder, Permit, PermitId, Permits};
 use crate::queue::Queue;
 use crate::reconcile::Schedule;
-use crate::relay::Outbox;
+use crate::relay::{Delivery, Outbox};
 use crate::status::is_terminal;
+use crate::store::{Store, StoreError, StoreResult, Write, SCHEMA_VERSION};
 use crate::window::WindowLog;
 use crate::Ms;
 
 /// Name of the concurrency policy in headers and errors.
 pub const CONCURRENCY: &str = "concurrency";
+/// How often finished records are swept (a bounded batch each time).
+const SWEEP_EVERY_MS: Ms = 60_000;
 
-/// Everything the account's object persists.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// The account's hot state: what admission needs, in memory, bounded by the
+/// limits (not by how long the account has lived). The tables are the truth.
+#[derive(Clone, Debug, Default)]
 pub struct AccountState {
-    #[serde(default)]
     pub windows: BTreeMap<String, WindowLog>,
-    #[serde(default)]
     pub permits: Permits,
-    #[serde(default)]
     pub backoff: BTreeMap<String, Backoff>,
-    #[serde(default)]
     pub durations: Durations,
-    #[serde(default)]
     pub reconcile: Schedule,
-    #[serde(default)]
     pub outbox: Outbox,
-    /// Persisted apart, one job per key, only what changed.
-    #[serde(skip)]
     pub queue: Queue,
-    #[serde(default)]
-    pub idempotency: IdempotencyMap,
+    pub idempotency: Idempotency,
     /// Orders held requests and queued jobs in one line.
-    #[serde(default)]
     pub next_seq: u64,
     /// The pass-through Sync key, sealed, kept while the queue needs it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed_key: Option<String>,
     /// Held requests (`Prefer: wait`): live HTTP requests, so not persisted.
-    #[serde(skip)]
     pub held: Vec<Held>,
+    /// Rows written since the last flush (admissions, prunes).
+    journal: Vec<Write>,
+    /// Meta values as last written, to write only what changed.
+    written: BTreeMap<&'static str, String>,
+    written_permits: BTreeMap<PermitId, Permit>,
+    sweep_at: Ms,
+}
+
+/// What one command produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Output {
+    pub reply: Reply,
+    /// Rows to write, in order, in one transaction, before the reply leaves.
+    pub writes: Vec<Write>,
+    /// I/O the object runs after the writes (from the alarm).
+    pub effects: Vec<Effect>,
+    /// When the alarm must fire next, if ever.
+    pub wake: Option<Ms>,
+}
+
+/// I/O the object performs on the core's behalf; each reports back as a
+/// command.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// POST this payload to the client's URL, then `Command::Delivered`.
+    Deliver(Delivery),
+    /// Submit queued jobs while `Command::Dispatch` hands one out.
+    Dispatch,
+    /// List Sync's active generations, then `Command::Reconciled`.
+    Reconcile,
+}
+
+fn meta_value<T: DeserializeOwned + Default>(meta: &BTreeMap<String, String>, key: &str) -> T {
+    meta.get(key).and_then(|v| serde_json::from_str(v).ok()).unwrap_or_default()
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+impl AccountState {
+    /// Load the hot state from the tables. Rows that do not decode were
+    /// skipped by the store; a value that does not decode starts empty.
+    pub fn load(store: &dyn Store, limits: &Limits) -> StoreResult<Self> {
+        let meta: BTreeMap<String, String> = store.meta()?.into_iter().collect();
+        let mut stamps: BTreeMap<String, Vec<Ms>> = BTreeMap::new();
+        for (class, at) in store.admissions()? {
+            stamps.entry(class).or_default().push(at);
+        }
+        let tats: BTreeMap<String, Ms> = meta_value(&meta, "tat");
+        let windows = stamps
+            .into_iter()
+            .filter_map(|(class, s)| {
+                let rate = limits.rate(&class)?;
+                Some((class.clone(), WindowLog::restore(s, tats.get(&class).copied().unwrap_or(0), rate)))
+            })
+            .collect();
+        let permits = Permits::restore(store.permits()?, meta_value(&meta, "permit_next_id"));
+        let cursor: Option<String> = meta_value(&meta, "queue_cursor");
+        let mut state = AccountState {
+            windows,
+            permits,
+            backoff: meta_value(&meta, "backoff"),
+            durations: meta_value(&meta, "durations"),
+            reconcile: meta_value(&meta, "reconcile"),
+            outbox: Outbox::restore(store.outbox_schedule()?, meta_value(&meta, "relay")),
+            queue: Queue::restore(store.waiting_jobs()?, cursor),
+            idempotency: Idempotency::restore(store.in_flight_idempotency()?, meta_value(&meta, "idempotency")),
+            next_seq: meta_value(&meta, "seq"),
+            sealed_key: meta_value(&meta, "sealed_key"),
+            ..AccountState::default()
+        };
+        state.written_permits = state.permits.held().iter().map(|p| (p.id, p.clone())).collect();
+        for (key, value) in state.meta_values() {
+            if meta.get(key) == Some(&value) {
+                state.written.insert(key, value);
+            }
+        }
+        Ok(state)
+    }
+
+    /// Every meta row, as it would be written now.
+    fn meta_values(&self) -> Vec<(&'static str, String)> {
+        let tats: BTreeMap<&String, Ms> =
+            self.windows.iter().filter(|(_, w)| w.tat() > 0).map(|(c, w)| (c, w.tat())).collect();
+        vec![
+            ("schema_version", SCHEMA_VERSION.to_string()),
+            ("tat", json(&tats)),
+            ("permit_next_id", json(&self.permits.next_id())),
+            ("backoff", json(&self.backoff)),
+            ("durations", json(&self.durations)),
+            ("reconcile", json(&self.reconcile)),
+            ("relay", json(&self.outbox.counters)),
+            ("idempotency", json(&self.idempotency.totals)),
+            ("seq", json(&self.next_seq)),
+            ("sealed_key", json(&self.sealed_key)),
+            ("queue_cursor", json(&self.queue.last_client())),
+        ]
+    }
+
+    pub(crate) fn journal(&mut self, w: Write) {
+        self.journal.push(w);
+    }
+
+    /// Count one admission of `class` (every bucket it spends from).
+    pub(crate) fn spend(&mut self, limits: &Limits, class: &str, now: Ms) {
+        for bucket in limits.buckets(class) {
+            if let Some(rate) = limits.rate(bucket) {
+                let log = self.windows.entry(bucket.to_owned()).or_default();
+                let (at, dropped_before) = log.record(rate, now);
+                self.journal.push(Write::Admission { class: bucket.to_owned(), at });
+                if let Some(before) = dropped_before {
+                    self.journal.push(Write::PruneAdmissions { class: bucket.to_owned(), before });
+                }
+            }
+        }
+    }
+
+    /// Everything that changed since the last flush, as rows.
+    fn flush(&mut self) -> Vec<Write> {
+        let mut writes = std::mem::take(&mut self.journal);
+        writes.extend(self.queue.take_writes());
+        writes.extend(self.outbox.take_writes());
+        writes.extend(self.idempotency.take_writes());
+        let mut seen = BTreeMap::new();
+        for p in self.permits.held() {
+            if self.written_permits.get(&p.id) != Some(p) {
+                writes.push(Write::PutPermit(p.clone()));
+            }
+            seen.insert(p.id, p.clone());
+        }
+        for id in self.written_permits.keys().filter(|id| !seen.contains_key(id)) {
+            writes.push(Write::DeletePermit(*id));
+        }
+        self.written_permits = seen;
+        for (key, value) in self.meta_values() {
+            if self.written.get(key) != Some(&value) {
+                writes.push(Write::Meta { key, value: value.clone() });
+                self.written.insert(key, value);
+            }
+        }
+        writes
+    }
 }
 
 /// Apply one command. `jitter` is a uniform sample in `[0, 1)`.
-pub fn apply(limits: &Limits, state: &mut AccountState, now: Ms, jitter: f64, command: Command) -> Reply {
-    state.permits.expire(now);
-    let reply = match command {
-        Command::Admit(req) => state.admit(limits, now, &req),
-        Command::Bind { permit, generation, replay } => {
-            state.permits.bind(&limits.concurrency, permit, &generation, now);
-            state.idempotency.settle(permit, replay, now);
-            Reply::Ack { released: 0 }
-        }
-        Command::Release { permit } => {
-            state.idempotency.settle(permit, None, now);
-            Reply::Ack { released: u32::from(state.permits.release(permit).is_some()) }
-        }
-        Command::Observe { generations } => {
-            Reply::Ack { released: state.release_terminal(&generations, now).len() as u32 }
-        }
-        Command::Webhook { generation, status, relay } => {
-            let freed = state.release_terminal(&[Observed { id: generation, status }], now);
-            // Sync calls back when the generation ends: an exact duration.
-            // (A status read only shows when a client looked, so it teaches nothing.)
-            for p in freed.iter().filter(|p| matches!(p.holder, Holder::Generation(_))) {
-                state.durations.observe(p.model.as_deref(), now.saturating_sub(p.since));
-            }
-            let released = freed.len() as u32;
-            if let Some(r) = relay {
-                state.outbox.enqueue(&limits.relay, now, r.url, r.body, r.headers);
-            }
-            Reply::Ack { released }
-        }
-        Command::Reconciled { listed_from, active, complete, ended } => {
-            for o in ended.iter().filter(|o| is_terminal(&o.status)) {
-                state.queue.generation_ended(&o.id, &o.status, now);
-            }
-            let active: Vec<(String, Option<String>)> = active.into_iter().map(|a| (a.id, a.model)).collect();
-            let (gone, adopted) = if complete {
-                state.permits.reconcile(&limits.concurrency, &active, listed_from, now)
-            } else {
-                // A partial list can only prove presence, never absence.
-                let before = state.permits.in_use();
-                for (id, model) in &active {
-                    state.permits.adopt(&limits.concurrency, id, model.clone(), now);
-                }
-                (Vec::new(), state.permits.in_use() - before)
-            };
-            let released = gone.len() as u32;
-            state.reconcile.finished(&limits.reconcile, now, released + adopted, state.permits.in_use() > 0);
-            Reply::Ack { released }
-        }
-        Command::ReconcileFailed { retry_at } => {
-            state.reconcile.postpone(retry_at.max(now + 1));
-            Reply::Ack { released: 0 }
-        }
-        Command::Delivered { id, attempt } => {
-            state.outbox.settle(&limits.relay, id, attempt, now, jitter);
-            Reply::Ack { released: 0 }
-        }
-        Command::UpstreamLimited { class, kind, permit, retry_after_ms } => {
-            if let Some(p) = permit {
-                state.permits.release(p);
-                state.idempotency.settle(p, None, now);
-            }
-            match kind {
-                LimitKind::Rate => {
-                    for bucket in limits.buckets(&class) {
-                        state.backoff.entry(bucket.to_owned()).or_default().strike(
-                            &limits.backoff,
-                            now,
-                            jitter,
-                            retry_after_ms,
-                        );
-                    }
-                }
-                LimitKind::Concurrency => state.reconcile.suspect(&limits.reconcile, now),
-            }
-            // The caller gets the governor's own refusal, with an honest retry time.
-            let probe = AdmitRequest { class, permit: kind == LimitKind::Concurrency, ..AdmitRequest::default() };
-            match state.admit_check(limits, now, &probe) {
-                Err(r) => Reply::Rejected(r),
-                Ok(()) => Reply::Ack { released: 0 },
-            }
-        }
-        Command::Unhold { ticket } => {
-            state.held.retain(|h| h.ticket != ticket);
-            Reply::Ack { released: 0 }
-        }
-        Command::Dispatch => state.dispatch(limits, now),
-        Command::Dispatched { ticket, permit, outcome } => {
-            state.dispatched(limits, now, jitter, &ticket, permit, outcome)
-        }
-        Command::Ticket { ticket } => state.ticket(limits, now, &ticket),
-        Command::Cancel { ticket } => state.cancel(limits, now, &ticket),
-        Command::Tick => Reply::Ack { released: 0 },
-        Command::Status => Reply::Status(state.status(limits, now)),
+pub fn apply(
+    limits: &Limits,
+    state: &mut AccountState,
+    store: &dyn Store,
+    now: Ms,
+    jitter: f64,
+    command: Command,
+) -> Output {
+    let mut effects = Vec::new();
+    let reply = match state.step(limits, store, now, jitter, command, &mut effects) {
+        Ok(reply) => reply,
+        Err(StoreError(_)) => Reply::Refused(Refusal::StorageUnavailable),
     };
     if state.permits.in_use() > 0 {
         state.reconcile.arm(&limits.reconcile, now);
     }
-    reply
+    if let Err(StoreError(_)) = state.compact(limits, store, now) {
+        // A sweep that could not read is tried again on the next command.
+    }
+    let writes = state.flush();
+    Output { reply, writes, effects, wake: state.next_wake(limits, now) }
 }
 
 impl AccountState {
-    /// Release the permits of generations seen in a terminal status, and
-    /// give queued jobs that submitted them their final status.
-    fn release_terminal(&mut self, seen: &[Observed], now: Ms) -> Vec<Permit> {
-        let ended: Vec<&Observed> = seen.iter().filter(|o| is_terminal(&o.status)).collect();
-        for o in &ended {
-            self.queue.generation_ended(&o.id, &o.status, now);
+    fn step(
+        &mut self,
+        limits: &Limits,
+        store: &dyn Store,
+        now: Ms,
+        jitter: f64,
+        command: Command,
+        effects: &mut Vec<Effect>,
+    ) -> StoreResult<Reply> {
+        for p in self.permits.expire(now) {
+            // A reservation that never heard back: its key may be retried.
+            self.idempotency.settle(p.id, None, None, now, &limits.idempotency);
         }
-        ended.into_iter().filter_map(|o| self.permits.release_generation(&o.id)).collect()
+        Ok(match command {
+            Command::Admit(req) => self.admit(limits, store, now, &req)?,
+            Command::Bind { permit, generation, replay } => {
+                self.permits.bind(&limits.concurrency, permit, &generation, now);
+                self.idempotency.settle(permit, replay, Some(&generation), now, &limits.idempotency);
+                Reply::Ack { released: 0 }
+            }
+            Command::Release { permit } => {
+                self.idempotency.settle(permit, None, None, now, &limits.idempotency);
+                Reply::Ack { released: u32::from(self.permits.release(permit).is_some()) }
+            }
+            Command::Observe { generations } => {
+                Reply::Ack { released: self.release_terminal(store, &generations, now)?.len() as u32 }
+            }
+            Command::Webhook { generation, status, relay } => {
+                let freed = self.release_terminal(store, &[Observed { id: generation, status }], now)?;
+                let released = freed.len() as u32;
+                if let Some(r) = relay {
+                    self.outbox.enqueue(&limits.relay, now, r.url, r.body, r.headers);
+                }
+                Reply::Ack { released }
+            }
+            Command::Reconciled { listed_from, active, complete, ended } => {
+                self.jobs_ended(store, &ended, now)?;
+                let active: Vec<(String, Option<String>)> = active.into_iter().map(|a| (a.id, a.model)).collect();
+                let (gone, adopted) = if complete {
+                    self.permits.reconcile(&limits.concurrency, &active, listed_from, now)
+                } else {
+                    // A partial list can only prove presence, never absence.
+                    let before = self.permits.in_use();
+                    for (id, model) in &active {
+                        self.permits.adopt(&limits.concurrency, id, model.clone(), now);
+                    }
+                    (Vec::new(), self.permits.in_use() - before)
+                };
+                let released = gone.len() as u32;
+                self.reconcile.finished(&limits.reconcile, now, released + adopted, self.permits.in_use() > 0);
+                Reply::Ack { released }
+            }
+            Command::ReconcileFailed { retry_at } => {
+                self.reconcile.postpone(retry_at.max(now + 1));
+                Reply::Ack { released: 0 }
+            }
+            Command::Delivered { id, attempt } => {
+                self.outbox.settle(&limits.relay, id, attempt, now, jitter);
+                Reply::Ack { released: 0 }
+            }
+            Command::UpstreamLimited { class, kind, permit, retry_after_ms } => {
+                if let Some(p) = permit {
+                    self.permits.release(p);
+                    self.idempotency.settle(p, None, None, now, &limits.idempotency);
+                }
+                match kind {
+                    LimitKind::Rate => {
+                        for bucket in limits.buckets(&class) {
+                            self.backoff.entry(bucket.to_owned()).or_default().strike(
+                                &limits.backoff,
+                                now,
+                                jitter,
+                                retry_after_ms,
+                            );
+                        }
+                    }
+                    LimitKind::Concurrency => self.reconcile.suspect(&limits.reconcile, now),
+                }
+                // The caller gets the governor's own refusal, with an honest retry time.
+                let probe = AdmitRequest { class, permit: kind == LimitKind::Concurrency, ..AdmitRequest::default() };
+                match self.admit_check(limits, now, &probe) {
+                    Err(r) => Reply::Rejected(r),
+                    Ok(()) => Reply::Ack { released: 0 },
+                }
+            }
+            Command::Unhold { ticket } => {
+                self.held.retain(|h| h.ticket != ticket);
+                Reply::Ack { released: 0 }
+            }
+            Command::Dispatch => self.dispatch(limits, store, now)?,
+            Command::Dispatched { ticket, permit, outcome } => {
+                self.dispatched(limits, now, jitter, &ticket, permit, outcome)
+            }
+            Command::Ticket { ticket } => self.ticket(limits, store, now, &ticket)?,
+            Command::Cancel { ticket } => self.cancel(limits, store, now, &ticket)?,
+            Command::Tick => {
+                for id in self.outbox.due(now) {
+                    match store.delivery(id)? {
+                        Some(d) => effects.push(Effect::Deliver(d)),
+                        // The row is gone (a crash between writes): nothing to send.
+                        None => self.outbox.settle(&limits.relay, id, crate::relay::Attempt::Status(410), now, jitter),
+                    }
+                }
+                if self.queue.has_ready(now) || self.queue.stale_submitting().is_some() {
+                    effects.push(Effect::Dispatch);
+                }
+                if self.reconcile.due(now) {
+                    effects.push(Effect::Reconcile);
+                }
+                Reply::Ack { released: 0 }
+            }
+            Command::Status => Reply::Status(self.status(limits, now)),
+        })
+    }
+
+    /// Release the permits of generations seen in a terminal status, learn
+    /// how long they took, and give queued jobs that submitted them their
+    /// final status.
+    fn release_terminal(&mut self, store: &dyn Store, seen: &[Observed], now: Ms) -> StoreResult<Vec<Permit>> {
+        let ended: Vec<Observed> = seen.iter().filter(|o| is_terminal(&o.status)).cloned().collect();
+        self.jobs_ended(store, &ended, now)?;
+        let freed: Vec<Permit> = ended.iter().filter_map(|o| self.permits.release_generation(&o.id)).collect();
+        for p in freed.iter().filter(|p| matches!(p.holder, Holder::Generation(_))) {
+            // Seen ending now: an upper bound of its duration, exact for webhooks.
+            self.durations.observe(p.model.as_deref(), now.saturating_sub(p.since));
+        }
+        Ok(freed)
+    }
+
+    fn jobs_ended(&mut self, store: &dyn Store, ended: &[Observed], now: Ms) -> StoreResult<()> {
+        for o in ended.iter().filter(|o| is_terminal(&o.status)) {
+            for mut job in store.jobs_by_generation(&o.id)? {
+                job.state = crate::queue::JobState::Done {
+                    status: o.status.clone(),
+                    generation: Some(o.id.clone()),
+                    error: None,
+                };
+                job.updated_at = now;
+                self.journal(Write::PutJob(job));
+            }
+        }
+        Ok(())
     }
 
     /// When the next permit is expected to free: the soonest expected end
@@ -217,6 +413,7 @@ impl AccountState {
             .flat_map(|(name, _)| self.policies(limits, now, name, false).into_iter().take(1))
             .collect();
         policies.extend(self.policies(limits, now, "generate", true).into_iter().filter(|p| p.name == CONCURRENCY));
+        let idem = &limits.idempotency;
         StatusView {
             policies,
             concurrency: ConcurrencyView {
@@ -243,8 +440,9 @@ impl AccountState {
             },
             relay: RelayView {
                 pending: self.outbox.pending(),
-                delivered: self.outbox.delivered,
-                abandoned: self.outbox.abandoned,
+                delivered: self.outbox.counters.delivered,
+                abandoned: self.outbox.counters.abandoned,
+                dropped: self.outbox.counters.dropped,
             },
             queue: QueueView { depth: self.queue.depth(), held: self.held.len() as u32 },
             backoff: self
@@ -257,6 +455,35 @@ impl AccountState {
                     strikes: b.strikes,
                 })
                 .collect(),
+            storage: StorageView {
+                schema_version: SCHEMA_VERSION,
+                idempotency: BoundView {
+                    count: self.idempotency.totals.records,
+                    max_count: u64::from(idem.max_records),
+                    bytes: self.idempotency.totals.bytes,
+                    max_bytes: idem.max_bytes,
+                },
+                outbox: BoundView {
+                    count: self.outbox.pending() as u64,
+                    max_count: u64::from(limits.relay.max_pending),
+                    bytes: self.outbox.bytes(),
+                    max_bytes: limits.relay.max_bytes,
+                },
+                queue: BoundView {
+                    count: u64::from(self.queue.depth()),
+                    max_count: u64::from(limits.queue.max_depth),
+                    bytes: self.queue.bytes(),
+                    max_bytes: limits.queue.max_bytes,
+                },
+                in_memory: MemoryView {
+                    permits: self.permits.in_use(),
+                    waiting_jobs: self.queue.depth(),
+                    outbox_schedule: self.outbox.pending() as u32,
+                    in_flight_keys: self.idempotency.in_flight() as u32,
+                    held: self.held.len() as u32,
+                    admission_stamps: self.windows.values().map(WindowLog::len).sum::<usize>() as u32,
+                },
+            },
         }
     }
 
@@ -274,28 +501,40 @@ impl AccountState {
     }
 
     /// When the object must wake up next (lease expiry, reconciliation,
-    /// relay delivery, queued work), if ever.
+    /// relay delivery, queued work, sweeping old records), if ever.
     pub fn next_wake(&self, limits: &Limits, now: Ms) -> Option<Ms> {
-        [self.permits.next_expiry(), self.reconcile.next_at, self.outbox.next_wake(), self.queue_wake(limits, now)]
+        let sweep = (self.idempotency.totals.records > 0).then_some(self.sweep_at.max(now + 1));
+        [self.permits.next_expiry(), self.reconcile.next_at, self.outbox.next_wake(), self.queue_wake(limits, now), sweep]
             .into_iter()
             .flatten()
             .min()
     }
 
-    /// Drop state that no longer matters, to keep what is persisted small.
-    pub fn compact(&mut self, limits: &Limits, now: Ms) {
+    /// Drop state that no longer matters: spent admissions out of every
+    /// span, idle backoffs, expired idempotency records and finished jobs
+    /// past their retention (a bounded batch per minute).
+    fn compact(&mut self, limits: &Limits, store: &dyn Store, now: Ms) -> StoreResult<()> {
         for (name, log) in self.windows.iter_mut() {
             if let Some(rate) = limits.rate(name) {
-                log.prune(rate, now);
+                if let Some(before) = log.prune(rate, now) {
+                    self.journal.push(Write::PruneAdmissions { class: name.clone(), before });
+                }
             }
         }
         self.windows.retain(|name, log| limits.rate(name).is_some_and(|r| !log.is_idle(r, now)));
         self.backoff.retain(|_, b| !b.is_idle(now));
-        self.queue.gc(&limits.queue, now);
-        self.idempotency.gc(now);
         self.held.retain(|h| h.expires_at > now);
         if self.queue.depth() == 0 {
             self.sealed_key = None;
         }
+        if now >= self.sweep_at {
+            self.sweep_at = now + SWEEP_EVERY_MS;
+            self.idempotency.expire(store, now, &limits.idempotency)?;
+            let before = now.saturating_sub(limits.queue.retention_ms);
+            for ticket in store.finished_jobs_older_than(before, 256)? {
+                self.journal.push(Write::DeleteJob(ticket));
+            }
+        }
+        Ok(())
     }
 }

@@ -6,21 +6,12 @@
 //! All or nothing: budget is spent and a permit reserved together, or not
 //! at all. A client `Idempotency-Key` maps a retry to the first answer.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-
 use crate::account::{AccountState, CONCURRENCY};
 use crate::config::Limits;
-use crate::contract::{
-    AdmitRequest, Admitted, IdempotencyKey, Reason, Refusal, Rejection, Replay, Reply, HOLD_GRACE_MS,
-};
-use crate::permits::PermitId;
-use crate::queue::JobState;
+use crate::contract::{AdmitRequest, Admitted, Reason, Refusal, Rejection, Replay, Reply, HOLD_GRACE_MS};
+use crate::queue::{JobState, QueueFull};
+use crate::store::{IdempotencyRecord, IdempotencyState, Store, StoreResult};
 use crate::Ms;
-
-/// How long a client's `Idempotency-Key` is remembered.
-pub const IDEMPOTENCY_TTL_MS: Ms = 24 * 3_600 * 1_000;
 
 /// A held request's place in line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,53 +19,6 @@ pub struct Held {
     pub ticket: u64,
     pub class: String,
     pub expires_at: Ms,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-enum Remembered {
-    /// The first request is on its way to Sync with this permit.
-    InFlight {
-        permit: PermitId,
-    },
-    Done {
-        status: u16,
-        body: String,
-    },
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Entry {
-    at: Ms,
-    #[serde(flatten)]
-    what: Remembered,
-}
-
-/// Client idempotency keys of direct generates → their outcome.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdempotencyMap(BTreeMap<String, Entry>);
-
-fn scoped(k: &IdempotencyKey) -> String {
-    format!("{}\u{1f}{}", k.client, k.key)
-}
-
-impl IdempotencyMap {
-    fn begin(&mut self, key: &IdempotencyKey, permit: PermitId, now: Ms) {
-        self.0.insert(scoped(key), Entry { at: now, what: Remembered::InFlight { permit } });
-    }
-
-    /// The request holding `permit` ended: keep Sync's answer for replays,
-    /// or forget the key when Sync refused (a retry may try again).
-    pub fn settle(&mut self, permit: PermitId, replay: Option<Replay>, now: Ms) {
-        self.0.retain(|_, e| e.what != Remembered::InFlight { permit });
-        if let Some(r) = replay {
-            self.0.insert(scoped(&r.key), Entry { at: now, what: Remembered::Done { status: r.status, body: r.body } });
-        }
-    }
-
-    pub fn gc(&mut self, now: Ms) {
-        self.0.retain(|_, e| e.at + IDEMPOTENCY_TTL_MS > now);
-    }
 }
 
 impl AccountState {
@@ -152,39 +96,82 @@ impl AccountState {
         Ok(())
     }
 
-    pub(crate) fn admit(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest) -> Reply {
+    pub(crate) fn admit(
+        &mut self,
+        limits: &Limits,
+        store: &dyn Store,
+        now: Ms,
+        req: &AdmitRequest,
+    ) -> StoreResult<Reply> {
         self.held.retain(|h| h.expires_at > now);
+        let mut stale: Option<IdempotencyRecord> = None;
         if let Some(key) = &req.idempotency {
             if let Some(job) = self.queue.by_idempotency(&key.client, &key.key) {
-                return Reply::Queued(self.ticket_view(limits, now, job));
+                return Ok(Reply::Queued(self.ticket_view(limits, now, job)));
             }
-            match self.idempotency.0.get(&scoped(key)).map(|e| &e.what) {
-                Some(Remembered::Done { status, body }) => {
-                    return Reply::Replay(Replay { key: key.clone(), status: *status, body: body.clone() })
+            if let Some(job) = store.job_by_client_key(&key.client, &key.key)? {
+                return Ok(Reply::Queued(self.ticket_view(limits, now, &job)));
+            }
+            let policy = &limits.idempotency;
+            match store.idempotency(&crate::idempotency::scoped(key))? {
+                Some(r) if r.at.saturating_add(policy.ttl_ms) <= now => stale = Some(r),
+                Some(IdempotencyRecord { state: IdempotencyState::Done { status, generation, body }, .. }) => {
+                    return Ok(self.replay(limits, now, key.clone(), status, generation, body));
                 }
-                Some(Remembered::InFlight { .. }) => return Reply::Refused(Refusal::InProgress),
+                Some(IdempotencyRecord { state: IdempotencyState::InFlight { .. }, .. }) => {
+                    return Ok(Reply::Refused(Refusal::InProgress))
+                }
                 None => {}
             }
+            if stale.is_none() && req.permit && req.enqueue.is_none() && !self.idempotency.has_room(policy) {
+                let records = self.idempotency.totals.records >= u64::from(policy.max_records);
+                let (name, bound) = if records {
+                    ("idempotency_records", u64::from(policy.max_records))
+                } else {
+                    ("idempotency_bytes", policy.max_bytes)
+                };
+                let mut r = self.rejection(limits, now, req, Reason::IdempotencyFull, name.into(), 0, now + 60_000);
+                r.limit = u32::try_from(bound).unwrap_or(u32::MAX);
+                return Ok(Reply::Rejected(r));
+            }
         }
-        match self.admissible(limits, now, req) {
-            Ok(()) => Reply::Admitted(self.commit(limits, now, req)),
+        Ok(match self.admissible(limits, now, req) {
+            Ok(()) => Reply::Admitted(self.commit(limits, now, req, stale.as_ref())),
             Err(rejection) => self.refuse(limits, now, req, rejection),
+        })
+    }
+
+    /// A retried key: Sync's first answer, or (when it was too large to
+    /// keep) its generation to read back, which costs one `other` request.
+    fn replay(
+        &mut self,
+        limits: &Limits,
+        now: Ms,
+        key: crate::contract::IdempotencyKey,
+        status: u16,
+        generation: Option<String>,
+        body: Option<String>,
+    ) -> Reply {
+        if let Some(body) = body {
+            return Reply::Replay(Replay { key, status, body, refetch: None });
         }
+        let read = AdmitRequest { class: "other".into(), ..AdmitRequest::default() };
+        if let Err(r) = self.admit_check(limits, now, &read) {
+            return Reply::Rejected(r);
+        }
+        self.spend(limits, "other", now);
+        Reply::Replay(Replay { key, status, body: String::new(), refetch: generation })
     }
 
     /// Spend the budget and reserve the permit.
-    fn commit(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest) -> Admitted {
-        for bucket in limits.buckets(&req.class) {
-            if let Some(rate) = limits.rate(bucket) {
-                self.windows.entry(bucket.to_owned()).or_default().record(rate, now);
-            }
-        }
+    fn commit(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest, stale: Option<&IdempotencyRecord>) -> Admitted {
+        self.spend(limits, &req.class, now);
         if let Some(t) = req.hold.as_ref().and_then(|h| h.ticket) {
             self.held.retain(|h| h.ticket != t);
         }
         let permit = req.permit.then(|| self.permits.reserve(&limits.concurrency, now, req.model.clone()));
         if let (Some(p), Some(key)) = (permit, &req.idempotency) {
-            self.idempotency.begin(key, p, now);
+            self.idempotency.begin(key, p, now, stale);
         }
         let in_flight = if req.report_in_flight {
             self.permits.held().iter().filter_map(|p| p.generation().map(str::to_owned)).collect()
@@ -199,11 +186,22 @@ impl AccountState {
         if let Some(spec) = &req.enqueue {
             self.next_seq += 1;
             let (seq, ticket) = (self.next_seq, format!("tk_{:x}_{:x}", now, self.next_seq));
-            if self.queue.enqueue(&limits.queue, ticket.clone(), seq, spec.clone(), now).is_none() {
-                rejection.reason = Reason::QueueFull;
-                rejection.policy = "queue".into();
-                rejection.limit = limits.queue.max_depth;
-                return Reply::Rejected(rejection);
+            match self.queue.enqueue(&limits.queue, ticket.clone(), seq, spec.clone(), now) {
+                Ok(_) => {}
+                Err(full) => {
+                    rejection.reason = Reason::QueueFull;
+                    (rejection.policy, rejection.limit) = match full {
+                        QueueFull::Depth => ("queue".into(), limits.queue.max_depth),
+                        QueueFull::Bytes => {
+                            ("queue_bytes".into(), u32::try_from(limits.queue.max_bytes).unwrap_or(u32::MAX))
+                        }
+                    };
+                    // Room comes back as the line moves: a job leaves it at the
+                    // rate the account admits generations.
+                    let at = self.next_permit_free(now).max(now + 1_000);
+                    (rejection.retry_at_ms, rejection.retry_after_ms) = (at, at - now);
+                    return Reply::Rejected(rejection);
+                }
             }
             if req.sealed_key.is_some() {
                 self.sealed_key.clone_from(&req.sealed_key);

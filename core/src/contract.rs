@@ -128,6 +128,9 @@ pub struct Replay {
     pub key: IdempotencyKey,
     pub status: u16,
     pub body: String,
+    /// The body was over the replay cap: read this generation back from Sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refetch: Option<String>,
 }
 
 /// How submitting a queued job ended.
@@ -228,6 +231,8 @@ pub enum Refusal {
     AlreadySubmitted,
     /// The same `Idempotency-Key` is still on its way to Sync.
     InProgress,
+    /// The account's storage could not be read; nothing was decided.
+    StorageUnavailable,
 }
 
 /// An admission: the permit (if one was asked for) now belongs to the
@@ -250,8 +255,10 @@ pub enum Reason {
     Concurrency,
     /// Sync itself answered 429 recently; the class is paused.
     UpstreamBackoff,
-    /// The account's queue is full.
+    /// The account's queue is full (depth or bytes).
     QueueFull,
+    /// The idempotency table is at its bound (count or bytes).
+    IdempotencyFull,
 }
 
 /// A refusal, as a value: the earliest time the same request would pass.
@@ -299,6 +306,39 @@ pub struct StatusView {
     pub reconcile: ReconcileView,
     pub relay: RelayView,
     pub queue: QueueView,
+    pub storage: StorageView,
+}
+
+/// What the account stores, against its bounds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageView {
+    pub schema_version: u32,
+    pub idempotency: BoundView,
+    pub outbox: BoundView,
+    pub queue: BoundView,
+    /// Records the object keeps in memory (the rest is read by key).
+    pub in_memory: MemoryView,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BoundView {
+    pub count: u64,
+    pub max_count: u64,
+    pub bytes: u64,
+    pub max_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryView {
+    pub permits: u32,
+    pub waiting_jobs: u32,
+    pub outbox_schedule: u32,
+    pub in_flight_keys: u32,
+    pub held: u32,
+    pub admission_stamps: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -322,6 +362,8 @@ pub struct RelayView {
     pub pending: usize,
     pub delivered: u64,
     pub abandoned: u64,
+    /// Payloads that did not fit the outbox's bounds.
+    pub dropped: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

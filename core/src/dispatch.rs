@@ -14,6 +14,7 @@ use crate::config::Limits;
 use crate::contract::{AdmitRequest, DispatchJob, DispatchOutcome, LimitKind, Refusal, Reply, TicketView};
 use crate::permits::PermitId;
 use crate::queue::{CancelError, Job, JobState};
+use crate::store::{Store, StoreResult};
 use crate::time::rfc3339;
 use crate::Ms;
 
@@ -22,39 +23,40 @@ fn generate() -> AdmitRequest {
 }
 
 impl AccountState {
-    pub(crate) fn dispatch(&mut self, limits: &Limits, now: Ms) -> Reply {
+    pub(crate) fn dispatch(&mut self, limits: &Limits, store: &dyn Store, now: Ms) -> StoreResult<Reply> {
         if let Some(job) = self.queue.stale_submitting() {
             let ticket = job.ticket.clone();
-            let JobState::Submitting { permit } = job.state else { return Reply::Ack { released: 0 } };
+            let JobState::Submitting { permit } = job.state else { return Ok(Reply::Ack { released: 0 }) };
             // Its permit survived the restart with the rest of the state.
             if self.permits.held().iter().any(|p| p.id == permit) {
-                return self.dispatch_job(&ticket, permit);
+                return self.dispatch_job(store, now, &ticket, permit);
             }
             self.queue.requeue(&ticket, now, now);
         }
-        let Some(job) = self.queue.next_ready(now) else { return Reply::Ack { released: 0 } };
+        let Some(job) = self.queue.next_ready(now) else { return Ok(Reply::Ack { released: 0 }) };
         let (ticket, seq, model) = (job.ticket.clone(), job.seq, job.spec.model.clone());
         let held_ahead = self.held.iter().any(|h| h.class == "generate" && h.ticket < seq && h.expires_at > now);
         if held_ahead || self.admit_check(limits, now, &generate()).is_err() {
-            return Reply::Ack { released: 0 };
+            return Ok(Reply::Ack { released: 0 });
         }
-        if let Some(rate) = limits.rate("generate") {
-            self.windows.entry("generate".to_owned()).or_default().record(rate, now);
-        }
+        self.spend(limits, "generate", now);
         let permit = self.permits.reserve(&limits.concurrency, now, model);
         self.queue.start(&ticket, permit, now);
-        self.dispatch_job(&ticket, permit)
+        self.dispatch_job(store, now, &ticket, permit)
     }
 
-    fn dispatch_job(&self, ticket: &str, permit: PermitId) -> Reply {
-        match self.queue.get(ticket) {
-            Some(job) => Reply::Dispatch(DispatchJob {
-                ticket: job.ticket.clone(),
-                permit,
-                body: job.spec.body.clone(),
-                idempotency_key: job.upstream_idempotency_key(),
-            }),
-            None => Reply::Ack { released: 0 },
+    /// The job to send, with its body read from its row.
+    fn dispatch_job(&mut self, store: &dyn Store, now: Ms, ticket: &str, permit: PermitId) -> StoreResult<Reply> {
+        let Some(job) = self.queue.get(ticket) else { return Ok(Reply::Ack { released: 0 }) };
+        let idempotency_key = job.upstream_idempotency_key();
+        match store.job_body(ticket)? {
+            Some(body) => Ok(Reply::Dispatch(DispatchJob { ticket: ticket.to_owned(), permit, body, idempotency_key })),
+            None => {
+                // The body row is gone (a damaged store): the job cannot be sent.
+                self.permits.release(permit);
+                self.queue.fail(ticket, "FAILED", "the queued body was lost".into(), now);
+                Ok(Reply::Ack { released: 0 })
+            }
         }
     }
 
@@ -106,22 +108,26 @@ impl AccountState {
         Reply::Ack { released: 0 }
     }
 
-    pub(crate) fn ticket(&self, limits: &Limits, now: Ms, ticket: &str) -> Reply {
-        match self.queue.get(ticket) {
-            Some(job) => Reply::Ticket(self.ticket_view(limits, now, job)),
-            None => Reply::Refused(Refusal::UnknownTicket),
+    pub(crate) fn ticket(&self, limits: &Limits, store: &dyn Store, now: Ms, ticket: &str) -> StoreResult<Reply> {
+        if let Some(job) = self.queue.get(ticket) {
+            return Ok(Reply::Ticket(self.ticket_view(limits, now, job)));
         }
+        Ok(match store.job(ticket)? {
+            Some(job) => Reply::Ticket(self.ticket_view(limits, now, &job)),
+            None => Reply::Refused(Refusal::UnknownTicket),
+        })
     }
 
-    pub(crate) fn cancel(&mut self, limits: &Limits, now: Ms, ticket: &str) -> Reply {
-        match self.queue.cancel(ticket, now) {
-            Ok(job) => {
-                let job = job.clone();
-                Reply::Ticket(self.ticket_view(limits, now, &job))
-            }
-            Err(CancelError::NotFound) => Reply::Refused(Refusal::UnknownTicket),
+    pub(crate) fn cancel(&mut self, limits: &Limits, store: &dyn Store, now: Ms, ticket: &str) -> StoreResult<Reply> {
+        Ok(match self.queue.cancel(ticket, now) {
+            Ok(job) => Reply::Ticket(self.ticket_view(limits, now, &job)),
             Err(CancelError::AlreadySubmitted) => Reply::Refused(Refusal::AlreadySubmitted),
-        }
+            Err(CancelError::NotFound) => match store.job(ticket)? {
+                Some(job) if job.state == JobState::Canceled => Reply::Ticket(self.ticket_view(limits, now, &job)),
+                Some(_) => Reply::Refused(Refusal::AlreadySubmitted),
+                None => Reply::Refused(Refusal::UnknownTicket),
+            },
+        })
     }
 
     /// A ticket as its client sees it, with an estimate of when it starts:

@@ -14,7 +14,11 @@
 //! | [`webhook`] | callback tokens, `Sync-Signature` checks, which client URLs may be called |
 //! | [`backoff`] | what an upstream 429 teaches: exponential pause with full jitter |
 //! | [`durations`] | running statistic of generation durations per model (for honest Retry-After) |
-//! | [`account`] | one account's state and `apply(limits, state, now, jitter, command) -> reply` |
+//! | [`account`] | one account's hot state and the sans-IO `apply(limits, state, store, now, jitter, command) -> Output` (reply, writes, effects, wake) |
+//! | [`store`] | the account's tables: the `Store` read trait, the `Write`s `apply` returns, an in-memory store |
+//! | [`mem`] | an account over the in-memory store, for native tests and the simulation (with restarts) |
+//! | [`migrate`] | loading an account persisted by the previous layout (one JSON value + `job:*` keys) |
+//! | [`idempotency`] | client `Idempotency-Key` records: in-flight in memory, the rest by key in their table, bounded |
 //! | [`admit`] | the admission decision: rate, concurrency, backoff, the line of held and queued work, idempotency |
 //! | [`dispatch`] | submitting queued jobs: pick, record the outcome, ticket views |
 //! | [`queue`] | the durable generation queue: round-robin across clients, priority within |
@@ -41,7 +45,10 @@ pub mod dispatch;
 pub mod durations;
 pub mod error;
 pub mod headers;
+pub mod idempotency;
 pub mod keys;
+pub mod mem;
+pub mod migrate;
 pub mod permits;
 pub mod prefer;
 pub mod queue;
@@ -53,6 +60,7 @@ pub mod seal;
 pub mod secret;
 pub mod settle;
 pub mod status;
+pub mod store;
 pub mod time;
 pub mod webhook;
 pub mod window;

@@ -73,6 +73,17 @@ pub struct Permits {
 }
 
 impl Permits {
+    /// Rebuild from stored permits.
+    pub fn restore(mut held: Vec<Permit>, next_id: PermitId) -> Self {
+        held.sort_by_key(|p| p.id);
+        let next_id = held.iter().map(|p| p.id).max().unwrap_or(0).max(next_id);
+        Permits { held, next_id }
+    }
+
+    pub fn next_id(&self) -> PermitId {
+        self.next_id
+    }
+
     pub fn held(&self) -> &[Permit] {
         &self.held
     }

@@ -9,11 +9,12 @@
 //! derived from the ticket so a crash mid-submit cannot create it twice) →
 //! SUBMITTED (bound to a generation) → the generation's terminal status.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::permits::PermitId;
+use crate::store::Write;
 use crate::Ms;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +24,8 @@ pub struct QueuePolicy {
     pub retention_ms: Ms,
     /// Pause before resubmitting after a transient failure (doubles per attempt).
     pub retry_ms: Ms,
+    /// Body bytes of all waiting jobs together.
+    pub max_bytes: u64,
 }
 
 /// What a client asks to queue.
@@ -62,6 +65,9 @@ pub struct Job {
     pub attempts: u32,
     #[serde(default)]
     pub not_before: Ms,
+    /// Size of the job's body (kept in its own row).
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 impl Job {
@@ -83,6 +89,11 @@ impl Job {
     pub fn is_waiting(&self) -> bool {
         matches!(self.state, JobState::Queued | JobState::Submitting { .. })
     }
+
+    /// Out of the line for good (submitted, done or canceled).
+    pub fn is_finished(&self) -> bool {
+        !self.is_waiting()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,79 +102,101 @@ pub enum CancelError {
     AlreadySubmitted,
 }
 
-/// The queue. It is persisted one job per storage key, and only the jobs
-/// that changed are written: a hand-off writes one small record whatever the
-/// queue's depth.
+/// Which queue bound a new job would pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueFull {
+    Depth,
+    Bytes,
+}
+
+/// The waiting part of the queue (QUEUED and SUBMITTING jobs, metadata
+/// only): what admission and dispatch need. Bodies live in the
+/// `job_bodies` table and are read only to submit; finished jobs live in the
+/// `jobs` table only, read by ticket. Every change is a [`Write`] of the
+/// one job it touched: a hand-off writes one small row whatever the depth.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Queue {
     jobs: Vec<Job>,
     /// The client served last (round-robin cursor).
     last_client: Option<String>,
-    /// Tickets changed since the last `take_changes`.
-    dirty: BTreeSet<String>,
-    /// Tickets removed since the last `take_changes`.
-    removed: Vec<String>,
-    cursor_moved: bool,
-}
-
-/// What changed since the last persist.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Changes {
-    pub upserts: Vec<Job>,
-    pub removed: Vec<String>,
-    /// The round-robin cursor to store, when it moved.
-    pub cursor: Option<Option<String>>,
-}
-
-impl Changes {
-    pub fn is_empty(&self) -> bool {
-        self.upserts.is_empty() && self.removed.is_empty() && self.cursor.is_none()
-    }
+    /// Body bytes of the waiting jobs.
+    bytes: u64,
+    writes: Vec<Write>,
 }
 
 impl Queue {
     pub fn depth(&self) -> u32 {
-        self.jobs.iter().filter(|j| j.is_waiting()).count() as u32
+        self.jobs.len() as u32
+    }
+
+    /// Body bytes of the waiting jobs (what the queue's byte bound counts).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     pub fn get(&self, ticket: &str) -> Option<&Job> {
         self.jobs.iter().find(|j| j.ticket == ticket)
     }
 
-    fn get_mut(&mut self, ticket: &str) -> Option<&mut Job> {
-        let job = self.jobs.iter_mut().find(|j| j.ticket == ticket)?;
-        self.dirty.insert(job.ticket.clone());
-        Some(job)
+    pub fn last_client(&self) -> Option<&str> {
+        self.last_client.as_deref()
     }
 
-    /// Rebuild from storage (jobs in any order).
-    pub fn restore(mut jobs: Vec<Job>, last_client: Option<String>) -> Self {
-        jobs.sort_by_key(|j| j.seq);
-        Queue { jobs, last_client, ..Queue::default() }
-    }
-
-    /// Everything changed since the last call, to persist.
-    pub fn take_changes(&mut self) -> Changes {
-        let dirty = std::mem::take(&mut self.dirty);
-        Changes {
-            upserts: self.jobs.iter().filter(|j| dirty.contains(&j.ticket)).cloned().collect(),
-            removed: std::mem::take(&mut self.removed),
-            cursor: std::mem::take(&mut self.cursor_moved).then(|| self.last_client.clone()),
+    /// Change a waiting job and record its new row.
+    fn update(&mut self, ticket: &str, f: impl FnOnce(&mut Job)) -> Option<&Job> {
+        let index = self.jobs.iter().position(|j| j.ticket == ticket)?;
+        f(&mut self.jobs[index]);
+        let job = self.jobs[index].clone();
+        if job.is_waiting() {
+            self.writes.push(Write::PutJob(job));
+            self.jobs.get(index)
+        } else {
+            // Out of the line: the row keeps its final state, the body goes.
+            self.bytes = self.bytes.saturating_sub(job.bytes);
+            self.writes.push(Write::PutJob(job.clone()));
+            self.writes.push(Write::DeleteJobBody(job.ticket.clone()));
+            self.jobs.remove(index);
+            None
         }
+    }
+
+    /// Rebuild from storage (waiting jobs in any order).
+    pub fn restore(mut jobs: Vec<Job>, last_client: Option<String>) -> Self {
+        jobs.retain(Job::is_waiting);
+        jobs.sort_by_key(|j| j.seq);
+        let bytes = jobs.iter().map(|j| j.bytes).sum();
+        Queue { jobs, last_client, bytes, writes: Vec::new() }
+    }
+
+    /// The rows changed since the last call.
+    pub fn take_writes(&mut self) -> Vec<Write> {
+        std::mem::take(&mut self.writes)
     }
 
     pub fn by_idempotency(&self, client: &str, key: &str) -> Option<&Job> {
         self.jobs.iter().find(|j| j.spec.client == client && j.spec.idempotency_key.as_deref() == Some(key))
     }
 
-    /// Add a job; `None` when the queue is full.
-    pub fn enqueue(&mut self, policy: &QueuePolicy, ticket: String, seq: u64, spec: JobSpec, now: Ms) -> Option<&Job> {
+    /// Add a job at the back of its client's line; its body goes to its own
+    /// row. Refused when the queue is at its depth or byte bound.
+    pub fn enqueue(
+        &mut self,
+        policy: &QueuePolicy,
+        ticket: String,
+        seq: u64,
+        mut spec: JobSpec,
+        now: Ms,
+    ) -> Result<&Job, QueueFull> {
         if self.depth() >= policy.max_depth {
-            return None;
+            return Err(QueueFull::Depth);
         }
-        self.dirty.insert(ticket.clone());
-        self.jobs.push(Job {
-            ticket,
+        let body = std::mem::take(&mut spec.body);
+        let bytes = body.len() as u64;
+        if self.bytes.saturating_add(bytes) > policy.max_bytes {
+            return Err(QueueFull::Bytes);
+        }
+        let job = Job {
+            ticket: ticket.clone(),
             seq,
             spec,
             state: JobState::Queued,
@@ -171,8 +204,13 @@ impl Queue {
             updated_at: now,
             attempts: 0,
             not_before: now,
-        });
-        self.jobs.last()
+            bytes,
+        };
+        self.bytes += bytes;
+        self.writes.push(Write::PutJob(job.clone()));
+        self.writes.push(Write::PutJobBody { ticket, body });
+        self.jobs.push(job);
+        Ok(&self.jobs[self.jobs.len() - 1])
     }
 
     /// Queued jobs in service order: round-robin over clients (starting after
@@ -218,78 +256,55 @@ impl Queue {
     }
 
     pub fn start(&mut self, ticket: &str, permit: PermitId, now: Ms) {
-        if let Some(j) = self.get_mut(ticket) {
+        let client = self.get(ticket).map(|j| j.spec.client.clone());
+        self.update(ticket, |j| {
             j.state = JobState::Submitting { permit };
             j.updated_at = now;
             j.attempts += 1;
-            let client = j.spec.client.clone();
-            self.last_client = Some(client);
-            self.cursor_moved = true;
+        });
+        if client.is_some() {
+            self.last_client = client;
         }
     }
 
+    /// Sync has it: the job leaves the line (and its body the store).
     pub fn submitted(&mut self, ticket: &str, generation: String, now: Ms) {
-        if let Some(j) = self.get_mut(ticket) {
+        self.update(ticket, |j| {
             j.state = JobState::Submitted { generation };
             j.updated_at = now;
-            // Sync has it: the body is no longer needed.
-            j.spec.body.clear();
-        }
+        });
     }
 
     /// Back to the queue (a 429 or a transient failure), not before `at`.
     pub fn requeue(&mut self, ticket: &str, at: Ms, now: Ms) {
-        if let Some(j) = self.get_mut(ticket) {
+        self.update(ticket, |j| {
             j.state = JobState::Queued;
             j.not_before = at;
             j.updated_at = now;
-        }
+        });
     }
 
     pub fn fail(&mut self, ticket: &str, status: &str, error: String, now: Ms) {
-        if let Some(j) = self.get_mut(ticket) {
+        self.update(ticket, |j| {
             j.state = JobState::Done { status: status.to_owned(), generation: None, error: Some(error) };
             j.updated_at = now;
-            j.spec.body.clear();
-        }
+        });
     }
 
-    /// A generation ended: the job that submitted it takes its status.
-    pub fn generation_ended(&mut self, generation: &str, status: &str, now: Ms) {
-        for j in &mut self.jobs {
-            if matches!(&j.state, JobState::Submitted { generation: g } if g == generation) {
-                j.state =
-                    JobState::Done { status: status.to_owned(), generation: Some(generation.to_owned()), error: None };
-                j.updated_at = now;
-                self.dirty.insert(j.ticket.clone());
-            }
+    /// Cancel a job still QUEUED; returns its final row.
+    pub fn cancel(&mut self, ticket: &str, now: Ms) -> Result<Job, CancelError> {
+        let job = self.get(ticket).ok_or(CancelError::NotFound)?;
+        if job.state != JobState::Queued {
+            return Err(CancelError::AlreadySubmitted);
         }
-    }
-
-    pub fn cancel(&mut self, ticket: &str, now: Ms) -> Result<&Job, CancelError> {
-        let j = self.get_mut(ticket).ok_or(CancelError::NotFound)?;
-        match j.state {
-            JobState::Queued => {
-                j.state = JobState::Canceled;
-                j.updated_at = now;
-                j.spec.body.clear();
-                Ok(j)
-            }
-            JobState::Canceled => Ok(j),
-            _ => Err(CancelError::AlreadySubmitted),
-        }
-    }
-
-    /// Forget finished jobs past their retention.
-    pub fn gc(&mut self, policy: &QueuePolicy, now: Ms) {
-        let expired = |j: &Job| {
-            matches!(j.state, JobState::Done { .. } | JobState::Canceled) && j.updated_at + policy.retention_ms <= now
-        };
-        for j in self.jobs.iter().filter(|j| expired(j)) {
-            self.dirty.remove(&j.ticket);
-            self.removed.push(j.ticket.clone());
-        }
-        self.jobs.retain(|j| !expired(j));
+        let mut done = job.clone();
+        done.state = JobState::Canceled;
+        done.updated_at = now;
+        self.update(ticket, |j| {
+            j.state = JobState::Canceled;
+            j.updated_at = now;
+        });
+        Ok(done)
     }
 
     /// The earliest `not_before` in the future among queued jobs.
@@ -306,81 +321,3 @@ impl Queue {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const P: QueuePolicy = QueuePolicy { max_depth: 10, retention_ms: 1_000, retry_ms: 100 };
-
-    fn spec(client: &str, priority: i64) -> JobSpec {
-        JobSpec { client: client.into(), priority, body: "{}".into(), model: None, idempotency_key: None }
-    }
-
-    fn q(jobs: &[(&str, i64)]) -> Queue {
-        let mut q = Queue::default();
-        for (i, (c, p)) in jobs.iter().enumerate() {
-            q.enqueue(&P, format!("t{i}"), i as u64, spec(c, *p), 0);
-        }
-        q
-    }
-
-    fn order(q: &Queue) -> Vec<&str> {
-        q.service_order().into_iter().map(|j| j.ticket.as_str()).collect()
-    }
-
-    #[test]
-    fn round_robin_across_clients_priority_within() {
-        let mut q = q(&[("a", 0), ("a", 0), ("a", 5), ("b", 0), ("c", 0)]);
-        assert_eq!(order(&q), vec!["t2", "t3", "t4", "t0", "t1"]);
-        q.start("t2", 1, 1);
-        assert_eq!(order(&q), vec!["t3", "t4", "t0", "t1"], "b is next after a");
-        q.start("t3", 2, 2);
-        assert_eq!(order(&q), vec!["t4", "t0", "t1"]);
-        assert_eq!(q.position("t1"), Some(2));
-    }
-
-    #[test]
-    fn lifecycle_and_cancel() {
-        let mut q = q(&[("a", 0), ("a", 0)]);
-        q.start("t0", 7, 1);
-        assert_eq!(q.stale_submitting().map(|j| j.ticket.as_str()), Some("t0"));
-        q.submitted("t0", "g0".into(), 2);
-        q.generation_ended("g0", "COMPLETED", 3);
-        assert_eq!(q.get("t0").unwrap().status_name(), "COMPLETED");
-        assert_eq!(q.cancel("t1", 4).unwrap().status_name(), "CANCELED");
-        assert_eq!(q.cancel("t0", 4).unwrap_err(), CancelError::AlreadySubmitted);
-        assert_eq!(q.depth(), 0);
-        q.gc(&P, 2_000);
-        assert!(q.jobs().is_empty());
-    }
-
-    #[test]
-    fn persists_only_what_changed() {
-        let mut q = q(&[("a", 0), ("b", 0)]);
-        assert_eq!(q.take_changes().upserts.len(), 2);
-        assert!(q.take_changes().is_empty(), "nothing changed since");
-        q.start("t1", 9, 5);
-        let c = q.take_changes();
-        assert_eq!((c.upserts.len(), c.upserts[0].ticket.as_str()), (1, "t1"));
-        assert_eq!(c.cursor, Some(Some("b".into())));
-        q.fail("t1", "FAILED", "x".into(), 6);
-        q.take_changes();
-        q.gc(&P, 6 + P.retention_ms);
-        assert_eq!(q.take_changes().removed, vec!["t1".to_owned()]);
-        let back = Queue::restore(q.jobs().to_vec(), Some("b".into()));
-        assert_eq!(back.service_order().len(), 1);
-    }
-
-    #[test]
-    fn bounded_and_requeue_waits() {
-        let mut q = Queue::default();
-        for i in 0..10 {
-            assert!(q.enqueue(&P, format!("t{i}"), i, spec("a", 0), 0).is_some());
-        }
-        assert!(q.enqueue(&P, "x".into(), 99, spec("a", 0), 0).is_none());
-        q.start("t0", 1, 0);
-        q.requeue("t0", 500, 0);
-        assert_eq!(q.next_ready(0).map(|j| j.ticket.as_str()), Some("t1"));
-        assert_eq!(q.next_not_before(0), Some(500));
-    }
-}

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backoff::full_jitter;
+use crate::store::Write;
 use crate::Ms;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +15,9 @@ pub struct RelayPolicy {
     pub cap_ms: Ms,
     /// Give up on a delivery this long after the webhook arrived.
     pub max_age_ms: Ms,
+    /// Bounds of the outbox: pending deliveries and their bytes.
+    pub max_pending: u32,
+    pub max_bytes: u64,
 }
 
 /// One payload on its way to a client.
@@ -28,6 +32,9 @@ pub struct Delivery {
     pub attempts: u32,
     pub next_at: Ms,
     pub deadline: Ms,
+    /// Size of the body while it is not in memory.
+    #[serde(default)]
+    pub body_bytes: u64,
 }
 
 /// How one attempt ended.
@@ -40,20 +47,56 @@ pub enum Attempt {
     Unreachable,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The outbox's schedule: every pending delivery without its body (the
+/// body stays in its row until the attempt reads it). Bounded in count and
+/// bytes; a payload past either bound is dropped and counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outbox {
-    #[serde(default)]
     items: Vec<Delivery>,
+    pub counters: RelayCounters,
+    bytes: u64,
+    writes: Vec<Write>,
+}
+
+/// Persisted in the `meta` table.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayCounters {
     #[serde(default)]
-    next_id: u64,
-    /// Deliveries that succeeded / were given up, for the status view.
+    pub next_id: u64,
+    /// Deliveries that succeeded / were given up / never fit the outbox.
     #[serde(default)]
     pub delivered: u64,
     #[serde(default)]
     pub abandoned: u64,
+    #[serde(default)]
+    pub dropped: u64,
+}
+
+impl Delivery {
+    /// Bytes the delivery's row occupies.
+    pub fn bytes(&self) -> u64 {
+        let headers: usize = self.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        (self.url.len() + self.body.len() + headers + 48) as u64
+    }
+
+    /// The schedule part of the row (what memory keeps).
+    pub fn without_body(&self) -> Delivery {
+        Delivery { body: String::new(), body_bytes: self.body.len() as u64, ..self.clone() }
+    }
 }
 
 impl Outbox {
+    pub fn restore(schedule: Vec<Delivery>, counters: RelayCounters) -> Self {
+        let bytes = schedule.iter().map(|d| d.bytes() + d.body_bytes).sum();
+        Outbox { items: schedule, counters, bytes, writes: Vec::new() }
+    }
+
+    pub fn take_writes(&mut self) -> Vec<Write> {
+        std::mem::take(&mut self.writes)
+    }
+
+    /// Queue a payload; `None` when it would pass the outbox's bounds (it is
+    /// dropped and counted).
     pub fn enqueue(
         &mut self,
         policy: &RelayPolicy,
@@ -61,27 +104,49 @@ impl Outbox {
         url: String,
         body: String,
         headers: Vec<(String, String)>,
-    ) -> u64 {
-        self.next_id += 1;
-        self.items.push(Delivery {
-            id: self.next_id,
+    ) -> Option<u64> {
+        let mut d = Delivery {
+            id: self.counters.next_id + 1,
             url,
             body,
             headers,
             attempts: 0,
             next_at: now,
-            deadline: now + policy.max_age_ms,
-        });
-        self.next_id
+            deadline: now.saturating_add(policy.max_age_ms),
+            body_bytes: 0,
+        };
+        let bytes = d.bytes();
+        if self.items.len() as u32 >= policy.max_pending || self.bytes.saturating_add(bytes) > policy.max_bytes {
+            self.counters.dropped += 1;
+            return None;
+        }
+        self.counters.next_id = d.id;
+        self.bytes += bytes;
+        d.body_bytes = d.body.len() as u64;
+        self.writes.push(Write::PutDelivery(d.clone()));
+        d.body = String::new();
+        self.items.push(d);
+        Some(self.counters.next_id)
     }
 
-    /// Deliveries to attempt now.
-    pub fn due(&self, now: Ms) -> Vec<Delivery> {
-        self.items.iter().filter(|d| d.next_at <= now).cloned().collect()
+    /// Deliveries to attempt now (ids).
+    pub fn due(&self, now: Ms) -> Vec<u64> {
+        self.items.iter().filter(|d| d.next_at <= now).map(|d| d.id).collect()
     }
 
     pub fn pending(&self) -> usize {
         self.items.len()
+    }
+
+    /// Bytes of the pending deliveries' rows.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    fn remove(&mut self, index: usize) {
+        let d = self.items.remove(index);
+        self.bytes = self.bytes.saturating_sub(d.bytes() + d.body_bytes);
+        self.writes.push(Write::DeleteDelivery(d.id));
     }
 
     /// Record an attempt's outcome; `jitter` is uniform in `[0, 1)`.
@@ -89,8 +154,8 @@ impl Outbox {
         let Some(index) = self.items.iter().position(|d| d.id == id) else { return };
         let permanent = matches!(attempt, Attempt::Status(s) if (400..500).contains(&s) && s != 408 && s != 429);
         if matches!(attempt, Attempt::Status(s) if (200..300).contains(&s)) {
-            self.items.remove(index);
-            self.delivered += 1;
+            self.remove(index);
+            self.counters.delivered += 1;
             return;
         }
         let d = &mut self.items[index];
@@ -98,8 +163,11 @@ impl Outbox {
         let pause = full_jitter(policy.base_ms, policy.cap_ms, d.attempts, jitter).max(policy.base_ms / 2).max(1);
         d.next_at = now + pause;
         if permanent || d.next_at > d.deadline {
-            self.items.remove(index);
-            self.abandoned += 1;
+            self.remove(index);
+            self.counters.abandoned += 1;
+        } else {
+            let (attempts, next_at) = (d.attempts, d.next_at);
+            self.writes.push(Write::RescheduleDelivery { id, attempts, next_at });
         }
     }
 
@@ -112,29 +180,43 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    const P: RelayPolicy = RelayPolicy { base_ms: 100, cap_ms: 1_000, max_age_ms: 2_000 };
+    const P: RelayPolicy = RelayPolicy { base_ms: 100, cap_ms: 1_000, max_age_ms: 2_000, max_pending: 3, max_bytes: 1 << 20 };
 
     #[test]
     fn retries_then_delivers() {
         let mut o = Outbox::default();
-        let id = o.enqueue(&P, 0, "https://c/h".into(), "{}".into(), vec![]);
-        assert_eq!(o.due(0).len(), 1);
+        let id = o.enqueue(&P, 0, "https://c/h".into(), "{}".into(), vec![]).unwrap();
+        assert_eq!(o.due(0), vec![id]);
         o.settle(&P, id, Attempt::Unreachable, 0, 0.99);
         assert!(o.due(0).is_empty());
         let next = o.next_wake().unwrap();
         assert!((50..=200).contains(&next), "{next}");
         o.settle(&P, id, Attempt::Status(503), next, 0.5);
         o.settle(&P, id, Attempt::Status(204), 1_000, 0.5);
-        assert_eq!((o.pending(), o.delivered), (0, 1));
+        assert_eq!((o.pending(), o.counters.delivered), (0, 1));
     }
 
     #[test]
     fn gives_up_on_permanent_refusal_or_age() {
         let mut o = Outbox::default();
-        let a = o.enqueue(&P, 0, "u".into(), "b".into(), vec![]);
+        let a = o.enqueue(&P, 0, "u".into(), "b".into(), vec![]).unwrap();
         o.settle(&P, a, Attempt::Status(410), 0, 0.5);
-        let b = o.enqueue(&P, 0, "u".into(), "b".into(), vec![]);
+        let b = o.enqueue(&P, 0, "u".into(), "b".into(), vec![]).unwrap();
         o.settle(&P, b, Attempt::Status(500), 1_990, 0.9);
-        assert_eq!((o.pending(), o.abandoned), (0, 2));
+        assert_eq!((o.pending(), o.counters.abandoned), (0, 2));
+    }
+
+    #[test]
+    fn bounded_in_count_and_bytes() {
+        let mut o = Outbox::default();
+        for _ in 0..3 {
+            assert!(o.enqueue(&P, 0, "u".into(), "b".into(), vec![]).is_some());
+        }
+        assert_eq!(o.enqueue(&P, 0, "u".into(), "b".into(), vec![]), None, "count bound");
+        let mut o = Outbox::default();
+        assert_eq!(o.enqueue(&P, 0, "u".into(), "x".repeat(2 << 20), vec![]), None, "byte bound");
+        assert_eq!(o.counters.dropped, 1);
+        let writes = o.take_writes();
+        assert!(writes.is_empty(), "a dropped payload writes nothing");
     }
 }

@@ -91,26 +91,65 @@ impl WindowLog {
         }
     }
 
+    /// Rebuild from stored admission times (any order, possibly more than
+    /// `limit` of them) and the pacing arrival time.
+    pub fn restore(mut stamps: Vec<Ms>, tat: Ms, cfg: &RateLimit) -> Self {
+        stamps.sort_unstable();
+        let excess = stamps.len().saturating_sub(cfg.limit as usize);
+        stamps.drain(..excess);
+        WindowLog { stamps, tat }
+    }
+
+    /// The GCRA theoretical arrival time (0 when not paced).
+    pub fn tat(&self) -> Ms {
+        self.tat
+    }
+
+    /// The admission times kept, oldest first.
+    pub fn stamps(&self) -> &[Ms] {
+        &self.stamps
+    }
+
+    /// Admission times kept.
+    pub fn len(&self) -> usize {
+        self.stamps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stamps.is_empty()
+    }
+
     /// Record an admission at `now`. Call only after `check` passed.
-    pub fn record(&mut self, cfg: &RateLimit, now: Ms) {
+    /// Returns the time recorded and, when older admissions stopped
+    /// mattering, the time before which the stored ones can go.
+    pub fn record(&mut self, cfg: &RateLimit, now: Ms) -> (Ms, Option<Ms>) {
         let at = self.stamps.last().map_or(now, |last| now.max(*last));
         self.stamps.push(at);
         let limit = cfg.limit as usize;
+        let mut dropped = false;
         if self.stamps.len() > limit {
             let excess = self.stamps.len() - limit;
             self.stamps.drain(..excess);
+            dropped = true;
         }
         if cfg.paced() {
             self.tat = self.tat.max(now) + cfg.interval_ms();
         }
-        self.prune(cfg, now);
+        let pruned = self.prune(cfg, now);
+        let before = if dropped { self.stamps.first().copied() } else { pruned };
+        (at, before)
     }
 
-    /// Forget admissions that can no longer matter.
-    pub fn prune(&mut self, cfg: &RateLimit, now: Ms) {
+    /// Forget admissions that can no longer matter; returns the time before
+    /// which stored admissions can go, when any were forgotten.
+    pub fn prune(&mut self, cfg: &RateLimit, now: Ms) -> Option<Ms> {
         let span = cfg.span_ms();
         let keep_from = self.stamps.iter().position(|s| s.saturating_add(span) > now).unwrap_or(self.stamps.len());
+        if keep_from == 0 {
+            return None;
+        }
         self.stamps.drain(..keep_from);
+        Some(self.stamps.first().copied().unwrap_or(now.saturating_sub(span) + 1))
     }
 
     /// Admissions still counting against the span ending at `now`.

@@ -1,6 +1,6 @@
 //! Property tests of the admission core with an injected clock.
 
-use governor_core::account::{apply, AccountState};
+use governor_core::mem::MemAccount;
 use governor_core::config::Limits;
 use governor_core::contract::{AdmitRequest, Command, Observed, Reason, Reply};
 use governor_core::window::{RateLimit, WindowLog};
@@ -78,7 +78,7 @@ proptest! {
         ops in prop::collection::vec((0u8..4, 0u64..2_000), 1..200),
     ) {
         let limits = Limits::for_window(5, 50, cap, 1_000, 0);
-        let mut st = AccountState::default();
+        let mut st = MemAccount::default();
         let mut now = 10_000u64;
         let mut bound: Vec<String> = Vec::new();
         let mut next = 0;
@@ -86,24 +86,24 @@ proptest! {
             now += gap % 300;
             match op {
                 0 | 1 => {
-                    let used_before = st.policies(&limits, now, "generate", false)[0].remaining;
-                    match apply(&limits, &mut st, now, 0.5, admit("generate", true)) {
+                    let used_before = st.state.policies(&limits, now, "generate", false)[0].remaining;
+                    match st.apply(&limits, now, 0.5, admit("generate", true)) {
                         Reply::Admitted(a) => {
                             let permit = a.permit.expect("generate admission carries a permit");
                             next += 1;
                             let id = format!("g{next}");
-                            apply(&limits, &mut st, now, 0.5, Command::Bind { permit, generation: id.clone(), replay: None });
+                            st.apply(&limits, now, 0.5, Command::Bind { permit, generation: id.clone(), replay: None });
                             bound.push(id);
                         }
                         Reply::Rejected(r) => {
-                            let used_after = st.policies(&limits, now, "generate", false)[0].remaining;
+                            let used_after = st.state.policies(&limits, now, "generate", false)[0].remaining;
                             prop_assert_eq!(used_before, used_after, "a refusal spent budget");
                             prop_assert!(r.retry_after_ms >= 1);
                             if r.reason == Reason::Rate {
                                 let mut alone = st.clone();
                                 let later = now + r.retry_after_secs() * 1_000;
                                 let rate_ok = !matches!(
-                                    apply(&limits, &mut alone, later, 0.5, admit("generate", false)),
+                                    alone.apply(&limits, later, 0.5, admit("generate", false)),
                                     Reply::Rejected(x) if x.reason == Reason::Rate
                                 );
                                 prop_assert!(rate_ok, "retry-after was not honest");
@@ -116,15 +116,15 @@ proptest! {
                     if !bound.is_empty() {
                         let id = bound.remove(0);
                         let obs = Command::Observe { generations: vec![Observed { id, status: "COMPLETED".into() }] };
-                        apply(&limits, &mut st, now, 0.5, obs);
+                        st.apply(&limits, now, 0.5, obs);
                     }
                 }
                 _ => {
-                    apply(&limits, &mut st, now, 0.5, admit("other", false));
+                    st.apply(&limits, now, 0.5, admit("other", false));
                 }
             }
-            prop_assert!(st.permits.in_use() <= cap);
-            prop_assert_eq!(st.permits.in_use() as usize, bound.len());
+            prop_assert!(st.state.permits.in_use() <= cap);
+            prop_assert_eq!(st.state.permits.in_use() as usize, bound.len());
         }
     }
 }
@@ -132,31 +132,27 @@ proptest! {
 #[test]
 fn concurrency_retry_after_comes_from_observed_durations() {
     let limits = Limits::for_window(100, 100, 1, 60_000, 0);
-    let mut st = AccountState::default();
+    let mut st = MemAccount::default();
     // Learn that generations take 8 s.
     for i in 0..3u64 {
         let t = i * 10_000;
-        let Reply::Admitted(a) = apply(&limits, &mut st, t, 0.5, admit("generate", true)) else { panic!() };
+        let Reply::Admitted(a) = st.apply(&limits, t, 0.5, admit("generate", true)) else { panic!() };
         let id = format!("g{i}");
-        apply(
-            &limits,
-            &mut st,
+        st.apply(&limits,
             t,
             0.5,
             Command::Bind { permit: a.permit.unwrap(), generation: id.clone(), replay: None },
         );
-        apply(
-            &limits,
-            &mut st,
+        st.apply(&limits,
             t + 8_000,
             0.5,
             Command::Webhook { generation: id, status: "COMPLETED".into(), relay: None },
         );
     }
     let t = 100_000;
-    let Reply::Admitted(a) = apply(&limits, &mut st, t, 0.5, admit("generate", true)) else { panic!() };
-    apply(&limits, &mut st, t, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: "g9".into(), replay: None });
-    let Reply::Rejected(r) = apply(&limits, &mut st, t + 3_000, 0.5, admit("generate", true)) else { panic!() };
+    let Reply::Admitted(a) = st.apply(&limits, t, 0.5, admit("generate", true)) else { panic!() };
+    st.apply(&limits, t, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: "g9".into(), replay: None });
+    let Reply::Rejected(r) = st.apply(&limits, t + 3_000, 0.5, admit("generate", true)) else { panic!() };
     assert_eq!(r.reason, Reason::Concurrency);
     assert_eq!(r.retry_after_ms, 5_000, "8 s expected, 3 s elapsed");
     assert_eq!(r.retry_after_secs(), 5);
@@ -165,29 +161,27 @@ fn concurrency_retry_after_comes_from_observed_durations() {
 #[test]
 fn upstream_429_pauses_the_class() {
     let limits = Limits::for_window(100, 100, 3, 60_000, 0);
-    let mut st = AccountState::default();
+    let mut st = MemAccount::default();
     let cmd = Command::UpstreamLimited {
         class: "other".into(),
         kind: governor_core::contract::LimitKind::Rate,
         permit: None,
         retry_after_ms: Some(2_000),
     };
-    apply(&limits, &mut st, 0, 0.0, cmd);
-    let Reply::Rejected(r) = apply(&limits, &mut st, 500, 0.5, admit("other", false)) else { panic!() };
+    st.apply(&limits, 0, 0.0, cmd);
+    let Reply::Rejected(r) = st.apply(&limits, 500, 0.5, admit("other", false)) else { panic!() };
     assert_eq!(r.reason, Reason::UpstreamBackoff);
     assert_eq!(r.retry_at_ms, 2_000);
-    assert!(matches!(apply(&limits, &mut st, 2_000, 0.5, admit("other", false)), Reply::Admitted(_)));
+    assert!(matches!(st.apply(&limits, 2_000, 0.5, admit("other", false)), Reply::Admitted(_)));
 }
 
 #[test]
 fn state_survives_serialisation() {
     let limits = Limits::for_window(2, 100, 1, 60_000, 0);
-    let mut st = AccountState::default();
-    apply(&limits, &mut st, 0, 0.5, admit("generate", true));
-    apply(&limits, &mut st, 1, 0.5, admit("other", false));
-    let json = serde_json::to_string(&st).unwrap();
-    let mut back: AccountState = serde_json::from_str(&json).unwrap();
-    assert_eq!(back, st);
-    let Reply::Rejected(r) = apply(&limits, &mut back, 2, 0.5, admit("generate", true)) else { panic!() };
+    let mut st = MemAccount::default();
+    st.apply(&limits, 0, 0.5, admit("generate", true));
+    st.apply(&limits, 1, 0.5, admit("other", false));
+    st.restart(&limits);
+    let Reply::Rejected(r) = st.apply(&limits, 2, 0.5, admit("generate", true)) else { panic!() };
     assert_eq!(r.reason, Reason::Concurrency, "the reloaded permit still counts");
 }

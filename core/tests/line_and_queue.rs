@@ -1,7 +1,7 @@
 //! The account's line (held requests, queued jobs) and idempotency, natively
 //! with an injected clock.
 
-use governor_core::account::{apply, AccountState};
+use governor_core::mem::MemAccount;
 use governor_core::config::Limits;
 use governor_core::contract::{AdmitRequest, Command, DispatchOutcome, Hold, IdempotencyKey, Refusal, Replay, Reply};
 use governor_core::queue::JobSpec;
@@ -25,104 +25,102 @@ fn permit_of(r: Reply) -> u64 {
     }
 }
 
-fn bind(l: &Limits, st: &mut AccountState, now: u64, permit: u64, id: &str) {
-    apply(l, st, now, 0.5, Command::Bind { permit, generation: id.into(), replay: None });
+fn bind(l: &Limits, st: &mut MemAccount, now: u64, permit: u64, id: &str) {
+    st.apply(l, now, 0.5, Command::Bind { permit, generation: id.into(), replay: None });
 }
 
-fn end(l: &Limits, st: &mut AccountState, now: u64, id: &str) {
-    apply(l, st, now, 0.5, Command::Webhook { generation: id.into(), status: "COMPLETED".into(), relay: None });
+fn end(l: &Limits, st: &mut MemAccount, now: u64, id: &str) {
+    st.apply(l, now, 0.5, Command::Webhook { generation: id.into(), status: "COMPLETED".into(), relay: None });
 }
 
 #[test]
 fn held_requests_are_served_in_arrival_order() {
     let l = limits();
-    let mut st = AccountState::default();
-    let p = permit_of(apply(&l, &mut st, 0, 0.5, Command::Admit(generate())));
+    let mut st = MemAccount::default();
+    let p = permit_of(st.apply(&l, 0, 0.5, Command::Admit(generate())));
     bind(&l, &mut st, 0, p, "g0");
-    let Reply::Rejected(a) = apply(&l, &mut st, 10, 0.5, Command::Admit(held(None))) else { panic!() };
-    let Reply::Rejected(b) = apply(&l, &mut st, 20, 0.5, Command::Admit(held(None))) else { panic!() };
+    let Reply::Rejected(a) = st.apply(&l, 10, 0.5, Command::Admit(held(None))) else { panic!() };
+    let Reply::Rejected(b) = st.apply(&l, 20, 0.5, Command::Admit(held(None))) else { panic!() };
     let (ta, tb) = (a.hold.unwrap(), b.hold.unwrap());
     assert!(ta < tb);
     end(&l, &mut st, 30, "g0");
     // B polls first but A is ahead; a newcomer without a hold is behind both.
-    assert!(matches!(apply(&l, &mut st, 40, 0.5, Command::Admit(held(Some(tb)))), Reply::Rejected(_)));
-    assert!(matches!(apply(&l, &mut st, 40, 0.5, Command::Admit(generate())), Reply::Rejected(_)));
-    let pa = permit_of(apply(&l, &mut st, 50, 0.5, Command::Admit(held(Some(ta)))));
+    assert!(matches!(st.apply(&l, 40, 0.5, Command::Admit(held(Some(tb)))), Reply::Rejected(_)));
+    assert!(matches!(st.apply(&l, 40, 0.5, Command::Admit(generate())), Reply::Rejected(_)));
+    let pa = permit_of(st.apply(&l, 50, 0.5, Command::Admit(held(Some(ta)))));
     bind(&l, &mut st, 50, pa, "ga");
     end(&l, &mut st, 60, "ga");
-    permit_of(apply(&l, &mut st, 70, 0.5, Command::Admit(held(Some(tb)))));
+    permit_of(st.apply(&l, 70, 0.5, Command::Admit(held(Some(tb)))));
 }
 
 #[test]
 fn an_abandoned_hold_stops_blocking_once_its_lease_ends() {
     let l = limits();
-    let mut st = AccountState::default();
-    let p = permit_of(apply(&l, &mut st, 0, 0.5, Command::Admit(generate())));
+    let mut st = MemAccount::default();
+    let p = permit_of(st.apply(&l, 0, 0.5, Command::Admit(generate())));
     bind(&l, &mut st, 0, p, "g0");
-    let Reply::Rejected(a) = apply(&l, &mut st, 10, 0.5, Command::Admit(held(None))) else { panic!() };
+    let Reply::Rejected(a) = st.apply(&l, 10, 0.5, Command::Admit(held(None))) else { panic!() };
     end(&l, &mut st, 20, "g0");
-    assert!(matches!(apply(&l, &mut st, 30, 0.5, Command::Admit(generate())), Reply::Rejected(_)));
+    assert!(matches!(st.apply(&l, 30, 0.5, Command::Admit(generate())), Reply::Rejected(_)));
     // The holder never came back: past its poll interval and grace, the line moves.
     let later = 10 + a.retry_after_ms.min(100) + 1_000 + 1;
-    permit_of(apply(&l, &mut st, later, 0.5, Command::Admit(generate())));
+    permit_of(st.apply(&l, later, 0.5, Command::Admit(generate())));
 }
 
 #[test]
 fn idempotency_keys_replay_and_never_spend_twice() {
     let l = limits();
-    let mut st = AccountState::default();
+    let mut st = MemAccount::default();
     let key = IdempotencyKey { client: "c1".into(), key: "order-1".into() };
     let req = AdmitRequest { idempotency: Some(key.clone()), ..generate() };
-    let p = permit_of(apply(&l, &mut st, 0, 0.5, Command::Admit(req.clone())));
-    assert_eq!(apply(&l, &mut st, 1, 0.5, Command::Admit(req.clone())), Reply::Refused(Refusal::InProgress));
-    let replay = Replay { key: key.clone(), status: 201, body: "{\"id\":\"g1\"}".into() };
-    apply(&l, &mut st, 2, 0.5, Command::Bind { permit: p, generation: "g1".into(), replay: Some(replay.clone()) });
-    let remaining = st.policies(&l, 3, "generate", false)[0].remaining;
-    assert_eq!(apply(&l, &mut st, 3, 0.5, Command::Admit(req.clone())), Reply::Replay(replay));
-    assert_eq!(st.policies(&l, 3, "generate", false)[0].remaining, remaining, "a replay spends nothing");
-    assert_eq!(st.permits.in_use(), 1);
+    let p = permit_of(st.apply(&l, 0, 0.5, Command::Admit(req.clone())));
+    assert_eq!(st.apply(&l, 1, 0.5, Command::Admit(req.clone())), Reply::Refused(Refusal::InProgress));
+    let replay = Replay { key: key.clone(), status: 201, body: "{\"id\":\"g1\"}".into(), refetch: None };
+    st.apply(&l, 2, 0.5, Command::Bind { permit: p, generation: "g1".into(), replay: Some(replay.clone()) });
+    let remaining = st.state.policies(&l, 3, "generate", false)[0].remaining;
+    assert_eq!(st.apply(&l, 3, 0.5, Command::Admit(req.clone())), Reply::Replay(replay));
+    assert_eq!(st.state.policies(&l, 3, "generate", false)[0].remaining, remaining, "a replay spends nothing");
+    assert_eq!(st.state.permits.in_use(), 1);
     // Another client's same key is its own.
     let other =
         AdmitRequest { idempotency: Some(IdempotencyKey { client: "c2".into(), key: "order-1".into() }), ..generate() };
-    assert!(matches!(apply(&l, &mut st, 4, 0.5, Command::Admit(other)), Reply::Rejected(_)));
+    assert!(matches!(st.apply(&l, 4, 0.5, Command::Admit(other)), Reply::Rejected(_)));
 }
 
 #[test]
 fn queued_jobs_are_submitted_as_permits_free_and_take_their_final_status() {
     let l = limits();
-    let mut st = AccountState::default();
-    let p = permit_of(apply(&l, &mut st, 0, 0.5, Command::Admit(generate())));
+    let mut st = MemAccount::default();
+    let p = permit_of(st.apply(&l, 0, 0.5, Command::Admit(generate())));
     bind(&l, &mut st, 0, p, "g0");
     let spec = JobSpec { client: "c".into(), priority: 0, body: "{}".into(), model: None, idempotency_key: None };
     let Reply::Queued(ticket) =
-        apply(&l, &mut st, 10, 0.5, Command::Admit(AdmitRequest { enqueue: Some(spec), ..generate() }))
+        st.apply(&l, 10, 0.5, Command::Admit(AdmitRequest { enqueue: Some(spec), ..generate() }))
     else {
         panic!()
     };
     assert_eq!((ticket.status.as_str(), ticket.position), ("QUEUED", Some(0)));
-    assert_eq!(apply(&l, &mut st, 20, 0.5, Command::Dispatch), Reply::Ack { released: 0 }, "no room yet");
-    assert_eq!(st.next_wake(&l, 20).map(|w| w > 20), Some(true));
+    assert_eq!(st.apply(&l, 20, 0.5, Command::Dispatch), Reply::Ack { released: 0 }, "no room yet");
+    assert_eq!(st.state.next_wake(&l, 20).map(|w| w > 20), Some(true));
     end(&l, &mut st, 30, "g0");
-    assert_eq!(st.next_wake(&l, 30), Some(30), "the queue wants the alarm now");
-    let Reply::Dispatch(job) = apply(&l, &mut st, 30, 0.5, Command::Dispatch) else { panic!() };
+    assert_eq!(st.state.next_wake(&l, 30), Some(30), "the queue wants the alarm now");
+    let Reply::Dispatch(job) = st.apply(&l, 30, 0.5, Command::Dispatch) else { panic!() };
     assert_eq!(job.idempotency_key, format!("sync-governor-{}", ticket.id));
     // A restart here leaves it SUBMITTING: the next Dispatch resends it with the same permit and key.
-    let Reply::Dispatch(again) = apply(&l, &mut st, 31, 0.5, Command::Dispatch) else { panic!() };
+    let Reply::Dispatch(again) = st.apply(&l, 31, 0.5, Command::Dispatch) else { panic!() };
     assert_eq!((again.permit, &again.idempotency_key), (job.permit, &job.idempotency_key));
     let created = DispatchOutcome::Created { generation: "g1".into() };
-    apply(
-        &l,
-        &mut st,
+    st.apply(&l,
         40,
         0.5,
         Command::Dispatched { ticket: job.ticket.clone(), permit: job.permit, outcome: created },
     );
-    let Reply::Ticket(v) = apply(&l, &mut st, 41, 0.5, Command::Ticket { ticket: job.ticket.clone() }) else {
+    let Reply::Ticket(v) = st.apply(&l, 41, 0.5, Command::Ticket { ticket: job.ticket.clone() }) else {
         panic!()
     };
     assert_eq!((v.status.as_str(), v.generation_id.as_deref()), ("SUBMITTED", Some("g1")));
     end(&l, &mut st, 50, "g1");
-    let Reply::Ticket(v) = apply(&l, &mut st, 51, 0.5, Command::Ticket { ticket: job.ticket }) else { panic!() };
+    let Reply::Ticket(v) = st.apply(&l, 51, 0.5, Command::Ticket { ticket: job.ticket }) else { panic!() };
     assert_eq!(v.status, "COMPLETED");
-    assert_eq!(st.permits.in_use(), 0);
+    assert_eq!(st.state.permits.in_use(), 0);
 }

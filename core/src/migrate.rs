@@ -1,0 +1,175 @@
+//! Loading an account persisted by the previous layout (schema 1): one JSON
+//! value under `account` (window logs, permits, backoff, durations,
+//! reconciliation, the relay outbox, idempotency replays), one value per
+//! queued job under `job:<ticket>`, and the round-robin cursor under
+//! `queue-cursor`. [`from_legacy`] turns them into rows of the tables, so an
+//! upgrade keeps spent tokens, held permits, queued jobs, pending relays and
+//! replays. Hostile input is tolerated: a part that does not decode is
+//! skipped (and counted), never a reason to brick the account.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::permits::Permit;
+use crate::queue::Job;
+use crate::relay::{Delivery, RelayCounters};
+use crate::store::{IdempotencyRecord, IdempotencyState, Write};
+use crate::window::WindowLog;
+use crate::Ms;
+
+#[derive(Deserialize, Default)]
+struct LegacyPermits {
+    #[serde(default)]
+    held: Vec<Value>,
+    #[serde(default)]
+    next_id: u64,
+}
+
+#[derive(Deserialize, Default)]
+struct LegacyOutbox {
+    #[serde(default)]
+    items: Vec<Value>,
+    #[serde(default)]
+    next_id: u64,
+    #[serde(default)]
+    delivered: u64,
+    #[serde(default)]
+    abandoned: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+enum LegacyRemembered {
+    InFlight { permit: u64 },
+    Done { status: u16, body: String },
+}
+
+#[derive(Deserialize)]
+struct LegacyEntry {
+    at: Ms,
+    #[serde(flatten)]
+    what: LegacyRemembered,
+}
+
+/// What migrating produced, and what it had to skip.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Migrated {
+    pub writes: Vec<Write>,
+    pub skipped: u32,
+}
+
+fn part<T: for<'de> Deserialize<'de> + Default>(v: &Value, key: &str, skipped: &mut u32) -> T {
+    match v.get(key) {
+        None | Some(Value::Null) => T::default(),
+        Some(x) => serde_json::from_value(x.clone()).unwrap_or_else(|_| {
+            *skipped += 1;
+            T::default()
+        }),
+    }
+}
+
+fn meta(key: &'static str, value: &impl serde::Serialize) -> Write {
+    Write::Meta { key, value: serde_json::to_string(value).unwrap_or_default() }
+}
+
+/// Rows for the tables from the previous layout's values.
+pub fn from_legacy(account: Option<&str>, jobs: &[String], cursor: Option<String>) -> Migrated {
+    let mut out = Migrated::default();
+    let skipped = &mut out.skipped;
+    let mut writes = Vec::new();
+    let state: Value = match account.map(serde_json::from_str::<Value>) {
+        Some(Ok(v @ Value::Object(_))) => v,
+        None => Value::Null,
+        Some(_) => {
+            *skipped += 1;
+            Value::Null
+        }
+    };
+    let windows: BTreeMap<String, Value> = part(&state, "windows", skipped);
+    let mut tats = BTreeMap::new();
+    for (class, raw) in windows {
+        let Ok(log) = serde_json::from_value::<WindowLog>(raw) else {
+            *skipped += 1;
+            continue;
+        };
+        for at in log.stamps() {
+            writes.push(Write::Admission { class: class.clone(), at: *at });
+        }
+        if log.tat() > 0 {
+            tats.insert(class, log.tat());
+        }
+    }
+    writes.push(meta("tat", &tats));
+    let permits: LegacyPermits = part(&state, "permits", skipped);
+    for raw in permits.held {
+        match serde_json::from_value::<Permit>(raw) {
+            Ok(p) => writes.push(Write::PutPermit(p)),
+            Err(_) => *skipped += 1,
+        }
+    }
+    writes.push(meta("permit_next_id", &permits.next_id));
+    for key in ["backoff", "durations", "reconcile"] {
+        if let Some(v) = state.get(key).filter(|v| !v.is_null()) {
+            let key: &'static str = match key {
+                "backoff" => "backoff",
+                "durations" => "durations",
+                _ => "reconcile",
+            };
+            writes.push(Write::Meta { key, value: v.to_string() });
+        }
+    }
+    let outbox: LegacyOutbox = part(&state, "outbox", skipped);
+    for raw in outbox.items {
+        match serde_json::from_value::<Delivery>(raw) {
+            Ok(d) => writes.push(Write::PutDelivery(d)),
+            Err(_) => *skipped += 1,
+        }
+    }
+    let counters =
+        RelayCounters { next_id: outbox.next_id, delivered: outbox.delivered, abandoned: outbox.abandoned, dropped: 0 };
+    writes.push(meta("relay", &counters));
+    let idempotency: BTreeMap<String, Value> = part(&state, "idempotency", skipped);
+    let (mut records, mut bytes) = (0u64, 0u64);
+    for (key, raw) in idempotency {
+        let Ok(entry) = serde_json::from_value::<LegacyEntry>(raw) else {
+            *skipped += 1;
+            continue;
+        };
+        let state = match entry.what {
+            LegacyRemembered::InFlight { permit } => IdempotencyState::InFlight { permit },
+            LegacyRemembered::Done { status, body } => {
+                let generation = crate::settle::created_id(body.as_bytes());
+                IdempotencyState::Done { status, generation, body: Some(body) }
+            }
+        };
+        let record = IdempotencyRecord { key, at: entry.at, state };
+        records += 1;
+        bytes += record.bytes();
+        writes.push(Write::PutIdempotency(record));
+    }
+    writes.push(meta("idempotency", &crate::idempotency::Totals { records, bytes }));
+    let next_seq: u64 = part(&state, "next_seq", skipped);
+    let sealed_key: Option<String> = part(&state, "sealed_key", skipped);
+    for raw in jobs {
+        let Ok(mut job) = serde_json::from_str::<Job>(raw) else {
+            *skipped += 1;
+            continue;
+        };
+        let body = std::mem::take(&mut job.spec.body);
+        job.bytes = body.len() as u64;
+        let ticket = job.ticket.clone();
+        let waiting = job.is_waiting();
+        writes.push(Write::PutJob(job));
+        if waiting {
+            writes.push(Write::PutJobBody { ticket, body });
+        }
+    }
+    writes.push(meta("seq", &next_seq));
+    writes.push(meta("sealed_key", &sealed_key));
+    writes.push(meta("queue_cursor", &cursor));
+    writes.push(meta("schema_version", &crate::store::SCHEMA_VERSION));
+    out.writes = writes;
+    out
+}
