@@ -7,7 +7,7 @@
 use governor_core::config::Config;
 use governor_core::contract::{AdmitRequest, Command, IdempotencyKey, PolicyState, Reply};
 use governor_core::error::GovernorError;
-use governor_core::keys::Caller;
+use governor_core::keys::{bearer_token, Caller};
 use governor_core::prefer;
 use governor_core::route::{route, Proxy, ProxyKind, Route};
 use governor_core::secret::Secret;
@@ -46,6 +46,7 @@ async fn dispatch(req: Request, env: &Env, config: &Config, origin: &Origin) -> 
         Route::Preflight => Ok(Response::builder().with_status(204).with_headers(cors::preflight(origin)).empty()),
         Route::Health => Ok(respond::json(200, &json!({"ok": true}), origin)),
         Route::NotFound => Err(GovernorError::NotFound),
+        Route::Ambiguous => Err(GovernorError::AmbiguousPath),
         Route::MethodNotAllowed => Err(GovernorError::MethodNotAllowed),
         Route::Webhook(token) => webhook::handle(req, env, config, &token).await,
         Route::Ticket { ticket: t, cancel } => ticket(&req, env, config, origin, t, cancel).await,
@@ -60,13 +61,14 @@ async fn dispatch(req: Request, env: &Env, config: &Config, origin: &Origin) -> 
     }
 }
 
-/// The key a caller presents: `x-api-key`, or `Authorization: Bearer`.
+/// The key a caller presents: `x-api-key`, or `Authorization: Bearer`
+/// (scheme in any case, RFC 9110 §11.1).
 fn presented_key(req: &Request) -> Option<String> {
     let h = req.headers();
     h.get("x-api-key")
         .ok()
         .flatten()
-        .or_else(|| h.get("authorization").ok().flatten().and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned)))
+        .or_else(|| h.get("authorization").ok().flatten().and_then(|v| bearer_token(&v).map(str::to_owned)))
 }
 
 /// The key the account object may keep in memory: only pass-through keys
@@ -107,14 +109,15 @@ async fn proxy_request(
     let presented = presented_key(&req);
     if p.kind == ProxyKind::Public && presented.is_none() {
         // Sync serves these without a key, so there is no account to charge.
-        let mut resp = proxy::forward(&req, &url, Body::Stream(req.inner().body()), UpstreamAuth::None).await?;
+        let auth = if config.keys.is_managed() { UpstreamAuth::Managed(None) } else { UpstreamAuth::None };
+        let mut resp = proxy::forward(&req, &url, Body::Stream(req.inner().body()), auth).await?;
         cors::decorate(resp.headers_mut(), origin);
         return Ok(resp);
     }
     let caller = config.keys.resolve(presented.as_deref())?;
     let key = object_key(config, &caller);
     let prefer = prefer::parse(generate::header(&req, "prefer").as_deref());
-    let wait_ms = prefer.wait_s.map(|s| (s * 1_000).min(config.max_wait_ms));
+    let wait_ms = prefer.wait_s.map(|s| s.saturating_mul(1_000).min(config.max_wait_ms));
     let creates = p.kind == ProxyKind::Create;
     let prepared = if creates && !generate::is_multipart(&req) {
         Some(generate::prepare_body(&mut req, config, &caller).await?)
@@ -143,7 +146,12 @@ async fn proxy_request(
         Some(p) => Body::Bytes(p.bytes),
         None => Body::Stream(req.inner().body()),
     };
-    let resp = match proxy::forward(&req, &url, body, UpstreamAuth::Key(&caller.upstream_key)).await {
+    let auth = if config.keys.is_managed() {
+        UpstreamAuth::Managed(Some(&caller.upstream_key))
+    } else {
+        UpstreamAuth::Key(&caller.upstream_key)
+    };
+    let resp = match proxy::forward(&req, &url, body, auth).await {
         Ok(r) => r,
         Err(e) => {
             if let Some(permit) = admitted.permit {
@@ -159,6 +167,7 @@ async fn proxy_request(
         permit: admitted.permit,
         idempotency,
         in_flight: &admitted.in_flight,
+        retry_cap_ms: config.limits.backoff.cap_ms,
     };
     let mut resp = settle_response(env, settle, resp).await?;
     if let Some(w) = prefer.wait_s.filter(|_| wait_ms.is_some()) {
@@ -193,6 +202,8 @@ struct Settle<'a> {
     permit: Option<u64>,
     idempotency: Option<IdempotencyKey>,
     in_flight: &'a [String],
+    /// `UPSTREAM_BACKOFF_CAP_MS`: the most an upstream `Retry-After` counts for.
+    retry_cap_ms: u64,
 }
 
 /// Tell the account what Sync's answer means, and return that answer. A
@@ -200,7 +211,7 @@ struct Settle<'a> {
 async fn settle_response(env: &Env, s: Settle<'_>, resp: Response) -> Result<Response, GovernorError> {
     let (p, permit) = (s.proxy, s.permit);
     let status = resp.status_code();
-    let retry_after = proxy::upstream_retry_after_ms(&resp);
+    let retry_after = proxy::upstream_retry_after_ms(&resp, s.retry_cap_ms);
     let (resp, command) = match (&p.kind, permit) {
         (ProxyKind::Create, Some(permit)) => {
             let (resp, bytes) = proxy::read(resp).await;

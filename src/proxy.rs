@@ -1,7 +1,9 @@
 //! Streaming forward to Sync. Method, path, query, headers (minus
-//! hop-by-hop and the governor's own) and body go through unchanged; bodies
-//! are streamed both ways unless the caller already holds them as bytes.
+//! hop-by-hop, the governor's own and the client's credentials) and body go
+//! through unchanged; bodies are streamed both ways unless the caller
+//! already holds them as bytes.
 
+use governor_core::backoff::upstream_retry_ms;
 use governor_core::error::GovernorError;
 use governor_core::secret::Secret;
 use wasm_bindgen::JsValue;
@@ -38,12 +40,21 @@ pub enum Body {
     Bytes(Vec<u8>),
 }
 
-/// How the upstream key is set.
+/// Headers that carry the client's credentials. Never forwarded: the key
+/// Sync sees is always the one [`UpstreamAuth`] sets, and cookies are for the
+/// governor's origin, not Sync's.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "x-api-key", "cookie"];
+
+/// How the upstream key is set. Whatever the variant, the client's own
+/// credential headers are dropped first.
 pub enum UpstreamAuth<'a> {
-    /// Send this Sync key as `x-api-key` and drop any `Authorization`
-    /// (a managed client key, or a pass-through key sent as a bearer token).
+    /// Pass-through: send the caller's own Sync key as `x-api-key` (also
+    /// when the caller presented it as a bearer token).
     Key(&'a Secret),
-    /// Public endpoint called without a key.
+    /// Managed keys: send the account's Sync key, or nothing on a public
+    /// endpoint called without a key. No client credential ever travels.
+    Managed(Option<&'a Secret>),
+    /// Pass-through, public endpoint called without a key.
     None,
 }
 
@@ -58,12 +69,12 @@ pub async fn forward(req: &Request, url: &str, body: Body, auth: UpstreamAuth<'_
         .map(|v| v.split(',').map(|t| t.trim().to_ascii_lowercase()).collect())
         .unwrap_or_default();
     for (name, value) in req.headers().entries() {
-        if !is_dropped_request_header(&name) && !named.contains(&name) {
+        let credential = CREDENTIAL_HEADERS.contains(&name.as_str());
+        if !credential && !is_dropped_request_header(&name) && !named.contains(&name) {
             let _ = headers.append(&name, &value);
         }
     }
-    if let UpstreamAuth::Key(key) = auth {
-        let _ = headers.delete("authorization");
+    if let UpstreamAuth::Key(key) | UpstreamAuth::Managed(Some(key)) = auth {
         let _ = headers.set("x-api-key", key.expose());
     }
     let body: Option<JsValue> = match body {
@@ -103,11 +114,10 @@ pub async fn read(mut resp: Response) -> (Response, Vec<u8>) {
     (copy, bytes)
 }
 
-/// Sync's `Retry-After` (seconds) or `retry-after-ms`, if it ever sends one.
-pub fn upstream_retry_after_ms(resp: &Response) -> Option<u64> {
+/// Sync's `Retry-After` (seconds) or `retry-after-ms`, if it ever sends one,
+/// capped at `cap_ms` (`UPSTREAM_BACKOFF_CAP_MS`).
+pub fn upstream_retry_after_ms(resp: &Response, cap_ms: u64) -> Option<u64> {
     let h = resp.headers();
-    if let Some(ms) = h.get("retry-after-ms").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok()) {
-        return Some(ms);
-    }
-    h.get("retry-after").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok()).map(|s| s * 1_000)
+    let get = |name: &str| h.get(name).ok().flatten();
+    upstream_retry_ms(get("retry-after-ms").as_deref(), get("retry-after").as_deref(), cap_ms)
 }

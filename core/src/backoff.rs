@@ -1,7 +1,8 @@
 //! What an upstream 429 teaches: Sync is the ground truth, so a 429 on a
 //! request the governor admitted closes that class for a while. The pause
 //! grows exponentially with *full jitter* while 429s repeat and starts over after a
-//! quiet spell longer than the cap. An upstream `Retry-After`, if Sync ever sends one, is a floor.
+//! quiet spell longer than the cap. An upstream `Retry-After`, if Sync ever sends one, is a floor,
+//! itself capped at the policy's cap (a hostile or broken upstream cannot close a class for days).
 //! The jitter sample is an input (a number in `[0, 1)`), so this stays pure.
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,16 @@ pub struct BackoffPolicy {
 pub fn full_jitter(base_ms: Ms, cap_ms: Ms, attempt: u32, jitter: f64) -> Ms {
     let exp = base_ms.saturating_mul(1u64 << attempt.min(20)).min(cap_ms);
     (exp as f64 * jitter.clamp(0.0, 1.0)) as Ms
+}
+
+/// The pause an upstream answer asks for, in ms: `retry-after-ms`, else
+/// `Retry-After` in whole seconds (an HTTP-date is ignored), capped at
+/// `cap_ms`; saturating, so a huge value cannot wrap.
+pub fn upstream_retry_ms(retry_after_ms: Option<&str>, retry_after: Option<&str>, cap_ms: Ms) -> Option<Ms> {
+    let ms = retry_after_ms
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or_else(|| retry_after.and_then(|v| v.trim().parse::<u64>().ok()).map(|s| s.saturating_mul(1_000)))?;
+    Some(ms.min(cap_ms))
 }
 
 /// Backoff state of one class.
@@ -51,7 +62,7 @@ impl Backoff {
         // burst of 429s cannot turn into an immediate retry.
         let pause = full_jitter(policy.base_ms, policy.cap_ms, self.strikes, jitter).max(policy.base_ms / 10);
         self.strikes = self.strikes.saturating_add(1);
-        let pause = pause.max(upstream_retry_ms.unwrap_or(0));
+        let pause = pause.max(upstream_retry_ms.unwrap_or(0).min(policy.cap_ms));
         self.until = self.until.max(now.saturating_add(pause));
         self.until
     }
@@ -83,5 +94,19 @@ mod tests {
     fn capped() {
         let mut b = Backoff { strikes: 40, until: 0 };
         assert_eq!(b.strike(&P, 0, 0.99999, None), 29_999);
+    }
+
+    #[test]
+    fn upstream_retry_after_is_capped_and_saturates() {
+        assert_eq!(upstream_retry_ms(None, Some("2"), 60_000), Some(2_000));
+        assert_eq!(upstream_retry_ms(Some("1500"), Some("2"), 60_000), Some(1_500));
+        assert_eq!(upstream_retry_ms(None, Some("86400"), 60_000), Some(60_000));
+        assert_eq!(upstream_retry_ms(None, Some("18446744073709551615"), 60_000), Some(60_000));
+        assert_eq!(upstream_retry_ms(Some("99999999999"), None, 30_000), Some(30_000));
+        assert_eq!(upstream_retry_ms(None, Some("Wed, 21 Oct 2015 07:28:00 GMT"), 60_000), None);
+        assert_eq!(upstream_retry_ms(None, None, 60_000), None);
+        // And the backoff never takes more than the cap from upstream.
+        let mut b = Backoff::default();
+        assert_eq!(b.strike(&P, 0, 0.0, Some(u64::MAX)), 30_000);
     }
 }

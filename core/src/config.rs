@@ -121,6 +121,23 @@ impl Vars<'_> {
         (self.0)(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
     }
 
+    /// A secret that is set must have a value: an empty one (a blank
+    /// `wrangler secret put`, an empty line in `.dev.vars`) would otherwise
+    /// read as unset and silently turn a protection off.
+    fn not_blank(&self, var: &'static str) -> Result<(), ConfigError> {
+        match (self.0)(var) {
+            Some(v) if v.trim().is_empty() => Err(err(var, "is set but empty: give it a value or remove it")),
+            _ => Ok(()),
+        }
+    }
+
+    /// A number of seconds, in milliseconds (checked: never wraps).
+    fn seconds(&self, var: &'static str, default: u64, min: u64, max: u64) -> Result<Ms, ConfigError> {
+        self.number(var, default, min, max)?
+            .checked_mul(1_000)
+            .ok_or_else(|| err(var, "is too large to count in milliseconds"))
+    }
+
     fn number(&self, var: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
         let Some(raw) = self.get(var) else { return Ok(default) };
         let n: u64 = raw.parse().map_err(|_| err(var, format!("expected a whole number, got {raw:?}")))?;
@@ -188,7 +205,7 @@ impl Config {
                 .unwrap_or_default(),
             max_body_bytes: v.number("MAX_JSON_BODY_BYTES", 1 << 20, 1_024, 100 << 20)?,
             webhooks: Self::webhooks(&v)?,
-            max_wait_ms: v.number("MAX_WAIT_SECONDS", 60, 0, 600)? * 1_000,
+            max_wait_ms: v.seconds("MAX_WAIT_SECONDS", 60, 0, 600)?,
         })
     }
 
@@ -213,6 +230,12 @@ impl Config {
             }
             if !s.path.starts_with("/v2/") || s.per_minute == 0 {
                 return Err(err("RATE_CLASSES", format!("class {:?} needs a /v2/ path and perMinute >= 1", s.name)));
+            }
+            if crate::route::canonical_path(&s.path).is_err() {
+                return Err(err(
+                    "RATE_CLASSES",
+                    format!("class {:?}: path {:?} is ambiguous (empty or dot segments, ';', escapes)", s.name, s.path),
+                ));
             }
             let burst = s.burst.unwrap_or(s.per_minute).clamp(1, s.per_minute);
             extra.push(ExtraClass {
@@ -242,8 +265,8 @@ impl Config {
         };
         let concurrency = ConcurrencyLimit {
             cap,
-            reservation_ttl_ms: v.number("RESERVATION_TTL_SECONDS", 600, 1, 86_400)? * 1_000,
-            lease_ttl_ms: v.number("PERMIT_LEASE_SECONDS", 3_600, 1, 7 * 86_400)? * 1_000,
+            reservation_ttl_ms: v.seconds("RESERVATION_TTL_SECONDS", 600, 1, 86_400)?,
+            lease_ttl_ms: v.seconds("PERMIT_LEASE_SECONDS", 3_600, 1, 7 * 86_400)?,
         };
         let backoff = BackoffPolicy {
             base_ms: v.number("UPSTREAM_BACKOFF_BASE_MS", 1_000, 1, 600_000)?,
@@ -260,17 +283,19 @@ impl Config {
         let relay = RelayPolicy {
             base_ms: v.number("RELAY_BACKOFF_BASE_MS", 1_000, 1, 600_000)?,
             cap_ms: v.number("RELAY_BACKOFF_CAP_MS", 300_000, 1, 3_600_000)?,
-            max_age_ms: v.number("RELAY_MAX_SECONDS", 86_400, 1, 7 * 86_400)? * 1_000,
+            max_age_ms: v.seconds("RELAY_MAX_SECONDS", 86_400, 1, 7 * 86_400)?,
         };
         let queue = QueuePolicy {
             max_depth: v.number("QUEUE_MAX_DEPTH", 1_000, 1, 100_000)? as u32,
-            retention_ms: v.number("QUEUE_RETENTION_SECONDS", 86_400, 1, 30 * 86_400)? * 1_000,
+            retention_ms: v.seconds("QUEUE_RETENTION_SECONDS", 86_400, 1, 30 * 86_400)?,
             retry_ms: v.number("QUEUE_RETRY_MS", 1_000, 1, 600_000)?,
         };
         Ok(Limits { generate, other, extra, concurrency, backoff, reconcile, relay, queue })
     }
 
     fn webhooks(v: &Vars) -> Result<WebhookConfig, ConfigError> {
+        v.not_blank("GOVERNOR_WEBHOOK_KEY")?;
+        v.not_blank("SYNC_WEBHOOK_SECRET")?;
         let key = v.get("GOVERNOR_WEBHOOK_KEY");
         if key.as_ref().is_some_and(|k| k.len() < 16) {
             return Err(err("GOVERNOR_WEBHOOK_KEY", "must be at least 16 characters"));
@@ -294,6 +319,9 @@ impl Config {
     }
 
     fn keys(v: &Vars) -> Result<KeyMode, ConfigError> {
+        for var in ["GOVERNOR_CLIENT_KEYS", "SYNC_API_KEYS", "SYNC_API_KEY"] {
+            v.not_blank(var)?;
+        }
         let clients: Option<BTreeMap<String, String>> =
             v.secret_json("GOVERNOR_CLIENT_KEYS", "a JSON object mapping client keys to account names")?;
         let sync_keys: Option<BTreeMap<String, String>> =
@@ -302,6 +330,13 @@ impl Config {
         let Some(clients) = clients else {
             if sync_keys.is_some() {
                 return Err(err("SYNC_API_KEYS", "is set but GOVERNOR_CLIENT_KEYS is not (managed keys need both)"));
+            }
+            if single.is_some() {
+                return Err(err(
+                    "SYNC_API_KEY",
+                    "is set but GOVERNOR_CLIENT_KEYS is not: pass-through mode would ignore it and forward each \
+                     caller's own key (set GOVERNOR_CLIENT_KEYS for managed keys, or remove SYNC_API_KEY)",
+                ));
             }
             return Ok(KeyMode::PassThrough);
         };
@@ -420,5 +455,51 @@ mod tests {
         assert!(
             parse(&[("RATE_CLASSES", r#"[{"name":"generate","method":"GET","path":"/v2/x","perMinute":3}]"#)]).is_err()
         );
+        for path in ["/v2//assets", "/v2/assets;x", "/v2/./assets", "/v2/assets%2Fupload"] {
+            let spec = format!(r#"[{{"name":"a","method":"GET","path":"{path}","perMinute":3}}]"#);
+            assert_eq!(parse(&[("RATE_CLASSES", &spec)]).unwrap_err().var, "RATE_CLASSES", "{path}");
+        }
+    }
+
+    #[test]
+    fn blank_secrets_are_errors_not_pass_through() {
+        let clients = r#"{"ck-0123456789abcdef":"acme"}"#;
+        assert_eq!(parse(&[("GOVERNOR_CLIENT_KEYS", "")]).unwrap_err().var, "GOVERNOR_CLIENT_KEYS");
+        assert_eq!(
+            parse(&[("GOVERNOR_CLIENT_KEYS", "  "), ("SYNC_API_KEY", "sk")]).unwrap_err().var,
+            "GOVERNOR_CLIENT_KEYS"
+        );
+        assert_eq!(parse(&[("GOVERNOR_CLIENT_KEYS", clients), ("SYNC_API_KEY", "")]).unwrap_err().var, "SYNC_API_KEY");
+        assert_eq!(
+            parse(&[("GOVERNOR_CLIENT_KEYS", clients), ("SYNC_API_KEYS", "")]).unwrap_err().var,
+            "SYNC_API_KEYS"
+        );
+        assert_eq!(parse(&[("SYNC_WEBHOOK_SECRET", "")]).unwrap_err().var, "SYNC_WEBHOOK_SECRET");
+        assert_eq!(parse(&[("SYNC_WEBHOOK_SECRET", " \t")]).unwrap_err().var, "SYNC_WEBHOOK_SECRET");
+        assert_eq!(parse(&[("GOVERNOR_WEBHOOK_KEY", "")]).unwrap_err().var, "GOVERNOR_WEBHOOK_KEY");
+        // Set with a value, or not set at all, is fine.
+        assert!(parse(&[("SYNC_WEBHOOK_SECRET", "whsec_x")]).unwrap().webhooks.sync_secret.is_some());
+        assert!(parse(&[]).unwrap().webhooks.sync_secret.is_none());
+        // Ordinary vars may still be left empty for their default.
+        assert_eq!(parse(&[("GENERATE_PER_MINUTE", "")]).unwrap().limits.generate.limit, 60);
+    }
+
+    #[test]
+    fn a_sync_key_without_client_keys_is_an_error() {
+        let e = parse(&[("SYNC_API_KEY", "sk-live-secret")]).unwrap_err();
+        assert_eq!(e.var, "SYNC_API_KEY");
+        assert!(!e.to_string().contains("sk-live-secret"), "{e}");
+    }
+
+    #[test]
+    fn seconds_become_milliseconds_without_wrapping() {
+        let c = parse(&[("MAX_WAIT_SECONDS", "600"), ("RESERVATION_TTL_SECONDS", "86400")]).unwrap();
+        assert_eq!(c.max_wait_ms, 600_000);
+        assert_eq!(c.limits.concurrency.reservation_ttl_ms, 86_400_000);
+        let huge = (u64::MAX / 1_000 + 1).to_string();
+        let lookup = move |_: &str| Some(huge.clone());
+        let e = Vars(&lookup).seconds("X_SECONDS", 1, 0, u64::MAX).unwrap_err();
+        assert_eq!(e.var, "X_SECONDS");
+        assert_eq!(Vars(&|_| Some("7".into())).seconds("X_SECONDS", 1, 0, 10), Ok(7_000));
     }
 }

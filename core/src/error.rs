@@ -15,6 +15,7 @@ pub enum GovernorError {
     OriginNotAllowed,
     NotFound,
     MethodNotAllowed,
+    AmbiguousPath,
     BadRequest(String),
     BadWebhook(&'static str),
     PayloadTooLarge { limit: u64 },
@@ -32,7 +33,7 @@ impl GovernorError {
             Self::OriginNotAllowed => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::BadRequest(_) => 400,
+            Self::BadRequest(_) | Self::AmbiguousPath => 400,
             Self::PayloadTooLarge { .. } => 413,
             Self::Limited(_) => 429,
             Self::Conflict(_) => 409,
@@ -49,6 +50,7 @@ impl GovernorError {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BadRequest(_) => "invalid_request",
+            Self::AmbiguousPath => "ambiguous_path",
             Self::BadWebhook(_) => "invalid_webhook",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::Limited(r) if r.reason == Reason::Concurrency => "concurrency_limit_exceeded",
@@ -69,6 +71,10 @@ impl GovernorError {
             Self::NotFound => "no such route: the governor serves /v2/* and /governor/v1/*".into(),
             Self::MethodNotAllowed => "method not allowed on this route".into(),
             Self::BadRequest(m) => m.clone(),
+            Self::AmbiguousPath => "ambiguous path: empty segments, ';' parameters, dot segments, backslashes and \
+                                    needless percent-escapes (%2F, %2E, %5C, ...) are refused; \
+                                    spell the route plainly"
+                .into(),
             Self::BadWebhook(m) => (*m).to_owned(),
             Self::PayloadTooLarge { limit } => format!("body larger than {limit} bytes"),
             Self::Limited(r) => match r.reason {
@@ -150,5 +156,15 @@ mod tests {
         assert_eq!(b["errorCode"], "concurrency_limit_exceeded");
         assert_eq!(b["retryAfterMs"], 500);
         assert_eq!(b["limit"], 3);
+    }
+
+    #[test]
+    fn ambiguous_path_is_a_400_json_error() {
+        let e = GovernorError::AmbiguousPath;
+        assert_eq!(e.status(), 400);
+        let b = e.body();
+        assert_eq!(b["statusCode"], 400);
+        assert_eq!(b["errorCode"], "ambiguous_path");
+        assert_eq!(b["error"], "Bad Request");
     }
 }

@@ -51,6 +51,16 @@ fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is
+/// matched case-insensitively (RFC 9110 §11.1) and may be followed by any
+/// run of spaces or tabs; anything else (another scheme, no token) is `None`.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let value = authorization.trim_matches([' ', '\t']);
+    let (scheme, token) = value.split_once([' ', '\t'])?;
+    let token = token.trim_start_matches([' ', '\t']);
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// A short, non-reversible label for a key (the account name in pass-through).
 pub fn fingerprint(key: &str) -> String {
     hex::encode(&digest(&format!("sync-governor/v1/{key}"))[..16])
@@ -153,5 +163,15 @@ mod tests {
         assert_eq!(m.resolve(None), Err(AuthError::Missing));
         assert_eq!(m.upstream_for_account("a-acme").map(|k| k.expose().to_owned()).as_deref(), Some("sk-acme"));
         assert!(KeyMode::PassThrough.upstream_for_account("k-abc").is_none());
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for h in ["Bearer ck-1", "bearer ck-1", "BEARER ck-1", "bEaReR \t ck-1", " Bearer ck-1 "] {
+            assert_eq!(bearer_token(h), Some("ck-1"), "{h:?}");
+        }
+        for h in ["Basic ck-1", "Bearer", "Bearer   ", "Bearerck-1", "ck-1", ""] {
+            assert_eq!(bearer_token(h), None, "{h:?}");
+        }
     }
 }

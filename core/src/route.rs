@@ -1,4 +1,14 @@
 //! Which route a request takes, and which rate class it spends from.
+//!
+//! Sync's error bodies are NestJS/Express-shaped, and Express matches paths
+//! case-insensitively and ignores one trailing slash. So a `/v2` path is
+//! classified as Sync's router would read it ([`canonical_path`]): ASCII
+//! lower-case, one trailing slash dropped. (The `/v2/` prefix itself must be
+//! spelled exactly; `/V2/...` is a 404 and never forwarded.) Spellings that another reader
+//! (a proxy, a decoding router, a URL normaliser) could take for a different
+//! route are refused as [`Route::Ambiguous`] and never forwarded: empty
+//! segments, `;` parameters, dot segments, backslashes, and percent-escapes
+//! of characters that never need one (`%2F`, `%2E`, `%5C`, `%61`, `%25`, ...).
 
 use crate::config::Limits;
 
@@ -20,6 +30,8 @@ pub enum Route {
     },
     /// CORS preflight.
     Preflight,
+    /// A path Sync's router might read differently: refused, never forwarded.
+    Ambiguous,
     NotFound,
     MethodNotAllowed,
 }
@@ -44,6 +56,8 @@ pub enum ProxyKind {
 }
 
 pub fn route(method: &str, path: &str, limits: &Limits) -> Route {
+    let method = method.to_ascii_uppercase();
+    let method = method.as_str();
     if method == "OPTIONS" {
         let known = path.starts_with("/v2/") || path.starts_with("/governor/v1/");
         return if known { Route::Preflight } else { Route::NotFound };
@@ -70,10 +84,16 @@ pub fn route(method: &str, path: &str, limits: &Limits) -> Route {
             _ => Route::MethodNotAllowed,
         };
     }
-    if !path.starts_with("/v2/") || path.contains("/../") || path.ends_with("/..") {
+    // The governor serves `/v2/` spelled exactly so; other spellings of the
+    // prefix are not forwarded at all.
+    if !path.starts_with("/v2/") {
         return Route::NotFound;
     }
-    let kind = match (method, path) {
+    let Ok(canonical) = canonical_path(path) else { return Route::Ambiguous };
+    if !canonical.starts_with("/v2/") {
+        return Route::NotFound;
+    }
+    let kind = match (method, canonical.as_str()) {
         ("POST", "/v2/generate") => ProxyKind::Create,
         ("GET", "/v2/models" | "/v2/errors") => ProxyKind::Public,
         ("GET", "/v2/generations") => ProxyKind::ReadsGenerations,
@@ -86,10 +106,55 @@ pub fn route(method: &str, path: &str, limits: &Limits) -> Route {
         limits
             .extra
             .iter()
-            .find(|c| c.method == method && c.path == path)
+            .find(|c| c.method.eq_ignore_ascii_case(method) && canonical_path(&c.path).is_ok_and(|p| p == canonical))
             .map_or_else(|| "other".to_owned(), |c| c.name.clone())
     };
     Route::Proxy(Proxy { class, kind })
+}
+
+/// A path that could be read as more than one route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AmbiguousPath;
+
+/// The path as an Express router matches it: ASCII lower-case, with one
+/// trailing slash dropped (`/v2/Generate/` → `/v2/generate`). Refuses what
+/// routers, proxies and URL normalisers disagree on: no leading `/`, empty
+/// segments (`//`), `;` parameters, `.` / `..` segments, backslashes, and a
+/// percent-escape of anything that never needs one (only controls, space,
+/// non-ASCII and ``"#<>?[]^`{|}`` may be escaped; `%2F`, `%2E`, `%5C`,
+/// `%25`, an escaped letter, ... are refused, as is a malformed escape).
+pub fn canonical_path(path: &str) -> Result<String, AmbiguousPath> {
+    let rest = path.strip_prefix('/').ok_or(AmbiguousPath)?;
+    if path.contains(['\\', ';']) {
+        return Err(AmbiguousPath);
+    }
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = path.get(i + 1..i + 3).ok_or(AmbiguousPath)?;
+            let byte = u8::from_str_radix(hex, 16).map_err(|_| AmbiguousPath)?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) || !needs_escape(byte) {
+                return Err(AmbiguousPath);
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() {
+        return Ok("/".to_owned());
+    }
+    if rest.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+        return Err(AmbiguousPath);
+    }
+    Ok(format!("/{}", rest.to_ascii_lowercase()))
+}
+
+/// Bytes a URL path may carry only percent-encoded.
+fn needs_escape(b: u8) -> bool {
+    b <= 0x20 || b >= 0x7f || b"\"#<>?[]^`{|}".contains(&b)
 }
 
 fn is_one_generation(path: &str) -> bool {
@@ -134,7 +199,7 @@ mod tests {
         assert_eq!(r("GET", "/"), Route::NotFound);
         assert_eq!(r("GET", "/v1/generate"), Route::NotFound);
         assert_eq!(r("GET", "/v2"), Route::NotFound);
-        assert_eq!(r("GET", "/v2/../admin"), Route::NotFound);
+        assert_eq!(r("GET", "/v2/../admin"), Route::Ambiguous);
         assert_eq!(r("POST", "/governor/v1/status"), Route::MethodNotAllowed);
         assert_eq!(r("GET", "/governor/v1/status"), Route::Status);
         assert_eq!(r("OPTIONS", "/v2/generate"), Route::Preflight);
@@ -144,5 +209,161 @@ mod tests {
         assert_eq!(r("POST", "/governor/v1/webhook/"), Route::NotFound);
         assert_eq!(r("DELETE", "/governor/v1/queue/tk_1"), Route::Ticket { ticket: "tk_1".into(), cancel: true });
         assert_eq!(r("POST", "/governor/v1/queue/tk_1"), Route::MethodNotAllowed);
+    }
+
+    fn create() -> Route {
+        Route::Proxy(Proxy { class: "generate".into(), kind: ProxyKind::Create })
+    }
+
+    #[test]
+    fn create_spellings_sync_would_route_take_a_permit() {
+        for p in ["/v2/generate", "/v2/generate/", "/v2/Generate", "/v2/GENERATE/", "/v2/gEnErAtE"] {
+            assert_eq!(r("POST", p), create(), "{p}");
+        }
+        // Another spelling of the prefix is not served at all.
+        assert_eq!(r("POST", "/V2/generate"), Route::NotFound);
+        assert_eq!(r("POST", "//v2/generate"), Route::NotFound);
+        assert_eq!(r("post", "/v2/generate"), create());
+    }
+
+    #[test]
+    fn ambiguous_spellings_are_refused() {
+        for p in [
+            "/v2//generate",
+            "/v2/generate//",
+            "/v2/generate;x",
+            "/v2/generate%2F",
+            "/v2/generate%2f",
+            "/v2/%2E/generate",
+            "/v2/%2e%2e/v2/generate",
+            "/v2/generate%5C",
+            "/v2/generate%5c",
+            "/v2/./generate",
+            "/v2/x/../generate",
+            "/v2/generate/.",
+            "/v2/generate\\",
+            "/v2/gener%61te",
+            "/v2/generate%25",
+            "/v2/generate%",
+            "/v2/generate%2",
+            "/v2/generate%zz",
+            "/v2/generate%+1",
+            "/v2/generations/abc;jsessionid=1",
+        ] {
+            assert_eq!(r("POST", p), Route::Ambiguous, "{p}");
+            assert_eq!(r("GET", p), Route::Ambiguous, "{p}");
+        }
+        // Hazards in the prefix: not served at all.
+        for p in ["/v2;x/generate", "/v2%2Fgenerate", "/v2\\generate", "/v2%2F", "/v2/"] {
+            assert_eq!(r("POST", p), Route::NotFound, "{p}");
+        }
+        // Escapes that a path needs are fine.
+        assert_eq!(r("GET", "/v2/generate/a%20b"), r("GET", "/v2/generate/ab"));
+        assert_eq!(r("GET", "/v2/generate/%C3%A9"), r("GET", "/v2/generate/ab"));
+    }
+
+    #[test]
+    fn every_kind_and_class_routes_case_insensitively_with_one_trailing_slash() {
+        let reads = Route::Proxy(Proxy { class: "other".into(), kind: ProxyKind::ReadsGenerations });
+        let public = Route::Proxy(Proxy { class: "other".into(), kind: ProxyKind::Public });
+        let upload = Route::Proxy(Proxy { class: "upload".into(), kind: ProxyKind::Other });
+        assert_eq!(r("GET", "/v2/Generations/"), reads);
+        assert_eq!(r("GET", "/v2/GENERATE/AbC/"), reads);
+        assert_eq!(r("GET", "/v2/Models/"), public);
+        assert_eq!(r("GET", "/v2/ERRORS"), public);
+        assert_eq!(r("POST", "/v2/Assets/Upload/"), upload);
+        assert_eq!(
+            r("POST", "/v2/generate/Estimate-Cost/"),
+            Route::Proxy(Proxy { class: "other".into(), kind: ProxyKind::Other })
+        );
+        // A configured class matches the same way, whatever its own spelling.
+        let mut limits = Limits::for_window(60, 600, 3, 60_000, 0);
+        limits.extra[0].path = "/v2/Assets/upload/".into();
+        limits.extra[0].method = "post".into();
+        assert_eq!(route("POST", "/v2/assets/UPLOAD", &limits), upload);
+        assert_eq!(route("POST", "/v2/assets//upload", &limits), Route::Ambiguous);
+    }
+
+    #[test]
+    fn canonical_form() {
+        assert_eq!(canonical_path("/"), Ok("/".into()));
+        assert_eq!(canonical_path("/V2/Generate/"), Ok("/v2/generate".into()));
+        assert_eq!(canonical_path("v2/generate"), Err(AmbiguousPath));
+        assert_eq!(canonical_path("/v2/generate//"), Err(AmbiguousPath));
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// `/v2/generate` with random case and an optional trailing slash.
+        fn spelling() -> impl Strategy<Value = String> {
+            (proptest::collection::vec(any::<bool>(), 8), any::<bool>()).prop_map(|(upper, slash)| {
+                let s: String = "/v2/".to_owned()
+                    + &"generate"
+                        .chars()
+                        .zip(upper.iter().cycle())
+                        .map(|(c, u)| if *u { c.to_ascii_uppercase() } else { c })
+                        .collect::<String>();
+                if slash {
+                    s + "/"
+                } else {
+                    s
+                }
+            })
+        }
+
+        /// How Express matches a path: lower-case, one trailing slash ignored
+        /// (an independent model, not `canonical_path`).
+        fn express_reading(p: &str) -> String {
+            let l = p.to_ascii_lowercase();
+            l.strip_suffix('/').map_or(l.clone(), str::to_owned)
+        }
+
+        const HAZARDS: [&str; 14] =
+            ["/", ";", ";x=1", "%2F", "%2f", "%2E", "%2e", "%5C", "%5c", "\\", "/.", "/..", "%25", "%65"];
+
+        proptest! {
+            #[test]
+            fn every_sync_spelling_of_create_takes_a_permit(p in spelling()) {
+                prop_assert_eq!(r("POST", &p), create());
+            }
+
+            /// A hazard inserted anywhere into a create spelling never makes
+            /// it a forwarded request of another class.
+            #[test]
+            fn a_hazard_anywhere_is_refused_or_still_a_create(
+                p in spelling(),
+                at in 0usize..14,
+                h in 0usize..HAZARDS.len(),
+            ) {
+                let at = at.min(p.len());
+                let q = format!("{}{}{}", &p[..at], HAZARDS[h], &p[at..]);
+                match r("POST", &q) {
+                    Route::Ambiguous | Route::NotFound => {}
+                    Route::Proxy(x) if x.kind == ProxyKind::Create => {}
+                    Route::Proxy(x) => prop_assert!(
+                        express_reading(&q) != "/v2/generate",
+                        "{} forwarded as {:?}", q, x
+                    ),
+                    other => prop_assert!(false, "{} routed as {:?}", q, other),
+                }
+            }
+
+            /// Anything forwarded has a canonical form, and its class is
+            /// decided by that form alone.
+            #[test]
+            fn forwarded_paths_are_classified_by_their_canonical_form(
+                segs in proptest::collection::vec("[a-zA-Z0-9%;.\\\\-]{0,9}", 1..4),
+                slash in any::<bool>(),
+            ) {
+                let p = format!("/v2/{}{}", segs.join("/"), if slash { "/" } else { "" });
+                if let Route::Proxy(x) = r("POST", &p) {
+                    let c = canonical_path(&p).map_err(|_| TestCaseError::fail(format!("{p} forwarded but ambiguous")))?;
+                    prop_assert_eq!(r("POST", &c), Route::Proxy(x));
+                    prop_assert!(!p.contains(';') && !p.contains('\\') && !p.contains("//"));
+                }
+            }
+        }
     }
 }
