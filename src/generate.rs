@@ -16,7 +16,10 @@ use governor_core::rewrite::GenerateBody;
 use governor_core::seal::seal;
 use governor_core::secret::Secret;
 use governor_core::webhook::{check_client_url, Claims, ClientUrl};
+use js_sys::{Function, Promise, Reflect, Uint8Array};
 use serde_json::json;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Date, Delay, Env, Headers, Request, Response};
 
 use crate::account_client;
@@ -33,16 +36,42 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
-/// Read a JSON body (bounded).
+/// Read a small body (a JSON generate body, a webhook), never holding more
+/// than `limit` bytes: a declared `Content-Length` over the limit is refused
+/// at once, and a body without one (chunked) is read chunk by chunk and cut
+/// off with 413 as soon as it passes the limit.
 pub async fn read_json_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, GovernorError> {
-    if header(req, "content-length").and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > limit) {
+    if header(req, "content-length").and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > limit) {
         return Err(GovernorError::PayloadTooLarge { limit });
     }
-    let bytes = req.bytes().await.map_err(|_| GovernorError::BadRequest("unreadable body".into()))?;
-    if bytes.len() as u64 > limit {
-        return Err(GovernorError::PayloadTooLarge { limit });
+    let Some(stream) = req.inner().body() else { return Ok(Vec::new()) };
+    let unreadable = |_| GovernorError::BadRequest("unreadable body".into());
+    let reader = stream.get_reader();
+    let method = |name: &str| -> Result<Function, GovernorError> {
+        Reflect::get(&reader, &JsValue::from_str(name)).and_then(JsCast::dyn_into::<Function>).map_err(unreadable)
+    };
+    let read = method("read")?;
+    let mut bytes = Vec::new();
+    loop {
+        let next: Promise = read.call0(&reader).and_then(JsCast::dyn_into).map_err(unreadable)?;
+        let chunk = JsFuture::from(next).await.map_err(unreadable)?;
+        if Reflect::get(&chunk, &JsValue::from_str("done")).map_err(unreadable)?.as_bool().unwrap_or(true) {
+            return Ok(bytes);
+        }
+        let value: Uint8Array =
+            Reflect::get(&chunk, &JsValue::from_str("value")).and_then(JsCast::dyn_into).map_err(unreadable)?;
+        let len = value.length() as usize;
+        if (bytes.len() + len) as u64 > limit {
+            // Stop the upload here; the rest is never read.
+            if let Ok(cancel) = method("cancel") {
+                let _ = cancel.call0(&reader);
+            }
+            return Err(GovernorError::PayloadTooLarge { limit });
+        }
+        let start = bytes.len();
+        bytes.resize(start + len, 0);
+        value.copy_to(&mut bytes[start..]);
     }
-    Ok(bytes)
 }
 
 /// Check a client's `webhookUrl` as the runtime's URL parser (the one

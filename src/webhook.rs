@@ -38,15 +38,8 @@ pub fn callback_url(config: &Config, origin: &str, claims: &Claims) -> Option<St
 pub async fn handle(mut req: Request, env: &Env, config: &Config, token: &str) -> Result<Response, GovernorError> {
     let key = config.webhooks.key.as_ref().ok_or(GovernorError::NotFound)?;
     let claims = verify_token(key.expose().as_bytes(), token).map_err(|e| GovernorError::BadWebhook(e.message()))?;
-    let limit = config.max_body_bytes;
-    if req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > limit)
-    {
-        return Err(GovernorError::PayloadTooLarge { limit });
-    }
-    let body = req.bytes().await.map_err(|_| GovernorError::BadRequest("unreadable body".into()))?;
-    if body.len() as u64 > limit {
-        return Err(GovernorError::PayloadTooLarge { limit });
-    }
+    // Bounded while reading: a body without Content-Length is cut at the cap.
+    let body = crate::generate::read_json_body(&mut req, config.max_body_bytes).await?;
     if let Some(secret) = &config.webhooks.sync_secret {
         let header = req.headers().get("sync-signature").ok().flatten();
         let now_s = Date::now().as_millis() / 1_000;

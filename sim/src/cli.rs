@@ -68,6 +68,10 @@ pub struct Args {
     /// Do not log requests to stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Route strictly: exact-case paths, no trailing slash. By default the
+    /// simulator routes as Express does (any case, one trailing slash).
+    #[arg(long)]
+    pub strict_routing: bool,
 }
 
 impl Args {
@@ -101,6 +105,7 @@ impl Args {
             webhook_reorder_ms: self.webhook_reorder_ms,
             seed: self.seed,
             log_requests: !self.quiet,
+            lenient_routing: !self.strict_routing,
         }
     }
 }
@@ -130,6 +135,8 @@ mod tests {
         assert_eq!(c.window_ms, 500);
         assert_eq!(c.inject_429_rate, 0.5);
         assert_eq!(a.bind(), "127.0.0.1:0");
+        assert!(c.lenient_routing);
+        assert!(!Args::try_parse_from(["sync-sim", "--strict-routing"]).unwrap().config().lenient_routing);
         let d = Args::try_parse_from(["sync-sim"]).unwrap().config();
         assert_eq!(d.keys, [DEFAULT_KEY]);
         assert_eq!(d, Config { log_requests: true, ..Config::default() });

@@ -50,6 +50,10 @@ pub struct Config {
     pub seed: Option<u64>,
     /// Log one line per request to stderr.
     pub log_requests: bool,
+    /// Route as Express does (Sync's NestJS default): static path segments in
+    /// any case, one trailing slash ignored. On by default, so the simulator
+    /// is never kinder than Sync (see [`crate::routing`]).
+    pub lenient_routing: bool,
 }
 
 impl Default for Config {
@@ -73,6 +77,7 @@ impl Default for Config {
             webhook_reorder_ms: 0,
             seed: None,
             log_requests: false,
+            lenient_routing: true,
         }
     }
 }
@@ -133,7 +138,8 @@ impl Config {
             webhook_drop_rate,
             webhook_dup_rate,
             webhook_delay_ms,
-            webhook_reorder_ms
+            webhook_reorder_ms,
+            lenient_routing
         );
         if let Some(v) = patch.upload_per_minute {
             next.upload_per_minute = v;
@@ -171,6 +177,7 @@ pub struct ConfigPatch {
     pub webhook_dup_rate: Option<f64>,
     pub webhook_delay_ms: Option<u64>,
     pub webhook_reorder_ms: Option<u64>,
+    pub lenient_routing: Option<bool>,
 }
 
 fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>

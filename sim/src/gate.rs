@@ -17,6 +17,7 @@ use crate::errors::ApiError;
 use crate::generation::FilePart;
 use crate::limits::Class;
 use crate::reqlog::{headers_json, Entry};
+use crate::routing::OriginalPath;
 use crate::state::{lock, Sim};
 
 /// The authenticated caller, for handlers.
@@ -39,7 +40,8 @@ pub async fn gate(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Resp
     let at_ms = crate::util::now_unix_ms();
     let (parts, body) = req.into_parts();
     let method = parts.method.to_string();
-    let path = parts.uri.path().to_string();
+    // As sent, before lenient routing rewrote it.
+    let path = parts.extensions.get::<OriginalPath>().map_or_else(|| parts.uri.path().to_string(), |p| p.0.clone());
     let query = parts.uri.query().unwrap_or("").to_string();
     let headers = headers_json(&parts.headers);
     let api_key = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::to_string);

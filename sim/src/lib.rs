@@ -18,6 +18,7 @@
 //! | [`webhooks`] | signed webhook delivery with drop/dup/delay/reorder faults |
 //! | [`reqlog`] | the ring buffer behind `/_sim/requests` |
 //! | [`stats`] | the `/_sim/stats` document |
+//! | [`routing`] | lenient (Express-like) routing: any case, one trailing slash |
 //! | [`routes`] | handlers: `generate`, `generations`, `catalog`, `assets`, `control` (`/_sim`) |
 //! | [`util`] | ids, clocks, digests, signatures |
 //!
@@ -40,6 +41,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod reqlog;
 pub mod routes;
+pub mod routing;
 pub mod state;
 pub mod stats;
 pub mod util;

@@ -43,11 +43,18 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/_sim/outside", post(control::outside))
         .route("/_sim/reset", post(control::reset))
         .route("/_sim/generations/{id}", get(control::generation));
-    api.merge(sim_routes)
+    let inner = api
+        .merge(sim_routes)
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(sim.clone(), crate::gate::gate))
+        .with_state(sim.clone());
+    // Middleware on a router runs after its routing, so the path rewrite of
+    // lenient routing sits on an outer router whose only route is the inner one.
+    Router::new()
+        .fallback_service(inner)
+        .layer(middleware::from_fn_with_state(sim.clone(), crate::routing::lenient))
         .with_state(sim)
 }
 
