@@ -1,6 +1,8 @@
 // Small helpers shared by the benchmark drivers: statistics, bounded
 // loops, timed HTTP calls and the pass-through Worker. Everything is
 // loopback only and every loop is bounded in count and wall time.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { ROOT } from "../tests/lib/harness.mjs";
@@ -103,6 +105,45 @@ export async function startPassthrough(upstream) {
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
   return { url, stop: () => mf.dispose() };
+}
+
+/**
+ * The JS peer (bench/peer.mjs: a Worker and a GCRA Durable Object limiter
+ * called over RPC, plus a no-op object) in workerd through Miniflare, set up
+ * like the pass-through Worker, with SQLite-backed objects persisted to a
+ * temporary directory of its own (removed on stop). Limits: `limit` per
+ * `periodMs`, set out of reach by the caller for an overhead measurement.
+ */
+export async function startPeer(upstream, { limit = 100_000, periodMs = 1000 } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "sync-governor-peer-"));
+  const mf = new Miniflare({
+    scriptPath: join(ROOT, "bench", "peer.mjs"),
+    modules: true,
+    compatibilityDate: "2025-09-01",
+    host: "127.0.0.1",
+    port: 0,
+    durableObjects: {
+      LIMITER: { className: "Limiter", useSQLite: true },
+      NOOP: { className: "Noop", useSQLite: true },
+    },
+    durableObjectsPersist: dir,
+    bindings: { UPSTREAM: upstream, PEER_LIMIT: String(limit), PEER_PERIOD_MS: String(periodMs) },
+  });
+  try {
+    const url = (await mf.ready).toString().replace(/\/$/, "");
+    return {
+      url,
+      persistDir: dir,
+      async stop() {
+        await mf.dispose();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    await mf.dispose().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 export const fmt = (v, digits = 1) =>

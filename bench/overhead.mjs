@@ -2,32 +2,45 @@
 // one run, against one simulator with limits set out of reach:
 //   - the simulator directly;
 //   - a bare pass-through Worker (bench/passthrough.mjs) in workerd;
+//   - the JS peer (bench/peer.mjs): a Worker and a GCRA Durable Object
+//     limiter over RPC that persists one number per admission, then forwards
+//     like the pass-through Worker (issue 9, item 4);
 //   - the governor (admission = one Durable Object call);
 //   - the governor on an account whose list contains a terminal generation
 //     (admission + an Observe call to release permits it may hold);
-//   - two diagnostics: the governor's health route (the wasm Worker alone)
-//     and its status route (one read-only Durable Object call).
-// Fixed concurrency, a warm-up per target, then interleaved rounds in a
-// rotating order, so that drift (CPU frequency, GC) spreads evenly.
+//   - a breakdown of where the time goes: the JS Worker answering itself, the
+//     governor's health route (the wasm Worker alone), a no-op JS object
+//     over RPC and over fetch, the JS peer without its storage write and with
+//     a write the reply does not wait for (allowUnconfirmed), and the
+//     governor's status route (one read-only Durable Object call).
+// For each concurrency (default 1 and 8): a warm-up per target, then
+// interleaved rounds in a rotating order, so that drift (CPU frequency, GC)
+// spreads evenly. Every loop is bounded in count and time; loopback only.
 import { startSim, startGovernor, generateBody, SIM_KEY } from "../tests/lib/harness.mjs";
-import { now, sleep, pct, mean, req, pool, startPassthrough } from "./lib.mjs";
+import { now, sleep, pct, mean, req, pool, startPassthrough, startPeer } from "./lib.mjs";
 
 const env = (k, d) => (process.env[k] === undefined || process.env[k] === "" ? d : Number(process.env[k]));
+const list = (k, d) =>
+  (process.env[k] === undefined || process.env[k] === "" ? d : process.env[k].split(",").map(Number)).filter((n) => Number.isInteger(n) && n > 0);
 const KEY_B = "sk-sim-bench-b";
 
 export function params() {
+  const concurrencies = list("BENCH_OVERHEAD_CONCURRENCY", [1, 8]);
   return {
-    concurrency: env("BENCH_OVERHEAD_CONCURRENCY", 8),
-    warmup: env("BENCH_OVERHEAD_WARMUP", 300),
-    rounds: env("BENCH_OVERHEAD_ROUNDS", 5),
-    perRound: env("BENCH_OVERHEAD_PER_ROUND", 300),
+    concurrencies,
+    concurrency: Math.max(...concurrencies), // the run reported in `rows`
+    warmup: env("BENCH_OVERHEAD_WARMUP", 200),
+    // Many short rounds: finer interleaving, so drift and other load on the
+    // machine spread evenly over the targets.
+    rounds: env("BENCH_OVERHEAD_ROUNDS", 10),
+    perRound: env("BENCH_OVERHEAD_PER_ROUND", 150),
     path: "/v2/generations?limit=1",
     windowMs: 1000,
-    timeoutS: env("BENCH_OVERHEAD_TIMEOUT_S", 120),
+    timeoutS: env("BENCH_OVERHEAD_TIMEOUT_S", 180), // per concurrency
   };
 }
 
-async function burst(url, key, count, concurrency, deadline) {
+async function burst(url, headers, count, concurrency, deadline) {
   const lat = [];
   let errors = 0;
   const t0 = now();
@@ -35,7 +48,7 @@ async function burst(url, key, count, concurrency, deadline) {
     count,
     concurrency,
     async () => {
-      const r = await req(url, { headers: { "x-api-key": key } });
+      const r = await req(url, { headers });
       if (r.status === 200) lat.push(r.ms);
       else errors++;
     },
@@ -53,7 +66,7 @@ export async function runOverhead(P = params(), log = () => {}) {
     "pending-ms": 10,
     "processing-ms": 10,
   });
-  let gov, pass;
+  let gov, pass, peer;
   try {
     gov = await startGovernor({
       SYNC_API_BASE: sim.url,
@@ -64,6 +77,7 @@ export async function runOverhead(P = params(), log = () => {}) {
       RATE_MARGIN_MS: 0,
     });
     pass = await startPassthrough(sim.url);
+    peer = await startPeer(sim.url, { limit: 100_000, periodMs: P.windowMs });
     // Account B owns one finished generation, so its list shows a terminal status.
     const made = await req(`${sim.url}/v2/generate`, {
       method: "POST",
@@ -71,47 +85,69 @@ export async function runOverhead(P = params(), log = () => {}) {
       body: generateBody(),
     });
     await req(`${sim.url}/v2/generate/${made.json?.id}?wait=true&timeout=5`, { headers: { "x-api-key": KEY_B } });
+    const k = { "x-api-key": SIM_KEY };
+    // `group`: main = the latency table; breakdown = where the time goes.
     const targets = [
-      { name: "simulator direct", url: sim.url + P.path, key: SIM_KEY },
-      { name: "pass-through Worker", url: pass.url + P.path, key: SIM_KEY },
-      { name: "governor", url: gov.url + P.path, key: SIM_KEY },
-      { name: "governor, list shows a terminal generation (admit + observe)", url: gov.url + P.path, key: KEY_B, extra: true },
-      // Diagnostics, to split the overhead: the wasm Worker alone (no Durable
-      // Object, no upstream), and one read-only object call (no write, no upstream).
-      { name: "diagnostic: governor /governor/v1/health (Worker only)", url: gov.url + "/governor/v1/health", key: SIM_KEY, extra: true },
-      { name: "diagnostic: governor /governor/v1/status (one object call, no write)", url: gov.url + "/governor/v1/status", key: SIM_KEY, extra: true },
+      { id: "direct", group: "main", name: "simulator direct", url: sim.url + P.path, headers: k },
+      { id: "pass", group: "main", name: "pass-through Worker", url: pass.url + P.path, headers: k },
+      { id: "peer", group: "main", name: "JS peer (GCRA Durable Object over RPC, storage.put per admission)", url: peer.url + P.path, headers: k },
+      { id: "gov", group: "main", name: "governor", url: gov.url + P.path, headers: k },
+      { id: "gov-observe", group: "main", extra: true, name: "governor, list shows a terminal generation (admit + observe)", url: gov.url + P.path, headers: { "x-api-key": KEY_B } },
+      // Breakdown: no upstream unless said.
+      { id: "js-direct", group: "breakdown", extra: true, name: "JS Worker answers itself (no object, no upstream)", url: peer.url + "/_peer/direct", headers: k },
+      { id: "gov-health", group: "breakdown", extra: true, name: "diagnostic: governor /governor/v1/health (Worker only)", url: gov.url + "/governor/v1/health", headers: k },
+      { id: "noop-rpc", group: "breakdown", extra: true, name: "JS Worker → no-op Durable Object over RPC", url: peer.url + "/_peer/noop-rpc", headers: k },
+      { id: "noop-fetch", group: "breakdown", extra: true, name: "JS Worker → no-op Durable Object over fetch", url: peer.url + "/_peer/noop-fetch", headers: k },
+      { id: "peer-nowrite", group: "breakdown", extra: true, name: "JS peer without the storage write (+ upstream)", url: peer.url + P.path, headers: { ...k, "x-peer-variant": "nowrite" } },
+      { id: "peer-unconfirmed", group: "breakdown", extra: true, name: "JS peer, put with allowUnconfirmed (the reply does not wait for the write)", url: peer.url + P.path, headers: { ...k, "x-peer-variant": "unconfirmed" } },
+      { id: "gov-status", group: "breakdown", extra: true, name: "diagnostic: governor /governor/v1/status (one object call, no write)", url: gov.url + "/governor/v1/status", headers: k },
     ];
-    const deadline = now() + P.timeoutS * 1000;
-    for (const t of targets) {
-      log(`section 2: warm-up ${t.name}`);
-      t.result = { lat: [], errors: 0, wallMs: 0 };
-      const w = await burst(t.url, t.key, P.warmup, P.concurrency, deadline);
-      t.warmupErrors = w.errors;
-    }
-    for (let round = 0; round < P.rounds && now() < deadline; round++) {
-      for (let k = 0; k < targets.length; k++) {
-        const t = targets[(round + k) % targets.length];
-        const b = await burst(t.url, t.key, P.perRound, P.concurrency, deadline);
-        t.result.lat.push(...b.lat);
-        t.result.errors += b.errors;
-        t.result.wallMs += b.wallMs;
-        await sleep(20);
+    const runs = [];
+    for (const c of P.concurrencies) {
+      const t0 = now();
+      const deadline = t0 + P.timeoutS * 1000;
+      const res = new Map(targets.map((t) => [t.id, { lat: [], errors: 0, wallMs: 0, warmupErrors: 0 }]));
+      for (const t of targets) {
+        log(`section 2: concurrency ${c}: warm-up ${t.name}`);
+        const w = await burst(t.url, t.headers, P.warmup, c, deadline);
+        res.get(t.id).warmupErrors = w.errors;
       }
-      log(`section 2: round ${round + 1}/${P.rounds} done`);
+      let rounds = 0;
+      for (let round = 0; round < P.rounds && now() < deadline; round++) {
+        for (let j = 0; j < targets.length; j++) {
+          const t = targets[(round + j) % targets.length];
+          const r = res.get(t.id);
+          const b = await burst(t.url, t.headers, P.perRound, c, deadline);
+          r.lat.push(...b.lat);
+          r.errors += b.errors;
+          r.wallMs += b.wallMs;
+          await sleep(20);
+        }
+        rounds++;
+        log(`section 2: concurrency ${c}: round ${round + 1}/${P.rounds} done`);
+      }
+      const rows = targets.map((t) => {
+        const r = res.get(t.id);
+        return {
+          id: t.id,
+          group: t.group,
+          name: t.name,
+          extra: Boolean(t.extra),
+          n: r.lat.length,
+          errors: r.errors + r.warmupErrors,
+          p50: pct(r.lat, 50),
+          p99: pct(r.lat, 99),
+          mean: mean(r.lat),
+          rps: r.lat.length / (r.wallMs / 1000),
+        };
+      });
+      runs.push({ concurrency: c, rounds, timedOut: rounds < P.rounds, wallS: (now() - t0) / 1000, rows });
     }
     const stats = await sim.stats();
-    const rows = targets.map((t) => ({
-      name: t.name,
-      extra: Boolean(t.extra),
-      n: t.result.lat.length,
-      errors: t.result.errors + t.warmupErrors,
-      p50: pct(t.result.lat, 50),
-      p99: pct(t.result.lat, 99),
-      mean: mean(t.result.lat),
-      rps: t.result.lat.length / (t.result.wallMs / 1000),
-    }));
-    return { params: P, rows, upstream429: stats.totals.rate_limited.other };
+    const main = runs.find((r) => r.concurrency === P.concurrency) ?? runs[runs.length - 1];
+    return { params: P, runs, rows: main?.rows ?? [], upstream429: stats.totals.rate_limited.other };
   } finally {
+    await peer?.stop();
     await pass?.stop();
     await gov?.stop();
     await sim.stop();

@@ -136,7 +136,8 @@ if (!O || O.error) {
   const P = O.params;
   p(`\`GET ${P.path}\` with limits out of reach (simulator 10 000 000/window, governor 100 000/window of ${P.windowMs} ms, so its window log holds about one second of admissions), ` +
     `${P.concurrency} concurrent, ${P.warmup} warm-up requests per target, then ${P.rounds} rounds × ${P.perRound} requests per target, interleaved in rotating order. ` +
-    `Latency is measured by the Node client (same client for every target). Upstream 429s: ${O.upstream429}.`);
+    `Latency is measured by the Node client (same client for every target). Upstream 429s: ${O.upstream429}.` +
+    (O.runs?.length ? ` The same rounds include the JS peer and the breakdown targets; all of them, at concurrency ${O.runs.map((r) => r.concurrency).join(" and ")}, are compared in section 2b.` : ""));
   p();
   const pass = O.rows.find((r) => r.name === "pass-through Worker");
   table(
@@ -149,6 +150,90 @@ if (!O || O.error) {
     target("governor p50 ≤ 1.5 × bare pass-through Worker p50", "≤ 1.50×", `${fmt(ratio, 2)}× (${fmt(gov.p50, 2)} vs ${fmt(pass.p50, 2)} ms)`, ratio <= 1.5,
       `${fmt(ratio - 1.5, 2)}× (${fmt(gov.p50 - 1.5 * pass.p50, 2)} ms over)`);
   }
+}
+
+// ---------------------------------------------------------------- 2b
+// The JS peer and the breakdown (issue 9, item 4), from the same runs as
+// section 2 (bench/overhead.mjs), at every concurrency measured.
+p("## 2b. Latency vs a JS Durable Object limiter");
+p();
+const runs2 = O && !O.error ? (O.runs ?? [{ concurrency: O.params.concurrency, rows: O.rows }]) : [];
+const byId = (run, id) => run.rows.find((r) => r.id === id);
+if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
+  p(`Not measured: ${O?.error ?? (O ? "this run has no JS peer target" : "section skipped")}.`);
+  p();
+} else {
+  const P = O.params;
+  p("The JS peer (`bench/peer.mjs`) is a Worker and a Durable Object limiter in the style of Cloudflare's rate-limiter example: " +
+    "GCRA over one number (the theoretical arrival time), persisted with `this.ctx.storage.put` on each admission, one SQLite-backed object per API key, " +
+    "called over RPC (`env.LIMITER.get(id).admit(1)`); on admission it forwards the request exactly like the pass-through Worker, on refusal it answers 429. " +
+    `Same simulator, same request (\`GET ${P.path}\`), same limits out of reach, same client, interleaved in the same rounds as section 2 ` +
+    `(${P.warmup} warm-up requests per target, then up to ${P.rounds} rounds × ${P.perRound} requests per target), ` +
+    `at concurrency ${runs2.map((r) => r.concurrency).join(" and ")} (1 = a sequential client, as in issue 9's reference numbers).`);
+  p();
+  const mainIds = ["direct", "pass", "peer", "gov", "gov-observe"];
+  const ratio = (a, b) => (a && b && Number.isFinite(a.p50) && Number.isFinite(b.p50) && b.p50 > 0 ? a.p50 / b.p50 : NaN);
+  const head = ["target"];
+  for (const run of runs2) head.push(`c=${run.concurrency} p50 ms`, `c=${run.concurrency} p99 ms`, `c=${run.concurrency} p50 ÷ pass-through`, `c=${run.concurrency} p50 ÷ JS peer`);
+  head.push("requests / errors");
+  const first = runs2[0];
+  table(head, mainIds.filter((id) => runs2.some((r) => byId(r, id))).map((id) => {
+    const row = [byId(first, id)?.name ?? id];
+    for (const run of runs2) {
+      const r = byId(run, id);
+      row.push(fmt(r?.p50, 2), fmt(r?.p99, 2), fmt(ratio(r, byId(run, "pass")), 2) + "×", fmt(ratio(r, byId(run, "peer")), 2) + "×");
+    }
+    row.push(runs2.map((run) => `${byId(run, id)?.n ?? "–"} / ${byId(run, id)?.errors ?? "–"}`).join(", "));
+    return row;
+  }));
+  const verdict = (v, limit) => (Number.isFinite(v) ? (v <= limit ? "**met**" : `**missed** by ${fmt(v - limit, 2)}×`) : "not measured");
+  const trows = [];
+  for (const run of runs2) {
+    const gov = byId(run, "gov"), pass = byId(run, "pass"), peer = byId(run, "peer");
+    const rp = ratio(gov, pass), rq = ratio(gov, peer);
+    trows.push([`c=${run.concurrency}: governor p50 ≤ 1.3 × pass-through p50`, "≤ 1.30×", `${fmt(rp, 2)}× (${fmt(gov?.p50, 2)} vs ${fmt(pass?.p50, 2)} ms; p99 ${fmt(gov?.p99, 2)} vs ${fmt(pass?.p99, 2)} ms)`, verdict(rp, 1.3)]);
+    trows.push([`c=${run.concurrency}: governor p50 ≤ 1.1 × JS peer p50`, "≤ 1.10×", `${fmt(rq, 2)}× (${fmt(gov?.p50, 2)} vs ${fmt(peer?.p50, 2)} ms; p99 ${fmt(gov?.p99, 2)} vs ${fmt(peer?.p99, 2)} ms)`, verdict(rq, 1.1)]);
+    target(`c=${run.concurrency}: governor p50 ≤ 1.3 × bare pass-through Worker p50`, "≤ 1.30×", `${fmt(rp, 2)}× (${fmt(gov?.p50, 2)} vs ${fmt(pass?.p50, 2)} ms)`,
+      Number.isFinite(rp) ? rp <= 1.3 : null, `${fmt(rp - 1.3, 2)}× (${fmt(gov?.p50 - 1.3 * pass?.p50, 2)} ms over)`);
+    target(`c=${run.concurrency}: governor p50 ≤ 1.1 × JS peer p50`, "≤ 1.10×", `${fmt(rq, 2)}× (${fmt(gov?.p50, 2)} vs ${fmt(peer?.p50, 2)} ms)`,
+      Number.isFinite(rq) ? rq <= 1.1 : null, `${fmt(rq - 1.1, 2)}× (${fmt(gov?.p50 - 1.1 * peer?.p50, 2)} ms over)`);
+  }
+  table(["target", "required", "measured", "verdict"], trows);
+
+  p("### Where the time goes");
+  p();
+  p("Every row below was measured in the same interleaved rounds as the table above. Rows without the upstream answer in the Worker or the object; the no-op object is a JS Durable Object with a method that returns at once (RPC) and a `fetch` handler that answers at once (fetch). The governor's Worker calls its object over fetch with a JSON command (workers-rs has no RPC client for Durable Object methods).");
+  p();
+  const bIds = ["js-direct", "gov-health", "noop-rpc", "noop-fetch", "pass", "peer-nowrite", "peer-unconfirmed", "peer", "gov-status", "gov"];
+  const bhead = ["measured target"];
+  for (const run of runs2) bhead.push(`c=${run.concurrency} p50 ms`, `c=${run.concurrency} p99 ms`);
+  table(bhead, bIds.filter((id) => runs2.some((r) => byId(r, id))).map((id) => {
+    const row = [byId(first, id)?.name ?? id];
+    for (const run of runs2) row.push(fmt(byId(run, id)?.p50, 2), fmt(byId(run, id)?.p99, 2));
+    return row;
+  }));
+  // Derived costs: differences of p50s (a p50 difference is an estimate, not
+  // an exact cost; it can be slightly negative within noise).
+  const parts = [
+    ["Node client → workerd → a JS Worker → answer (the floor)", "JS Worker answers itself", (g) => g("js-direct")],
+    ["the governor's wasm Worker instead of a JS one", "health − JS Worker", (g) => g("gov-health") - g("js-direct")],
+    ["one call into a Durable Object over RPC", "no-op RPC − JS Worker", (g) => g("noop-rpc") - g("js-direct")],
+    ["one call into a Durable Object over fetch", "no-op fetch − JS Worker", (g) => g("noop-fetch") - g("js-direct")],
+    ["fetch instead of RPC for the object call", "no-op fetch − no-op RPC", (g) => g("noop-fetch") - g("noop-rpc")],
+    ["forwarding to the upstream and back", "pass-through − JS Worker", (g) => g("pass") - g("js-direct")],
+    ["the peer's admission call without its write (RPC + GCRA)", "peer without write − pass-through", (g) => g("peer-nowrite") - g("pass")],
+    ["the peer's storage write (one `put`, held by the output gate)", "peer − peer without write", (g) => g("peer") - g("peer-nowrite")],
+    ["of which waiting for the write to be durable (output gate)", "peer − peer with allowUnconfirmed", (g) => g("peer") - g("peer-unconfirmed")],
+    ["the peer's whole admission", "peer − pass-through", (g) => g("peer") - g("pass")],
+    ["the governor's read-only object call (status: fetch + JSON + load)", "status − health", (g) => g("gov-status") - g("gov-health")],
+    ["the governor's whole admission (wasm Worker, object call, JSON, write, settle)", "governor − pass-through", (g) => g("gov") - g("pass")],
+    ["of which beyond a read-only call (the write, the admission logic, settling)", "(governor − pass-through) − (status − JS Worker)", (g) => g("gov") - g("pass") - (g("gov-status") - g("js-direct"))],
+  ];
+  const dhead = ["cost", "derived as (p50s)"];
+  for (const run of runs2) dhead.push(`c=${run.concurrency} ms`);
+  table(dhead, parts.map(([what, how, f]) => [what, how, ...runs2.map((run) => fmt(f((id) => byId(run, id)?.p50 ?? NaN), 2))]));
+  p("Differences of medians estimate each part; they are not exact and can be slightly negative within noise. On loopback workerd the Worker, every object and the load generator share this machine's CPUs, so the concurrency-8 rows include queueing.");
+  p();
 }
 
 // ---------------------------------------------------------------- 3
@@ -266,6 +351,15 @@ function notes() {
     if (pass && gov && gov.p50 > 1.5 * pass.p50) {
       out.push(`Overhead target missed: governor p50 ${fmt(gov.p50, 2)} ms vs pass-through ${fmt(pass.p50, 2)} ms. Split (p50): the pass-through Worker adds ${fmt(pass.p50 - direct.p50, 2)} ms over the simulator; the governor's wasm Worker alone answers its health route in ${fmt(health?.p50, 2)} ms; one read-only Durable Object call (status route) costs ${fmt(status?.p50 - health?.p50, 2)} ms more. An admitted request makes one Admit call that spends a token, so the object must make it durable before answering (its output gate holds the reply until the SQLite write commits; here a window log of about ${fmt(gov.rps * (O.params.windowMs / 1000), 0)} delta-encoded timestamps, like a saturated 600/min account): that committed write is most of the remaining gap. Already done: the configuration is parsed once per isolate, unchanged state is not rewritten (refusals usually write nothing), the window log is delta-encoded, and list responses are streamed unless the account holds a permit for a listed generation. What would fix the rest: amortise the durable write over several requests, e.g. let the object lease a Worker isolate a small block of \`other\` tokens stamped at the lease's end (exactness kept by widening the margin by the lease length), so most requests skip the object; the generate class, with its permits, would keep one call each. In production the object is usually in another process or colo, so measure there too: on loopback workerd the Worker and every object share one thread.`);
     }
+  }
+  for (const run of O?.runs ?? []) {
+    const g = (id) => run.rows.find((x) => x.id === id)?.p50 ?? NaN;
+    const [pass, peer, gov] = [g("pass"), g("peer"), g("gov")];
+    if (!Number.isFinite(peer) || !Number.isFinite(gov) || (gov <= 1.3 * pass && gov <= 1.1 * peer)) continue;
+    out.push(`Latency vs the JS peer at concurrency ${run.concurrency} (p50): the governor adds ${fmt(gov - pass, 2)} ms to a bare pass-through Worker (${fmt(pass, 2)} ms), the JS peer ${fmt(peer - pass, 2)} ms; ` +
+      `the targets allow ${fmt(Math.min(0.3 * pass, 1.1 * peer - pass), 2)} ms. Where the governor's time goes: its wasm Worker costs ${fmt(g("gov-health") - g("js-direct"), 2)} ms more than a JS Worker; ` +
+      `its read-only object call (fetch + JSON + load, the status route) ${fmt(g("gov-status") - g("gov-health"), 2)} ms, against ${fmt(g("noop-fetch") - g("js-direct"), 2)} ms for a no-op object over fetch and ${fmt(g("noop-rpc") - g("js-direct"), 2)} ms over RPC; ` +
+      `the rest of an admission (the write, the admission logic, settling) ${fmt(gov - pass - (g("gov-status") - g("js-direct")), 2)} ms, against ${fmt(peer - g("peer-nowrite"), 2)} ms for the peer's one \`put\`. See the breakdown in section 2b.`);
   }
   if (F && !F.error && F.otherDuring.p50 > 2 * F.otherCalm.p50) {
     out.push(`Flood: the flooded account kept Sync at its limit (${fmt(F.upstreamAPerS, 2)}/s for ${fmt(F.allowedPerS, 2)}/s allowed, ${F.upstream429} upstream 429s), but a request on another account slowed from ${fmt(F.otherCalm.p50, 1)} to ${fmt(F.otherDuring.p50, 1)} ms p50: locally all objects share workerd's one thread (and the 2 CPUs with the load generator), which production does not. Refusals write nothing unless an old admission left the span.`);

@@ -2,7 +2,10 @@
 # Benchmarks the governor and writes BENCHMARKS.md (issue 6). One run, a few
 # minutes on a 2-core machine, loopback only, every loop bounded:
 #   1. strategies: client backoff vs the governor (Retry-After, queue)
-#   2. overhead: simulator direct vs a bare pass-through Worker vs the governor
+#   2. overhead: simulator direct vs a bare pass-through Worker vs a JS
+#      Durable Object limiter (bench/peer.mjs) vs the governor, at
+#      concurrency 1 and 8, plus a breakdown of where the time goes
+#      (BENCH_OVERHEAD_CONCURRENCY=1,8, BENCH_OVERHEAD_ROUNDS, ..._PER_ROUND)
 #   3. flood: one account's Durable Object refusing a flood
 #   4. size: wasm and gzip from `wrangler deploy --dry-run`
 #   5. core: criterion microbenchmark of the admission core
