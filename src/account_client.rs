@@ -25,10 +25,13 @@ pub async fn call(env: &Env, account: &str, key: Option<&Secret>, command: &Comm
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
     let req = Request::new_with_init("https://account.internal/", &init).map_err(|_| internal("request"))?;
-    let mut resp = stub.fetch_with_request(req).await.map_err(|_| internal("unreachable"))?;
+    // The object threw, was reset or overloaded: nothing was decided, so the
+    // caller may retry (503 with Retry-After), never a 500.
+    let unavailable = |what: &str| GovernorError::Unavailable(format!("account object: {what}"));
+    let mut resp = stub.fetch_with_request(req).await.map_err(|_| unavailable("unreachable"))?;
     if resp.status_code() != 200 {
-        let text = resp.text().await.unwrap_or_default();
-        return Err(GovernorError::Internal(format!("account object answered {}: {text}", resp.status_code())));
+        worker::console_error!("account object answered {}", resp.status_code());
+        return Err(unavailable("failed"));
     }
     resp.json::<Reply>().await.map_err(|_| internal("decode"))
 }

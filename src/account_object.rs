@@ -1,37 +1,38 @@
-//! The account's Durable Object: the single owner of one account's state.
+//! The account's Durable Object: the single owner of one account's state,
+//! and an executor of the sans-IO core. Every call is
+//! decode → load → [`apply`] → write the rows → arm the alarm → encode.
+//! The clock is read once per command, here. The rows are written with
+//! synchronous SQL before the reply leaves (the output gate holds it until
+//! they are durable), so an eviction or a runtime restart forgets neither
+//! spent tokens, held permits, queued jobs nor pending relays.
 //!
-//! A thin shell around [`governor_core::account::apply`]:
-//! decode → load → core → persist → schedule alarm → encode. The clock is
-//! read once per command, here. The state lives in memory and is written
-//! through to SQLite-backed storage before the reply leaves (output gates
-//! hold the reply until the write is durable), so an eviction or a runtime
-//! restart forgets neither spent tokens, held permits nor pending relays.
-//!
-//! The alarm does the object's own I/O: relay deliveries to clients and
-//! reconciliation against Sync's list of active generations. What to do
-//! and what it means is still decided by the core.
+//! The alarm runs the effects the core asks for: relay deliveries, queued
+//! submissions and reconciliation against Sync's list of active
+//! generations. What they mean is decided by the core when they report back.
 
 use std::cell::{Cell, RefCell};
 
-use governor_core::account::{apply, AccountState};
+use governor_core::account::{apply, AccountState, Effect};
 use governor_core::config::{Config, Limits};
 use governor_core::contract::{AdmitRequest, Command, LimitKind, Observed, Reply};
-use governor_core::queue::{Changes, Job, Queue};
+use governor_core::migrate;
 use governor_core::reconcile::ActiveGeneration;
 use governor_core::seal::unseal;
 use governor_core::secret::Secret;
 use governor_core::settle::limit_kind;
+use governor_core::store::StoreError;
 use governor_core::Ms;
 use worker::{durable_object, Date, DurableObject, Env, ListOptions, Request, Response, Result, State};
 
 use crate::account_client::KEY_HEADER;
 use crate::settings;
+use crate::sql_store::SqlStore;
 use crate::upstream::{self, Page};
 
-const STATE_KEY: &str = "account";
-/// Queued jobs, one key each (`job:<ticket>`), and the round-robin cursor.
-const JOB_PREFIX: &str = "job:";
-const CURSOR_KEY: &str = "queue-cursor";
+/// The previous layout's keys (schema 1), migrated on first load.
+const LEGACY_STATE_KEY: &str = "account";
+const LEGACY_JOB_PREFIX: &str = "job:";
+const LEGACY_CURSOR_KEY: &str = "queue-cursor";
 /// At most this many list pages per reconciliation (100 items each).
 const MAX_PAGES: usize = 20;
 /// At most this many queued jobs submitted per alarm (the alarm re-arms).
@@ -41,13 +42,12 @@ const MAX_DISPATCH_PER_ALARM: usize = 50;
 pub struct AccountObject {
     state: State,
     config: std::result::Result<Config, String>,
+    store: RefCell<Option<SqlStore>>,
     cache: RefCell<Option<AccountState>>,
-    /// The alarm time last set, to avoid a storage write per request.
+    /// The alarm time last set, to avoid a storage call per request.
     alarm_at: Cell<Option<Ms>>,
     /// The account's Sync key, in memory only (pass-through mode).
     key: RefCell<Option<Secret>>,
-    /// The account state last written (a write that changes nothing is skipped).
-    state_written: RefCell<String>,
     /// One dispatch loop at a time: a job is SUBMITTING only while its loop
     /// awaits Sync, so any other SUBMITTING job was cut off by a restart.
     dispatching: Cell<bool>,
@@ -61,32 +61,28 @@ fn jitter() -> f64 {
     }
 }
 
+fn store_error(e: StoreError) -> worker::Error {
+    worker::Error::RustError(format!("account storage: {}", e.0))
+}
+
 impl AccountObject {
-    async fn ensure_loaded(&self) -> Result<()> {
+    /// Open the tables, migrate the previous layout if it is there, and
+    /// load the hot state (once per object instance).
+    async fn ensure_loaded(&self, limits: &Limits) -> Result<()> {
         if self.cache.borrow().is_some() {
             return Ok(());
         }
-        let storage = self.state.storage();
-        let stored: Option<String> = storage.get(STATE_KEY).await?;
-        let cursor: Option<String> = storage.get(CURSOR_KEY).await?;
-        let listed = storage.list_with_options(ListOptions::new().prefix(JOB_PREFIX)).await?;
-        let mut jobs: Vec<Job> = Vec::new();
-        listed.for_each(&mut |value, _| {
-            if let Some(job) = value.as_string().and_then(|s| serde_json::from_str(&s).ok()) {
-                jobs.push(job);
-            }
-        });
-        let mut loaded =
-            stored.as_deref().and_then(|s| serde_json::from_str::<AccountState>(s).ok()).unwrap_or_default();
-        loaded.queue = Queue::restore(jobs, cursor);
+        if self.store.borrow().is_none() {
+            *self.store.borrow_mut() = Some(SqlStore::open(self.state.storage().sql())?);
+        }
+        let fresh = self.with_store(|s| s.schema_version().map_err(store_error))??.is_none();
+        if fresh {
+            self.migrate_legacy().await?;
+        }
+        let loaded = self.with_store(|s| AccountState::load(s, limits).map_err(store_error))??;
         let interrupted = loaded.queue.stale_submitting().is_some();
-        {
-            let mut cache = self.cache.borrow_mut();
-            if cache.is_some() {
-                return Ok(());
-            }
-            *cache = Some(loaded);
-            *self.state_written.borrow_mut() = stored.unwrap_or_default();
+        if self.cache.borrow().is_none() {
+            *self.cache.borrow_mut() = Some(loaded);
         }
         if interrupted {
             // A submission was cut off by a restart: resume it at once.
@@ -95,64 +91,66 @@ impl AccountObject {
         Ok(())
     }
 
-    /// Run one command through the core and make its effects durable.
-    async fn run(&self, limits: &Limits, command: Command) -> Result<Reply> {
-        self.ensure_loaded().await?;
-        let now: Ms = Date::now().as_millis();
-        let mutates = !matches!(command, Command::Status);
-        let (reply, persisted, queue, wake) = {
-            let mut cache = self.cache.borrow_mut();
-            let account = cache.get_or_insert_with(AccountState::default);
-            let reply = apply(limits, account, now, jitter(), command);
-            if mutates {
-                account.compact(limits, now);
-            }
-            let persisted = if mutates { serde_json::to_string(account).ok() } else { None };
-            let persisted = persisted.filter(|json| *json != *self.state_written.borrow());
-            let queue = account.queue.take_changes();
-            (reply, persisted, queue, account.next_wake(limits, now))
-        };
-        self.persist(persisted.as_deref(), queue).await?;
-        if let Some(json) = persisted {
-            *self.state_written.borrow_mut() = json;
-        }
-        self.schedule(wake, now).await?;
-        Ok(reply)
+    fn with_store<T>(&self, f: impl FnOnce(&SqlStore) -> T) -> Result<T> {
+        let store = self.store.borrow();
+        let store = store.as_ref().ok_or_else(|| worker::Error::RustError("account storage not open".into()))?;
+        Ok(f(store))
     }
 
-    /// One storage write for everything that changed: the account state
-    /// (if it did), the queued jobs that changed, the round-robin cursor;
-    /// then the deletion of jobs past their retention.
-    async fn persist(&self, state: Option<&str>, queue: Changes) -> Result<()> {
-        let records = js_sys::Object::new();
-        let mut any = false;
-        let mut set = |key: &str, value: &str| -> Result<()> {
-            any = true;
-            js_sys::Reflect::set(&records, &key.into(), &value.into())?;
-            Ok(())
-        };
-        if let Some(json) = state {
-            set(STATE_KEY, json)?;
-        }
-        for job in &queue.upserts {
-            let json = serde_json::to_string(job).map_err(|e| worker::Error::RustError(e.to_string()))?;
-            set(&format!("{JOB_PREFIX}{}", job.ticket), &json)?;
-        }
-        if let Some(Some(client)) = &queue.cursor {
-            set(CURSOR_KEY, client)?;
-        }
+    /// An account written by the previous release (one JSON value plus
+    /// `job:*` keys) becomes rows; the old keys go in the same breath.
+    async fn migrate_legacy(&self) -> Result<()> {
         let storage = self.state.storage();
-        if any {
-            storage.put_multiple_raw(records).await?;
+        let stored: Option<String> = storage.get(LEGACY_STATE_KEY).await.unwrap_or(None);
+        let cursor: Option<String> = storage.get(LEGACY_CURSOR_KEY).await.unwrap_or(None);
+        let listed = storage.list_with_options(ListOptions::new().prefix(LEGACY_JOB_PREFIX)).await?;
+        let mut jobs: Vec<String> = Vec::new();
+        let mut keys: Vec<String> = Vec::new();
+        listed.for_each(&mut |value, key| {
+            if let Some(k) = key.as_string() {
+                keys.push(k);
+            }
+            if let Some(job) = value.as_string() {
+                jobs.push(job);
+            }
+        });
+        let migrated = migrate::from_legacy(stored.as_deref(), &jobs, cursor);
+        if migrated.skipped > 0 {
+            worker::console_warn!("legacy account state: {} unreadable parts skipped", migrated.skipped);
         }
-        let mut gone: Vec<String> = queue.removed.iter().map(|t| format!("{JOB_PREFIX}{t}")).collect();
-        if let Some(None) = queue.cursor {
-            gone.push(CURSOR_KEY.to_owned());
-        }
-        if !gone.is_empty() {
-            storage.delete_multiple(gone).await?;
+        self.with_store(|s| s.write(&migrated.writes))??;
+        if stored.is_some() || !keys.is_empty() {
+            keys.push(LEGACY_STATE_KEY.to_owned());
+            keys.push(LEGACY_CURSOR_KEY.to_owned());
+            storage.delete_multiple(keys).await?;
         }
         Ok(())
+    }
+
+    /// Run one command through the core and make its writes durable.
+    /// Returns the reply and the effects to run.
+    async fn run(&self, limits: &Limits, command: Command) -> Result<(Reply, Vec<Effect>)> {
+        self.ensure_loaded(limits).await?;
+        let now: Ms = Date::now().as_millis();
+        let out = {
+            let mut cache = self.cache.borrow_mut();
+            let account = cache.get_or_insert_with(AccountState::default);
+            let store = self.store.borrow();
+            let store = store.as_ref().ok_or_else(|| worker::Error::RustError("account storage not open".into()))?;
+            let out = apply(limits, account, store, now, jitter(), command);
+            if let Err(e) = store.write(&out.writes) {
+                // The memory is ahead of the tables: forget it, reload on the next call.
+                *cache = None;
+                return Err(e);
+            }
+            out
+        };
+        self.schedule(out.wake, now).await?;
+        Ok((out.reply, out.effects))
+    }
+
+    async fn reply(&self, limits: &Limits, command: Command) -> Result<Reply> {
+        Ok(self.run(limits, command).await?.0)
     }
 
     async fn schedule(&self, wake: Option<Ms>, now: Ms) -> Result<()> {
@@ -194,20 +192,10 @@ impl AccountObject {
         // spend nothing) until a client of the account brings it.
         let Some(key) = self.upstream_key(config) else { return Ok(()) };
         for _ in 0..MAX_DISPATCH_PER_ALARM {
-            let Reply::Dispatch(job) = self.run(limits, Command::Dispatch).await? else { return Ok(()) };
+            let Reply::Dispatch(job) = self.reply(limits, Command::Dispatch).await? else { return Ok(()) };
             let outcome = upstream::submit(&config.api_base, &key, &job).await;
             let command = Command::Dispatched { ticket: job.ticket, permit: job.permit, outcome };
             self.run(limits, command).await?;
-        }
-        Ok(())
-    }
-
-    /// Deliver every relay payload that is due.
-    async fn relay(&self, limits: &Limits) -> Result<()> {
-        let due = self.cache.borrow().as_ref().map(|a| a.outbox.due(Date::now().as_millis())).unwrap_or_default();
-        for delivery in due {
-            let attempt = upstream::deliver(&delivery).await;
-            self.run(limits, Command::Delivered { id: delivery.id, attempt }).await?;
         }
         Ok(())
     }
@@ -216,10 +204,6 @@ impl AccountObject {
     async fn reconcile(&self, config: &Config) -> Result<()> {
         let limits = &config.limits;
         let now = Date::now().as_millis();
-        let due = self.cache.borrow().as_ref().is_some_and(|a| a.reconcile.due(now));
-        if !due {
-            return Ok(());
-        }
         let Some(key) = self.upstream_key(config) else {
             // Pass-through key not seen since the runtime started: the next
             // request brings it; leases and status reads cover until then.
@@ -231,7 +215,7 @@ impl AccountObject {
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let admit = Command::Admit(AdmitRequest { class: "other".into(), ..AdmitRequest::default() });
-            if let Reply::Rejected(r) = self.run(limits, admit).await? {
+            if let Reply::Rejected(r) = self.reply(limits, admit).await? {
                 self.run(limits, Command::ReconcileFailed { retry_at: r.retry_at_ms }).await?;
                 return Ok(());
             }
@@ -282,7 +266,7 @@ impl AccountObject {
             return Ok(Vec::new());
         }
         let admit = Command::Admit(AdmitRequest { class: "other".into(), ..AdmitRequest::default() });
-        if !matches!(self.run(&config.limits, admit).await?, Reply::Admitted(_)) {
+        if !matches!(self.reply(&config.limits, admit).await?, Reply::Admitted(_)) {
             return Ok(Vec::new());
         }
         Ok(upstream::statuses(&config.api_base, key, &gone).await)
@@ -295,11 +279,11 @@ impl DurableObject for AccountObject {
         Self {
             state,
             config,
+            store: RefCell::new(None),
             cache: RefCell::new(None),
             alarm_at: Cell::new(None),
             key: RefCell::new(None),
             dispatching: Cell::new(false),
-            state_written: RefCell::new(String::new()),
         }
     }
 
@@ -316,7 +300,7 @@ impl DurableObject for AccountObject {
             Err(_) => return Response::error("malformed command", 400),
         };
         let freeing = matches!(command, Command::Webhook { .. });
-        let reply = self.run(&config.limits, command).await?;
+        let reply = self.reply(&config.limits, command).await?;
         if freeing && matches!(reply, Reply::Ack { released } if released > 0) {
             // A permit just freed: hand it to the next queued job now rather
             // than on the next alarm (Sync waits a moment longer for its 200).
@@ -328,12 +312,20 @@ impl DurableObject for AccountObject {
     async fn alarm(&self) -> Result<Response> {
         self.alarm_at.set(None);
         let Ok(config) = &self.config else { return Response::ok("") };
-        self.run(&config.limits, Command::Tick).await?;
-        self.dispatch(config).await?;
-        self.relay(&config.limits).await?;
-        self.reconcile(config).await?;
+        let limits = &config.limits;
+        let (_, effects) = self.run(limits, Command::Tick).await?;
+        for effect in effects {
+            match effect {
+                Effect::Dispatch => self.dispatch(config).await?,
+                Effect::Deliver(delivery) => {
+                    let attempt = upstream::deliver(&delivery).await;
+                    self.run(limits, Command::Delivered { id: delivery.id, attempt }).await?;
+                }
+                Effect::Reconcile => self.reconcile(config).await?,
+            }
+        }
         let now = Date::now().as_millis();
-        let wake = self.cache.borrow().as_ref().and_then(|a| a.next_wake(&config.limits, now));
+        let wake = self.cache.borrow().as_ref().and_then(|a| a.next_wake(limits, now));
         self.schedule(wake, now).await?;
         Response::ok("")
     }

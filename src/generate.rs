@@ -243,5 +243,6 @@ pub fn refusal(r: Refusal) -> GovernorError {
         Refusal::InProgress => {
             GovernorError::Conflict("a request with this Idempotency-Key is still in progress".into())
         }
+        Refusal::StorageUnavailable => GovernorError::Unavailable("the account's storage could not be read".into()),
     }
 }

@@ -21,6 +21,7 @@ use crate::generate;
 use crate::proxy::{self, Body, UpstreamAuth};
 use crate::respond;
 use crate::settings;
+use crate::upstream;
 use crate::webhook;
 
 pub async fn handle(req: Request, env: &Env) -> Response {
@@ -138,7 +139,16 @@ async fn proxy_request(
         Reply::Admitted(a) => a,
         Reply::Rejected(r) => return Err(GovernorError::Limited(r)),
         Reply::Queued(ticket) => return Ok(generate::queued(&ticket, origin)),
-        Reply::Replay(r) => return Ok(generate::replayed(r.status, r.body, origin)),
+        Reply::Replay(r) => {
+            let body = match &r.refetch {
+                // Too large to keep: Sync's current view of the same generation.
+                Some(id) => upstream::generation(&config.api_base, &caller.upstream_key, id)
+                    .await
+                    .ok_or_else(|| GovernorError::Upstream("reading the replayed generation failed".into()))?,
+                None => r.body,
+            };
+            return Ok(generate::replayed(r.status, body, origin));
+        }
         Reply::Refused(r) => return Err(generate::refusal(r)),
         _ => return Err(GovernorError::Internal("unexpected reply to admit".into())),
     };

@@ -12,7 +12,8 @@
 //! | [`generate`] | generate specifics: body rewrite, `Prefer: wait` / `respond-async`, idempotency |
 //! | [`settings`] | reads the wrangler vars and secrets into `governor_core::config::Config` |
 //! | [`account_client`] | the Worker side of the typed Durable Object contract |
-//! | [`account_object`] | the Durable Object: decode → load → core → persist → alarm → encode |
+//! | [`account_object`] | the Durable Object, an executor of the sans-IO core: decode → load → apply → write rows → alarm → encode; runs the core's effects |
+//! | [`sql_store`] | the account's tables in SQLite: the core's `Store` reads and `Write`s |
 //! | [`proxy`] | streaming forward to Sync (hop-by-hop headers dropped, bodies never buffered) |
 //! | [`respond`] | errors and governor headers onto HTTP responses, in one place |
 //! | [`cors`] | browser origins and preflight |
@@ -27,6 +28,7 @@ pub mod handler;
 pub mod proxy;
 pub mod respond;
 pub mod settings;
+pub mod sql_store;
 pub mod upstream;
 pub mod webhook;
 

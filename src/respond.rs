@@ -35,7 +35,10 @@ pub fn error(err: &GovernorError, origin: &Origin) -> Response {
         let _ = h.set("retry-after-ms", &r.retry_after_ms.to_string());
         rate_headers(h, &r.policies);
     }
-    if matches!(err, GovernorError::Internal(_) | GovernorError::Misconfigured(_)) {
+    if matches!(err, GovernorError::Unavailable(_)) {
+        let _ = resp.headers().set("retry-after", "1");
+    }
+    if matches!(err, GovernorError::Internal(_) | GovernorError::Misconfigured(_) | GovernorError::Unavailable(_)) {
         worker::console_error!("{}", err.message());
     }
     resp

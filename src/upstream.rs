@@ -31,6 +31,14 @@ pub async fn statuses(base: &str, key: &Secret, ids: &[String]) -> Vec<Observed>
         .unwrap_or_default()
 }
 
+/// One generation's current JSON (`GET /v2/generate/{id}`), if Sync has it.
+pub async fn generation(base: &str, key: &Secret, id: &str) -> Option<String> {
+    match get(&format!("{base}/v2/generate/{}", urlencode(id)), key).await? {
+        (200..=299, bytes) => String::from_utf8(bytes).ok(),
+        _ => None,
+    }
+}
+
 /// `GET url` with the account's key: (status, body), or `None` if Sync
 /// could not be reached.
 async fn get(url: &str, key: &Secret) -> Option<(u16, Vec<u8>)> {

@@ -532,7 +532,10 @@ impl AccountState {
             self.idempotency.expire(store, now, &limits.idempotency)?;
             let before = now.saturating_sub(limits.queue.retention_ms);
             for ticket in store.finished_jobs_older_than(before, 256)? {
-                self.journal.push(Write::DeleteJob(ticket));
+                let touched = self.journal.iter().any(|w| matches!(w, Write::PutJob(j) if j.ticket == ticket));
+                if !touched {
+                    self.journal.push(Write::DeleteJob(ticket));
+                }
             }
         }
         Ok(())

@@ -113,7 +113,7 @@ impl AccountState {
                 return Ok(Reply::Queued(self.ticket_view(limits, now, &job)));
             }
             let policy = &limits.idempotency;
-            match store.idempotency(&crate::idempotency::scoped(key))? {
+            match self.idempotency.lookup(store, key)? {
                 Some(r) if r.at.saturating_add(policy.ttl_ms) <= now => stale = Some(r),
                 Some(IdempotencyRecord { state: IdempotencyState::Done { status, generation, body }, .. }) => {
                     return Ok(self.replay(limits, now, key.clone(), status, generation, body));

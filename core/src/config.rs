@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::backoff::BackoffPolicy;
+use crate::idempotency::IdempotencyPolicy;
 use crate::keys::{KeyMode, ManagedKeys};
 use crate::permits::ConcurrencyLimit;
 use crate::queue::QueuePolicy;
@@ -39,6 +40,7 @@ pub struct Limits {
     pub reconcile: ReconcilePolicy,
     pub relay: RelayPolicy,
     pub queue: QueuePolicy,
+    pub idempotency: IdempotencyPolicy,
 }
 
 impl Limits {
@@ -284,13 +286,22 @@ impl Config {
             base_ms: v.number("RELAY_BACKOFF_BASE_MS", 1_000, 1, 600_000)?,
             cap_ms: v.number("RELAY_BACKOFF_CAP_MS", 300_000, 1, 3_600_000)?,
             max_age_ms: v.seconds("RELAY_MAX_SECONDS", 86_400, 1, 7 * 86_400)?,
+            max_pending: v.number("RELAY_MAX_PENDING", 1_000, 1, 100_000)? as u32,
+            max_bytes: v.number("RELAY_MAX_BYTES", 64 << 20, 1 << 16, 1 << 30)?,
         };
         let queue = QueuePolicy {
             max_depth: v.number("QUEUE_MAX_DEPTH", 1_000, 1, 100_000)? as u32,
             retention_ms: v.seconds("QUEUE_RETENTION_SECONDS", 86_400, 1, 30 * 86_400)?,
             retry_ms: v.number("QUEUE_RETRY_MS", 1_000, 1, 600_000)?,
+            max_bytes: v.number("QUEUE_MAX_BYTES", 512 << 20, 1 << 16, 4 << 30)?,
         };
-        Ok(Limits { generate, other, extra, concurrency, backoff, reconcile, relay, queue })
+        let idempotency = IdempotencyPolicy {
+            ttl_ms: v.seconds("IDEMPOTENCY_TTL_SECONDS", 86_400, 1, 7 * 86_400)?,
+            max_records: v.number("IDEMPOTENCY_MAX_RECORDS", 100_000, 1, 10_000_000)? as u32,
+            max_bytes: v.number("IDEMPOTENCY_MAX_BYTES", 64 << 20, 1 << 16, 4 << 30)?,
+            max_body_bytes: v.number("IDEMPOTENCY_MAX_BODY_BYTES", 8 << 10, 0, 1 << 20)?,
+        };
+        Ok(Limits { generate, other, extra, concurrency, backoff, reconcile, relay, queue, idempotency })
     }
 
     fn webhooks(v: &Vars) -> Result<WebhookConfig, ConfigError> {
@@ -387,8 +398,14 @@ impl Limits {
             concurrency: ConcurrencyLimit { cap, reservation_ttl_ms: 600_000, lease_ttl_ms: 3_600_000 },
             backoff: BackoffPolicy { base_ms: 1_000, cap_ms: 60_000 },
             reconcile: ReconcilePolicy { min_ms: 1_000, max_ms: 8_000, page_size: 100 },
-            relay: RelayPolicy { base_ms: 100, cap_ms: 1_000, max_age_ms: 10_000 },
-            queue: QueuePolicy { max_depth: 100, retention_ms: 60_000, retry_ms: 100 },
+            relay: RelayPolicy { base_ms: 100, cap_ms: 1_000, max_age_ms: 10_000, max_pending: 100, max_bytes: 1 << 20 },
+            queue: QueuePolicy { max_depth: 100, retention_ms: 60_000, retry_ms: 100, max_bytes: 8 << 20 },
+            idempotency: IdempotencyPolicy {
+                ttl_ms: 86_400_000,
+                max_records: 1_000,
+                max_bytes: 1 << 20,
+                max_body_bytes: 4_096,
+            },
         }
     }
 }

@@ -22,6 +22,8 @@ pub enum GovernorError {
     Limited(Rejection),
     Conflict(String),
     Upstream(String),
+    /// The account's object or its storage cannot answer now: try again.
+    Unavailable(String),
     Misconfigured(ConfigError),
     Internal(String),
 }
@@ -38,6 +40,7 @@ impl GovernorError {
             Self::Limited(_) => 429,
             Self::Conflict(_) => 409,
             Self::Upstream(_) => 502,
+            Self::Unavailable(_) => 503,
             Self::Misconfigured(_) | Self::Internal(_) => 500,
         }
     }
@@ -55,9 +58,11 @@ impl GovernorError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::Limited(r) if r.reason == Reason::Concurrency => "concurrency_limit_exceeded",
             Self::Limited(r) if r.reason == Reason::QueueFull => "queue_full",
+            Self::Limited(r) if r.reason == Reason::IdempotencyFull => "idempotency_store_full",
             Self::Conflict(_) => "conflict",
             Self::Limited(_) => "rate_limit_exceeded",
             Self::Upstream(_) => "upstream_unavailable",
+            Self::Unavailable(_) => "governor_unavailable",
             Self::Misconfigured(_) => "governor_misconfigured",
             Self::Internal(_) => "governor_internal_error",
         }
@@ -81,10 +86,18 @@ impl GovernorError {
                 Reason::Rate => format!("rate limit of policy '{}' ({} per window) reached", r.policy, r.limit),
                 Reason::Concurrency => format!("all {} concurrent generation slots are in use", r.limit),
                 Reason::UpstreamBackoff => format!("Sync answered 429 for '{}'; pausing that class", r.policy),
+                Reason::QueueFull if r.policy == "queue_bytes" => {
+                    format!("the account's queue is full ({} bytes of queued bodies)", r.limit)
+                }
                 Reason::QueueFull => format!("the account's queue is full ({} jobs)", r.limit),
+                Reason::IdempotencyFull => format!(
+                    "the account's idempotency store is full (policy '{}', bound {}); retry without Idempotency-Key or later",
+                    r.policy, r.limit
+                ),
             },
             Self::Conflict(m) => m.clone(),
             Self::Upstream(m) => format!("Sync could not be reached: {m}"),
+            Self::Unavailable(m) => format!("the account is unavailable, retry shortly: {m}"),
             Self::Misconfigured(e) => e.to_string(),
             Self::Internal(m) => format!("internal error: {m}"),
         }

@@ -60,8 +60,18 @@ impl Idempotency {
         std::mem::take(&mut self.writes)
     }
 
-    pub fn lookup(&self, store: &dyn Store, key: &IdempotencyKey, now: Ms, policy: &IdempotencyPolicy) -> StoreResult<Option<IdempotencyRecord>> {
-        Ok(store.idempotency(&scoped(key))?.filter(|r| r.at.saturating_add(policy.ttl_ms) > now))
+    /// The record of a key: this command's own changes first (they reach
+    /// the table only after it), then the table.
+    pub fn lookup(&self, store: &dyn Store, key: &IdempotencyKey) -> StoreResult<Option<IdempotencyRecord>> {
+        let scoped = scoped(key);
+        for w in self.writes.iter().rev() {
+            match w {
+                Write::PutIdempotency(r) if r.key == scoped => return Ok(Some(r.clone())),
+                Write::DeleteIdempotency(k) if *k == scoped => return Ok(None),
+                _ => {}
+            }
+        }
+        store.idempotency(&scoped)
     }
 
     /// Would one more record fit? (A record is small until it is settled;
@@ -118,6 +128,11 @@ impl Idempotency {
             return Ok(());
         }
         for (key, bytes) in store.idempotency_older_than(now.saturating_sub(policy.ttl_ms), 256)? {
+            let touched = self.writes.iter().any(|w| matches!(w, Write::PutIdempotency(r) if r.key == key));
+            if touched {
+                // Renewed by this very command: the table is behind.
+                continue;
+            }
             self.in_flight.retain(|_, r| r.key != key);
             self.delete(key, bytes);
         }

@@ -1,0 +1,317 @@
+//! The account as tables: restarts at any step change nothing, records stay
+//! within their bounds, bodies stay out of memory.
+
+use governor_core::config::Limits;
+use governor_core::contract::{
+    AdmitRequest, Command, DispatchOutcome, IdempotencyKey, Observed, Reason, Refusal, Replay, Reply,
+};
+use governor_core::mem::MemAccount;
+use governor_core::queue::JobSpec;
+use governor_core::store::Store;
+use proptest::prelude::*;
+
+fn limits() -> Limits {
+    let mut l = Limits::for_window(4, 20, 2, 1_000, 0);
+    l.queue.max_depth = 6;
+    l.idempotency.max_records = 5;
+    l
+}
+
+fn generate() -> AdmitRequest {
+    AdmitRequest { class: "generate".into(), permit: true, ..AdmitRequest::default() }
+}
+
+fn keyed(client: &str, key: &str) -> AdmitRequest {
+    AdmitRequest { idempotency: Some(IdempotencyKey { client: client.into(), key: key.into() }), ..generate() }
+}
+
+fn queued(client: &str, body: &str) -> AdmitRequest {
+    let spec = JobSpec { client: client.into(), priority: 0, body: body.into(), model: None, idempotency_key: None };
+    AdmitRequest { enqueue: Some(spec), ..generate() }
+}
+
+/// One step of a random history.
+#[derive(Clone, Debug)]
+enum Op {
+    Other,
+    Create,
+    Keyed(u8),
+    Enqueue(u8),
+    /// Bind the oldest unbound permit (Sync created it).
+    Bind,
+    /// The oldest generation ends (webhook).
+    End,
+    /// Ask for a queued job and report how Sync answered.
+    Dispatch(u8),
+    Cancel(u8),
+    Ticket(u8),
+    Status,
+    Tick,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        Just(Op::Other),
+        Just(Op::Create),
+        (0u8..4).prop_map(Op::Keyed),
+        (0u8..3).prop_map(Op::Enqueue),
+        Just(Op::Bind),
+        Just(Op::End),
+        (0u8..4).prop_map(Op::Dispatch),
+        (0u8..8).prop_map(Op::Cancel),
+        (0u8..8).prop_map(Op::Ticket),
+        Just(Op::Status),
+        Just(Op::Tick),
+    ]
+}
+
+/// What the driver remembers of a history (the same for both twins).
+#[derive(Default)]
+struct Driver {
+    unbound: Vec<u64>,
+    generations: Vec<String>,
+    tickets: Vec<String>,
+    n: u32,
+}
+
+impl Driver {
+    fn command(&mut self, op: &Op, now: u64) -> Command {
+        match op {
+            Op::Other => Command::Admit(AdmitRequest { class: "other".into(), ..AdmitRequest::default() }),
+            Op::Create => Command::Admit(generate()),
+            Op::Keyed(k) => Command::Admit(keyed("c", &format!("k{k}"))),
+            Op::Enqueue(c) => Command::Admit(queued(&format!("client{c}"), &format!("{{\"n\":{now}}}"))),
+            Op::Bind => match self.unbound.first().copied() {
+                Some(permit) => {
+                    self.unbound.remove(0);
+                    self.n += 1;
+                    let generation = format!("g{}", self.n);
+                    self.generations.push(generation.clone());
+                    let body = format!("{{\"id\":\"{generation}\",\"input\":\"{}\"}}", "x".repeat(self.n as usize * 700));
+                    let replay = Replay {
+                        key: IdempotencyKey { client: "c".into(), key: "k".into() },
+                        status: 201,
+                        body,
+                        refetch: None,
+                    };
+                    Command::Bind { permit, generation, replay: Some(replay) }
+                }
+                None => Command::Tick,
+            },
+            Op::End => match self.generations.first().cloned() {
+                Some(id) => {
+                    self.generations.remove(0);
+                    Command::Webhook { generation: id, status: "COMPLETED".into(), relay: None }
+                }
+                None => Command::Tick,
+            },
+            Op::Dispatch(_) => Command::Dispatch,
+            Op::Cancel(i) => match self.tickets.get(*i as usize) {
+                Some(t) => Command::Cancel { ticket: t.clone() },
+                None => Command::Tick,
+            },
+            Op::Ticket(i) => match self.tickets.get(*i as usize) {
+                Some(t) => Command::Ticket { ticket: t.clone() },
+                None => Command::Status,
+            },
+            Op::Status => Command::Status,
+            Op::Tick => Command::Tick,
+        }
+    }
+
+    fn observe(&mut self, op: &Op, reply: &Reply) -> Option<Command> {
+        match reply {
+            Reply::Admitted(a) => self.unbound.extend(a.permit),
+            Reply::Queued(t) if !self.tickets.contains(&t.id) => self.tickets.push(t.id.clone()),
+            Reply::Dispatch(job) => {
+                let outcome = match op {
+                    Op::Dispatch(0) => DispatchOutcome::Transient,
+                    Op::Dispatch(1) => {
+                        DispatchOutcome::Limited { kind: governor_core::contract::LimitKind::Rate, retry_after_ms: None }
+                    }
+                    _ => {
+                        self.n += 1;
+                        let generation = format!("g{}", self.n);
+                        self.generations.push(generation.clone());
+                        DispatchOutcome::Created { generation }
+                    }
+                };
+                return Some(Command::Dispatched { ticket: job.ticket.clone(), permit: job.permit, outcome });
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+fn check_invariants(l: &Limits, acc: &MemAccount) -> Result<(), TestCaseError> {
+    let st = &acc.state;
+    prop_assert!(st.permits.in_use() <= l.concurrency.cap, "permits over the cap");
+    prop_assert!(st.queue.depth() <= l.queue.max_depth);
+    prop_assert!(st.queue.bytes() <= l.queue.max_bytes);
+    let totals = &st.idempotency.totals;
+    prop_assert!(totals.records <= u64::from(l.idempotency.max_records));
+    prop_assert_eq!(totals.records as usize, acc.store.idempotency.len(), "record count matches the table");
+    prop_assert!(st.queue.jobs().iter().all(|j| j.spec.body.is_empty()), "no queued body in memory");
+    prop_assert_eq!(
+        acc.store.permits.len() as u32,
+        st.permits.in_use(),
+        "the permits table is the memory's permits"
+    );
+    for job in st.queue.jobs() {
+        prop_assert!(acc.store.job_bodies.contains_key(&job.ticket), "a waiting job has its body row");
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Any history, restarted at any steps, answers exactly as the same
+    /// history without restarts, and both keep every invariant.
+    #[test]
+    fn restarts_change_nothing(
+        steps in prop::collection::vec((op(), 0u64..400, any::<bool>()), 1..160),
+    ) {
+        let l = limits();
+        let mut steady = MemAccount::default();
+        let mut restarted = MemAccount::default();
+        let (mut d1, mut d2) = (Driver::default(), Driver::default());
+        let mut now = 1_000u64;
+        for (op, gap, restart) in steps {
+            now += gap;
+            if restart {
+                restarted.restart(&l);
+            }
+            let c1 = d1.command(&op, now);
+            let c2 = d2.command(&op, now);
+            prop_assert_eq!(&c1, &c2);
+            let r1 = steady.apply(&l, now, 0.5, c1);
+            let r2 = restarted.apply(&l, now, 0.5, c2);
+            prop_assert_eq!(&r1, &r2, "a restart changed a reply");
+            if let (Some(f1), Some(f2)) = (d1.observe(&op, &r1), d2.observe(&op, &r2)) {
+                let r1 = steady.apply(&l, now, 0.5, f1);
+                let r2 = restarted.apply(&l, now, 0.5, f2);
+                prop_assert_eq!(r1, r2);
+            }
+            check_invariants(&l, &steady)?;
+            check_invariants(&l, &restarted)?;
+        }
+        restarted.restart(&l);
+        prop_assert_eq!(steady.store.meta.get("seq"), restarted.store.meta.get("seq"));
+    }
+}
+
+#[test]
+fn a_large_replay_is_kept_as_its_generation_and_read_back() {
+    let l = limits();
+    let mut acc = MemAccount::default();
+    let Reply::Admitted(a) = acc.apply(&l, 0, 0.5, Command::Admit(keyed("c", "big"))) else { panic!() };
+    let key = IdempotencyKey { client: "c".into(), key: "big".into() };
+    let body = format!("{{\"id\":\"g1\",\"input\":\"{}\"}}", "x".repeat(30_000));
+    let replay = Replay { key: key.clone(), status: 201, body, refetch: None };
+    acc.apply(&l, 1, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: "g1".into(), replay: Some(replay) });
+    assert!(acc.store.bytes() < 1_000, "the 30 KB body is not stored: {}", acc.store.bytes());
+    let Reply::Replay(r) = acc.apply(&l, 2, 0.5, Command::Admit(keyed("c", "big"))) else { panic!() };
+    assert_eq!((r.status, r.refetch.as_deref(), r.body.as_str()), (201, Some("g1"), ""));
+    let small = Replay { key, status: 201, body: "{\"id\":\"g2\"}".into(), refetch: None };
+    let Reply::Admitted(b) = acc.apply(&l, 3, 0.5, Command::Admit(keyed("c", "small"))) else { panic!() };
+    let mut small = small;
+    small.key.key = "small".into();
+    acc.apply(&l, 4, 0.5, Command::Bind { permit: b.permit.unwrap(), generation: "g2".into(), replay: Some(small.clone()) });
+    assert_eq!(acc.apply(&l, 5, 0.5, Command::Admit(keyed("c", "small"))), Reply::Replay(small));
+}
+
+#[test]
+fn the_idempotency_table_is_bounded_and_expires() {
+    let mut l = limits();
+    l.concurrency.cap = 100;
+    l.generate.limit = 100;
+    l.generate.burst = 100;
+    l.idempotency.ttl_ms = 10_000;
+    let mut acc = MemAccount::default();
+    for i in 0..5 {
+        let Reply::Admitted(a) = acc.apply(&l, i, 0.5, Command::Admit(keyed("c", &format!("k{i}")))) else { panic!() };
+        acc.apply(&l, i, 0.5, Command::Release { permit: a.permit.unwrap() });
+        let again = acc.apply(&l, i, 0.5, Command::Admit(keyed("c", &format!("k{i}"))));
+        let Reply::Admitted(a) = again else { panic!("{again:?}") };
+        let replay = Replay {
+            key: IdempotencyKey { client: "c".into(), key: format!("k{i}") },
+            status: 201,
+            body: format!("{{\"id\":\"g{i}\"}}"),
+            refetch: None,
+        };
+        let bind = Command::Bind { permit: a.permit.unwrap(), generation: format!("g{i}"), replay: Some(replay) };
+        acc.apply(&l, i, 0.5, bind);
+    }
+    assert_eq!(acc.store.idempotency.len(), 5);
+    let Reply::Rejected(r) = acc.apply(&l, 100, 0.5, Command::Admit(keyed("c", "one-too-many"))) else { panic!() };
+    assert_eq!((r.reason, r.policy.as_str()), (Reason::IdempotencyFull, "idempotency_records"));
+    assert!(matches!(acc.apply(&l, 100, 0.5, Command::Admit(generate())), Reply::Admitted(_)), "unkeyed still pass");
+    // Past the TTL the sweep frees the table.
+    acc.apply(&l, 70_000, 0.5, Command::Tick);
+    assert!(acc.store.idempotency.is_empty());
+    assert_eq!(acc.state.idempotency.totals.records, 0);
+    assert!(matches!(acc.apply(&l, 70_001, 0.5, Command::Admit(keyed("c", "k0"))), Reply::Admitted(_)));
+}
+
+#[test]
+fn a_reservation_that_never_heard_back_frees_its_key() {
+    let mut l = limits();
+    l.concurrency.reservation_ttl_ms = 1_000;
+    let mut acc = MemAccount::default();
+    assert!(matches!(acc.apply(&l, 0, 0.5, Command::Admit(keyed("c", "k"))), Reply::Admitted(_)));
+    assert_eq!(acc.apply(&l, 10, 0.5, Command::Admit(keyed("c", "k"))), Reply::Refused(Refusal::InProgress));
+    assert!(matches!(acc.apply(&l, 1_001, 0.5, Command::Admit(keyed("c", "k"))), Reply::Admitted(_)));
+}
+
+#[test]
+fn queued_bodies_live_in_their_rows_and_the_queue_is_bounded_in_bytes() {
+    let mut l = limits();
+    l.queue.max_bytes = 10_000;
+    let mut acc = MemAccount::default();
+    // Fill the permits so everything queues.
+    for i in 0..2 {
+        let Reply::Admitted(a) = acc.apply(&l, i, 0.5, Command::Admit(generate())) else { panic!() };
+        acc.apply(&l, i, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: format!("g{i}"), replay: None });
+    }
+    let body = "b".repeat(4_000);
+    for i in 0..2 {
+        assert!(matches!(acc.apply(&l, 10 + i, 0.5, Command::Admit(queued("a", &body))), Reply::Queued(_)));
+    }
+    let Reply::Rejected(r) = acc.apply(&l, 20, 0.5, Command::Admit(queued("a", &body))) else { panic!() };
+    assert_eq!((r.reason, r.policy.as_str()), (Reason::QueueFull, "queue_bytes"));
+    assert_eq!(acc.state.queue.bytes(), 8_000);
+    assert!(acc.state.queue.jobs().iter().all(|j| j.spec.body.is_empty()));
+    // A generation ends: the next job is handed out with its body read from its row.
+    acc.restart(&l);
+    acc.apply(&l, 30, 0.5, Command::Observe { generations: vec![Observed { id: "g0".into(), status: "COMPLETED".into() }] });
+    let Reply::Dispatch(job) = acc.apply(&l, 31, 0.5, Command::Dispatch) else { panic!("no job handed out") };
+    assert_eq!(job.body, body);
+    let created = DispatchOutcome::Created { generation: "g9".into() };
+    acc.apply(&l, 32, 0.5, Command::Dispatched { ticket: job.ticket.clone(), permit: job.permit, outcome: created });
+    assert!(acc.store.job_body(&job.ticket).unwrap().is_none(), "a submitted job's body is deleted");
+    assert_eq!(acc.state.queue.bytes(), 4_000);
+    let Reply::Ticket(t) = acc.apply(&l, 33, 0.5, Command::Ticket { ticket: job.ticket.clone() }) else { panic!() };
+    assert_eq!((t.status.as_str(), t.generation_id.as_deref()), ("SUBMITTED", Some("g9")));
+    acc.apply(&l, 34, 0.5, Command::Webhook { generation: "g9".into(), status: "COMPLETED".into(), relay: None });
+    let Reply::Ticket(t) = acc.apply(&l, 35, 0.5, Command::Ticket { ticket: job.ticket }) else { panic!() };
+    assert_eq!(t.status, "COMPLETED", "a finished ticket is read from its row");
+}
+
+#[test]
+fn admissions_are_rows_pruned_as_they_leave_the_span() {
+    let l = limits();
+    let mut acc = MemAccount::default();
+    for t in 0..20 {
+        assert!(matches!(
+            acc.apply(&l, t * 10, 0.5, Command::Admit(AdmitRequest { class: "other".into(), ..AdmitRequest::default() })),
+            Reply::Admitted(_)
+        ));
+    }
+    let rows = acc.store.admissions().unwrap().len();
+    assert_eq!(rows, 20);
+    acc.apply(&l, 1_150, 0.5, Command::Tick);
+    let rows = acc.store.admissions().unwrap().len();
+    assert!(rows <= 5, "{rows} rows left after most left the span");
+}

@@ -1,0 +1,316 @@
+//! The account's tables in the Durable Object's SQLite storage: the
+//! [`Store`] the core reads, and the executor of the [`Write`]s it returns.
+//! Each record kind has its own table; rows carry the record as JSON plus
+//! the columns that are queried. SQL calls are synchronous, so a command's
+//! writes run without yielding and commit together.
+//!
+//! Stored rows are read as hostile: a row that does not decode is skipped
+//! (and counted in `skipped`), never a reason to wedge the account.
+
+use std::cell::Cell;
+
+use governor_core::permits::Permit;
+use governor_core::queue::Job;
+use governor_core::relay::Delivery;
+use governor_core::store::{IdempotencyRecord, IdempotencyState, Store, StoreError, StoreResult, Write};
+use governor_core::Ms;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use worker::{SqlStorage, SqlStorageValue as V};
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS admissions (id INTEGER PRIMARY KEY, class TEXT NOT NULL, at INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS admissions_by_class ON admissions (class, at)",
+    "CREATE TABLE IF NOT EXISTS permits (id INTEGER PRIMARY KEY, row TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, at INTEGER NOT NULL, \
+     in_flight INTEGER NOT NULL, bytes INTEGER NOT NULL, row TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (at)",
+    "CREATE INDEX IF NOT EXISTS idempotency_in_flight ON idempotency (in_flight)",
+    "CREATE TABLE IF NOT EXISTS jobs (ticket TEXT PRIMARY KEY, waiting INTEGER NOT NULL, client TEXT NOT NULL, \
+     client_key TEXT, generation TEXT, updated_at INTEGER NOT NULL, row TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (waiting, updated_at)",
+    "CREATE INDEX IF NOT EXISTS jobs_by_client_key ON jobs (client, client_key)",
+    "CREATE INDEX IF NOT EXISTS jobs_by_generation ON jobs (generation)",
+    "CREATE TABLE IF NOT EXISTS job_bodies (ticket TEXT PRIMARY KEY, body TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, head TEXT NOT NULL, body TEXT NOT NULL)",
+];
+
+pub struct SqlStore {
+    sql: SqlStorage,
+    /// Rows skipped because they did not decode (since the object started).
+    pub skipped: Cell<u32>,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    row: String,
+}
+
+#[derive(Deserialize)]
+struct KeyValue {
+    key: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct Stamp {
+    class: String,
+    at: f64,
+}
+
+#[derive(Deserialize)]
+struct Sized {
+    key: String,
+    bytes: f64,
+}
+
+#[derive(Deserialize)]
+struct Ticket {
+    ticket: String,
+}
+
+#[derive(Deserialize)]
+struct Body {
+    body: String,
+}
+
+#[derive(Deserialize)]
+struct Head {
+    head: String,
+    len: f64,
+}
+
+fn err(e: worker::Error) -> StoreError {
+    StoreError(e.to_string())
+}
+
+fn int(v: u64) -> V {
+    V::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn text(s: &str) -> V {
+    V::String(s.to_owned())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> V {
+    V::String(serde_json::to_string(v).unwrap_or_default())
+}
+
+impl SqlStore {
+    /// Open the tables (creating them on first use).
+    pub fn open(sql: SqlStorage) -> worker::Result<Self> {
+        for ddl in SCHEMA {
+            sql.exec(ddl, None)?;
+        }
+        Ok(SqlStore { sql, skipped: Cell::new(0) })
+    }
+
+    fn rows<T: DeserializeOwned>(&self, query: &str, bindings: Vec<V>) -> StoreResult<Vec<T>> {
+        let cursor = self.sql.exec(query, bindings).map_err(err)?;
+        let mut out = Vec::new();
+        for row in cursor.next::<T>() {
+            match row {
+                Ok(r) => out.push(r),
+                Err(_) => self.skipped.set(self.skipped.get() + 1),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decode JSON `row` columns, skipping what does not decode.
+    fn records<T: DeserializeOwned>(&self, query: &str, bindings: Vec<V>) -> StoreResult<Vec<T>> {
+        let rows: Vec<Row> = self.rows(query, bindings)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| match serde_json::from_str(&r.row) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    self.skipped.set(self.skipped.get() + 1);
+                    None
+                }
+            })
+            .collect())
+    }
+
+    fn exec(&self, query: &str, bindings: Vec<V>) -> worker::Result<()> {
+        self.sql.exec(query, bindings).map(|_| ())
+    }
+
+    /// Apply a command's writes, in order.
+    pub fn write(&self, writes: &[Write]) -> worker::Result<()> {
+        for w in writes {
+            match w {
+                Write::Meta { key, value } => self.exec(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    vec![text(key), text(value)],
+                )?,
+                Write::Admission { class, at } => {
+                    self.exec("INSERT INTO admissions (class, at) VALUES (?, ?)", vec![text(class), int(*at)])?
+                }
+                Write::PruneAdmissions { class, before } => {
+                    self.exec("DELETE FROM admissions WHERE class = ? AND at < ?", vec![text(class), int(*before)])?
+                }
+                Write::PutPermit(p) => {
+                    self.exec("INSERT OR REPLACE INTO permits (id, row) VALUES (?, ?)", vec![int(p.id), json(p)])?
+                }
+                Write::DeletePermit(id) => self.exec("DELETE FROM permits WHERE id = ?", vec![int(*id)])?,
+                Write::PutIdempotency(r) => {
+                    let in_flight = matches!(r.state, IdempotencyState::InFlight { .. });
+                    self.exec(
+                        "INSERT OR REPLACE INTO idempotency (key, at, in_flight, bytes, row) VALUES (?, ?, ?, ?, ?)",
+                        vec![text(&r.key), int(r.at), V::Integer(i64::from(in_flight)), int(r.bytes()), json(r)],
+                    )?
+                }
+                Write::DeleteIdempotency(key) => {
+                    self.exec("DELETE FROM idempotency WHERE key = ?", vec![text(key)])?
+                }
+                Write::PutJob(j) => {
+                    let generation = match &j.state {
+                        governor_core::queue::JobState::Submitted { generation } => text(generation),
+                        _ => V::Null,
+                    };
+                    let client_key = j.spec.idempotency_key.as_deref().map_or(V::Null, text);
+                    self.exec(
+                        "INSERT OR REPLACE INTO jobs (ticket, waiting, client, client_key, generation, updated_at, row) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        vec![
+                            text(&j.ticket),
+                            V::Integer(i64::from(j.is_waiting())),
+                            text(&j.spec.client),
+                            client_key,
+                            generation,
+                            int(j.updated_at),
+                            json(j),
+                        ],
+                    )?
+                }
+                Write::PutJobBody { ticket, body } => self.exec(
+                    "INSERT OR REPLACE INTO job_bodies (ticket, body) VALUES (?, ?)",
+                    vec![text(ticket), text(body)],
+                )?,
+                Write::DeleteJobBody(ticket) => {
+                    self.exec("DELETE FROM job_bodies WHERE ticket = ?", vec![text(ticket)])?
+                }
+                Write::DeleteJob(ticket) => {
+                    self.exec("DELETE FROM jobs WHERE ticket = ?", vec![text(ticket)])?;
+                    self.exec("DELETE FROM job_bodies WHERE ticket = ?", vec![text(ticket)])?
+                }
+                Write::PutDelivery(d) => self.exec(
+                    "INSERT OR REPLACE INTO outbox (id, head, body) VALUES (?, ?, ?)",
+                    vec![int(d.id), json(&d.without_body()), text(&d.body)],
+                )?,
+                Write::RescheduleDelivery { id, attempts, next_at } => {
+                    // The head is small: read, change, write it back.
+                    let heads: Vec<Head> = self
+                        .rows("SELECT head, 0 AS len FROM outbox WHERE id = ?", vec![int(*id)])
+                        .map_err(|e| worker::Error::RustError(e.0))?;
+                    if let Some(mut d) = heads.first().and_then(|h| serde_json::from_str::<Delivery>(&h.head).ok()) {
+                        d.attempts = *attempts;
+                        d.next_at = *next_at;
+                        self.exec("UPDATE outbox SET head = ? WHERE id = ?", vec![json(&d), int(*id)])?;
+                    }
+                }
+                Write::DeleteDelivery(id) => self.exec("DELETE FROM outbox WHERE id = ?", vec![int(*id)])?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the tables hold an account already.
+    pub fn schema_version(&self) -> StoreResult<Option<u32>> {
+        let rows: Vec<KeyValue> =
+            self.rows("SELECT key, value FROM meta WHERE key = 'schema_version'", Vec::new())?;
+        Ok(rows.first().and_then(|r| r.value.parse().ok()))
+    }
+
+    /// Bytes of the whole database (SQLite's own count).
+    pub fn database_bytes(&self) -> usize {
+        self.sql.database_size()
+    }
+}
+
+impl Store for SqlStore {
+    fn meta(&self) -> StoreResult<Vec<(String, String)>> {
+        let rows: Vec<KeyValue> = self.rows("SELECT key, value FROM meta", Vec::new())?;
+        Ok(rows.into_iter().map(|r| (r.key, r.value)).collect())
+    }
+
+    fn admissions(&self) -> StoreResult<Vec<(String, Ms)>> {
+        let rows: Vec<Stamp> = self.rows("SELECT class, at FROM admissions ORDER BY at", Vec::new())?;
+        Ok(rows.into_iter().map(|r| (r.class, r.at as Ms)).collect())
+    }
+
+    fn permits(&self) -> StoreResult<Vec<Permit>> {
+        self.records("SELECT row FROM permits", Vec::new())
+    }
+
+    fn waiting_jobs(&self) -> StoreResult<Vec<Job>> {
+        self.records("SELECT row FROM jobs WHERE waiting = 1", Vec::new())
+    }
+
+    fn outbox_schedule(&self) -> StoreResult<Vec<Delivery>> {
+        let heads: Vec<Head> = self.rows("SELECT head, length(body) AS len FROM outbox", Vec::new())?;
+        Ok(heads
+            .into_iter()
+            .filter_map(|h| {
+                let mut d: Delivery = serde_json::from_str(&h.head).ok()?;
+                d.body_bytes = h.len as u64;
+                Some(d)
+            })
+            .collect())
+    }
+
+    fn in_flight_idempotency(&self) -> StoreResult<Vec<IdempotencyRecord>> {
+        self.records("SELECT row FROM idempotency WHERE in_flight = 1", Vec::new())
+    }
+
+    fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        Ok(self.records("SELECT row FROM idempotency WHERE key = ?", vec![text(key)])?.into_iter().next())
+    }
+
+    fn idempotency_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, u64)>> {
+        let rows: Vec<Sized> = self.rows(
+            "SELECT key, bytes FROM idempotency WHERE at < ? ORDER BY at LIMIT ?",
+            vec![int(before), int(u64::from(limit))],
+        )?;
+        Ok(rows.into_iter().map(|r| (r.key, r.bytes as u64)).collect())
+    }
+
+    fn job(&self, ticket: &str) -> StoreResult<Option<Job>> {
+        Ok(self.records("SELECT row FROM jobs WHERE ticket = ?", vec![text(ticket)])?.into_iter().next())
+    }
+
+    fn job_body(&self, ticket: &str) -> StoreResult<Option<String>> {
+        let rows: Vec<Body> = self.rows("SELECT body FROM job_bodies WHERE ticket = ?", vec![text(ticket)])?;
+        Ok(rows.into_iter().next().map(|b| b.body))
+    }
+
+    fn job_by_client_key(&self, client: &str, key: &str) -> StoreResult<Option<Job>> {
+        Ok(self
+            .records("SELECT row FROM jobs WHERE client = ? AND client_key = ? LIMIT 1", vec![text(client), text(key)])?
+            .into_iter()
+            .next())
+    }
+
+    fn jobs_by_generation(&self, generation: &str) -> StoreResult<Vec<Job>> {
+        self.records("SELECT row FROM jobs WHERE generation = ?", vec![text(generation)])
+    }
+
+    fn finished_jobs_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<String>> {
+        let rows: Vec<Ticket> = self.rows(
+            "SELECT ticket FROM jobs WHERE waiting = 0 AND updated_at < ? LIMIT ?",
+            vec![int(before), int(u64::from(limit))],
+        )?;
+        Ok(rows.into_iter().map(|t| t.ticket).collect())
+    }
+
+    fn delivery(&self, id: u64) -> StoreResult<Option<Delivery>> {
+        let rows: Vec<Head> = self.rows("SELECT head, 0 AS len FROM outbox WHERE id = ?", vec![int(id)])?;
+        let Some(head) = rows.into_iter().next() else { return Ok(None) };
+        let bodies: Vec<Body> = self.rows("SELECT body FROM outbox WHERE id = ?", vec![int(id)])?;
+        let mut d: Delivery = serde_json::from_str(&head.head).map_err(|e| StoreError(e.to_string()))?;
+        d.body = bodies.into_iter().next().map(|b| b.body).unwrap_or_default();
+        Ok(Some(d))
+    }
+}
