@@ -398,7 +398,13 @@ impl Limits {
             concurrency: ConcurrencyLimit { cap, reservation_ttl_ms: 600_000, lease_ttl_ms: 3_600_000 },
             backoff: BackoffPolicy { base_ms: 1_000, cap_ms: 60_000 },
             reconcile: ReconcilePolicy { min_ms: 1_000, max_ms: 8_000, page_size: 100 },
-            relay: RelayPolicy { base_ms: 100, cap_ms: 1_000, max_age_ms: 10_000, max_pending: 100, max_bytes: 1 << 20 },
+            relay: RelayPolicy {
+                base_ms: 100,
+                cap_ms: 1_000,
+                max_age_ms: 10_000,
+                max_pending: 100,
+                max_bytes: 1 << 20,
+            },
             queue: QueuePolicy { max_depth: 100, retention_ms: 60_000, retry_ms: 100, max_bytes: 8 << 20 },
             idempotency: IdempotencyPolicy {
                 ttl_ms: 86_400_000,

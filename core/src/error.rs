@@ -18,7 +18,9 @@ pub enum GovernorError {
     AmbiguousPath,
     BadRequest(String),
     BadWebhook(&'static str),
-    PayloadTooLarge { limit: u64 },
+    PayloadTooLarge {
+        limit: u64,
+    },
     Limited(Rejection),
     Conflict(String),
     Upstream(String),
