@@ -111,11 +111,12 @@ export async function startPassthrough(upstream) {
  * The JS peer (bench/peer.mjs: a Worker and a GCRA Durable Object limiter
  * called over RPC, plus a no-op object) in workerd through Miniflare, set up
  * like the pass-through Worker, with SQLite-backed objects persisted to a
- * temporary directory of its own (removed on stop). Limits: `limit` per
+ * temporary directory of its own under `persistRoot` (default: the system's
+ * temporary directory; removed on stop). Limits: `limit` per
  * `periodMs`, set out of reach by the caller for an overhead measurement.
  */
-export async function startPeer(upstream, { limit = 100_000, periodMs = 1000 } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), "sync-governor-peer-"));
+export async function startPeer(upstream, { limit = 100_000, periodMs = 1000, persistRoot = tmpdir() } = {}) {
+  const dir = mkdtempSync(join(persistRoot, "sync-governor-peer-"));
   const mf = new Miniflare({
     scriptPath: join(ROOT, "bench", "peer.mjs"),
     modules: true,

@@ -11,11 +11,13 @@
 //   - a breakdown of where the time goes: the JS Worker answering itself, the
 //     governor's health route (the wasm Worker alone), a no-op JS object
 //     over RPC and over fetch, the JS peer without its storage write and with
-//     a write the reply does not wait for (allowUnconfirmed), and the
+//     a write the reply does not wait for (allowUnconfirmed) and with its
+//     SQLite files on tmpfs (the write without the disk), and the
 //     governor's status route (one read-only Durable Object call).
 // For each concurrency (default 1 and 8): a warm-up per target, then
 // interleaved rounds in a rotating order, so that drift (CPU frequency, GC)
 // spreads evenly. Every loop is bounded in count and time; loopback only.
+import { accessSync, constants } from "node:fs";
 import { startSim, startGovernor, generateBody, SIM_KEY } from "../tests/lib/harness.mjs";
 import { now, sleep, pct, mean, req, pool, startPassthrough, startPeer } from "./lib.mjs";
 
@@ -23,6 +25,15 @@ const env = (k, d) => (process.env[k] === undefined || process.env[k] === "" ? d
 const list = (k, d) =>
   (process.env[k] === undefined || process.env[k] === "" ? d : process.env[k].split(",").map(Number)).filter((n) => Number.isInteger(n) && n > 0);
 const KEY_B = "sk-sim-bench-b";
+
+function shmWritable() {
+  try {
+    accessSync("/dev/shm", constants.W_OK);
+    return !process.env.TMPDIR?.startsWith("/dev/shm"); // else it would measure nothing
+  } catch {
+    return false;
+  }
+}
 
 export function params() {
   const concurrencies = list("BENCH_OVERHEAD_CONCURRENCY", [1, 8]);
@@ -66,7 +77,7 @@ export async function runOverhead(P = params(), log = () => {}) {
     "pending-ms": 10,
     "processing-ms": 10,
   });
-  let gov, pass, peer;
+  let gov, pass, peer, peerShm;
   try {
     gov = await startGovernor({
       SYNC_API_BASE: sim.url,
@@ -78,6 +89,9 @@ export async function runOverhead(P = params(), log = () => {}) {
     });
     pass = await startPassthrough(sim.url);
     peer = await startPeer(sim.url, { limit: 100_000, periodMs: P.windowMs });
+    // The same peer with its SQLite files on tmpfs, when there is one: the
+    // write without the disk (everything else here persists to TMPDIR).
+    if (shmWritable()) peerShm = await startPeer(sim.url, { limit: 100_000, periodMs: P.windowMs, persistRoot: "/dev/shm" });
     // Account B owns one finished generation, so its list shows a terminal status.
     const made = await req(`${sim.url}/v2/generate`, {
       method: "POST",
@@ -100,6 +114,7 @@ export async function runOverhead(P = params(), log = () => {}) {
       { id: "noop-fetch", group: "breakdown", extra: true, name: "JS Worker → no-op Durable Object over fetch", url: peer.url + "/_peer/noop-fetch", headers: k },
       { id: "peer-nowrite", group: "breakdown", extra: true, name: "JS peer without the storage write (+ upstream)", url: peer.url + P.path, headers: { ...k, "x-peer-variant": "nowrite" } },
       { id: "peer-unconfirmed", group: "breakdown", extra: true, name: "JS peer, put with allowUnconfirmed (the reply does not wait for the write)", url: peer.url + P.path, headers: { ...k, "x-peer-variant": "unconfirmed" } },
+      ...(peerShm ? [{ id: "peer-tmpfs", group: "breakdown", extra: true, name: "JS peer with its SQLite files on tmpfs (/dev/shm): the write without the disk", url: peerShm.url + P.path, headers: k }] : []),
       { id: "gov-status", group: "breakdown", extra: true, name: "diagnostic: governor /governor/v1/status (one object call, no write)", url: gov.url + "/governor/v1/status", headers: k },
     ];
     const runs = [];
@@ -147,6 +162,7 @@ export async function runOverhead(P = params(), log = () => {}) {
     const main = runs.find((r) => r.concurrency === P.concurrency) ?? runs[runs.length - 1];
     return { params: P, runs, rows: main?.rows ?? [], upstream429: stats.totals.rate_limited.other };
   } finally {
+    await peerShm?.stop();
     await peer?.stop();
     await pass?.stop();
     await gov?.stop();

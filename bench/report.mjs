@@ -31,6 +31,7 @@ const table = (head, rows) => {
   for (const r of rows) p(`| ${r.join(" | ")} |`);
   p();
 };
+const sg = (v) => (Number.isFinite(v) && v >= 0 ? "+" : "") + fmt(v, 2);
 const pc = (v) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)} %` : "–");
 const targets = [];
 const target = (name, required, measured, met, missedBy) =>
@@ -175,7 +176,7 @@ if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
   const ratio = (a, b) => (a && b && Number.isFinite(a.p50) && Number.isFinite(b.p50) && b.p50 > 0 ? a.p50 / b.p50 : NaN);
   const head = ["target"];
   for (const run of runs2) head.push(`c=${run.concurrency} p50 ms`, `c=${run.concurrency} p99 ms`, `c=${run.concurrency} p50 ÷ pass-through`, `c=${run.concurrency} p50 ÷ JS peer`);
-  head.push("requests / errors");
+  head.push(`requests / errors (${runs2.map((r) => `c=${r.concurrency}`).join(", ")})`);
   const first = runs2[0];
   table(head, mainIds.filter((id) => runs2.some((r) => byId(r, id))).map((id) => {
     const row = [byId(first, id)?.name ?? id];
@@ -204,7 +205,7 @@ if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
   p();
   p("Every row below was measured in the same interleaved rounds as the table above. Rows without the upstream answer in the Worker or the object; the no-op object is a JS Durable Object with a method that returns at once (RPC) and a `fetch` handler that answers at once (fetch). The governor's Worker calls its object over fetch with a JSON command (workers-rs has no RPC client for Durable Object methods).");
   p();
-  const bIds = ["js-direct", "gov-health", "noop-rpc", "noop-fetch", "pass", "peer-nowrite", "peer-unconfirmed", "peer", "gov-status", "gov"];
+  const bIds = ["js-direct", "gov-health", "noop-rpc", "noop-fetch", "pass", "peer-nowrite", "peer-unconfirmed", "peer-tmpfs", "peer", "gov-status", "gov"];
   const bhead = ["measured target"];
   for (const run of runs2) bhead.push(`c=${run.concurrency} p50 ms`, `c=${run.concurrency} p99 ms`);
   table(bhead, bIds.filter((id) => runs2.some((r) => byId(r, id))).map((id) => {
@@ -224,6 +225,7 @@ if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
     ["the peer's admission call without its write (RPC + GCRA)", "peer without write − pass-through", (g) => g("peer-nowrite") - g("pass")],
     ["the peer's storage write (one `put`, held by the output gate)", "peer − peer without write", (g) => g("peer") - g("peer-nowrite")],
     ["of which waiting for the write to be durable (output gate)", "peer − peer with allowUnconfirmed", (g) => g("peer") - g("peer-unconfirmed")],
+    ["of which the disk (SQLite files on this machine's disk instead of tmpfs)", "peer − peer on tmpfs", (g) => g("peer") - g("peer-tmpfs")],
     ["the peer's whole admission", "peer − pass-through", (g) => g("peer") - g("pass")],
     ["the governor's read-only object call (status: fetch + JSON + load)", "status − health", (g) => g("gov-status") - g("gov-health")],
     ["the governor's whole admission (wasm Worker, object call, JSON, write, settle)", "governor − pass-through", (g) => g("gov") - g("pass")],
@@ -232,7 +234,10 @@ if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
   const dhead = ["cost", "derived as (p50s)"];
   for (const run of runs2) dhead.push(`c=${run.concurrency} ms`);
   table(dhead, parts.map(([what, how, f]) => [what, how, ...runs2.map((run) => fmt(f((id) => byId(run, id)?.p50 ?? NaN), 2))]));
-  p("Differences of medians estimate each part; they are not exact and can be slightly negative within noise. On loopback workerd the Worker, every object and the load generator share this machine's CPUs, so the concurrency-8 rows include queueing.");
+  p("Differences of medians estimate each part; they are not exact and can be slightly negative within noise. On loopback workerd the Worker, every object and the load generator share this machine's CPUs, so the concurrency-8 rows include queueing: " +
+    "an object runs one request at a time on workerd's thread, so work inside it (a storage commit in particular) adds to the wait of every request queued behind it. " +
+    "When `allowUnconfirmed` saves little, the cost of the write is the commit's own work on that thread, not the output gate's wait for it; the tmpfs row shows how much of that is the disk. " +
+    "The governor's objects persist to the same disk as the peer's (the system's temporary directory; run with `TMPDIR=/dev/shm` to put every object on tmpfs).");
   p();
 }
 
@@ -357,7 +362,7 @@ function notes() {
     const [pass, peer, gov] = [g("pass"), g("peer"), g("gov")];
     if (!Number.isFinite(peer) || !Number.isFinite(gov) || (gov <= 1.3 * pass && gov <= 1.1 * peer)) continue;
     out.push(`Latency vs the JS peer at concurrency ${run.concurrency} (p50): the governor adds ${fmt(gov - pass, 2)} ms to a bare pass-through Worker (${fmt(pass, 2)} ms), the JS peer ${fmt(peer - pass, 2)} ms; ` +
-      `the targets allow ${fmt(Math.min(0.3 * pass, 1.1 * peer - pass), 2)} ms. Where the governor's time goes: its wasm Worker costs ${fmt(g("gov-health") - g("js-direct"), 2)} ms more than a JS Worker; ` +
+      `the targets allow ${fmt(Math.min(0.3 * pass, 1.1 * peer - pass), 2)} ms. Where the governor's time goes: its wasm Worker costs ${sg(g("gov-health") - g("js-direct"))} ms against a JS Worker; ` +
       `its read-only object call (fetch + JSON + load, the status route) ${fmt(g("gov-status") - g("gov-health"), 2)} ms, against ${fmt(g("noop-fetch") - g("js-direct"), 2)} ms for a no-op object over fetch and ${fmt(g("noop-rpc") - g("js-direct"), 2)} ms over RPC; ` +
       `the rest of an admission (the write, the admission logic, settling) ${fmt(gov - pass - (g("gov-status") - g("js-direct")), 2)} ms, against ${fmt(peer - g("peer-nowrite"), 2)} ms for the peer's one \`put\`. See the breakdown in section 2b.`);
   }
