@@ -13,7 +13,7 @@ use governor_core::route::{route, Proxy, ProxyKind, Route};
 use governor_core::secret::Secret;
 use governor_core::settle;
 use serde_json::json;
-use worker::{Env, Request, Response};
+use worker::{Context, Env, Request, Response};
 
 use crate::account_client;
 use crate::cors::{self, Origin};
@@ -24,20 +24,26 @@ use crate::settings;
 use crate::upstream;
 use crate::webhook;
 
-pub async fn handle(req: Request, env: &Env) -> Response {
+pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Response {
     let config = settings::cached(env);
     let config = match config.as_ref() {
         Ok(c) => c,
         Err(e) => return respond::error(&e.clone().into(), &Origin::None),
     };
     let origin = cors::check(&req, &config.allowed_origins);
-    match dispatch(req, env, config, &origin).await {
+    match dispatch(req, env, ctx, config, &origin).await {
         Ok(resp) => resp,
         Err(err) => respond::error(&err, &origin),
     }
 }
 
-async fn dispatch(req: Request, env: &Env, config: &Config, origin: &Origin) -> Result<Response, GovernorError> {
+async fn dispatch(
+    req: Request,
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    origin: &Origin,
+) -> Result<Response, GovernorError> {
     if *origin == Origin::Refused {
         return Err(GovernorError::OriginNotAllowed);
     }
@@ -58,7 +64,7 @@ async fn dispatch(req: Request, env: &Env, config: &Config, origin: &Origin) -> 
                 _ => Err(GovernorError::Internal("unexpected reply to status".into())),
             }
         }
-        Route::Proxy(p) => proxy_request(req, env, config, origin, p).await,
+        Route::Proxy(p) => proxy_request(req, env, ctx, config, origin, p).await,
     }
 }
 
@@ -102,6 +108,7 @@ fn upstream_url(config: &Config, req: &Request) -> String {
 async fn proxy_request(
     mut req: Request,
     env: &Env,
+    ctx: &Context,
     config: &Config,
     origin: &Origin,
     p: Proxy,
@@ -179,7 +186,7 @@ async fn proxy_request(
         in_flight: &admitted.in_flight,
         retry_cap_ms: config.limits.backoff.cap_ms,
     };
-    let mut resp = settle_response(env, settle, resp).await?;
+    let mut resp = settle_response(env, ctx, settle, resp).await?;
     if let Some(w) = prefer.wait_s.filter(|_| wait_ms.is_some()) {
         let _ = resp.headers_mut().set("preference-applied", &format!("wait={w}"));
     }
@@ -218,7 +225,7 @@ struct Settle<'a> {
 
 /// Tell the account what Sync's answer means, and return that answer. A
 /// Sync 429 becomes the governor's own 429 with an honest Retry-After.
-async fn settle_response(env: &Env, s: Settle<'_>, resp: Response) -> Result<Response, GovernorError> {
+async fn settle_response(env: &Env, ctx: &Context, s: Settle<'_>, resp: Response) -> Result<Response, GovernorError> {
     let (p, permit) = (s.proxy, s.permit);
     let status = resp.status_code();
     let retry_after = proxy::upstream_retry_after_ms(&resp, s.retry_cap_ms);
@@ -246,12 +253,26 @@ async fn settle_response(env: &Env, s: Settle<'_>, resp: Response) -> Result<Res
         }
         _ => (resp, None),
     };
-    if let Some(command) = command {
-        match account_client::call(env, s.account, s.key, &command).await {
-            Ok(Reply::Rejected(r)) => return Err(GovernorError::Limited(r)),
-            Ok(_) => {}
-            Err(e) => worker::console_error!("settling with the account failed: {}", e.message()),
+    match command {
+        // The client's answer depends on this one: the governor's own 429.
+        Some(command @ Command::UpstreamLimited { .. }) => {
+            match account_client::call(env, s.account, s.key, &command).await {
+                Ok(Reply::Rejected(r)) => return Err(GovernorError::Limited(r)),
+                Ok(_) => {}
+                Err(e) => worker::console_error!("settling with the account failed: {}", e.message()),
+            }
         }
+        // Bind, release, observe: the answer does not wait for them, and they
+        // run to the end even when the client goes away.
+        Some(command) => {
+            let (env, account, key) = (env.clone(), s.account.to_owned(), s.key.cloned());
+            ctx.wait_until(async move {
+                if let Err(e) = account_client::call(&env, &account, key.as_ref(), &command).await {
+                    worker::console_error!("settling with the account failed: {}", e.message());
+                }
+            });
+        }
+        None => {}
     }
     Ok(resp)
 }

@@ -29,6 +29,8 @@ use crate::Ms;
 
 /// Name of the concurrency policy in headers and errors.
 pub const CONCURRENCY: &str = "concurrency";
+/// Generations remembered as ended before their bind.
+const RECENT_ENDS: usize = 256;
 /// How often finished records are swept (a bounded batch each time).
 const SWEEP_EVERY_MS: Ms = 60_000;
 
@@ -50,6 +52,10 @@ pub struct AccountState {
     pub sealed_key: Option<String>,
     /// Held requests (`Prefer: wait`): live HTTP requests, so not persisted.
     pub held: Vec<Held>,
+    /// Generations seen ending before their create was bound (a webhook can
+    /// overtake the Worker's `Bind`): the bind then frees the permit at once.
+    /// Bounded; in memory only (reconciliation covers a restart).
+    recent_ends: Vec<(String, Ms)>,
     /// Rows written since the last flush (admissions, prunes).
     journal: Vec<Write>,
     /// Meta values as last written, to write only what changed.
@@ -238,7 +244,15 @@ impl AccountState {
             Command::Bind { permit, generation, replay } => {
                 self.permits.bind(&limits.concurrency, permit, &generation, now);
                 self.idempotency.settle(permit, replay, Some(&generation), now, &limits.idempotency);
-                Reply::Ack { released: 0 }
+                let ended_early = self.recent_ends.iter().position(|(g, _)| *g == generation);
+                let released = match ended_early {
+                    Some(i) => {
+                        self.recent_ends.remove(i);
+                        u32::from(self.permits.release_generation(&generation).is_some())
+                    }
+                    None => 0,
+                };
+                Reply::Ack { released }
             }
             Command::Release { permit } => {
                 self.idempotency.settle(permit, None, None, now, &limits.idempotency);
@@ -341,7 +355,19 @@ impl AccountState {
     fn release_terminal(&mut self, store: &dyn Store, seen: &[Observed], now: Ms) -> StoreResult<Vec<Permit>> {
         let ended: Vec<Observed> = seen.iter().filter(|o| is_terminal(&o.status)).cloned().collect();
         self.jobs_ended(store, &ended, now)?;
-        let freed: Vec<Permit> = ended.iter().filter_map(|o| self.permits.release_generation(&o.id)).collect();
+        let mut freed: Vec<Permit> = Vec::new();
+        for o in &ended {
+            match self.permits.release_generation(&o.id) {
+                Some(p) => freed.push(p),
+                None if !self.recent_ends.iter().any(|(g, _)| *g == o.id) => {
+                    if self.recent_ends.len() >= RECENT_ENDS {
+                        self.recent_ends.remove(0);
+                    }
+                    self.recent_ends.push((o.id.clone(), now));
+                }
+                None => {}
+            }
+        }
         for p in freed.iter().filter(|p| matches!(p.holder, Holder::Generation(_))) {
             // Seen ending now: an upper bound of its duration, exact for webhooks.
             self.durations.observe(p.model.as_deref(), now.saturating_sub(p.since));
@@ -524,6 +550,8 @@ impl AccountState {
         self.windows.retain(|name, log| limits.rate(name).is_some_and(|r| !log.is_idle(r, now)));
         self.backoff.retain(|_, b| !b.is_idle(now));
         self.held.retain(|h| h.expires_at > now);
+        let horizon = now.saturating_sub(limits.concurrency.reservation_ttl_ms);
+        self.recent_ends.retain(|(_, at)| *at > horizon);
         if self.queue.depth() == 0 {
             self.sealed_key = None;
         }

@@ -315,3 +315,15 @@ fn admissions_are_rows_pruned_as_they_leave_the_span() {
     let rows = acc.store.admissions().unwrap().len();
     assert!(rows <= 5, "{rows} rows left after most left the span");
 }
+
+#[test]
+fn a_webhook_that_overtakes_its_bind_still_frees_the_permit() {
+    let l = limits();
+    let mut acc = MemAccount::default();
+    let Reply::Admitted(a) = acc.apply(&l, 0, 0.5, Command::Admit(generate())) else { panic!() };
+    let webhook = Command::Webhook { generation: "g1".into(), status: "COMPLETED".into(), relay: None };
+    assert_eq!(acc.apply(&l, 5, 0.5, webhook), Reply::Ack { released: 0 });
+    let bind = Command::Bind { permit: a.permit.unwrap(), generation: "g1".into(), replay: None };
+    assert_eq!(acc.apply(&l, 6, 0.5, bind), Reply::Ack { released: 1 });
+    assert_eq!(acc.state.permits.in_use(), 0);
+}
