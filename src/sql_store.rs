@@ -15,7 +15,6 @@ use governor_core::relay::Delivery;
 use governor_core::store::{IdempotencyRecord, IdempotencyState, Store, StoreError, StoreResult, Write};
 use governor_core::Ms;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue as V};
 
 const SCHEMA: &[&str] = &[
@@ -42,43 +41,20 @@ pub struct SqlStore {
     pub skipped: Cell<u32>,
 }
 
-#[derive(Deserialize)]
-struct Row {
-    row: String,
+/// One column of a raw row.
+fn col_str(row: &mut [V], i: usize) -> Option<String> {
+    match row.get_mut(i) {
+        Some(V::String(s)) => Some(std::mem::take(s)),
+        _ => None,
+    }
 }
 
-#[derive(Deserialize)]
-struct KeyValue {
-    key: String,
-    value: String,
-}
-
-#[derive(Deserialize)]
-struct Stamp {
-    class: String,
-    at: f64,
-}
-
-#[derive(Deserialize)]
-struct Sized {
-    key: String,
-    bytes: f64,
-}
-
-#[derive(Deserialize)]
-struct Ticket {
-    ticket: String,
-}
-
-#[derive(Deserialize)]
-struct Body {
-    body: String,
-}
-
-#[derive(Deserialize)]
-struct Head {
-    head: String,
-    len: f64,
+fn col_u64(row: &[V], i: usize) -> Option<u64> {
+    match row.get(i) {
+        Some(V::Integer(n)) => u64::try_from(*n).ok(),
+        Some(V::Float(f)) if *f >= 0.0 => Some(*f as u64),
+        _ => None,
+    }
 }
 
 fn err(e: worker::Error) -> StoreError {
@@ -106,31 +82,27 @@ impl SqlStore {
         Ok(SqlStore { sql, skipped: Cell::new(0) })
     }
 
-    fn rows<T: DeserializeOwned>(&self, query: &str, bindings: Vec<V>) -> StoreResult<Vec<T>> {
+    fn skip(&self) {
+        self.skipped.set(self.skipped.get() + 1);
+    }
+
+    /// Rows as raw column values, each mapped by `f`; a row `f` rejects is
+    /// skipped and counted.
+    fn rows<T>(&self, query: &str, bindings: Vec<V>, mut f: impl FnMut(&mut [V]) -> Option<T>) -> StoreResult<Vec<T>> {
         let cursor = self.sql.exec(query, bindings).map_err(err)?;
         let mut out = Vec::new();
-        for row in cursor.next::<T>() {
-            match row {
-                Ok(r) => out.push(r),
-                Err(_) => self.skipped.set(self.skipped.get() + 1),
+        for row in cursor.raw() {
+            match row.ok().as_deref_mut().and_then(&mut f) {
+                Some(v) => out.push(v),
+                None => self.skip(),
             }
         }
         Ok(out)
     }
 
-    /// Decode JSON `row` columns, skipping what does not decode.
+    /// Decode the JSON of the first column, skipping what does not decode.
     fn records<T: DeserializeOwned>(&self, query: &str, bindings: Vec<V>) -> StoreResult<Vec<T>> {
-        let rows: Vec<Row> = self.rows(query, bindings)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|r| match serde_json::from_str(&r.row) {
-                Ok(v) => Some(v),
-                Err(_) => {
-                    self.skipped.set(self.skipped.get() + 1);
-                    None
-                }
-            })
-            .collect())
+        self.rows(query, bindings, |r| serde_json::from_str(&col_str(r, 0)?).ok())
     }
 
     fn exec(&self, query: &str, bindings: Vec<V>) -> worker::Result<()> {
@@ -202,10 +174,10 @@ impl SqlStore {
                 )?,
                 Write::RescheduleDelivery { id, attempts, next_at } => {
                     // The head is small: read, change, write it back.
-                    let heads: Vec<Head> = self
-                        .rows("SELECT head, 0 AS len FROM outbox WHERE id = ?", vec![int(*id)])
+                    let heads: Vec<Delivery> = self
+                        .records("SELECT head FROM outbox WHERE id = ?", vec![int(*id)])
                         .map_err(|e| worker::Error::RustError(e.0))?;
-                    if let Some(mut d) = heads.first().and_then(|h| serde_json::from_str::<Delivery>(&h.head).ok()) {
+                    if let Some(mut d) = heads.into_iter().next() {
                         d.attempts = *attempts;
                         d.next_at = *next_at;
                         self.exec("UPDATE outbox SET head = ? WHERE id = ?", vec![json(&d), int(*id)])?;
@@ -219,9 +191,8 @@ impl SqlStore {
 
     /// Whether the tables hold an account already.
     pub fn schema_version(&self) -> StoreResult<Option<u32>> {
-        let rows: Vec<KeyValue> =
-            self.rows("SELECT key, value FROM meta WHERE key = 'schema_version'", Vec::new())?;
-        Ok(rows.first().and_then(|r| r.value.parse().ok()))
+        let rows = self.rows("SELECT value FROM meta WHERE key = 'schema_version'", Vec::new(), |r| col_str(r, 0))?;
+        Ok(rows.first().and_then(|v| v.parse().ok()))
     }
 
     /// Bytes of the whole database (SQLite's own count).
@@ -232,13 +203,13 @@ impl SqlStore {
 
 impl Store for SqlStore {
     fn meta(&self) -> StoreResult<Vec<(String, String)>> {
-        let rows: Vec<KeyValue> = self.rows("SELECT key, value FROM meta", Vec::new())?;
-        Ok(rows.into_iter().map(|r| (r.key, r.value)).collect())
+        self.rows("SELECT key, value FROM meta", Vec::new(), |r| Some((col_str(r, 0)?, col_str(r, 1)?)))
     }
 
     fn admissions(&self) -> StoreResult<Vec<(String, Ms)>> {
-        let rows: Vec<Stamp> = self.rows("SELECT class, at FROM admissions ORDER BY at", Vec::new())?;
-        Ok(rows.into_iter().map(|r| (r.class, r.at as Ms)).collect())
+        self.rows("SELECT class, at FROM admissions ORDER BY at", Vec::new(), |r| {
+            Some((col_str(r, 0)?, col_u64(r, 1)?))
+        })
     }
 
     fn permits(&self) -> StoreResult<Vec<Permit>> {
@@ -250,15 +221,11 @@ impl Store for SqlStore {
     }
 
     fn outbox_schedule(&self) -> StoreResult<Vec<Delivery>> {
-        let heads: Vec<Head> = self.rows("SELECT head, length(body) AS len FROM outbox", Vec::new())?;
-        Ok(heads
-            .into_iter()
-            .filter_map(|h| {
-                let mut d: Delivery = serde_json::from_str(&h.head).ok()?;
-                d.body_bytes = h.len as u64;
-                Some(d)
-            })
-            .collect())
+        self.rows("SELECT head, length(body) FROM outbox", Vec::new(), |r| {
+            let mut d: Delivery = serde_json::from_str(&col_str(r, 0)?).ok()?;
+            d.body_bytes = col_u64(r, 1)?;
+            Some(d)
+        })
     }
 
     fn in_flight_idempotency(&self) -> StoreResult<Vec<IdempotencyRecord>> {
@@ -270,11 +237,11 @@ impl Store for SqlStore {
     }
 
     fn idempotency_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, u64)>> {
-        let rows: Vec<Sized> = self.rows(
+        self.rows(
             "SELECT key, bytes FROM idempotency WHERE at < ? ORDER BY at LIMIT ?",
             vec![int(before), int(u64::from(limit))],
-        )?;
-        Ok(rows.into_iter().map(|r| (r.key, r.bytes as u64)).collect())
+            |r| Some((col_str(r, 0)?, col_u64(r, 1)?)),
+        )
     }
 
     fn job(&self, ticket: &str) -> StoreResult<Option<Job>> {
@@ -282,8 +249,8 @@ impl Store for SqlStore {
     }
 
     fn job_body(&self, ticket: &str) -> StoreResult<Option<String>> {
-        let rows: Vec<Body> = self.rows("SELECT body FROM job_bodies WHERE ticket = ?", vec![text(ticket)])?;
-        Ok(rows.into_iter().next().map(|b| b.body))
+        let rows = self.rows("SELECT body FROM job_bodies WHERE ticket = ?", vec![text(ticket)], |r| col_str(r, 0))?;
+        Ok(rows.into_iter().next())
     }
 
     fn job_by_client_key(&self, client: &str, key: &str) -> StoreResult<Option<Job>> {
@@ -298,19 +265,19 @@ impl Store for SqlStore {
     }
 
     fn finished_jobs_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<String>> {
-        let rows: Vec<Ticket> = self.rows(
+        self.rows(
             "SELECT ticket FROM jobs WHERE waiting = 0 AND updated_at < ? LIMIT ?",
             vec![int(before), int(u64::from(limit))],
-        )?;
-        Ok(rows.into_iter().map(|t| t.ticket).collect())
+            |r| col_str(r, 0),
+        )
     }
 
     fn delivery(&self, id: u64) -> StoreResult<Option<Delivery>> {
-        let rows: Vec<Head> = self.rows("SELECT head, 0 AS len FROM outbox WHERE id = ?", vec![int(id)])?;
-        let Some(head) = rows.into_iter().next() else { return Ok(None) };
-        let bodies: Vec<Body> = self.rows("SELECT body FROM outbox WHERE id = ?", vec![int(id)])?;
-        let mut d: Delivery = serde_json::from_str(&head.head).map_err(|e| StoreError(e.to_string()))?;
-        d.body = bodies.into_iter().next().map(|b| b.body).unwrap_or_default();
-        Ok(Some(d))
+        let rows = self.rows("SELECT head, body FROM outbox WHERE id = ?", vec![int(id)], |r| {
+            let mut d: Delivery = serde_json::from_str(&col_str(r, 0)?).ok()?;
+            d.body = col_str(r, 1)?;
+            Some(d)
+        })?;
+        Ok(rows.into_iter().next())
     }
 }
