@@ -530,10 +530,16 @@ impl AccountState {
     /// relay delivery, queued work, sweeping old records), if ever.
     pub fn next_wake(&self, limits: &Limits, now: Ms) -> Option<Ms> {
         let sweep = (self.idempotency.totals.records > 0).then_some(self.sweep_at.max(now + 1));
-        [self.permits.next_expiry(), self.reconcile.next_at, self.outbox.next_wake(), self.queue_wake(limits, now), sweep]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.permits.next_expiry(),
+            self.reconcile.next_at,
+            self.outbox.next_wake(),
+            self.queue_wake(limits, now),
+            sweep,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Drop state that no longer matters: spent admissions out of every

@@ -108,14 +108,22 @@ impl Idempotency {
     /// The request holding `permit` ended: keep Sync's answer for replays,
     /// or forget the key (Sync refused, or the outcome is unknown: a retry
     /// may try again).
-    pub fn settle(&mut self, permit: PermitId, replay: Option<Replay>, generation: Option<&str>, now: Ms, policy: &IdempotencyPolicy) {
+    pub fn settle(
+        &mut self,
+        permit: PermitId,
+        replay: Option<Replay>,
+        generation: Option<&str>,
+        now: Ms,
+        policy: &IdempotencyPolicy,
+    ) {
         let Some(record) = self.in_flight.remove(&permit) else { return };
         let old = record.bytes();
         match replay {
             Some(r) => {
                 let keep = r.body.len() as u64 <= policy.max_body_bytes || generation.is_none();
                 let body = keep.then_some(r.body);
-                let state = IdempotencyState::Done { status: r.status, generation: generation.map(str::to_owned), body };
+                let state =
+                    IdempotencyState::Done { status: r.status, generation: generation.map(str::to_owned), body };
                 self.put(IdempotencyRecord { key: record.key, at: now, state }, old);
             }
             None => self.delete(record.key, old),

@@ -180,7 +180,8 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    const P: RelayPolicy = RelayPolicy { base_ms: 100, cap_ms: 1_000, max_age_ms: 2_000, max_pending: 3, max_bytes: 1 << 20 };
+    const P: RelayPolicy =
+        RelayPolicy { base_ms: 100, cap_ms: 1_000, max_age_ms: 2_000, max_pending: 3, max_bytes: 1 << 20 };
 
     #[test]
     fn retries_then_delivers() {

@@ -56,7 +56,8 @@ pub fn after_create(
 ) -> Option<Command> {
     if (200..300).contains(&status) {
         let Ok(OneOrMany::One(g)) = serde_json::from_slice::<OneOrMany>(body) else { return None };
-        let replay = key.map(|key| Replay { key, status, body: String::from_utf8_lossy(body).into_owned(), refetch: None });
+        let replay =
+            key.map(|key| Replay { key, status, body: String::from_utf8_lossy(body).into_owned(), refetch: None });
         return Some(Command::Bind { permit, generation: g.id, replay });
     }
     if status == 429 {

@@ -71,22 +71,38 @@ impl IdempotencyRecord {
 /// one transaction).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
-    Meta { key: &'static str, value: String },
-    Admission { class: String, at: Ms },
+    Meta {
+        key: &'static str,
+        value: String,
+    },
+    Admission {
+        class: String,
+        at: Ms,
+    },
     /// Forget admissions of `class` older than `before`.
-    PruneAdmissions { class: String, before: Ms },
+    PruneAdmissions {
+        class: String,
+        before: Ms,
+    },
     PutPermit(Permit),
     DeletePermit(PermitId),
     PutIdempotency(IdempotencyRecord),
     DeleteIdempotency(String),
     /// A job's metadata and state (never its body).
     PutJob(Job),
-    PutJobBody { ticket: String, body: String },
+    PutJobBody {
+        ticket: String,
+        body: String,
+    },
     DeleteJobBody(String),
     DeleteJob(String),
     PutDelivery(Delivery),
     /// A failed attempt: the row's schedule only (the body is not rewritten).
-    RescheduleDelivery { id: u64, attempts: u32, next_at: Ms },
+    RescheduleDelivery {
+        id: u64,
+        attempts: u32,
+        next_at: Ms,
+    },
     DeleteDelivery(u64),
 }
 
@@ -194,11 +210,7 @@ impl Store for MemStore {
     }
 
     fn admissions(&self) -> StoreResult<Vec<(String, Ms)>> {
-        Ok(self
-            .admissions
-            .iter()
-            .flat_map(|((c, at), n)| std::iter::repeat_n((c.clone(), *at), *n as usize))
-            .collect())
+        Ok(self.admissions.iter().flat_map(|((c, at), n)| std::iter::repeat_n((c.clone(), *at), *n as usize)).collect())
     }
 
     fn permits(&self) -> StoreResult<Vec<Permit>> {

@@ -1,8 +1,8 @@
 //! Property tests of the admission core with an injected clock.
 
-use governor_core::mem::MemAccount;
 use governor_core::config::Limits;
 use governor_core::contract::{AdmitRequest, Command, Observed, Reason, Reply};
+use governor_core::mem::MemAccount;
 use governor_core::window::{RateLimit, WindowLog};
 use proptest::prelude::*;
 
@@ -138,16 +138,8 @@ fn concurrency_retry_after_comes_from_observed_durations() {
         let t = i * 10_000;
         let Reply::Admitted(a) = st.apply(&limits, t, 0.5, admit("generate", true)) else { panic!() };
         let id = format!("g{i}");
-        st.apply(&limits,
-            t,
-            0.5,
-            Command::Bind { permit: a.permit.unwrap(), generation: id.clone(), replay: None },
-        );
-        st.apply(&limits,
-            t + 8_000,
-            0.5,
-            Command::Webhook { generation: id, status: "COMPLETED".into(), relay: None },
-        );
+        st.apply(&limits, t, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: id.clone(), replay: None });
+        st.apply(&limits, t + 8_000, 0.5, Command::Webhook { generation: id, status: "COMPLETED".into(), relay: None });
     }
     let t = 100_000;
     let Reply::Admitted(a) = st.apply(&limits, t, 0.5, admit("generate", true)) else { panic!() };

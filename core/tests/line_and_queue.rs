@@ -1,9 +1,9 @@
 //! The account's line (held requests, queued jobs) and idempotency, natively
 //! with an injected clock.
 
-use governor_core::mem::MemAccount;
 use governor_core::config::Limits;
 use governor_core::contract::{AdmitRequest, Command, DispatchOutcome, Hold, IdempotencyKey, Refusal, Replay, Reply};
+use governor_core::mem::MemAccount;
 use governor_core::queue::JobSpec;
 
 fn limits() -> Limits {
@@ -110,14 +110,8 @@ fn queued_jobs_are_submitted_as_permits_free_and_take_their_final_status() {
     let Reply::Dispatch(again) = st.apply(&l, 31, 0.5, Command::Dispatch) else { panic!() };
     assert_eq!((again.permit, &again.idempotency_key), (job.permit, &job.idempotency_key));
     let created = DispatchOutcome::Created { generation: "g1".into() };
-    st.apply(&l,
-        40,
-        0.5,
-        Command::Dispatched { ticket: job.ticket.clone(), permit: job.permit, outcome: created },
-    );
-    let Reply::Ticket(v) = st.apply(&l, 41, 0.5, Command::Ticket { ticket: job.ticket.clone() }) else {
-        panic!()
-    };
+    st.apply(&l, 40, 0.5, Command::Dispatched { ticket: job.ticket.clone(), permit: job.permit, outcome: created });
+    let Reply::Ticket(v) = st.apply(&l, 41, 0.5, Command::Ticket { ticket: job.ticket.clone() }) else { panic!() };
     assert_eq!((v.status.as_str(), v.generation_id.as_deref()), ("SUBMITTED", Some("g1")));
     end(&l, &mut st, 50, "g1");
     let Reply::Ticket(v) = st.apply(&l, 51, 0.5, Command::Ticket { ticket: job.ticket }) else { panic!() };

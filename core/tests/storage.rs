@@ -87,7 +87,8 @@ impl Driver {
                     self.n += 1;
                     let generation = format!("g{}", self.n);
                     self.generations.push(generation.clone());
-                    let body = format!("{{\"id\":\"{generation}\",\"input\":\"{}\"}}", "x".repeat(self.n as usize * 700));
+                    let body =
+                        format!("{{\"id\":\"{generation}\",\"input\":\"{}\"}}", "x".repeat(self.n as usize * 700));
                     let replay = Replay {
                         key: IdempotencyKey { client: "c".into(), key: "k".into() },
                         status: 201,
@@ -126,9 +127,10 @@ impl Driver {
             Reply::Dispatch(job) => {
                 let outcome = match op {
                     Op::Dispatch(0) => DispatchOutcome::Transient,
-                    Op::Dispatch(1) => {
-                        DispatchOutcome::Limited { kind: governor_core::contract::LimitKind::Rate, retry_after_ms: None }
-                    }
+                    Op::Dispatch(1) => DispatchOutcome::Limited {
+                        kind: governor_core::contract::LimitKind::Rate,
+                        retry_after_ms: None,
+                    },
                     _ => {
                         self.n += 1;
                         let generation = format!("g{}", self.n);
@@ -153,11 +155,7 @@ fn check_invariants(l: &Limits, acc: &MemAccount) -> Result<(), TestCaseError> {
     prop_assert!(totals.records <= u64::from(l.idempotency.max_records));
     prop_assert_eq!(totals.records as usize, acc.store.idempotency.len(), "record count matches the table");
     prop_assert!(st.queue.jobs().iter().all(|j| j.spec.body.is_empty()), "no queued body in memory");
-    prop_assert_eq!(
-        acc.store.permits.len() as u32,
-        st.permits.in_use(),
-        "the permits table is the memory's permits"
-    );
+    prop_assert_eq!(acc.store.permits.len() as u32, st.permits.in_use(), "the permits table is the memory's permits");
     for job in st.queue.jobs() {
         prop_assert!(acc.store.job_bodies.contains_key(&job.ticket), "a waiting job has its body row");
     }
@@ -218,7 +216,12 @@ fn a_large_replay_is_kept_as_its_generation_and_read_back() {
     let Reply::Admitted(b) = acc.apply(&l, 3, 0.5, Command::Admit(keyed("c", "small"))) else { panic!() };
     let mut small = small;
     small.key.key = "small".into();
-    acc.apply(&l, 4, 0.5, Command::Bind { permit: b.permit.unwrap(), generation: "g2".into(), replay: Some(small.clone()) });
+    acc.apply(
+        &l,
+        4,
+        0.5,
+        Command::Bind { permit: b.permit.unwrap(), generation: "g2".into(), replay: Some(small.clone()) },
+    );
     assert_eq!(acc.apply(&l, 5, 0.5, Command::Admit(keyed("c", "small"))), Reply::Replay(small));
 }
 
@@ -285,7 +288,12 @@ fn queued_bodies_live_in_their_rows_and_the_queue_is_bounded_in_bytes() {
     assert!(acc.state.queue.jobs().iter().all(|j| j.spec.body.is_empty()));
     // A generation ends: the next job is handed out with its body read from its row.
     acc.restart(&l);
-    acc.apply(&l, 30, 0.5, Command::Observe { generations: vec![Observed { id: "g0".into(), status: "COMPLETED".into() }] });
+    acc.apply(
+        &l,
+        30,
+        0.5,
+        Command::Observe { generations: vec![Observed { id: "g0".into(), status: "COMPLETED".into() }] },
+    );
     let Reply::Dispatch(job) = acc.apply(&l, 31, 0.5, Command::Dispatch) else { panic!("no job handed out") };
     assert_eq!(job.body, body);
     let created = DispatchOutcome::Created { generation: "g9".into() };
@@ -305,7 +313,12 @@ fn admissions_are_rows_pruned_as_they_leave_the_span() {
     let mut acc = MemAccount::default();
     for t in 0..20 {
         assert!(matches!(
-            acc.apply(&l, t * 10, 0.5, Command::Admit(AdmitRequest { class: "other".into(), ..AdmitRequest::default() })),
+            acc.apply(
+                &l,
+                t * 10,
+                0.5,
+                Command::Admit(AdmitRequest { class: "other".into(), ..AdmitRequest::default() })
+            ),
             Reply::Admitted(_)
         ));
     }
