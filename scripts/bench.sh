@@ -9,7 +9,10 @@
 #   3. flood: one account's Durable Object refusing a flood
 #   4. size: wasm and gzip from `wrangler deploy --dry-run`
 #   5. core: criterion microbenchmark of the admission core
-# Knobs (environment): BENCH_SECTIONS=1,2,3 (load sections to run),
+#   6. growth: an admitted request's latency on accounts holding 0 / 1,000 /
+#      10,000 idempotency records and 0 / 100 / 1,000 waiting jobs, side by
+#      side in one governor (bench/growth.mjs; BENCH_GROWTH_* knobs)
+# Knobs (environment): BENCH_SECTIONS=1,2,3,6 (load sections to run),
 # BENCH_CLIENTS, BENCH_JOBS, BENCH_CAP, ... (see bench/*.mjs params()),
 # BENCH_SKIP_SETUP=1, BENCH_SKIP_BUILD=1, BENCH_OUT (default BENCHMARKS.md),
 # BENCH_WORK=<dir> (keep the raw results and logs there).
@@ -63,7 +66,7 @@ WASM=$(ls "$WORK"/dist/*.wasm 2>/dev/null | head -1 || true)
 [ -n "$WASM" ] && stat -c %s "$WASM" >"$WORK/wasm.bytes"
 grep -E 'Total Upload' "$WORK/size.txt" >&2 || true
 
-say "sections 1-3: load benchmarks (simulator + workerd on loopback)"
+say "sections 1-3, 6: load benchmarks (simulator + workerd on loopback)"
 timeout 1200 node bench/run.mjs "$WORK/results.json" ||
   say "load benchmarks exited with an error; the report shows what was measured"
 
