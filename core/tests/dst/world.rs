@@ -1,0 +1,1632 @@
+//! The simulated world around one account: clients and the Worker's request
+//! handling, the account object (its alarm, dispatch loop, relay deliveries
+//! and reconciliation, restarts), the network between them and Sync, and
+//! the invariants checked after every step.
+//!
+//! A history is a list of [`Step`]s drawn from a seed; each step carries its
+//! own random word, so dropping steps (shrinking) leaves the others
+//! meaningful. Everything that happens between steps (Sync answering,
+//! generations ending, webhooks arriving, the alarm firing) is an event in
+//! one time-ordered queue, drawn from the world's own seeded generator.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+
+use governor_core::account::Effect;
+use governor_core::config::Limits;
+use governor_core::contract::{
+    AdmitRequest, Command, DispatchJob, DispatchOutcome, Hold, IdempotencyKey, LimitKind, Observed, Refusal,
+    RelayRequest, Reply,
+};
+use governor_core::mem::MemAccount;
+use governor_core::permits::Holder;
+use governor_core::queue::{JobSpec, JobState};
+use governor_core::reconcile::ActiveGeneration;
+use governor_core::relay::Attempt;
+use governor_core::settle;
+use governor_core::store::IdempotencyState;
+use governor_core::Ms;
+
+use crate::rng::Rng;
+use crate::sync::{Processed, Sync};
+
+/// The object's own bounds (src/account_object.rs).
+const MAX_PAGES: usize = 20;
+const MAX_DISPATCH_PER_ALARM: usize = 50;
+const MODELS: [Option<&str>; 3] = [None, Some("lipsync-2"), Some("sync-3")];
+
+/// Everything a seed fixes besides the steps: the account's limits and how
+/// hostile the world is.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub limits: Limits,
+    pub clients: u8,
+    pub gen_max: Ms,
+    pub timeout_ms: Ms,
+    pub p_lost: f64,
+    pub p_dup: f64,
+    pub p_late: f64,
+    pub p_5xx: f64,
+    pub p_timeout: f64,
+    pub p_noid: f64,
+    pub p_neterr: f64,
+    pub p_fail_gen: f64,
+    /// Let outcomes the governor cannot see be ones where Sync did create the
+    /// generation: a 5xx or connection error after the create, and (for
+    /// queued jobs) a timeout or a 2xx without an id. Off by default: the
+    /// core releases the permit on those today (see the report).
+    pub ambiguous: bool,
+    /// Restart the object while a queued job's submission is on the wire.
+    /// Off by default: the resumed submission is sent again without spending
+    /// rate budget (see the report), so Sync can count one request too many.
+    pub restart_mid_submit: bool,
+    /// Hold the idempotency table to `max_records` exactly. Off by default:
+    /// a keyed `respond-async` create admitted at once takes a record without
+    /// the bound check (see the report), so the check allows those.
+    pub exact_idempotency_bound: bool,
+}
+
+impl Params {
+    pub fn from_seed(seed: u64, strict: bool) -> Self {
+        let ambiguous = strict;
+        let mut r = Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xA5A5);
+        let window = r.range(1_000, 4_000);
+        let margin = r.range(20, 200);
+        let mut l = Limits::for_window(r.range(2, 6) as u32, r.range(5, 15) as u32, r.range(1, 4) as u32, window, margin);
+        l.extra[0].rate.limit = r.range(2, 5) as u32;
+        l.extra[0].rate.burst = l.extra[0].rate.limit;
+        if r.chance(0.2) {
+            // Paced generate bucket (GCRA on top of the log).
+            l.generate.burst = r.range(1, u64::from(l.generate.limit)) as u32;
+        }
+        l.reconcile.min_ms = r.range(300, 1_000);
+        l.reconcile.max_ms = l.reconcile.min_ms * r.range(2, 8);
+        l.reconcile.page_size = r.range(1, 4) as u32;
+        l.concurrency.reservation_ttl_ms = 3 * l.reconcile.max_ms + r.range(0, 10_000);
+        l.concurrency.lease_ttl_ms = 600_000;
+        l.backoff.base_ms = r.range(100, 500);
+        l.backoff.cap_ms = r.range(1_000, 8_000);
+        l.relay.base_ms = r.range(50, 200);
+        l.relay.cap_ms = r.range(500, 3_000);
+        l.relay.max_age_ms = r.range(3_000, 20_000);
+        l.relay.max_pending = r.range(3, 10) as u32;
+        l.relay.max_bytes = r.range(1_000, 4_000);
+        l.queue.max_depth = r.range(3, 10) as u32;
+        l.queue.max_bytes = r.range(2_000, 20_000);
+        l.queue.retry_ms = r.range(50, 300);
+        l.queue.retention_ms = r.range(20_000, 90_000);
+        l.idempotency.ttl_ms = r.range(10_000, 60_000);
+        l.idempotency.max_records = r.range(4, 12) as u32;
+        l.idempotency.max_bytes = r.range(2_000, 8_000);
+        l.idempotency.max_body_bytes = r.range(40, 200);
+        Params {
+            limits: l,
+            clients: r.range(2, 4) as u8,
+            gen_max: r.range(1_000, 20_000),
+            timeout_ms: 1_500,
+            p_lost: r.unit() * 0.3,
+            p_dup: r.unit() * 0.3,
+            p_late: r.unit() * 0.2,
+            p_5xx: r.unit() * 0.08,
+            p_timeout: r.unit() * 0.08,
+            p_noid: r.unit() * 0.05,
+            p_neterr: r.unit() * 0.05,
+            p_fail_gen: r.unit() * 0.3,
+            ambiguous,
+            restart_mid_submit: strict,
+            exact_idempotency_bound: strict,
+        }
+    }
+}
+
+/// One step of a history.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// A request of another class (`upload` spends `other` too), maybe held.
+    Other { client: u8, upload: bool, hold: bool },
+    /// `POST /v2/generate`: maybe keyed, maybe held (`Prefer: wait`), maybe
+    /// with the client's own `webhookUrl` (relayed).
+    Create { client: u8, key: Option<u8>, hold: bool, hook: bool, model: u8 },
+    /// `Prefer: respond-async`: queue the job when it cannot go now.
+    Enqueue { client: u8, key: Option<u8>, hook: bool, prio: i8, size: u16, model: u8 },
+    /// A status read of one generation (or a list), seen passing through.
+    Read { pick: u16, list: bool },
+    Cancel { pick: u16 },
+    Ticket { pick: u16 },
+    Status,
+    /// Traffic on the same Sync key that bypasses the governor.
+    Outside { read: bool },
+    /// A signed webhook of an ended generation posted again.
+    ReplayWebhook { pick: u16 },
+    /// The object's runtime restarts: memory gone, tables kept.
+    Restart,
+    Idle,
+}
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub gap: Ms,
+    pub op: Op,
+    pub r: u64,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "+{}ms {:?}", self.gap, self.op)
+    }
+}
+
+pub fn history(seed: u64, steps: usize, p: &Params) -> Vec<Step> {
+    let mut r = Rng::new(seed);
+    let clients = u64::from(p.clients);
+    (0..steps)
+        .map(|_| {
+            let gap = match r.weighted(&[80, 15, 5]) {
+                0 => r.range(0, 200),
+                1 => r.range(200, 2_000),
+                _ => r.range(2_000, 15_000),
+            };
+            let client = r.below(clients) as u8;
+            let key = if r.chance(0.5) { Some(r.below(6) as u8) } else { None };
+            let op = match r.weighted(&[14, 18, 10, 6, 3, 3, 2, 5, 2, 2, 5]) {
+                0 => Op::Other { client, upload: r.chance(0.2), hold: r.chance(0.3) },
+                1 => Op::Create { client, key, hold: r.chance(0.3), hook: r.chance(0.4), model: r.below(3) as u8 },
+                2 => Op::Enqueue {
+                    client,
+                    key,
+                    hook: r.chance(0.4),
+                    prio: r.range(0, 2) as i8 - 1,
+                    size: r.range(10, 3_000) as u16,
+                    model: r.below(3) as u8,
+                },
+                3 => Op::Read { pick: r.below(1_000) as u16, list: r.chance(0.3) },
+                4 => Op::Cancel { pick: r.below(1_000) as u16 },
+                5 => Op::Ticket { pick: r.below(1_000) as u16 },
+                6 => Op::Status,
+                7 => Op::Outside { read: r.chance(0.4) },
+                8 => Op::ReplayWebhook { pick: r.below(1_000) as u16 },
+                9 => Op::Restart,
+                _ => Op::Idle,
+            };
+            Step { gap, op, r: r.next() }
+        })
+        .collect()
+}
+
+/// What a history did, summed over runs.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub histories: u64,
+    pub steps: u64,
+    pub events: u64,
+    pub commands: u64,
+    pub sim_ms: u64,
+    pub admitted: u64,
+    pub rejected: u64,
+    pub held: u64,
+    pub in_progress: u64,
+    pub replays: u64,
+    pub queued: u64,
+    pub canceled: u64,
+    pub creates: u64,
+    pub created_outside: u64,
+    pub deduplicated: u64,
+    pub dispatched: u64,
+    pub upstream_429_rate: u64,
+    pub upstream_429_concurrency: u64,
+    pub upstream_5xx: u64,
+    pub timeouts: u64,
+    pub no_id: u64,
+    pub net_errors: u64,
+    pub webhooks_sent: u64,
+    pub webhooks_lost: u64,
+    pub webhooks_duplicated: u64,
+    pub webhooks_late: u64,
+    pub webhooks_replayed: u64,
+    pub reads: u64,
+    pub released_by_webhook: u64,
+    pub released_by_observe: u64,
+    pub released_by_reconcile: u64,
+    pub reconciliations: u64,
+    pub reconcile_failed: u64,
+    pub adoptions: u64,
+    pub restarts: u64,
+    pub restarts_deferred: u64,
+    pub relays: u64,
+    pub alarms: u64,
+    pub peak_permits: u64,
+}
+
+impl Stats {
+    pub fn add(&mut self, o: &Stats) {
+        macro_rules! sum { ($($f:ident),*) => { $( self.$f += o.$f; )* } }
+        sum!(
+            histories, steps, events, commands, sim_ms, admitted, rejected, held, in_progress, replays, queued,
+            canceled, creates, created_outside, deduplicated, dispatched, upstream_429_rate, upstream_429_concurrency,
+            upstream_5xx, timeouts, no_id, net_errors, webhooks_sent, webhooks_lost, webhooks_duplicated,
+            webhooks_late, webhooks_replayed, reads, released_by_webhook, released_by_observe, released_by_reconcile,
+            reconciliations, reconcile_failed, adoptions, restarts, restarts_deferred, relays, alarms
+        );
+        self.peak_permits = self.peak_permits.max(o.peak_permits);
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "histories {}  steps {}  events {}  commands {}  simulated {:.1} h",
+            self.histories,
+            self.steps,
+            self.events,
+            self.commands,
+            self.sim_ms as f64 / 3_600_000.0
+        )?;
+        writeln!(
+            f,
+            "clients: admitted {}  refused by the governor {}  held polls {}  409 in progress {}  replays {}  queued {}  canceled {}  reads {}",
+            self.admitted, self.rejected, self.held, self.in_progress, self.replays, self.queued, self.canceled, self.reads
+        )?;
+        writeln!(
+            f,
+            "sync: created {} (queued jobs {})  outside {}  deduplicated {}  429 rate {}  429 concurrency {}  5xx {}  timeouts {}  2xx without id {}  connection errors {}",
+            self.creates,
+            self.dispatched,
+            self.created_outside,
+            self.deduplicated,
+            self.upstream_429_rate,
+            self.upstream_429_concurrency,
+            self.upstream_5xx,
+            self.timeouts,
+            self.no_id,
+            self.net_errors
+        )?;
+        writeln!(
+            f,
+            "webhooks: sent {}  lost {}  duplicated {}  late {}  replayed {}  relayed deliveries {}",
+            self.webhooks_sent,
+            self.webhooks_lost,
+            self.webhooks_duplicated,
+            self.webhooks_late,
+            self.webhooks_replayed,
+            self.relays
+        )?;
+        write!(
+            f,
+            "permits freed by webhook {}  by status read {}  by reconciliation {}  reconciliations {} (failed {})  adoptions {}  restarts {} (deferred mid-submit {})  alarms {}  peak permits {}",
+            self.released_by_webhook,
+            self.released_by_observe,
+            self.released_by_reconcile,
+            self.reconciliations,
+            self.reconcile_failed,
+            self.adoptions,
+            self.restarts,
+            self.restarts_deferred,
+            self.alarms,
+            self.peak_permits
+        )
+    }
+}
+
+/// How a request's trip goes, decided when it is sent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fate {
+    Normal,
+    NoId,
+    /// No answer in time; `reached`: Sync got (and processed) it anyway.
+    Timeout { reached: bool },
+    NetErr { reached: bool },
+    ServerError { processed: bool },
+}
+
+#[derive(Clone, Debug)]
+enum Answer {
+    Created(String),
+    NoId,
+    Limited(LimitKind),
+    ServerError,
+    Ok,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    /// A client request the Worker forwards (generate with a permit, or any other class).
+    Client { class: String, permit: Option<u64>, key: Option<IdempotencyKey>, hook: bool, model: Option<String> },
+    Read { in_flight: Vec<String>, ids: Vec<String> },
+    Refetch,
+    Submit { job: DispatchJob, epoch: u64 },
+    Page { epoch: u64 },
+    Lookup { epoch: u64, ids: Vec<String> },
+    Outside { create: bool },
+}
+
+#[derive(Clone, Debug)]
+struct Req {
+    kind: Kind,
+    fate: Fate,
+    answer: Option<Answer>,
+    body: String,
+}
+
+#[derive(Clone, Debug)]
+enum Event {
+    Arrive(u64),
+    Respond(u64),
+    GenEnd(String),
+    Webhook { gen: String, status: String, relay: bool },
+    HoldRetry(u64),
+    Delivered { epoch: u64, id: u64, attempt: Attempt },
+}
+
+#[derive(Clone, Debug)]
+struct Holding {
+    admit: AdmitRequest,
+    deadline: Ms,
+    hook: bool,
+    /// For a status read: the generations it reads.
+    read: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Recon {
+    epoch: u64,
+    listed_from: Ms,
+    active: Vec<ActiveGeneration>,
+    pages: usize,
+    cursor: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Disp {
+    count: usize,
+    from_alarm: bool,
+}
+
+#[derive(Clone, Debug)]
+struct TicketInfo {
+    id: String,
+    /// Client and key, when the job was keyed.
+    key: Option<(String, String)>,
+    canceled: bool,
+}
+
+pub struct World {
+    p: Params,
+    l: Limits,
+    pub acc: MemAccount,
+    sync: Sync,
+    now: Ms,
+    rng: Rng,
+    events: BTreeMap<(Ms, u64), Event>,
+    seq: u64,
+    epoch: u64,
+    reqs: BTreeMap<u64, Req>,
+    holds: BTreeMap<u64, Holding>,
+    alarm: Option<Ms>,
+    alarm_cache: Option<Ms>,
+    alarm_running: bool,
+    alarm_fx: VecDeque<Effect>,
+    disp: Option<Disp>,
+    recon: Option<Recon>,
+    tickets: Vec<TicketInfo>,
+    /// Scoped client key → the generation its client was told about.
+    told: BTreeMap<String, String>,
+    /// Scoped client key → the permit of its admitted request.
+    keyed_permits: BTreeMap<String, u64>,
+    /// Keys of `respond-async` creates admitted at once (they skip the bound).
+    async_keys: BTreeSet<String>,
+    pub stats: Stats,
+    slack: Ms,
+}
+
+pub type Check = Result<(), String>;
+
+fn scoped(k: &IdempotencyKey) -> String {
+    format!("{}\u{1f}{}", k.client, k.key)
+}
+
+fn job_key(ticket: &str) -> String {
+    format!("sync-governor-{ticket}")
+}
+
+fn id_in(body: &str) -> Option<String> {
+    settle::created_id(body.as_bytes())
+}
+
+impl World {
+    pub fn new(p: Params, seed: u64) -> Self {
+        let l = p.limits.clone();
+        let other_span = l.other.span_ms();
+        // How late a lost end may be noticed beyond one reconciliation period:
+        // the listing may wait for budget or an upstream backoff, and the
+        // alarm runs relay deliveries and a dispatch loop before it.
+        let slack = l.backoff.cap_ms
+            + 2 * other_span
+            + l.reconcile.min_ms
+            + 6 * p.timeout_ms
+            + u64::from(l.relay.max_pending) * 300
+            + 2_000;
+        World {
+            sync: Sync::new(&l),
+            l,
+            p,
+            acc: MemAccount::default(),
+            now: 1_700_000_000_000,
+            rng: Rng::new(seed ^ 0x0123_4567_89AB_CDEF),
+            events: BTreeMap::new(),
+            seq: 0,
+            epoch: 0,
+            reqs: BTreeMap::new(),
+            holds: BTreeMap::new(),
+            alarm: None,
+            alarm_cache: None,
+            alarm_running: false,
+            alarm_fx: VecDeque::new(),
+            disp: None,
+            recon: None,
+            tickets: Vec::new(),
+            told: BTreeMap::new(),
+            keyed_permits: BTreeMap::new(),
+            async_keys: BTreeSet::new(),
+            stats: Stats::default(),
+            slack,
+        }
+    }
+
+    fn at(&mut self, t: Ms, e: Event) {
+        self.seq += 1;
+        self.events.insert((t.max(self.now), self.seq), e);
+    }
+
+    // ---- the account object -------------------------------------------------
+
+    /// One command through the core, its writes applied, the alarm armed
+    /// as the object arms it.
+    fn cmd(&mut self, c: Command) -> (Reply, Vec<Effect>) {
+        let jitter = self.rng.unit();
+        let out = self.acc.run(&self.l, self.now, jitter, c);
+        self.stats.commands += 1;
+        self.schedule(out.wake);
+        (out.reply, out.effects)
+    }
+
+    fn reply(&mut self, c: Command) -> Reply {
+        self.cmd(c).0
+    }
+
+    fn schedule(&mut self, wake: Option<Ms>) {
+        let Some(at) = wake else { return };
+        if self.alarm_cache.is_some_and(|c| c <= at && c > self.now) {
+            return;
+        }
+        let at = at.max(self.now + 1);
+        self.alarm = Some(at);
+        self.alarm_cache = Some(at);
+    }
+
+    fn fire_alarm(&mut self) -> Check {
+        self.stats.alarms += 1;
+        self.alarm = None;
+        self.alarm_cache = None;
+        self.alarm_running = true;
+        let (_, effects) = self.cmd(Command::Tick);
+        self.alarm_fx = effects.into();
+        self.alarm_continue()
+    }
+
+    /// The alarm handler runs its effects one after another.
+    fn alarm_continue(&mut self) -> Check {
+        if !self.alarm_running {
+            return Ok(());
+        }
+        loop {
+            match self.alarm_fx.pop_front() {
+                None => {
+                    self.alarm_running = false;
+                    let wake = self.acc.state.next_wake(&self.l, self.now);
+                    self.schedule(wake);
+                    return Ok(());
+                }
+                Some(Effect::Deliver(d)) => {
+                    let attempt = match self.rng.weighted(&[70, 15, 5, 10]) {
+                        0 => Attempt::Status(200),
+                        1 => Attempt::Status(503),
+                        2 => Attempt::Status(410),
+                        _ => Attempt::Unreachable,
+                    };
+                    let t = self.now + self.rng.range(5, 300);
+                    self.at(t, Event::Delivered { epoch: self.epoch, id: d.id, attempt });
+                    return Ok(());
+                }
+                Some(Effect::Dispatch) => {
+                    if self.disp.is_some() {
+                        continue;
+                    }
+                    self.disp = Some(Disp { count: 0, from_alarm: true });
+                    return self.dispatch_step();
+                }
+                Some(Effect::Reconcile) => return self.recon_start(),
+            }
+        }
+    }
+
+    fn dispatch_start(&mut self) -> Check {
+        if self.disp.is_some() {
+            return Ok(());
+        }
+        self.disp = Some(Disp { count: 0, from_alarm: false });
+        self.dispatch_step()
+    }
+
+    fn dispatch_step(&mut self) -> Check {
+        let Some(d) = self.disp.as_mut() else { return Ok(()) };
+        if d.count >= MAX_DISPATCH_PER_ALARM {
+            return self.dispatch_end();
+        }
+        d.count += 1;
+        match self.reply(Command::Dispatch) {
+            Reply::Dispatch(job) => {
+                if self.tickets.iter().any(|t| t.id == job.ticket && t.canceled) {
+                    return Err(format!("queue: canceled ticket {} handed out for submission", job.ticket));
+                }
+                let fate = self.create_fate(true);
+                let kind = Kind::Submit { job, epoch: self.epoch };
+                self.send(kind, fate);
+                Ok(())
+            }
+            _ => self.dispatch_end(),
+        }
+    }
+
+    fn dispatch_end(&mut self) -> Check {
+        if let Some(d) = self.disp.take() {
+            if d.from_alarm {
+                return self.alarm_continue();
+            }
+        }
+        Ok(())
+    }
+
+    fn recon_start(&mut self) -> Check {
+        self.recon =
+            Some(Recon { epoch: self.epoch, listed_from: self.now, active: Vec::new(), pages: 0, cursor: None });
+        self.recon_page()
+    }
+
+    fn recon_page(&mut self) -> Check {
+        let Some(r) = self.recon.clone() else { return Ok(()) };
+        if r.pages >= MAX_PAGES {
+            let c = Command::Reconciled { listed_from: r.listed_from, active: r.active, complete: false, ended: vec![] };
+            self.reconciled(c);
+            return self.recon_end();
+        }
+        let admit = AdmitRequest { class: "other".into(), ..AdmitRequest::default() };
+        match self.reply(Command::Admit(admit)) {
+            Reply::Rejected(rej) => {
+                self.stats.reconcile_failed += 1;
+                self.reply(Command::ReconcileFailed { retry_at: rej.retry_at_ms });
+                self.recon_end()
+            }
+            Reply::Admitted(_) => {
+                let fate = self.get_fate();
+                self.send(Kind::Page { epoch: self.epoch }, fate);
+                Ok(())
+            }
+            other => Err(format!("unexpected reply to the reconciliation's admission: {other:?}")),
+        }
+    }
+
+    fn recon_end(&mut self) -> Check {
+        self.recon = None;
+        self.alarm_continue()
+    }
+
+    fn reconciled(&mut self, c: Command) {
+        let before: BTreeSet<u64> = self.acc.state.permits.held().iter().map(|p| p.id).collect();
+        if let Reply::Ack { released } = self.reply(c) {
+            self.stats.released_by_reconcile += u64::from(released);
+        }
+        self.stats.reconciliations += 1;
+        self.stats.adoptions += self
+            .acc
+            .state
+            .permits
+            .held()
+            .iter()
+            .filter(|p| matches!(p.holder, Holder::Adopted(_)) && !before.contains(&p.id))
+            .count() as u64;
+    }
+
+    fn restart(&mut self) -> Check {
+        self.stats.restarts += 1;
+        // What the tables say must be what memory said (less the live holds).
+        let before = self.status_view();
+        self.acc.restart(&self.l);
+        let after = self.status_view();
+        if before != after {
+            return Err(format!("restart changed the account's status:\n before {before}\n after  {after}"));
+        }
+        self.epoch += 1;
+        self.disp = None;
+        self.recon = None;
+        self.alarm_fx.clear();
+        self.alarm_cache = None;
+        let interrupted = self.alarm_running;
+        self.alarm_running = false;
+        if interrupted || self.acc.state.queue.stale_submitting().is_some() {
+            // An interrupted alarm is retried; a submission cut off is resumed at once.
+            self.alarm = Some(self.alarm.map_or(self.now + 1, |a| a.min(self.now + 1)));
+        }
+        Ok(())
+    }
+
+    /// The status a client would read, on a copy (reading changes nothing).
+    fn status_view(&self) -> String {
+        let mut copy = self.acc.clone();
+        match copy.apply(&self.l, self.now, 0.5, Command::Status) {
+            Reply::Status(mut s) => {
+                s.queue.held = 0;
+                s.storage.in_memory.held = 0;
+                format!("{}", serde_json::to_string(&s).unwrap_or_default())
+            }
+            other => format!("{other:?}"),
+        }
+    }
+
+    // ---- the network and Sync ----------------------------------------------
+
+    fn create_fate(&mut self, queued: bool) -> Fate {
+        let p = self.p.clone();
+        let amb = p.ambiguous;
+        let r = &mut self.rng;
+        if r.chance(p.p_timeout) {
+            // The Worker keeps the reservation of a direct create that timed out;
+            // a queued job's timeout is Transient (the permit is released).
+            let reached = if queued { amb && r.chance(0.5) } else { r.chance(0.5) };
+            return Fate::Timeout { reached };
+        }
+        if r.chance(p.p_neterr) {
+            return Fate::NetErr { reached: amb && r.chance(0.5) };
+        }
+        if r.chance(p.p_5xx) {
+            return Fate::ServerError { processed: amb && r.chance(0.5) };
+        }
+        if r.chance(p.p_noid) && (!queued || amb) {
+            return Fate::NoId;
+        }
+        Fate::Normal
+    }
+
+    fn get_fate(&mut self) -> Fate {
+        let p = self.p.clone();
+        let r = &mut self.rng;
+        if r.chance(p.p_timeout / 2.0) {
+            return Fate::Timeout { reached: r.chance(0.5) };
+        }
+        if r.chance(p.p_5xx / 2.0) {
+            return Fate::ServerError { processed: true };
+        }
+        Fate::Normal
+    }
+
+    fn send(&mut self, kind: Kind, fate: Fate) -> u64 {
+        self.seq += 1;
+        let id = self.seq;
+        self.reqs.insert(id, Req { kind, fate, answer: None, body: String::new() });
+        let margin = self.l.generate.margin_ms;
+        let arrive = self.now + self.rng.range(0, margin);
+        let reached = match fate {
+            Fate::Timeout { reached } | Fate::NetErr { reached } => reached,
+            _ => true,
+        };
+        if reached {
+            self.at(arrive, Event::Arrive(id));
+        }
+        let back = match fate {
+            Fate::Timeout { .. } => self.now + self.p.timeout_ms,
+            Fate::NetErr { .. } => arrive + self.rng.range(0, 50),
+            _ => arrive + self.rng.range(1, 300),
+        };
+        self.at(back, Event::Respond(id));
+        id
+    }
+
+    fn arrive(&mut self, id: u64) -> Check {
+        let Some(req) = self.reqs.get(&id).cloned() else { return Ok(()) };
+        let now = self.now;
+        let label = match &req.kind {
+            Kind::Client { class, permit, .. } => format!("{class} permit {permit:?}"),
+            Kind::Submit { job, .. } => format!("submit {} permit {}", job.ticket, job.permit),
+            Kind::Read { .. } => "read".into(),
+            Kind::Refetch => "replay read-back".into(),
+            Kind::Page { .. } => "reconcile page".into(),
+            Kind::Lookup { .. } => "reconcile lookup".into(),
+            Kind::Outside { .. } => "outside".into(),
+        };
+        let (buckets, governed, create): (Vec<&str>, bool, bool) = match &req.kind {
+            Kind::Client { class, permit, .. } => (self.l.buckets(class), true, permit.is_some()),
+            Kind::Submit { .. } => (vec!["generate"], true, true),
+            Kind::Outside { create: true } => (vec!["generate"], false, true),
+            Kind::Outside { create: false } => (vec!["other"], false, false),
+            _ => (vec!["other"], true, false),
+        };
+        let limited = self.sync.arrive(&buckets, now, governed.then_some(label.as_str()))?;
+        let mut body = String::new();
+        let answer = if limited {
+            Answer::Limited(LimitKind::Rate)
+        } else if matches!(req.fate, Fate::ServerError { processed: false }) {
+            Answer::ServerError
+        } else if create {
+            let (key, model, hook) = match &req.kind {
+                Kind::Client { key, model, hook, .. } => (key.as_ref().map(scoped), model.clone(), *hook),
+                Kind::Submit { job, .. } => (Some(job.idempotency_key.clone()), None, self.rng.chance(0.4)),
+                _ => (None, MODELS[self.rng.below(3) as usize].map(str::to_owned), false),
+            };
+            let duration = self.rng.range(100, self.p.gen_max);
+            let failed = self.rng.chance(self.p.p_fail_gen);
+            match self.sync.create(now, key.as_deref(), governed, model, hook, duration, failed)? {
+                Processed::Limited(k) => Answer::Limited(k),
+                Processed::Existing(g) => {
+                    self.stats.deduplicated += 1;
+                    Answer::Created(g)
+                }
+                Processed::Created(g) => {
+                    if governed {
+                        self.stats.creates += 1;
+                        if matches!(req.kind, Kind::Submit { .. }) {
+                            self.stats.dispatched += 1;
+                        }
+                    } else {
+                        self.stats.created_outside += 1;
+                    }
+                    let ends = self.sync.gens[&g].ends;
+                    self.at(ends, Event::GenEnd(g.clone()));
+                    Answer::Created(g)
+                }
+            }
+        } else {
+            match &req.kind {
+                Kind::Read { ids, .. } => {
+                    let items: Vec<String> = ids
+                        .iter()
+                        .filter_map(|g| self.sync.status(g).map(|s| format!(r#"{{"id":"{g}","status":"{s}"}}"#)))
+                        .collect();
+                    body = if items.len() == 1 && ids.len() == 1 { items[0].clone() } else { format!("[{}]", items.join(",")) };
+                }
+                Kind::Lookup { ids, .. } => {
+                    let items: Vec<String> = ids
+                        .iter()
+                        .filter_map(|g| self.sync.status(g).map(|s| format!(r#"{{"id":"{g}","status":"{s}"}}"#)))
+                        .collect();
+                    body = format!("[{}]", items.join(","));
+                }
+                Kind::Page { .. } => {
+                    let cursor = self.recon.as_ref().and_then(|r| r.cursor.clone());
+                    let page = self.sync.list_page(now, cursor.as_deref(), self.l.reconcile.page_size as usize);
+                    body = serde_json::to_string(&page).unwrap_or_default();
+                }
+                _ => {}
+            }
+            Answer::Ok
+        };
+        let answer = match (answer, req.fate) {
+            (Answer::Created(g), Fate::ServerError { .. }) => {
+                let _ = g;
+                Answer::ServerError
+            }
+            (Answer::Ok, Fate::ServerError { .. }) => Answer::ServerError,
+            (Answer::Created(_), Fate::NoId) => Answer::NoId,
+            (a, _) => a,
+        };
+        if let Some(r) = self.reqs.get_mut(&id) {
+            r.answer = Some(answer);
+            r.body = body;
+        }
+        Ok(())
+    }
+
+    fn respond(&mut self, id: u64) -> Check {
+        let Some(req) = self.reqs.remove(&id) else { return Ok(()) };
+        // What came back: nothing (timeout), a connection error, or Sync's answer.
+        let answer = match req.fate {
+            Fate::Timeout { .. } => {
+                self.stats.timeouts += 1;
+                None
+            }
+            Fate::NetErr { .. } => {
+                self.stats.net_errors += 1;
+                None
+            }
+            _ => req.answer.clone(),
+        };
+        match &answer {
+            Some(Answer::Limited(LimitKind::Rate)) => self.stats.upstream_429_rate += 1,
+            Some(Answer::Limited(LimitKind::Concurrency)) => self.stats.upstream_429_concurrency += 1,
+            Some(Answer::ServerError) => self.stats.upstream_5xx += 1,
+            Some(Answer::NoId) => self.stats.no_id += 1,
+            _ => {}
+        }
+        match req.kind {
+            Kind::Client { class, permit: Some(permit), key, .. } => {
+                let command = match (&answer, req.fate) {
+                    // The Worker answers 504 and keeps the reservation: the outcome is unknown.
+                    (None, Fate::Timeout { .. }) => None,
+                    // The connection failed: the Worker releases (src/handler.rs).
+                    (None, _) => Some(Command::Release { permit }),
+                    (Some(a), _) => {
+                        let (status, body) = match a {
+                            Answer::Created(g) => (201, format!(r#"{{"id":"{g}","status":"PENDING"}}"#)),
+                            Answer::NoId => (200, "{}".to_owned()),
+                            Answer::Limited(LimitKind::Rate) => {
+                                (429, r#"{"statusCode":429,"errorCode":"rate_limit_exceeded"}"#.to_owned())
+                            }
+                            Answer::Limited(LimitKind::Concurrency) => (
+                                429,
+                                r#"{"statusCode":429,"errorCode":"concurrency_limit_exceeded","message":"Concurrency limit reached"}"#
+                                    .to_owned(),
+                            ),
+                            Answer::ServerError | Answer::Ok => (500, r#"{"statusCode":500}"#.to_owned()),
+                        };
+                        if let (Answer::Created(g), Some(k)) = (a, &key) {
+                            self.tell(&scoped(k), g)?;
+                        }
+                        let body = if status == 201 && self.rng.chance(0.3) {
+                            // Some answers are too large to keep for replays.
+                            body.replace("}", &format!(r#","pad":"{}"}}"#, "x".repeat(200)))
+                        } else {
+                            body
+                        };
+                        settle::after_create(permit, status, body.as_bytes(), None, key.clone())
+                    }
+                };
+                let _ = class;
+                if let Some(c) = command {
+                    if let Reply::Rejected(_) = self.reply(c) {
+                        self.stats.rejected += 1;
+                    }
+                }
+            }
+            Kind::Client { class, permit: None, .. } => {
+                if let Some(Answer::Limited(kind)) = answer {
+                    self.reply(Command::UpstreamLimited { class, kind, permit: None, retry_after_ms: None });
+                }
+            }
+            Kind::Read { in_flight, .. } => match answer {
+                Some(Answer::Ok) => {
+                    if let Some(c) = settle::observed(req.body.as_bytes(), &in_flight) {
+                        if let Reply::Ack { released } = self.reply(c) {
+                            self.stats.released_by_observe += u64::from(released);
+                        }
+                    }
+                }
+                Some(Answer::Limited(kind)) => {
+                    let c = Command::UpstreamLimited { class: "other".into(), kind, permit: None, retry_after_ms: None };
+                    self.reply(c);
+                }
+                _ => {}
+            },
+            Kind::Refetch => {
+                if let Some(Answer::Limited(kind)) = answer {
+                    let c = Command::UpstreamLimited { class: "other".into(), kind, permit: None, retry_after_ms: None };
+                    self.reply(c);
+                }
+            }
+            Kind::Submit { job, epoch } => {
+                if epoch != self.epoch {
+                    return Ok(()); // the object that sent it is gone
+                }
+                // As src/upstream.rs::submit maps Sync's answer.
+                let outcome = match answer {
+                    Some(Answer::Created(generation)) => DispatchOutcome::Created { generation },
+                    Some(Answer::Limited(kind)) => DispatchOutcome::Limited { kind, retry_after_ms: None },
+                    _ => DispatchOutcome::Transient,
+                };
+                self.reply(Command::Dispatched { ticket: job.ticket, permit: job.permit, outcome });
+                return self.dispatch_step();
+            }
+            Kind::Page { epoch } => {
+                if epoch != self.epoch || self.recon.as_ref().is_none_or(|r| r.epoch != epoch) {
+                    return Ok(());
+                }
+                let listed_from = self.recon.as_ref().map_or(self.now, |r| r.listed_from);
+                match answer {
+                    Some(Answer::Ok) => {
+                        let items: Vec<ActiveGeneration> = serde_json::from_str(&req.body).unwrap_or_default();
+                        let n = items.len();
+                        let r = self.recon.as_mut().expect("reconciling");
+                        r.cursor = items.last().map(|g| g.id.clone());
+                        r.active.extend(items);
+                        r.pages += 1;
+                        if n < self.l.reconcile.page_size as usize || r.cursor.is_none() {
+                            return self.recon_finish();
+                        }
+                        return self.recon_page();
+                    }
+                    Some(Answer::Limited(kind)) => {
+                        let class = if kind == LimitKind::Rate { "other" } else { "generate" };
+                        let c = Command::UpstreamLimited { class: class.into(), kind, permit: None, retry_after_ms: None };
+                        self.reply(c);
+                        self.stats.reconcile_failed += 1;
+                        self.reply(Command::ReconcileFailed { retry_at: listed_from + self.l.reconcile.min_ms });
+                        return self.recon_end();
+                    }
+                    _ => {
+                        self.stats.reconcile_failed += 1;
+                        self.reply(Command::ReconcileFailed { retry_at: listed_from + self.l.reconcile.min_ms });
+                        return self.recon_end();
+                    }
+                }
+            }
+            Kind::Lookup { epoch, .. } => {
+                if epoch != self.epoch || self.recon.is_none() {
+                    return Ok(());
+                }
+                let ended: Vec<Observed> = match answer {
+                    Some(Answer::Ok) => {
+                        #[derive(serde::Deserialize)]
+                        struct L {
+                            id: String,
+                            status: String,
+                        }
+                        serde_json::from_str::<Vec<L>>(&req.body)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|g| Observed { id: g.id, status: g.status })
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                };
+                let r = self.recon.clone().expect("reconciling");
+                let c = Command::Reconciled { listed_from: r.listed_from, active: r.active, complete: true, ended };
+                self.reconciled(c);
+                return self.recon_end();
+            }
+            Kind::Outside { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn recon_finish(&mut self) -> Check {
+        let r = self.recon.clone().expect("reconciling");
+        let ids: Vec<String> = r.active.iter().map(|a| a.id.clone()).collect();
+        let gone = self.acc.state.presumed_ended(&ids, r.listed_from);
+        if !gone.is_empty() {
+            let admit = AdmitRequest { class: "other".into(), ..AdmitRequest::default() };
+            if let Reply::Admitted(_) = self.reply(Command::Admit(admit)) {
+                let fate = self.get_fate();
+                self.send(Kind::Lookup { epoch: self.epoch, ids: gone }, fate);
+                return Ok(());
+            }
+        }
+        let c = Command::Reconciled { listed_from: r.listed_from, active: r.active, complete: true, ended: vec![] };
+        self.reconciled(c);
+        self.recon_end()
+    }
+
+    fn gen_end(&mut self, id: &str) {
+        let Some(g) = self.sync.end(id, self.now) else { return };
+        if !g.governed {
+            return;
+        }
+        if self.rng.chance(self.p.p_lost) {
+            self.stats.webhooks_lost += 1;
+            return;
+        }
+        let copies = if self.rng.chance(self.p.p_dup) {
+            self.stats.webhooks_duplicated += 1;
+            self.rng.range(2, 3)
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let delay = if self.rng.chance(self.p.p_late) {
+                self.stats.webhooks_late += 1;
+                self.rng.range(self.l.reconcile.max_ms, 3 * self.l.reconcile.max_ms)
+            } else {
+                self.rng.range(5, 1_500)
+            };
+            self.stats.webhooks_sent += 1;
+            let e = Event::Webhook { gen: g.id.clone(), status: g.final_status.to_owned(), relay: g.hook };
+            self.at(self.now + delay, e);
+        }
+    }
+
+    fn webhook(&mut self, gen: String, status: String, relay: bool) -> Check {
+        let relay = relay.then(|| RelayRequest {
+            url: "https://client.example/hook".into(),
+            body: format!(r#"{{"id":"{gen}","status":"{status}"}}"#),
+            headers: vec![("content-type".into(), "application/json".into())],
+        });
+        if let Reply::Ack { released } = self.reply(Command::Webhook { generation: gen, status, relay }) {
+            self.stats.released_by_webhook += u64::from(released);
+            if released > 0 {
+                // The object hands the freed permit to the queue at once.
+                return self.dispatch_start();
+            }
+        }
+        Ok(())
+    }
+
+    // ---- clients and the Worker ---------------------------------------------
+
+    fn client(&mut self, admit: AdmitRequest, wait: Option<Ms>, hook: bool, read: Vec<String>) -> Check {
+        self.seq += 1;
+        let id = self.seq;
+        let mut admit = admit;
+        let deadline = self.now + wait.unwrap_or(0);
+        if let Some(w) = wait {
+            admit.hold = Some(Hold { ticket: None, remaining_ms: w });
+        }
+        self.holds.insert(id, Holding { admit, deadline, hook, read });
+        self.client_try(id)
+    }
+
+    fn client_try(&mut self, id: u64) -> Check {
+        let Some(h) = self.holds.get(&id).cloned() else { return Ok(()) };
+        let reply = self.reply(Command::Admit(h.admit.clone()));
+        match reply {
+            Reply::Rejected(r) if h.admit.hold.is_some() => {
+                let remaining = h.deadline.saturating_sub(self.now);
+                let hold = Hold { ticket: r.hold, remaining_ms: remaining };
+                let sleep = hold.sleep_ms(&r);
+                if remaining == 0 || sleep == 0 || self.rng.chance(0.03) {
+                    if let Some(ticket) = r.hold {
+                        self.reply(Command::Unhold { ticket });
+                    }
+                    self.stats.rejected += 1;
+                    self.holds.remove(&id);
+                } else {
+                    self.stats.held += 1;
+                    if let Some(x) = self.holds.get_mut(&id) {
+                        x.admit.hold = Some(hold);
+                    }
+                    self.at(self.now + sleep, Event::HoldRetry(id));
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.holds.remove(&id);
+        let admit = h.admit;
+        match reply {
+            Reply::Admitted(a) => {
+                self.stats.admitted += 1;
+                if let (Some(k), Some(p)) = (&admit.idempotency, a.permit) {
+                    let sk = scoped(k);
+                    if let Some(prev) = self.keyed_permits.get(&sk) {
+                        if self.acc.state.permits.held().iter().any(|x| x.id == *prev) {
+                            return Err(format!(
+                                "idempotency: key {sk:?} admitted again (permit {p}) while its first request (permit {prev}) is still in flight"
+                            ));
+                        }
+                    }
+                    if admit.enqueue.is_some() {
+                        self.async_keys.insert(sk.clone());
+                    }
+                    self.keyed_permits.insert(sk, p);
+                }
+                let fate = if a.permit.is_some() { self.create_fate(false) } else { self.get_fate() };
+                let kind = Kind::Client {
+                    class: admit.class.clone(),
+                    permit: a.permit,
+                    key: admit.idempotency.clone(),
+                    hook: h.hook,
+                    model: admit.model.clone(),
+                };
+                if admit.report_in_flight {
+                    self.send(Kind::Read { in_flight: a.in_flight, ids: h.read.clone() }, fate);
+                } else {
+                    self.send(kind, fate);
+                }
+            }
+            Reply::Rejected(_) => self.stats.rejected += 1,
+            Reply::Queued(t) => {
+                let key = admit.idempotency.as_ref().map(|k| (k.client.clone(), k.key.clone()));
+                match self.tickets.iter().find(|x| x.id == t.id) {
+                    Some(known) => {
+                        if known.key != key {
+                            return Err(format!("queue: ticket {} returned for another key {key:?}", t.id));
+                        }
+                    }
+                    None => {
+                        self.stats.queued += 1;
+                        self.tickets.push(TicketInfo { id: t.id.clone(), key, canceled: false });
+                    }
+                }
+            }
+            Reply::Replay(r) => {
+                self.stats.replays += 1;
+                let told = id_in(&r.body).or(r.refetch.clone());
+                if let Some(g) = told {
+                    self.tell(&scoped(&r.key), &g)?;
+                }
+                if let Some(k) = &admit.idempotency {
+                    if r.key != *k {
+                        return Err(format!("idempotency: key {k:?} replayed the answer of {:?}", r.key));
+                    }
+                }
+                if r.refetch.is_some() {
+                    // The Worker reads the generation back (one `other` request, spent by the core).
+                    let fate = self.get_fate();
+                    self.send(Kind::Refetch, fate);
+                }
+            }
+            Reply::Refused(Refusal::InProgress) => self.stats.in_progress += 1,
+            other => return Err(format!("unexpected reply to an admission: {other:?}")),
+        }
+        Ok(())
+    }
+
+    /// A client learns which generation its key created.
+    fn tell(&mut self, key: &str, g: &str) -> Check {
+        match self.told.get(key) {
+            Some(prev) if prev != g => {
+                Err(format!("idempotency: key {key:?} was answered with generation {g} after {prev}"))
+            }
+            _ => {
+                self.told.insert(key.to_owned(), g.to_owned());
+                Ok(())
+            }
+        }
+    }
+
+    /// Generations a client reads: recent governed ones (one, or a list).
+    fn read_targets(&self, pick: u16, list: bool) -> Vec<String> {
+        let ids: Vec<&String> = self.sync.gens.values().filter(|g| g.governed).map(|g| &g.id).rev().take(8).collect();
+        if ids.is_empty() {
+            return vec!["gen999999".into()];
+        }
+        let n = if list { 3 } else { 1 };
+        (0..n).map(|i| ids[(pick as usize + i * 5) % ids.len()].clone()).collect()
+    }
+
+    // ---- the history --------------------------------------------------------
+
+    /// Run everything due up to `t`.
+    fn advance(&mut self, t: Ms) -> Check {
+        loop {
+            let next_event = self.events.keys().next().map(|k| k.0);
+            let alarm = if self.alarm_running { None } else { self.alarm };
+            let next = match (next_event, alarm) {
+                (Some(e), Some(a)) => e.min(a),
+                (Some(e), None) => e,
+                (None, Some(a)) => a,
+                (None, None) => break,
+            };
+            if next > t {
+                break;
+            }
+            self.now = self.now.max(next);
+            if alarm == Some(next) && next_event.is_none_or(|e| a_first(next, e)) {
+                self.fire_alarm()?;
+            } else {
+                let (_, e) = self.events.pop_first().expect("an event");
+                self.stats.events += 1;
+                self.event(e)?;
+            }
+        }
+        self.now = self.now.max(t);
+        Ok(())
+    }
+
+    fn event(&mut self, e: Event) -> Check {
+        match e {
+            Event::Arrive(id) => self.arrive(id),
+            Event::Respond(id) => self.respond(id),
+            Event::GenEnd(id) => {
+                self.gen_end(&id);
+                Ok(())
+            }
+            Event::Webhook { gen, status, relay } => self.webhook(gen, status, relay),
+            Event::HoldRetry(id) => self.client_try(id),
+            Event::Delivered { epoch, id, attempt } => {
+                if epoch != self.epoch {
+                    return Ok(());
+                }
+                if attempt == Attempt::Status(200) {
+                    self.stats.relays += 1;
+                }
+                self.reply(Command::Delivered { id, attempt });
+                self.alarm_continue()
+            }
+        }
+    }
+
+    pub fn step(&mut self, s: &Step) -> Check {
+        self.advance(self.now + s.gap)?;
+        self.stats.steps += 1;
+        let mut r = Rng::new(s.r);
+        match s.op.clone() {
+            Op::Other { client, upload, hold } => {
+                let class = if upload { "upload" } else { "other" };
+                let admit = AdmitRequest { class: class.into(), ..AdmitRequest::default() };
+                let wait = hold.then(|| r.range(100, 5_000));
+                let _ = client;
+                self.client(admit, wait, false, vec![])?;
+            }
+            Op::Create { client, key, hold, hook, model } => {
+                let admit = AdmitRequest {
+                    class: "generate".into(),
+                    permit: true,
+                    model: MODELS[model as usize % 3].map(str::to_owned),
+                    idempotency: key.map(|k| IdempotencyKey { client: format!("c{client}"), key: format!("k{k}") }),
+                    ..AdmitRequest::default()
+                };
+                let wait = hold.then(|| r.range(100, 5_000));
+                self.client(admit, wait, hook, vec![])?;
+            }
+            Op::Enqueue { client, key, hook, prio, size, model } => {
+                let model = MODELS[model as usize % 3].map(str::to_owned);
+                let spec = JobSpec {
+                    client: format!("c{client}"),
+                    priority: i64::from(prio),
+                    body: format!(r#"{{"model":"m","hook":{hook},"pad":"{}"}}"#, "x".repeat(size as usize)),
+                    model: model.clone(),
+                    idempotency_key: key.map(|k| format!("k{k}")),
+                };
+                let admit = AdmitRequest {
+                    class: "generate".into(),
+                    permit: true,
+                    model,
+                    enqueue: Some(spec),
+                    idempotency: key.map(|k| IdempotencyKey { client: format!("c{client}"), key: format!("k{k}") }),
+                    ..AdmitRequest::default()
+                };
+                self.client(admit, None, hook, vec![])?;
+            }
+            Op::Read { pick, list } => {
+                self.stats.reads += 1;
+                let admit = AdmitRequest { class: "other".into(), report_in_flight: true, ..AdmitRequest::default() };
+                let read = self.read_targets(pick, list);
+                self.client(admit, None, false, read)?;
+            }
+            Op::Cancel { pick } => {
+                if !self.tickets.is_empty() {
+                    let i = pick as usize % self.tickets.len();
+                    let ticket = self.tickets[i].id.clone();
+                    if let Reply::Ticket(v) = self.reply(Command::Cancel { ticket }) {
+                        if v.status != "CANCELED" {
+                            return Err(format!("queue: cancel answered {v:?}"));
+                        }
+                        if !self.tickets[i].canceled {
+                            self.stats.canceled += 1;
+                        }
+                        self.tickets[i].canceled = true;
+                    }
+                }
+            }
+            Op::Ticket { pick } => {
+                if !self.tickets.is_empty() {
+                    let t = self.tickets[pick as usize % self.tickets.len()].clone();
+                    match self.reply(Command::Ticket { ticket: t.id.clone() }) {
+                        Reply::Ticket(v) => {
+                            if let Some(g) = &v.generation_id {
+                                let at_sync = self.sync.by_key.get(&job_key(&t.id));
+                                if at_sync != Some(g) {
+                                    return Err(format!(
+                                        "queue: ticket {} says generation {g}, Sync has {at_sync:?} for its key",
+                                        t.id
+                                    ));
+                                }
+                            }
+                        }
+                        Reply::Refused(Refusal::UnknownTicket) => {}
+                        other => return Err(format!("unexpected reply to a ticket read: {other:?}")),
+                    }
+                }
+            }
+            Op::Status => {
+                self.reply(Command::Status);
+                // A read sweeps expired records after it reads; read again (the
+                // same instant changes nothing) and hold it to the tables.
+                if let Reply::Status(s) = self.reply(Command::Status) {
+                    let store = &self.acc.store;
+                    let idem_bytes: u64 = store.idempotency.values().map(|r| r.bytes()).sum();
+                    let outbox_bytes: u64 = store.outbox.values().map(|d| d.bytes()).sum();
+                    let st = &s.storage;
+                    if st.idempotency.count != store.idempotency.len() as u64 || st.idempotency.bytes != idem_bytes {
+                        return Err(format!(
+                            "storage: status says idempotency {:?}, the table holds {} rows / {idem_bytes} bytes",
+                            st.idempotency,
+                            store.idempotency.len()
+                        ));
+                    }
+                    if st.outbox.count != store.outbox.len() as u64 || st.outbox.bytes != outbox_bytes {
+                        return Err(format!(
+                            "storage: status says outbox {:?}, the table holds {} rows / {outbox_bytes} bytes",
+                            st.outbox,
+                            store.outbox.len()
+                        ));
+                    }
+                }
+            }
+            Op::Outside { read } => {
+                let fate = Fate::Normal;
+                self.send(Kind::Outside { create: !read }, fate);
+            }
+            Op::ReplayWebhook { pick } => {
+                let ended: Vec<(String, &'static str, bool)> = self
+                    .sync
+                    .gens
+                    .values()
+                    .filter(|g| g.governed && g.ended.is_some())
+                    .map(|g| (g.id.clone(), g.final_status, g.hook))
+                    .collect();
+                if !ended.is_empty() {
+                    let (gen, status, hook) = ended[pick as usize % ended.len()].clone();
+                    self.stats.webhooks_replayed += 1;
+                    self.webhook(gen, status.to_owned(), hook)?;
+                }
+            }
+            Op::Restart => {
+                let submitting = self.reqs.values().any(|q| matches!(q.kind, Kind::Submit { .. }));
+                if submitting && !self.p.restart_mid_submit {
+                    self.stats.restarts_deferred += 1;
+                } else {
+                    self.restart()?;
+                }
+            }
+            Op::Idle => {}
+        }
+        // Anything the step set off at this very moment.
+        self.advance(self.now)?;
+        self.check()
+    }
+
+    /// After the history: no new work, time passes until everything settles;
+    /// then every permit, job and key must have come to rest.
+    pub fn drain(&mut self) -> Check {
+        let l = &self.l;
+        let horizon = self.now
+            + l.concurrency.reservation_ttl_ms
+            + self.p.gen_max * (u64::from(l.queue.max_depth) + 2)
+            + 8 * l.reconcile.max_ms
+            + l.queue.retry_ms * 256 * 4
+            + 3 * self.slack
+            + 120_000;
+        while self.now < horizon {
+            self.advance(self.now + 500)?;
+            self.check()?;
+            let quiet = self.acc.state.permits.in_use() == 0
+                && self.acc.state.queue.depth() == 0
+                && self.sync.active_at(self.now).next().is_none()
+                && self.events.is_empty()
+                && !self.alarm_running
+                && self.disp.is_none();
+            if quiet {
+                break;
+            }
+        }
+        let st = &self.acc.state;
+        if st.permits.in_use() > 0 {
+            return Err(format!("liveness: permits still held after the drain: {:?}", st.permits.held()));
+        }
+        if st.queue.depth() > 0 {
+            return Err(format!("liveness: queued jobs never reached Sync: {:?}", st.queue.jobs()));
+        }
+        if st.idempotency.in_flight() > 0 {
+            return Err("liveness: idempotency keys still in flight after the drain".into());
+        }
+        Ok(())
+    }
+
+    /// The invariants, after every step.
+    pub fn check(&mut self) -> Check {
+        let l = &self.l;
+        let st = &self.acc.state;
+        let store = &self.acc.store;
+        let now = self.now;
+        self.stats.peak_permits = self.stats.peak_permits.max(u64::from(st.permits.in_use()));
+
+        // Permits: the governor's own never exceed the cap.
+        let own = st.permits.held().iter().filter(|p| !matches!(p.holder, Holder::Adopted(_))).count() as u32;
+        if own > l.concurrency.cap {
+            return Err(format!("permits: {own} held by governed requests, cap {}", l.concurrency.cap));
+        }
+        // Every permit ends within a reconciliation period (plus slack) of its generation's end.
+        for p in st.permits.held() {
+            match p.generation() {
+                None => {
+                    if now > p.expires + self.slack {
+                        return Err(format!("permits: reservation {p:?} outlived its TTL (now {now})"));
+                    }
+                }
+                Some(g) => {
+                    let Some(gen) = self.sync.gens.get(g) else {
+                        return Err(format!("permits: {p:?} holds a generation Sync never created"));
+                    };
+                    if let Some(e) = gen.ended {
+                        let from = e.max(p.bound_at.unwrap_or(p.since));
+                        let bound = from + l.reconcile.max_ms + self.slack;
+                        if now > bound {
+                            return Err(format!(
+                                "permits: {p:?} still held {} ms after its generation ended at {e} (bound {} ms)",
+                                now - from,
+                                l.reconcile.max_ms + self.slack
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let table: BTreeSet<u64> = store.permits.keys().copied().collect();
+        let memory: BTreeSet<u64> = st.permits.held().iter().map(|p| p.id).collect();
+        if table != memory {
+            return Err(format!("storage: permits table {table:?} is not memory's {memory:?}"));
+        }
+
+        // The queue: bounded, bodies out of memory and in their rows.
+        let waiting: Vec<_> = store.jobs.values().filter(|j| j.is_waiting()).collect();
+        if waiting.len() as u32 > l.queue.max_depth || st.queue.depth() != waiting.len() as u32 {
+            return Err(format!(
+                "storage: {} waiting jobs in the table, {} in memory, bound {}",
+                waiting.len(),
+                st.queue.depth(),
+                l.queue.max_depth
+            ));
+        }
+        let body_bytes: u64 = store.job_bodies.values().map(|b| b.len() as u64).sum();
+        if body_bytes > l.queue.max_bytes || body_bytes != st.queue.bytes() {
+            return Err(format!(
+                "storage: queued bodies hold {body_bytes} bytes, memory counts {}, bound {}",
+                st.queue.bytes(),
+                l.queue.max_bytes
+            ));
+        }
+        let bodies: BTreeSet<&String> = store.job_bodies.keys().collect();
+        let waiting_tickets: BTreeSet<&String> = waiting.iter().map(|j| &j.ticket).collect();
+        if bodies != waiting_tickets {
+            return Err(format!("storage: body rows {bodies:?} are not the waiting jobs {waiting_tickets:?}"));
+        }
+        if st.queue.jobs().iter().any(|j| !j.spec.body.is_empty()) {
+            return Err("storage: a queued body is held in memory".into());
+        }
+        // Idempotency: bounded, counters agree with the table.
+        let totals = &st.idempotency.totals;
+        let idem_bytes: u64 = store.idempotency.values().map(|r| r.bytes()).sum();
+        if totals.records != store.idempotency.len() as u64 || totals.bytes != idem_bytes {
+            return Err(format!(
+                "storage: idempotency totals {totals:?}, the table holds {} rows / {idem_bytes} bytes",
+                store.idempotency.len()
+            ));
+        }
+        let allowed = if self.p.exact_idempotency_bound {
+            0
+        } else {
+            store.idempotency.keys().filter(|k| self.async_keys.contains(*k)).count() as u64
+        };
+        if totals.records > u64::from(l.idempotency.max_records) + allowed || idem_bytes > l.idempotency.max_bytes {
+            return Err(format!("storage: idempotency table over its bounds: {totals:?}"));
+        }
+        let in_flight_rows =
+            store.idempotency.values().filter(|r| matches!(r.state, IdempotencyState::InFlight { .. })).count();
+        if in_flight_rows != st.idempotency.in_flight() {
+            return Err(format!(
+                "storage: {in_flight_rows} in-flight key rows, {} in memory",
+                st.idempotency.in_flight()
+            ));
+        }
+        // The outbox: bounded, counters agree.
+        let outbox_bytes: u64 = store.outbox.values().map(|d| d.bytes()).sum();
+        if store.outbox.len() as u32 > l.relay.max_pending
+            || outbox_bytes > l.relay.max_bytes
+            || st.outbox.pending() != store.outbox.len()
+            || st.outbox.bytes() != outbox_bytes
+        {
+            return Err(format!(
+                "storage: outbox {} rows / {outbox_bytes} bytes (memory {} / {}), bounds {} / {}",
+                store.outbox.len(),
+                st.outbox.pending(),
+                st.outbox.bytes(),
+                l.relay.max_pending,
+                l.relay.max_bytes
+            ));
+        }
+        // Admissions: at most `limit` rows per class are kept.
+        let mut rows: BTreeMap<&str, u32> = BTreeMap::new();
+        for ((class, _), n) in &store.admissions {
+            *rows.entry(class.as_str()).or_default() += n;
+        }
+        for (class, n) in rows {
+            let limit = l.rate(class).map_or(0, |r| r.limit);
+            if n > limit {
+                return Err(format!("storage: {n} admission rows of {class}, limit {limit}"));
+            }
+        }
+        // Finished jobs are swept after their retention.
+        let stale = store
+            .jobs
+            .values()
+            .filter(|j| j.is_finished() && j.updated_at + l.queue.retention_ms + 2 * 60_000 + 15_000 < now)
+            .count();
+        if stale > 0 {
+            return Err(format!("storage: {stale} finished jobs kept past their retention"));
+        }
+
+        // Queued jobs against Sync: a job that reached Sync is never canceled or
+        // failed, and a ticket's generation is the one its key created.
+        for t in &self.tickets {
+            let at_sync = self.sync.by_key.get(&job_key(&t.id));
+            let Some(job) = store.jobs.get(&t.id) else { continue };
+            match (&job.state, at_sync) {
+                (JobState::Canceled, Some(g)) => {
+                    return Err(format!("queue: ticket {} is CANCELED but its key created {g} at Sync", t.id));
+                }
+                (JobState::Done { generation: None, status, .. }, Some(g)) => {
+                    return Err(format!("queue: ticket {} is {status} but its key created {g} at Sync", t.id));
+                }
+                (JobState::Submitted { generation }, s) | (JobState::Done { generation: Some(generation), .. }, s)
+                    if s != Some(generation) =>
+                {
+                    return Err(format!("queue: ticket {} says {generation}, Sync has {s:?} for its key", t.id));
+                }
+                (JobState::Done { generation: Some(g), status, .. }, _) => {
+                    let gen = &self.sync.gens[g];
+                    if gen.ended.is_none() || gen.final_status != status {
+                        return Err(format!(
+                            "queue: ticket {} is {status}, Sync says {g} is {:?}",
+                            t.id,
+                            self.sync.status(g)
+                        ));
+                    }
+                }
+                _ => {}
+            }
+            if t.canceled && job.state != JobState::Canceled {
+                return Err(format!("queue: ticket {} was canceled, now {:?}", t.id, job.state));
+            }
+        }
+        // No client key maps to two generations, nor to two tickets.
+        let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let live = |at: Ms| at.saturating_add(l.idempotency.ttl_ms) > now;
+        for r in store.idempotency.values().filter(|r| live(r.at)) {
+            if let IdempotencyState::Done { generation: Some(g), .. } = &r.state {
+                by_key.entry(r.key.clone()).or_default().push(g.clone());
+            }
+        }
+        let mut jobs_by_key: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for j in store.jobs.values() {
+            if let Some(k) = &j.spec.idempotency_key {
+                let sk = format!("{}\u{1f}{k}", j.spec.client);
+                jobs_by_key.entry(sk.clone()).or_default().push(&j.ticket);
+                let g = match &j.state {
+                    JobState::Submitted { generation } => Some(generation.clone()),
+                    JobState::Done { generation, .. } => generation.clone(),
+                    _ => None,
+                };
+                if let Some(g) = g {
+                    by_key.entry(sk).or_default().push(g);
+                }
+            }
+        }
+        for (k, gens) in &by_key {
+            if gens.iter().any(|g| *g != gens[0]) {
+                return Err(format!("idempotency: key {k:?} maps to generations {gens:?}"));
+            }
+        }
+        for (k, tickets) in &jobs_by_key {
+            if tickets.len() > 1 {
+                return Err(format!("idempotency: key {k:?} has tickets {tickets:?}"));
+            }
+        }
+        // A key the governor forgot may be answered afresh.
+        let known: BTreeSet<String> = store
+            .idempotency
+            .values()
+            .filter(|r| live(r.at))
+            .map(|r| r.key.clone())
+            .chain(jobs_by_key.keys().cloned())
+            .collect();
+        self.told.retain(|k, _| known.contains(k));
+        Ok(())
+    }
+
+    pub fn finish(&mut self) {
+        self.stats.histories = 1;
+        self.stats.sim_ms = self.now - 1_700_000_000_000;
+    }
+}
+
+fn a_first(alarm: Ms, event: Ms) -> bool {
+    alarm <= event
+}
