@@ -145,7 +145,8 @@ fn simulate(seeds: Vec<u64>, steps: usize, strict: bool, only: Option<Vec<usize>
         .map(|n| n as usize)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-    let chunks: Vec<Vec<u64>> = (0..threads).map(|t| seeds.iter().copied().skip(t).step_by(threads).collect()).collect();
+    let chunks: Vec<Vec<u64>> =
+        (0..threads).map(|t| seeds.iter().copied().skip(t).step_by(threads).collect()).collect();
     let handles: Vec<_> = chunks
         .into_iter()
         .map(|mine| {

@@ -54,7 +54,10 @@ fn a_queued_job_whose_outcome_is_unknown_keeps_its_permit() {
     let outcome = DispatchOutcome::Transient;
     acc.apply(&l, 5_004, 0.5, Command::Dispatched { ticket: job.ticket, permit: job.permit, outcome });
     let next = acc.apply(&l, 5_005, 0.5, Command::Admit(generate()));
-    assert!(matches!(next, Reply::Rejected(_)), "a second create while the job's generation may hold the cap: {next:?}");
+    assert!(
+        matches!(next, Reply::Rejected(_)),
+        "a second create while the job's generation may hold the cap: {next:?}"
+    );
 }
 
 /// The same for a direct create: a 5xx (a gateway error after Sync took the
@@ -100,7 +103,8 @@ fn a_keyed_async_create_admitted_at_once_respects_the_idempotency_bound() {
     let mut l = Limits::for_window(100, 100, 5, 60_000, 0);
     l.idempotency.max_records = 1;
     let mut acc = MemAccount::default();
-    let keyed = AdmitRequest { idempotency: Some(IdempotencyKey { client: "c".into(), key: "a".into() }), ..generate() };
+    let keyed =
+        AdmitRequest { idempotency: Some(IdempotencyKey { client: "c".into(), key: "a".into() }), ..generate() };
     permit_of(acc.apply(&l, 0, 0.5, Command::Admit(keyed)));
     let second = acc.apply(&l, 1, 0.5, Command::Admit(queued(Some("b"))));
     assert!(

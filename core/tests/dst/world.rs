@@ -72,7 +72,8 @@ impl Params {
         let mut r = Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xA5A5);
         let window = r.range(1_000, 4_000);
         let margin = r.range(20, 200);
-        let mut l = Limits::for_window(r.range(2, 6) as u32, r.range(5, 15) as u32, r.range(1, 4) as u32, window, margin);
+        let mut l =
+            Limits::for_window(r.range(2, 6) as u32, r.range(5, 15) as u32, r.range(1, 4) as u32, window, margin);
         l.extra[0].rate.limit = r.range(2, 5) as u32;
         l.extra[0].rate.burst = l.extra[0].rate.limit;
         if r.chance(0.2) {
@@ -123,21 +124,49 @@ impl Params {
 #[derive(Clone, Debug)]
 pub enum Op {
     /// A request of another class (`upload` spends `other` too), maybe held.
-    Other { client: u8, upload: bool, hold: bool },
+    Other {
+        client: u8,
+        upload: bool,
+        hold: bool,
+    },
     /// `POST /v2/generate`: maybe keyed, maybe held (`Prefer: wait`), maybe
     /// with the client's own `webhookUrl` (relayed).
-    Create { client: u8, key: Option<u8>, hold: bool, hook: bool, model: u8 },
+    Create {
+        client: u8,
+        key: Option<u8>,
+        hold: bool,
+        hook: bool,
+        model: u8,
+    },
     /// `Prefer: respond-async`: queue the job when it cannot go now.
-    Enqueue { client: u8, key: Option<u8>, hook: bool, prio: i8, size: u16, model: u8 },
+    Enqueue {
+        client: u8,
+        key: Option<u8>,
+        hook: bool,
+        prio: i8,
+        size: u16,
+        model: u8,
+    },
     /// A status read of one generation (or a list), seen passing through.
-    Read { pick: u16, list: bool },
-    Cancel { pick: u16 },
-    Ticket { pick: u16 },
+    Read {
+        pick: u16,
+        list: bool,
+    },
+    Cancel {
+        pick: u16,
+    },
+    Ticket {
+        pick: u16,
+    },
     Status,
     /// Traffic on the same Sync key that bypasses the governor.
-    Outside { read: bool },
+    Outside {
+        read: bool,
+    },
     /// A signed webhook of an ended generation posted again.
-    ReplayWebhook { pick: u16 },
+    ReplayWebhook {
+        pick: u16,
+    },
     /// The object's runtime restarts: memory gone, tables kept.
     Restart,
     Idle,
@@ -233,6 +262,7 @@ pub struct Stats {
     pub restarts: u64,
     pub restarts_deferred: u64,
     pub relays: u64,
+    pub relayed_twice: u64,
     pub alarms: u64,
     pub peak_permits: u64,
 }
@@ -241,11 +271,45 @@ impl Stats {
     pub fn add(&mut self, o: &Stats) {
         macro_rules! sum { ($($f:ident),*) => { $( self.$f += o.$f; )* } }
         sum!(
-            histories, steps, events, commands, sim_ms, admitted, rejected, held, in_progress, replays, queued,
-            canceled, creates, created_outside, deduplicated, dispatched, upstream_429_rate, upstream_429_concurrency,
-            upstream_5xx, timeouts, no_id, net_errors, webhooks_sent, webhooks_lost, webhooks_duplicated,
-            webhooks_late, webhooks_replayed, reads, released_by_webhook, released_by_observe, released_by_reconcile,
-            reconciliations, reconcile_failed, adoptions, restarts, restarts_deferred, relays, alarms
+            histories,
+            steps,
+            events,
+            commands,
+            sim_ms,
+            admitted,
+            rejected,
+            held,
+            in_progress,
+            replays,
+            queued,
+            canceled,
+            creates,
+            created_outside,
+            deduplicated,
+            dispatched,
+            upstream_429_rate,
+            upstream_429_concurrency,
+            upstream_5xx,
+            timeouts,
+            no_id,
+            net_errors,
+            webhooks_sent,
+            webhooks_lost,
+            webhooks_duplicated,
+            webhooks_late,
+            webhooks_replayed,
+            reads,
+            released_by_webhook,
+            released_by_observe,
+            released_by_reconcile,
+            reconciliations,
+            reconcile_failed,
+            adoptions,
+            restarts,
+            restarts_deferred,
+            relays,
+            relayed_twice,
+            alarms
         );
         self.peak_permits = self.peak_permits.max(o.peak_permits);
     }
@@ -283,13 +347,14 @@ impl fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "webhooks: sent {}  lost {}  duplicated {}  late {}  replayed {}  relayed deliveries {}",
+            "webhooks: sent {}  lost {}  duplicated {}  late {}  replayed {}  relayed deliveries {}  ends relayed more than once {}",
             self.webhooks_sent,
             self.webhooks_lost,
             self.webhooks_duplicated,
             self.webhooks_late,
             self.webhooks_replayed,
-            self.relays
+            self.relays,
+            self.relayed_twice
         )?;
         write!(
             f,
@@ -314,9 +379,15 @@ enum Fate {
     Normal,
     NoId,
     /// No answer in time; `reached`: Sync got (and processed) it anyway.
-    Timeout { reached: bool },
-    NetErr { reached: bool },
-    ServerError { processed: bool },
+    Timeout {
+        reached: bool,
+    },
+    NetErr {
+        reached: bool,
+    },
+    ServerError {
+        processed: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -331,13 +402,32 @@ enum Answer {
 #[derive(Clone, Debug)]
 enum Kind {
     /// A client request the Worker forwards (generate with a permit, or any other class).
-    Client { class: String, permit: Option<u64>, key: Option<IdempotencyKey>, hook: bool, model: Option<String> },
-    Read { in_flight: Vec<String>, ids: Vec<String> },
+    Client {
+        class: String,
+        permit: Option<u64>,
+        key: Option<IdempotencyKey>,
+        hook: bool,
+        model: Option<String>,
+    },
+    Read {
+        in_flight: Vec<String>,
+        ids: Vec<String>,
+    },
     Refetch,
-    Submit { job: DispatchJob, epoch: u64 },
-    Page { epoch: u64 },
-    Lookup { epoch: u64, ids: Vec<String> },
-    Outside { create: bool },
+    Submit {
+        job: DispatchJob,
+        epoch: u64,
+    },
+    Page {
+        epoch: u64,
+    },
+    Lookup {
+        epoch: u64,
+        ids: Vec<String>,
+    },
+    Outside {
+        create: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -415,6 +505,10 @@ pub struct World {
     keyed_permits: BTreeMap<String, u64>,
     /// Keys of `respond-async` creates admitted at once (they skip the bound).
     async_keys: BTreeSet<String>,
+    /// Ticket → the generations its submissions were answered with.
+    job_gens: BTreeMap<String, BTreeSet<String>>,
+    /// Generations whose end was put in the relay outbox.
+    relayed: BTreeSet<String>,
     pub stats: Stats,
     slack: Ms,
 }
@@ -468,6 +562,8 @@ impl World {
             told: BTreeMap::new(),
             keyed_permits: BTreeMap::new(),
             async_keys: BTreeSet::new(),
+            job_gens: BTreeMap::new(),
+            relayed: BTreeSet::new(),
             stats: Stats::default(),
             slack,
         }
@@ -596,7 +692,8 @@ impl World {
     fn recon_page(&mut self) -> Check {
         let Some(r) = self.recon.clone() else { return Ok(()) };
         if r.pages >= MAX_PAGES {
-            let c = Command::Reconciled { listed_from: r.listed_from, active: r.active, complete: false, ended: vec![] };
+            let c =
+                Command::Reconciled { listed_from: r.listed_from, active: r.active, complete: false, ended: vec![] };
             self.reconciled(c);
             return self.recon_end();
         }
@@ -791,7 +888,11 @@ impl World {
                         .iter()
                         .filter_map(|g| self.sync.status(g).map(|s| format!(r#"{{"id":"{g}","status":"{s}"}}"#)))
                         .collect();
-                    body = if items.len() == 1 && ids.len() == 1 { items[0].clone() } else { format!("[{}]", items.join(",")) };
+                    body = if items.len() == 1 && ids.len() == 1 {
+                        items[0].clone()
+                    } else {
+                        format!("[{}]", items.join(","))
+                    };
                 }
                 Kind::Lookup { ids, .. } => {
                     let items: Vec<String> = ids
@@ -900,14 +1001,16 @@ impl World {
                     }
                 }
                 Some(Answer::Limited(kind)) => {
-                    let c = Command::UpstreamLimited { class: "other".into(), kind, permit: None, retry_after_ms: None };
+                    let c =
+                        Command::UpstreamLimited { class: "other".into(), kind, permit: None, retry_after_ms: None };
                     self.reply(c);
                 }
                 _ => {}
             },
             Kind::Refetch => {
                 if let Some(Answer::Limited(kind)) = answer {
-                    let c = Command::UpstreamLimited { class: "other".into(), kind, permit: None, retry_after_ms: None };
+                    let c =
+                        Command::UpstreamLimited { class: "other".into(), kind, permit: None, retry_after_ms: None };
                     self.reply(c);
                 }
             }
@@ -916,6 +1019,13 @@ impl World {
                     return Ok(()); // the object that sent it is gone
                 }
                 // As src/upstream.rs::submit maps Sync's answer.
+                if let Some(Answer::Created(g)) = &answer {
+                    let gens = self.job_gens.entry(job.ticket.clone()).or_default();
+                    gens.insert(g.clone());
+                    if gens.len() > 1 {
+                        return Err(format!("queue: ticket {} created generations {gens:?} at Sync", job.ticket));
+                    }
+                }
                 let outcome = match answer {
                     Some(Answer::Created(generation)) => DispatchOutcome::Created { generation },
                     Some(Answer::Limited(kind)) => DispatchOutcome::Limited { kind, retry_after_ms: None },
@@ -944,7 +1054,8 @@ impl World {
                     }
                     Some(Answer::Limited(kind)) => {
                         let class = if kind == LimitKind::Rate { "other" } else { "generate" };
-                        let c = Command::UpstreamLimited { class: class.into(), kind, permit: None, retry_after_ms: None };
+                        let c =
+                            Command::UpstreamLimited { class: class.into(), kind, permit: None, retry_after_ms: None };
                         self.reply(c);
                         self.stats.reconcile_failed += 1;
                         self.reply(Command::ReconcileFailed { retry_at: listed_from + self.l.reconcile.min_ms });
@@ -1037,7 +1148,16 @@ impl World {
             body: format!(r#"{{"id":"{gen}","status":"{status}"}}"#),
             headers: vec![("content-type".into(), "application/json".into())],
         });
-        if let Reply::Ack { released } = self.reply(Command::Webhook { generation: gen, status, relay }) {
+        let queued_before = self.acc.state.outbox.counters.next_id;
+        let reply = self.reply(Command::Webhook { generation: gen.clone(), status, relay });
+        if self.acc.state.permits.holds_generation(&gen) {
+            return Err(format!("permits: the webhook of {gen} left its permit held"));
+        }
+        if self.acc.state.outbox.counters.next_id > queued_before && !self.relayed.insert(gen) {
+            // The same end relayed twice (a duplicate or replayed webhook).
+            self.stats.relayed_twice += 1;
+        }
+        if let Reply::Ack { released } = reply {
             self.stats.released_by_webhook += u64::from(released);
             if released > 0 {
                 // The object hands the freed permit to the queue at once.
@@ -1447,6 +1567,12 @@ impl World {
                         }
                     }
                 }
+            }
+        }
+        let mut held_gens = BTreeSet::new();
+        for g in st.permits.held().iter().filter_map(|p| p.generation()) {
+            if !held_gens.insert(g) {
+                return Err(format!("permits: generation {g} holds two permits: {:?}", st.permits.held()));
             }
         }
         let table: BTreeSet<u64> = store.permits.keys().copied().collect();
