@@ -1,6 +1,12 @@
 //! The Worker side of the account object's typed contract: one
 //! [`Command`] in, one [`Reply`] out, JSON over the stub's fetch.
 //!
+//! The call goes through the raw JavaScript stub (`stub.fetch(url, init)`,
+//! the reply read with one `text()`): the `worker` crate's wrappers read a
+//! response body chunk by chunk through a stream reader, which cost more
+//! than the rest of the call on the admission path (measured with a CPU
+//! profile of workerd; see BENCHMARKS.md).
+//!
 //! In pass-through mode the caller's Sync key rides along in a header so the
 //! object can reconcile and relay on the account's behalf; the object keeps
 //! it in memory only and never persists it.
@@ -8,30 +14,47 @@
 use governor_core::contract::{Command, Reply};
 use governor_core::error::GovernorError;
 use governor_core::secret::Secret;
-use worker::{Env, Headers, Method, Request, RequestInit};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+use worker::Env;
 
 pub const BINDING: &str = "ACCOUNTS";
 pub const KEY_HEADER: &str = "x-governor-upstream-key";
+const URL: &str = "https://account.internal/";
+
+#[wasm_bindgen]
+extern "C" {
+    /// A Durable Object stub as JavaScript sees it.
+    type RawStub;
+    #[wasm_bindgen(method, catch, js_name = fetch)]
+    fn fetch_with_init(this: &RawStub, url: &str, init: &web_sys::RequestInit) -> Result<js_sys::Promise, JsValue>;
+}
 
 /// Send one command to the account's Durable Object.
 pub async fn call(env: &Env, account: &str, key: Option<&Secret>, command: &Command) -> Result<Reply, GovernorError> {
     let internal = |what: &str| GovernorError::Internal(format!("account object: {what}"));
-    let body = serde_json::to_string(command).map_err(|_| internal("encode"))?;
-    let stub = env.durable_object(BINDING).and_then(|ns| ns.get_by_name(account)).map_err(|_| internal("binding"))?;
-    let headers = Headers::new();
-    if let Some(k) = key {
-        let _ = headers.set(KEY_HEADER, k.expose());
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
-    let req = Request::new_with_init("https://account.internal/", &init).map_err(|_| internal("request"))?;
     // The object threw, was reset or overloaded: nothing was decided, so the
     // caller may retry (503 with Retry-After), never a 500.
     let unavailable = |what: &str| GovernorError::Unavailable(format!("account object: {what}"));
-    let mut resp = stub.fetch_with_request(req).await.map_err(|_| unavailable("unreachable"))?;
-    if resp.status_code() != 200 {
-        worker::console_error!("account object answered {}", resp.status_code());
+    let body = serde_json::to_string(command).map_err(|_| internal("encode"))?;
+    let stub = env.durable_object(BINDING).and_then(|ns| ns.get_by_name(account)).map_err(|_| internal("binding"))?;
+    let stub: RawStub = stub.into_rpc();
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(&body));
+    if let Some(k) = key {
+        let headers = web_sys::Headers::new().map_err(|_| internal("headers"))?;
+        headers.set(KEY_HEADER, k.expose()).map_err(|_| internal("headers"))?;
+        init.set_headers(&headers);
+    }
+    let promise = stub.fetch_with_init(URL, &init).map_err(|_| unavailable("unreachable"))?;
+    let resp: web_sys::Response = JsFuture::from(promise).await.map_err(|_| unavailable("unreachable"))?.into();
+    if resp.status() != 200 {
+        worker::console_error!("account object answered {}", resp.status());
         return Err(unavailable("failed"));
     }
-    resp.json::<Reply>().await.map_err(|_| internal("decode"))
+    let text = resp.text().map_err(|_| unavailable("unreadable"))?;
+    let text = JsFuture::from(text).await.map_err(|_| unavailable("unreadable"))?;
+    serde_json::from_str(&text.as_string().unwrap_or_default()).map_err(|_| internal("decode"))
 }

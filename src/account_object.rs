@@ -295,10 +295,8 @@ impl DurableObject for AccountObject {
         if let Ok(Some(key)) = req.headers().get(KEY_HEADER) {
             *self.key.borrow_mut() = Some(Secret::new(key));
         }
-        let command: Command = match req.json().await {
-            Ok(c) => c,
-            Err(_) => return Response::error("malformed command", 400),
-        };
+        let command: Option<Command> = req.text().await.ok().and_then(|t| serde_json::from_str(&t).ok());
+        let Some(command) = command else { return Response::error("malformed command", 400) };
         let freeing = matches!(command, Command::Webhook { .. });
         let reply = self.reply(&config.limits, command).await?;
         if freeing && matches!(reply, Reply::Ack { released } if released > 0) {

@@ -106,12 +106,25 @@ fn rebuild(resp: Response) -> Response {
 
 /// Read a whole upstream response body (only for small JSON answers) and
 /// hand back an equivalent response to return.
-pub async fn read(mut resp: Response) -> (Response, Vec<u8>) {
+pub async fn read(resp: Response) -> (Response, Vec<u8>) {
     let status = resp.status_code();
     let headers = resp.headers().clone();
-    let bytes = resp.bytes().await.unwrap_or_default();
+    let bytes = body_bytes(resp).await;
     let copy = Response::builder().with_status(status).with_headers(headers).body(ResponseBody::Body(bytes.clone()));
     (copy, bytes)
+}
+
+/// A response's whole body: one `arrayBuffer()` rather than the `worker`
+/// crate's chunked stream reader (much slower per call). Empty on failure.
+pub async fn body_bytes(resp: Response) -> Vec<u8> {
+    let raw: web_sys::Response = resp.into();
+    match raw.array_buffer() {
+        Ok(p) => wasm_bindgen_futures::JsFuture::from(p)
+            .await
+            .map(|b| js_sys::Uint8Array::new(&b).to_vec())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Sync's `Retry-After` (seconds) or `retry-after-ms`, if it ever sends one,

@@ -47,9 +47,9 @@ async fn get(url: &str, key: &Secret) -> Option<(u16, Vec<u8>)> {
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
     let req = Request::new_with_init(url, &init).ok()?;
-    let mut resp = Fetch::Request(req).send().await.ok()?;
+    let resp = Fetch::Request(req).send().await.ok()?;
     let status = resp.status_code();
-    Some((status, resp.bytes().await.unwrap_or_default()))
+    Some((status, crate::proxy::body_bytes(resp).await))
 }
 
 /// One page of `GET /v2/generations?status=PENDING,PROCESSING`.
@@ -122,9 +122,9 @@ pub async fn submit(base: &str, key: &Secret, job: &DispatchJob) -> DispatchOutc
     let Ok(req) = Request::new_with_init(&format!("{base}/v2/generate"), &init) else {
         return DispatchOutcome::Transient;
     };
-    let Ok(mut resp) = Fetch::Request(req).send().await else { return DispatchOutcome::Transient };
+    let Ok(resp) = Fetch::Request(req).send().await else { return DispatchOutcome::Transient };
     let status = resp.status_code();
-    let bytes = resp.bytes().await.unwrap_or_default();
+    let bytes = crate::proxy::body_bytes(resp).await;
     match status {
         200..=299 => match created_id(&bytes) {
             Some(generation) => DispatchOutcome::Created { generation },
