@@ -96,7 +96,13 @@ impl Params {
         l.queue.max_bytes = r.range(2_000, 20_000);
         l.queue.retry_ms = r.range(50, 300);
         l.queue.retention_ms = r.range(20_000, 90_000);
-        l.idempotency.ttl_ms = r.range(10_000, 60_000);
+        l.idempotency.ttl_ms = if strict {
+            r.range(10_000, 60_000)
+        } else {
+            // A key's TTL shorter than its reservation's lets a retry in while
+            // the first request is in flight (see the report): not by default.
+            l.concurrency.reservation_ttl_ms + r.range(0, 30_000)
+        };
         l.idempotency.max_records = r.range(4, 12) as u32;
         l.idempotency.max_bytes = r.range(2_000, 8_000);
         l.idempotency.max_body_bytes = r.range(40, 200);
