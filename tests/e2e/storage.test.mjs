@@ -4,8 +4,10 @@
 // turn into a 5xx.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync, rmSync } from "node:fs";
-import { startSim, startGovernor, generateBody, SIM_KEY, until } from "../lib/harness.mjs";
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startSim, startGovernor, generateBody, SIM_KEY, until, ROOT } from "../lib/harness.mjs";
 
 const WEBHOOK_KEY = "governor-webhook-key-for-tests";
 const cleanup = [];
@@ -214,4 +216,32 @@ test("600 jobs × 256 KiB queued (150 MiB), a restart, then every job reaches Sy
   assert.equal(seen.size, Math.min(40, queued.length));
   const after = (await call(gov, "/governor/v1/status")).json;
   assert.ok(after.storage.queue.bytes === 0, "no body left once submitted");
+});
+
+test("an account written by the previous release's layout loads under this one and its queue still runs exactly once", async () => {
+  const fixture = join(ROOT, "tests", "fixtures", "legacy-v0");
+  const expected = JSON.parse(readFileSync(join(fixture, "expected.json"), "utf8"));
+  const dir = mkdtempSync(join(tmpdir(), "sync-governor-legacy-"));
+  cpSync(join(fixture, "persist"), dir, { recursive: true });
+  const sim = await startSim({ concurrency: 10, "generate-per-minute": 10_000, "pending-ms": 0, "processing-ms": 100 });
+  const gov = await startGovernor({ ...expected.vars, SYNC_API_BASE: sim.url, RECONCILE_MIN_MS: "1000" }, { persistDir: dir });
+  cleanup.push(() => sim.stop(), () => gov.stop(), () => rmSync(dir, { recursive: true, force: true }));
+  const first = await call(gov, "/governor/v1/status");
+  assert.equal(first.status, 200, first.text);
+  assert.equal(first.json.storage.schemaVersion, 2);
+  // The old generations are unknown to this simulator: reconciliation frees
+  // their permits, and the four queued jobs go, each exactly once.
+  const t = expected.tickets;
+  await until("the legacy queue drained", async () => (await call(gov, "/governor/v1/status")).json.queue.depth === 0, 60_000);
+  await until("the legacy jobs created at Sync", async () => (await sim.stats()).totals.created >= 4, 30_000);
+  const log = await sim.requests(1000);
+  const keys = log.filter((e) => e.method === "POST" && /generate/i.test(e.path)).map((e) => e.headers["idempotency-key"]);
+  for (const name of ["J1", "J2", "J3", "J4"]) {
+    assert.equal(keys.filter((k) => k === `sync-governor-${t[name]}`).length, 1, `${name} reached Sync exactly once`);
+    const v = await call(gov, `/governor/v1/queue/${t[name]}`);
+    assert.ok(["SUBMITTED", "COMPLETED"].includes(v.json.status), `${name}: ${v.json.status}`);
+  }
+  assert.equal((await sim.stats()).totals.created, 4, "nothing else was created");
+  assert.equal((await call(gov, `/governor/v1/queue/${t.J5}`)).json.status, "CANCELED");
+  assert.equal((await call(gov, `/governor/v1/queue/${t.Q0}`)).json.status, "COMPLETED");
 });
