@@ -8,7 +8,8 @@
 //! `cargo test -p governor-core --test dst` runs 32 seeds of 2,000 steps.
 //! `DST_SEEDS=N DST_BASE=B DST_STEPS=M` run seeds B..B+N (`scripts/dst.sh N`);
 //! `DST_SEED=S` replays one seed; `DST_SEED=S DST_ONLY=3,17,42` replays just
-//! those steps of it (the minimal history a failure prints).
+//! those steps of it (the minimal history a failure prints); `DST_TRACE=1`
+//! prints every command and reply.
 //! `DST_STRICT=1` also lets the world do what today's core mishandles
 //! (see `known_bugs_stay_fixed` and core/tests/dst_findings.rs): Sync
 //! creating generations behind answers the governor cannot read, restarts
@@ -151,8 +152,9 @@ fn simulate(seeds: Vec<u64>, steps: usize, strict: bool, only: Option<Vec<usize>
         .into_iter()
         .map(|mine| {
             let only = only.clone();
-            std::thread::spawn(move || -> Result<Stats, String> {
+            std::thread::spawn(move || -> (Stats, Vec<String>) {
                 let mut total = Stats::default();
+                let mut failed = Vec::new();
                 for seed in mine {
                     let p = Params::from_seed(seed, strict);
                     let mut h = history(seed, steps, &p);
@@ -161,25 +163,24 @@ fn simulate(seeds: Vec<u64>, steps: usize, strict: bool, only: Option<Vec<usize>
                     }
                     match run(seed, &p, &h, true) {
                         Ok(s) => total.add(&s),
-                        Err(f) => return Err(report_failure(seed, &p, &h, &f, strict)),
+                        Err(f) => failed.push(report_failure(seed, &p, &h, &f, strict)),
                     }
                 }
-                Ok(total)
+                (total, failed)
             })
         })
         .collect();
     let mut total = Stats::default();
     let mut failures = Vec::new();
     for h in handles {
-        match h.join().expect("a simulation thread") {
-            Ok(s) => total.add(&s),
-            Err(e) => failures.push(e),
-        }
+        let (s, failed) = h.join().expect("a simulation thread");
+        total.add(&s);
+        failures.extend(failed);
     }
     if failures.is_empty() {
         Ok(total)
     } else {
-        Err(failures.join("\n"))
+        Err(format!("{} of the seeds failed (the others: {total})\n{}", failures.len(), failures.join("\n")))
     }
 }
 

@@ -586,7 +586,12 @@ impl World {
     /// as the object arms it.
     fn cmd(&mut self, c: Command) -> (Reply, Vec<Effect>) {
         let jitter = self.rng.unit();
+        let trace = std::env::var("DST_TRACE").is_ok().then(|| format!("{c:?}"));
         let out = self.acc.run(&self.l, self.now, jitter, c);
+        if let Some(c) = trace {
+            let r = format!("{:?}", out.reply);
+            eprintln!("{} {} -> {}", self.now - 1_700_000_000_000, &c[..c.len().min(160)], &r[..r.len().min(120)]);
+        }
         self.stats.commands += 1;
         self.schedule(out.wake);
         (out.reply, out.effects)
