@@ -214,7 +214,8 @@ impl AccountObject {
         let mut active = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let admit = Command::Admit(AdmitRequest { class: "other".into(), ..AdmitRequest::default() });
+            let admit =
+                Command::Admit(AdmitRequest { class: "other".into(), internal: true, ..AdmitRequest::default() });
             if let Reply::Rejected(r) = self.reply(limits, admit).await? {
                 self.run(limits, Command::ReconcileFailed { retry_at: r.retry_at_ms }).await?;
                 return Ok(());
@@ -265,7 +266,7 @@ impl AccountObject {
         if gone.is_empty() {
             return Ok(Vec::new());
         }
-        let admit = Command::Admit(AdmitRequest { class: "other".into(), ..AdmitRequest::default() });
+        let admit = Command::Admit(AdmitRequest { class: "other".into(), internal: true, ..AdmitRequest::default() });
         if !matches!(self.reply(&config.limits, admit).await?, Reply::Admitted(_)) {
             return Ok(Vec::new());
         }

@@ -172,7 +172,8 @@ async fn proxy_request(
         Ok(r) => r,
         Err(e) => {
             if let Some(permit) = admitted.permit {
-                let _ = account_client::call(env, &caller.account, key, &Command::Release { permit }).await;
+                // Sync may have taken it before the connection failed.
+                let _ = account_client::call(env, &caller.account, key, &Command::Unsettled { permit }).await;
             }
             return Err(e);
         }
@@ -229,9 +230,11 @@ async fn settle_response(env: &Env, ctx: &Context, s: Settle<'_>, resp: Response
     let (p, permit) = (s.proxy, s.permit);
     let status = resp.status_code();
     let retry_after = proxy::upstream_retry_after_ms(&resp, s.retry_cap_ms);
+    let mut ended = None;
     let (resp, command) = match (&p.kind, permit) {
         (ProxyKind::Create, Some(permit)) => {
             let (resp, bytes) = proxy::read(resp).await;
+            ended = settle::ended_in_create(status, &bytes);
             (resp, settle::after_create(permit, status, &bytes, retry_after, s.idempotency))
         }
         (ProxyKind::ReadsGenerations, _) if (200..300).contains(&status) && !s.in_flight.is_empty() => {
@@ -267,8 +270,10 @@ async fn settle_response(env: &Env, ctx: &Context, s: Settle<'_>, resp: Response
         Some(command) => {
             let (env, account, key) = (env.clone(), s.account.to_owned(), s.key.cloned());
             ctx.wait_until(async move {
-                if let Err(e) = account_client::call(&env, &account, key.as_ref(), &command).await {
-                    worker::console_error!("settling with the account failed: {}", e.message());
+                for command in std::iter::once(command).chain(ended) {
+                    if let Err(e) = account_client::call(&env, &account, key.as_ref(), &command).await {
+                        worker::console_error!("settling with the account failed: {}", e.message());
+                    }
                 }
             });
         }

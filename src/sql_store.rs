@@ -236,11 +236,10 @@ impl Store for SqlStore {
         Ok(self.records("SELECT row FROM idempotency WHERE key = ?", vec![text(key)])?.into_iter().next())
     }
 
-    fn idempotency_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, u64)>> {
-        self.rows(
-            "SELECT key, bytes FROM idempotency WHERE at < ? ORDER BY at LIMIT ?",
+    fn idempotency_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<IdempotencyRecord>> {
+        self.records(
+            "SELECT row FROM idempotency WHERE at < ? ORDER BY at LIMIT ?",
             vec![int(before), int(u64::from(limit))],
-            |r| Some((col_str(r, 0)?, col_u64(r, 1)?)),
         )
     }
 

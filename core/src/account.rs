@@ -258,6 +258,10 @@ impl AccountState {
                 self.idempotency.settle(permit, None, None, now, &limits.idempotency);
                 Reply::Ack { released: u32::from(self.permits.release(permit).is_some()) }
             }
+            Command::Unsettled { permit } => {
+                self.permits.mark_unknown(&limits.concurrency, permit, now);
+                Reply::Ack { released: 0 }
+            }
             Command::Observe { generations } => {
                 Reply::Ack { released: self.release_terminal(store, &generations, now)?.len() as u32 }
             }
@@ -273,7 +277,12 @@ impl AccountState {
                 self.jobs_ended(store, &ended, now)?;
                 let active: Vec<(String, Option<String>)> = active.into_iter().map(|a| (a.id, a.model)).collect();
                 let (gone, adopted) = if complete {
-                    self.permits.reconcile(&limits.concurrency, &active, listed_from, now)
+                    let (gone, adopted) = self.permits.reconcile(&limits.concurrency, &active, listed_from, now);
+                    for p in &gone {
+                        // An unknown create's key may be tried again now.
+                        self.idempotency.settle(p.id, None, None, now, &limits.idempotency);
+                    }
+                    (gone, adopted)
                 } else {
                     // A partial list can only prove presence, never absence.
                     let before = self.permits.in_use();
@@ -563,7 +572,8 @@ impl AccountState {
         }
         if now >= self.sweep_at {
             self.sweep_at = now + SWEEP_EVERY_MS;
-            self.idempotency.expire(store, now, &limits.idempotency)?;
+            let permits = &self.permits;
+            self.idempotency.expire(store, now, &limits.idempotency, |g| permits.holds_generation(g))?;
             let before = now.saturating_sub(limits.queue.retention_ms);
             for ticket in store.finished_jobs_older_than(before, 256)? {
                 let touched = self.journal.iter().any(|w| matches!(w, Write::PutJob(j) if j.ticket == ticket));

@@ -36,7 +36,8 @@ impl AccountState {
             if let Some(Err(until)) = self.backoff.get(bucket).map(|b| b.check(now)) {
                 refuse(until, Reason::UpstreamBackoff, bucket, rate.limit);
             }
-            if let Err(at) = self.windows.get(bucket).map_or(Ok(()), |w| w.check(rate, now)) {
+            let reserve = if req.internal || bucket != "other" { 0 } else { limits.reconcile_reserve() };
+            if let Err(at) = self.windows.get(bucket).map_or(Ok(()), |w| w.check_reserving(rate, now, reserve)) {
                 refuse(at, Reason::Rate, bucket, rate.limit);
             }
         }
@@ -114,7 +115,13 @@ impl AccountState {
             }
             let policy = &limits.idempotency;
             match self.idempotency.lookup(store, key)? {
-                Some(r) if r.at.saturating_add(policy.ttl_ms) <= now => stale = Some(r),
+                // Past its TTL, unless its generation still runs: a retry
+                // then still gets the first answer.
+                Some(r @ IdempotencyRecord { state: IdempotencyState::Done { .. }, .. })
+                    if r.at.saturating_add(policy.ttl_ms) <= now && !self.done_generation_runs(&r) =>
+                {
+                    stale = Some(r)
+                }
                 Some(IdempotencyRecord { state: IdempotencyState::Done { status, generation, body }, .. }) => {
                     return Ok(self.replay(limits, now, key.clone(), status, generation, body));
                 }
@@ -123,7 +130,7 @@ impl AccountState {
                 }
                 None => {}
             }
-            if stale.is_none() && req.permit && req.enqueue.is_none() && !self.idempotency.has_room(policy) {
+            if stale.is_none() && req.permit && !self.idempotency.has_room(policy) {
                 let records = self.idempotency.totals.records >= u64::from(policy.max_records);
                 let (name, bound) = if records {
                     ("idempotency_records", u64::from(policy.max_records))
@@ -139,6 +146,10 @@ impl AccountState {
             Ok(()) => Reply::Admitted(self.commit(limits, now, req, stale.as_ref())),
             Err(rejection) => self.refuse(limits, now, req, rejection),
         })
+    }
+
+    fn done_generation_runs(&self, r: &IdempotencyRecord) -> bool {
+        matches!(&r.state, IdempotencyState::Done { generation: Some(g), .. } if self.permits.holds_generation(g))
     }
 
     /// A retried key: Sync's first answer, or (when it was too large to

@@ -53,6 +53,17 @@ impl Limits {
         }
     }
 
+    /// Units of the `other` budget per window that only the governor's own
+    /// reconciliation may spend: 1 in 100 (6 of Sync's 600 per minute), at
+    /// least 1 when the budget has 4 or more.
+    pub fn reconcile_reserve(&self) -> u32 {
+        if self.other.limit >= 4 {
+            (self.other.limit / 100).max(1)
+        } else {
+            0
+        }
+    }
+
     /// Every rate class, in policy order.
     pub fn classes(&self) -> impl Iterator<Item = (&str, &RateLimit)> {
         [("generate", &self.generate), ("other", &self.other)]

@@ -28,8 +28,13 @@ pub enum Command {
         #[serde(default)]
         replay: Option<Replay>,
     },
-    /// Sync refused or failed the request holding `permit`: free it.
+    /// Sync refused the request holding `permit` (nothing was created): free it.
     Release { permit: PermitId },
+    /// Sync's answer to the create holding `permit` is unknown (5xx, timeout,
+    /// a dropped connection, a 2xx without an id): the generation may exist.
+    /// The permit stays until a reconciliation listing begun later shows
+    /// what Sync has (the generation is then adopted if active), or its TTL.
+    Unsettled { permit: PermitId },
     /// Generation statuses seen in responses passing through.
     Observe { generations: Vec<Observed> },
     /// Sync answered 429 to a request the governor admitted.
@@ -90,6 +95,11 @@ pub struct AdmitRequest {
     /// tell whether its response frees any without another call.
     #[serde(default)]
     pub report_in_flight: bool,
+    /// The governor's own request (reconciliation): it may use the share of
+    /// the `other` budget that clients cannot take, so that clients polling
+    /// at the limit never starve the freeing of lost permits.
+    #[serde(default)]
+    pub internal: bool,
 }
 
 /// A held request's place in line.

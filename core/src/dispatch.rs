@@ -28,8 +28,22 @@ impl AccountState {
             let ticket = job.ticket.clone();
             let JobState::Submitting { permit } = job.state else { return Ok(Reply::Ack { released: 0 }) };
             // Its permit survived the restart with the rest of the state.
+            // Sending it again is one more request as Sync counts them.
+            let rate = AdmitRequest { class: "generate".into(), ..AdmitRequest::default() };
             if self.permits.held().iter().any(|p| p.id == permit) {
-                return self.dispatch_job(store, now, &ticket, permit);
+                match self.admit_check(limits, now, &rate) {
+                    Ok(()) => {
+                        self.spend(limits, "generate", now);
+                        return self.dispatch_job(store, now, &ticket, permit);
+                    }
+                    Err(r) => {
+                        // Not now: the first send may have created it, so the
+                        // permit waits for a listing; the job waits its turn.
+                        self.permits.mark_unknown(&limits.concurrency, permit, now);
+                        self.queue.requeue_unknown(&ticket, r.retry_at_ms, now);
+                        return Ok(Reply::Ack { released: 0 });
+                    }
+                }
             }
             self.queue.requeue(&ticket, now, now);
         }
@@ -98,11 +112,14 @@ impl AccountState {
                 self.queue.fail(ticket, name, format!("Sync answered {status}: {error}"), now);
             }
             DispatchOutcome::Transient => {
-                self.permits.release(permit);
+                // Sync may have created it: the permit stays until a listing
+                // tells; the job goes again later with the same Sync
+                // Idempotency-Key, so Sync creates it at most once.
+                self.permits.mark_unknown(&limits.concurrency, permit, now);
                 let attempts = self.queue.get(ticket).map_or(1, |j| j.attempts);
                 let base = limits.queue.retry_ms;
                 let pause = full_jitter(base, base.saturating_mul(256), attempts, jitter).max(base / 2);
-                self.queue.requeue(ticket, now + pause, now);
+                self.queue.requeue_unknown(ticket, now + pause, now);
             }
         }
         Reply::Ack { released: 0 }

@@ -130,14 +130,28 @@ impl Idempotency {
         }
     }
 
-    /// Forget records past their TTL (a bounded batch per call).
-    pub fn expire(&mut self, store: &dyn Store, now: Ms, policy: &IdempotencyPolicy) -> StoreResult<()> {
+    /// Forget records past their TTL (a bounded batch per call), except
+    /// those whose request or generation is still running (`running`).
+    pub fn expire(
+        &mut self,
+        store: &dyn Store,
+        now: Ms,
+        policy: &IdempotencyPolicy,
+        running: impl Fn(&str) -> bool,
+    ) -> StoreResult<()> {
         if self.totals.records == 0 {
             return Ok(());
         }
-        for (key, bytes) in store.idempotency_older_than(now.saturating_sub(policy.ttl_ms), 256)? {
+        let batch =
+            store.idempotency_older_than(now.saturating_sub(policy.ttl_ms), 256 + self.in_flight.len() as u32)?;
+        for record in batch {
+            let (key, bytes) = (record.key.clone(), record.bytes());
             let touched = self.writes.iter().any(|w| matches!(w, Write::PutIdempotency(r) if r.key == key));
-            if touched {
+            let in_flight = self.in_flight.values().any(|r| r.key == key);
+            let generation_runs =
+                matches!(&record.state, IdempotencyState::Done { generation: Some(g), .. } if running(g));
+            if touched || in_flight || generation_runs {
+                // In flight: it ends with its permit, not with its age.
                 // Renewed by this very command: the table is behind.
                 continue;
             }

@@ -52,6 +52,9 @@ pub struct Permit {
     pub expires: Ms,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// A reservation whose create got no usable answer, since when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_since: Option<Ms>,
 }
 
 impl Permit {
@@ -111,8 +114,20 @@ impl Permits {
             bound_at: None,
             expires: now.saturating_add(cfg.reservation_ttl_ms),
             model,
+            unknown_since: None,
         });
         id
+    }
+
+    /// The create holding `permit` got no usable answer: keep the permit
+    /// until reconciliation can tell (see [`Permits::reconcile`]).
+    /// It may be a running generation, so it lives as long as one could
+    /// (the lease), not as long as a request.
+    pub fn mark_unknown(&mut self, cfg: &ConcurrencyLimit, permit: PermitId, now: Ms) {
+        if let Some(p) = self.held.iter_mut().find(|p| p.id == permit && p.holder == Holder::Request) {
+            p.unknown_since.get_or_insert(now);
+            p.expires = p.expires.max(now.saturating_add(cfg.lease_ttl_ms));
+        }
     }
 
     /// Bind a reservation to the generation Sync created. If reconciliation
@@ -165,6 +180,7 @@ impl Permits {
             bound_at: Some(now),
             expires: now.saturating_add(cfg.lease_ttl_ms),
             model,
+            unknown_since: None,
         });
         true
     }
@@ -182,10 +198,13 @@ impl Permits {
         now: Ms,
     ) -> (Vec<Permit>, u32) {
         let listed = |g: &str| active.iter().any(|(id, _)| id == g);
-        let (gone, kept): (Vec<Permit>, Vec<Permit>) = self
-            .held
-            .drain(..)
-            .partition(|p| p.generation().is_some_and(|g| !listed(g)) && p.bound_at.is_some_and(|b| b < listed_from));
+        // A create whose answer was lost before the listing began: whatever
+        // it made is in the listing (and adopted below) or already ended.
+        let unknown_before = |p: &Permit| p.unknown_since.is_some_and(|u| u < listed_from);
+        let (gone, kept): (Vec<Permit>, Vec<Permit>) = self.held.drain(..).partition(|p| {
+            (p.generation().is_some_and(|g| !listed(g)) && p.bound_at.is_some_and(|b| b < listed_from))
+                || unknown_before(p)
+        });
         self.held = kept;
         let mut adopted = 0;
         for (id, model) in active {

@@ -68,6 +68,10 @@ pub struct Job {
     /// Size of the job's body (kept in its own row).
     #[serde(default)]
     pub bytes: u64,
+    /// A submission got no usable answer: Sync may have created it, so it
+    /// can no longer be canceled (it goes again with the same Sync key).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub maybe_created: bool,
 }
 
 impl Job {
@@ -205,6 +209,7 @@ impl Queue {
             attempts: 0,
             not_before: now,
             bytes,
+            maybe_created: false,
         };
         self.bytes += bytes;
         self.writes.push(Write::PutJob(job.clone()));
@@ -275,6 +280,17 @@ impl Queue {
         });
     }
 
+    /// Back to the queue after a send whose outcome is unknown: it may
+    /// exist at Sync, so it goes again (same key) and cannot be canceled.
+    pub fn requeue_unknown(&mut self, ticket: &str, at: Ms, now: Ms) {
+        self.update(ticket, |j| {
+            j.state = JobState::Queued;
+            j.not_before = at;
+            j.updated_at = now;
+            j.maybe_created = true;
+        });
+    }
+
     /// Back to the queue (a 429 or a transient failure), not before `at`.
     pub fn requeue(&mut self, ticket: &str, at: Ms, now: Ms) {
         self.update(ticket, |j| {
@@ -294,7 +310,7 @@ impl Queue {
     /// Cancel a job still QUEUED; returns its final row.
     pub fn cancel(&mut self, ticket: &str, now: Ms) -> Result<Job, CancelError> {
         let job = self.get(ticket).ok_or(CancelError::NotFound)?;
-        if job.state != JobState::Queued {
+        if job.state != JobState::Queued || job.maybe_created {
             return Err(CancelError::AlreadySubmitted);
         }
         let mut done = job.clone();

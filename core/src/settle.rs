@@ -44,9 +44,10 @@ pub fn limit_kind(body: &[u8]) -> LimitKind {
 }
 
 /// After `POST /v2/generate`: bind on 2xx (keeping the answer for a client
-/// `Idempotency-Key`), or free the permit. A 2xx without a generation id
-/// changes nothing: the reservation is kept until reconciliation finds the
-/// generation or its TTL ends (never guess that it freed).
+/// `Idempotency-Key`); free the permit when Sync refused (a 4xx: nothing was
+/// created); a 429 teaches backoff. When the outcome is unknown (a 2xx
+/// without a generation id, a 5xx) the permit is kept as unsettled until a
+/// reconciliation listing tells what Sync has: never guess that it freed.
 pub fn after_create(
     permit: PermitId,
     status: u16,
@@ -55,7 +56,9 @@ pub fn after_create(
     key: Option<IdempotencyKey>,
 ) -> Option<Command> {
     if (200..300).contains(&status) {
-        let Ok(OneOrMany::One(g)) = serde_json::from_slice::<OneOrMany>(body) else { return None };
+        let Ok(OneOrMany::One(g)) = serde_json::from_slice::<OneOrMany>(body) else {
+            return Some(Command::Unsettled { permit });
+        };
         let replay =
             key.map(|key| Replay { key, status, body: String::from_utf8_lossy(body).into_owned(), refetch: None });
         return Some(Command::Bind { permit, generation: g.id, replay });
@@ -68,7 +71,26 @@ pub fn after_create(
             retry_after_ms,
         });
     }
+    if status >= 500 {
+        // A gateway error after Sync took the create: it may exist.
+        return Some(Command::Unsettled { permit });
+    }
     Some(Command::Release { permit })
+}
+
+/// A create answered with a generation that already ended (Sync replaying
+/// an old generation for a reused `Idempotency-Key`): after its bind, this
+/// frees the permit at once.
+pub fn ended_in_create(status: u16, body: &[u8]) -> Option<Command> {
+    if !(200..300).contains(&status) {
+        return None;
+    }
+    match serde_json::from_slice::<OneOrMany>(body) {
+        Ok(OneOrMany::One(Generation { id, status: Some(s) })) if is_terminal(&s) => {
+            Some(Command::Observe { generations: vec![Observed { id, status: s }] })
+        }
+        _ => None,
+    }
 }
 
 /// The generation id in a create response.
@@ -105,7 +127,14 @@ mod tests {
             after_create(7, 201, body, None, None),
             Some(Command::Bind { permit: 7, generation: "g1".into(), replay: None })
         );
-        assert_eq!(after_create(7, 201, b"{}", None, None), None, "2xx without an id keeps the reservation");
+        assert_eq!(
+            after_create(7, 201, b"{}", None, None),
+            Some(Command::Unsettled { permit: 7 }),
+            "2xx without an id"
+        );
+        for status in [500, 502, 503, 504] {
+            assert_eq!(after_create(7, status, b"{}", None, None), Some(Command::Unsettled { permit: 7 }), "{status}");
+        }
         assert_eq!(after_create(7, 400, b"{}", None, None), Some(Command::Release { permit: 7 }));
         let busy = br#"{"statusCode":429,"errorCode":"concurrency_limit_exceeded"}"#;
         assert!(matches!(

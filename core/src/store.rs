@@ -119,8 +119,8 @@ pub trait Store {
     fn in_flight_idempotency(&self) -> StoreResult<Vec<IdempotencyRecord>>;
 
     fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
-    /// Up to `limit` records stored before `before`, oldest first: (key, bytes).
-    fn idempotency_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, u64)>>;
+    /// Up to `limit` records stored before `before`, oldest first.
+    fn idempotency_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<IdempotencyRecord>>;
     fn job(&self, ticket: &str) -> StoreResult<Option<Job>>;
     fn job_body(&self, ticket: &str) -> StoreResult<Option<String>>;
     fn job_by_client_key(&self, client: &str, key: &str) -> StoreResult<Option<Job>>;
@@ -238,10 +238,10 @@ impl Store for MemStore {
         Ok(self.idempotency.get(key).cloned())
     }
 
-    fn idempotency_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, u64)>> {
+    fn idempotency_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<IdempotencyRecord>> {
         let mut old: Vec<&IdempotencyRecord> = self.idempotency.values().filter(|r| r.at < before).collect();
         old.sort_by_key(|r| r.at);
-        Ok(old.into_iter().take(limit as usize).map(|r| (r.key.clone(), r.bytes())).collect())
+        Ok(old.into_iter().take(limit as usize).cloned().collect())
     }
 
     fn job(&self, ticket: &str) -> StoreResult<Option<Job>> {

@@ -69,12 +69,18 @@ fn is_zero(v: &Ms) -> bool {
 impl WindowLog {
     /// Earliest time at which one more admission fits, or `Ok` when it fits now.
     pub fn check(&self, cfg: &RateLimit, now: Ms) -> Result<(), Ms> {
+        self.check_reserving(cfg, now, 0)
+    }
+
+    /// As [`WindowLog::check`], leaving the last `reserve` units of the span
+    /// to someone else (the governor's own reconciliation).
+    pub fn check_reserving(&self, cfg: &RateLimit, now: Ms, reserve: u32) -> Result<(), Ms> {
         let mut earliest = now;
         if cfg.limit == 0 {
             return Err(Ms::MAX);
         }
         let n = self.stamps.len();
-        let limit = cfg.limit as usize;
+        let limit = cfg.limit.saturating_sub(reserve).max(1) as usize;
         if n >= limit {
             // The limit-th most recent admission must have left the span.
             let kth = self.stamps[n - limit];

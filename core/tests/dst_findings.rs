@@ -41,7 +41,6 @@ fn permit_of(r: Reply) -> u64 {
 /// Today `dispatched` releases it, and the next create goes to Sync while
 /// the account's own generations already fill the cap (DST seed 0, strict).
 #[test]
-#[ignore = "bug: DispatchOutcome::Transient releases a permit whose generation may exist (dispatch.rs)"]
 fn a_queued_job_whose_outcome_is_unknown_keeps_its_permit() {
     let l = Limits::for_window(100, 100, 1, 60_000, 0);
     let mut acc = MemAccount::default();
@@ -65,10 +64,13 @@ fn a_queued_job_whose_outcome_is_unknown_keeps_its_permit() {
 /// Worker on a connection error (src/handler.rs). Keep the reservation, as
 /// for a 2xx without an id.
 #[test]
-#[ignore = "bug: settle::after_create releases the permit of a create answered 5xx"]
 fn a_direct_create_answered_5xx_keeps_its_reservation() {
     for status in [500, 502, 503, 504] {
-        assert_eq!(settle::after_create(7, status, b"{}", None, None), None, "status {status}");
+        assert_eq!(
+            settle::after_create(7, status, b"{}", None, None),
+            Some(Command::Unsettled { permit: 7 }),
+            "status {status}"
+        );
     }
 }
 
@@ -76,7 +78,6 @@ fn a_direct_create_answered_5xx_keeps_its_reservation() {
 /// spending rate budget; its first send may have reached Sync, which counts
 /// both (DST seed 2: three submissions of `generate` within one window, limit 2).
 #[test]
-#[ignore = "bug: a resumed SUBMITTING job is re-sent without spending budget (dispatch.rs)"]
 fn a_resumed_submission_spends_budget() {
     let l = Limits::for_window(1, 100, 5, 60_000, 0);
     let mut acc = MemAccount::default();
@@ -98,7 +99,6 @@ fn a_resumed_submission_spends_budget() {
 /// idempotency record without the table's bound check (admit.rs checks
 /// `has_room` only when `enqueue` is `None`).
 #[test]
-#[ignore = "bug: a keyed respond-async create admitted at once skips the idempotency bound (admit.rs)"]
 fn a_keyed_async_create_admitted_at_once_respects_the_idempotency_bound() {
     let mut l = Limits::for_window(100, 100, 5, 60_000, 0);
     l.idempotency.max_records = 1;
@@ -121,7 +121,6 @@ fn a_keyed_async_create_admitted_at_once_respects_the_idempotency_bound() {
 /// retry now owns, so the table's counters drift from its rows (DST seeds
 /// 1140 and 1207 of the long run, with IDEMPOTENCY_TTL below RESERVATION_TTL).
 #[test]
-#[ignore = "bug: an in-flight idempotency record expires while its permit is held (admit.rs / idempotency.rs)"]
 fn an_in_flight_key_stays_in_flight_until_its_permit_ends() {
     let mut l = Limits::for_window(100, 100, 5, 60_000, 0);
     l.idempotency.ttl_ms = 1_000;

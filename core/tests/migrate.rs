@@ -82,7 +82,8 @@ fn the_previous_layout_loads_with_everything_in_flight() {
     assert_eq!(acc.state.queue.last_client(), inv["cursor"].as_str());
     // Every ticket reads as the old code showed it (finished ones from their rows).
     for (name, ticket) in tickets {
-        let Reply::Ticket(view) = acc.apply(&limits, now, 0.5, Command::Ticket { ticket: ticket.as_str().unwrap().into() })
+        let Reply::Ticket(view) =
+            acc.apply(&limits, now, 0.5, Command::Ticket { ticket: ticket.as_str().unwrap().into() })
         else {
             panic!("{name}: ticket lost")
         };
@@ -102,13 +103,10 @@ fn replays_and_the_line_still_hold_after_the_upgrade() {
     let keys = &expected["idempotencyKeys"];
     for name in ["createA", "createB"] {
         let k = &keys[name];
-        let key = IdempotencyKey { client: k["client"].as_str().unwrap().into(), key: k["key"].as_str().unwrap().into() };
-        let admit = AdmitRequest {
-            class: "generate".into(),
-            permit: true,
-            idempotency: Some(key),
-            ..AdmitRequest::default()
-        };
+        let key =
+            IdempotencyKey { client: k["client"].as_str().unwrap().into(), key: k["key"].as_str().unwrap().into() };
+        let admit =
+            AdmitRequest { class: "generate".into(), permit: true, idempotency: Some(key), ..AdmitRequest::default() };
         let Reply::Replay(r) = acc.apply(&limits, now, 0.5, Command::Admit(admit)) else { panic!("{name}: no replay") };
         assert_eq!(u64::from(r.status), k["replayStatus"].as_u64().unwrap());
         assert!(r.body.contains(k["generation"].as_str().unwrap()), "{name}: the first answer");
@@ -116,7 +114,8 @@ fn replays_and_the_line_still_hold_after_the_upgrade() {
     // A queued client key maps to its ticket.
     let q = &keys["queuedJ4"];
     let key = IdempotencyKey { client: q["client"].as_str().unwrap().into(), key: q["key"].as_str().unwrap().into() };
-    let admit = AdmitRequest { class: "generate".into(), permit: true, idempotency: Some(key), ..AdmitRequest::default() };
+    let admit =
+        AdmitRequest { class: "generate".into(), permit: true, idempotency: Some(key), ..AdmitRequest::default() };
     let Reply::Queued(t) = acc.apply(&limits, now, 0.5, Command::Admit(admit)) else { panic!("queued key lost") };
     assert_eq!(t.id, q["ticket"].as_str().unwrap());
     // The permits are still held: a new create is refused for concurrency.

@@ -708,7 +708,7 @@ impl World {
             self.reconciled(c);
             return self.recon_end();
         }
-        let admit = AdmitRequest { class: "other".into(), ..AdmitRequest::default() };
+        let admit = AdmitRequest { class: "other".into(), internal: true, ..AdmitRequest::default() };
         match self.reply(Command::Admit(admit)) {
             Reply::Rejected(rej) => {
                 self.stats.reconcile_failed += 1;
@@ -960,6 +960,7 @@ impl World {
         }
         match req.kind {
             Kind::Client { class, permit: Some(permit), key, .. } => {
+                let mut ended = None;
                 let command = match (&answer, req.fate) {
                     // The Worker answers 504 and keeps the reservation: the outcome is unknown.
                     (None, Fate::Timeout { .. }) => None,
@@ -988,6 +989,7 @@ impl World {
                         } else {
                             body
                         };
+                        ended = settle::ended_in_create(status, body.as_bytes());
                         settle::after_create(permit, status, body.as_bytes(), None, key.clone())
                     }
                 };
@@ -996,6 +998,9 @@ impl World {
                     if let Reply::Rejected(_) = self.reply(c) {
                         self.stats.rejected += 1;
                     }
+                }
+                if let Some(c) = ended {
+                    self.reply(c);
                 }
             }
             Kind::Client { class, permit: None, .. } => {
@@ -1113,7 +1118,7 @@ impl World {
         let ids: Vec<String> = r.active.iter().map(|a| a.id.clone()).collect();
         let gone = self.acc.state.presumed_ended(&ids, r.listed_from);
         if !gone.is_empty() {
-            let admit = AdmitRequest { class: "other".into(), ..AdmitRequest::default() };
+            let admit = AdmitRequest { class: "other".into(), internal: true, ..AdmitRequest::default() };
             if let Reply::Admitted(_) = self.reply(Command::Admit(admit)) {
                 let fate = self.get_fate();
                 self.send(Kind::Lookup { epoch: self.epoch, ids: gone }, fate);
