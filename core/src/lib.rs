@@ -7,6 +7,7 @@
 //!
 //! | module | one concept |
 //! |---|---|
+//! | [`class`] | `RateClass` and `GenerationStatus`: the budgets and Sync's statuses as types |
 //! | [`window`] | exact rate limit: at most N admissions in any span of window + margin (sliding log, optional GCRA pacing) |
 //! | [`permits`] | concurrency permits: reserved, bound to a generation, adopted, released, leased |
 //! | [`reconcile`] | converging permits to Sync's list of active generations, adaptive period |
@@ -39,6 +40,7 @@
 pub mod account;
 pub mod admit;
 pub mod backoff;
+pub mod class;
 pub mod config;
 pub mod contract;
 pub mod dispatch;
