@@ -44,6 +44,15 @@ pub struct Args {
     /// Extra latency per authenticated request, ms.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Answer POST /v2/generate only after this many ms (0 = at once).
+    #[arg(long, default_value_t = 0)]
+    pub stall_create_ms: u64,
+    /// Answer authenticated reads (GET, except the list) only after this many ms.
+    #[arg(long, default_value_t = 0)]
+    pub stall_read_ms: u64,
+    /// Answer GET /v2/generations only after this many ms.
+    #[arg(long, default_value_t = 0)]
+    pub stall_list_ms: u64,
     /// Probability of an injected 503.
     #[arg(long, default_value_t = 0.0)]
     pub error_rate: f64,
@@ -97,6 +106,9 @@ impl Args {
             processing_ms: self.processing_ms,
             webhook_secret: self.webhook_secret.clone(),
             latency_ms: self.latency_ms,
+            stall_create_ms: self.stall_create_ms,
+            stall_read_ms: self.stall_read_ms,
+            stall_list_ms: self.stall_list_ms,
             error_rate: self.error_rate,
             inject_429_rate: self.inject_429_rate,
             webhook_drop_rate: self.webhook_drop_rate,

@@ -34,6 +34,17 @@ pub struct Config {
     pub webhook_secret: Option<String>,
     /// Extra latency added to every authenticated request.
     pub latency_ms: u64,
+    /// Accept `POST /v2/generate` and answer only after this many ms (0 =
+    /// at once). The request counts against the rate budget first; the
+    /// generation is created only if the caller is still there at the end,
+    /// so a caller that gives up leaves nothing behind ("never answers"
+    /// for any caller with a shorter timeout).
+    pub stall_create_ms: u64,
+    /// The same for `GET /v2/generate/{id}` and every other authenticated
+    /// read except the list.
+    pub stall_read_ms: u64,
+    /// The same for `GET /v2/generations` (the list reconciliation reads).
+    pub stall_list_ms: u64,
     /// Probability of an injected 503 per authenticated request.
     pub error_rate: f64,
     /// Probability of an injected 429 per authenticated request.
@@ -69,6 +80,9 @@ impl Default for Config {
             processing_ms: 2_000,
             webhook_secret: None,
             latency_ms: 0,
+            stall_create_ms: 0,
+            stall_read_ms: 0,
+            stall_list_ms: 0,
             error_rate: 0.0,
             inject_429_rate: 0.0,
             webhook_drop_rate: 0.0,
@@ -133,6 +147,9 @@ impl Config {
             pending_ms,
             processing_ms,
             latency_ms,
+            stall_create_ms,
+            stall_read_ms,
+            stall_list_ms,
             error_rate,
             inject_429_rate,
             webhook_drop_rate,
@@ -171,6 +188,9 @@ pub struct ConfigPatch {
     #[serde(default, deserialize_with = "double_option")]
     pub webhook_secret: Option<Option<String>>,
     pub latency_ms: Option<u64>,
+    pub stall_create_ms: Option<u64>,
+    pub stall_read_ms: Option<u64>,
+    pub stall_list_ms: Option<u64>,
     pub error_rate: Option<f64>,
     pub inject_429_rate: Option<f64>,
     pub webhook_drop_rate: Option<f64>,

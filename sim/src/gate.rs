@@ -54,6 +54,13 @@ pub async fn gate(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Resp
         _ => match admit(&sim, class, api_key.as_deref()).await {
             Ok(key) => {
                 req.extensions_mut().insert(Caller { key });
+                let stall = stall_ms(&sim.cfg(), req.method(), req.uri().path(), class);
+                if stall > 0 {
+                    // Accepted, then silence: a caller that gives up first
+                    // drops this future, and nothing is created.
+                    lock(&sim.store).stalled += 1;
+                    tokio::time::sleep(Duration::from_millis(stall)).await;
+                }
                 next.run(req).await
             }
             Err(e) => {
@@ -88,6 +95,21 @@ pub async fn gate(State(sim): State<Arc<Sim>>, req: Request, next: Next) -> Resp
         files,
     });
     resp
+}
+
+/// How long a request is held before it is handled (the `stall_*` knobs).
+pub fn stall_ms(cfg: &crate::config::Config, method: &axum::http::Method, path: &str, class: Class) -> u64 {
+    if class == Class::Generate {
+        return cfg.stall_create_ms;
+    }
+    if method != axum::http::Method::GET {
+        return 0;
+    }
+    if path == "/v2/generations" {
+        cfg.stall_list_ms
+    } else {
+        cfg.stall_read_ms
+    }
 }
 
 /// Auth, fault injection and the rate check, in that order.

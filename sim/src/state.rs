@@ -31,6 +31,8 @@ pub struct Store {
     pub next_seq: u64,
     /// Requests refused for a missing or unknown key.
     pub unauthorized: u64,
+    /// Requests held by a `stall_*` knob.
+    pub stalled: u64,
 }
 
 impl Store {

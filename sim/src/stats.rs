@@ -75,6 +75,7 @@ pub fn render(sim: &Sim) -> Value {
         "keys": keys,
         "totals": totals(&all),
         "unauthorized": store.unauthorized,
+        "stalled": store.stalled,
         "webhooks": webhooks,
         "config": cfg.to_json(),
     })

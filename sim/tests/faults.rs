@@ -202,3 +202,47 @@ async fn reset_clears_everything_but_config() {
     assert_eq!(h, json!({"ok": true}));
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn stall_knobs_hold_answers_and_a_caller_that_gives_up_leaves_nothing() {
+    let s = start(cfg()).await;
+    let c = client();
+    let base = s.url();
+    let conf = set_config(&c, &base, json!({"stall_create_ms": 60_000, "stall_list_ms": 300})).await;
+    assert_eq!(conf["stall_create_ms"], 60_000);
+    // A create that is never answered within the caller's patience.
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+    let t = Instant::now();
+    let r = impatient
+        .post(format!("{base}/v2/generate"))
+        .header("x-api-key", K1)
+        .json(&body_for("https://x/v.mp4"))
+        .send()
+        .await;
+    assert!(r.is_err_and(|e| e.is_timeout()), "no answer");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    // The list answers, late; reads are untouched.
+    let t = Instant::now();
+    let (st, v) = get(&c, &base, K1, "/v2/generations").await;
+    assert_eq!(st, 200);
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    assert_eq!(v.as_array().map(Vec::len), Some(0), "the abandoned create made nothing");
+    let t = Instant::now();
+    let (st, _) = get(&c, &base, K1, "/v2/generate/nope").await;
+    assert_eq!(st, 404);
+    assert!(t.elapsed() < Duration::from_millis(300));
+    // A shorter stall: answered late, and created.
+    set_config(&c, &base, json!({"stall_create_ms": 200, "stall_read_ms": 200})).await;
+    let t = Instant::now();
+    let (st, g) = create(&c, &base, K1, &body_for("https://x/v.mp4")).await;
+    assert_eq!(st, 201);
+    assert!(t.elapsed() >= Duration::from_millis(200));
+    let t = Instant::now();
+    let (st, _) = get(&c, &base, K1, &format!("/v2/generate/{}", g["id"].as_str().unwrap())).await;
+    assert_eq!(st, 200);
+    assert!(t.elapsed() >= Duration::from_millis(200));
+    let st = stats(&c, &base).await;
+    assert_eq!(st["stalled"], 4);
+    assert_eq!(st["keys"][K1]["created"], 1);
+    s.shutdown().await;
+}
