@@ -17,6 +17,7 @@ use governor_core::config::{Config, Limits};
 use governor_core::contract::{AdmitRequest, Command, LimitKind, Observed, Reply};
 use governor_core::migrate;
 use governor_core::reconcile::ActiveGeneration;
+use governor_core::relay::Attempt;
 use governor_core::seal::unseal;
 use governor_core::secret::Secret;
 use governor_core::settle::limit_kind;
@@ -317,7 +318,11 @@ impl DurableObject for AccountObject {
             match effect {
                 Effect::Dispatch => self.dispatch(config).await?,
                 Effect::Deliver(delivery) => {
-                    let attempt = upstream::deliver(&delivery).await;
+                    let attempt = if upstream::deliverable(&delivery, config.webhooks.local_mode) {
+                        upstream::deliver(&delivery).await
+                    } else {
+                        Attempt::Refused
+                    };
                     self.run(limits, Command::Delivered { id: delivery.id, attempt }).await?;
                 }
                 Effect::Reconcile => self.reconcile(config).await?,

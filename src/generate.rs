@@ -15,7 +15,7 @@ use governor_core::queue::JobSpec;
 use governor_core::rewrite::GenerateBody;
 use governor_core::seal::seal;
 use governor_core::secret::Secret;
-use governor_core::webhook::{check_client_url, Claims, ClientUrl};
+use governor_core::webhook::{check_webhook_url as check_url, ClientUrl};
 use js_sys::{Function, Promise, Reflect, Uint8Array};
 use serde_json::json;
 use wasm_bindgen::{JsCast, JsValue};
@@ -75,16 +75,17 @@ pub async fn read_json_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, Go
 }
 
 /// Check a client's `webhookUrl` as the runtime's URL parser (the one
-/// `fetch` uses) reads it.
-fn check_webhook_url(raw: &str, local_mode: bool) -> Result<(), GovernorError> {
-    let url = web_sys::Url::new(raw).map_err(|_| GovernorError::BadRequest("webhookUrl is not a valid URL".into()))?;
+/// `fetch` uses) reads it, and as it is spelled. The same check runs again
+/// before every relay delivery.
+pub fn check_webhook_url(raw: &str, local_mode: bool) -> Result<(), String> {
+    let url = web_sys::Url::new(raw).map_err(|_| "webhookUrl is not a valid URL".to_owned())?;
     let (scheme, host) = (url.protocol(), url.hostname());
     let parts = ClientUrl {
         scheme: &scheme,
         host: &host,
         credentials: !url.username().is_empty() || !url.password().is_empty(),
     };
-    check_client_url(&parts, local_mode).map_err(GovernorError::BadRequest)
+    check_url(raw, &parts, local_mode)
 }
 
 /// A prepared JSON generate body.
@@ -99,12 +100,12 @@ pub async fn prepare_body(req: &mut Request, config: &Config, caller: &Caller) -
     let bytes = read_json_body(req, config.max_body_bytes).await?;
     let parsed = GenerateBody::parse(&bytes).map_err(GovernorError::BadRequest)?;
     let model = parsed.model.clone();
+    let local = parsed.webhook_url.is_some() && webhook::local_mode(config, req);
     if let Some(url) = &parsed.webhook_url {
-        check_webhook_url(url, config.webhooks.local_mode)?;
+        check_webhook_url(url, local).map_err(GovernorError::BadRequest)?;
     }
     let origin = crate::handler::split_url(&req.inner().url()).0.to_owned();
-    let claims = Claims { account: caller.account.clone(), client_url: parsed.webhook_url.clone() };
-    let bytes = match webhook::callback_url(config, &origin, &claims) {
+    let bytes = match webhook::callback_url(config, &origin, &caller.account, parsed.webhook_url.clone(), local)? {
         Some(callback) => parsed.with_webhook(&callback),
         None => bytes,
     };

@@ -60,12 +60,27 @@ async fn dispatch(
         Route::Status => {
             let caller = authenticate(&req, config)?;
             match account_client::call(env, &caller.account, object_key(config, &caller), &Command::Status).await? {
-                Reply::Status(view) => Ok(respond::json(200, &json!(view), origin)),
+                Reply::Status(view) => {
+                    let mut body = json!(view);
+                    body["webhooks"] = webhooks_status(config, &req);
+                    Ok(respond::json(200, &body, origin))
+                }
                 _ => Err(GovernorError::Internal("unexpected reply to status".into())),
             }
         }
         Route::Proxy(p) => proxy_request(req, env, ctx, config, origin, p).await,
     }
+}
+
+/// How callbacks are checked: `verification` is `off` without
+/// `SYNC_WEBHOOK_SECRET` (any holder of a callback URL can post to it).
+fn webhooks_status(config: &Config, req: &Request) -> serde_json::Value {
+    let verification = if config.webhooks.sync_secret.is_some() { "on" } else { "off" };
+    json!({
+        "verification": verification,
+        "localMode": webhook::local_mode(config, req),
+        "tokenTtlSeconds": config.webhooks.token_ttl_s,
+    })
 }
 
 /// The key a caller presents: `x-api-key`, or `Authorization: Bearer`

@@ -10,6 +10,18 @@ use worker::Env;
 
 thread_local! {
     static CACHE: RefCell<Option<Rc<Result<Config, ConfigError>>>> = const { RefCell::new(None) };
+    static WARNED_UNVERIFIED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Say once per isolate that callbacks are taken without a signature check
+/// (no `SYNC_WEBHOOK_SECRET`); `GET /governor/v1/status` says it too.
+pub fn warn_unverified() {
+    if !WARNED_UNVERIFIED.with(|w| w.replace(true)) {
+        worker::console_warn!(
+            "SYNC_WEBHOOK_SECRET is not set: webhook signature verification is off (anyone holding a callback URL \
+             can post to it); set it in production"
+        );
+    }
 }
 
 pub fn var(env: &Env, name: &str) -> Option<String> {
@@ -23,5 +35,15 @@ pub fn load(env: &Env) -> Result<Config, ConfigError> {
 
 /// The configuration, parsed on the isolate's first request.
 pub fn cached(env: &Env) -> Rc<Result<Config, ConfigError>> {
-    CACHE.with(|c| c.borrow_mut().get_or_insert_with(|| Rc::new(load(env))).clone())
+    CACHE.with(|c| {
+        c.borrow_mut()
+            .get_or_insert_with(|| {
+                let config = load(env);
+                if config.as_ref().is_ok_and(|c| c.webhooks.sync_secret.is_none()) {
+                    warn_unverified();
+                }
+                Rc::new(config)
+            })
+            .clone()
+    })
 }

@@ -33,6 +33,9 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS jobs_by_generation ON jobs (generation)",
     "CREATE TABLE IF NOT EXISTS job_bodies (ticket TEXT PRIMARY KEY, body TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, head TEXT NOT NULL, body TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS relayed (generation TEXT NOT NULL, status TEXT NOT NULL, at INTEGER NOT NULL, \
+     PRIMARY KEY (generation, status))",
+    "CREATE INDEX IF NOT EXISTS relayed_by_age ON relayed (at)",
 ];
 
 pub struct SqlStore {
@@ -184,6 +187,14 @@ impl SqlStore {
                     }
                 }
                 Write::DeleteDelivery(id) => self.exec("DELETE FROM outbox WHERE id = ?", vec![int(*id)])?,
+                Write::PutRelayed { generation, status, at } => self.exec(
+                    "INSERT OR REPLACE INTO relayed (generation, status, at) VALUES (?, ?, ?)",
+                    vec![text(generation), text(status), int(*at)],
+                )?,
+                Write::DeleteRelayed { generation, status } => self.exec(
+                    "DELETE FROM relayed WHERE generation = ? AND status = ?",
+                    vec![text(generation), text(status)],
+                )?,
             }
         }
         Ok(())
@@ -268,6 +279,23 @@ impl Store for SqlStore {
             "SELECT ticket FROM jobs WHERE waiting = 0 AND updated_at < ? LIMIT ?",
             vec![int(before), int(u64::from(limit))],
             |r| col_str(r, 0),
+        )
+    }
+
+    fn relayed(&self, generation: &str, status: &str) -> StoreResult<Option<Ms>> {
+        let rows = self.rows(
+            "SELECT at FROM relayed WHERE generation = ? AND status = ?",
+            vec![text(generation), text(status)],
+            |r| col_u64(r, 0),
+        )?;
+        Ok(rows.into_iter().next())
+    }
+
+    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, String)>> {
+        self.rows(
+            "SELECT generation, status FROM relayed WHERE at < ? ORDER BY at, generation, status LIMIT ?",
+            vec![int(before), int(u64::from(limit))],
+            |r| Some((col_str(r, 0)?, col_str(r, 1)?)),
         )
     }
 

@@ -9,7 +9,7 @@ use governor_core::settle::{created_id, limit_kind};
 use governor_core::status::is_active;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
-use worker::{Fetch, Headers, Method, Request, RequestInit};
+use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
 
 #[derive(Deserialize)]
 struct Listed {
@@ -103,11 +103,29 @@ pub async fn deliver(d: &Delivery) -> Attempt {
         let _ = headers.set(name, value);
     }
     let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&d.body)));
+    // Never follow a redirect: a 3xx is a failed attempt, so a hook cannot
+    // send the payload on to a URL the check would refuse.
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(JsValue::from_str(&d.body)))
+        .with_redirect(RequestRedirect::Manual);
     let Ok(req) = Request::new_with_init(&d.url, &init) else { return Attempt::Status(400) };
     match Fetch::Request(req).send().await {
         Ok(resp) => Attempt::Status(resp.status_code()),
         Err(_) => Attempt::Unreachable,
+    }
+}
+
+/// May this delivery go out now? The `webhookUrl` check again, with the
+/// local mode in effect now: rules tightened or `LOCAL_MODE` turned off
+/// since the payload was queued stop it (given up, not retried).
+pub fn deliverable(d: &Delivery, local_mode: bool) -> bool {
+    match crate::generate::check_webhook_url(&d.url, local_mode) {
+        Ok(()) => true,
+        Err(why) => {
+            worker::console_warn!("relay delivery {} given up: {}", d.id, why);
+            false
+        }
     }
 }
 

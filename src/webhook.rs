@@ -1,13 +1,14 @@
 //! `POST /governor/v1/webhook/{token}`: Sync's callback for a generation
-//! the governor admitted. Verify the token (and Sync's signature when
-//! `SYNC_WEBHOOK_SECRET` is set), free the permit, and queue the payload
-//! for the client's own `webhookUrl` byte for byte. Forged or malformed
-//! callbacks get a 4xx and change nothing.
+//! the governor admitted. Verify the token (key id, expiry, local mode) and
+//! Sync's signature when `SYNC_WEBHOOK_SECRET` is set, free the permit, and
+//! queue the payload for the client's own `webhookUrl` byte for byte (once
+//! per generation and status: the account drops replays). Forged, expired
+//! or malformed callbacks get a 4xx and change nothing.
 
 use governor_core::config::Config;
 use governor_core::contract::{Command, RelayRequest};
 use governor_core::error::GovernorError;
-use governor_core::webhook::{sign_token, verify_sync_signature, verify_token, Claims};
+use governor_core::webhook::{sign_token, verify_sync_signature, verify_token, Claims, WebhookError};
 use serde::Deserialize;
 use serde_json::json;
 use worker::{Date, Env, Request, Response};
@@ -28,23 +29,65 @@ struct Payload {
 }
 
 /// The callback URL to give Sync for an account, or `None` when the relay
-/// is off (no `GOVERNOR_WEBHOOK_KEY`).
-pub fn callback_url(config: &Config, origin: &str, claims: &Claims) -> Option<String> {
-    let key = config.webhooks.key.as_ref()?;
+/// is off (no webhook key). The token expires after
+/// `WEBHOOK_TOKEN_TTL_SECONDS` and is sealed with a fresh nonce.
+pub fn callback_url(
+    config: &Config,
+    origin: &str,
+    account: &str,
+    client_url: Option<String>,
+    local: bool,
+) -> Result<Option<String>, GovernorError> {
+    let Some(key) = config.webhooks.key.as_ref() else { return Ok(None) };
     let base = config.webhooks.public_url.as_deref().unwrap_or(origin);
-    Some(format!("{base}{ROUTE}{}", sign_token(key.expose().as_bytes(), claims)))
+    let mut nonce = [0u8; 12];
+    getrandom::fill(&mut nonce).map_err(|_| GovernorError::Internal("no randomness".into()))?;
+    let expires_s = Date::now().as_millis() / 1_000 + config.webhooks.token_ttl_s;
+    let claims = Claims { account: account.to_owned(), client_url, expires_s, local };
+    Ok(Some(format!("{base}{ROUTE}{}", sign_token(key.expose().as_bytes(), &claims, nonce))))
+}
+
+/// Is local mode in effect for this request (`LOCAL_MODE` on and the
+/// request's own host loopback)? `LOCAL_MODE` left on in a deployment is
+/// ignored, with a log line.
+pub fn local_mode(config: &Config, req: &Request) -> bool {
+    if !config.webhooks.local_mode {
+        return false;
+    }
+    let host = web_sys::Url::new(&req.inner().url()).map(|u| u.hostname()).unwrap_or_default();
+    let local = config.webhooks.local_for(&host);
+    if !local {
+        worker::console_warn!("LOCAL_MODE is set but the request host is not loopback: local mode is ignored");
+    }
+    local
 }
 
 pub async fn handle(mut req: Request, env: &Env, config: &Config, token: &str) -> Result<Response, GovernorError> {
-    let key = config.webhooks.key.as_ref().ok_or(GovernorError::NotFound)?;
-    let claims = verify_token(key.expose().as_bytes(), token).map_err(|e| GovernorError::BadWebhook(e.message()))?;
+    let keys = config.webhooks.token_keys();
+    if keys.is_empty() {
+        return Err(GovernorError::NotFound);
+    }
+    let now_s = Date::now().as_millis() / 1_000;
+    let claims = verify_token(&keys, token, now_s).map_err(|e| GovernorError::BadWebhook(e.message()))?;
+    if claims.local && !local_mode(config, &req) {
+        // Minted for a loopback hook while developing: never valid elsewhere.
+        return Err(GovernorError::BadWebhook(WebhookError::LocalToken.message()));
+    }
     // Bounded while reading: a body without Content-Length is cut at the cap.
     let body = crate::generate::read_json_body(&mut req, config.max_body_bytes).await?;
-    if let Some(secret) = &config.webhooks.sync_secret {
-        let header = req.headers().get("sync-signature").ok().flatten();
-        let now_s = Date::now().as_millis() / 1_000;
-        verify_sync_signature(secret.expose().as_bytes(), header.as_deref(), &body, now_s, config.webhooks.tolerance_s)
+    match &config.webhooks.sync_secret {
+        Some(secret) => {
+            let header = req.headers().get("sync-signature").ok().flatten();
+            verify_sync_signature(
+                secret.expose().as_bytes(),
+                header.as_deref(),
+                &body,
+                now_s,
+                config.webhooks.tolerance_s,
+            )
             .map_err(|e| GovernorError::BadWebhook(e.message()))?;
+        }
+        None => crate::settings::warn_unverified(),
     }
     let payload: Payload = serde_json::from_slice(&body).map_err(|_| {
         GovernorError::BadRequest("webhook payload must be a generation object with id and status".into())

@@ -266,10 +266,11 @@ impl AccountState {
                 Reply::Ack { released: self.release_terminal(store, &generations, now)?.len() as u32 }
             }
             Command::Webhook { generation, status, relay } => {
-                let freed = self.release_terminal(store, &[Observed { id: generation, status }], now)?;
+                let seen = Observed { id: generation, status };
+                let freed = self.release_terminal(store, std::slice::from_ref(&seen), now)?;
                 let released = freed.len() as u32;
                 if let Some(r) = relay {
-                    self.outbox.enqueue(&limits.relay, now, r.url, r.body, r.headers);
+                    self.relay_once(limits, store, now, seen, r)?;
                 }
                 Reply::Ack { released }
             }
@@ -384,6 +385,58 @@ impl AccountState {
         Ok(freed)
     }
 
+    /// Queue a webhook's payload for the client, once per (generation,
+    /// status): a replayed or duplicated webhook is counted and dropped
+    /// (the caller still acknowledges it). The ends relayed are remembered
+    /// for `dedupe_ttl_ms` (as long as a callback token can be replayed),
+    /// at most `dedupe_max` of them.
+    fn relay_once(
+        &mut self,
+        limits: &Limits,
+        store: &dyn Store,
+        now: Ms,
+        seen: Observed,
+        r: crate::contract::RelayRequest,
+    ) -> StoreResult<()> {
+        let policy = &limits.relay;
+        let horizon = now.saturating_sub(policy.dedupe_ttl_ms);
+        let journaled = self.journal.iter().any(
+            |w| matches!(w, Write::PutRelayed { generation, status, .. } if *generation == seen.id && *status == seen.status),
+        );
+        if journaled || store.relayed(&seen.id, &seen.status)?.is_some_and(|at| at >= horizon) {
+            self.outbox.counters.duplicates += 1;
+            return Ok(());
+        }
+        if self.outbox.enqueue(policy, now, r.url, r.body, r.headers).is_none() {
+            // Dropped for the outbox's bounds: a later copy may still get in.
+            return Ok(());
+        }
+        let mut evicted = Vec::new();
+        if self.outbox.counters.remembered >= u64::from(policy.dedupe_max) {
+            // Expired ends go first; only when none is left, the oldest live one.
+            evicted = store.relayed_older_than(horizon, 256)?;
+            if evicted.is_empty() {
+                evicted = store.relayed_older_than(Ms::MAX, 1)?;
+            }
+        }
+        let key = (seen.id, seen.status);
+        // An expired row of the same end is overwritten, not added.
+        let overwritten = store.relayed(&key.0, &key.1)?.is_some() && !evicted.contains(&key);
+        self.forget_relayed(evicted);
+        self.journal.push(Write::PutRelayed { generation: key.0, status: key.1, at: now });
+        if !overwritten {
+            self.outbox.counters.remembered += 1;
+        }
+        Ok(())
+    }
+
+    fn forget_relayed(&mut self, ends: Vec<(String, String)>) {
+        for (generation, status) in ends {
+            self.outbox.counters.remembered = self.outbox.counters.remembered.saturating_sub(1);
+            self.journal.push(Write::DeleteRelayed { generation, status });
+        }
+    }
+
     fn jobs_ended(&mut self, store: &dyn Store, ended: &[Observed], now: Ms) -> StoreResult<()> {
         for o in ended.iter().filter(|o| is_terminal(&o.status)) {
             for mut job in store.jobs_by_generation(&o.id)? {
@@ -478,6 +531,7 @@ impl AccountState {
                 delivered: self.outbox.counters.delivered,
                 abandoned: self.outbox.counters.abandoned,
                 dropped: self.outbox.counters.dropped,
+                duplicates: self.outbox.counters.duplicates,
             },
             queue: QueueView { depth: self.queue.depth(), held: self.held.len() as u32 },
             backoff: self
@@ -574,6 +628,18 @@ impl AccountState {
             self.sweep_at = now + SWEEP_EVERY_MS;
             let permits = &self.permits;
             self.idempotency.expire(store, now, &limits.idempotency, |g| permits.holds_generation(g))?;
+            let horizon = now.saturating_sub(limits.relay.dedupe_ttl_ms);
+            let expired = store.relayed_older_than(horizon, 256)?;
+            let touched = |g: &String, s: &String| {
+                self.journal.iter().any(|w| match w {
+                    Write::PutRelayed { generation, status, .. } | Write::DeleteRelayed { generation, status } => {
+                        generation == g && status == s
+                    }
+                    _ => false,
+                })
+            };
+            let expired: Vec<(String, String)> = expired.into_iter().filter(|(g, s)| !touched(g, s)).collect();
+            self.forget_relayed(expired);
             let before = now.saturating_sub(limits.queue.retention_ms);
             for ticket in store.finished_jobs_older_than(before, 256)? {
                 let touched = self.journal.iter().any(|w| matches!(w, Write::PutJob(j) if j.ticket == ticket));

@@ -106,8 +106,32 @@ pub struct WebhookConfig {
     pub tolerance_s: u64,
     /// The governor's public origin for callbacks (else the request's own).
     pub public_url: Option<String>,
-    /// Local mode: client webhooks may be plain http to loopback.
+    /// Local mode: client webhooks may be plain http to loopback. In effect
+    /// only for requests whose host is loopback ([`WebhookConfig::local_for`]).
     pub local_mode: bool,
+    /// `GOVERNOR_WEBHOOK_KEY_PREVIOUS`: still opens tokens minted before a
+    /// rotation (never mints).
+    pub previous_key: Option<Secret>,
+    /// How long a callback token is accepted after it was minted.
+    pub token_ttl_s: u64,
+}
+
+/// Default lifetime of a callback token: a day in the queue plus a day of
+/// generation.
+pub const DEFAULT_TOKEN_TTL_S: u64 = 2 * 86_400;
+
+impl WebhookConfig {
+    /// Keys that open callback tokens: the current one, then the previous.
+    pub fn token_keys(&self) -> Vec<&[u8]> {
+        self.key.iter().chain(self.previous_key.iter()).map(|k| k.expose().as_bytes()).collect()
+    }
+
+    /// Is local mode in effect for a request to `host` (its URL's
+    /// hostname)? Only on loopback: a deployment that left `LOCAL_MODE` on
+    /// is served as if it were off.
+    pub fn local_for(&self, host: &str) -> bool {
+        self.local_mode && crate::webhook::is_loopback_host(host)
+    }
 }
 
 /// A configuration problem, naming the variable.
@@ -299,6 +323,12 @@ impl Config {
             max_age_ms: v.seconds("RELAY_MAX_SECONDS", 86_400, 1, 7 * 86_400)?,
             max_pending: v.number("RELAY_MAX_PENDING", 1_000, 1, 100_000)? as u32,
             max_bytes: v.number("RELAY_MAX_BYTES", 64 << 20, 1 << 16, 1 << 30)?,
+            // A replay needs an unexpired token: remember relayed ends as
+            // long as a token lives, plus the signature tolerance.
+            dedupe_ttl_ms: v
+                .seconds("WEBHOOK_TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_S, 1, 30 * 86_400)?
+                .saturating_add(v.seconds("WEBHOOK_TOLERANCE_SECONDS", 300, 1, 86_400)?),
+            dedupe_max: v.number("RELAY_DEDUPE_MAX_RECORDS", 100_000, 1, 10_000_000)? as u32,
         };
         let queue = QueuePolicy {
             max_depth: v.number("QUEUE_MAX_DEPTH", 1_000, 1, 100_000)? as u32,
@@ -318,9 +348,20 @@ impl Config {
     fn webhooks(v: &Vars) -> Result<WebhookConfig, ConfigError> {
         v.not_blank("GOVERNOR_WEBHOOK_KEY")?;
         v.not_blank("SYNC_WEBHOOK_SECRET")?;
+        v.not_blank("GOVERNOR_WEBHOOK_KEY_PREVIOUS")?;
         let key = v.get("GOVERNOR_WEBHOOK_KEY");
         if key.as_ref().is_some_and(|k| k.len() < 16) {
             return Err(err("GOVERNOR_WEBHOOK_KEY", "must be at least 16 characters"));
+        }
+        let previous_key = v.get("GOVERNOR_WEBHOOK_KEY_PREVIOUS");
+        if previous_key.as_ref().is_some_and(|k| k.len() < 16) {
+            return Err(err("GOVERNOR_WEBHOOK_KEY_PREVIOUS", "must be at least 16 characters"));
+        }
+        if previous_key.is_some() && key.is_none() {
+            return Err(err("GOVERNOR_WEBHOOK_KEY_PREVIOUS", "is set but GOVERNOR_WEBHOOK_KEY is not"));
+        }
+        if previous_key.is_some() && previous_key == key {
+            return Err(err("GOVERNOR_WEBHOOK_KEY_PREVIOUS", "is the same as GOVERNOR_WEBHOOK_KEY"));
         }
         let public_url = v.get("GOVERNOR_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned());
         if public_url.as_ref().is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://"))) {
@@ -337,6 +378,8 @@ impl Config {
             tolerance_s: v.number("WEBHOOK_TOLERANCE_SECONDS", 300, 1, 86_400)?,
             public_url,
             local_mode,
+            previous_key: previous_key.map(Secret::new),
+            token_ttl_s: v.number("WEBHOOK_TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_S, 1, 30 * 86_400)?,
         })
     }
 
@@ -415,6 +458,8 @@ impl Limits {
                 max_age_ms: 10_000,
                 max_pending: 100,
                 max_bytes: 1 << 20,
+                dedupe_ttl_ms: 86_400_000,
+                dedupe_max: 1_000,
             },
             queue: QueuePolicy { max_depth: 100, retention_ms: 60_000, retry_ms: 100, max_bytes: 8 << 20 },
             idempotency: IdempotencyPolicy {
@@ -493,6 +538,43 @@ mod tests {
             let spec = format!(r#"[{{"name":"a","method":"GET","path":"{path}","perMinute":3}}]"#);
             assert_eq!(parse(&[("RATE_CLASSES", &spec)]).unwrap_err().var, "RATE_CLASSES", "{path}");
         }
+    }
+
+    #[test]
+    fn webhook_key_rotation_and_token_lifetime() {
+        let (current, previous) = ("current-key-0123456789", "previous-key-0123456789");
+        let c = parse(&[("GOVERNOR_WEBHOOK_KEY", current), ("GOVERNOR_WEBHOOK_KEY_PREVIOUS", previous)]).unwrap();
+        assert_eq!(c.webhooks.token_keys(), vec![current.as_bytes(), previous.as_bytes()]);
+        assert_eq!(c.webhooks.token_ttl_s, DEFAULT_TOKEN_TTL_S);
+        assert_eq!(c.limits.relay.dedupe_ttl_ms, (DEFAULT_TOKEN_TTL_S + 300) * 1_000);
+        let var = |pairs: &[(&str, &str)]| parse(pairs).unwrap_err().var;
+        assert_eq!(var(&[("GOVERNOR_WEBHOOK_KEY_PREVIOUS", previous)]), "GOVERNOR_WEBHOOK_KEY_PREVIOUS");
+        assert_eq!(
+            var(&[("GOVERNOR_WEBHOOK_KEY", current), ("GOVERNOR_WEBHOOK_KEY_PREVIOUS", "short")]),
+            "GOVERNOR_WEBHOOK_KEY_PREVIOUS"
+        );
+        assert_eq!(
+            var(&[("GOVERNOR_WEBHOOK_KEY", current), ("GOVERNOR_WEBHOOK_KEY_PREVIOUS", current)]),
+            "GOVERNOR_WEBHOOK_KEY_PREVIOUS"
+        );
+        assert_eq!(
+            var(&[("GOVERNOR_WEBHOOK_KEY", current), ("GOVERNOR_WEBHOOK_KEY_PREVIOUS", "")]),
+            "GOVERNOR_WEBHOOK_KEY_PREVIOUS"
+        );
+        assert_eq!(var(&[("WEBHOOK_TOKEN_TTL_SECONDS", "0")]), "WEBHOOK_TOKEN_TTL_SECONDS");
+        let short = parse(&[("WEBHOOK_TOKEN_TTL_SECONDS", "60")]).unwrap();
+        assert_eq!(short.webhooks.token_ttl_s, 60);
+    }
+
+    #[test]
+    fn local_mode_is_in_effect_only_on_loopback() {
+        let on = parse(&[("LOCAL_MODE", "true")]).unwrap();
+        assert!(
+            on.webhooks.local_for("127.0.0.1") && on.webhooks.local_for("localhost") && on.webhooks.local_for("[::1]")
+        );
+        assert!(!on.webhooks.local_for("governor.example.com"));
+        assert!(!on.webhooks.local_for("10.0.0.1"));
+        assert!(!parse(&[]).unwrap().webhooks.local_for("127.0.0.1"));
     }
 
     #[test]

@@ -374,6 +374,8 @@ pub struct RelayView {
     pub abandoned: u64,
     /// Payloads that did not fit the outbox's bounds.
     pub dropped: u64,
+    /// Webhooks for an end already relayed (replays, duplicates): acknowledged and dropped.
+    pub duplicates: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -127,8 +127,12 @@ pub fn from_legacy(account: Option<&str>, jobs: &[String], cursor: Option<String
             Err(_) => *skipped += 1,
         }
     }
-    let counters =
-        RelayCounters { next_id: outbox.next_id, delivered: outbox.delivered, abandoned: outbox.abandoned, dropped: 0 };
+    let counters = RelayCounters {
+        next_id: outbox.next_id,
+        delivered: outbox.delivered,
+        abandoned: outbox.abandoned,
+        ..RelayCounters::default()
+    };
     writes.push(meta("relay", &counters));
     let idempotency: BTreeMap<String, Value> = part(&state, "idempotency", skipped);
     let (mut records, mut bytes) = (0u64, 0u64);

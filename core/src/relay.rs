@@ -18,6 +18,21 @@ pub struct RelayPolicy {
     /// Bounds of the outbox: pending deliveries and their bytes.
     pub max_pending: u32,
     pub max_bytes: u64,
+    /// How long a relayed (generation, status) is remembered, so a replayed
+    /// or duplicated webhook is acknowledged and dropped.
+    #[serde(default = "default_dedupe_ttl")]
+    pub dedupe_ttl_ms: Ms,
+    /// At most this many remembered ends (the oldest live one goes first).
+    #[serde(default = "default_dedupe_max")]
+    pub dedupe_max: u32,
+}
+
+fn default_dedupe_ttl() -> Ms {
+    (crate::config::DEFAULT_TOKEN_TTL_S + 300) * 1_000
+}
+
+fn default_dedupe_max() -> u32 {
+    100_000
 }
 
 /// One payload on its way to a client.
@@ -45,6 +60,9 @@ pub enum Attempt {
     Status(u16),
     /// The client could not be reached.
     Unreachable,
+    /// The URL no longer passes the `webhookUrl` check (checked again at
+    /// each delivery): given up at once.
+    Refused,
 }
 
 /// The outbox's schedule: every pending delivery without its body (the
@@ -70,6 +88,12 @@ pub struct RelayCounters {
     pub abandoned: u64,
     #[serde(default)]
     pub dropped: u64,
+    /// Webhooks for an end already relayed (replays, duplicates): acknowledged and dropped.
+    #[serde(default)]
+    pub duplicates: u64,
+    /// Rows of the `relayed` table (ends remembered for deduplication).
+    #[serde(default)]
+    pub remembered: u64,
 }
 
 impl Delivery {
@@ -152,7 +176,9 @@ impl Outbox {
     /// Record an attempt's outcome; `jitter` is uniform in `[0, 1)`.
     pub fn settle(&mut self, policy: &RelayPolicy, id: u64, attempt: Attempt, now: Ms, jitter: f64) {
         let Some(index) = self.items.iter().position(|d| d.id == id) else { return };
-        let permanent = matches!(attempt, Attempt::Status(s) if (400..500).contains(&s) && s != 408 && s != 429);
+        // A 3xx is a failed attempt like a 5xx: redirects are never followed.
+        let permanent = attempt == Attempt::Refused
+            || matches!(attempt, Attempt::Status(s) if (400..500).contains(&s) && s != 408 && s != 429);
         if matches!(attempt, Attempt::Status(s) if (200..300).contains(&s)) {
             self.remove(index);
             self.counters.delivered += 1;
@@ -180,8 +206,15 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    const P: RelayPolicy =
-        RelayPolicy { base_ms: 100, cap_ms: 1_000, max_age_ms: 2_000, max_pending: 3, max_bytes: 1 << 20 };
+    const P: RelayPolicy = RelayPolicy {
+        base_ms: 100,
+        cap_ms: 1_000,
+        max_age_ms: 2_000,
+        max_pending: 3,
+        max_bytes: 1 << 20,
+        dedupe_ttl_ms: 10_000,
+        dedupe_max: 10,
+    };
 
     #[test]
     fn retries_then_delivers() {
@@ -205,6 +238,17 @@ mod tests {
         let b = o.enqueue(&P, 0, "u".into(), "b".into(), vec![]).unwrap();
         o.settle(&P, b, Attempt::Status(500), 1_990, 0.9);
         assert_eq!((o.pending(), o.counters.abandoned), (0, 2));
+    }
+
+    #[test]
+    fn a_refused_url_is_given_up_and_a_redirect_retried() {
+        let mut o = Outbox::default();
+        let a = o.enqueue(&P, 0, "u".into(), "b".into(), vec![]).unwrap();
+        o.settle(&P, a, Attempt::Refused, 0, 0.5);
+        assert_eq!((o.pending(), o.counters.abandoned), (0, 1));
+        let b = o.enqueue(&P, 0, "u".into(), "b".into(), vec![]).unwrap();
+        o.settle(&P, b, Attempt::Status(307), 0, 0.5);
+        assert_eq!((o.pending(), o.counters.delivered), (1, 0), "a 3xx is not a delivery");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! key derived from `GOVERNOR_WEBHOOK_KEY` with HMAC-SHA256 and a label) and
 //! only while the account's queue holds jobs. The nonce is an input.
 
-use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -14,11 +14,38 @@ use sha2::Sha256;
 use crate::secret::Secret;
 
 fn cipher(master: &[u8]) -> Aes256Gcm {
+    labelled_cipher(master, b"sync-governor/seal/v1")
+}
+
+/// An AES-256-GCM cipher under a key derived from `master` for one purpose
+/// (`label`): keys for different purposes never coincide.
+fn labelled_cipher(master: &[u8], label: &[u8]) -> Aes256Gcm {
     let mut m =
         <Hmac<Sha256> as Mac>::new_from_slice(master).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    m.update(b"sync-governor/seal/v1");
+    m.update(label);
     let key = m.finalize().into_bytes();
     Aes256Gcm::new(&key)
+}
+
+/// `nonce || ciphertext` of `plain`, bound to `aad`, under the key derived
+/// from `master` for `label`.
+pub fn seal_bytes(master: &[u8], label: &[u8], nonce: [u8; 12], aad: &[u8], plain: &[u8]) -> Vec<u8> {
+    let sealed = labelled_cipher(master, label)
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad })
+        .unwrap_or_default();
+    let mut out = nonce.to_vec();
+    out.extend(sealed);
+    out
+}
+
+/// The inverse of [`seal_bytes`]; `None` when the key, label, `aad` or any
+/// byte differs.
+pub fn unseal_bytes(master: &[u8], label: &[u8], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < 12 {
+        return None;
+    }
+    let (nonce, body) = sealed.split_at(12);
+    labelled_cipher(master, label).decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad }).ok()
 }
 
 /// `base64url(nonce || ciphertext)`.

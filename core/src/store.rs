@@ -11,6 +11,7 @@
 //! | `jobs` | queued job's metadata and state | waiting ones only |
 //! | `job_bodies` | a waiting job's request body | never (read at dispatch) |
 //! | `outbox` | relay delivery (URL, headers, body) | schedule only (no body) |
+//! | `relayed` | (generation, status) already relayed, for a TTL | never (read by key) |
 //!
 //! The Durable Object implements [`Store`] over its SQLite storage; the
 //! in-memory [`MemStore`] lets native tests run whole histories and restart
@@ -104,6 +105,16 @@ pub enum Write {
         next_at: Ms,
     },
     DeleteDelivery(u64),
+    /// This end was put in the outbox: later webhooks for it are dropped.
+    PutRelayed {
+        generation: String,
+        status: String,
+        at: Ms,
+    },
+    DeleteRelayed {
+        generation: String,
+        status: String,
+    },
 }
 
 /// The reads the core needs. Loading reads the hot part once; the rest is
@@ -128,6 +139,10 @@ pub trait Store {
     /// Up to `limit` finished jobs last changed before `before`.
     fn finished_jobs_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<String>>;
     fn delivery(&self, id: u64) -> StoreResult<Option<Delivery>>;
+    /// When this (generation, status) was relayed, if it is remembered.
+    fn relayed(&self, generation: &str, status: &str) -> StoreResult<Option<Ms>>;
+    /// Up to `limit` remembered ends relayed before `before`, oldest first.
+    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, String)>>;
 }
 
 /// The tables in memory: the store of native tests and the simulation.
@@ -141,6 +156,8 @@ pub struct MemStore {
     pub jobs: BTreeMap<String, Job>,
     pub job_bodies: BTreeMap<String, String>,
     pub outbox: BTreeMap<u64, Delivery>,
+    /// (generation, status) → when it was relayed.
+    pub relayed: BTreeMap<(String, String), Ms>,
 }
 
 impl MemStore {
@@ -191,6 +208,12 @@ impl MemStore {
                 Write::DeleteDelivery(id) => {
                     self.outbox.remove(&id);
                 }
+                Write::PutRelayed { generation, status, at } => {
+                    self.relayed.insert((generation, status), at);
+                }
+                Write::DeleteRelayed { generation, status } => {
+                    self.relayed.remove(&(generation, status));
+                }
             }
         }
     }
@@ -200,7 +223,8 @@ impl MemStore {
         let idem: u64 = self.idempotency.values().map(IdempotencyRecord::bytes).sum();
         let bodies: u64 = self.job_bodies.values().map(|b| b.len() as u64).sum();
         let outbox: u64 = self.outbox.values().map(|d| d.bytes()).sum();
-        idem + bodies + outbox
+        let relayed: u64 = self.relayed.keys().map(|(g, s)| (g.len() + s.len() + 8) as u64).sum();
+        idem + bodies + outbox + relayed
     }
 }
 
@@ -281,5 +305,15 @@ impl Store for MemStore {
 
     fn delivery(&self, id: u64) -> StoreResult<Option<Delivery>> {
         Ok(self.outbox.get(&id).cloned())
+    }
+
+    fn relayed(&self, generation: &str, status: &str) -> StoreResult<Option<Ms>> {
+        Ok(self.relayed.get(&(generation.to_owned(), status.to_owned())).copied())
+    }
+
+    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, String)>> {
+        let mut old: Vec<(&(String, String), &Ms)> = self.relayed.iter().filter(|(_, at)| **at < before).collect();
+        old.sort_by_key(|(key, at)| (**at, (*key).clone()));
+        Ok(old.into_iter().take(limit as usize).map(|(k, _)| k.clone()).collect())
     }
 }

@@ -3,7 +3,7 @@
 
 use governor_core::config::Limits;
 use governor_core::contract::{
-    AdmitRequest, Command, DispatchOutcome, IdempotencyKey, Observed, Reason, Refusal, Replay, Reply,
+    AdmitRequest, Command, DispatchOutcome, IdempotencyKey, Observed, Reason, Refusal, RelayRequest, Replay, Reply,
 };
 use governor_core::mem::MemAccount;
 use governor_core::queue::JobSpec;
@@ -14,7 +14,22 @@ fn limits() -> Limits {
     let mut l = Limits::for_window(4, 20, 2, 1_000, 0);
     l.queue.max_depth = 6;
     l.idempotency.max_records = 5;
+    // Small enough that histories expire and evict remembered relays.
+    l.relay.dedupe_max = 3;
+    l.relay.dedupe_ttl_ms = 3_000;
     l
+}
+
+fn relayed_webhook(generation: &str, status: &str) -> Command {
+    Command::Webhook {
+        generation: generation.into(),
+        status: status.into(),
+        relay: Some(RelayRequest {
+            url: "https://client.example/hook".into(),
+            body: format!(r#"{{"id":"{generation}","status":"{status}"}}"#),
+            headers: Vec::new(),
+        }),
+    }
 }
 
 fn generate() -> AdmitRequest {
@@ -41,6 +56,9 @@ enum Op {
     Bind,
     /// The oldest generation ends (webhook).
     End,
+    /// A relayed webhook for one of the generations seen so far (often a
+    /// duplicate or a replay of one already relayed).
+    Relay(u8),
     /// Ask for a queued job and report how Sync answered.
     Dispatch(u8),
     Cancel(u8),
@@ -57,6 +75,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0u8..3).prop_map(Op::Enqueue),
         Just(Op::Bind),
         Just(Op::End),
+        (0u8..8).prop_map(Op::Relay),
         (0u8..4).prop_map(Op::Dispatch),
         (0u8..8).prop_map(Op::Cancel),
         (0u8..8).prop_map(Op::Ticket),
@@ -71,6 +90,8 @@ struct Driver {
     unbound: Vec<u64>,
     generations: Vec<String>,
     tickets: Vec<String>,
+    /// Every generation bound so far (ended or not).
+    seen: Vec<String>,
     n: u32,
 }
 
@@ -87,6 +108,7 @@ impl Driver {
                     self.n += 1;
                     let generation = format!("g{}", self.n);
                     self.generations.push(generation.clone());
+                    self.seen.push(generation.clone());
                     let body =
                         format!("{{\"id\":\"{generation}\",\"input\":\"{}\"}}", "x".repeat(self.n as usize * 700));
                     let replay = Replay {
@@ -104,6 +126,10 @@ impl Driver {
                     self.generations.remove(0);
                     Command::Webhook { generation: id, status: "COMPLETED".into(), relay: None }
                 }
+                None => Command::Tick,
+            },
+            Op::Relay(i) => match self.seen.get(*i as usize % self.seen.len().max(1)) {
+                Some(g) => relayed_webhook(g, if i % 2 == 0 { "COMPLETED" } else { "FAILED" }),
                 None => Command::Tick,
             },
             Op::Dispatch(_) => Command::Dispatch,
@@ -156,6 +182,9 @@ fn check_invariants(l: &Limits, acc: &MemAccount) -> Result<(), TestCaseError> {
     prop_assert_eq!(totals.records as usize, acc.store.idempotency.len(), "record count matches the table");
     prop_assert!(st.queue.jobs().iter().all(|j| j.spec.body.is_empty()), "no queued body in memory");
     prop_assert_eq!(acc.store.permits.len() as u32, st.permits.in_use(), "the permits table is the memory's permits");
+    let remembered = st.outbox.counters.remembered;
+    prop_assert_eq!(remembered as usize, acc.store.relayed.len(), "remembered relays match the table");
+    prop_assert!(remembered <= u64::from(l.relay.dedupe_max), "remembered relays within their bound");
     for job in st.queue.jobs() {
         prop_assert!(acc.store.job_bodies.contains_key(&job.ticket), "a waiting job has its body row");
     }
@@ -305,6 +334,40 @@ fn queued_bodies_live_in_their_rows_and_the_queue_is_bounded_in_bytes() {
     acc.apply(&l, 34, 0.5, Command::Webhook { generation: "g9".into(), status: "COMPLETED".into(), relay: None });
     let Reply::Ticket(t) = acc.apply(&l, 35, 0.5, Command::Ticket { ticket: job.ticket }) else { panic!() };
     assert_eq!(t.status, "COMPLETED", "a finished ticket is read from its row");
+}
+
+/// Finding 5 of issue 10: one signed body posted six times reached the
+/// client six times. Each (generation, status) is relayed once; replays are
+/// acknowledged, dropped and counted; the memory of it is bounded and
+/// expires, and survives a restart.
+#[test]
+fn each_end_is_relayed_once_and_replays_are_dropped() {
+    let mut l = limits();
+    l.relay.dedupe_max = 3;
+    l.relay.dedupe_ttl_ms = 10_000;
+    let mut acc = MemAccount::default();
+    for t in 0..6 {
+        assert_eq!(acc.apply(&l, t, 0.5, relayed_webhook("g1", "COMPLETED")), Reply::Ack { released: 0 });
+        if t == 2 {
+            acc.restart(&l);
+        }
+    }
+    assert_eq!(acc.store.outbox.len(), 1, "one delivery for six copies");
+    let Reply::Status(st) = acc.apply(&l, 7, 0.5, Command::Status) else { panic!() };
+    assert_eq!((st.relay.pending, st.relay.duplicates), (1, 5));
+    // Another status of the same generation is another end.
+    acc.apply(&l, 8, 0.5, relayed_webhook("g1", "FAILED"));
+    assert_eq!(acc.store.outbox.len(), 2);
+    // Bounded: at the bound the oldest remembered end goes.
+    for g in ["g2", "g3"] {
+        acc.apply(&l, 9, 0.5, relayed_webhook(g, "COMPLETED"));
+    }
+    assert_eq!(acc.store.relayed.len(), 3);
+    assert!(!acc.store.relayed.contains_key(&("g1".to_owned(), "COMPLETED".to_owned())), "the oldest was evicted");
+    // Expired: past the TTL (a token that old no longer opens) the table empties.
+    acc.apply(&l, 80_000, 0.5, Command::Tick);
+    assert!(acc.store.relayed.is_empty());
+    assert_eq!(acc.state.outbox.counters.remembered, 0);
 }
 
 #[test]

@@ -1169,9 +1169,11 @@ impl World {
         if self.acc.state.permits.holds_generation(&gen) {
             return Err(format!("permits: the webhook of {gen} left its permit held"));
         }
-        if self.acc.state.outbox.counters.next_id > queued_before && !self.relayed.insert(gen) {
-            // The same end relayed twice (a duplicate or replayed webhook).
+        if self.acc.state.outbox.counters.next_id > queued_before && !self.relayed.insert(gen.clone()) {
+            // The same end relayed twice (a duplicate or replayed webhook):
+            // the account remembers relayed ends, so this never happens.
             self.stats.relayed_twice += 1;
+            return Err(format!("relay: the end of {gen} was queued for the client twice"));
         }
         if let Reply::Ack { released } = reply {
             self.stats.released_by_webhook += u64::from(released);
