@@ -52,6 +52,8 @@ pub struct AccountObject {
     /// One dispatch loop at a time: a job is SUBMITTING only while its loop
     /// awaits Sync, so any other SUBMITTING job was cut off by a restart.
     dispatching: Cell<bool>,
+    /// For the deployment key (see [`crate::deployment`]).
+    env: Env,
 }
 
 fn jitter() -> f64 {
@@ -167,13 +169,13 @@ impl AccountObject {
 
     /// The account's Sync key: from the configuration (managed), else the
     /// last one a client presented (in memory), else the queue's sealed copy.
-    fn upstream_key(&self, config: &Config) -> Option<Secret> {
+    async fn upstream_key(&self, config: &Config) -> Option<Secret> {
         let managed = self.state.id().name().and_then(|account| config.keys.upstream_for_account(&account));
         if let Some(k) = managed.or_else(|| self.key.borrow().clone()) {
             return Some(k);
         }
-        let master = config.webhooks.key.as_ref()?;
         let sealed = self.cache.borrow().as_ref().and_then(|a| a.sealed_key.clone())?;
+        let master = crate::deployment::master(&self.env, config).await?;
         unseal(master.expose().as_bytes(), &sealed)
     }
 
@@ -191,7 +193,7 @@ impl AccountObject {
         let limits = &config.limits;
         // Without the account's key nothing can be sent: the jobs wait (and
         // spend nothing) until a client of the account brings it.
-        let Some(key) = self.upstream_key(config) else { return Ok(()) };
+        let Some(key) = self.upstream_key(config).await else { return Ok(()) };
         for _ in 0..MAX_DISPATCH_PER_ALARM {
             let Reply::Dispatch(job) = self.reply(limits, Command::Dispatch).await? else { return Ok(()) };
             let outcome = upstream::submit(&config.api_base, &key, &job).await;
@@ -205,7 +207,7 @@ impl AccountObject {
     async fn reconcile(&self, config: &Config) -> Result<()> {
         let limits = &config.limits;
         let now = Date::now().as_millis();
-        let Some(key) = self.upstream_key(config) else {
+        let Some(key) = self.upstream_key(config).await else {
             // Pass-through key not seen since the runtime started: the next
             // request brings it; leases and status reads cover until then.
             self.run(limits, Command::ReconcileFailed { retry_at: now + limits.reconcile.max_ms }).await?;
@@ -286,10 +288,14 @@ impl DurableObject for AccountObject {
             alarm_at: Cell::new(None),
             key: RefCell::new(None),
             dispatching: Cell::new(false),
+            env,
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        if req.path() == crate::deployment::PATH {
+            return crate::deployment::serve(&self.state.storage().sql());
+        }
         let config = match &self.config {
             Ok(c) => c,
             Err(e) => return Response::error(e.clone(), 500),

@@ -11,7 +11,7 @@ use governor_core::contract::{AdmitRequest, Command, Hold, IdempotencyKey, Refus
 use governor_core::error::GovernorError;
 use governor_core::keys::Caller;
 use governor_core::prefer::Prefer;
-use governor_core::queue::JobSpec;
+use governor_core::queue::{ticket_id, JobSpec};
 use governor_core::rewrite::GenerateBody;
 use governor_core::seal::seal;
 use governor_core::secret::Secret;
@@ -141,12 +141,9 @@ pub fn create_request(
         idempotency: idempotency.clone(),
         ..AdmitRequest::default()
     };
-    if prefer.respond_async {
-        let prepared = prepared.ok_or_else(|| {
-            GovernorError::BadRequest(
-                "Prefer: respond-async needs a JSON body (multipart uploads cannot be queued)".into(),
-            )
-        })?;
+    // A preference that cannot be honoured is ignored (RFC 7240 §2): a
+    // multipart upload cannot be queued, so it goes (or is refused) now.
+    if let (true, Some(prepared)) = (prefer.respond_async, prepared) {
         let body = String::from_utf8(prepared.bytes.clone())
             .map_err(|_| GovernorError::BadRequest("body is not UTF-8".into()))?;
         let priority = header(req, "x-governor-priority")
@@ -157,29 +154,36 @@ pub fn create_request(
             })
             .transpose()?
             .unwrap_or(0);
-        admit.enqueue = Some(JobSpec {
-            client,
-            priority,
-            body,
-            model: prepared.model.clone(),
-            idempotency_key: idempotency.map(|k| k.key),
-        });
-        if !config.keys.is_managed() {
-            admit.sealed_key = Some(seal_key(config, &caller.upstream_key)?);
+        let sealed_key = if config.keys.is_managed() { None } else { seal_key(config, &caller.upstream_key) };
+        if config.keys.is_managed() || sealed_key.is_some() {
+            admit.enqueue = Some(JobSpec {
+                client,
+                priority,
+                body,
+                model: prepared.model.clone(),
+                idempotency_key: idempotency.map(|k| k.key),
+            });
+            admit.sealed_key = sealed_key;
+            admit.ticket_id = Some(random_ticket_id()?);
         }
     }
     Ok(admit)
 }
 
-fn seal_key(config: &Config, key: &Secret) -> Result<String, GovernorError> {
-    let master = config.webhooks.key.as_ref().ok_or_else(|| {
-        GovernorError::BadRequest(
-            "Prefer: respond-async in pass-through mode needs GOVERNOR_WEBHOOK_KEY to be set".into(),
-        )
-    })?;
+/// The pass-through key sealed for the queue, under `GOVERNOR_WEBHOOK_KEY`
+/// or the deployment key (the caller passes a keyed configuration).
+fn seal_key(config: &Config, key: &Secret) -> Option<String> {
+    let master = config.webhooks.key.as_ref()?;
     let mut nonce = [0u8; 12];
-    getrandom::fill(&mut nonce).map_err(|_| GovernorError::Internal("no randomness".into()))?;
-    Ok(seal(master.expose().as_bytes(), nonce, key))
+    getrandom::fill(&mut nonce).ok()?;
+    Some(seal(master.expose().as_bytes(), nonce, key))
+}
+
+/// A queue ticket id: 128 random bits.
+fn random_ticket_id() -> Result<String, GovernorError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|_| GovernorError::Internal("no randomness".into()))?;
+    Ok(ticket_id(bytes))
 }
 
 /// Ask for admission; with `Prefer: wait`, keep the request's place in the
@@ -241,9 +245,7 @@ pub fn refusal(r: Refusal) -> GovernorError {
         Refusal::AlreadySubmitted => {
             GovernorError::Conflict("the job was already submitted to Sync and cannot be canceled".into())
         }
-        Refusal::InProgress => {
-            GovernorError::Conflict("a request with this Idempotency-Key is still in progress".into())
-        }
+        Refusal::InProgress { retry_after_ms } => GovernorError::InProgress { retry_after_ms },
         Refusal::StorageUnavailable => GovernorError::Unavailable("the account's storage could not be read".into()),
     }
 }

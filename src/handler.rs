@@ -9,6 +9,7 @@ use governor_core::contract::{AdmitRequest, Command, IdempotencyKey, PolicyState
 use governor_core::error::GovernorError;
 use governor_core::keys::{bearer_token, Caller};
 use governor_core::prefer;
+use governor_core::queue::{is_reserved_idempotency_key, RESERVED_IDEMPOTENCY_PREFIX};
 use governor_core::route::{route, Proxy, ProxyKind, Route};
 use governor_core::secret::Secret;
 use governor_core::settle;
@@ -55,7 +56,11 @@ async fn dispatch(
         Route::NotFound => Err(GovernorError::NotFound),
         Route::Ambiguous => Err(GovernorError::AmbiguousPath),
         Route::MethodNotAllowed => Err(GovernorError::MethodNotAllowed),
-        Route::Webhook(token) => webhook::handle(req, env, config, &token).await,
+        Route::Webhook(token) => {
+            // Without GOVERNOR_WEBHOOK_KEY, tokens are signed with the deployment key.
+            let config = crate::deployment::keyed(env, config).await?;
+            webhook::handle(req, env, &config, &token).await
+        }
         Route::Ticket { ticket: t, cancel } => ticket(&req, env, config, origin, t, cancel).await,
         Route::Status => {
             let caller = authenticate(&req, config)?;
@@ -67,6 +72,11 @@ async fn dispatch(
                 }
                 _ => Err(GovernorError::Internal("unexpected reply to status".into())),
             }
+        }
+        Route::Proxy(p) if p.kind == ProxyKind::Create => {
+            // Callbacks and the queue's sealed key need a key: the deployment's when none is set.
+            let config = crate::deployment::keyed(env, config).await?;
+            proxy_request(req, env, ctx, &config, origin, p).await
         }
         Route::Proxy(p) => proxy_request(req, env, ctx, config, origin, p).await,
     }
@@ -138,6 +148,11 @@ async fn proxy_request(
         return Ok(resp);
     }
     let caller = config.keys.resolve(presented.as_deref())?;
+    if generate::header(&req, "idempotency-key").is_some_and(|k| is_reserved_idempotency_key(&k)) {
+        return Err(GovernorError::BadRequest(format!(
+            "Idempotency-Key values starting with '{RESERVED_IDEMPOTENCY_PREFIX}' are reserved for the governor's queue"
+        )));
+    }
     let key = object_key(config, &caller);
     let prefer = prefer::parse(generate::header(&req, "prefer").as_deref());
     let wait_ms = prefer.wait_s.map(|s| s.saturating_mul(1_000).min(config.max_wait_ms));
@@ -219,7 +234,9 @@ async fn ticket(
     cancel: bool,
 ) -> Result<Response, GovernorError> {
     let caller = authenticate(req, config)?;
-    let command = if cancel { Command::Cancel { ticket } } else { Command::Ticket { ticket } };
+    // Managed mode: a ticket belongs to the client key that queued it.
+    let client = config.keys.is_managed().then(|| caller.client.clone());
+    let command = if cancel { Command::Cancel { ticket, client } } else { Command::Ticket { ticket, client } };
     match account_client::call(env, &caller.account, object_key(config, &caller), &command).await? {
         Reply::Ticket(view) => Ok(respond::json(200, &json!(view), origin)),
         Reply::Refused(r) => Err(generate::refusal(r)),

@@ -17,12 +17,14 @@
 //! | [`proxy`] | streaming forward to Sync (hop-by-hop headers dropped, bodies never buffered) |
 //! | [`respond`] | errors and governor headers onto HTTP responses, in one place |
 //! | [`cors`] | browser origins and preflight |
+//! | [`deployment`] | the deployment key, drawn once when `GOVERNOR_WEBHOOK_KEY` is not set |
 //! | [`webhook`] | Sync's callbacks: verify, free the permit, queue the relay |
 //! | [`upstream`] | the account object's own calls: list active generations, relay deliveries |
 
 pub mod account_client;
 pub mod account_object;
 pub mod cors;
+pub mod deployment;
 pub mod generate;
 pub mod handler;
 pub mod proxy;

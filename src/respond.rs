@@ -35,6 +35,9 @@ pub fn error(err: &GovernorError, origin: &Origin) -> Response {
         let _ = h.set("retry-after-ms", &r.retry_after_ms.to_string());
         rate_headers(h, &r.policies);
     }
+    if let GovernorError::InProgress { retry_after_ms } = err {
+        let _ = resp.headers().set("retry-after", &retry_after_ms.div_ceil(1_000).max(1).to_string());
+    }
     if matches!(err, GovernorError::Unavailable(_)) {
         let _ = resp.headers().set("retry-after", "1");
     }

@@ -279,6 +279,7 @@ impl AccountState {
                 let active: Vec<(String, Option<String>)> = active.into_iter().map(|a| (a.id, a.model)).collect();
                 let (gone, adopted) = if complete {
                     let (gone, adopted) = self.permits.reconcile(&limits.concurrency, &active, listed_from, now);
+                    self.learn_ended(&gone, &ended, listed_from);
                     for p in &gone {
                         // An unknown create's key may be tried again now.
                         self.idempotency.settle(p.id, None, None, now, &limits.idempotency);
@@ -337,8 +338,8 @@ impl AccountState {
             Command::Dispatched { ticket, permit, outcome } => {
                 self.dispatched(limits, now, jitter, &ticket, permit, outcome)
             }
-            Command::Ticket { ticket } => self.ticket(limits, store, now, &ticket)?,
-            Command::Cancel { ticket } => self.cancel(limits, store, now, &ticket)?,
+            Command::Ticket { ticket, client } => self.ticket(limits, store, now, &ticket, client.as_deref())?,
+            Command::Cancel { ticket, client } => self.cancel(limits, store, now, &ticket, client.as_deref())?,
             Command::Tick => {
                 for id in self.outbox.due(now) {
                     match store.delivery(id)? {
@@ -434,6 +435,18 @@ impl AccountState {
         for (generation, status) in ends {
             self.outbox.counters.remembered = self.outbox.counters.remembered.saturating_sub(1);
             self.journal.push(Write::DeleteRelayed { generation, status });
+        }
+    }
+
+    /// Permits freed by a listing whose generation's terminal status was
+    /// read back: it ended before the listing began (an upper bound of its
+    /// duration, as for status reads).
+    fn learn_ended(&mut self, gone: &[Permit], ended: &[Observed], listed_from: Ms) {
+        for p in gone.iter().filter(|p| matches!(p.holder, Holder::Generation(_))) {
+            let seen = ended.iter().any(|o| Some(o.id.as_str()) == p.generation() && is_terminal(&o.status));
+            if seen {
+                self.durations.observe(p.model.as_deref(), listed_from.saturating_sub(p.since));
+            }
         }
     }
 

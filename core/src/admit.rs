@@ -9,9 +9,12 @@
 use crate::account::{AccountState, CONCURRENCY};
 use crate::config::Limits;
 use crate::contract::{AdmitRequest, Admitted, Reason, Refusal, Rejection, Replay, Reply, HOLD_GRACE_MS};
-use crate::queue::{JobState, QueueFull};
+use crate::queue::{is_ticket_id, JobState, QueueFull};
 use crate::store::{IdempotencyRecord, IdempotencyState, Store, StoreResult};
 use crate::Ms;
+
+/// `Retry-After` for a key whose create is still on its way to Sync.
+pub const IN_PROGRESS_RETRY_MS: Ms = 2_000;
 
 /// A held request's place in line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,8 +128,9 @@ impl AccountState {
                 Some(IdempotencyRecord { state: IdempotencyState::Done { status, generation, body }, .. }) => {
                     return Ok(self.replay(limits, now, key.clone(), status, generation, body));
                 }
-                Some(IdempotencyRecord { state: IdempotencyState::InFlight { .. }, .. }) => {
-                    return Ok(Reply::Refused(Refusal::InProgress))
+                Some(IdempotencyRecord { state: IdempotencyState::InFlight { permit }, .. }) => {
+                    let retry_after_ms = self.in_progress_retry_at(permit, now) - now;
+                    return Ok(Reply::Refused(Refusal::InProgress { retry_after_ms }));
                 }
                 None => {}
             }
@@ -146,6 +150,19 @@ impl AccountState {
             Ok(()) => Reply::Admitted(self.commit(limits, now, req, stale.as_ref())),
             Err(rejection) => self.refuse(limits, now, req, rejection),
         })
+    }
+
+    /// When a key still in flight is expected to resolve: a create on its
+    /// way to Sync answers within seconds; one whose answer was lost waits
+    /// for the next reconciliation listing (or its reservation's end).
+    fn in_progress_retry_at(&self, permit: crate::permits::PermitId, now: Ms) -> Ms {
+        let soon = now + IN_PROGRESS_RETRY_MS;
+        let Some(p) = self.permits.held().iter().find(|p| p.id == permit) else { return soon };
+        if p.unknown_since.is_none() {
+            return soon.min(p.expires.max(now + 1));
+        }
+        let listing = self.reconcile.next_at.filter(|at| *at > now).unwrap_or(soon);
+        listing.min(p.expires).max(soon)
     }
 
     fn done_generation_runs(&self, r: &IdempotencyRecord) -> bool {
@@ -196,7 +213,13 @@ impl AccountState {
     fn refuse(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest, mut rejection: Rejection) -> Reply {
         if let Some(spec) = &req.enqueue {
             self.next_seq += 1;
-            let (seq, ticket) = (self.next_seq, format!("tk_{:x}_{:x}", now, self.next_seq));
+            let seq = self.next_seq;
+            // The caller's random id; without one (native tests, old callers),
+            // the old numbering (guessable: the Worker always sends one).
+            let ticket = match req.ticket_id.as_deref().filter(|t| is_ticket_id(t) && self.queue.get(t).is_none()) {
+                Some(t) => t.to_owned(),
+                None => format!("tk_{:x}_{:x}", now, seq),
+            };
             match self.queue.enqueue(&limits.queue, ticket.clone(), seq, spec.clone(), now) {
                 Ok(_) => {}
                 Err(full) => {

@@ -62,10 +62,20 @@ pub enum Command {
     Dispatch,
     /// How submitting a queued job ended.
     Dispatched { ticket: String, permit: PermitId, outcome: DispatchOutcome },
-    /// A queue ticket's state (`GET /governor/v1/queue/{ticket}`).
-    Ticket { ticket: String },
-    /// Cancel a ticket not yet submitted (`DELETE /governor/v1/queue/{ticket}`).
-    Cancel { ticket: String },
+    /// A queue ticket's state (`GET /governor/v1/queue/{ticket}`). With
+    /// `client` (managed mode), a ticket of another client is unknown.
+    Ticket {
+        ticket: String,
+        #[serde(default)]
+        client: Option<String>,
+    },
+    /// Cancel a ticket not yet submitted (`DELETE /governor/v1/queue/{ticket}`);
+    /// `client` as for `Ticket`.
+    Cancel {
+        ticket: String,
+        #[serde(default)]
+        client: Option<String>,
+    },
     /// The alarm fired: expire leases.
     Tick,
     /// The account's state for `GET /governor/v1/status`.
@@ -100,6 +110,10 @@ pub struct AdmitRequest {
     /// at the limit never starve the freeing of lost permits.
     #[serde(default)]
     pub internal: bool,
+    /// The ticket id a queued job gets (the caller draws 128 random bits,
+    /// see [`crate::queue::ticket_id`]); without one the core numbers it.
+    #[serde(default)]
+    pub ticket_id: Option<String>,
 }
 
 /// A held request's place in line.
@@ -239,8 +253,11 @@ pub enum Reply {
 pub enum Refusal {
     UnknownTicket,
     AlreadySubmitted,
-    /// The same `Idempotency-Key` is still on its way to Sync.
-    InProgress,
+    /// The same `Idempotency-Key` is still on its way to Sync; its outcome
+    /// is expected within `retry_after_ms`.
+    InProgress {
+        retry_after_ms: Ms,
+    },
     /// The account's storage could not be read; nothing was decided.
     StorageUnavailable,
 }

@@ -125,17 +125,45 @@ impl AccountState {
         Reply::Ack { released: 0 }
     }
 
-    pub(crate) fn ticket(&self, limits: &Limits, store: &dyn Store, now: Ms, ticket: &str) -> StoreResult<Reply> {
+    /// A ticket's view. With `client` (managed mode) a ticket belongs to
+    /// the client that queued it: to any other it is unknown (404, so its
+    /// existence is not revealed either).
+    pub(crate) fn ticket(
+        &self,
+        limits: &Limits,
+        store: &dyn Store,
+        now: Ms,
+        ticket: &str,
+        client: Option<&str>,
+    ) -> StoreResult<Reply> {
+        let owned = |job: &Job| client.is_none_or(|c| c == job.spec.client);
         if let Some(job) = self.queue.get(ticket) {
-            return Ok(Reply::Ticket(self.ticket_view(limits, now, job)));
+            if owned(job) {
+                return Ok(Reply::Ticket(self.ticket_view(limits, now, job)));
+            }
+            return Ok(Reply::Refused(Refusal::UnknownTicket));
         }
         Ok(match store.job(ticket)? {
-            Some(job) => Reply::Ticket(self.ticket_view(limits, now, &job)),
-            None => Reply::Refused(Refusal::UnknownTicket),
+            Some(job) if owned(&job) => Reply::Ticket(self.ticket_view(limits, now, &job)),
+            _ => Reply::Refused(Refusal::UnknownTicket),
         })
     }
 
-    pub(crate) fn cancel(&mut self, limits: &Limits, store: &dyn Store, now: Ms, ticket: &str) -> StoreResult<Reply> {
+    pub(crate) fn cancel(
+        &mut self,
+        limits: &Limits,
+        store: &dyn Store,
+        now: Ms,
+        ticket: &str,
+        client: Option<&str>,
+    ) -> StoreResult<Reply> {
+        let owner = match self.queue.get(ticket) {
+            Some(job) => Some(job.spec.client.clone()),
+            None => store.job(ticket)?.map(|j| j.spec.client),
+        };
+        if owner.is_none() || client.is_some_and(|c| owner.as_deref() != Some(c)) {
+            return Ok(Reply::Refused(Refusal::UnknownTicket));
+        }
         Ok(match self.queue.cancel(ticket, now) {
             Ok(job) => Reply::Ticket(self.ticket_view(limits, now, &job)),
             Err(CancelError::AlreadySubmitted) => Reply::Refused(Refusal::AlreadySubmitted),

@@ -23,6 +23,10 @@ pub enum GovernorError {
     },
     Limited(Rejection),
     Conflict(String),
+    /// The same `Idempotency-Key` is still on its way to Sync: retry after this.
+    InProgress {
+        retry_after_ms: u64,
+    },
     Upstream(String),
     /// The account's object or its storage cannot answer now: try again.
     Unavailable(String),
@@ -40,7 +44,7 @@ impl GovernorError {
             Self::BadRequest(_) | Self::AmbiguousPath => 400,
             Self::PayloadTooLarge { .. } => 413,
             Self::Limited(_) => 429,
-            Self::Conflict(_) => 409,
+            Self::Conflict(_) | Self::InProgress { .. } => 409,
             Self::Upstream(_) => 502,
             Self::Unavailable(_) => 503,
             Self::Misconfigured(_) | Self::Internal(_) => 500,
@@ -62,6 +66,7 @@ impl GovernorError {
             Self::Limited(r) if r.reason == Reason::QueueFull => "queue_full",
             Self::Limited(r) if r.reason == Reason::IdempotencyFull => "idempotency_store_full",
             Self::Conflict(_) => "conflict",
+            Self::InProgress { .. } => "idempotency_key_in_progress",
             Self::Limited(_) => "rate_limit_exceeded",
             Self::Upstream(_) => "upstream_unavailable",
             Self::Unavailable(_) => "governor_unavailable",
@@ -98,6 +103,7 @@ impl GovernorError {
                 ),
             },
             Self::Conflict(m) => m.clone(),
+            Self::InProgress { .. } => "a request with this Idempotency-Key is still in progress".into(),
             Self::Upstream(m) => format!("Sync could not be reached: {m}"),
             Self::Unavailable(m) => format!("the account is unavailable, retry shortly: {m}"),
             Self::Misconfigured(e) => e.to_string(),
@@ -114,6 +120,9 @@ impl GovernorError {
             "message": self.message(),
             "error": reason_phrase(status),
         });
+        if let Self::InProgress { retry_after_ms } = self {
+            body["retryAfterMs"] = json!(retry_after_ms);
+        }
         if let Self::Limited(r) = self {
             body["retryAfterMs"] = json!(r.retry_after_ms);
             body["policy"] = json!(r.policy);

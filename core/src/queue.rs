@@ -74,10 +74,34 @@ pub struct Job {
     pub maybe_created: bool,
 }
 
+/// The namespace of the Sync `Idempotency-Key`s the queue submits with.
+/// Reserved: a client key in it could claim (or pre-empt) a queued job's
+/// submission, so it is refused.
+pub const RESERVED_IDEMPOTENCY_PREFIX: &str = "sync-governor-";
+
+/// Is a client's `Idempotency-Key` in the reserved namespace? (Compared in
+/// any case: nothing says Sync's keys are case-sensitive.)
+pub fn is_reserved_idempotency_key(key: &str) -> bool {
+    let key = key.trim().as_bytes();
+    let prefix = RESERVED_IDEMPOTENCY_PREFIX.as_bytes();
+    key.len() >= prefix.len() && key[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// A ticket id from 128 random bits the caller drew: unguessable, and
+/// inside Sync's `Idempotency-Key` alphabet once prefixed.
+pub fn ticket_id(random: [u8; 16]) -> String {
+    format!("tk_{}", hex::encode(random))
+}
+
+/// Does a caller-supplied ticket id look like one of [`ticket_id`]'s?
+pub fn is_ticket_id(id: &str) -> bool {
+    id.strip_prefix("tk_").is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 impl Job {
     /// The Sync `Idempotency-Key` of this job's submission.
     pub fn upstream_idempotency_key(&self) -> String {
-        format!("sync-governor-{}", self.ticket)
+        format!("{RESERVED_IDEMPOTENCY_PREFIX}{}", self.ticket)
     }
 
     pub fn status_name(&self) -> &str {

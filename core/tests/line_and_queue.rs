@@ -74,7 +74,7 @@ fn idempotency_keys_replay_and_never_spend_twice() {
     let key = IdempotencyKey { client: "c1".into(), key: "order-1".into() };
     let req = AdmitRequest { idempotency: Some(key.clone()), ..generate() };
     let p = permit_of(st.apply(&l, 0, 0.5, Command::Admit(req.clone())));
-    assert_eq!(st.apply(&l, 1, 0.5, Command::Admit(req.clone())), Reply::Refused(Refusal::InProgress));
+    assert!(matches!(st.apply(&l, 1, 0.5, Command::Admit(req.clone())), Reply::Refused(Refusal::InProgress { .. })));
     let replay = Replay { key: key.clone(), status: 201, body: "{\"id\":\"g1\"}".into(), refetch: None };
     st.apply(&l, 2, 0.5, Command::Bind { permit: p, generation: "g1".into(), replay: Some(replay.clone()) });
     let remaining = st.state.policies(&l, 3, "generate", false)[0].remaining;
@@ -111,10 +111,14 @@ fn queued_jobs_are_submitted_as_permits_free_and_take_their_final_status() {
     assert_eq!((again.permit, &again.idempotency_key), (job.permit, &job.idempotency_key));
     let created = DispatchOutcome::Created { generation: "g1".into() };
     st.apply(&l, 40, 0.5, Command::Dispatched { ticket: job.ticket.clone(), permit: job.permit, outcome: created });
-    let Reply::Ticket(v) = st.apply(&l, 41, 0.5, Command::Ticket { ticket: job.ticket.clone() }) else { panic!() };
+    let Reply::Ticket(v) = st.apply(&l, 41, 0.5, Command::Ticket { ticket: job.ticket.clone(), client: None }) else {
+        panic!()
+    };
     assert_eq!((v.status.as_str(), v.generation_id.as_deref()), ("SUBMITTED", Some("g1")));
     end(&l, &mut st, 50, "g1");
-    let Reply::Ticket(v) = st.apply(&l, 51, 0.5, Command::Ticket { ticket: job.ticket }) else { panic!() };
+    let Reply::Ticket(v) = st.apply(&l, 51, 0.5, Command::Ticket { ticket: job.ticket, client: None }) else {
+        panic!()
+    };
     assert_eq!(v.status, "COMPLETED");
     assert_eq!(st.state.permits.in_use(), 0);
 }

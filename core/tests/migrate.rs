@@ -83,7 +83,7 @@ fn the_previous_layout_loads_with_everything_in_flight() {
     // Every ticket reads as the old code showed it (finished ones from their rows).
     for (name, ticket) in tickets {
         let Reply::Ticket(view) =
-            acc.apply(&limits, now, 0.5, Command::Ticket { ticket: ticket.as_str().unwrap().into() })
+            acc.apply(&limits, now, 0.5, Command::Ticket { ticket: ticket.as_str().unwrap().into(), client: None })
         else {
             panic!("{name}: ticket lost")
         };

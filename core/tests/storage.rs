@@ -134,11 +134,11 @@ impl Driver {
             },
             Op::Dispatch(_) => Command::Dispatch,
             Op::Cancel(i) => match self.tickets.get(*i as usize) {
-                Some(t) => Command::Cancel { ticket: t.clone() },
+                Some(t) => Command::Cancel { ticket: t.clone(), client: None },
                 None => Command::Tick,
             },
             Op::Ticket(i) => match self.tickets.get(*i as usize) {
-                Some(t) => Command::Ticket { ticket: t.clone() },
+                Some(t) => Command::Ticket { ticket: t.clone(), client: None },
                 None => Command::Status,
             },
             Op::Status => Command::Status,
@@ -293,7 +293,10 @@ fn a_reservation_that_never_heard_back_frees_its_key() {
     l.concurrency.reservation_ttl_ms = 1_000;
     let mut acc = MemAccount::default();
     assert!(matches!(acc.apply(&l, 0, 0.5, Command::Admit(keyed("c", "k"))), Reply::Admitted(_)));
-    assert_eq!(acc.apply(&l, 10, 0.5, Command::Admit(keyed("c", "k"))), Reply::Refused(Refusal::InProgress));
+    assert!(matches!(
+        acc.apply(&l, 10, 0.5, Command::Admit(keyed("c", "k"))),
+        Reply::Refused(Refusal::InProgress { .. })
+    ));
     assert!(matches!(acc.apply(&l, 1_001, 0.5, Command::Admit(keyed("c", "k"))), Reply::Admitted(_)));
 }
 
@@ -329,10 +332,14 @@ fn queued_bodies_live_in_their_rows_and_the_queue_is_bounded_in_bytes() {
     acc.apply(&l, 32, 0.5, Command::Dispatched { ticket: job.ticket.clone(), permit: job.permit, outcome: created });
     assert!(acc.store.job_body(&job.ticket).unwrap().is_none(), "a submitted job's body is deleted");
     assert_eq!(acc.state.queue.bytes(), 4_000);
-    let Reply::Ticket(t) = acc.apply(&l, 33, 0.5, Command::Ticket { ticket: job.ticket.clone() }) else { panic!() };
+    let Reply::Ticket(t) = acc.apply(&l, 33, 0.5, Command::Ticket { ticket: job.ticket.clone(), client: None }) else {
+        panic!()
+    };
     assert_eq!((t.status.as_str(), t.generation_id.as_deref()), ("SUBMITTED", Some("g9")));
     acc.apply(&l, 34, 0.5, Command::Webhook { generation: "g9".into(), status: "COMPLETED".into(), relay: None });
-    let Reply::Ticket(t) = acc.apply(&l, 35, 0.5, Command::Ticket { ticket: job.ticket }) else { panic!() };
+    let Reply::Ticket(t) = acc.apply(&l, 35, 0.5, Command::Ticket { ticket: job.ticket, client: None }) else {
+        panic!()
+    };
     assert_eq!(t.status, "COMPLETED", "a finished ticket is read from its row");
 }
 

@@ -1289,7 +1289,7 @@ impl World {
                     self.send(Kind::Refetch, fate);
                 }
             }
-            Reply::Refused(Refusal::InProgress) => self.stats.in_progress += 1,
+            Reply::Refused(Refusal::InProgress { .. }) => self.stats.in_progress += 1,
             other => return Err(format!("unexpected reply to an admission: {other:?}")),
         }
         Ok(())
@@ -1422,7 +1422,7 @@ impl World {
                 if !self.tickets.is_empty() {
                     let i = pick as usize % self.tickets.len();
                     let ticket = self.tickets[i].id.clone();
-                    if let Reply::Ticket(v) = self.reply(Command::Cancel { ticket }) {
+                    if let Reply::Ticket(v) = self.reply(Command::Cancel { ticket, client: None }) {
                         if v.status != "CANCELED" {
                             return Err(format!("queue: cancel answered {v:?}"));
                         }
@@ -1436,7 +1436,7 @@ impl World {
             Op::Ticket { pick } => {
                 if !self.tickets.is_empty() {
                     let t = self.tickets[pick as usize % self.tickets.len()].clone();
-                    match self.reply(Command::Ticket { ticket: t.id.clone() }) {
+                    match self.reply(Command::Ticket { ticket: t.id.clone(), client: None }) {
                         Reply::Ticket(v) => {
                             if let Some(g) = &v.generation_id {
                                 let at_sync = self.sync.by_key.get(&job_key(&t.id));
