@@ -21,6 +21,9 @@ use worker::Env;
 
 pub const BINDING: &str = "ACCOUNTS";
 pub const KEY_HEADER: &str = "x-governor-upstream-key";
+/// The account's name, with every call: the object keeps it in storage so
+/// that its alarm knows which managed Sync key is the account's.
+pub const ACCOUNT_HEADER: &str = "x-governor-account";
 const URL: &str = "https://account.internal/";
 
 #[wasm_bindgen]
@@ -43,11 +46,12 @@ pub async fn call(env: &Env, account: &str, key: Option<&Secret>, command: &Comm
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(&JsValue::from_str(&body));
+    let headers = web_sys::Headers::new().map_err(|_| internal("headers"))?;
+    headers.set(ACCOUNT_HEADER, account).map_err(|_| internal("headers"))?;
     if let Some(k) = key {
-        let headers = web_sys::Headers::new().map_err(|_| internal("headers"))?;
         headers.set(KEY_HEADER, k.expose()).map_err(|_| internal("headers"))?;
-        init.set_headers(&headers);
     }
+    init.set_headers(&headers);
     let promise = stub.fetch_with_init(URL, &init).map_err(|_| unavailable("unreachable"))?;
     let resp: web_sys::Response = JsFuture::from(promise).await.map_err(|_| unavailable("unreachable"))?.into();
     if resp.status() != 200 {

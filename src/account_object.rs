@@ -12,9 +12,12 @@
 
 use std::cell::{Cell, RefCell};
 
+use futures_util::future::join3;
+use futures_util::stream::{self, StreamExt};
 use governor_core::account::{apply, AccountState, Effect};
+use governor_core::class::RateClass;
 use governor_core::config::{Config, Limits};
-use governor_core::contract::{AdmitRequest, Command, LimitKind, Observed, Reply};
+use governor_core::contract::{AdmitRequest, Blocked, Command, LimitKind, Observed, Reply};
 use governor_core::migrate;
 use governor_core::reconcile::ActiveGeneration;
 use governor_core::relay::Attempt;
@@ -25,7 +28,7 @@ use governor_core::store::StoreError;
 use governor_core::Ms;
 use worker::{durable_object, Date, DurableObject, Env, ListOptions, Request, Response, Result, State};
 
-use crate::account_client::KEY_HEADER;
+use crate::account_client::{ACCOUNT_HEADER, KEY_HEADER};
 use crate::settings;
 use crate::sql_store::SqlStore;
 use crate::upstream::{self, Page};
@@ -38,6 +41,11 @@ const LEGACY_CURSOR_KEY: &str = "queue-cursor";
 const MAX_PAGES: usize = 20;
 /// At most this many queued jobs submitted per alarm (the alarm re-arms).
 const MAX_DISPATCH_PER_ALARM: usize = 50;
+/// Relay deliveries in flight at once per alarm (each time-boxed by
+/// `RELAY_TIMEOUT_MS`), so one hook that never answers holds one slot.
+const RELAY_CONCURRENCY: usize = 4;
+/// The `meta` row that keeps the account's name (the core ignores it).
+const ACCOUNT_META: &str = "object_account";
 
 #[durable_object]
 pub struct AccountObject {
@@ -52,6 +60,10 @@ pub struct AccountObject {
     /// One dispatch loop at a time: a job is SUBMITTING only while its loop
     /// awaits Sync, so any other SUBMITTING job was cut off by a restart.
     dispatching: Cell<bool>,
+    /// The account's name, as the Worker names it with every call and as
+    /// kept in the `meta` table (an alarm has no caller to ask, and the
+    /// object's id need not carry its name there).
+    account: RefCell<Option<String>>,
     /// For the deployment key (see [`crate::deployment`]).
     env: Env,
 }
@@ -167,10 +179,30 @@ impl AccountObject {
         Ok(())
     }
 
+    /// The account's name: as last told by the Worker, else as stored.
+    fn account_name(&self) -> Option<String> {
+        if let Some(name) = self.account.borrow().clone() {
+            return Some(name);
+        }
+        let stored = self.with_store(|s| s.object_meta(ACCOUNT_META)).ok().flatten();
+        self.account.borrow_mut().clone_from(&stored);
+        stored
+    }
+
+    /// Keep the account's name the Worker sent (written once, when new).
+    fn remember_account(&self, name: &str) -> Result<()> {
+        if self.account_name().as_deref() == Some(name) {
+            return Ok(());
+        }
+        self.with_store(|s| s.set_object_meta(ACCOUNT_META, name))??;
+        *self.account.borrow_mut() = Some(name.to_owned());
+        Ok(())
+    }
+
     /// The account's Sync key: from the configuration (managed), else the
     /// last one a client presented (in memory), else the queue's sealed copy.
     async fn upstream_key(&self, config: &Config) -> Option<Secret> {
-        let managed = self.state.id().name().and_then(|account| config.keys.upstream_for_account(&account));
+        let managed = self.account_name().and_then(|account| config.keys.upstream_for_account(&account));
         if let Some(k) = managed.or_else(|| self.key.borrow().clone()) {
             return Some(k);
         }
@@ -192,11 +224,15 @@ impl AccountObject {
     async fn dispatch_loop(&self, config: &Config) -> Result<()> {
         let limits = &config.limits;
         // Without the account's key nothing can be sent: the jobs wait (and
-        // spend nothing) until a client of the account brings it.
-        let Some(key) = self.upstream_key(config).await else { return Ok(()) };
+        // spend nothing) until a client of the account brings it, and the
+        // queue backs off rather than waking the alarm at once.
+        let Some(key) = self.upstream_key(config).await else {
+            self.run(limits, Command::DispatchBlocked { reason: Blocked::NoSyncKey }).await?;
+            return Ok(());
+        };
         for _ in 0..MAX_DISPATCH_PER_ALARM {
             let Reply::Dispatch(job) = self.reply(limits, Command::Dispatch).await? else { return Ok(()) };
-            let outcome = upstream::submit(&config.api_base, &key, &job).await;
+            let outcome = upstream::submit(&config.api_base, &key, &job, config.timeouts.create_ms).await;
             let command = Command::Dispatched { ticket: job.ticket, permit: job.permit, outcome };
             self.run(limits, command).await?;
         }
@@ -218,12 +254,15 @@ impl AccountObject {
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let admit =
-                Command::Admit(AdmitRequest { class: "other".into(), internal: true, ..AdmitRequest::default() });
+                Command::Admit(AdmitRequest { class: RateClass::Other, internal: true, ..AdmitRequest::default() });
             if let Reply::Rejected(r) = self.reply(limits, admit).await? {
                 self.run(limits, Command::ReconcileFailed { retry_at: r.retry_at_ms }).await?;
                 return Ok(());
             }
-            match upstream::list_active(&config.api_base, &key, limits.reconcile.page_size, cursor.as_deref()).await {
+            let page_size = limits.reconcile.page_size;
+            match upstream::list_active(&config.api_base, &key, page_size, cursor.as_deref(), config.timeouts.list_ms)
+                .await
+            {
                 Page::Items(items, n) => {
                     cursor = items.last().map(|g| g.id.clone());
                     active.extend(items);
@@ -235,12 +274,9 @@ impl AccountObject {
                 }
                 Page::Limited(body) => {
                     let kind = limit_kind(&body);
-                    let class = if kind == LimitKind::Rate { "other" } else { "generate" };
-                    self.run(
-                        limits,
-                        Command::UpstreamLimited { class: class.into(), kind, permit: None, retry_after_ms: None },
-                    )
-                    .await?;
+                    let class = if kind == LimitKind::Rate { RateClass::Other } else { RateClass::Generate };
+                    self.run(limits, Command::UpstreamLimited { class, kind, permit: None, retry_after_ms: None })
+                        .await?;
                     self.run(limits, Command::ReconcileFailed { retry_at: now + limits.reconcile.min_ms }).await?;
                     return Ok(());
                 }
@@ -269,11 +305,11 @@ impl AccountObject {
         if gone.is_empty() {
             return Ok(Vec::new());
         }
-        let admit = Command::Admit(AdmitRequest { class: "other".into(), internal: true, ..AdmitRequest::default() });
+        let admit = Command::Admit(AdmitRequest { class: RateClass::Other, internal: true, ..AdmitRequest::default() });
         if !matches!(self.reply(&config.limits, admit).await?, Reply::Admitted(_)) {
             return Ok(Vec::new());
         }
-        Ok(upstream::statuses(&config.api_base, key, &gone).await)
+        Ok(upstream::statuses(&config.api_base, key, &gone, config.timeouts.list_ms).await)
     }
 }
 
@@ -288,6 +324,7 @@ impl DurableObject for AccountObject {
             alarm_at: Cell::new(None),
             key: RefCell::new(None),
             dispatching: Cell::new(false),
+            account: RefCell::new(None),
             env,
         }
     }
@@ -300,11 +337,24 @@ impl DurableObject for AccountObject {
             Ok(c) => c,
             Err(e) => return Response::error(e.clone(), 500),
         };
-        if let Ok(Some(key)) = req.headers().get(KEY_HEADER) {
-            *self.key.borrow_mut() = Some(Secret::new(key));
-        }
+        let brought_key = match req.headers().get(KEY_HEADER) {
+            Ok(Some(key)) => {
+                *self.key.borrow_mut() = Some(Secret::new(key));
+                true
+            }
+            _ => false,
+        };
         let command: Option<Command> = req.text().await.ok().and_then(|t| serde_json::from_str(&t).ok());
         let Some(command) = command else { return Response::error("malformed command", 400) };
+        self.ensure_loaded(&config.limits).await?;
+        if let Ok(Some(account)) = req.headers().get(ACCOUNT_HEADER) {
+            self.remember_account(&account)?;
+        }
+        let blocked = self.cache.borrow().as_ref().is_some_and(|a| a.dispatch_block.is_some());
+        if blocked && (brought_key || self.upstream_key(config).await.is_some()) {
+            // The key is back: queued work may go at once.
+            self.run(&config.limits, Command::DispatchUnblocked).await?;
+        }
         let freeing = matches!(command, Command::Webhook { .. });
         let reply = self.reply(&config.limits, command).await?;
         if freeing && matches!(reply, Reply::Ack { released } if released > 0) {
@@ -320,20 +370,46 @@ impl DurableObject for AccountObject {
         let Ok(config) = &self.config else { return Response::ok("") };
         let limits = &config.limits;
         let (_, effects) = self.run(limits, Command::Tick).await?;
+        let (mut dispatch, mut reconcile, mut deliveries) = (false, false, Vec::new());
         for effect in effects {
             match effect {
-                Effect::Dispatch => self.dispatch(config).await?,
-                Effect::Deliver(delivery) => {
-                    let attempt = if upstream::deliverable(&delivery, config.webhooks.local_mode) {
-                        upstream::deliver(&delivery).await
-                    } else {
-                        Attempt::Refused
-                    };
-                    self.run(limits, Command::Delivered { id: delivery.id, attempt }).await?;
-                }
-                Effect::Reconcile => self.reconcile(config).await?,
+                Effect::Dispatch => dispatch = true,
+                Effect::Deliver(delivery) => deliveries.push(delivery),
+                Effect::Reconcile => reconcile = true,
             }
         }
+        // Side by side: a slow hook (or a slow Sync) delays none of the
+        // others. Deliveries go a few at a time, each time-boxed.
+        let relay_ms = config.timeouts.relay_ms;
+        let relays = stream::iter(deliveries)
+            .map(|delivery| async move {
+                let attempt = if upstream::deliverable(&delivery, config.webhooks.local_mode) {
+                    upstream::deliver(&delivery, relay_ms).await
+                } else {
+                    Attempt::Refused
+                };
+                self.run(limits, Command::Delivered { id: delivery.id, attempt }).await.map(|_| ())
+            })
+            .buffer_unordered(RELAY_CONCURRENCY)
+            .collect::<Vec<Result<()>>>();
+        let reconciling = async {
+            if reconcile {
+                self.reconcile(config).await
+            } else {
+                Ok(())
+            }
+        };
+        let dispatching = async {
+            if dispatch {
+                self.dispatch(config).await
+            } else {
+                Ok(())
+            }
+        };
+        let (reconciled, dispatched, relayed) = join3(reconciling, dispatching, relays).await;
+        reconciled?;
+        dispatched?;
+        relayed.into_iter().collect::<Result<Vec<()>>>()?;
         let now = Date::now().as_millis();
         let wake = self.cache.borrow().as_ref().and_then(|a| a.next_wake(limits, now));
         self.schedule(wake, now).await?;

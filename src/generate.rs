@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use governor_core::class::RateClass;
 use governor_core::config::Config;
 use governor_core::contract::{AdmitRequest, Command, Hold, IdempotencyKey, Refusal, Reply, TicketView};
 use governor_core::error::GovernorError;
@@ -135,7 +136,7 @@ pub fn create_request(
     let client = client_name(req, config, caller);
     let idempotency = header(req, "idempotency-key").map(|key| IdempotencyKey { client: client.clone(), key });
     let mut admit = AdmitRequest {
-        class: "generate".into(),
+        class: RateClass::Generate,
         permit: true,
         model: prepared.and_then(|p| p.model.clone()),
         idempotency: idempotency.clone(),
@@ -188,7 +189,9 @@ fn random_ticket_id() -> Result<String, GovernorError> {
 
 /// Ask for admission; with `Prefer: wait`, keep the request's place in the
 /// account's line and try again as limits free, until admitted or the wait
-/// ends (then the last refusal stands).
+/// ends (then the last refusal stands). Each attempt is one subrequest: the
+/// sleeps between them grow with the wait so that a request makes at most
+/// [`governor_core::contract::HOLD_MAX_CALLS`] attempts (see [`Hold::sleep_ms`]).
 pub async fn admit(
     env: &Env,
     account: &str,
@@ -201,20 +204,18 @@ pub async fn admit(
         return account_client::call(env, account, key, &Command::Admit(admit)).await;
     };
     let deadline = Date::now().as_millis() + wait_ms;
-    admit.hold = Some(Hold { ticket: None, remaining_ms: wait_ms });
+    admit.hold = Some(Hold::first(wait_ms));
     loop {
         let reply = account_client::call(env, account, key, &Command::Admit(admit.clone())).await?;
         let Reply::Rejected(rejection) = &reply else { return Ok(reply) };
-        let now = Date::now().as_millis();
-        let remaining = deadline.saturating_sub(now);
-        let hold = Hold { ticket: rejection.hold, remaining_ms: remaining };
-        let sleep = hold.sleep_ms(rejection);
-        if remaining == 0 || sleep == 0 || req.inner().signal().aborted() {
+        let remaining = deadline.saturating_sub(Date::now().as_millis());
+        let next = admit.hold.as_ref().and_then(|h| h.next(rejection, remaining));
+        let Some((hold, sleep)) = next.filter(|_| !req.inner().signal().aborted()) else {
             if let Some(ticket) = rejection.hold {
                 let _ = account_client::call(env, account, key, &Command::Unhold { ticket }).await;
             }
             return Ok(reply);
-        }
+        };
         admit.hold = Some(hold);
         Delay::from(Duration::from_millis(sleep)).await;
     }

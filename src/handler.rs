@@ -19,7 +19,7 @@ use worker::{Context, Env, Request, Response};
 use crate::account_client;
 use crate::cors::{self, Origin};
 use crate::generate;
-use crate::proxy::{self, Body, UpstreamAuth};
+use crate::proxy::{self, Body, Deadline, UpstreamAuth};
 use crate::respond;
 use crate::settings;
 use crate::upstream;
@@ -143,7 +143,8 @@ async fn proxy_request(
     if p.kind == ProxyKind::Public && presented.is_none() {
         // Sync serves these without a key, so there is no account to charge.
         let auth = if config.keys.is_managed() { UpstreamAuth::Managed(None) } else { UpstreamAuth::None };
-        let mut resp = proxy::forward(&req, &url, Body::Stream(req.inner().body()), auth).await?;
+        let deadline = Deadline { ms: config.timeouts.read_ms, whole: false };
+        let mut resp = proxy::forward(&req, &url, Body::Stream(req.inner().body()), auth, deadline).await?;
         cors::decorate(resp.headers_mut(), origin);
         return Ok(resp);
     }
@@ -179,7 +180,7 @@ async fn proxy_request(
         Reply::Replay(r) => {
             let body = match &r.refetch {
                 // Too large to keep: Sync's current view of the same generation.
-                Some(id) => upstream::generation(&config.api_base, &caller.upstream_key, id)
+                Some(id) => upstream::generation(&config.api_base, &caller.upstream_key, id, config.timeouts.read_ms)
                     .await
                     .ok_or_else(|| GovernorError::Upstream("reading the replayed generation failed".into()))?,
                 None => r.body,
@@ -198,11 +199,16 @@ async fn proxy_request(
     } else {
         UpstreamAuth::Key(&caller.upstream_key)
     };
-    let resp = match proxy::forward(&req, &url, body, auth).await {
+    // A create is read whole inside its box (the governor reads it anyway);
+    // anything else is boxed until Sync's response head.
+    let deadline =
+        Deadline { ms: config.timeouts.forward_ms(&req.method().to_string(), &req.path(), creates), whole: creates };
+    let resp = match proxy::forward(&req, &url, body, auth, deadline).await {
         Ok(r) => r,
         Err(e) => {
             if let Some(permit) = admitted.permit {
-                // Sync may have taken it before the connection failed.
+                // Sync may have taken it before the connection failed or the
+                // time box ended: the permit waits for a listing to tell.
                 let _ = account_client::call(env, &caller.account, key, &Command::Unsettled { permit }).await;
             }
             return Err(e);

@@ -20,6 +20,7 @@
 //! | [`deployment`] | the deployment key, drawn once when `GOVERNOR_WEBHOOK_KEY` is not set |
 //! | [`webhook`] | Sync's callbacks: verify, free the permit, queue the relay |
 //! | [`upstream`] | the account object's own calls: list active generations, relay deliveries |
+//! | [`timeout`] | time boxes of outgoing calls (abort signal raced against a timer) |
 
 pub mod account_client;
 pub mod account_object;
@@ -31,6 +32,7 @@ pub mod proxy;
 pub mod respond;
 pub mod settings;
 pub mod sql_store;
+pub mod timeout;
 pub mod upstream;
 pub mod webhook;
 

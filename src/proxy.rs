@@ -9,6 +9,18 @@ use governor_core::secret::Secret;
 use wasm_bindgen::JsValue;
 use worker::{Fetch, Headers, Request, RequestInit, Response, ResponseBody};
 
+use crate::timeout::Boxed;
+
+/// How long Sync may take to answer a forwarded request.
+#[derive(Clone, Copy)]
+pub struct Deadline {
+    pub ms: u64,
+    /// Read the whole answer inside the box (a create's small JSON, which the
+    /// governor reads anyway); otherwise the box ends at the response head
+    /// and the body streams to the client untimed.
+    pub whole: bool,
+}
+
 /// Request headers never forwarded (RFC 9110 §7.6.1 hop-by-hop, the host,
 /// Cloudflare's own, and the governor's control headers).
 fn is_dropped_request_header(name: &str) -> bool {
@@ -58,7 +70,13 @@ pub enum UpstreamAuth<'a> {
     None,
 }
 
-pub async fn forward(req: &Request, url: &str, body: Body, auth: UpstreamAuth<'_>) -> Result<Response, GovernorError> {
+pub async fn forward(
+    req: &Request,
+    url: &str,
+    body: Body,
+    auth: UpstreamAuth<'_>,
+    deadline: Deadline,
+) -> Result<Response, GovernorError> {
     let headers = Headers::new();
     // Headers the client named in `Connection` are hop-by-hop too.
     let named: Vec<String> = req
@@ -85,11 +103,20 @@ pub async fn forward(req: &Request, url: &str, body: Body, auth: UpstreamAuth<'_
     init.with_method(req.method()).with_headers(headers).with_body(body);
     let upstream = Request::new_with_init(url, &init)
         .map_err(|_| GovernorError::BadRequest("request cannot be forwarded".into()))?;
-    let resp = Fetch::Request(upstream)
-        .send()
-        .await
-        .map_err(|_| GovernorError::Upstream("the request to Sync failed".into()))?;
-    Ok(rebuild(resp))
+    let boxed = Boxed::new();
+    let signal = boxed.signal.clone();
+    let call = async {
+        let resp = Fetch::Request(upstream)
+            .send_with_signal(&signal)
+            .await
+            .map_err(|_| GovernorError::Upstream("the request to Sync failed".into()))?;
+        if deadline.whole {
+            let (resp, _) = read(rebuild(resp)).await;
+            return Ok(resp);
+        }
+        Ok(rebuild(resp))
+    };
+    boxed.run(deadline.ms, call).await.unwrap_or(Err(GovernorError::UpstreamTimeout { ms: deadline.ms }))
 }
 
 /// A copy of an upstream response with mutable headers, hop-by-hop removed.

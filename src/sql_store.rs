@@ -200,6 +200,19 @@ impl SqlStore {
         Ok(())
     }
 
+    /// A `meta` row of the object's own (the core ignores keys it does not know).
+    pub fn object_meta(&self, key: &str) -> Option<String> {
+        let rows = self.rows("SELECT value FROM meta WHERE key = ?", vec![text(key)], |r| col_str(r, 0)).ok()?;
+        rows.into_iter().next()
+    }
+
+    pub fn set_object_meta(&self, key: &str, value: &str) -> worker::Result<()> {
+        self.exec(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            vec![text(key), text(value)],
+        )
+    }
+
     /// Whether the tables hold an account already.
     pub fn schema_version(&self) -> StoreResult<Option<u32>> {
         let rows = self.rows("SELECT value FROM meta WHERE key = 'schema_version'", Vec::new(), |r| col_str(r, 0))?;

@@ -11,6 +11,8 @@ use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
 
+use crate::timeout::Boxed;
+
 #[derive(Deserialize)]
 struct Listed {
     id: String,
@@ -20,10 +22,11 @@ struct Listed {
     model: Option<String>,
 }
 
-/// Final statuses of `ids` (`GET /v2/generations?ids=...`); empty on failure.
-pub async fn statuses(base: &str, key: &Secret, ids: &[String]) -> Vec<Observed> {
+/// Final statuses of `ids` (`GET /v2/generations?ids=...`); empty on failure
+/// or after `timeout_ms`.
+pub async fn statuses(base: &str, key: &Secret, ids: &[String], timeout_ms: u64) -> Vec<Observed> {
     let list = ids.iter().map(|i| urlencode(i)).collect::<Vec<_>>().join(",");
-    let Some((200..=299, bytes)) = get(&format!("{base}/v2/generations?ids={list}"), key).await else {
+    let Some((200..=299, bytes)) = get(&format!("{base}/v2/generations?ids={list}"), key, timeout_ms).await else {
         return Vec::new();
     };
     serde_json::from_slice::<Vec<Listed>>(&bytes)
@@ -31,25 +34,31 @@ pub async fn statuses(base: &str, key: &Secret, ids: &[String]) -> Vec<Observed>
         .unwrap_or_default()
 }
 
-/// One generation's current JSON (`GET /v2/generate/{id}`), if Sync has it.
-pub async fn generation(base: &str, key: &Secret, id: &str) -> Option<String> {
-    match get(&format!("{base}/v2/generate/{}", urlencode(id)), key).await? {
+/// One generation's current JSON (`GET /v2/generate/{id}`), if Sync has it
+/// within `timeout_ms`.
+pub async fn generation(base: &str, key: &Secret, id: &str, timeout_ms: u64) -> Option<String> {
+    match get(&format!("{base}/v2/generate/{}", urlencode(id)), key, timeout_ms).await? {
         (200..=299, bytes) => String::from_utf8(bytes).ok(),
         _ => None,
     }
 }
 
 /// `GET url` with the account's key: (status, body), or `None` if Sync
-/// could not be reached.
-async fn get(url: &str, key: &Secret) -> Option<(u16, Vec<u8>)> {
+/// could not be reached or did not answer (body included) within `timeout_ms`.
+async fn get(url: &str, key: &Secret, timeout_ms: u64) -> Option<(u16, Vec<u8>)> {
     let headers = Headers::new();
     let _ = headers.set("x-api-key", key.expose());
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
     let req = Request::new_with_init(url, &init).ok()?;
-    let resp = Fetch::Request(req).send().await.ok()?;
-    let status = resp.status_code();
-    Some((status, crate::proxy::body_bytes(resp).await))
+    let boxed = Boxed::new();
+    let signal = boxed.signal.clone();
+    let call = async {
+        let resp = Fetch::Request(req).send_with_signal(&signal).await.ok()?;
+        let status = resp.status_code();
+        Some((status, crate::proxy::body_bytes(resp).await))
+    };
+    boxed.run(timeout_ms, call).await.flatten()
 }
 
 /// One page of `GET /v2/generations?status=PENDING,PROCESSING`.
@@ -60,13 +69,13 @@ pub enum Page {
     Failed,
 }
 
-pub async fn list_active(base: &str, key: &Secret, limit: u32, cursor: Option<&str>) -> Page {
+pub async fn list_active(base: &str, key: &Secret, limit: u32, cursor: Option<&str>, timeout_ms: u64) -> Page {
     let mut url = format!("{base}/v2/generations?status=PENDING,PROCESSING&limit={limit}");
     if let Some(c) = cursor {
         url.push_str("&cursor=");
         url.push_str(&urlencode(c));
     }
-    let Some((status, bytes)) = get(&url, key).await else { return Page::Failed };
+    let Some((status, bytes)) = get(&url, key, timeout_ms).await else { return Page::Failed };
     if status == 429 {
         return Page::Limited(bytes);
     }
@@ -96,8 +105,9 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// POST a relayed payload to the client's webhook URL, byte for byte.
-pub async fn deliver(d: &Delivery) -> Attempt {
+/// POST a relayed payload to the client's webhook URL, byte for byte. A
+/// hook that has not answered within `timeout_ms` is a failed attempt.
+pub async fn deliver(d: &Delivery, timeout_ms: u64) -> Attempt {
     let headers = Headers::new();
     for (name, value) in &d.headers {
         let _ = headers.set(name, value);
@@ -110,9 +120,11 @@ pub async fn deliver(d: &Delivery) -> Attempt {
         .with_body(Some(JsValue::from_str(&d.body)))
         .with_redirect(RequestRedirect::Manual);
     let Ok(req) = Request::new_with_init(&d.url, &init) else { return Attempt::Status(400) };
-    match Fetch::Request(req).send().await {
-        Ok(resp) => Attempt::Status(resp.status_code()),
-        Err(_) => Attempt::Unreachable,
+    let boxed = Boxed::new();
+    let signal = boxed.signal.clone();
+    match boxed.run(timeout_ms, Fetch::Request(req).send_with_signal(&signal)).await {
+        Some(Ok(resp)) => Attempt::Status(resp.status_code()),
+        Some(Err(_)) | None => Attempt::Unreachable,
     }
 }
 
@@ -129,8 +141,9 @@ pub fn deliverable(d: &Delivery, local_mode: bool) -> bool {
     }
 }
 
-/// Submit a queued job to Sync with the job's own `Idempotency-Key`.
-pub async fn submit(base: &str, key: &Secret, job: &DispatchJob) -> DispatchOutcome {
+/// Submit a queued job to Sync with the job's own `Idempotency-Key`. No
+/// answer within `timeout_ms` is a transient outcome (Sync may have it).
+pub async fn submit(base: &str, key: &Secret, job: &DispatchJob, timeout_ms: u64) -> DispatchOutcome {
     let headers = Headers::new();
     let _ = headers.set("x-api-key", key.expose());
     let _ = headers.set("content-type", "application/json");
@@ -140,9 +153,16 @@ pub async fn submit(base: &str, key: &Secret, job: &DispatchJob) -> DispatchOutc
     let Ok(req) = Request::new_with_init(&format!("{base}/v2/generate"), &init) else {
         return DispatchOutcome::Transient;
     };
-    let Ok(resp) = Fetch::Request(req).send().await else { return DispatchOutcome::Transient };
-    let status = resp.status_code();
-    let bytes = crate::proxy::body_bytes(resp).await;
+    let boxed = Boxed::new();
+    let signal = boxed.signal.clone();
+    let call = async {
+        let resp = Fetch::Request(req).send_with_signal(&signal).await.ok()?;
+        let status = resp.status_code();
+        Some((status, crate::proxy::body_bytes(resp).await))
+    };
+    let Some((status, bytes)) = boxed.run(timeout_ms, call).await.flatten() else {
+        return DispatchOutcome::Transient;
+    };
     match status {
         200..=299 => match created_id(&bytes) {
             Some(generation) => DispatchOutcome::Created { generation },

@@ -11,11 +11,13 @@ use serde::Serialize;
 
 use crate::admit::Held;
 use crate::backoff::Backoff;
+use crate::class::RateClass;
 use crate::config::Limits;
 use crate::contract::{
     AdmitRequest, BackoffView, BoundView, Command, ConcurrencyView, InFlightView, LimitKind, MemoryView, Observed,
     PolicyState, QueueView, ReconcileView, Refusal, RelayView, Reply, StatusView, StorageView,
 };
+use crate::dispatch::DispatchBlock;
 use crate::durations::Durations;
 use crate::idempotency::Idempotency;
 use crate::permits::{Holder, Permit, PermitId, Permits};
@@ -52,6 +54,9 @@ pub struct AccountState {
     pub sealed_key: Option<String>,
     /// Held requests (`Prefer: wait`): live HTTP requests, so not persisted.
     pub held: Vec<Held>,
+    /// Queued work that could not be sent (no Sync key): backing off. In
+    /// memory only: after a restart the object finds out again.
+    pub dispatch_block: Option<DispatchBlock>,
     /// Generations seen ending before their create was bound (a webhook can
     /// overtake the Worker's `Bind`): the bind then frees the permit at once.
     /// Bounded; in memory only (reconciliation covers a restart).
@@ -338,6 +343,14 @@ impl AccountState {
             Command::Dispatched { ticket, permit, outcome } => {
                 self.dispatched(limits, now, jitter, &ticket, permit, outcome)
             }
+            Command::DispatchBlocked { reason } => {
+                self.block_dispatch(limits, reason, now);
+                Reply::Ack { released: 0 }
+            }
+            Command::DispatchUnblocked => {
+                self.dispatch_block = None;
+                Reply::Ack { released: 0 }
+            }
             Command::Ticket { ticket, client } => self.ticket(limits, store, now, &ticket, client.as_deref())?,
             Command::Cancel { ticket, client } => self.cancel(limits, store, now, &ticket, client.as_deref())?,
             Command::Tick => {
@@ -348,7 +361,8 @@ impl AccountState {
                         None => self.outbox.settle(&limits.relay, id, crate::relay::Attempt::Status(410), now, jitter),
                     }
                 }
-                if self.queue.has_ready(now) || self.queue.stale_submitting().is_some() {
+                let work = self.queue.has_ready(now) || self.queue.stale_submitting().is_some();
+                if work && !self.dispatch_blocked(now) {
                     effects.push(Effect::Dispatch);
                 }
                 if self.reconcile.due(now) {
@@ -513,7 +527,9 @@ impl AccountState {
             .classes()
             .flat_map(|(name, _)| self.policies(limits, now, name, false).into_iter().take(1))
             .collect();
-        policies.extend(self.policies(limits, now, "generate", true).into_iter().filter(|p| p.name == CONCURRENCY));
+        policies.extend(
+            self.policies(limits, now, &RateClass::Generate, true).into_iter().filter(|p| p.name == CONCURRENCY),
+        );
         let idem = &limits.idempotency;
         StatusView {
             policies,
@@ -546,7 +562,12 @@ impl AccountState {
                 dropped: self.outbox.counters.dropped,
                 duplicates: self.outbox.counters.duplicates,
             },
-            queue: QueueView { depth: self.queue.depth(), held: self.held.len() as u32 },
+            queue: QueueView {
+                depth: self.queue.depth(),
+                held: self.held.len() as u32,
+                blocked: self.dispatch_block.as_ref().map(|b| b.reason),
+                blocked_retry_in_ms: self.dispatch_block.as_ref().map(|b| b.until.saturating_sub(now)),
+            },
             backoff: self
                 .backoff
                 .iter()
@@ -636,6 +657,7 @@ impl AccountState {
         self.recent_ends.retain(|(_, at)| *at > horizon);
         if self.queue.depth() == 0 {
             self.sealed_key = None;
+            self.dispatch_block = None;
         }
         if now >= self.sweep_at {
             self.sweep_at = now + SWEEP_EVERY_MS;

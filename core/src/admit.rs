@@ -7,6 +7,7 @@
 //! at all. A client `Idempotency-Key` maps a retry to the first answer.
 
 use crate::account::{AccountState, CONCURRENCY};
+use crate::class::RateClass;
 use crate::config::Limits;
 use crate::contract::{AdmitRequest, Admitted, Reason, Refusal, Rejection, Replay, Reply, HOLD_GRACE_MS};
 use crate::queue::{is_ticket_id, JobState, QueueFull};
@@ -20,7 +21,7 @@ pub const IN_PROGRESS_RETRY_MS: Ms = 2_000;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Held {
     pub ticket: u64,
-    pub class: String,
+    pub class: RateClass,
     pub expires_at: Ms,
 }
 
@@ -39,7 +40,8 @@ impl AccountState {
             if let Some(Err(until)) = self.backoff.get(bucket).map(|b| b.check(now)) {
                 refuse(until, Reason::UpstreamBackoff, bucket, rate.limit);
             }
-            let reserve = if req.internal || bucket != "other" { 0 } else { limits.reconcile_reserve() };
+            let reserve =
+                if req.internal || bucket != RateClass::Other.as_str() { 0 } else { limits.reconcile_reserve() };
             if let Err(at) = self.windows.get(bucket).map_or(Ok(()), |w| w.check_reserving(rate, now, reserve)) {
                 refuse(at, Reason::Rate, bucket, rate.limit);
             }
@@ -75,9 +77,9 @@ impl AccountState {
     }
 
     /// Is anything ahead of `seq` in the line of `class`?
-    pub(crate) fn ahead(&self, class: &str, seq: u64, now: Ms) -> bool {
-        let held = self.held.iter().any(|h| h.class == class && h.ticket < seq && h.expires_at > now);
-        let queued = class == "generate"
+    pub(crate) fn ahead(&self, class: &RateClass, seq: u64, now: Ms) -> bool {
+        let held = self.held.iter().any(|h| h.class == *class && h.ticket < seq && h.expires_at > now);
+        let queued = *class == RateClass::Generate
             && self.queue.jobs().iter().any(|j| j.state == JobState::Queued && j.seq < seq && j.not_before <= now);
         held || queued
     }
@@ -91,7 +93,7 @@ impl AccountState {
                 (Reason::Concurrency, CONCURRENCY.to_owned(), limits.concurrency.cap)
             } else {
                 let limit = limits.rate(&req.class).map_or(0, |r| r.limit);
-                (Reason::Rate, req.class.clone(), limit)
+                (Reason::Rate, req.class.to_string(), limit)
             };
             // Those ahead take the room there is; the next frees after them.
             let at = if req.permit { self.next_permit_free(now) } else { now + 1_000 };
@@ -183,11 +185,11 @@ impl AccountState {
         if let Some(body) = body {
             return Reply::Replay(Replay { key, status, body, refetch: None });
         }
-        let read = AdmitRequest { class: "other".into(), ..AdmitRequest::default() };
+        let read = AdmitRequest { class: RateClass::Other, ..AdmitRequest::default() };
         if let Err(r) = self.admit_check(limits, now, &read) {
             return Reply::Rejected(r);
         }
-        self.spend(limits, "other", now);
+        self.spend(limits, &RateClass::Other, now);
         Reply::Replay(Replay { key, status, body: String::new(), refetch: generation })
     }
 

@@ -93,6 +93,48 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     /// Longest `Prefer: wait` honoured, in milliseconds.
     pub max_wait_ms: u64,
+    /// How long any call to Sync or to a client's webhook may take.
+    pub timeouts: Timeouts,
+}
+
+/// Time boxes of the governor's outgoing calls, in milliseconds. A call
+/// still unanswered when its box ends is aborted: the client gets 504, and
+/// a create's permit is kept as unknown (the generation may exist) until a
+/// reconciliation listing tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `POST /v2/generate` (forwarded or queued), until Sync's answer is read;
+    /// a multipart upload's sending time counts.
+    pub create_ms: Ms,
+    /// Any other forwarded request, until Sync's response head (its body then
+    /// streams); the object's own `GET /v2/generate/{id}` until read.
+    pub read_ms: Ms,
+    /// `GET /v2/generations` (forwarded, and reconciliation's pages).
+    pub list_ms: Ms,
+    /// One relay delivery to a client's webhook.
+    pub relay_ms: Ms,
+}
+
+impl Timeouts {
+    /// The time box of a forwarded request: a create's, the list's, or a read's.
+    pub fn forward_ms(&self, method: &str, path: &str, creates: bool) -> Ms {
+        if creates {
+            return self.create_ms;
+        }
+        let list = method.eq_ignore_ascii_case("GET")
+            && crate::route::canonical_path(path).is_ok_and(|p| p.eq_ignore_ascii_case("/v2/generations"));
+        if list {
+            self.list_ms
+        } else {
+            self.read_ms
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { create_ms: 60_000, read_ms: 30_000, list_ms: 30_000, relay_ms: 10_000 }
+    }
 }
 
 /// The webhook relay's settings.
@@ -243,6 +285,19 @@ impl Config {
             max_body_bytes: v.number("MAX_JSON_BODY_BYTES", 1 << 20, 1_024, 100 << 20)?,
             webhooks: Self::webhooks(&v)?,
             max_wait_ms: v.seconds("MAX_WAIT_SECONDS", 60, 0, 600)?,
+            timeouts: Self::timeouts(&v)?,
+        })
+    }
+
+    fn timeouts(v: &Vars) -> Result<Timeouts, ConfigError> {
+        let d = Timeouts::default();
+        // From a tenth of a second to the 15 minutes a Durable Object's alarm may run.
+        let (min, max) = (100, 900_000);
+        Ok(Timeouts {
+            create_ms: v.number("UPSTREAM_TIMEOUT_CREATE_MS", d.create_ms, min, max)?,
+            read_ms: v.number("UPSTREAM_TIMEOUT_READ_MS", d.read_ms, min, max)?,
+            list_ms: v.number("UPSTREAM_TIMEOUT_LIST_MS", d.list_ms, min, max)?,
+            relay_ms: v.number("RELAY_TIMEOUT_MS", d.relay_ms, min, max)?,
         })
     }
 
@@ -605,6 +660,33 @@ mod tests {
         let e = parse(&[("SYNC_API_KEY", "sk-live-secret")]).unwrap_err();
         assert_eq!(e.var, "SYNC_API_KEY");
         assert!(!e.to_string().contains("sk-live-secret"), "{e}");
+    }
+
+    #[test]
+    fn upstream_timeouts_have_defaults_and_bounds() {
+        let t = parse(&[]).unwrap().timeouts;
+        assert_eq!(t, Timeouts { create_ms: 60_000, read_ms: 30_000, list_ms: 30_000, relay_ms: 10_000 });
+        let t = parse(&[
+            ("UPSTREAM_TIMEOUT_CREATE_MS", "1500"),
+            ("UPSTREAM_TIMEOUT_READ_MS", "700"),
+            ("UPSTREAM_TIMEOUT_LIST_MS", "800"),
+            ("RELAY_TIMEOUT_MS", "900"),
+        ])
+        .unwrap()
+        .timeouts;
+        assert_eq!(t, Timeouts { create_ms: 1_500, read_ms: 700, list_ms: 800, relay_ms: 900 });
+        assert_eq!(t.forward_ms("POST", "/v2/generate", true), 1_500);
+        assert_eq!(t.forward_ms("GET", "/v2/generations", false), 800);
+        assert_eq!(t.forward_ms("get", "/v2/Generations/", false), 800);
+        assert_eq!(t.forward_ms("GET", "/v2/generate/abc", false), 700);
+        assert_eq!(t.forward_ms("POST", "/v2/assets/upload", false), 700);
+        for var in
+            ["UPSTREAM_TIMEOUT_CREATE_MS", "UPSTREAM_TIMEOUT_READ_MS", "UPSTREAM_TIMEOUT_LIST_MS", "RELAY_TIMEOUT_MS"]
+        {
+            for bad in ["0", "99", "900001", "soon"] {
+                assert_eq!(parse(&[(var, bad)]).unwrap_err().var, var, "{var}={bad}");
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::class::RateClass;
 use crate::permits::PermitId;
 use crate::queue::JobSpec;
 use crate::reconcile::ActiveGeneration;
@@ -38,7 +39,7 @@ pub enum Command {
     /// Generation statuses seen in responses passing through.
     Observe { generations: Vec<Observed> },
     /// Sync answered 429 to a request the governor admitted.
-    UpstreamLimited { class: String, kind: LimitKind, permit: Option<PermitId>, retry_after_ms: Option<Ms> },
+    UpstreamLimited { class: RateClass, kind: LimitKind, permit: Option<PermitId>, retry_after_ms: Option<Ms> },
     /// A verified webhook from Sync: free the generation's permit and, if
     /// the client gave its own `webhookUrl`, queue the payload for it.
     Webhook { generation: String, status: String, relay: Option<RelayRequest> },
@@ -62,6 +63,12 @@ pub enum Command {
     Dispatch,
     /// How submitting a queued job ended.
     Dispatched { ticket: String, permit: PermitId, outcome: DispatchOutcome },
+    /// Queued work is ready but cannot be sent (`reason`): the queue backs
+    /// off (exponentially, up to a cap) instead of waking the alarm at once.
+    DispatchBlocked { reason: Blocked },
+    /// What blocked the queue is gone (a request brought the account's Sync
+    /// key): queued work may go at once.
+    DispatchUnblocked,
     /// A queue ticket's state (`GET /governor/v1/queue/{ticket}`). With
     /// `client` (managed mode), a ticket of another client is unknown.
     Ticket {
@@ -84,7 +91,7 @@ pub enum Command {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdmitRequest {
-    pub class: String,
+    pub class: RateClass,
     #[serde(default)]
     pub permit: bool,
     #[serde(default)]
@@ -123,20 +130,55 @@ pub struct Hold {
     pub ticket: Option<u64>,
     /// What is left of the client's wait.
     pub remaining_ms: Ms,
+    /// Admission calls the request has made, this one included (0 reads as 1).
+    #[serde(default)]
+    pub calls: u32,
 }
 
-/// How often a held request waiting for a permit (or its turn) looks again.
+/// How often a held request waiting for a permit (or its turn) looks again,
+/// at most (see [`Hold::sleep_ms`]).
 pub const HOLD_POLL_MS: Ms = 100;
 /// A held place is kept this long past the promised next attempt.
 pub const HOLD_GRACE_MS: Ms = 1_000;
+/// The most admission calls one held request makes, whatever its wait (one
+/// more gives its place up). Every call into the account's object is a
+/// subrequest of the client's request: 36 + 1, plus the forward to Sync and
+/// the settle calls, stay under the 50 subrequests per request of the
+/// Workers Free plan (the paid plans allow 1000).
+pub const HOLD_MAX_CALLS: u32 = 36;
 
 impl Hold {
+    /// The first attempt of a request willing to wait `wait_ms`.
+    pub fn first(wait_ms: Ms) -> Hold {
+        Hold { ticket: None, remaining_ms: wait_ms, calls: 1 }
+    }
+
     /// How long the holder sleeps before its next attempt after `r`: the
     /// exact retry time for a rate limit, a short poll for a permit (which
-    /// frees when a webhook arrives, at no predictable time).
+    /// frees when a webhook arrives, at no predictable time) — but never
+    /// less than what is left of the wait spread over the calls left, so
+    /// that a request makes at most [`HOLD_MAX_CALLS`] calls and the last
+    /// one lands at its deadline. 0 when no call is left.
     pub fn sleep_ms(&self, r: &Rejection) -> Ms {
+        let left = HOLD_MAX_CALLS.saturating_sub(self.calls.max(1));
+        if left == 0 {
+            return 0;
+        }
+        let floor = self.remaining_ms / u64::from(left);
         let wait = if r.reason == Reason::Concurrency { r.retry_after_ms.min(HOLD_POLL_MS) } else { r.retry_after_ms };
-        wait.min(self.remaining_ms)
+        wait.max(floor).min(self.remaining_ms)
+    }
+
+    /// After refusal `r`, with `remaining_ms` of the wait left: the next
+    /// attempt's hold and the sleep before it, or `None` when the request
+    /// should give up (its wait is over or its calls are spent).
+    pub fn next(&self, r: &Rejection, remaining_ms: Ms) -> Option<(Hold, Ms)> {
+        let now = Hold { ticket: r.hold, remaining_ms, calls: self.calls.max(1) };
+        let sleep = now.sleep_ms(r);
+        if remaining_ms == 0 || sleep == 0 {
+            return None;
+        }
+        Some((Hold { calls: now.calls + 1, ..now }, sleep))
     }
 }
 
@@ -373,6 +415,22 @@ pub struct MemoryView {
 pub struct QueueView {
     pub depth: u32,
     pub held: u32,
+    /// Why queued work cannot be sent now, if it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<Blocked>,
+    /// When the object tries again (while `blocked`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_retry_in_ms: Option<Ms>,
+}
+
+/// Why the queue cannot send its work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Blocked {
+    /// The object has no Sync key for the account: a pass-through key not
+    /// presented since the runtime restarted (and no sealed copy), or an
+    /// account no longer in `SYNC_API_KEYS`.
+    NoSyncKey,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -10,8 +10,9 @@
 
 use crate::account::AccountState;
 use crate::backoff::full_jitter;
+use crate::class::RateClass;
 use crate::config::Limits;
-use crate::contract::{AdmitRequest, DispatchJob, DispatchOutcome, LimitKind, Refusal, Reply, TicketView};
+use crate::contract::{AdmitRequest, Blocked, DispatchJob, DispatchOutcome, LimitKind, Refusal, Reply, TicketView};
 use crate::permits::PermitId;
 use crate::queue::{CancelError, Job, JobState};
 use crate::store::{Store, StoreResult};
@@ -19,21 +20,45 @@ use crate::time::rfc3339;
 use crate::Ms;
 
 fn generate() -> AdmitRequest {
-    AdmitRequest { class: "generate".into(), permit: true, ..AdmitRequest::default() }
+    AdmitRequest { class: RateClass::Generate, permit: true, ..AdmitRequest::default() }
+}
+
+/// Queued work the object could not send (see [`Blocked`]): it tries again
+/// at `until`, after `QUEUE_RETRY_MS` doubled per strike, at most
+/// `RECONCILE_MAX_MS`, rather than at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DispatchBlock {
+    pub reason: Blocked,
+    pub strikes: u32,
+    pub until: Ms,
 }
 
 impl AccountState {
+    /// The object found queued work ready and could not send it.
+    pub(crate) fn block_dispatch(&mut self, limits: &Limits, reason: Blocked, now: Ms) {
+        let strikes = self.dispatch_block.as_ref().map_or(0, |b| b.strikes).saturating_add(1);
+        let base = limits.queue.retry_ms.max(1);
+        let cap = limits.reconcile.max_ms.max(base);
+        let pause = base.saturating_mul(1u64 << (strikes - 1).min(32)).min(cap);
+        self.dispatch_block = Some(DispatchBlock { reason, strikes, until: now.saturating_add(pause) });
+    }
+
+    /// Is sending queued work paused now?
+    pub(crate) fn dispatch_blocked(&self, now: Ms) -> bool {
+        self.dispatch_block.as_ref().is_some_and(|b| b.until > now)
+    }
+
     pub(crate) fn dispatch(&mut self, limits: &Limits, store: &dyn Store, now: Ms) -> StoreResult<Reply> {
         if let Some(job) = self.queue.stale_submitting() {
             let ticket = job.ticket.clone();
             let JobState::Submitting { permit } = job.state else { return Ok(Reply::Ack { released: 0 }) };
             // Its permit survived the restart with the rest of the state.
             // Sending it again is one more request as Sync counts them.
-            let rate = AdmitRequest { class: "generate".into(), ..AdmitRequest::default() };
+            let rate = AdmitRequest { class: RateClass::Generate, ..AdmitRequest::default() };
             if self.permits.held().iter().any(|p| p.id == permit) {
                 match self.admit_check(limits, now, &rate) {
                     Ok(()) => {
-                        self.spend(limits, "generate", now);
+                        self.spend(limits, &RateClass::Generate, now);
                         return self.dispatch_job(store, now, &ticket, permit);
                     }
                     Err(r) => {
@@ -49,11 +74,12 @@ impl AccountState {
         }
         let Some(job) = self.queue.next_ready(now) else { return Ok(Reply::Ack { released: 0 }) };
         let (ticket, seq, model) = (job.ticket.clone(), job.seq, job.spec.model.clone());
-        let held_ahead = self.held.iter().any(|h| h.class == "generate" && h.ticket < seq && h.expires_at > now);
+        let held_ahead =
+            self.held.iter().any(|h| h.class == RateClass::Generate && h.ticket < seq && h.expires_at > now);
         if held_ahead || self.admit_check(limits, now, &generate()).is_err() {
             return Ok(Reply::Ack { released: 0 });
         }
-        self.spend(limits, "generate", now);
+        self.spend(limits, &RateClass::Generate, now);
         let permit = self.permits.reserve(&limits.concurrency, now, model);
         self.queue.start(&ticket, permit, now);
         self.dispatch_job(store, now, &ticket, permit)
@@ -92,7 +118,7 @@ impl AccountState {
                 self.permits.release(permit);
                 match kind {
                     LimitKind::Rate => {
-                        let until = self.backoff.entry("generate".into()).or_default().strike(
+                        let until = self.backoff.entry(RateClass::Generate.to_string()).or_default().strike(
                             &limits.backoff,
                             now,
                             jitter,
@@ -209,13 +235,26 @@ impl AccountState {
     /// the blocking limit lifts. (A job interrupted mid-submit by a restart
     /// is resumed by the object when it loads its state.)
     pub(crate) fn queue_wake(&self, limits: &Limits, now: Ms) -> Option<Ms> {
+        let wake = self.queue_ready_at(limits, now);
+        match &self.dispatch_block {
+            // Nothing can be sent before the block's retry time.
+            Some(b) if b.until > now => wake.map(|w| w.max(b.until)),
+            _ => wake,
+        }
+    }
+
+    fn queue_ready_at(&self, limits: &Limits, now: Ms) -> Option<Ms> {
         let later = self.queue.next_not_before(now);
         if !self.queue.has_ready(now) {
             return later;
         }
         let Some(job) = self.queue.next_ready(now) else { return later };
-        let held_ahead: Option<Ms> =
-            self.held.iter().filter(|h| h.class == "generate" && h.ticket < job.seq).map(|h| h.expires_at).min();
+        let held_ahead: Option<Ms> = self
+            .held
+            .iter()
+            .filter(|h| h.class == RateClass::Generate && h.ticket < job.seq)
+            .map(|h| h.expires_at)
+            .min();
         let ready_at = match (held_ahead, self.admit_check(limits, now, &generate())) {
             (Some(expiry), _) => expiry,
             (None, Ok(())) => now,

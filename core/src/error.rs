@@ -28,6 +28,10 @@ pub enum GovernorError {
         retry_after_ms: u64,
     },
     Upstream(String),
+    /// Sync did not answer within its time box (`UPSTREAM_TIMEOUT_*_MS`).
+    UpstreamTimeout {
+        ms: u64,
+    },
     /// The account's object or its storage cannot answer now: try again.
     Unavailable(String),
     Misconfigured(ConfigError),
@@ -46,6 +50,7 @@ impl GovernorError {
             Self::Limited(_) => 429,
             Self::Conflict(_) | Self::InProgress { .. } => 409,
             Self::Upstream(_) => 502,
+            Self::UpstreamTimeout { .. } => 504,
             Self::Unavailable(_) => 503,
             Self::Misconfigured(_) | Self::Internal(_) => 500,
         }
@@ -69,6 +74,7 @@ impl GovernorError {
             Self::InProgress { .. } => "idempotency_key_in_progress",
             Self::Limited(_) => "rate_limit_exceeded",
             Self::Upstream(_) => "upstream_unavailable",
+            Self::UpstreamTimeout { .. } => "upstream_timeout",
             Self::Unavailable(_) => "governor_unavailable",
             Self::Misconfigured(_) => "governor_misconfigured",
             Self::Internal(_) => "governor_internal_error",
@@ -105,6 +111,10 @@ impl GovernorError {
             Self::Conflict(m) => m.clone(),
             Self::InProgress { .. } => "a request with this Idempotency-Key is still in progress".into(),
             Self::Upstream(m) => format!("Sync could not be reached: {m}"),
+            Self::UpstreamTimeout { ms } => format!(
+                "Sync did not answer within {ms} ms; a create may still have been taken (retry with the same \
+                 Idempotency-Key, or read GET /v2/generations)"
+            ),
             Self::Unavailable(m) => format!("the account is unavailable, retry shortly: {m}"),
             Self::Misconfigured(e) => e.to_string(),
             Self::Internal(m) => format!("internal error: {m}"),
@@ -143,6 +153,7 @@ fn reason_phrase(status: u16) -> &'static str {
         413 => "Payload Too Large",
         429 => "Too Many Requests",
         502 => "Bad Gateway",
+        504 => "Gateway Timeout",
         _ => "Internal Server Error",
     }
 }
@@ -180,6 +191,17 @@ mod tests {
         assert_eq!(b["errorCode"], "concurrency_limit_exceeded");
         assert_eq!(b["retryAfterMs"], 500);
         assert_eq!(b["limit"], 3);
+    }
+
+    #[test]
+    fn upstream_timeout_is_a_504_json_error() {
+        let e = GovernorError::UpstreamTimeout { ms: 1_500 };
+        assert_eq!(e.status(), 504);
+        let b = e.body();
+        assert_eq!(b["statusCode"], 504);
+        assert_eq!(b["errorCode"], "upstream_timeout");
+        assert_eq!(b["error"], "Gateway Timeout");
+        assert!(b["message"].as_str().is_some_and(|m| m.contains("1500 ms")));
     }
 
     #[test]

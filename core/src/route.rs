@@ -10,6 +10,7 @@
 //! segments, `;` parameters, dot segments, backslashes, and percent-escapes
 //! of characters that never need one (`%2F`, `%2E`, `%5C`, `%61`, `%25`, ...).
 
+use crate::class::RateClass;
 use crate::config::Limits;
 
 /// What the governor does with a request.
@@ -40,7 +41,7 @@ pub enum Route {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proxy {
     /// The rate class (`generate`, `other`, or a configured extra class).
-    pub class: String,
+    pub class: RateClass,
     pub kind: ProxyKind,
 }
 
@@ -101,13 +102,13 @@ pub fn route(method: &str, path: &str, limits: &Limits) -> Route {
         _ => ProxyKind::Other,
     };
     let class = if kind == ProxyKind::Create {
-        "generate".to_owned()
+        RateClass::Generate
     } else {
         limits
             .extra
             .iter()
             .find(|c| c.method.eq_ignore_ascii_case(method) && canonical_path(&c.path).is_ok_and(|p| p == canonical))
-            .map_or_else(|| "other".to_owned(), |c| c.name.clone())
+            .map_or(RateClass::Other, |c| RateClass::Extra(c.name.clone()))
     };
     Route::Proxy(Proxy { class, kind })
 }

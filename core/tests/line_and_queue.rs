@@ -15,7 +15,7 @@ fn generate() -> AdmitRequest {
 }
 
 fn held(ticket: Option<u64>) -> AdmitRequest {
-    AdmitRequest { hold: Some(Hold { ticket, remaining_ms: 10_000 }), ..generate() }
+    AdmitRequest { hold: Some(Hold { ticket, remaining_ms: 10_000, calls: 1 }), ..generate() }
 }
 
 fn permit_of(r: Reply) -> u64 {
@@ -63,7 +63,7 @@ fn an_abandoned_hold_stops_blocking_once_its_lease_ends() {
     end(&l, &mut st, 20, "g0");
     assert!(matches!(st.apply(&l, 30, 0.5, Command::Admit(generate())), Reply::Rejected(_)));
     // The holder never came back: past its poll interval and grace, the line moves.
-    let later = 10 + a.retry_after_ms.min(100) + 1_000 + 1;
+    let later = 10 + Hold::first(10_000).sleep_ms(&a) + 1_000 + 1;
     permit_of(st.apply(&l, later, 0.5, Command::Admit(generate())));
 }
 

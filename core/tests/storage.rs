@@ -280,11 +280,18 @@ fn the_idempotency_table_is_bounded_and_expires() {
     let Reply::Rejected(r) = acc.apply(&l, 100, 0.5, Command::Admit(keyed("c", "one-too-many"))) else { panic!() };
     assert_eq!((r.reason, r.policy.as_str()), (Reason::IdempotencyFull, "idempotency_records"));
     assert!(matches!(acc.apply(&l, 100, 0.5, Command::Admit(generate())), Reply::Admitted(_)), "unkeyed still pass");
-    // Past the TTL the sweep frees the table.
+    // Past the TTL, a record whose generation still runs stays...
     acc.apply(&l, 70_000, 0.5, Command::Tick);
+    assert_eq!(acc.store.idempotency.len(), 5, "their generations still run");
+    // ...and the sweep frees the table once they ended.
+    for i in 0..5 {
+        let end = Command::Webhook { generation: format!("g{i}"), status: "COMPLETED".into(), relay: None };
+        acc.apply(&l, 70_000, 0.5, end);
+    }
+    acc.apply(&l, 140_000, 0.5, Command::Tick);
     assert!(acc.store.idempotency.is_empty());
     assert_eq!(acc.state.idempotency.totals.records, 0);
-    assert!(matches!(acc.apply(&l, 70_001, 0.5, Command::Admit(keyed("c", "k0"))), Reply::Admitted(_)));
+    assert!(matches!(acc.apply(&l, 140_001, 0.5, Command::Admit(keyed("c", "k0"))), Reply::Admitted(_)));
 }
 
 #[test]
@@ -387,7 +394,7 @@ fn admissions_are_rows_pruned_as_they_leave_the_span() {
                 &l,
                 t * 10,
                 0.5,
-                Command::Admit(AdmitRequest { class: "other".into(), ..AdmitRequest::default() })
+                Command::Admit(AdmitRequest { class: "other".into(), internal: true, ..AdmitRequest::default() })
             ),
             Reply::Admitted(_)
         ));

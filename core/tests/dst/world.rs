@@ -1005,7 +1005,12 @@ impl World {
             }
             Kind::Client { class, permit: None, .. } => {
                 if let Some(Answer::Limited(kind)) = answer {
-                    self.reply(Command::UpstreamLimited { class, kind, permit: None, retry_after_ms: None });
+                    self.reply(Command::UpstreamLimited {
+                        class: class.into(),
+                        kind,
+                        permit: None,
+                        retry_after_ms: None,
+                    });
                 }
             }
             Kind::Read { in_flight, .. } => match answer {
@@ -1193,7 +1198,7 @@ impl World {
         let mut admit = admit;
         let deadline = self.now + wait.unwrap_or(0);
         if let Some(w) = wait {
-            admit.hold = Some(Hold { ticket: None, remaining_ms: w });
+            admit.hold = Some(Hold::first(w));
         }
         self.holds.insert(id, Holding { admit, deadline, hook, read });
         self.client_try(id)
@@ -1205,9 +1210,9 @@ impl World {
         match reply {
             Reply::Rejected(r) if h.admit.hold.is_some() => {
                 let remaining = h.deadline.saturating_sub(self.now);
-                let hold = Hold { ticket: r.hold, remaining_ms: remaining };
-                let sleep = hold.sleep_ms(&r);
-                if remaining == 0 || sleep == 0 || self.rng.chance(0.03) {
+                let next = h.admit.hold.as_ref().and_then(|held| held.next(&r, remaining));
+                let (hold, sleep) = next.clone().unwrap_or((Hold::first(0), 0));
+                if next.is_none() || self.rng.chance(0.03) {
                     if let Some(ticket) = r.hold {
                         self.reply(Command::Unhold { ticket });
                     }
@@ -1245,7 +1250,7 @@ impl World {
                 }
                 let fate = if a.permit.is_some() { self.create_fate(false) } else { self.get_fate() };
                 let kind = Kind::Client {
-                    class: admit.class.clone(),
+                    class: admit.class.to_string(),
                     permit: a.permit,
                     key: admit.idempotency.clone(),
                     hook: h.hook,

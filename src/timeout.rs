@@ -1,0 +1,45 @@
+//! Time boxes for the governor's outgoing calls (`UPSTREAM_TIMEOUT_*_MS`,
+//! `RELAY_TIMEOUT_MS`). The call runs with an `AbortController`'s signal,
+//! raced against a timer: when the timer wins, the controller aborts the
+//! fetch (the connection is closed, the subrequest ends) and the caller
+//! gets `None`.
+
+use std::future::Future;
+use std::pin::pin;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use worker::{AbortController, AbortSignal, Delay};
+
+/// A fetch's abort switch and the signal to hand to it.
+pub struct Boxed {
+    controller: AbortController,
+    pub signal: AbortSignal,
+}
+
+impl Boxed {
+    pub fn new() -> Self {
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        Boxed { controller, signal }
+    }
+
+    /// Run `f` (which uses `self.signal`) for at most `ms`; abort it then.
+    pub async fn run<T>(self, ms: u64, f: impl Future<Output = T>) -> Option<T> {
+        let f = pin!(f);
+        let timer = pin!(Delay::from(Duration::from_millis(ms)));
+        match select(f, timer).await {
+            Either::Left((value, _)) => Some(value),
+            Either::Right(_) => {
+                self.controller.abort();
+                None
+            }
+        }
+    }
+}
+
+impl Default for Boxed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
