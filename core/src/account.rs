@@ -33,6 +33,10 @@ use crate::Ms;
 pub const CONCURRENCY: &str = "concurrency";
 /// Generations remembered as ended before their bind.
 const RECENT_ENDS: usize = 256;
+/// Relay deliveries handed out per alarm: bounds the bodies in memory.
+const DELIVERIES_PER_TICK: usize = 16;
+/// Rows removed per sweep and table; a full batch sweeps again next command.
+const SWEEP_BATCH: u32 = 256;
 /// How often finished records are swept (a bounded batch each time).
 const SWEEP_EVERY_MS: Ms = 60_000;
 
@@ -60,7 +64,7 @@ pub struct AccountState {
     /// Generations seen ending before their create was bound (a webhook can
     /// overtake the Worker's `Bind`): the bind then frees the permit at once.
     /// Bounded; in memory only (reconciliation covers a restart).
-    recent_ends: Vec<(String, Ms)>,
+    recent_ends: Vec<(String, String, Ms)>,
     /// Rows written since the last flush (admissions, prunes).
     journal: Vec<Write>,
     /// Meta values as last written, to write only what changed.
@@ -133,6 +137,16 @@ impl AccountState {
             sealed_key: meta_value(&meta, "sealed_key"),
             ..AccountState::default()
         };
+        // An in-flight key whose permit is gone (a skipped row, an older
+        // layout) would answer "in progress" forever: its request ended.
+        let orphans: Vec<PermitId> = state
+            .idempotency
+            .in_flight_permits()
+            .filter(|p| !state.permits.held().iter().any(|h| h.id == *p))
+            .collect();
+        for p in orphans {
+            state.idempotency.settle(p, None, None, 0, &limits.idempotency);
+        }
         state.written_permits = state.permits.held().iter().map(|p| (p.id, p.clone())).collect();
         for (key, value) in state.meta_values() {
             if meta.get(key) == Some(&value) {
@@ -247,17 +261,8 @@ impl AccountState {
         Ok(match command {
             Command::Admit(req) => self.admit(limits, store, now, &req)?,
             Command::Bind { permit, generation, replay } => {
-                self.permits.bind(&limits.concurrency, permit, &generation, now);
                 self.idempotency.settle(permit, replay, Some(&generation), now, &limits.idempotency);
-                let ended_early = self.recent_ends.iter().position(|(g, _)| *g == generation);
-                let released = match ended_early {
-                    Some(i) => {
-                        self.recent_ends.remove(i);
-                        u32::from(self.permits.release_generation(&generation).is_some())
-                    }
-                    None => 0,
-                };
-                Reply::Ack { released }
+                Reply::Ack { released: self.bind(limits, store, permit, &generation, now)? }
             }
             Command::Release { permit } => {
                 self.idempotency.settle(permit, None, None, now, &limits.idempotency);
@@ -341,7 +346,7 @@ impl AccountState {
             }
             Command::Dispatch => self.dispatch(limits, store, now)?,
             Command::Dispatched { ticket, permit, outcome } => {
-                self.dispatched(limits, now, jitter, &ticket, permit, outcome)
+                self.dispatched(limits, store, now, jitter, &ticket, permit, outcome)?
             }
             Command::DispatchBlocked { reason } => {
                 self.block_dispatch(limits, reason, now);
@@ -354,7 +359,9 @@ impl AccountState {
             Command::Ticket { ticket, client } => self.ticket(limits, store, now, &ticket, client.as_deref())?,
             Command::Cancel { ticket, client } => self.cancel(limits, store, now, &ticket, client.as_deref())?,
             Command::Tick => {
-                for id in self.outbox.due(now) {
+                // A bounded batch per alarm (bodies are read for these only);
+                // the rest are due at once and re-arm the alarm.
+                for id in self.outbox.due(now).into_iter().take(DELIVERIES_PER_TICK) {
                     match store.delivery(id)? {
                         Some(d) => effects.push(Effect::Deliver(d)),
                         // The row is gone (a crash between writes): nothing to send.
@@ -384,11 +391,11 @@ impl AccountState {
         for o in &ended {
             match self.permits.release_generation(&o.id) {
                 Some(p) => freed.push(p),
-                None if !self.recent_ends.iter().any(|(g, _)| *g == o.id) => {
+                None if !self.recent_ends.iter().any(|(g, _, _)| *g == o.id) => {
                     if self.recent_ends.len() >= RECENT_ENDS {
                         self.recent_ends.remove(0);
                     }
-                    self.recent_ends.push((o.id.clone(), now));
+                    self.recent_ends.push((o.id.clone(), o.status.clone(), now));
                 }
                 None => {}
             }
@@ -479,6 +486,42 @@ impl AccountState {
         Ok(())
     }
 
+    /// Units of `bucket` clients may not take: the reconciliation's share of
+    /// `other`, while there are permits to reconcile.
+    pub(crate) fn client_reserve(&self, limits: &Limits, bucket: &str, internal: bool) -> u32 {
+        if internal || bucket != RateClass::Other.as_str() || self.permits.in_use() == 0 {
+            0
+        } else {
+            limits.reconcile_reserve()
+        }
+    }
+
+    /// The status a generation was seen ending with before its bind, if so
+    /// (and forget it).
+    pub(crate) fn take_recent_end(&mut self, generation: &str) -> Option<String> {
+        let i = self.recent_ends.iter().position(|(g, _, _)| g == generation)?;
+        Some(self.recent_ends.remove(i).1)
+    }
+
+    /// Bind a reserved permit to the generation Sync created (a direct
+    /// create or a queued job). If that generation was already seen ending
+    /// (a webhook can overtake the bind), the permit frees at once and a
+    /// queued job takes its final status. Returns the permits released.
+    pub(crate) fn bind(
+        &mut self,
+        limits: &Limits,
+        store: &dyn Store,
+        permit: PermitId,
+        generation: &str,
+        now: Ms,
+    ) -> StoreResult<u32> {
+        self.permits.bind(&limits.concurrency, permit, generation, now);
+        let Some(status) = self.take_recent_end(generation) else { return Ok(0) };
+        let ended = Observed { id: generation.to_owned(), status };
+        self.jobs_ended(store, std::slice::from_ref(&ended), now)?;
+        Ok(u32::from(self.permits.release_generation(generation).is_some()))
+    }
+
     /// When the next permit is expected to free: the soonest expected end
     /// among the in-flight generations, from their ages and the durations
     /// observed on this account.
@@ -504,7 +547,9 @@ impl AccountState {
                     name: bucket.to_owned(),
                     quota: rate.limit,
                     window_s: Some(rate.window_ms.div_ceil(1_000).max(1)),
-                    remaining: log.map_or(rate.limit, |l| l.remaining(rate, now)),
+                    remaining: log
+                        .map_or(rate.limit, |l| l.remaining(rate, now))
+                        .saturating_sub(self.client_reserve(limits, bucket, false)),
                     reset_ms: log.map_or(0, |l| l.reset_in(rate, now)),
                 }
             })
@@ -654,7 +699,7 @@ impl AccountState {
         self.backoff.retain(|_, b| !b.is_idle(now));
         self.held.retain(|h| h.expires_at > now);
         let horizon = now.saturating_sub(limits.concurrency.reservation_ttl_ms);
-        self.recent_ends.retain(|(_, at)| *at > horizon);
+        self.recent_ends.retain(|(_, _, at)| *at > horizon);
         if self.queue.depth() == 0 {
             self.sealed_key = None;
             self.dispatch_block = None;
@@ -676,7 +721,12 @@ impl AccountState {
             let expired: Vec<(String, String)> = expired.into_iter().filter(|(g, s)| !touched(g, s)).collect();
             self.forget_relayed(expired);
             let before = now.saturating_sub(limits.queue.retention_ms);
-            for ticket in store.finished_jobs_older_than(before, 256)? {
+            let finished = store.finished_jobs_older_than(before, SWEEP_BATCH)?;
+            if finished.len() as u32 >= SWEEP_BATCH {
+                // Churn outpaces one batch a minute: keep sweeping until caught up.
+                self.sweep_at = now;
+            }
+            for ticket in finished {
                 let touched = self.journal.iter().any(|w| matches!(w, Write::PutJob(j) if j.ticket == ticket));
                 if !touched {
                     self.journal.push(Write::DeleteJob(ticket));

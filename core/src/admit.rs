@@ -40,8 +40,7 @@ impl AccountState {
             if let Some(Err(until)) = self.backoff.get(bucket).map(|b| b.check(now)) {
                 refuse(until, Reason::UpstreamBackoff, bucket, rate.limit);
             }
-            let reserve =
-                if req.internal || bucket != RateClass::Other.as_str() { 0 } else { limits.reconcile_reserve() };
+            let reserve = self.client_reserve(limits, bucket, req.internal);
             if let Err(at) = self.windows.get(bucket).map_or(Ok(()), |w| w.check_reserving(rate, now, reserve)) {
                 refuse(at, Reason::Rate, bucket, rate.limit);
             }

@@ -70,7 +70,9 @@ impl AccountState {
                     }
                 }
             }
-            self.queue.requeue(&ticket, now, now);
+            // Its permit is gone (expired before the resume): the first send
+            // may still have created it, so it can no longer be canceled.
+            self.queue.requeue_unknown(&ticket, now, now);
         }
         let Some(job) = self.queue.next_ready(now) else { return Ok(Reply::Ack { released: 0 }) };
         let (ticket, seq, model) = (job.ticket.clone(), job.seq, job.spec.model.clone());
@@ -103,16 +105,27 @@ impl AccountState {
     pub(crate) fn dispatched(
         &mut self,
         limits: &Limits,
+        store: &dyn Store,
         now: Ms,
         jitter: f64,
         ticket: &str,
         permit: PermitId,
         outcome: DispatchOutcome,
-    ) -> Reply {
+    ) -> StoreResult<Reply> {
         match outcome {
             DispatchOutcome::Created { generation } => {
-                self.permits.bind(&limits.concurrency, permit, &generation, now);
-                self.queue.submitted(ticket, generation, now);
+                // The one bind path: a webhook may have overtaken this answer.
+                match self.take_recent_end(&generation) {
+                    Some(status) => {
+                        self.queue.ended(ticket, generation.clone(), status, now);
+                        self.permits.bind(&limits.concurrency, permit, &generation, now);
+                        self.permits.release_generation(&generation);
+                    }
+                    None => {
+                        self.queue.submitted(ticket, generation.clone(), now);
+                        self.bind(limits, store, permit, &generation, now)?;
+                    }
+                }
             }
             DispatchOutcome::Limited { kind, retry_after_ms } => {
                 self.permits.release(permit);
@@ -148,7 +161,7 @@ impl AccountState {
                 self.queue.requeue_unknown(ticket, now + pause, now);
             }
         }
-        Reply::Ack { released: 0 }
+        Ok(Reply::Ack { released: 0 })
     }
 
     /// A ticket's view. With `client` (managed mode) a ticket belongs to
@@ -244,6 +257,10 @@ impl AccountState {
     }
 
     fn queue_ready_at(&self, limits: &Limits, now: Ms) -> Option<Ms> {
+        if self.queue.stale_submitting().is_some() {
+            // A submission cut off by a restart: resume it at once.
+            return Some(now);
+        }
         let later = self.queue.next_not_before(now);
         if !self.queue.has_ready(now) {
             return later;

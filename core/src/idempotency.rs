@@ -146,7 +146,12 @@ impl Idempotency {
             store.idempotency_older_than(now.saturating_sub(policy.ttl_ms), 256 + self.in_flight.len() as u32)?;
         for record in batch {
             let (key, bytes) = (record.key.clone(), record.bytes());
-            let touched = self.writes.iter().any(|w| matches!(w, Write::PutIdempotency(r) if r.key == key));
+            // Any change of this command to the key (put or delete): the table is behind.
+            let touched = self.writes.iter().any(|w| match w {
+                Write::PutIdempotency(r) => r.key == key,
+                Write::DeleteIdempotency(k) => *k == key,
+                _ => false,
+            });
             let in_flight = self.in_flight.values().any(|r| r.key == key);
             let generation_runs =
                 matches!(&record.state, IdempotencyState::Done { generation: Some(g), .. } if running(g));
@@ -159,6 +164,11 @@ impl Idempotency {
             self.delete(key, bytes);
         }
         Ok(())
+    }
+
+    /// The permits whose requests carry a key.
+    pub fn in_flight_permits(&self) -> impl Iterator<Item = PermitId> + '_ {
+        self.in_flight.keys().copied()
     }
 
     pub fn in_flight(&self) -> usize {

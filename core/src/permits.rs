@@ -105,7 +105,7 @@ impl Permits {
 
     /// Reserve a permit for a request on its way to Sync.
     pub fn reserve(&mut self, cfg: &ConcurrencyLimit, now: Ms, model: Option<String>) -> PermitId {
-        self.next_id += 1;
+        self.next_id = self.next_id.saturating_add(1);
         let id = self.next_id;
         self.held.push(Permit {
             id,
@@ -172,7 +172,7 @@ impl Permits {
         if self.holds_generation(generation) {
             return false;
         }
-        self.next_id += 1;
+        self.next_id = self.next_id.saturating_add(1);
         self.held.push(Permit {
             id: self.next_id,
             holder: Holder::Adopted(generation.to_owned()),

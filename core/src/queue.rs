@@ -304,6 +304,15 @@ impl Queue {
         });
     }
 
+    /// Sync created it, and it was already seen ending (its webhook came
+    /// before the answer): it leaves the line with its final status.
+    pub fn ended(&mut self, ticket: &str, generation: String, status: String, now: Ms) {
+        self.update(ticket, |j| {
+            j.state = JobState::Done { status, generation: Some(generation), error: None };
+            j.updated_at = now;
+        });
+    }
+
     /// Back to the queue after a send whose outcome is unknown: it may
     /// exist at Sync, so it goes again (same key) and cannot be canceled.
     pub fn requeue_unknown(&mut self, ticket: &str, at: Ms, now: Ms) {

@@ -112,6 +112,9 @@ impl Delivery {
 impl Outbox {
     pub fn restore(schedule: Vec<Delivery>, counters: RelayCounters) -> Self {
         let bytes = schedule.iter().map(|d| d.bytes() + d.body_bytes).sum();
+        let mut counters = counters;
+        // Never reuse an id a stored row holds (a counter row may lag its rows).
+        counters.next_id = schedule.iter().map(|d| d.id).max().unwrap_or(0).max(counters.next_id);
         Outbox { items: schedule, counters, bytes, writes: Vec::new() }
     }
 
@@ -130,7 +133,7 @@ impl Outbox {
         headers: Vec<(String, String)>,
     ) -> Option<u64> {
         let mut d = Delivery {
-            id: self.counters.next_id + 1,
+            id: self.counters.next_id.saturating_add(1),
             url,
             body,
             headers,
@@ -185,7 +188,7 @@ impl Outbox {
             return;
         }
         let d = &mut self.items[index];
-        d.attempts += 1;
+        d.attempts = d.attempts.saturating_add(1);
         let pause = full_jitter(policy.base_ms, policy.cap_ms, d.attempts, jitter).max(policy.base_ms / 2).max(1);
         d.next_at = now + pause;
         if permanent || d.next_at > d.deadline {

@@ -210,7 +210,7 @@ mod deltas {
             .filter(|p| !p.is_empty())
             .map(|p| {
                 let delta: Ms = p.parse().map_err(serde::de::Error::custom)?;
-                prev += delta;
+                prev = prev.saturating_add(delta);
                 Ok(prev)
             })
             .collect()

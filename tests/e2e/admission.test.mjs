@@ -236,10 +236,11 @@ test("two accounts are isolated: exhausting one leaves the other whole", async (
   const b1 = await create(gov, B, longGen);
   assert.equal(b1.status, 201, "B is not blocked by A's concurrency");
 
-  // Rate: A spends its whole `other` budget (GET /v2/generate/{id} is class "other").
-  for (let i = 0; i < 4; i++) assert.equal((await call(gov.url, `/v2/generate/${a1.json.id}`, { key: A })).status, 200);
+  // Rate: A spends its whole `other` budget (GET /v2/generate/{id} is class
+  // "other"), less the one unit kept for reconciliation while A holds a permit.
+  for (let i = 0; i < 3; i++) assert.equal((await call(gov.url, `/v2/generate/${a1.json.id}`, { key: A })).status, 200);
   assert.equal(assert429(await call(gov.url, "/v2/generations", { key: A }), "A other").policy, "other");
-  for (let i = 0; i < 4; i++) assert.equal((await call(gov.url, `/v2/generate/${b1.json.id}`, { key: B })).status, 200, "B still has its budget");
+  for (let i = 0; i < 3; i++) assert.equal((await call(gov.url, `/v2/generate/${b1.json.id}`, { key: B })).status, 200, "B still has its budget");
   assert.equal((await call(gov.url, "/v2/generations", { key: B })).status, 429);
 
   const sa = (await call(gov.url, "/governor/v1/status", { key: A })).json;
@@ -250,8 +251,8 @@ test("two accounts are isolated: exhausting one leaves the other whole", async (
   const stats = await sim.stats();
   assert.equal(stats.keys[A].requests.generate, 1);
   assert.equal(stats.keys[B].requests.generate, 1);
-  assert.equal(stats.keys[A].requests.other, 4);
-  assert.equal(stats.keys[B].requests.other, 4);
+  assert.ok(stats.keys[A].requests.other <= 4, "A's reconciliation may use the reserved unit");
+  assert.ok(stats.keys[B].requests.other <= 4);
   assert.equal(stats.totals.rate_limited.other + stats.totals.rate_limited.generate + stats.totals.concurrency_limited, 0);
 });
 
@@ -455,7 +456,8 @@ test("GET /governor/v1/status: limits per class, remaining, in-flight ids with a
   await sleep(50);
   const s = (await call(gov.url, "/governor/v1/status", { key: SIM_KEY })).json;
   assert.equal(pol(s, "generate").remaining, 3);
-  assert.equal(pol(s, "other").remaining, 49);
+  // 50 - 1 spent - 1 kept for reconciliation while a permit is held.
+  assert.equal(pol(s, "other").remaining, 48);
   assert.ok(pol(s, "generate").resetMs > 0 && pol(s, "generate").resetMs <= 60_500);
   assert.equal(s.concurrency.inUse, 1);
   assert.equal(s.concurrency.free, 1);

@@ -56,8 +56,12 @@ test("the SDK creates a generation through the governor and fetches it", async (
   assert.equal(first.headers["x-fern-sdk-name"], "@sync.so/sdk");
   assert.match(first.headers["content-type"], /application\/json/);
   assert.deepEqual(JSON.parse(JSON.stringify(request)), request);
-  // The body the SDK serialised is what the simulator hashed.
-  assert.equal(first.body_sha256, sha256(JSON.stringify(request)));
+  // The body the SDK serialised is what the simulator hashed, with the
+  // governor's callback as webhookUrl (the relay is on by default).
+  const seen = await (await fetch(`${sim.url}/_sim/generations/${created.id}`)).json();
+  const callback = seen.generation.webhookUrl;
+  assert.match(new URL(callback).pathname, /^\/governor\/v1\/webhook\//);
+  assert.equal(first.body_sha256, sha256(JSON.stringify({ ...request, webhookUrl: callback })));
   for (const e of rest) {
     assert.equal(`${e.method} ${e.path}`, `GET /v2/generate/${created.id}`);
     assert.equal(e.status, 200);
