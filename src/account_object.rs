@@ -12,8 +12,6 @@
 
 use std::cell::{Cell, RefCell};
 
-use futures_util::future::join3;
-use futures_util::stream::{self, StreamExt};
 use governor_core::account::{apply, AccountState, Effect};
 use governor_core::class::RateClass;
 use governor_core::config::{Config, Limits};
@@ -29,6 +27,7 @@ use governor_core::Ms;
 use worker::{durable_object, Date, DurableObject, Env, ListOptions, Request, Response, Result, State};
 
 use crate::account_client::{ACCOUNT_HEADER, KEY_HEADER};
+use crate::join::{join_all, Task};
 use crate::settings;
 use crate::sql_store::SqlStore;
 use crate::upstream::{self, Page};
@@ -381,17 +380,29 @@ impl DurableObject for AccountObject {
         // Side by side: a slow hook (or a slow Sync) delays none of the
         // others. Deliveries go a few at a time, each time-boxed.
         let relay_ms = config.timeouts.relay_ms;
-        let relays = stream::iter(deliveries)
-            .map(|delivery| async move {
-                let attempt = if upstream::deliverable(&delivery, config.webhooks.local_mode) {
-                    upstream::deliver(&delivery, relay_ms).await
-                } else {
-                    Attempt::Refused
-                };
-                self.run(limits, Command::Delivered { id: delivery.id, attempt }).await.map(|_| ())
-            })
-            .buffer_unordered(RELAY_CONCURRENCY)
-            .collect::<Vec<Result<()>>>();
+        // Deliveries in rounds of RELAY_CONCURRENCY, each time-boxed.
+        let relays = async move {
+            let mut results = Vec::new();
+            let mut deliveries = deliveries.into_iter().peekable();
+            while deliveries.peek().is_some() {
+                let round: Vec<Task<'_, Result<()>>> = deliveries
+                    .by_ref()
+                    .take(RELAY_CONCURRENCY)
+                    .map(|delivery| -> Task<'_, Result<()>> {
+                        Box::pin(async move {
+                            let attempt = if upstream::deliverable(&delivery, config.webhooks.local_mode) {
+                                upstream::deliver(&delivery, relay_ms).await
+                            } else {
+                                Attempt::Refused
+                            };
+                            self.run(limits, Command::Delivered { id: delivery.id, attempt }).await.map(|_| ())
+                        })
+                    })
+                    .collect();
+                results.extend(join_all(round).await);
+            }
+            results
+        };
         let reconciling = async {
             if reconcile {
                 self.reconcile(config).await
@@ -406,10 +417,11 @@ impl DurableObject for AccountObject {
                 Ok(())
             }
         };
-        let (reconciled, dispatched, relayed) = join3(reconciling, dispatching, relays).await;
-        reconciled?;
-        dispatched?;
-        relayed.into_iter().collect::<Result<Vec<()>>>()?;
+        let relaying = async move { relays.await.into_iter().collect::<Result<Vec<()>>>().map(|_| ()) };
+        let tasks: Vec<Task<'_, Result<()>>> = vec![Box::pin(reconciling), Box::pin(dispatching), Box::pin(relaying)];
+        for result in join_all(tasks).await {
+            result?;
+        }
         let now = Date::now().as_millis();
         let wake = self.cache.borrow().as_ref().and_then(|a| a.next_wake(limits, now));
         self.schedule(wake, now).await?;

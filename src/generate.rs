@@ -18,7 +18,6 @@ use governor_core::seal::seal;
 use governor_core::secret::Secret;
 use governor_core::webhook::{check_webhook_url as check_url, ClientUrl};
 use js_sys::{Function, Promise, Reflect, Uint8Array};
-use serde_json::json;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Date, Delay, Env, Headers, Request, Response};
@@ -228,7 +227,10 @@ pub fn queued(ticket: &TicketView, origin: &Origin) -> Response {
     let _ = headers.set("location", &format!("/governor/v1/queue/{}", ticket.id));
     let _ = headers.set("preference-applied", "respond-async");
     cors::decorate(&headers, origin);
-    Response::builder().with_status(202).with_headers(headers).fixed(json!(ticket).to_string().into_bytes())
+    Response::builder()
+        .with_status(202)
+        .with_headers(headers)
+        .fixed(serde_json::to_string(ticket).unwrap_or_default().into_bytes())
 }
 
 /// Sync's first answer to a retried `Idempotency-Key`.

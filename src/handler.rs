@@ -66,9 +66,13 @@ async fn dispatch(
             let caller = authenticate(&req, config)?;
             match account_client::call(env, &caller.account, object_key(config, &caller), &Command::Status).await? {
                 Reply::Status(view) => {
-                    let mut body = json!(view);
-                    body["webhooks"] = webhooks_status(config, &req);
-                    Ok(respond::json(200, &body, origin))
+                    // The account's view, plus the deployment's webhook settings.
+                    let mut body = serde_json::to_string(&view).unwrap_or_else(|_| "{}".into());
+                    body.pop();
+                    body.push_str(",\"webhooks\":");
+                    body.push_str(&webhooks_status(config, &req).to_string());
+                    body.push('}');
+                    Ok(respond::json_text(200, body, origin))
                 }
                 _ => Err(GovernorError::Internal("unexpected reply to status".into())),
             }
@@ -244,7 +248,7 @@ async fn ticket(
     let client = config.keys.is_managed().then(|| caller.client.clone());
     let command = if cancel { Command::Cancel { ticket, client } } else { Command::Ticket { ticket, client } };
     match account_client::call(env, &caller.account, object_key(config, &caller), &command).await? {
-        Reply::Ticket(view) => Ok(respond::json(200, &json!(view), origin)),
+        Reply::Ticket(view) => Ok(respond::json_of(200, &view, origin)),
         Reply::Refused(r) => Err(generate::refusal(r)),
         _ => Err(GovernorError::Internal("unexpected reply to a ticket call".into())),
     }

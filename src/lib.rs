@@ -28,6 +28,7 @@ pub mod cors;
 pub mod deployment;
 pub mod generate;
 pub mod handler;
+pub mod join;
 pub mod proxy;
 pub mod respond;
 pub mod settings;

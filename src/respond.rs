@@ -17,6 +17,20 @@ pub fn rate_headers(headers: &Headers, policies: &[PolicyState]) {
     }
 }
 
+/// A JSON response of a typed body, serialised straight to text (no
+/// intermediate `Value`: one serializer per type keeps the bundle small).
+pub fn json_of<T: serde::Serialize>(status: u16, body: &T, origin: &Origin) -> Response {
+    json_text(status, serde_json::to_string(body).unwrap_or_default(), origin)
+}
+
+/// A JSON response from already serialised text.
+pub fn json_text(status: u16, text: String, origin: &Origin) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    cors::decorate(&headers, origin);
+    Response::builder().with_status(status).with_headers(headers).fixed(text.into_bytes())
+}
+
 /// A JSON response with fresh (mutable) headers.
 pub fn json(status: u16, body: &serde_json::Value, origin: &Origin) -> Response {
     let headers = Headers::new();

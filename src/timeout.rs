@@ -5,11 +5,11 @@
 //! gets `None`.
 
 use std::future::Future;
-use std::pin::pin;
 use std::time::Duration;
 
-use futures_util::future::{select, Either};
 use worker::{AbortController, AbortSignal, Delay};
+
+use crate::join::race;
 
 /// A fetch's abort switch and the signal to hand to it.
 pub struct Boxed {
@@ -26,11 +26,9 @@ impl Boxed {
 
     /// Run `f` (which uses `self.signal`) for at most `ms`; abort it then.
     pub async fn run<T>(self, ms: u64, f: impl Future<Output = T>) -> Option<T> {
-        let f = pin!(f);
-        let timer = pin!(Delay::from(Duration::from_millis(ms)));
-        match select(f, timer).await {
-            Either::Left((value, _)) => Some(value),
-            Either::Right(_) => {
+        match race(f, Delay::from(Duration::from_millis(ms))).await {
+            Ok(value) => Some(value),
+            Err(()) => {
                 self.controller.abort();
                 None
             }

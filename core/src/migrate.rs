@@ -63,7 +63,7 @@ pub struct Migrated {
 fn part<T: for<'de> Deserialize<'de> + Default>(v: &Value, key: &str, skipped: &mut u32) -> T {
     match v.get(key) {
         None | Some(Value::Null) => T::default(),
-        Some(x) => serde_json::from_value(x.clone()).unwrap_or_else(|_| {
+        Some(x) => serde_json::from_str(&x.to_string()).unwrap_or_else(|_| {
             *skipped += 1;
             T::default()
         }),
@@ -90,7 +90,7 @@ pub fn from_legacy(account: Option<&str>, jobs: &[String], cursor: Option<String
     let windows: BTreeMap<String, Value> = part(&state, "windows", skipped);
     let mut tats = BTreeMap::new();
     for (class, raw) in windows {
-        let Ok(log) = serde_json::from_value::<WindowLog>(raw) else {
+        let Ok(log) = serde_json::from_str::<WindowLog>(&raw.to_string()) else {
             *skipped += 1;
             continue;
         };
@@ -104,7 +104,7 @@ pub fn from_legacy(account: Option<&str>, jobs: &[String], cursor: Option<String
     writes.push(meta("tat", &tats));
     let permits: LegacyPermits = part(&state, "permits", skipped);
     for raw in permits.held {
-        match serde_json::from_value::<Permit>(raw) {
+        match serde_json::from_str::<Permit>(&raw.to_string()) {
             Ok(p) => writes.push(Write::PutPermit(p)),
             Err(_) => *skipped += 1,
         }
@@ -122,7 +122,7 @@ pub fn from_legacy(account: Option<&str>, jobs: &[String], cursor: Option<String
     }
     let outbox: LegacyOutbox = part(&state, "outbox", skipped);
     for raw in outbox.items {
-        match serde_json::from_value::<Delivery>(raw) {
+        match serde_json::from_str::<Delivery>(&raw.to_string()) {
             Ok(d) => writes.push(Write::PutDelivery(d)),
             Err(_) => *skipped += 1,
         }
@@ -137,7 +137,7 @@ pub fn from_legacy(account: Option<&str>, jobs: &[String], cursor: Option<String
     let idempotency: BTreeMap<String, Value> = part(&state, "idempotency", skipped);
     let (mut records, mut bytes) = (0u64, 0u64);
     for (key, raw) in idempotency {
-        let Ok(entry) = serde_json::from_value::<LegacyEntry>(raw) else {
+        let Ok(entry) = serde_json::from_str::<LegacyEntry>(&raw.to_string()) else {
             *skipped += 1;
             continue;
         };
