@@ -1,0 +1,64 @@
+// Finding 13 of issue 10: when the account's object throws or cannot be
+// reached, the Worker answers 503 JSON with Retry-After (never a 500) and
+// forwards nothing. The object is replaced by one that always throws (an
+// injected failure: the ACCOUNTS binding points at a second script).
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Miniflare } from "miniflare";
+import { startSim, generateBody, ROOT, SIM_KEY } from "../lib/harness.mjs";
+
+const cleanup = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+const THROWER = `
+export class Broken {
+  constructor() {}
+  async fetch() { throw new Error("injected object failure"); }
+}
+export default { fetch() { return new Response("thrower"); } };
+`;
+
+test("an account object that throws is a 503 JSON error with Retry-After, and nothing is forwarded", async () => {
+  const sim = await startSim();
+  const mf = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    workers: [
+      {
+        name: "governor",
+        scriptPath: join(ROOT, "build", "index.js"),
+        modules: true,
+        modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+        compatibilityDate: "2025-09-01",
+        compatibilityFlags: ["enable_request_signal"],
+        durableObjects: { ACCOUNTS: { className: "Broken", scriptName: "thrower", useSQLite: true } },
+        bindings: { SYNC_API_BASE: sim.url, GOVERNOR_WEBHOOK_KEY: "object-failure-test-key-0123456789" },
+      },
+      { name: "thrower", modules: true, script: THROWER, compatibilityDate: "2025-09-01" },
+    ],
+  });
+  cleanup.push(() => sim.stop(), () => mf.dispose());
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  for (const [method, path, body] of [
+    ["GET", "/v2/generations", undefined],
+    ["POST", "/v2/generate", JSON.stringify(generateBody())],
+    ["GET", "/governor/v1/status", undefined],
+  ]) {
+    const r = await fetch(url + path, {
+      method,
+      headers: { "x-api-key": SIM_KEY, "content-type": "application/json" },
+      body,
+      signal: AbortSignal.timeout(30_000),
+    });
+    const text = await r.text();
+    assert.equal(r.status, 503, `${method} ${path}: ${text}`);
+    const json = JSON.parse(text);
+    assert.equal(json.errorCode, "governor_unavailable");
+    assert.ok(Number(r.headers.get("retry-after")) >= 1, "Retry-After");
+    assert.ok(!text.includes(SIM_KEY), "no key in the error");
+  }
+  assert.equal((await sim.requests(100)).length, 0, "nothing reached Sync");
+});
