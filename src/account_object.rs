@@ -13,15 +13,13 @@
 use std::cell::{Cell, RefCell};
 
 use governor_core::account::{apply, AccountState, Effect};
-use governor_core::class::RateClass;
 use governor_core::config::{Config, Limits};
-use governor_core::contract::{AdmitRequest, Blocked, Command, LimitKind, Observed, Reply};
+use governor_core::contract::{Blocked, Command, Reply};
+use governor_core::listing::{self, ListStep, ListedPage};
 use governor_core::migrate;
-use governor_core::reconcile::ActiveGeneration;
 use governor_core::relay::Attempt;
 use governor_core::seal::unseal;
 use governor_core::secret::Secret;
-use governor_core::settle::limit_kind;
 use governor_core::store::StoreError;
 use governor_core::Ms;
 use worker::{durable_object, Date, DurableObject, Env, ListOptions, Request, Response, Result, State};
@@ -30,14 +28,12 @@ use crate::account_client::{ACCOUNT_HEADER, KEY_HEADER};
 use crate::join::{join_all, Task};
 use crate::settings;
 use crate::sql_store::SqlStore;
-use crate::upstream::{self, Page};
+use crate::upstream;
 
 /// The previous layout's keys (schema 1), migrated on first load.
 const LEGACY_STATE_KEY: &str = "account";
 const LEGACY_JOB_PREFIX: &str = "job:";
 const LEGACY_CURSOR_KEY: &str = "queue-cursor";
-/// At most this many list pages per reconciliation (100 items each).
-const MAX_PAGES: usize = 20;
 /// At most this many queued jobs submitted per alarm (the alarm re-arms).
 const MAX_DISPATCH_PER_ALARM: usize = 50;
 /// Relay deliveries in flight at once per alarm (each time-boxed by
@@ -238,77 +234,37 @@ impl AccountObject {
         Ok(())
     }
 
-    /// List Sync's active generations and converge the permits to them.
+    /// Reconcile: the core asks for each page and lookup (and has spent the
+    /// budget for it); this only fetches and reports back.
     async fn reconcile(&self, config: &Config) -> Result<()> {
         let limits = &config.limits;
-        let now = Date::now().as_millis();
-        let Some(key) = self.upstream_key(config).await else {
-            // Pass-through key not seen since the runtime started: the next
-            // request brings it; leases and status reads cover until then.
-            self.run(limits, Command::ReconcileFailed { retry_at: now + limits.reconcile.max_ms }).await?;
-            return Ok(());
-        };
-        let listed_from = now;
-        let mut active = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let admit =
-                Command::Admit(AdmitRequest { class: RateClass::Other, internal: true, ..AdmitRequest::default() });
-            if let Reply::Rejected(r) = self.reply(limits, admit).await? {
-                self.run(limits, Command::ReconcileFailed { retry_at: r.retry_at_ms }).await?;
-                return Ok(());
-            }
-            let page_size = limits.reconcile.page_size;
-            match upstream::list_active(&config.api_base, &key, page_size, cursor.as_deref(), config.timeouts.list_ms)
-                .await
-            {
-                Page::Items(items, n) => {
-                    cursor = items.last().map(|g| g.id.clone());
-                    active.extend(items);
-                    if n < limits.reconcile.page_size as usize || cursor.is_none() {
-                        let ended = self.final_statuses(config, &key, &active, listed_from).await?;
-                        self.run(limits, Command::Reconciled { listed_from, active, complete: true, ended }).await?;
-                        return Ok(());
-                    }
+        let key = self.upstream_key(config).await;
+        let mut step = self.reply(limits, Command::ListStart).await?;
+        // The core bounds a run (pages, one lookup); this bounds the loop too.
+        for _ in 0..=listing::MAX_PAGES + 1 {
+            let command = match step {
+                Reply::List(ListStep::Page { cursor, limit }) => {
+                    let page = match &key {
+                        None => ListedPage::NoKey,
+                        Some(k) => {
+                            let timeout = config.timeouts.list_ms;
+                            upstream::list_active(&config.api_base, k, limit, cursor.as_deref(), timeout).await
+                        }
+                    };
+                    Command::Listed { page }
                 }
-                Page::Limited(body) => {
-                    let kind = limit_kind(&body);
-                    let class = if kind == LimitKind::Rate { RateClass::Other } else { RateClass::Generate };
-                    self.run(limits, Command::UpstreamLimited { class, kind, permit: None, retry_after_ms: None })
-                        .await?;
-                    self.run(limits, Command::ReconcileFailed { retry_at: now + limits.reconcile.min_ms }).await?;
-                    return Ok(());
+                Reply::List(ListStep::Lookup { ids }) => {
+                    let ended = match &key {
+                        Some(k) => upstream::statuses(&config.api_base, k, &ids, config.timeouts.list_ms).await,
+                        None => Vec::new(),
+                    };
+                    Command::LookedUp { ended }
                 }
-                Page::Failed => {
-                    self.run(limits, Command::ReconcileFailed { retry_at: now + limits.reconcile.min_ms }).await?;
-                    return Ok(());
-                }
-            }
+                _ => return Ok(()),
+            };
+            step = self.reply(limits, command).await?;
         }
-        self.run(limits, Command::Reconciled { listed_from, active, complete: false, ended: Vec::new() }).await?;
         Ok(())
-    }
-
-    /// The final status of generations that ended without the governor
-    /// seeing it (a lost webhook), so their queue tickets show it. One more
-    /// `other` request, only when there are any and budget allows.
-    async fn final_statuses(
-        &self,
-        config: &Config,
-        key: &Secret,
-        active: &[ActiveGeneration],
-        listed_from: Ms,
-    ) -> Result<Vec<Observed>> {
-        let ids: Vec<String> = active.iter().map(|a| a.id.clone()).collect();
-        let gone = self.cache.borrow().as_ref().map(|a| a.presumed_ended(&ids, listed_from)).unwrap_or_default();
-        if gone.is_empty() {
-            return Ok(Vec::new());
-        }
-        let admit = Command::Admit(AdmitRequest { class: RateClass::Other, internal: true, ..AdmitRequest::default() });
-        if !matches!(self.reply(&config.limits, admit).await?, Reply::Admitted(_)) {
-            return Ok(Vec::new());
-        }
-        Ok(upstream::statuses(&config.api_base, key, &gone, config.timeouts.list_ms).await)
     }
 }
 

@@ -2,6 +2,7 @@
 //! generations for reconciliation, and relay deliveries to clients.
 
 use governor_core::contract::{DispatchJob, DispatchOutcome, Observed};
+use governor_core::listing::ListedPage;
 use governor_core::reconcile::ActiveGeneration;
 use governor_core::relay::{Attempt, Delivery};
 use governor_core::secret::Secret;
@@ -61,38 +62,32 @@ async fn get(url: &str, key: &Secret, timeout_ms: u64) -> Option<(u16, Vec<u8>)>
     boxed.run(timeout_ms, call).await.flatten()
 }
 
-/// One page of `GET /v2/generations?status=PENDING,PROCESSING`.
-pub enum Page {
-    Items(Vec<ActiveGeneration>, usize),
-    /// Sync answered 429 (kind decided from the body).
-    Limited(Vec<u8>),
-    Failed,
-}
-
-pub async fn list_active(base: &str, key: &Secret, limit: u32, cursor: Option<&str>, timeout_ms: u64) -> Page {
+/// One page of `GET /v2/generations?status=PENDING,PROCESSING`, as the
+/// core asked for it; what a 429 means is for the core to read.
+pub async fn list_active(base: &str, key: &Secret, limit: u32, cursor: Option<&str>, timeout_ms: u64) -> ListedPage {
     let mut url = format!("{base}/v2/generations?status=PENDING,PROCESSING&limit={limit}");
     if let Some(c) = cursor {
         url.push_str("&cursor=");
         url.push_str(&urlencode(c));
     }
-    let Some((status, bytes)) = get(&url, key, timeout_ms).await else { return Page::Failed };
+    let Some((status, bytes)) = get(&url, key, timeout_ms).await else { return ListedPage::Failed };
     if status == 429 {
-        return Page::Limited(bytes);
+        return ListedPage::Limited { body: String::from_utf8_lossy(&bytes).into_owned() };
     }
     if !(200..300).contains(&status) {
-        return Page::Failed;
+        return ListedPage::Failed;
     }
     match serde_json::from_slice::<Vec<Listed>>(&bytes) {
         Ok(items) => {
-            let n = items.len();
-            let active = items
+            let count = items.len();
+            let items = items
                 .into_iter()
                 .filter(|g| g.status.as_deref().is_none_or(is_active))
                 .map(|g| ActiveGeneration { id: g.id, model: g.model })
                 .collect();
-            Page::Items(active, n)
+            ListedPage::Items { items, count }
         }
-        Err(_) => Page::Failed,
+        Err(_) => ListedPage::Failed,
     }
 }
 

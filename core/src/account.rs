@@ -65,6 +65,8 @@ pub struct AccountState {
     /// overtake the Worker's `Bind`): the bind then frees the permit at once.
     /// Bounded; in memory only (reconciliation covers a restart).
     recent_ends: Vec<(String, String, Ms)>,
+    /// A reconciliation run in progress (memory only: a restart lists again).
+    pub(crate) listing: Option<crate::listing::Listing>,
     /// Rows written since the last flush (admissions, prunes).
     journal: Vec<Write>,
     /// Meta values as last written, to write only what changed.
@@ -245,7 +247,7 @@ pub fn apply(
 }
 
 impl AccountState {
-    fn step(
+    pub(crate) fn step(
         &mut self,
         limits: &Limits,
         store: &dyn Store,
@@ -307,6 +309,9 @@ impl AccountState {
                 self.reconcile.finished(&limits.reconcile, now, released + adopted, self.permits.in_use() > 0);
                 Reply::Ack { released }
             }
+            Command::ListStart => self.list_start(limits, now),
+            Command::Listed { page } => self.listed(limits, store, now, jitter, page, effects)?,
+            Command::LookedUp { ended } => self.looked_up(limits, store, now, jitter, ended, effects)?,
             Command::ReconcileFailed { retry_at } => {
                 self.reconcile.postpone(retry_at.max(now + 1));
                 Reply::Ack { released: 0 }

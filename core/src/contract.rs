@@ -14,7 +14,9 @@ use crate::reconcile::ActiveGeneration;
 use crate::relay::Attempt;
 use crate::Ms;
 
-/// A call into the account's object.
+/// A call into the account's object. Only the calls the Worker makes
+/// travel as JSON; the object's own (alarm work, reconciliation, dispatch)
+/// are `#[serde(skip)]`: no encoder or decoder is built for them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
@@ -46,6 +48,7 @@ pub enum Command {
     /// The object listed Sync's active generations (the listing began at
     /// `listed_from`; `complete` is false when paging stopped early), and
     /// looked up the final status of those that ended unseen (`ended`).
+    #[serde(skip)]
     Reconciled {
         listed_from: Ms,
         active: Vec<ActiveGeneration>,
@@ -54,20 +57,35 @@ pub enum Command {
         ended: Vec<Observed>,
     },
     /// The listing could not run; try again at `retry_at`.
+    #[serde(skip)]
     ReconcileFailed { retry_at: Ms },
+    /// Begin a reconciliation run: the reply says what to fetch first.
+    #[serde(skip)]
+    ListStart,
+    /// How fetching the page the core asked for went.
+    #[serde(skip)]
+    Listed { page: crate::listing::ListedPage },
+    /// The final statuses the core asked for.
+    #[serde(skip)]
+    LookedUp { ended: Vec<Observed> },
     /// One relay delivery attempt ended.
+    #[serde(skip)]
     Delivered { id: u64, attempt: Attempt },
     /// A held request gave up (client gone or deadline passed).
     Unhold { ticket: u64 },
     /// The alarm asks for the next queued job to submit, if one may go now.
+    #[serde(skip)]
     Dispatch,
     /// How submitting a queued job ended.
+    #[serde(skip)]
     Dispatched { ticket: String, permit: PermitId, outcome: DispatchOutcome },
     /// Queued work is ready but cannot be sent (`reason`): the queue backs
     /// off (exponentially, up to a cap) instead of waking the alarm at once.
+    #[serde(skip)]
     DispatchBlocked { reason: Blocked },
     /// What blocked the queue is gone (a request brought the account's Sync
     /// key): queued work may go at once.
+    #[serde(skip)]
     DispatchUnblocked,
     /// A queue ticket's state (`GET /governor/v1/queue/{ticket}`). With
     /// `client` (managed mode), a ticket of another client is unknown.
@@ -84,6 +102,7 @@ pub enum Command {
         client: Option<String>,
     },
     /// The alarm fired: expire leases.
+    #[serde(skip)]
     Tick,
     /// The account's state for `GET /governor/v1/status`.
     Status,
@@ -284,9 +303,13 @@ pub enum Reply {
     /// A retried `Idempotency-Key`: Sync's original answer.
     Replay(Replay),
     /// The queue has a job to submit now.
+    #[serde(skip)]
     Dispatch(DispatchJob),
     /// The request cannot be served as asked (unknown ticket, ...).
     Refused(Refusal),
+    /// What a reconciliation run fetches next.
+    #[serde(skip)]
+    List(crate::listing::ListStep),
 }
 
 /// A refusal that is not about capacity.

@@ -10,6 +10,7 @@
 //! | [`class`] | `RateClass` and `GenerationStatus`: the budgets and Sync's statuses as types |
 //! | [`window`] | exact rate limit: at most N admissions in any span of window + margin (sliding log, optional GCRA pacing) |
 //! | [`permits`] | concurrency permits: reserved, bound to a generation, adopted, released, leased |
+//! | [`listing`] | reconciliation as a conversation: the core asks for each page and lookup, the object only fetches |
 //! | [`reconcile`] | converging permits to Sync's list of active generations, adaptive period |
 //! | [`relay`] | the durable outbox of webhook payloads for clients' own URLs, with backoff |
 //! | [`webhook`] | callback tokens, `Sync-Signature` checks, which client URLs may be called |
@@ -49,6 +50,7 @@ pub mod error;
 pub mod headers;
 pub mod idempotency;
 pub mod keys;
+pub mod listing;
 pub mod mem;
 pub mod migrate;
 pub mod permits;
