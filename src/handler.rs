@@ -206,7 +206,7 @@ async fn proxy_request(
     // A create is read whole inside its box (the governor reads it anyway);
     // anything else is boxed until Sync's response head.
     let deadline =
-        Deadline { ms: config.timeouts.forward_ms(&req.method().to_string(), &req.path(), creates), whole: creates };
+        Deadline { ms: config.timeouts.forward_ms(req.method().as_ref(), &req.path(), creates), whole: creates };
     let resp = match proxy::forward(&req, &url, body, auth, deadline).await {
         Ok(r) => r,
         Err(e) => {

@@ -10,10 +10,11 @@ use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
 pub enum RateClass {
     Generate,
+    #[default]
     Other,
     /// A configured extra class (its name).
     Extra(String),
@@ -52,12 +53,6 @@ impl From<String> for RateClass {
 impl From<RateClass> for String {
     fn from(c: RateClass) -> Self {
         c.as_str().to_owned()
-    }
-}
-
-impl Default for RateClass {
-    fn default() -> Self {
-        RateClass::Other
     }
 }
 

@@ -102,6 +102,7 @@ impl AccountState {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn dispatched(
         &mut self,
         limits: &Limits,
