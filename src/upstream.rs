@@ -35,6 +35,19 @@ pub async fn statuses(base: &str, key: &Secret, ids: &[String], timeout_ms: u64)
         .unwrap_or_default()
 }
 
+/// Send `req` within `timeout_ms`: (status, whole body), or `None` when
+/// Sync could not be reached or did not answer in time (the fetch is aborted).
+async fn send(req: Request, timeout_ms: u64) -> Option<(u16, Vec<u8>)> {
+    let boxed = Boxed::new();
+    let signal = boxed.signal.clone();
+    let call = async {
+        let resp = Fetch::Request(req).send_with_signal(&signal).await.ok()?;
+        let status = resp.status_code();
+        Some((status, crate::proxy::body_bytes(resp).await))
+    };
+    boxed.run(timeout_ms, call).await.flatten()
+}
+
 /// One generation's current JSON (`GET /v2/generate/{id}`), if Sync has it
 /// within `timeout_ms`.
 pub async fn generation(base: &str, key: &Secret, id: &str, timeout_ms: u64) -> Option<String> {
@@ -52,14 +65,7 @@ async fn get(url: &str, key: &Secret, timeout_ms: u64) -> Option<(u16, Vec<u8>)>
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
     let req = Request::new_with_init(url, &init).ok()?;
-    let boxed = Boxed::new();
-    let signal = boxed.signal.clone();
-    let call = async {
-        let resp = Fetch::Request(req).send_with_signal(&signal).await.ok()?;
-        let status = resp.status_code();
-        Some((status, crate::proxy::body_bytes(resp).await))
-    };
-    boxed.run(timeout_ms, call).await.flatten()
+    send(req, timeout_ms).await
 }
 
 /// One page of `GET /v2/generations?status=PENDING,PROCESSING`, as the
@@ -148,14 +154,7 @@ pub async fn submit(base: &str, key: &Secret, job: &DispatchJob, timeout_ms: u64
     let Ok(req) = Request::new_with_init(&format!("{base}/v2/generate"), &init) else {
         return DispatchOutcome::Transient;
     };
-    let boxed = Boxed::new();
-    let signal = boxed.signal.clone();
-    let call = async {
-        let resp = Fetch::Request(req).send_with_signal(&signal).await.ok()?;
-        let status = resp.status_code();
-        Some((status, crate::proxy::body_bytes(resp).await))
-    };
-    let Some((status, bytes)) = boxed.run(timeout_ms, call).await.flatten() else {
+    let Some((status, bytes)) = send(req, timeout_ms).await else {
         return DispatchOutcome::Transient;
     };
     match status {
