@@ -7,7 +7,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { startSim, startGovernor, generateBody, SIM_KEY, sleep, until } from "../lib/harness.mjs";
+import { startSim, startGovernor, generateBody, SIM_KEY, sleep, until, govCall } from "../lib/harness.mjs";
 
 const cleanup = [];
 after(async () => {
@@ -44,24 +44,7 @@ async function receiver() {
   return { url: `http://127.0.0.1:${server.address().port}`, got };
 }
 
-async function call(gov, path, { method = "GET", body, headers = {}, key = SIM_KEY } = {}) {
-  const h = { "content-type": "application/json", ...headers };
-  if (key !== null) h["x-api-key"] = key;
-  const r = await fetch(`${gov.url}${path}`, {
-    method,
-    headers: h,
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await r.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: r.status, headers: r.headers, json, text };
-}
+const call = govCall;
 
 const RANDOM_TICKET = /^tk_[0-9a-f]{32}$/;
 

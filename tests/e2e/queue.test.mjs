@@ -4,7 +4,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { startSim, startGovernor, generateBody, SIM_KEY, sleep, until } from "../lib/harness.mjs";
+import { startSim, startGovernor, generateBody, SIM_KEY, sleep, until, govCall } from "../lib/harness.mjs";
 
 const WEBHOOK_KEY = "governor-webhook-key-for-tests";
 const cleanup = [];
@@ -44,22 +44,7 @@ async function receiver() {
   return { url: `http://127.0.0.1:${server.address().port}`, got };
 }
 
-async function call(gov, path, { method = "GET", body, headers = {} } = {}) {
-  const r = await fetch(`${gov.url}${path}`, {
-    method,
-    headers: { "x-api-key": SIM_KEY, "content-type": "application/json", ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await r.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: r.status, headers: r.headers, json, text };
-}
+const call = govCall;
 
 
 const jain = (xs) => {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startSim, startGovernor, generateBody, SIM_KEY, until, ROOT } from "../lib/harness.mjs";
+import { startSim, startGovernor, generateBody, SIM_KEY, until, ROOT, govCall } from "../lib/harness.mjs";
 
 const WEBHOOK_KEY = "governor-webhook-key-for-tests";
 const cleanup = [];
@@ -15,22 +15,7 @@ after(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-async function call(gov, path, { method = "GET", body, headers = {} } = {}) {
-  const r = await fetch(`${gov.url}${path}`, {
-    method,
-    headers: { "x-api-key": SIM_KEY, "content-type": "application/json", ...headers },
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-    signal: AbortSignal.timeout(60_000),
-  });
-  const text = await r.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: r.status, headers: r.headers, json, text };
-}
+const call = govCall;
 
 /** Run `n` tasks with `width` at a time; bounded by count and by `deadline`. */
 async function pool(n, width, deadline, task) {

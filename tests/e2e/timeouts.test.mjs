@@ -6,7 +6,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { startSim, startGovernor, generateBody, SIM_KEY, sleep, until } from "../lib/harness.mjs";
+import { startSim, startGovernor, generateBody, SIM_KEY, sleep, until, govCall } from "../lib/harness.mjs";
 
 const WEBHOOK_KEY = "governor-webhook-key-for-tests";
 const cleanup = [];
@@ -29,23 +29,7 @@ async function setup(simFlags = {}, vars = {}) {
   return { sim, gov };
 }
 
-async function call(gov, path, { method = "GET", body, headers = {}, timeoutMs = 30_000 } = {}) {
-  const started = Date.now();
-  const r = await fetch(`${gov.url}${path}`, {
-    method,
-    headers: { "x-api-key": SIM_KEY, "content-type": "application/json", ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const text = await r.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: r.status, headers: r.headers, json, text, ms: Date.now() - started };
-}
+const call = govCall;
 
 const create = (gov, extra = {}, headers = {}) => call(gov, "/v2/generate", { method: "POST", body: generateBody(extra), headers });
 const status = async (gov) => (await call(gov, "/governor/v1/status")).json;

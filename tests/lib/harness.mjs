@@ -187,3 +187,29 @@ export async function until(what, fn, timeoutMs = 10_000) {
     await sleep(50);
   }
 }
+
+/**
+ * One request to a running governor (`gov.url`) as a client of the
+ * simulator's account: `x-api-key` is SIM_KEY unless `key` says otherwise
+ * (`null`: none); an object body is sent as JSON. Returns
+ * { status, headers, json (undefined when not JSON), text, ms }.
+ */
+export async function govCall(gov, path, { method = "GET", body, headers = {}, key = SIM_KEY, timeoutMs = 60_000 } = {}) {
+  const started = Date.now();
+  const h = { "content-type": "application/json", ...headers };
+  if (key !== null) h["x-api-key"] = key;
+  const r = await fetch(`${gov.url}${path}`, {
+    method,
+    headers: h,
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await r.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: r.status, headers: r.headers, json, text, ms: Date.now() - started };
+}
