@@ -176,16 +176,9 @@ impl AccountState {
         ticket: &str,
         client: Option<&str>,
     ) -> StoreResult<Reply> {
-        let owned = |job: &Job| client.is_none_or(|c| c == job.spec.client);
-        if let Some(job) = self.queue.get(ticket) {
-            if owned(job) {
-                return Ok(Reply::Ticket(self.ticket_view(limits, now, job)));
-            }
-            return Ok(Reply::Refused(Refusal::UnknownTicket));
-        }
-        Ok(match store.job(ticket)? {
-            Some(job) if owned(&job) => Reply::Ticket(self.ticket_view(limits, now, &job)),
-            _ => Reply::Refused(Refusal::UnknownTicket),
+        Ok(match self.owned_job(store, ticket, client)? {
+            Some(job) => Reply::Ticket(self.ticket_view(limits, now, &job)),
+            None => Reply::Refused(Refusal::UnknownTicket),
         })
     }
 
@@ -197,22 +190,28 @@ impl AccountState {
         ticket: &str,
         client: Option<&str>,
     ) -> StoreResult<Reply> {
-        let owner = match self.queue.get(ticket) {
-            Some(job) => Some(job.spec.client.clone()),
-            None => store.job(ticket)?.map(|j| j.spec.client),
-        };
-        if owner.is_none() || client.is_some_and(|c| owner.as_deref() != Some(c)) {
+        let Some(job) = self.owned_job(store, ticket, client)? else {
             return Ok(Reply::Refused(Refusal::UnknownTicket));
-        }
+        };
         Ok(match self.queue.cancel(ticket, now) {
             Ok(job) => Reply::Ticket(self.ticket_view(limits, now, &job)),
             Err(CancelError::AlreadySubmitted) => Reply::Refused(Refusal::AlreadySubmitted),
-            Err(CancelError::NotFound) => match store.job(ticket)? {
-                Some(job) if job.state == JobState::Canceled => Reply::Ticket(self.ticket_view(limits, now, &job)),
-                Some(_) => Reply::Refused(Refusal::AlreadySubmitted),
-                None => Reply::Refused(Refusal::UnknownTicket),
-            },
+            // Out of the line already: canceled before (the same answer), or submitted.
+            Err(CancelError::NotFound) if job.state == JobState::Canceled => {
+                Reply::Ticket(self.ticket_view(limits, now, &job))
+            }
+            Err(CancelError::NotFound) => Reply::Refused(Refusal::AlreadySubmitted),
         })
+    }
+
+    /// A ticket's job, waiting (memory) or finished (its row). With `client`
+    /// (managed mode) another client's ticket is unknown.
+    fn owned_job(&self, store: &dyn Store, ticket: &str, client: Option<&str>) -> StoreResult<Option<Job>> {
+        let job = match self.queue.get(ticket) {
+            Some(job) => Some(job.clone()),
+            None => store.job(ticket)?,
+        };
+        Ok(job.filter(|j| client.is_none_or(|c| c == j.spec.client)))
     }
 
     /// A ticket as its client sees it, with an estimate of when it starts:

@@ -316,20 +316,20 @@ impl Queue {
     /// Back to the queue after a send whose outcome is unknown: it may
     /// exist at Sync, so it goes again (same key) and cannot be canceled.
     pub fn requeue_unknown(&mut self, ticket: &str, at: Ms, now: Ms) {
-        self.update(ticket, |j| {
-            j.state = JobState::Queued;
-            j.not_before = at;
-            j.updated_at = now;
-            j.maybe_created = true;
-        });
+        self.back_in_line(ticket, at, now, true);
     }
 
     /// Back to the queue (a 429 or a transient failure), not before `at`.
     pub fn requeue(&mut self, ticket: &str, at: Ms, now: Ms) {
+        self.back_in_line(ticket, at, now, false);
+    }
+
+    fn back_in_line(&mut self, ticket: &str, at: Ms, now: Ms, maybe_created: bool) {
         self.update(ticket, |j| {
             j.state = JobState::Queued;
             j.not_before = at;
             j.updated_at = now;
+            j.maybe_created |= maybe_created;
         });
     }
 
