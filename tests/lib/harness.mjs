@@ -69,6 +69,8 @@ export async function startGovernor(vars = {}, { persistDir } = {}) {
     port,
     durableObjects: { ACCOUNTS: { className: "AccountObject", useSQLite: true } },
     durableObjectsPersist: dir,
+    // Static assets (public/: the dashboard, the OpenAPI document), served ahead of the Worker as in wrangler.toml.
+    assets: { directory: join(ROOT, "public"), routerConfig: { has_user_worker: true } },
     bindings: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])),
   });
   let mf = new Miniflare(options());
