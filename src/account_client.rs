@@ -10,6 +10,13 @@
 //! In pass-through mode the caller's Sync key rides along in a header so the
 //! object can reconcile and relay on the account's behalf; the object keeps
 //! it in memory only and never persists it.
+//!
+//! `ACCOUNT_LOCATION_HINT` (optional: one of Cloudflare's Durable Object
+//! location hints, e.g. `enam`) asks Cloudflare to create an account's object
+//! in that region rather than near the first request that names it; see
+//! docs/deploy.md. It only matters when an object is first created: an
+//! existing object stays where it is. Read once per isolate; an invalid value
+//! is ignored with one warning.
 
 use governor_core::contract::{Command, Reply};
 use governor_core::error::GovernorError;
@@ -25,6 +32,48 @@ pub const KEY_HEADER: &str = "x-governor-upstream-key";
 /// that its alarm knows which managed Sync key is the account's.
 pub const ACCOUNT_HEADER: &str = "x-governor-account";
 const URL: &str = "https://account.internal/";
+/// The var naming the region where new account objects are created.
+pub const LOCATION_HINT_VAR: &str = "ACCOUNT_LOCATION_HINT";
+/// Cloudflare's Durable Object location hints.
+pub const LOCATION_HINTS: [&str; 9] = ["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"];
+
+thread_local! {
+    /// The parsed `ACCOUNT_LOCATION_HINT`, once per isolate (its environment never changes).
+    static LOCATION_HINT: std::cell::Cell<Option<Option<&'static str>>> = const { std::cell::Cell::new(None) };
+}
+
+/// A location hint as Cloudflare knows it (any case, surrounding spaces ignored);
+/// `Err` for anything else. Empty is no hint.
+pub fn parse_location_hint(value: &str) -> Result<Option<&'static str>, ()> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    LOCATION_HINTS.iter().find(|h| h.eq_ignore_ascii_case(v)).map(|h| Some(*h)).ok_or(())
+}
+
+/// `ACCOUNT_LOCATION_HINT`, validated once per isolate.
+fn location_hint(env: &Env) -> Option<&'static str> {
+    LOCATION_HINT.with(|cell| {
+        if let Some(hint) = cell.get() {
+            return hint;
+        }
+        let hint = match env.var(LOCATION_HINT_VAR).ok().map(|v| v.to_string()) {
+            None => None,
+            Some(v) => parse_location_hint(&v).unwrap_or_else(|()| {
+                // The value may be anything; never echo more than its length.
+                worker::console_warn!(
+                    "{LOCATION_HINT_VAR} is not one of {} ({} characters given): ignored, account objects get no location hint",
+                    LOCATION_HINTS.join(", "),
+                    v.len()
+                );
+                None
+            }),
+        };
+        cell.set(Some(hint));
+        hint
+    })
+}
 
 #[wasm_bindgen]
 extern "C" {
@@ -41,7 +90,13 @@ pub async fn call(env: &Env, account: &str, key: Option<&Secret>, command: &Comm
     // caller may retry (503 with Retry-After), never a 500.
     let unavailable = |what: &str| GovernorError::Unavailable(format!("account object: {what}"));
     let body = serde_json::to_string(command).map_err(|_| internal("encode"))?;
-    let stub = env.durable_object(BINDING).and_then(|ns| ns.get_by_name(account)).map_err(|_| internal("binding"))?;
+    let stub = env
+        .durable_object(BINDING)
+        .and_then(|ns| match location_hint(env) {
+            Some(hint) => ns.get_by_name_with_location_hint(account, hint),
+            None => ns.get_by_name(account),
+        })
+        .map_err(|_| internal("binding"))?;
     let stub: RawStub = stub.into_rpc();
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
