@@ -25,12 +25,19 @@ fi
 [ -f build/index.js ] || { say "no build/index.js: run scripts/build.sh first"; exit 2; }
 
 # A copy of wrangler.toml without [build] (the Worker is already built) and
-# with an absolute main, so the dry run only bundles and measures.
-awk -v main="$ROOT/build/index.js" '
+# with absolute paths (main, [assets] directory: the copy lives elsewhere), so
+# the dry run only bundles and measures.
+awk -v root="$ROOT" '
+  /^\[/ { section = $0 }
   /^\[build\]/ { skip = 1; next }
   /^\[/ { skip = 0 }
   skip { next }
-  /^main *=/ { print "main = \"" main "\""; next }
+  /^main *=/ { print "main = \"" root "/build/index.js\""; next }
+  section == "[assets]" && /^directory *=/ {
+    dir = $0; sub(/^directory *= *"/, "", dir); sub(/".*$/, "", dir); sub(/^\.\//, "", dir)
+    if (dir !~ /^\//) dir = root "/" dir
+    print "directory = \"" dir "\""; next
+  }
   { print }' wrangler.toml >"$OUT/wrangler.toml"
 rm -rf "$OUT/dist"
 if ! WRANGLER_SEND_METRICS=false timeout 180 npx --no-install wrangler deploy --dry-run \
