@@ -324,9 +324,9 @@ test("polling: one request at a time, backoff on errors, nothing while hidden; e
     const url = new URL(route.request().url());
     seen.push(url.pathname);
     if (url.pathname.startsWith("/governor/v1/admin/")) {
-      return route.fulfill({ status: 404, contentType: "application/json", body: '{"error":{"code":"not_found","message":"no"}}' });
+      return route.fulfill({ status: 404, contentType: "application/json", body: '{"statusCode":404,"errorCode":"not_found","message":"no such route","error":"Not Found"}' });
     }
-    if (mode === "fail") return route.fulfill({ status: 503, contentType: "application/json", body: '{"error":{"code":"overloaded","message":"busy"}}' });
+    if (mode === "fail") return route.fulfill({ status: 503, contentType: "application/json", body: '{"statusCode":503,"errorCode":"overloaded","message":"busy","error":"Service Unavailable"}' });
     if (mode === "hold") await new Promise((r) => (release = r));
     return route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(fullStatus()) });
   });
@@ -340,7 +340,7 @@ test("polling: one request at a time, backoff on errors, nothing while hidden; e
   await enterKey(page, "client-key-1");
   await page.waitForFunction(() => window.__api.calls === 2 && window.__api.inflight === 0, null, { timeout: 10_000 });
   await page.waitForFunction(() => document.querySelector("#conn").dataset.errors === "1", null, { timeout: 10_000 });
-  assert.match(await page.textContent("#conn"), /error: 503/);
+  assert.match(await page.textContent("#conn"), /error: 503 overloaded busy; retrying in/);
   // errors=1: the next try comes 3.2–4 s later, not at 2 s.
   await page.clock.runFor(3_100);
   assert.equal(await calls(), 2);
@@ -412,5 +412,58 @@ test("polling: one request at a time, backoff on errors, nothing while hidden; e
   const before = await calls();
   await page.clock.runFor(10_000);
   assert.equal(await calls(), before);
+  await page.close();
+});
+
+test("admin mode against a stand-in admin API: accounts, selection, queue positions and ETAs, the key as a bearer", { skip: !haveBrowser() && "no Chromium" }, async () => {
+  const { page, problems } = await newPage();
+  const auth = new Set();
+  const one = fullStatus();
+  const two = { ...fullStatus(), mode: "enforce", paused: null, queue: { depth: 0, held: 0 }, concurrency: { limit: 3, inUse: 0, free: 3, inFlight: [] } };
+  const soon = new Date(Date.now() + 90_000).toISOString();
+  await page.route(/\/governor\/v1\/(status|admin\/)/, (route) => {
+    const req = route.request();
+    auth.add(`${req.headers().authorization ?? ""}|${req.headers()["x-api-key"] ?? ""}`);
+    const path = new URL(req.url()).pathname.replace("/governor/v1/admin", "");
+    const json = (body) => route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(body) });
+    if (path === "/accounts") {
+      return json({ accounts: [
+        { account: "a-one", mode: "enforce", firstSeen: "2026-01-01T00:00:00Z", lastSeen: "2026-01-02T00:00:00Z", usage: { admitted: 248 } },
+        { account: "k-2f1e", mode: "enforce", firstSeen: "2026-01-01T00:00:00Z", lastSeen: "2026-01-01T01:00:00Z", usage: {} },
+      ] });
+    }
+    if (path === "/accounts/a-one") return json(one);
+    if (path === "/accounts/k-2f1e") return json(two);
+    if (path === "/accounts/a-one/queue") {
+      return json({ depth: 5, jobs: [
+        { ticket: "tk_first", client: "c-web", priority: 5, ageMs: 61_000, position: 0, status: "QUEUED", estimatedStartAt: soon },
+        { ticket: "tk_second", client: "c-app", priority: 0, ageMs: 1_000, position: 1, status: "QUEUED", estimatedStartAt: null },
+      ] });
+    }
+    if (path === "/accounts/k-2f1e/queue") return json({ depth: 0, jobs: [] });
+    return route.fulfill({ status: 404, contentType: "application/json", body: '{"statusCode":404,"errorCode":"not_found","message":"no","error":"Not Found"}' });
+  });
+  await page.goto(gov.url + PAGE);
+  await enterKey(page, ADMIN_KEY);
+  await page.waitForFunction(() => document.querySelector("#queueBody")?.textContent.includes("tk_first"), null, { timeout: 15_000 });
+  assert.match(await page.textContent("#modeBadge"), /^operator/);
+  assert.equal(await page.textContent('[data-k="account"]'), "a-one");
+  assert.deepEqual(await page.$$eval('[data-k="accounts.name"]', (es) => es.map((e) => e.textContent)), ["a-one", "k-2f1e"]);
+  const rows = await page.$$eval("#queueBody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  assert.deepEqual(rows[0].slice(0, 6), ["0", "tk_first", "c-web", "5", "1 m 01 s", "QUEUED"]);
+  assert.match(rows[0][6], /^in (1 m [23]\d s|\d\d s)$/);
+  assert.deepEqual(rows[1].slice(0, 7), ["1", "tk_second", "c-app", "0", "1.0 s", "QUEUED", DASH]);
+  assert.equal(rows[2][0], "+3 more");
+  assert.equal(await page.textContent('[data-k="accounts.name"] >> xpath=../td[5]'), "admitted 248");
+  // Pick the other account.
+  await page.click('[data-k="accounts.name"]:text-is("k-2f1e")');
+  await page.waitForFunction(() => document.querySelector('[data-k="account"]')?.textContent === "k-2f1e" && document.querySelector('[data-k="mode"]')?.textContent === "enforce", null, { timeout: 15_000 });
+  assert.equal(await page.textContent('[data-k="paused"]'), "no");
+  assert.equal(await page.textContent('[data-k="inflight.count"]'), "0");
+  assert.match(await page.textContent("#queueBody"), /empty/);
+  // The admin key went as a bearer only, never as x-api-key.
+  assert.deepEqual([...auth], [`Bearer ${ADMIN_KEY}|`]);
+  assert.equal(await page.evaluate(() => window.__api.maxInflight), 1);
+  assert.deepEqual(problems, []);
   await page.close();
 });
