@@ -20,6 +20,9 @@ use crate::contract::{
 use crate::dispatch::DispatchBlock;
 use crate::durations::Durations;
 use crate::idempotency::Idempotency;
+use crate::metrics::Metrics;
+use crate::ops::Paused;
+use crate::overrides::Overrides;
 use crate::permits::{Holder, Permit, PermitId, Permits};
 use crate::queue::Queue;
 use crate::reconcile::Schedule;
@@ -39,6 +42,8 @@ const DELIVERIES_PER_TICK: usize = 16;
 const SWEEP_BATCH: u32 = 256;
 /// How often finished records are swept (a bounded batch each time).
 const SWEEP_EVERY_MS: Ms = 60_000;
+/// How often an active account tells the deployment's directory.
+pub const ANNOUNCE_EVERY_MS: Ms = 60_000;
 
 /// The account's hot state: what admission needs, in memory, bounded by the
 /// limits (not by how long the account has lived). The tables are the truth.
@@ -73,6 +78,15 @@ pub struct AccountState {
     written: BTreeMap<&'static str, String>,
     written_permits: BTreeMap<PermitId, Permit>,
     sweep_at: Ms,
+    /// Operator overrides of the configured limits (persisted).
+    pub overrides: Overrides,
+    /// An operator's pause (persisted).
+    pub paused: Option<Paused>,
+    /// Counters, histograms and the dashboard's series (persisted at most
+    /// every few seconds).
+    pub metrics: Metrics,
+    /// When the directory last heard of the account (memory only).
+    announced_at: Option<Ms>,
 }
 
 /// What one command produced.
@@ -137,6 +151,10 @@ impl AccountState {
             idempotency: Idempotency::restore(store.in_flight_idempotency()?, meta_value(&meta, "idempotency")),
             next_seq: meta_value(&meta, "seq"),
             sealed_key: meta_value(&meta, "sealed_key"),
+            overrides: meta_value(&meta, "overrides"),
+            paused: meta_value(&meta, "paused"),
+            metrics: meta_value(&meta, "metrics"),
+            announced_at: meta_value(&meta, "announced_at"),
             ..AccountState::default()
         };
         // An in-flight key whose permit is gone (a skipped row, an older
@@ -174,6 +192,9 @@ impl AccountState {
             ("seq", json(&self.next_seq)),
             ("sealed_key", json(&self.sealed_key)),
             ("queue_cursor", json(&self.queue.last_client())),
+            ("overrides", json(&self.overrides)),
+            ("paused", json(&self.paused)),
+            ("announced_at", json(&self.announced_at)),
         ]
     }
 
@@ -196,7 +217,7 @@ impl AccountState {
     }
 
     /// Everything that changed since the last flush, as rows.
-    fn flush(&mut self) -> Vec<Write> {
+    fn flush(&mut self, now: Ms) -> Vec<Write> {
         let mut writes = std::mem::take(&mut self.journal);
         writes.extend(self.queue.take_writes());
         writes.extend(self.outbox.take_writes());
@@ -218,6 +239,9 @@ impl AccountState {
                 self.written.insert(key, value);
             }
         }
+        if let Some(value) = self.metrics.due_row(now) {
+            writes.push(Write::Meta { key: "metrics", value });
+        }
         writes
     }
 }
@@ -232,17 +256,37 @@ pub fn apply(
     command: Command,
 ) -> Output {
     let mut effects = Vec::new();
-    let reply = match state.step(limits, store, now, jitter, command, &mut effects) {
+    // Operator overrides apply to every decision, from the next one on.
+    let base = limits;
+    let overridden;
+    let limits = if state.overrides.is_empty() {
+        base
+    } else {
+        overridden = state.overrides.apply(base);
+        &overridden
+    };
+    let result = match command {
+        Command::Admin(cmd) => state.admin(base, limits, store, now, cmd),
+        Command::Status => Ok(Reply::Status(state.status(base, limits, now))),
+        command => state.step(limits, store, now, jitter, command, &mut effects),
+    };
+    let mut reply = match result {
         Ok(reply) => reply,
         Err(StoreError(_)) => Reply::Refused(Refusal::StorageUnavailable),
     };
+    if let Reply::Admitted(a) = &mut reply {
+        if state.announced_at.is_none_or(|at| at + ANNOUNCE_EVERY_MS <= now) {
+            state.announced_at = Some(now);
+            a.announce = true;
+        }
+    }
     if state.permits.in_use() > 0 {
         state.reconcile.arm(&limits.reconcile, now);
     }
     if let Err(StoreError(_)) = state.compact(limits, store, now) {
         // A sweep that could not read is tried again on the next command.
     }
-    let writes = state.flush();
+    let writes = state.flush(now);
     Output { reply, writes, effects, wake: state.next_wake(limits, now) }
 }
 
@@ -321,6 +365,7 @@ impl AccountState {
                 Reply::Ack { released: 0 }
             }
             Command::UpstreamLimited { class, kind, permit, retry_after_ms } => {
+                self.metrics.upstream_429();
                 if let Some(p) = permit {
                     self.permits.release(p);
                     self.idempotency.settle(p, None, None, now, &limits.idempotency);
@@ -337,6 +382,10 @@ impl AccountState {
                         }
                     }
                     LimitKind::Concurrency => self.reconcile.suspect(&limits.reconcile, now),
+                }
+                // Shadow mode: Sync's own 429 goes back to the client as it is.
+                if limits.shadow {
+                    return Ok(Reply::Ack { released: 0 });
                 }
                 // The caller gets the governor's own refusal, with an honest retry time.
                 let probe = AdmitRequest { class, permit: kind == LimitKind::Concurrency, ..AdmitRequest::default() };
@@ -374,7 +423,7 @@ impl AccountState {
                     }
                 }
                 let work = self.queue.has_ready(now) || self.queue.stale_submitting().is_some();
-                if work && !self.dispatch_blocked(now) {
+                if work && !self.dispatch_blocked(now) && self.paused.is_none() {
                     effects.push(Effect::Dispatch);
                 }
                 if self.reconcile.due(now) {
@@ -382,7 +431,7 @@ impl AccountState {
                 }
                 Reply::Ack { released: 0 }
             }
-            Command::Status => Reply::Status(self.status(limits, now)),
+            Command::Status | Command::Admin(_) => Reply::Ack { released: 0 },
         })
     }
 
@@ -572,7 +621,7 @@ impl AccountState {
         out
     }
 
-    fn status(&self, limits: &Limits, now: Ms) -> StatusView {
+    fn status(&self, base: &Limits, limits: &Limits, now: Ms) -> StatusView {
         let mut policies: Vec<PolicyState> = limits
             .classes()
             .flat_map(|(name, _)| self.policies(limits, now, name, false).into_iter().take(1))
@@ -596,6 +645,10 @@ impl AccountState {
                         adopted: matches!(p.holder, Holder::Adopted(_)),
                         age_ms: now.saturating_sub(p.since),
                         model: p.model.clone(),
+                        expected_end_in_ms: self
+                            .durations
+                            .expected_end(p.model.as_deref(), p.since, now)
+                            .saturating_sub(now),
                     })
                     .collect(),
                 expected_duration_ms: self.durations.expected(None),
@@ -657,6 +710,12 @@ impl AccountState {
                     admission_stamps: self.windows.values().map(WindowLog::len).sum::<usize>() as u32,
                 },
             },
+            mode: if limits.shadow { "shadow" } else { "enforce" }.to_owned(),
+            paused: self.paused.as_ref().map(Paused::view),
+            limits: self.overrides.sources(base),
+            counters: self.metrics.counters.clone(),
+            waits: self.metrics.waits(),
+            series: self.metrics.series.view(now),
         }
     }
 

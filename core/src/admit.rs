@@ -23,6 +23,8 @@ pub struct Held {
     pub ticket: u64,
     pub class: RateClass,
     pub expires_at: Ms,
+    /// When the request first took its place (for the wait histogram).
+    pub since: Ms,
 }
 
 impl AccountState {
@@ -109,6 +111,9 @@ impl AccountState {
         req: &AdmitRequest,
     ) -> StoreResult<Reply> {
         self.held.retain(|h| h.expires_at > now);
+        if let Some(t) = &req.tally {
+            self.metrics.tally(t);
+        }
         let mut stale: Option<IdempotencyRecord> = None;
         if let Some(key) = &req.idempotency {
             if let Some(job) = self.queue.by_idempotency(&key.client, &key.key) {
@@ -147,10 +152,27 @@ impl AccountState {
                 return Ok(Reply::Rejected(r));
             }
         }
-        Ok(match self.admissible(limits, now, req) {
-            Ok(()) => Reply::Admitted(self.commit(limits, now, req, stale.as_ref())),
+        let decision = match &self.paused {
+            Some(p) => {
+                let at = now + p.retry_after_s.saturating_mul(1_000);
+                Err(self.rejection(limits, now, req, Reason::Paused, "paused".into(), 0, at))
+            }
+            None => self.admissible(limits, now, req),
+        };
+        Ok(match decision {
+            // Shadow mode: the refusal is counted, and the request goes.
+            Err(r) if limits.shadow && r.reason != Reason::Paused => {
+                self.metrics.would_refuse(r.reason.name());
+                self.admitted(limits, now, req, stale.as_ref())
+            }
+            Ok(()) => self.admitted(limits, now, req, stale.as_ref()),
             Err(rejection) => self.refuse(limits, now, req, rejection),
         })
+    }
+
+    fn admitted(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest, stale: Option<&IdempotencyRecord>) -> Reply {
+        self.metrics.admitted(&req.class, now);
+        Reply::Admitted(self.commit(limits, now, req, stale))
     }
 
     /// When a key still in flight is expected to resolve: a create on its
@@ -196,6 +218,9 @@ impl AccountState {
     fn commit(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest, stale: Option<&IdempotencyRecord>) -> Admitted {
         self.spend(limits, &req.class, now);
         if let Some(t) = req.hold.as_ref().and_then(|h| h.ticket) {
+            if let Some(h) = self.held.iter().find(|h| h.ticket == t) {
+                self.metrics.held_wait(now.saturating_sub(h.since));
+            }
             self.held.retain(|h| h.ticket != t);
         }
         let permit = req.permit.then(|| self.permits.reserve(&limits.concurrency, now, req.model.clone()));
@@ -207,7 +232,7 @@ impl AccountState {
         } else {
             Vec::new()
         };
-        Admitted { permit, policies: self.policies(limits, now, &req.class, req.permit), in_flight }
+        Admitted { permit, policies: self.policies(limits, now, &req.class, req.permit), in_flight, announce: false }
     }
 
     /// Not now: queue the job, keep the held request's place, or refuse.
@@ -222,8 +247,9 @@ impl AccountState {
                 None => format!("tk_{:x}_{:x}", now, seq),
             };
             match self.queue.enqueue(&limits.queue, ticket.clone(), seq, spec.clone(), now) {
-                Ok(_) => {}
+                Ok(_) => self.metrics.queued(),
                 Err(full) => {
+                    self.metrics.refused(&req.class, Reason::QueueFull.name(), now);
                     rejection.reason = Reason::QueueFull;
                     (rejection.policy, rejection.limit) = match full {
                         QueueFull::Depth => ("queue".into(), limits.queue.max_depth),
@@ -247,6 +273,17 @@ impl AccountState {
             };
         }
         if let Some(hold) = &req.hold {
+            if let Some(expected) = self.shed_estimate(limits, now, req, &rejection) {
+                // Longer than the client will wait: say so now, with the estimate.
+                if let Some(t) = hold.ticket {
+                    self.held.retain(|h| h.ticket != t);
+                }
+                self.metrics.shed();
+                self.metrics.refused(&req.class, rejection.reason.name(), now);
+                rejection.retry_after_ms = expected.max(rejection.retry_after_ms);
+                rejection.retry_at_ms = now + rejection.retry_after_ms;
+                return Reply::Rejected(rejection);
+            }
             let expires_at = now + hold.sleep_ms(&rejection) + HOLD_GRACE_MS;
             let existing = hold.ticket.and_then(|t| self.held.iter_mut().find(|h| h.ticket == t));
             let ticket = match existing {
@@ -256,12 +293,34 @@ impl AccountState {
                 }
                 None => {
                     self.next_seq += 1;
-                    self.held.push(Held { ticket: self.next_seq, class: req.class.clone(), expires_at });
+                    self.held.push(Held { ticket: self.next_seq, class: req.class.clone(), expires_at, since: now });
+                    self.metrics.held(&req.class, now);
                     self.next_seq
                 }
             };
             rejection.hold = Some(ticket);
+            return Reply::Rejected(rejection);
         }
+        self.metrics.refused(&req.class, rejection.reason.name(), now);
         Reply::Rejected(rejection)
+    }
+
+    /// The expected wait of a held request when it is longer than what is
+    /// left of its wait (load shedding), else `None`. Only estimates that
+    /// rest on facts count: a rate limit's slots, and concurrency once
+    /// generation durations have been observed (the prior is a guess);
+    /// a pause has no known end.
+    fn shed_estimate(&self, limits: &Limits, now: Ms, req: &AdmitRequest, r: &Rejection) -> Option<Ms> {
+        let hold = req.hold.as_ref()?;
+        if r.reason == Reason::Paused {
+            return None;
+        }
+        let trust_permit = !req.permit || self.durations.observed();
+        let seq = self.seq_of(hold.ticket);
+        let mut expected = self.expected_wait(limits, now, req, seq, req.permit && trust_permit);
+        if trust_permit || r.reason != Reason::Concurrency {
+            expected = expected.max(r.retry_after_ms);
+        }
+        (expected > hold.remaining_ms).then_some(expected)
     }
 }

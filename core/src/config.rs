@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::backoff::BackoffPolicy;
 use crate::idempotency::IdempotencyPolicy;
 use crate::keys::{KeyMode, ManagedKeys};
+use crate::overrides::VarSources;
 use crate::permits::ConcurrencyLimit;
 use crate::queue::QueuePolicy;
 use crate::reconcile::ReconcilePolicy;
@@ -41,6 +42,11 @@ pub struct Limits {
     pub relay: RelayPolicy,
     pub queue: QueuePolicy,
     pub idempotency: IdempotencyPolicy,
+    /// `GOVERNOR_MODE=shadow`: every decision is taken and counted, nothing
+    /// is refused, held or queued.
+    pub shadow: bool,
+    /// Which of the limits above were set by a var (for status).
+    pub sources: VarSources,
 }
 
 impl Limits {
@@ -95,6 +101,46 @@ pub struct Config {
     pub max_wait_ms: u64,
     /// How long any call to Sync or to a client's webhook may take.
     pub timeouts: Timeouts,
+    /// `GOVERNOR_ADMIN_KEY`: enables the admin API and metrics.
+    pub admin_key: Option<Secret>,
+    /// `FAIL_MODE=open`: when the account's object fails, forward anyway.
+    pub fail_open: bool,
+    /// `LOG_LEVEL`: which structured log lines are written.
+    pub log_level: LogLevel,
+}
+
+/// `LOG_LEVEL`, most to least verbose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+    Off,
+}
+
+impl LogLevel {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "debug" => Self::Debug,
+            "info" => Self::Info,
+            "warn" | "warning" => Self::Warn,
+            "error" => Self::Error,
+            "off" | "none" => Self::Off,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+            Self::Off => "off",
+        }
+    }
 }
 
 /// Time boxes of the governor's outgoing calls, in milliseconds. A call
@@ -286,7 +332,26 @@ impl Config {
             webhooks: Self::webhooks(&v)?,
             max_wait_ms: v.seconds("MAX_WAIT_SECONDS", 60, 0, 600)?,
             timeouts: Self::timeouts(&v)?,
+            admin_key: Self::admin_key(&v)?,
+            fail_open: match v.get("FAIL_MODE").as_deref() {
+                None | Some("closed") => false,
+                Some("open") => true,
+                Some(other) => return Err(err("FAIL_MODE", format!("must be closed or open, got {other:?}"))),
+            },
+            log_level: match v.get("LOG_LEVEL") {
+                None => LogLevel::default(),
+                Some(l) => LogLevel::parse(&l)
+                    .ok_or_else(|| err("LOG_LEVEL", format!("must be debug, info, warn, error or off, got {l:?}")))?,
+            },
         })
+    }
+
+    fn admin_key(v: &Vars) -> Result<Option<Secret>, ConfigError> {
+        v.not_blank("GOVERNOR_ADMIN_KEY")?;
+        match v.get("GOVERNOR_ADMIN_KEY") {
+            Some(k) if k.len() < 16 => Err(err("GOVERNOR_ADMIN_KEY", "must be at least 16 characters")),
+            k => Ok(k.map(Secret::new)),
+        }
     }
 
     fn timeouts(v: &Vars) -> Result<Timeouts, ConfigError> {
@@ -397,7 +462,32 @@ impl Config {
             max_bytes: v.number("IDEMPOTENCY_MAX_BYTES", 64 << 20, 1 << 16, 4 << 30)?,
             max_body_bytes: v.number("IDEMPOTENCY_MAX_BODY_BYTES", 8 << 10, 0, 1 << 20)?,
         };
-        Ok(Limits { generate, other, extra, concurrency, backoff, reconcile, relay, queue, idempotency })
+        let shadow = match v.get("GOVERNOR_MODE").as_deref() {
+            None | Some("enforce") => false,
+            Some("shadow") => true,
+            Some(other) => return Err(err("GOVERNOR_MODE", format!("must be enforce or shadow, got {other:?}"))),
+        };
+        let sources = VarSources {
+            generate: v.get("GENERATE_PER_MINUTE").is_some(),
+            generate_burst: v.get("GENERATE_BURST").is_some(),
+            requests: v.get("REQUESTS_PER_MINUTE").is_some(),
+            requests_burst: v.get("REQUESTS_BURST").is_some(),
+            classes: v.get("RATE_CLASSES").is_some(),
+            concurrency: v.get("MAX_CONCURRENT_GENERATIONS").is_some() || v.get("SYNC_PLAN").is_some(),
+        };
+        Ok(Limits {
+            generate,
+            other,
+            extra,
+            concurrency,
+            backoff,
+            reconcile,
+            relay,
+            queue,
+            idempotency,
+            shadow,
+            sources,
+        })
     }
 
     fn webhooks(v: &Vars) -> Result<WebhookConfig, ConfigError> {
@@ -523,6 +613,8 @@ impl Limits {
                 max_bytes: 1 << 20,
                 max_body_bytes: 4_096,
             },
+            shadow: false,
+            sources: VarSources::default(),
         }
     }
 }

@@ -106,6 +106,8 @@ pub enum Command {
     Tick,
     /// The account's state for `GET /governor/v1/status`.
     Status,
+    /// An operator's command (the admin API).
+    Admin(crate::ops::AdminCommand),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +142,10 @@ pub struct AdmitRequest {
     /// see [`crate::queue::ticket_id`]); without one the core numbers it.
     #[serde(default)]
     pub ticket_id: Option<String>,
+    /// What the Worker saw of earlier requests it forwarded (statuses,
+    /// added latency), counted with this admission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tally: Option<crate::metrics::Tally>,
 }
 
 /// A held request's place in line.
@@ -310,6 +316,8 @@ pub enum Reply {
     /// What a reconciliation run fetches next.
     #[serde(skip)]
     List(crate::listing::ListStep),
+    /// The answer to an operator's command.
+    Admin(crate::ops::AdminReply),
 }
 
 /// A refusal that is not about capacity.
@@ -335,6 +343,10 @@ pub struct Admitted {
     pub policies: Vec<PolicyState>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub in_flight: Vec<String>,
+    /// Tell the deployment's directory that the account is active (at most
+    /// about once a minute).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub announce: bool,
 }
 
 /// Why a request was refused.
@@ -351,6 +363,22 @@ pub enum Reason {
     QueueFull,
     /// The idempotency table is at its bound (count or bytes).
     IdempotencyFull,
+    /// An operator paused the account.
+    Paused,
+}
+
+impl Reason {
+    /// The reason's name in metrics and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Rate => "rate",
+            Reason::Concurrency => "concurrency",
+            Reason::UpstreamBackoff => "upstream_backoff",
+            Reason::QueueFull => "queue_full",
+            Reason::IdempotencyFull => "idempotency_full",
+            Reason::Paused => "paused",
+        }
+    }
 }
 
 /// A refusal, as a value: the earliest time the same request would pass.
@@ -399,6 +427,17 @@ pub struct StatusView {
     pub relay: RelayView,
     pub queue: QueueView,
     pub storage: StorageView,
+    /// `enforce` or `shadow` (`GOVERNOR_MODE`).
+    pub mode: String,
+    /// An operator's pause, if any.
+    pub paused: Option<crate::ops::PauseView>,
+    /// Every limit in effect and where it came from.
+    pub limits: Vec<crate::overrides::LimitView>,
+    pub counters: crate::metrics::Counters,
+    /// Wait percentiles of held requests and queued jobs.
+    pub waits: crate::metrics::WaitsView,
+    /// The last 15 minutes per class, for the dashboard.
+    pub series: crate::metrics::SeriesView,
 }
 
 /// What the account stores, against its bounds.
@@ -494,6 +533,9 @@ pub struct InFlightView {
     pub adopted: bool,
     pub age_ms: Ms,
     pub model: Option<String>,
+    /// When the generation is expected to end, from the observed durations
+    /// (0 when overdue).
+    pub expected_end_in_ms: Ms,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -49,6 +49,10 @@ impl AccountState {
     }
 
     pub(crate) fn dispatch(&mut self, limits: &Limits, store: &dyn Store, now: Ms) -> StoreResult<Reply> {
+        if self.paused.is_some() {
+            // An operator paused the account: queued work waits for the resume.
+            return Ok(Reply::Ack { released: 0 });
+        }
         if let Some(job) = self.queue.stale_submitting() {
             let ticket = job.ticket.clone();
             let JobState::Submitting { permit } = job.state else { return Ok(Reply::Ack { released: 0 }) };
@@ -75,7 +79,7 @@ impl AccountState {
             self.queue.requeue_unknown(&ticket, now, now);
         }
         let Some(job) = self.queue.next_ready(now) else { return Ok(Reply::Ack { released: 0 }) };
-        let (ticket, seq, model) = (job.ticket.clone(), job.seq, job.spec.model.clone());
+        let (ticket, seq, model, created) = (job.ticket.clone(), job.seq, job.spec.model.clone(), job.created_at);
         let held_ahead =
             self.held.iter().any(|h| h.class == RateClass::Generate && h.ticket < seq && h.expires_at > now);
         if held_ahead || self.admit_check(limits, now, &generate()).is_err() {
@@ -84,6 +88,8 @@ impl AccountState {
         self.spend(limits, &RateClass::Generate, now);
         let permit = self.permits.reserve(&limits.concurrency, now, model);
         self.queue.start(&ticket, permit, now);
+        self.metrics.queue_wait(now.saturating_sub(created));
+        self.metrics.admitted(&RateClass::Generate, now);
         self.dispatch_job(store, now, &ticket, permit)
     }
 
@@ -129,6 +135,7 @@ impl AccountState {
                 }
             }
             DispatchOutcome::Limited { kind, retry_after_ms } => {
+                self.metrics.upstream_429();
                 self.permits.release(permit);
                 match kind {
                     LimitKind::Rate => {
@@ -248,6 +255,9 @@ impl AccountState {
     /// the blocking limit lifts. (A job interrupted mid-submit by a restart
     /// is resumed by the object when it loads its state.)
     pub(crate) fn queue_wake(&self, limits: &Limits, now: Ms) -> Option<Ms> {
+        if self.paused.is_some() {
+            return None;
+        }
         let wake = self.queue_ready_at(limits, now);
         match &self.dispatch_block {
             // Nothing can be sent before the block's retry time.

@@ -47,6 +47,12 @@ impl Durations {
             .map_or(PRIOR_MS, |s| s.mean_ms.max(1.0) as Ms)
     }
 
+    /// Has any generation's duration been observed (so that estimates are
+    /// more than the prior)?
+    pub fn observed(&self) -> bool {
+        self.0.get("").is_some_and(|s| s.n > 0)
+    }
+
     /// Expected end of a generation that started at `since`, seen at `now`.
     /// An overdue generation is expected to end within a tenth of its
     /// expected duration from now (at least a second).

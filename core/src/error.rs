@@ -12,6 +12,8 @@ use crate::keys::AuthError;
 #[derive(Clone, Debug, PartialEq)]
 pub enum GovernorError {
     Unauthorized(AuthError),
+    /// An admin route without the right `GOVERNOR_ADMIN_KEY`.
+    AdminUnauthorized,
     OriginNotAllowed,
     NotFound,
     MethodNotAllowed,
@@ -41,7 +43,8 @@ pub enum GovernorError {
 impl GovernorError {
     pub fn status(&self) -> u16 {
         match self {
-            Self::Unauthorized(_) | Self::BadWebhook(_) => 401,
+            Self::Unauthorized(_) | Self::BadWebhook(_) | Self::AdminUnauthorized => 401,
+            Self::Limited(r) if r.reason == Reason::Paused => 503,
             Self::OriginNotAllowed => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
@@ -60,6 +63,8 @@ impl GovernorError {
         match self {
             Self::Unauthorized(AuthError::Missing) => "missing_api_key",
             Self::Unauthorized(AuthError::Unknown) => "invalid_api_key",
+            Self::AdminUnauthorized => "admin_unauthorized",
+            Self::Limited(r) if r.reason == Reason::Paused => "account_paused",
             Self::OriginNotAllowed => "origin_not_allowed",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -85,6 +90,7 @@ impl GovernorError {
         match self {
             Self::Unauthorized(AuthError::Missing) => "missing API key: send it in x-api-key".into(),
             Self::Unauthorized(AuthError::Unknown) => "unknown API key".into(),
+            Self::AdminUnauthorized => "admin routes need the admin key (GOVERNOR_ADMIN_KEY)".into(),
             Self::OriginNotAllowed => "this origin is not allowed (ALLOWED_ORIGINS)".into(),
             Self::NotFound => "no such route: the governor serves /v2/* and /governor/v1/*".into(),
             Self::MethodNotAllowed => "method not allowed on this route".into(),
@@ -103,6 +109,7 @@ impl GovernorError {
                     format!("the account's queue is full ({} bytes of queued bodies)", r.limit)
                 }
                 Reason::QueueFull => format!("the account's queue is full ({} jobs)", r.limit),
+                Reason::Paused => "the account is paused by its operator; queued and held work waits".into(),
                 Reason::IdempotencyFull => format!(
                     "the account's idempotency store is full (policy '{}', bound {}); retry without Idempotency-Key or later",
                     r.policy, r.limit
@@ -153,6 +160,7 @@ fn reason_phrase(status: u16) -> &'static str {
         413 => "Payload Too Large",
         429 => "Too Many Requests",
         502 => "Bad Gateway",
+        503 => "Service Unavailable",
         504 => "Gateway Timeout",
         _ => "Internal Server Error",
     }

@@ -20,6 +20,10 @@
 //! | [`store`] | the account's tables: the `Store` read trait, the `Write`s `apply` returns, an in-memory store |
 //! | [`mem`] | an account over the in-memory store, for native tests and the simulation (with restarts) |
 //! | [`migrate`] | loading an account persisted by the previous layout (one JSON value + `job:*` keys) |
+//! | [`overrides`] | per-account limits set at runtime, and where each effective value came from |
+//! | [`ops`] | the operator's commands on an account: limits, pause, queue, permits, metrics |
+//! | [`metrics`] | counters, histograms, the 15-minute series and wait percentiles; Prometheus text |
+//! | [`shed`] | the expected wait of a held request, from the line ahead and the observed durations |
 //! | [`idempotency`] | client `Idempotency-Key` records: in-flight in memory, the rest by key in their table, bounded |
 //! | [`admit`] | the admission decision: rate, concurrency, backoff, the line of held and queued work, idempotency |
 //! | [`dispatch`] | submitting queued jobs: pick, record the outcome, ticket views |
@@ -52,7 +56,10 @@ pub mod idempotency;
 pub mod keys;
 pub mod listing;
 pub mod mem;
+pub mod metrics;
 pub mod migrate;
+pub mod ops;
+pub mod overrides;
 pub mod permits;
 pub mod prefer;
 pub mod queue;
@@ -63,6 +70,7 @@ pub mod route;
 pub mod seal;
 pub mod secret;
 pub mod settle;
+pub mod shed;
 pub mod status;
 pub mod store;
 pub mod time;

@@ -775,6 +775,11 @@ impl World {
             Reply::Status(mut s) => {
                 s.queue.held = 0;
                 s.storage.in_memory.held = 0;
+                // Metrics are written every few seconds, not per command: a
+                // restart may lose the last of them (a counter reset).
+                s.counters = Default::default();
+                s.waits = governor_core::metrics::Metrics::default().waits();
+                s.series = governor_core::metrics::Series::default().view(0);
                 format!("{}", serde_json::to_string(&s).unwrap_or_default())
             }
             other => format!("{other:?}"),

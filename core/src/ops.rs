@@ -1,0 +1,228 @@
+//! The operator's commands on one account (the admin API): runtime limit
+//! overrides, pause and resume, the queue as a list, cancelling one job or
+//! draining them all, force-releasing a permit, and a metrics snapshot.
+//! Each is a [`AdminCommand`] through the same `apply` as everything else;
+//! the Worker checks the admin key and logs who did what.
+
+use serde::{Deserialize, Serialize};
+
+use crate::account::AccountState;
+use crate::config::Limits;
+use crate::contract::{Reply, TicketView};
+use crate::metrics::MetricsView;
+use crate::overrides::{LimitView, LimitsPatch};
+use crate::queue::JobState;
+use crate::store::{Store, StoreResult};
+use crate::time::rfc3339;
+use crate::Ms;
+
+/// Jobs listed at most by one `Queue` call (the depth is always given).
+pub const MAX_LISTED_JOBS: usize = 500;
+/// Longest pause reason kept.
+const MAX_REASON_CHARS: usize = 200;
+/// `Retry-After` of a pause when the operator gives none.
+pub const DEFAULT_PAUSE_RETRY_S: u64 = 60;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminCommand {
+    SetLimits {
+        patch: LimitsPatch,
+    },
+    ClearLimits,
+    Pause {
+        retry_after_s: u64,
+        reason: Option<String>,
+    },
+    Resume,
+    Queue,
+    Cancel {
+        ticket: String,
+    },
+    Drain,
+    /// A generation id, or `permit-<n>` for a permit not yet bound.
+    ReleasePermit {
+        target: String,
+    },
+    Metrics,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminReply {
+    Limits(Vec<LimitView>),
+    Jobs(JobsView),
+    Count(u32),
+    Paused(Option<PauseView>),
+    Metrics(MetricsView),
+}
+
+/// An operator's pause, as stored (`meta` row `paused`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paused {
+    pub since: Ms,
+    pub retry_after_s: u64,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PauseView {
+    pub since: String,
+    pub retry_after_seconds: u64,
+    pub reason: Option<String>,
+}
+
+impl Paused {
+    pub fn view(&self) -> PauseView {
+        PauseView { since: rfc3339(self.since), retry_after_seconds: self.retry_after_s, reason: self.reason.clone() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobsView {
+    pub depth: u32,
+    pub jobs: Vec<JobView>,
+}
+
+/// A waiting job as the operator sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    pub ticket: String,
+    pub client: String,
+    pub priority: i64,
+    pub status: String,
+    pub age_ms: Ms,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_start_at: Option<String>,
+}
+
+/// The body of `POST .../pause`: `{"retryAfterSeconds"?: n, "reason"?: "..."}`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PauseBody {
+    #[serde(default)]
+    retry_after_seconds: Option<u64>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Read a pause body (empty is fine).
+pub fn parse_pause(body: &[u8]) -> Result<AdminCommand, String> {
+    let b: PauseBody = if body.iter().all(u8::is_ascii_whitespace) {
+        PauseBody::default()
+    } else if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err("expected a JSON object {\"retryAfterSeconds\"?, \"reason\"?}".into());
+    } else {
+        serde_json::from_slice(body).map_err(|_| "expected {\"retryAfterSeconds\"?: 1..86400, \"reason\"?: string}")?
+    };
+    let retry_after_s = b.retry_after_seconds.unwrap_or(DEFAULT_PAUSE_RETRY_S);
+    if !(1..=86_400).contains(&retry_after_s) {
+        return Err("retryAfterSeconds must be between 1 and 86400".into());
+    }
+    let reason = b.reason.map(|r| r.chars().filter(|c| !c.is_control()).take(MAX_REASON_CHARS).collect());
+    Ok(AdminCommand::Pause { retry_after_s, reason })
+}
+
+impl AccountState {
+    pub(crate) fn admin(
+        &mut self,
+        base: &Limits,
+        limits: &Limits,
+        store: &dyn Store,
+        now: Ms,
+        command: AdminCommand,
+    ) -> StoreResult<Reply> {
+        let reply = match command {
+            AdminCommand::SetLimits { patch } => {
+                self.overrides.merge(&patch);
+                AdminReply::Limits(self.overrides.sources(base))
+            }
+            AdminCommand::ClearLimits => {
+                self.overrides = Default::default();
+                AdminReply::Limits(self.overrides.sources(base))
+            }
+            AdminCommand::Pause { retry_after_s, reason } => {
+                let since = self.paused.as_ref().map_or(now, |p| p.since);
+                self.paused = Some(Paused { since, retry_after_s, reason });
+                AdminReply::Paused(self.paused.as_ref().map(Paused::view))
+            }
+            AdminCommand::Resume => {
+                self.paused = None;
+                AdminReply::Paused(None)
+            }
+            AdminCommand::Queue => AdminReply::Jobs(self.jobs_view(limits, now)),
+            AdminCommand::Cancel { ticket } => return self.cancel(limits, store, now, &ticket, None),
+            AdminCommand::Drain => {
+                let waiting: Vec<String> = self
+                    .queue
+                    .jobs()
+                    .iter()
+                    .filter(|j| j.state == JobState::Queued)
+                    .map(|j| j.ticket.clone())
+                    .collect();
+                let n = waiting.iter().filter(|t| self.queue.cancel(t, now).is_ok()).count();
+                AdminReply::Count(n as u32)
+            }
+            AdminCommand::ReleasePermit { target } => {
+                let freed = match target.strip_prefix("permit-").and_then(|n| n.parse().ok()) {
+                    Some(id) => self.permits.release(id),
+                    None => self.permits.release_generation(&target),
+                };
+                if let Some(p) = &freed {
+                    self.idempotency.settle(p.id, None, None, now, &limits.idempotency);
+                }
+                AdminReply::Count(u32::from(freed.is_some()))
+            }
+            AdminCommand::Metrics => AdminReply::Metrics(self.metrics_view(limits)),
+        };
+        Ok(Reply::Admin(reply))
+    }
+
+    fn jobs_view(&self, limits: &Limits, now: Ms) -> JobsView {
+        let jobs = self
+            .queue
+            .service_order()
+            .into_iter()
+            .take(MAX_LISTED_JOBS)
+            .map(|job| {
+                let t: TicketView = self.ticket_view(limits, now, job);
+                JobView {
+                    ticket: t.id,
+                    client: t.client,
+                    priority: job.spec.priority,
+                    status: t.status,
+                    age_ms: now.saturating_sub(job.created_at),
+                    position: t.position,
+                    estimated_start_at: t.estimated_start_at,
+                }
+            })
+            .collect();
+        JobsView { depth: self.queue.depth(), jobs }
+    }
+
+    pub(crate) fn metrics_view(&self, limits: &Limits) -> MetricsView {
+        let m = &self.metrics;
+        MetricsView {
+            counters: m.counters.clone(),
+            wait_held: m.wait_held.clone(),
+            wait_queue: m.wait_queue.clone(),
+            added_latency: m.added_latency.clone(),
+            permits_in_use: self.permits.in_use(),
+            permits_limit: limits.concurrency.cap,
+            queue_depth: self.queue.depth(),
+            held_now: self.held.len() as u32,
+            relay_pending: self.outbox.pending() as u64,
+            relay_delivered: self.outbox.counters.delivered,
+            relay_failed: self.outbox.counters.abandoned,
+            relay_dropped: self.outbox.counters.dropped,
+            paused: self.paused.is_some(),
+            shadow: limits.shadow,
+        }
+    }
+}
