@@ -425,6 +425,11 @@ test("errors: unknown route 404, missing key 401, wrong method 405, ambiguous pa
   assert.equal(wrongMethod.status, 405);
   checkResponse(deref(doc, doc.components.responses.MethodNotAllowed), wrongMethod, "POST /governor/v1/status");
 
+  // The static assets are served ahead of the Worker: another method is the asset server's bare 405.
+  const assetMethod = await govCall(gov, DOC_PATH, { method: "POST", key: null });
+  assert.equal(assetMethod.status, 405);
+  assert.equal(assetMethod.text, "");
+
   const ambiguous = await govCall(gov, "/v2//generations");
   assert.equal(ambiguous.status, 400, ambiguous.text);
   assert.equal(ambiguous.json.errorCode, "ambiguous_path");
