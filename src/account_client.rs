@@ -44,7 +44,7 @@ thread_local! {
 
 /// A location hint as Cloudflare knows it (any case, surrounding spaces ignored);
 /// `Err` for anything else. Empty is no hint.
-pub fn parse_location_hint(value: &str) -> Result<Option<&'static str>, ()> {
+fn parse_location_hint(value: &str) -> Result<Option<&'static str>, ()> {
     let v = value.trim();
     if v.is_empty() {
         return Ok(None);
