@@ -288,6 +288,10 @@ impl DurableObject for AccountObject {
         if req.path() == crate::deployment::PATH {
             return crate::deployment::serve(&self.state.storage().sql());
         }
+        if req.path() == crate::directory::PATH {
+            let body = req.text().await.unwrap_or_default();
+            return crate::directory::serve(&self.state.storage().sql(), &body);
+        }
         let config = match &self.config {
             Ok(c) => c,
             Err(e) => return Response::error(e.clone(), 500),

@@ -198,15 +198,23 @@ pub async fn admit(
     mut admit: AdmitRequest,
     wait_ms: Option<u64>,
     req: &Request,
+    waited_ms: &mut u64,
 ) -> Result<Reply, GovernorError> {
     let Some(wait_ms) = wait_ms.filter(|w| *w > 0) else {
-        return account_client::call(env, account, key, &Command::Admit(admit)).await;
+        return first_call(env, account, key, &mut admit).await;
     };
-    let deadline = Date::now().as_millis() + wait_ms;
+    let start = Date::now().as_millis();
+    let deadline = start + wait_ms;
     admit.hold = Some(Hold::first(wait_ms));
     loop {
-        let reply = account_client::call(env, account, key, &Command::Admit(admit.clone())).await?;
+        let reply = first_call(env, account, key, &mut admit).await?;
+        *waited_ms = Date::now().as_millis().saturating_sub(start);
         let Reply::Rejected(rejection) = &reply else { return Ok(reply) };
+        if rejection.hold.is_none() {
+            // Shed (the expected wait is longer than the client's), or a
+            // refusal that waiting cannot change: answer it now.
+            return Ok(reply);
+        }
         let remaining = deadline.saturating_sub(Date::now().as_millis());
         let next = admit.hold.as_ref().and_then(|h| h.next(rejection, remaining));
         let Some((hold, sleep)) = next.filter(|_| !req.inner().signal().aborted()) else {
@@ -218,6 +226,23 @@ pub async fn admit(
         admit.hold = Some(hold);
         Delay::from(Duration::from_millis(sleep)).await;
     }
+}
+
+/// One admission call; the isolate's tally rides along with the first
+/// (and goes back if the call fails).
+async fn first_call(
+    env: &Env,
+    account: &str,
+    key: Option<&Secret>,
+    admit: &mut AdmitRequest,
+) -> Result<Reply, GovernorError> {
+    let result = account_client::call(env, account, key, &Command::Admit(admit.clone())).await;
+    if let Some(t) = admit.tally.take() {
+        if result.is_err() {
+            crate::tally::restore(account, t);
+        }
+    }
+    result
 }
 
 /// `202 Accepted` for a queued job.

@@ -4,7 +4,7 @@
 //! RateLimit fields. Every failure is a [`GovernorError`], turned into HTTP
 //! by [`respond::error`] only.
 
-use governor_core::config::Config;
+use governor_core::config::{Config, LogLevel};
 use governor_core::contract::{AdmitRequest, Command, IdempotencyKey, PolicyState, Reply};
 use governor_core::error::GovernorError;
 use governor_core::keys::{bearer_token, Caller};
@@ -14,14 +14,17 @@ use governor_core::route::{route, Proxy, ProxyKind, Route};
 use governor_core::secret::Secret;
 use governor_core::settle;
 use serde_json::json;
-use worker::{Context, Env, Request, Response};
+use worker::{Context, Date, Env, Request, Response};
 
 use crate::account_client;
+use crate::admin;
 use crate::cors::{self, Origin};
 use crate::generate;
+use crate::log::Line;
 use crate::proxy::{self, Body, Deadline, UpstreamAuth};
 use crate::respond;
 use crate::settings;
+use crate::tally;
 use crate::upstream;
 use crate::webhook;
 
@@ -62,6 +65,8 @@ async fn dispatch(
             webhook::handle(req, env, &config, &token).await
         }
         Route::Ticket { ticket: t, cancel } => ticket(&req, env, config, origin, t, cancel).await,
+        Route::Admin(r) => admin::handle(req, env, config, origin, r).await,
+        Route::Metrics => admin::metrics(&req, env, config).await,
         Route::Status => {
             let caller = authenticate(&req, config)?;
             match account_client::call(env, &caller.account, object_key(config, &caller), &Command::Status).await? {
@@ -177,10 +182,33 @@ async fn proxy_request(
         }
     };
     let idempotency = admit.idempotency.clone();
-    let admitted = match generate::admit(env, &caller.account, key, admit, wait_ms, &req).await? {
+    let class = admit.class.to_string();
+    let mut admit = admit;
+    admit.tally = tally::take(&caller.account);
+    let mut decision =
+        Decision { config, account: &caller.account, client: &caller.client, class: &class, waited_ms: 0 };
+    let started = Date::now().as_millis();
+    let reply = match generate::admit(env, &caller.account, key, admit, wait_ms, &req, &mut decision.waited_ms).await {
+        Ok(reply) => reply,
+        // FAIL_MODE=open: the account's object cannot decide; forward
+        // without a decision rather than fail the client (logged, counted).
+        Err(e @ GovernorError::Unavailable(_)) if config.fail_open => {
+            decision.log(LogLevel::Warn, "fail_open", Some(&e.message()), None, None);
+            tally::fail_open(&caller.account);
+            return forward_undecided(req, config, &caller, &url, p, prepared.map(|p| p.bytes), origin).await;
+        }
+        Err(e) => return Err(e),
+    };
+    let admitted = match reply {
         Reply::Admitted(a) => a,
-        Reply::Rejected(r) => return Err(GovernorError::Limited(r)),
-        Reply::Queued(ticket) => return Ok(generate::queued(&ticket, origin)),
+        Reply::Rejected(r) => {
+            decision.log(LogLevel::Info, "refused", Some(r.reason.name()), None, None);
+            return Err(GovernorError::Limited(r));
+        }
+        Reply::Queued(ticket) => {
+            decision.log(LogLevel::Info, "queued", None, None, None);
+            return Ok(generate::queued(&ticket, origin));
+        }
         Reply::Replay(r) => {
             let body = match &r.refetch {
                 // Too large to keep: Sync's current view of the same generation.
@@ -207,6 +235,11 @@ async fn proxy_request(
     // anything else is boxed until Sync's response head.
     let deadline =
         Deadline { ms: config.timeouts.forward_ms(req.method().as_ref(), &req.path(), creates), whole: creates };
+    if admitted.announce {
+        let (env, account) = (env.clone(), caller.account.clone());
+        ctx.wait_until(async move { crate::directory::announce(&env, &account, Date::now().as_millis()).await });
+    }
+    let forwarded_at = Date::now().as_millis();
     let resp = match proxy::forward(&req, &url, body, auth, deadline).await {
         Ok(r) => r,
         Err(e) => {
@@ -227,7 +260,19 @@ async fn proxy_request(
         in_flight: &admitted.in_flight,
         retry_cap_ms: config.limits.backoff.cap_ms,
     };
-    let mut resp = settle_response(env, ctx, settle, resp).await?;
+    let upstream_status = resp.status_code();
+    let settled = settle_response(env, ctx, settle, resp).await;
+    // What the governor added: everything but Sync's time and the deliberate wait.
+    let added = forwarded_at.saturating_sub(started).saturating_sub(decision.waited_ms);
+    tally::record(&caller.account, upstream_status, added);
+    decision.log(
+        LogLevel::Info,
+        "admitted",
+        None,
+        Some(upstream_status),
+        settled.as_ref().ok().and_then(|s| s.1.as_deref()),
+    );
+    let (mut resp, _) = settled?;
     if let Some(w) = prefer.wait_s.filter(|_| wait_ms.is_some()) {
         let _ = resp.headers_mut().set("preference-applied", &format!("wait={w}"));
     }
@@ -268,7 +313,12 @@ struct Settle<'a> {
 
 /// Tell the account what Sync's answer means, and return that answer. A
 /// Sync 429 becomes the governor's own 429 with an honest Retry-After.
-async fn settle_response(env: &Env, ctx: &Context, s: Settle<'_>, resp: Response) -> Result<Response, GovernorError> {
+async fn settle_response(
+    env: &Env,
+    ctx: &Context,
+    s: Settle<'_>,
+    resp: Response,
+) -> Result<(Response, Option<String>), GovernorError> {
     let (p, permit) = (s.proxy, s.permit);
     let status = resp.status_code();
     let retry_after = proxy::upstream_retry_after_ms(&resp, s.retry_cap_ms);
@@ -298,6 +348,10 @@ async fn settle_response(env: &Env, ctx: &Context, s: Settle<'_>, resp: Response
         }
         _ => (resp, None),
     };
+    let generation = match &command {
+        Some(Command::Bind { generation, .. }) => Some(generation.clone()),
+        _ => None,
+    };
     match command {
         // The client's answer depends on this one: the governor's own 429.
         Some(command @ Command::UpstreamLimited { .. }) => {
@@ -321,7 +375,7 @@ async fn settle_response(env: &Env, ctx: &Context, s: Settle<'_>, resp: Response
         }
         None => {}
     }
-    Ok(resp)
+    Ok((resp, generation))
 }
 
 fn finish(mut resp: Response, policies: &[PolicyState], origin: &Origin) -> Response {
@@ -329,4 +383,64 @@ fn finish(mut resp: Response, policies: &[PolicyState], origin: &Origin) -> Resp
     respond::rate_headers(headers, policies);
     cors::decorate(headers, origin);
     resp
+}
+
+/// One request's decision, for its log line.
+struct Decision<'a> {
+    config: &'a Config,
+    account: &'a str,
+    client: &'a str,
+    class: &'a str,
+    /// Time spent held in line (`Prefer: wait`).
+    waited_ms: u64,
+}
+
+impl Decision<'_> {
+    fn log(&self, level: LogLevel, outcome: &str, reason: Option<&str>, status: Option<u16>, generation: Option<&str>) {
+        if level < self.config.log_level {
+            return;
+        }
+        let mut line = Line::new(level, "decision")
+            .str("account", self.account)
+            .str("client", self.client)
+            .str("class", self.class)
+            .str("outcome", outcome)
+            .opt("reason", reason)
+            .num("waitMs", self.waited_ms)
+            .opt("generationId", generation);
+        if let Some(s) = status {
+            line = line.num("upstreamStatus", u64::from(s));
+        }
+        line.emit(self.config.log_level);
+    }
+}
+
+/// `FAIL_MODE=open`: forward a request the account's object could not
+/// decide on. No permit is taken and nothing is settled; reconciliation
+/// adopts a generation created this way once the object is back.
+async fn forward_undecided(
+    req: Request,
+    config: &Config,
+    caller: &Caller,
+    url: &str,
+    p: Proxy,
+    prepared: Option<Vec<u8>>,
+    origin: &Origin,
+) -> Result<Response, GovernorError> {
+    let body = match prepared {
+        Some(bytes) => Body::Bytes(bytes),
+        None => Body::Stream(req.inner().body()),
+    };
+    let auth = if config.keys.is_managed() {
+        UpstreamAuth::Managed(Some(&caller.upstream_key))
+    } else {
+        UpstreamAuth::Key(&caller.upstream_key)
+    };
+    let creates = p.kind == ProxyKind::Create;
+    let deadline =
+        Deadline { ms: config.timeouts.forward_ms(req.method().as_ref(), &req.path(), creates), whole: creates };
+    let mut resp = proxy::forward(&req, url, body, auth, deadline).await?;
+    let _ = resp.headers_mut().set("x-governor-decision", "fail-open");
+    cors::decorate(resp.headers_mut(), origin);
+    Ok(resp)
 }

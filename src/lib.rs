@@ -17,6 +17,10 @@
 //! | [`proxy`] | streaming forward to Sync (hop-by-hop headers dropped, bodies never buffered) |
 //! | [`respond`] | errors and governor headers onto HTTP responses, in one place |
 //! | [`cors`] | browser origins and preflight |
+//! | [`admin`] | the admin API and `/governor/v1/metrics`: admin key, typed admin commands, Prometheus text |
+//! | [`directory`] | the deployment's list of accounts (a singleton object), announced off the hot path |
+//! | [`tally`] | per-isolate upstream statuses and added latency, sent with the account's next admission |
+//! | [`log`] | structured JSON log lines at `LOG_LEVEL`, never a secret |
 //! | [`deployment`] | the deployment key, drawn once when `GOVERNOR_WEBHOOK_KEY` is not set |
 //! | [`webhook`] | Sync's callbacks: verify, free the permit, queue the relay |
 //! | [`upstream`] | the account object's own calls: list active generations, relay deliveries |
@@ -24,15 +28,19 @@
 
 pub mod account_client;
 pub mod account_object;
+pub mod admin;
 pub mod cors;
 pub mod deployment;
+pub mod directory;
 pub mod generate;
 pub mod handler;
 pub mod join;
+pub mod log;
 pub mod proxy;
 pub mod respond;
 pub mod settings;
 pub mod sql_store;
+pub mod tally;
 pub mod timeout;
 pub mod upstream;
 pub mod webhook;

@@ -61,6 +61,14 @@ pub fn bearer_token(authorization: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// Is `presented` the admin key? Compared in constant time (as digests, so
+/// the lengths do not leak either).
+pub fn is_admin_key(expected: &crate::secret::Secret, presented: Option<&str>) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(p) = presented else { return false };
+    digest(expected.expose()).ct_eq(&digest(p)).into()
+}
+
 /// A short, non-reversible label for a key (the account name in pass-through).
 pub fn fingerprint(key: &str) -> String {
     hex::encode(&digest(&format!("sync-governor/v1/{key}"))[..16])

@@ -67,11 +67,15 @@ pub struct Tally {
     /// Time the governor added to each request (all but the wait for Sync).
     #[serde(default)]
     pub added_latency: Histogram,
+    /// Requests forwarded without a decision (`FAIL_MODE=open`, the
+    /// account's object unreachable).
+    #[serde(default)]
+    pub fail_open: u64,
 }
 
 impl Tally {
     pub fn is_empty(&self) -> bool {
-        self.upstream.is_empty() && self.added_latency.count() == 0
+        self.upstream.is_empty() && self.added_latency.count() == 0 && self.fail_open == 0
     }
 }
 
@@ -96,6 +100,8 @@ pub struct Counters {
     pub upstream: BTreeMap<String, u64>,
     /// 429s from Sync (forwarded requests, queue submissions, listings).
     pub upstream429: u64,
+    /// Forwarded without a decision (`FAIL_MODE=open`).
+    pub fail_open: u64,
 }
 
 /// One class's last 15 minutes: admitted, refused, held per step.
@@ -311,6 +317,7 @@ impl Metrics {
             }
         }
         self.added_latency.merge(&t.added_latency);
+        self.counters.fail_open = self.counters.fail_open.saturating_add(t.fail_open);
         self.dirty = true;
     }
 
@@ -432,6 +439,13 @@ pub fn render(accounts: &[(String, MetricsView)]) -> String {
     single(&mut o, "sync_governor_upstream_429_total", "counter", "429 answers from Sync.", &|m| {
         m.counters.upstream429
     });
+    single(
+        &mut o,
+        "sync_governor_fail_open_total",
+        "counter",
+        "Forwarded without a decision (FAIL_MODE=open).",
+        &|m| m.counters.fail_open,
+    );
     o.head("sync_governor_relay_total", "counter", "Webhook relays to clients, by outcome.");
     for (a, m) in accounts {
         for (outcome, n) in [("delivered", m.relay_delivered), ("failed", m.relay_failed), ("dropped", m.relay_dropped)]

@@ -29,6 +29,10 @@ pub enum Route {
         ticket: String,
         cancel: bool,
     },
+    /// `/governor/v1/admin/...` (the admin key).
+    Admin(AdminRoute),
+    /// `GET /governor/v1/metrics` (the admin key).
+    Metrics,
     /// CORS preflight.
     Preflight,
     /// A path Sync's router might read differently: refused, never forwarded.
@@ -66,7 +70,11 @@ pub fn route(method: &str, path: &str, limits: &Limits) -> Route {
     match path {
         "/governor/v1/status" => return if method == "GET" { Route::Status } else { Route::MethodNotAllowed },
         "/governor/v1/health" => return if method == "GET" { Route::Health } else { Route::MethodNotAllowed },
+        "/governor/v1/metrics" => return if method == "GET" { Route::Metrics } else { Route::MethodNotAllowed },
         _ => {}
+    }
+    if let Some(rest) = path.strip_prefix("/governor/v1/admin/") {
+        return admin(method, rest);
     }
     if let Some(token) = path.strip_prefix("/governor/v1/webhook/") {
         return match method {
@@ -111,6 +119,63 @@ pub fn route(method: &str, path: &str, limits: &Limits) -> Route {
             .map_or(RateClass::Other, |c| RateClass::Extra(c.name.clone()))
     };
     Route::Proxy(Proxy { class, kind })
+}
+
+/// An operator's route (see docs/operations.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminRoute {
+    Accounts,
+    Account(String),
+    SetLimits(String),
+    ClearLimits(String),
+    Pause(String),
+    Resume(String),
+    Queue(String),
+    Drain(String),
+    CancelJob { account: String, ticket: String },
+    ReleasePermit { account: String, target: String },
+}
+
+/// Is this an account's object name as the governor names them: `k-` and
+/// the key's 32-hex fingerprint (pass-through), or `a-` and a managed
+/// account's name (letters, digits, `.`, `_`, `-`, at most 128)?
+pub fn is_account_name(name: &str) -> bool {
+    let plain = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    match (name.strip_prefix("k-"), name.strip_prefix("a-")) {
+        (Some(fp), _) => fp.len() == 32 && fp.bytes().all(|b| b.is_ascii_hexdigit()),
+        (_, Some(n)) => !n.is_empty() && n.len() <= 128 && plain(n),
+        _ => false,
+    }
+}
+
+fn admin(method: &str, rest: &str) -> Route {
+    let parts: Vec<&str> = rest.split('/').collect();
+    let plain = |s: &str| !s.is_empty() && s.len() <= 256 && s.bytes().all(|b| b.is_ascii_graphic() && b != b'%');
+    if parts.iter().any(|p| !plain(p)) {
+        return Route::NotFound;
+    }
+    if parts.len() >= 2 && (parts[0] != "accounts" || !is_account_name(parts[1])) {
+        return Route::NotFound;
+    }
+    let a = || parts[1].to_owned();
+    let r = match (method, parts.as_slice()) {
+        ("GET", ["accounts"]) => AdminRoute::Accounts,
+        ("GET", ["accounts", _]) => AdminRoute::Account(a()),
+        ("PUT", ["accounts", _, "limits"]) => AdminRoute::SetLimits(a()),
+        ("DELETE", ["accounts", _, "limits"]) => AdminRoute::ClearLimits(a()),
+        ("POST", ["accounts", _, "pause"]) => AdminRoute::Pause(a()),
+        ("POST", ["accounts", _, "resume"]) => AdminRoute::Resume(a()),
+        ("GET", ["accounts", _, "queue"]) => AdminRoute::Queue(a()),
+        ("DELETE", ["accounts", _, "queue"]) => AdminRoute::Drain(a()),
+        ("DELETE", ["accounts", _, "queue", t]) => AdminRoute::CancelJob { account: a(), ticket: (*t).to_owned() },
+        ("DELETE", ["accounts", _, "permits", g]) => {
+            AdminRoute::ReleasePermit { account: a(), target: (*g).to_owned() }
+        }
+        (_, ["accounts"] | ["accounts", _] | ["accounts", _, "limits" | "pause" | "resume" | "queue"])
+        | (_, ["accounts", _, "queue" | "permits", _]) => return Route::MethodNotAllowed,
+        _ => return Route::NotFound,
+    };
+    Route::Admin(r)
 }
 
 /// A path that could be read as more than one route.

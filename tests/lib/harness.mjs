@@ -56,9 +56,17 @@ export async function startSim(args = {}) {
  * Returns { url, restart(), stop() }; restart() disposes the runtime and
  * starts a new one on the same persisted state (a runtime restart).
  */
-export async function startGovernor(vars = {}, { persistDir } = {}) {
+export async function startGovernor(vars = {}, { persistDir, logs } = {}) {
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "sync-governor-do-"));
   let port = 0;
+  // `logs`: an array that collects workerd's stdout and stderr lines.
+  const stdio = logs
+    ? {
+        handleRuntimeStdio(stdout, stderr) {
+          for (const s of [stdout, stderr]) createInterface({ input: s }).on("line", (l) => logs.push(l));
+        },
+      }
+    : {};
   const options = () => ({
     scriptPath: join(ROOT, "build", "index.js"),
     modules: true,
@@ -72,6 +80,7 @@ export async function startGovernor(vars = {}, { persistDir } = {}) {
     // Static assets (public/: the dashboard, the OpenAPI document), served ahead of the Worker as in wrangler.toml.
     assets: { directory: join(ROOT, "public"), routerConfig: { has_user_worker: true } },
     bindings: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])),
+    ...stdio,
   });
   let mf = new Miniflare(options());
   let url = (await mf.ready).toString().replace(/\/$/, "");

@@ -1,0 +1,207 @@
+//! The admin API and the metrics endpoint: check the admin key, turn the
+//! route into a typed [`AdminCommand`] for the account's object (or a call
+//! to the directory), log who did what, and answer JSON (or Prometheus
+//! text). Without `GOVERNOR_ADMIN_KEY` every route here is a 404.
+
+use governor_core::config::{Config, LogLevel};
+use governor_core::contract::{Command, Reply};
+use governor_core::error::GovernorError;
+use governor_core::keys::{bearer_token, fingerprint, is_admin_key};
+use governor_core::metrics::{render, MetricsView};
+use governor_core::ops::{parse_pause, AdminCommand, AdminReply};
+use governor_core::overrides::LimitsPatch;
+use governor_core::route::{is_account_name, AdminRoute};
+use serde::Serialize;
+use worker::{Env, Headers, Request, Response};
+
+use crate::account_client;
+use crate::cors::Origin;
+use crate::directory::{self, Entry};
+use crate::generate::read_json_body;
+use crate::join::{join_all, Task};
+use crate::log::Line;
+use crate::respond;
+
+/// Accounts whose live usage one listing or scrape reads (one subrequest each).
+const FAN_OUT: usize = 40;
+/// The largest admin request body.
+const MAX_BODY: u64 = 16 << 10;
+
+/// The admin key's fingerprint when the caller presents it.
+pub fn authorize(req: &Request, config: &Config) -> Result<String, GovernorError> {
+    let Some(expected) = &config.admin_key else { return Err(GovernorError::NotFound) };
+    let h = req.headers();
+    let presented = h
+        .get("x-governor-admin-key")
+        .ok()
+        .flatten()
+        .or_else(|| h.get("authorization").ok().flatten().and_then(|v| bearer_token(&v).map(str::to_owned)));
+    if !is_admin_key(expected, presented.as_deref()) {
+        return Err(GovernorError::AdminUnauthorized);
+    }
+    Ok(fingerprint(expected.expose())[..8].to_owned())
+}
+
+pub async fn handle(
+    mut req: Request,
+    env: &Env,
+    config: &Config,
+    origin: &Origin,
+    route: AdminRoute,
+) -> Result<Response, GovernorError> {
+    let admin = authorize(&req, config)?;
+    let (action, account, command) = match route {
+        AdminRoute::Accounts => return accounts(env, origin).await,
+        AdminRoute::Account(account) => {
+            return match account_client::call(env, &account, None, &Command::Status).await? {
+                Reply::Status(view) => Ok(respond::json_of(200, &view, origin)),
+                _ => Err(unexpected()),
+            };
+        }
+        AdminRoute::SetLimits(a) => {
+            let body = read_json_body(&mut req, MAX_BODY).await?;
+            let patch = LimitsPatch::parse(&body, &config.limits).map_err(GovernorError::BadRequest)?;
+            ("set_limits", a, AdminCommand::SetLimits { patch })
+        }
+        AdminRoute::ClearLimits(a) => ("clear_limits", a, AdminCommand::ClearLimits),
+        AdminRoute::Pause(a) => {
+            let body = read_json_body(&mut req, MAX_BODY).await?;
+            ("pause", a, parse_pause(&body).map_err(GovernorError::BadRequest)?)
+        }
+        AdminRoute::Resume(a) => ("resume", a, AdminCommand::Resume),
+        AdminRoute::Queue(a) => ("list_queue", a, AdminCommand::Queue),
+        AdminRoute::Drain(a) => ("drain_queue", a, AdminCommand::Drain),
+        AdminRoute::CancelJob { account, ticket } => ("cancel_job", account, AdminCommand::Cancel { ticket }),
+        AdminRoute::ReleasePermit { account, target } => {
+            ("release_permit", account, AdminCommand::ReleasePermit { target })
+        }
+    };
+    let target = match &command {
+        AdminCommand::Cancel { ticket } => Some(ticket.clone()),
+        AdminCommand::ReleasePermit { target } => Some(target.clone()),
+        _ => None,
+    };
+    let reply = account_client::call(env, &account, None, &Command::Admin(command)).await?;
+    if action != "list_queue" {
+        Line::new(LogLevel::Info, "admin")
+            .str("admin", &admin)
+            .str("action", action)
+            .str("account", &account)
+            .opt("target", target.as_deref())
+            .emit(config.log_level);
+    }
+    match reply {
+        Reply::Admin(AdminReply::Limits(limits)) => Ok(respond::json_of(200, &Limits { limits }, origin)),
+        Reply::Admin(AdminReply::Jobs(jobs)) => Ok(respond::json_of(200, &jobs, origin)),
+        Reply::Admin(AdminReply::Paused(paused)) => Ok(respond::json_of(200, &PausedBody { paused }, origin)),
+        Reply::Admin(AdminReply::Count(n)) if action == "drain_queue" => {
+            Ok(respond::json_of(200, &Cancelled { cancelled: n }, origin))
+        }
+        Reply::Admin(AdminReply::Count(0)) => Err(GovernorError::NotFound),
+        Reply::Admin(AdminReply::Count(n)) => Ok(respond::json_of(200, &Released { released: n }, origin)),
+        Reply::Ticket(view) => Ok(respond::json_of(200, &view, origin)),
+        Reply::Refused(r) => Err(crate::generate::refusal(r)),
+        _ => Err(unexpected()),
+    }
+}
+
+fn unexpected() -> GovernorError {
+    GovernorError::Internal("unexpected reply to an admin call".into())
+}
+
+#[derive(Serialize)]
+struct Limits {
+    limits: Vec<governor_core::overrides::LimitView>,
+}
+
+#[derive(Serialize)]
+struct PausedBody {
+    paused: Option<governor_core::ops::PauseView>,
+}
+
+#[derive(Serialize)]
+struct Cancelled {
+    cancelled: u32,
+}
+
+#[derive(Serialize)]
+struct Released {
+    released: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountRow {
+    account: String,
+    first_seen: u64,
+    last_seen: u64,
+    mode: &'static str,
+    usage: Option<MetricsView>,
+}
+
+#[derive(Serialize)]
+struct AccountsBody {
+    accounts: Vec<AccountRow>,
+}
+
+/// Each account's metrics snapshot (the first [`FAN_OUT`]; `None` for an
+/// account that could not answer).
+async fn snapshots(env: &Env, accounts: &[String]) -> Vec<Option<MetricsView>> {
+    let tasks: Vec<Task<'_, Option<MetricsView>>> = accounts
+        .iter()
+        .take(FAN_OUT)
+        .map(|a| -> Task<'_, Option<MetricsView>> {
+            Box::pin(async move {
+                match account_client::call(env, a, None, &Command::Admin(AdminCommand::Metrics)).await {
+                    Ok(Reply::Admin(AdminReply::Metrics(m))) => Some(m),
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    join_all(tasks).await
+}
+
+async fn accounts(env: &Env, origin: &Origin) -> Result<Response, GovernorError> {
+    let entries = directory::list(env, directory::MAX_LIST)
+        .await
+        .map_err(|_| GovernorError::Unavailable("the directory could not be read".into()))?;
+    let names: Vec<String> = entries.iter().map(|e| e.account.clone()).collect();
+    let mut usage = snapshots(env, &names).await.into_iter();
+    let accounts = entries
+        .into_iter()
+        .map(|e: Entry| AccountRow {
+            mode: if e.account.starts_with("a-") { "managed" } else { "pass-through" },
+            usage: usage.next().flatten(),
+            account: e.account,
+            first_seen: e.first_seen,
+            last_seen: e.last_seen,
+        })
+        .collect();
+    Ok(respond::json_of(200, &AccountsBody { accounts }, origin))
+}
+
+/// `GET /governor/v1/metrics[?account=NAME]`: Prometheus text.
+pub async fn metrics(req: &Request, env: &Env, config: &Config) -> Result<Response, GovernorError> {
+    authorize(req, config)?;
+    let url = req.inner().url();
+    let one = url.split_once('?').and_then(|(_, q)| {
+        q.split('&').find_map(|kv| kv.strip_prefix("account=")).filter(|a| is_account_name(a)).map(str::to_owned)
+    });
+    let names = match one {
+        Some(a) => vec![a],
+        None => directory::list(env, FAN_OUT as u32)
+            .await
+            .map_err(|_| GovernorError::Unavailable("the directory could not be read".into()))?
+            .into_iter()
+            .map(|e| e.account)
+            .collect(),
+    };
+    let snaps = snapshots(env, &names).await;
+    let rows: Vec<(String, MetricsView)> =
+        names.into_iter().zip(snaps).filter_map(|(a, m)| m.map(|m| (a, m))).collect();
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "text/plain; version=0.0.4; charset=utf-8");
+    let _ = headers.set("cache-control", "no-store");
+    Ok(Response::builder().with_status(200).with_headers(headers).fixed(render(&rows).into_bytes()))
+}

@@ -1,0 +1,106 @@
+//! The deployment's directory of accounts: Durable Objects cannot be
+//! listed, so the admin API and the metrics need a list of their own. It is
+//! a singleton object (the `ACCOUNTS` class under a reserved name no account
+//! can take, like [`crate::deployment`]) with one SQLite table. An account
+//! announces itself at most about once a minute (the core decides, see
+//! `Admitted::announce`), from `wait_until`: never on a request's path.
+
+use serde::{Deserialize, Serialize};
+use worker::{Env, Response, SqlStorage, SqlStorageValue as V};
+
+use crate::account_client::BINDING;
+
+/// The singleton's object name.
+pub const OBJECT_NAME: &str = "__directory__";
+/// The path the singleton answers on.
+pub const PATH: &str = "/directory";
+const URL: &str = "https://account.internal/directory";
+/// Accounts kept at most; the least recently seen go first.
+const MAX_ACCOUNTS: u64 = 10_000;
+/// Entries listed at most by one call.
+pub const MAX_LIST: u32 = 1_000;
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Call {
+    Announce { account: String, at: u64 },
+    List { limit: u32 },
+}
+
+/// One account as the directory knows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub account: String,
+    pub first_seen: u64,
+    pub last_seen: u64,
+}
+
+async fn call<T: for<'de> Deserialize<'de>>(env: &Env, body: &Call) -> worker::Result<T> {
+    let stub = env.durable_object(BINDING)?.get_by_name(OBJECT_NAME)?;
+    let init = worker::RequestInit {
+        method: worker::Method::Post,
+        body: Some(serde_json::to_string(body).map_err(|e| worker::Error::RustError(e.to_string()))?.into()),
+        ..Default::default()
+    };
+    let req = worker::Request::new_with_init(URL, &init)?;
+    let mut resp = stub.fetch_with_request(req).await?;
+    if resp.status_code() != 200 {
+        return Err(worker::Error::RustError(format!("directory answered {}", resp.status_code())));
+    }
+    resp.json().await
+}
+
+/// Tell the directory the account was active at `at` (epoch ms).
+pub async fn announce(env: &Env, account: &str, at: u64) {
+    let r: worker::Result<u64> = call(env, &Call::Announce { account: account.to_owned(), at }).await;
+    if let Err(e) = r {
+        worker::console_warn!("directory announce failed: {e}");
+    }
+}
+
+/// The accounts seen, most recently seen first.
+pub async fn list(env: &Env, limit: u32) -> worker::Result<Vec<Entry>> {
+    call(env, &Call::List { limit: limit.min(MAX_LIST) }).await
+}
+
+/// The singleton's side.
+pub fn serve(sql: &SqlStorage, body: &str) -> worker::Result<Response> {
+    sql.exec(
+        "CREATE TABLE IF NOT EXISTS directory (account TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, \
+         last_seen INTEGER NOT NULL)",
+        None,
+    )?;
+    sql.exec("CREATE INDEX IF NOT EXISTS directory_by_seen ON directory (last_seen)", None)?;
+    let Ok(call) = serde_json::from_str::<Call>(body) else { return Response::error("malformed call", 400) };
+    match call {
+        Call::Announce { account, at } => {
+            if !governor_core::route::is_account_name(&account) {
+                return Response::error("not an account name", 400);
+            }
+            let at = V::Integer(i64::try_from(at).unwrap_or(i64::MAX));
+            sql.exec(
+                "INSERT INTO directory (account, first_seen, last_seen) VALUES (?, ?, ?) \
+                 ON CONFLICT (account) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)",
+                vec![V::String(account), at.clone(), at],
+            )?;
+            // Bounded: the least recently seen beyond the bound are forgotten.
+            sql.exec(
+                "DELETE FROM directory WHERE account IN (SELECT account FROM directory ORDER BY last_seen DESC \
+                 LIMIT -1 OFFSET ?)",
+                vec![V::Integer(MAX_ACCOUNTS as i64)],
+            )?;
+            Response::from_json(&1u64)
+        }
+        Call::List { limit } => {
+            let rows: Vec<Entry> = sql
+                .exec(
+                    "SELECT account, first_seen AS firstSeen, last_seen AS lastSeen FROM directory \
+                     ORDER BY last_seen DESC LIMIT ?",
+                    vec![V::Integer(i64::from(limit.min(MAX_LIST)))],
+                )?
+                .to_array()?;
+            Response::from_json(&rows)
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! What this isolate saw of the requests it forwarded, per account, until
+//! it tells the account: Sync's statuses, the latency the governor added,
+//! requests forwarded without a decision. It rides along with the account's
+//! next admission (no call of its own). Bounded: at most [`MAX_ACCOUNTS`]
+//! accounts wait to be told; beyond, new counts are dropped.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use governor_core::metrics::Tally;
+
+const MAX_ACCOUNTS: usize = 256;
+
+thread_local! {
+    static PENDING: RefCell<BTreeMap<String, Tally>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+fn with(account: &str, f: impl FnOnce(&mut Tally)) {
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        if let Some(t) = p.get_mut(account) {
+            f(t);
+        } else if p.len() < MAX_ACCOUNTS {
+            let mut t = Tally::default();
+            f(&mut t);
+            p.insert(account.to_owned(), t);
+        }
+    });
+}
+
+/// A forwarded request ended: Sync's status and the time the governor added.
+pub fn record(account: &str, status: u16, added_ms: u64) {
+    with(account, |t| {
+        *t.upstream.entry(status).or_default() += 1;
+        t.added_latency.observe(added_ms);
+    });
+}
+
+/// A request forwarded without a decision (`FAIL_MODE=open`).
+pub fn fail_open(account: &str) {
+    with(account, |t| t.fail_open += 1);
+}
+
+/// The counts waiting for `account`, taken (to send with an admission).
+pub fn take(account: &str) -> Option<Tally> {
+    PENDING.with(|p| p.borrow_mut().remove(account)).filter(|t| !t.is_empty())
+}
+
+/// Counts that could not be delivered go back (the admission failed).
+pub fn restore(account: &str, tally: Tally) {
+    with(account, |t| {
+        for (s, n) in tally.upstream {
+            *t.upstream.entry(s).or_default() += n;
+        }
+        t.added_latency.merge(&tally.added_latency);
+        t.fail_open += tally.fail_open;
+    });
+}
