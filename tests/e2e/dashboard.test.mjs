@@ -263,6 +263,12 @@ test("admin key: every account listed, the selected one shown with its queue", {
   await page.click(`[data-k="accounts.name"]:text-is("${mine}")`);
   await page.waitForFunction((a) => document.querySelector('[data-k="account"]')?.textContent === a, mine, { timeout: 15_000 });
   await agrees(page, () => admin(`/accounts/${encodeURIComponent(mine)}`));
+  const usage = accounts.find((a) => a.account === mine).usage;
+  if (usage) {
+    const cells = await page.$$eval("#accountsBody tr.sel td", (tds) => tds.map((td) => td.textContent));
+    assert.equal(cells[0], mine);
+    assert.match(cells[4], new RegExp(`^permits ${usage.permitsInUse}/${usage.permitsLimit} · queue ${usage.queueDepth} · admitted \\d+ · refused \\d+`));
+  }
 
   const { jobs } = await admin(`/accounts/${encodeURIComponent(mine)}/queue`);
   assert.ok(jobs.some((j) => j.ticket === traffic.ticket), JSON.stringify(jobs));
