@@ -55,8 +55,10 @@ export async function startSim(args = {}) {
  * Start the governor in workerd. `vars` are wrangler vars/secrets (strings).
  * Returns { url, restart(), stop() }; restart() disposes the runtime and
  * starts a new one on the same persisted state (a runtime restart).
+ * `scriptPath`: another build's index.js (default build/index.js), e.g. an
+ * earlier release built elsewhere (bench/modes.mjs).
  */
-export async function startGovernor(vars = {}, { persistDir, logs } = {}) {
+export async function startGovernor(vars = {}, { persistDir, logs, scriptPath } = {}) {
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "sync-governor-do-"));
   let port = 0;
   // `logs`: an array that collects workerd's stdout and stderr lines.
@@ -68,7 +70,7 @@ export async function startGovernor(vars = {}, { persistDir, logs } = {}) {
       }
     : {};
   const options = () => ({
-    scriptPath: join(ROOT, "build", "index.js"),
+    scriptPath: scriptPath ?? join(ROOT, "build", "index.js"),
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: "2025-09-01",
