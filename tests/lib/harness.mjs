@@ -71,6 +71,8 @@ export async function startGovernor(vars = {}, { persistDir, logs, scriptPath } 
     : {};
   const options = () => ({
     scriptPath: scriptPath ?? join(ROOT, "build", "index.js"),
+    // Module names are relative to the working directory unless a root is given (and may not use "..").
+    ...(scriptPath ? { modulesRoot: dirname(scriptPath) } : {}),
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: "2025-09-01",
