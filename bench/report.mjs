@@ -1,6 +1,6 @@
 // Writes BENCHMARKS.md from the outputs of one `scripts/bench.sh` run:
 //   node bench/report.mjs <work-dir> <BENCHMARKS.md>
-// where <work-dir> holds results.json (sections 1–3, bench/run.mjs),
+// where <work-dir> holds results.json (sections 1–3, 6 and 7, bench/run.mjs),
 // size.txt (wrangler deploy --dry-run output), wasm.bytes, and
 // criterion.dir (path of criterion's output directory).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -415,6 +415,107 @@ if (!G || G.error || !G.runs?.length) {
   }
 }
 
+// ---------------------------------------------------------------- 7
+// Shadow mode, metrics and decision logs on the admission path (operations
+// issue): bench/modes.mjs.
+const M7 = results.modes;
+const modesVerdicts = []; // [concurrency, comparison, text, ok]
+p("## 7. Shadow mode, metrics and decision logs on the admission path");
+p();
+if (!M7 || M7.error || !M7.runs?.length) {
+  p(`Not measured: ${M7?.error ?? "section skipped"}.`);
+  p();
+} else {
+  const P = M7.params;
+  const cfg = new Map((M7.configs ?? []).map((c) => [c.id, c]));
+  const hasD = cfg.has("d");
+  const logsOf = (id) => cfg.get(id)?.logLines ?? 0;
+  const adm = (c) => (c?.after?.admitted ? Object.values(c.after.admitted).reduce((a, b) => a + b, 0) : null);
+  p(`The latency of an admitted request through the governor in several configurations, each its own workerd started by the same harness with the same options, ` +
+    `against one simulator with limits out of reach (governor 100 000/window of ${P.windowMs} ms for both classes, 1 000 permits), measured side by side in one run: ` +
+    `${P.warmup} warm-up reads per target, then ${P.rounds} rounds × ${P.perRound} reads` + (P.createsPerRound > 0 ? ` and ${P.createsPerRound} creates` : "") +
+    ` per target in rotating order, at concurrency ${M7.runs.map((r) => r.concurrency).join(" and ")} (1 = a sequential client). ` +
+    `The read is \`GET ${P.path}\` on an account that never creates (as in section 2); ` +
+    (P.createsPerRound > 0 ? `the create is \`POST /v2/generate\` on a second account, each followed by an unmeasured long-poll of its generation through the same governor, which sees it end and frees its permit (permits in use at the end: ${[...cfg.values()].map((c) => `${c.id} ${c.afterCreate?.inUse ?? "–"}`).join(", ")}). ` : "") +
+    `"Added" is the p50 minus the simulator's own p50 for the same operation, measured in the same rounds. Upstream 429s: ${M7.upstream429}.`);
+  p();
+  p(`- **(a) enforce, \`LOG_LEVEL=off\`**: the baseline. Metrics counting is always on: per-account counters in the account's object (flushed to storage at most every 10 s) and the per-isolate tally of upstream statuses and added latency that rides along with the next admission` +
+    (adm(cfg.get("a")) !== null ? ` (the read account's status counted ${adm(cfg.get("a")).toLocaleString("en")} admissions by the end)` : "") + ".");
+  p(`- **(a′)**: the same configuration in a second workerd: the A/A control, i.e. what "within noise" means here.`);
+  p(`- **(b) enforce, \`LOG_LEVEL=info\`**: one JSON decision line per admission (it wrote ${logsOf("b").toLocaleString("en")} lines, ${fmt((cfg.get("b")?.logBytes ?? 0) / Math.max(1, logsOf("b")), 0)} bytes each on average; (a) wrote ${logsOf("a")}). Workerd's output of every configuration is read and counted by the benchmark process, not printed.`);
+  p(`- **(c) \`GOVERNOR_MODE=shadow\`, \`LOG_LEVEL=off\`**: every decision taken and counted, nothing refused, held or queued (status reported mode \`${cfg.get("c")?.before?.mode ?? "–"}\`).`);
+  p(hasD
+    ? `- **(d) the release before the operations features** (commit ${P.baseCommit}: no metrics, no tally, no decision logs, no shadow mode), built by \`scripts/build-base.sh\` exactly as production is built (\`${cfg.get("d")?.build}\`), so that what metrics cost is measured rather than asserted. It also lacks the rest of what came since (the admin API, overrides, pause, the accounts directory, \`FAIL_MODE\`), so (a) ÷ (d) is an upper bound on the cost of metrics.`
+    : `- **(d) the release before the operations features**: not measured (${(M7.notes ?? []).join("; ") || "no build"}).`);
+  p();
+  const ratioTxt = (q) => (q ? `${fmt(q.p50, 2)}× [${fmt(q.lo, 2)}, ${fmt(q.hi, 2)}]` : "–");
+  for (const run of M7.runs) {
+    p(`Concurrency ${run.concurrency}: ${run.rounds} rounds${run.timedOut ? ` (stopped by the ${P.timeoutS} s bound)` : ""}, ${fmt(run.wallS, 1)} s.`);
+    p();
+    table(["operation", "configuration", "requests / errors", "p50 ms", "p90 ms", "p99 ms", "added p50 ms", "p50 ÷ (a) [95 % interval]", "p50 ÷ (a) per round", "p99 ÷ (a)"],
+      run.rows.map((r) => [r.op, r.name, `${r.n} / ${r.errors}`, fmt(r.p50, 2), fmt(r.p90, 2), fmt(r.p99, 2), r.config === "direct" ? "–" : fmt(r.addedP50, 2),
+        r.ratio ? (r.config === "a" ? "1 (baseline)" : ratioTxt(r.ratio)) : "–",
+        r.ratio && r.config !== "a" ? `${fmt(r.ratio.roundMin, 2)}–${fmt(r.ratio.roundMax, 2)}` : "–",
+        r.ratio && r.config !== "a" ? fmt(r.ratio.p99, 2) : "–"]));
+  }
+  // Within noise: the 95 % interval of X ÷ (a) contains 1, or X is no
+  // further from (a) than the A/A control (a′) is.
+  // `cost`: which direction is a cost: +1 when X slower than (a) is
+  // (shadow, logs), -1 when (a) slower than X is (the earlier release).
+  const judge = (run, id, cost) => {
+    const ops = [...new Set(run.rows.map((r) => r.op))];
+    const parts = ops.map((op) => {
+      const row = run.rows.find((r) => r.config === id && r.op === op);
+      const aa = run.rows.find((r) => r.config === "a2" && r.op === op);
+      if (!row?.ratio) return null;
+      const q = row.ratio;
+      const inCI = q.lo <= 1 && q.hi >= 1;
+      const inAA = aa?.ratio && Math.abs(q.p50 - 1) <= Math.abs(aa.ratio.p50 - 1);
+      const ms = row.p50 - run.rows.find((r) => r.config === "a" && r.op === op).p50;
+      if (id === "a2") return { op, q, ok: true, verdict: "the noise of the method", ms };
+      const noise = Boolean(inCI || inAA);
+      const costs = !noise && cost * (q.p50 - 1) > 0;
+      const verdict = noise
+        ? `within noise (${inCI ? "interval contains 1" : `no further from 1 than A/A, ${fmt(aa.ratio.p50, 2)}×`})`
+        : costs
+          ? `**measurable cost** (interval excludes 1 and further from 1 than A/A, ${fmt(aa?.ratio?.p50, 2)}×)`
+          : `beyond noise in the other direction: ${cost > 0 ? "faster than (a)" : "(a) is faster"}, no cost`;
+      return { op, q, ok: !costs, verdict, ms };
+    }).filter(Boolean);
+    return { parts, ok: parts.length > 0 && parts.every((x) => x.ok) };
+  };
+  const comparisons = [
+    ["c", "shadow mode vs enforce: (c) ÷ (a); above 1 = shadow costs", true, 1],
+    ["d", `metrics: the release before them vs this one: (d) ÷ (a); below 1 = this release costs`, true, -1],
+    ["b", "decision logs on vs off: (b) ÷ (a); above 1 = logs cost", false, 1],
+    ["a2", "A/A control: (a′) ÷ (a)", false, 1],
+  ];
+  for (const run of M7.runs) {
+    for (const [id, what, isTarget, cost] of comparisons) {
+      if (id === "d" && !hasD) {
+        modesVerdicts.push([run.concurrency, what, "not measured", null]);
+        if (isTarget) target(`c=${run.concurrency}: metrics cost nothing measurable (p50 of this release within noise of the release before the operations features, ${P.baseCommit}, same run)`, "within noise", "not measured", null);
+        continue;
+      }
+      const j = judge(run, id, cost);
+      const txt = j.parts.map((x) => `${x.op} ${ratioTxt(x.q)} (${sg(x.ms)} ms): ${x.verdict}`).join("; ");
+      modesVerdicts.push([run.concurrency, what, txt || "–", j.ok]);
+      if (!isTarget) continue;
+      const name = id === "c"
+        ? `c=${run.concurrency}: shadow mode costs nothing measurable (p50 within noise of enforce mode, same run)`
+        : `c=${run.concurrency}: metrics cost nothing measurable (p50 of this release within noise of the release before the operations features, ${P.baseCommit}, same run)`;
+      const measured = j.parts.map((x) => `${x.op} ${ratioTxt(x.q)}`).join(", ");
+      const missed = j.parts.filter((x) => !x.ok).map((x) => `${x.op} ${fmt(Math.abs(x.q.p50 - 1) * 100, 0)} % (${sg(x.ms)} ms)`).join(", ");
+      target(name, "within noise (or faster)", measured || "–", j.parts.length ? j.ok : null, missed);
+    }
+  }
+  table(["concurrency", "comparison", "p50 ratio [95 % interval] (p50 difference): verdict"], modesVerdicts.map(([c, w, t]) => [String(c), w, t]));
+  p(`Ratios are X ÷ (a) for the same operation: the p50 of all of X's samples over the p50 of all of (a)'s. The interval is a bootstrap over rounds (${P.bootstrap} resamples of the ${M7.runs[0].rounds} rounds with replacement, X and (a) kept paired round by round, as they ran back to back). ` +
+    `"Within noise" means the interval contains 1, or the ratio is no further from 1 than the A/A control's (two identical configurations in two workerds); a difference beyond that in the direction of a cost is reported as a measurable cost, one in the other direction as no cost. ` +
+    `The per-round range is the same ratio round by round. A ratio below 1 means faster than (a).`);
+  p();
+}
+
 // ---------------------------------------------------------------- notes
 p("## Notes on the targets");
 p();
@@ -479,6 +580,9 @@ function notes() {
     out.push(`Admission cost as the account grows (section 6): ${byC}. ` +
       (big ? `At a sequential client an admitted GET took ${fmt(e("empty", 1), 2)} ms p50 on the empty account and ${fmt(e(big.id, 1), 2)} ms with ${big.size.toLocaleString("en")} idempotency records; ` : "") +
       `the previous design (one JSON value rewritten per command): ${PREVIOUS_DESIGN}, i.e. 1.27× at 100 records and 1.89× at 300.`);
+  }
+  for (const [c, what, text, ok] of modesVerdicts) {
+    if (ok === false && !what.startsWith("A/A")) out.push(`Section 7, c=${c}, ${what}: ${text}. On loopback workerd the Worker, every object and the load generator share 2 CPUs with whatever else runs; re-run section 7 alone (\`BENCH_SECTIONS=7\`) on a quiet machine before reading a small difference as a cost.`);
   }
   if (!out.length) out.push("All measured targets met.");
   return out;

@@ -12,7 +12,15 @@
 #   6. growth: an admitted request's latency on accounts holding 0 / 1,000 /
 #      10,000 idempotency records and 0 / 100 / 1,000 waiting jobs, side by
 #      side in one governor (bench/growth.mjs; BENCH_GROWTH_* knobs)
-# Knobs (environment): BENCH_SECTIONS=1,2,3,6 (load sections to run),
+#   7. modes: what shadow mode, metrics and decision logs cost on the
+#      admission path: an admitted read and create in enforce mode with
+#      LOG_LEVEL=off (baseline), a second identical workerd (A/A control:
+#      the noise), LOG_LEVEL=info, GOVERNOR_MODE=shadow, and the release
+#      before the operations features (BENCH_MODES_BASE_COMMIT, default
+#      87718ec, built once by scripts/build-base.sh into its own directory,
+#      cached), each its own workerd, side by side in interleaved rounds
+#      (bench/modes.mjs; BENCH_MODES_* knobs)
+# Knobs (environment): BENCH_SECTIONS=1,2,3,6,7 (load sections to run),
 # BENCH_CLIENTS, BENCH_JOBS, BENCH_CAP, ... (see bench/*.mjs params()),
 # BENCH_SKIP_SETUP=1, BENCH_SKIP_BUILD=1, BENCH_OUT (default BENCHMARKS.md),
 # BENCH_WORK=<dir> (keep the raw results and logs there).
@@ -41,6 +49,13 @@ if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then
   say "building the Worker and the simulator"
   bash scripts/build.sh >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
   cargo build --release -p sync-sim --quiet
+  case ",${BENCH_SECTIONS:-7}," in
+    *,7,*)
+      say "building the release before the operations features for section 7 (cached after the first time)"
+      bash scripts/build-base.sh >"$WORK/build-base.txt" 2>"$WORK/build-base.log" ||
+        { tail -20 "$WORK/build-base.log" >&2; say "that build failed; section 7 runs without it"; }
+      ;;
+  esac
 fi
 
 say "section 5: criterion microbenchmark of the admission core"
@@ -55,7 +70,7 @@ say "section 4: size (wrangler deploy --dry-run, no network)"
 # bundle over the budget is reported there, not a reason to stop the bench.
 bash scripts/size.sh "$WORK" >&2 || say "size: over the budget or the dry run failed; continuing"
 
-say "sections 1-3, 6: load benchmarks (simulator + workerd on loopback)"
+say "sections 1-3, 6, 7: load benchmarks (simulator + workerd on loopback)"
 timeout 1200 node bench/run.mjs "$WORK/results.json" ||
   say "load benchmarks exited with an error; the report shows what was measured"
 
