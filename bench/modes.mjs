@@ -167,7 +167,16 @@ export async function runModes(P = params(), log = () => {}) {
     for (const c of configs) {
       // Every configuration's workerd output goes to the same kind of sink:
       // counted (lines, bytes), not kept, never printed.
-      c.sink = { lines: 0, bytes: 0, push(l) { this.lines++; this.bytes += l.length + 1; } };
+      c.sink = {
+        lines: 0,
+        bytes: 0,
+        first: [], // the first few lines, for the report (start-up warnings)
+        push(l) {
+          this.lines++;
+          this.bytes += l.length + 1;
+          if (this.first.length < 3) this.first.push(l.slice(0, 300));
+        },
+      };
       log(`section 7: starting ${c.name}`);
       c.gov = await startGovernor(c.vars, { logs: c.sink, scriptPath: c.scriptPath });
       started.push(c.gov);
@@ -204,10 +213,11 @@ export async function runModes(P = params(), log = () => {}) {
     for (const conc of P.concurrencies) {
       const tc = now();
       const deadline = tc + P.timeoutS * 1000;
-      const res = new Map(targets.map((t) => [t.id, { rounds: [], errors: 0, warmupErrors: 0, statuses: {}, wallMs: 0 }]));
+      const res = new Map(targets.map((t) => [t.id, { rounds: [], errors: 0, warmupErrors: 0, warmupOk: 0, statuses: {}, wallMs: 0 }]));
       for (const t of targets) {
         const w = await burst(t.make, count(t, true), conc, deadline);
         res.get(t.id).warmupErrors = w.errors;
+        res.get(t.id).warmupOk = w.lat.length;
       }
       log(`section 7: concurrency ${conc}: warm-up done`);
       let rounds = 0;
@@ -239,6 +249,7 @@ export async function runModes(P = params(), log = () => {}) {
           op: t.op,
           name: t.name,
           n: all.length,
+          okWithWarmup: all.length + r.warmupOk,
           errors: r.errors + r.warmupErrors,
           statuses: r.statuses,
           p50: pct(all, 50),
@@ -277,6 +288,10 @@ export async function runModes(P = params(), log = () => {}) {
         build: c.scriptPath ?? "build/index.js",
         logLines: c.sink.lines,
         logBytes: c.sink.bytes,
+        logFirst: c.sink.first,
+        // Reads answered 200 over the whole run (warm-ups included), to
+        // set against what the account's status counted.
+        readsOk: runs.reduce((a, run) => a + (run.rows.find((x) => x.config === c.id && x.op === "read")?.okWithWarmup ?? 0), 0),
         before: c.before,
         after: c.after,
         afterCreate: c.afterCreate,
