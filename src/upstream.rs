@@ -1,12 +1,12 @@
 //! The account object's own outgoing calls: listing Sync's active
 //! generations for reconciliation, and relay deliveries to clients.
 
-use governor_core::contract::{DispatchJob, DispatchOutcome, Observed};
+use governor_core::contract::{Command, DispatchJob, DispatchOutcome, Observed};
 use governor_core::listing::ListedPage;
 use governor_core::reconcile::ActiveGeneration;
 use governor_core::relay::{Attempt, Delivery};
 use governor_core::secret::Secret;
-use governor_core::settle::{created_id, limit_kind};
+use governor_core::settle::{created_id, ended_in_create, limit_kind};
 use governor_core::status::is_active;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -159,7 +159,14 @@ pub async fn submit(base: &str, key: &Secret, job: &DispatchJob, timeout_ms: u64
     };
     match status {
         200..=299 => match created_id(&bytes) {
-            Some(generation) => DispatchOutcome::Created { generation },
+            Some(generation) => match ended_in_create(status, &bytes) {
+                // The job's key replayed a generation that already ended: its
+                // final status frees the permit at once (as for a direct create).
+                Some(Command::Observe { mut generations }) if !generations.is_empty() => {
+                    DispatchOutcome::Ended { generation, status: generations.swap_remove(0).status }
+                }
+                _ => DispatchOutcome::Created { generation },
+            },
             None => DispatchOutcome::Transient,
         },
         429 => DispatchOutcome::Limited { kind: limit_kind(&bytes), retry_after_ms: None },

@@ -231,6 +231,13 @@ pub enum DispatchOutcome {
     Created {
         generation: String,
     },
+    /// Sync answered with a generation that had already ended, in its final
+    /// `status` (the job's `Idempotency-Key` replayed an old create): the
+    /// permit frees at once, as for a direct create (`settle::ended_in_create`).
+    Ended {
+        generation: String,
+        status: String,
+    },
     Limited {
         kind: LimitKind,
         retry_after_ms: Option<Ms>,

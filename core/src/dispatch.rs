@@ -134,6 +134,14 @@ impl AccountState {
                     }
                 }
             }
+            DispatchOutcome::Ended { generation, status } => {
+                // Sync replayed the job's key with a generation that already
+                // ended: the job takes its final status, the permit frees now.
+                self.take_recent_end(&generation);
+                self.queue.ended(ticket, generation.clone(), status, now);
+                self.permits.bind(&limits.concurrency, permit, &generation, now);
+                self.permits.release_generation(&generation);
+            }
             DispatchOutcome::Limited { kind, retry_after_ms } => {
                 self.metrics.upstream_429();
                 self.permits.release(permit);

@@ -35,8 +35,10 @@ pub struct Gen {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Processed {
     Limited(LimitKind),
-    /// The `Idempotency-Key` was seen before: its generation, nothing new.
-    Existing(String),
+    /// The `Idempotency-Key` was seen before: its generation, nothing new,
+    /// answered (as Sync does) with that generation's current status.
+    Existing(String, &'static str),
+    /// A new generation: answered `PENDING`.
     Created(String),
 }
 
@@ -133,7 +135,8 @@ impl Sync {
         failed: bool,
     ) -> Result<Processed, String> {
         if let Some(id) = key.and_then(|k| self.by_key.get(k)) {
-            return Ok(Processed::Existing(id.clone()));
+            let status = self.status(id).unwrap_or("PENDING");
+            return Ok(Processed::Existing(id.clone(), status));
         }
         let governed_active = self.governed_active(t);
         if governed && governed_active >= self.cap {

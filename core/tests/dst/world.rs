@@ -18,6 +18,7 @@ use governor_core::contract::{
     AdmitRequest, Command, DispatchJob, DispatchOutcome, Hold, IdempotencyKey, LimitKind, Observed, Refusal,
     RelayRequest, Reply,
 };
+use governor_core::listing::{ListStep, ListedPage};
 use governor_core::mem::MemAccount;
 use governor_core::permits::Holder;
 use governor_core::queue::{JobSpec, JobState};
@@ -31,7 +32,6 @@ use crate::rng::Rng;
 use crate::sync::{Processed, Sync};
 
 /// The object's own bounds (src/account_object.rs).
-const MAX_PAGES: usize = 20;
 const MAX_DISPATCH_PER_ALARM: usize = 50;
 const MODELS: [Option<&str>; 3] = [None, Some("lipsync-2"), Some("sync-3")];
 
@@ -53,17 +53,26 @@ pub struct Params {
     pub p_fail_gen: f64,
     /// Let outcomes the governor cannot see be ones where Sync did create the
     /// generation: a 5xx or connection error after the create, and (for
-    /// queued jobs) a timeout or a 2xx without an id. Off by default: the
-    /// core releases the permit on those today (see the report).
+    /// queued jobs) a timeout or a 2xx without an id. Strict only: the core
+    /// once released the permit on those (fixed, core/tests/dst_findings.rs).
     pub ambiguous: bool,
     /// Restart the object while a queued job's submission is on the wire.
-    /// Off by default: the resumed submission is sent again without spending
-    /// rate budget (see the report), so Sync can count one request too many.
+    /// Strict only: the resumed submission once spent no rate budget (fixed);
+    /// one answered 429 still frees its permit and can be canceled although
+    /// the first send may have created it (an ignored test in dst_findings.rs).
     pub restart_mid_submit: bool,
-    /// Hold the idempotency table to `max_records` exactly. Off by default:
-    /// a keyed `respond-async` create admitted at once takes a record without
-    /// the bound check (see the report), so the check allows those.
+    /// Hold the idempotency table to `max_records` exactly. Strict only: a
+    /// keyed `respond-async` create admitted at once once took a record
+    /// without the bound check (fixed).
     pub exact_idempotency_bound: bool,
+    /// Hold a reconciliation run that needs more pages than the budget lets
+    /// it have in a row to the liveness bound. Off by default: the core
+    /// abandons a run when a later page is refused its budget and lists again
+    /// from the first page, so while clients spend the rest of `other`, a
+    /// listing longer than the reserved share can starve (see
+    /// core/tests/dst_findings.rs); the bound then counts those runs' delay
+    /// like a fault's.
+    pub starvable_listing: bool,
 }
 
 impl Params {
@@ -122,6 +131,7 @@ impl Params {
             ambiguous,
             restart_mid_submit: strict,
             exact_idempotency_bound: strict,
+            starvable_listing: strict,
         }
     }
 }
@@ -246,6 +256,8 @@ pub struct Stats {
     pub creates: u64,
     pub created_outside: u64,
     pub deduplicated: u64,
+    /// Creates whose key replayed a generation that had already ended.
+    pub deduplicated_ended: u64,
     pub dispatched: u64,
     pub upstream_429_rate: u64,
     pub upstream_429_concurrency: u64,
@@ -264,6 +276,8 @@ pub struct Stats {
     pub released_by_reconcile: u64,
     pub reconciliations: u64,
     pub reconcile_failed: u64,
+    /// Runs abandoned when a later page was refused its budget.
+    pub listings_starved: u64,
     pub adoptions: u64,
     pub restarts: u64,
     pub restarts_deferred: u64,
@@ -292,6 +306,7 @@ impl Stats {
             creates,
             created_outside,
             deduplicated,
+            deduplicated_ended,
             dispatched,
             upstream_429_rate,
             upstream_429_concurrency,
@@ -310,6 +325,7 @@ impl Stats {
             released_by_reconcile,
             reconciliations,
             reconcile_failed,
+            listings_starved,
             adoptions,
             restarts,
             restarts_deferred,
@@ -339,11 +355,12 @@ impl fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "sync: created {} (queued jobs {})  outside {}  deduplicated {}  429 rate {}  429 concurrency {}  5xx {}  timeouts {}  2xx without id {}  connection errors {}",
+            "sync: created {} (queued jobs {})  outside {}  deduplicated {} (of ended generations {})  429 rate {}  429 concurrency {}  5xx {}  timeouts {}  2xx without id {}  connection errors {}",
             self.creates,
             self.dispatched,
             self.created_outside,
             self.deduplicated,
+            self.deduplicated_ended,
             self.upstream_429_rate,
             self.upstream_429_concurrency,
             self.upstream_5xx,
@@ -364,12 +381,13 @@ impl fmt::Display for Stats {
         )?;
         write!(
             f,
-            "permits freed by webhook {}  by status read {}  by reconciliation {}  reconciliations {} (failed {})  adoptions {}  restarts {} (deferred mid-submit {})  alarms {}  peak permits {}",
+            "permits freed by webhook {}  by status read {}  by reconciliation {}  reconciliations {} (failed {}, starved mid-listing {})  adoptions {}  restarts {} (deferred mid-submit {})  alarms {}  peak permits {}",
             self.released_by_webhook,
             self.released_by_observe,
             self.released_by_reconcile,
             self.reconciliations,
             self.reconcile_failed,
+            self.listings_starved,
             self.adoptions,
             self.restarts,
             self.restarts_deferred,
@@ -398,7 +416,9 @@ enum Fate {
 
 #[derive(Clone, Debug)]
 enum Answer {
-    Created(String),
+    /// A generation and the status Sync's answer gives it: `PENDING` when
+    /// new, its current status when a key replays it (an ended one's final).
+    Created(String, &'static str),
     NoId,
     Limited(LimitKind),
     ServerError,
@@ -426,6 +446,8 @@ enum Kind {
     },
     Page {
         epoch: u64,
+        cursor: Option<String>,
+        limit: u32,
     },
     Lookup {
         epoch: u64,
@@ -463,13 +485,18 @@ struct Holding {
     read: Vec<String>,
 }
 
+/// A reconciliation run the object is driving (the core keeps the listing).
 #[derive(Clone, Debug)]
 struct Recon {
     epoch: u64,
-    listed_from: Ms,
-    active: Vec<ActiveGeneration>,
-    pages: usize,
-    cursor: Option<String>,
+    started: Ms,
+    /// The schedule's finished runs when it began: more at its end means it completed.
+    runs: u64,
+    /// What stopped it early, if an injected fault did: a Sync 5xx, timeout
+    /// or 429 on a page, or the `other` backoff such a 429 set.
+    fault: bool,
+    /// Pages fetched so far.
+    pages: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -517,6 +544,9 @@ pub struct World {
     relayed: BTreeSet<String>,
     pub stats: Stats,
     slack: Ms,
+    /// Reconciliation runs an injected fault (or, unless
+    /// `starvable_listing`, a starved listing) stopped: (began, retried at).
+    faulted_runs: Vec<(Ms, Ms)>,
 }
 
 pub type Check = Result<(), String>;
@@ -529,6 +559,17 @@ fn job_key(ticket: &str) -> String {
     format!("sync-governor-{ticket}")
 }
 
+/// Sync's 429 body for a limit of `kind`.
+fn limited_body(kind: LimitKind) -> String {
+    match kind {
+        LimitKind::Rate => r#"{"statusCode":429,"errorCode":"rate_limit_exceeded"}"#.to_owned(),
+        LimitKind::Concurrency => {
+            r#"{"statusCode":429,"errorCode":"concurrency_limit_exceeded","message":"Concurrency limit reached"}"#
+                .to_owned()
+        }
+    }
+}
+
 fn id_in(body: &str) -> Option<String> {
     settle::created_id(body.as_bytes())
 }
@@ -537,9 +578,14 @@ impl World {
     pub fn new(p: Params, seed: u64) -> Self {
         let l = p.limits.clone();
         let other_span = l.other.span_ms();
-        // How late a lost end may be noticed beyond one reconciliation period:
-        // the listing may wait for budget or an upstream backoff, and the
-        // alarm runs relay deliveries and a dispatch loop before it.
+        // How late a lost end may be noticed beyond one reconciliation period
+        // when no fault stops a run (faulted runs add their own delay, see
+        // `fault_delay`): the listing may wait for an upstream backoff
+        // (`backoff.cap_ms`) and for budget (a refused page postpones the run
+        // until a unit frees: up to a span, twice), a run is retried
+        // `reconcile.min_ms` after a failure, its pages and lookup take up to
+        // a timeout each, and the alarm runs relay deliveries (up to 300 ms
+        // each in this model) and a dispatch loop before it.
         let slack = l.backoff.cap_ms
             + 2 * other_span
             + l.reconcile.min_ms
@@ -572,6 +618,7 @@ impl World {
             relayed: BTreeSet::new(),
             stats: Stats::default(),
             slack,
+            faulted_runs: Vec::new(),
         }
     }
 
@@ -694,55 +741,72 @@ impl World {
         Ok(())
     }
 
+    /// Reconciliation as the object runs it (src/account_object.rs): the
+    /// core's listing conversation (core/src/listing.rs) decides each page
+    /// and lookup and spends their budget; the world only fetches.
     fn recon_start(&mut self) -> Check {
-        self.recon =
-            Some(Recon { epoch: self.epoch, listed_from: self.now, active: Vec::new(), pages: 0, cursor: None });
-        self.recon_page()
+        let runs = self.acc.state.reconcile.runs;
+        self.recon = Some(Recon { epoch: self.epoch, started: self.now, runs, fault: false, pages: 0 });
+        let reply = self.listing(Command::ListStart);
+        self.recon_step(reply)
     }
 
-    fn recon_page(&mut self) -> Check {
+    /// One turn of the conversation, counting what it freed and adopted.
+    fn listing(&mut self, c: Command) -> Reply {
+        let held = |w: &World| -> BTreeMap<u64, bool> {
+            w.acc.state.permits.held().iter().map(|p| (p.id, matches!(p.holder, Holder::Adopted(_)))).collect()
+        };
+        let before = held(self);
+        let reply = self.reply(c);
+        let after = held(self);
+        self.stats.released_by_reconcile += before.keys().filter(|id| !after.contains_key(*id)).count() as u64;
+        self.stats.adoptions +=
+            after.iter().filter(|(id, adopted)| **adopted && !before.contains_key(*id)).count() as u64;
+        reply
+    }
+
+    fn recon_step(&mut self, reply: Reply) -> Check {
         let Some(r) = self.recon.clone() else { return Ok(()) };
-        if r.pages >= MAX_PAGES {
-            let c =
-                Command::Reconciled { listed_from: r.listed_from, active: r.active, complete: false, ended: vec![] };
-            self.reconciled(c);
-            return self.recon_end();
-        }
-        let admit = AdmitRequest { class: "other".into(), internal: true, ..AdmitRequest::default() };
-        match self.reply(Command::Admit(admit)) {
-            Reply::Rejected(rej) => {
-                self.stats.reconcile_failed += 1;
-                self.reply(Command::ReconcileFailed { retry_at: rej.retry_at_ms });
-                self.recon_end()
-            }
-            Reply::Admitted(_) => {
+        match reply {
+            Reply::List(ListStep::Page { cursor, limit }) => {
                 let fate = self.get_fate();
-                self.send(Kind::Page { epoch: self.epoch }, fate);
+                self.send(Kind::Page { epoch: r.epoch, cursor, limit }, fate);
                 Ok(())
             }
-            other => Err(format!("unexpected reply to the reconciliation's admission: {other:?}")),
+            Reply::List(ListStep::Lookup { ids }) => {
+                let fate = self.get_fate();
+                self.send(Kind::Lookup { epoch: r.epoch, ids }, fate);
+                Ok(())
+            }
+            Reply::List(ListStep::Done) => {
+                if self.acc.state.reconcile.runs > r.runs {
+                    self.stats.reconciliations += 1;
+                } else {
+                    self.stats.reconcile_failed += 1;
+                    // Refused for budget while a Sync 429's backoff holds `other`: the fault's doing.
+                    let backoff = self.acc.state.backoff.get("other").is_some_and(|b| b.until > self.now);
+                    // Refused for budget after its first page: a starved listing.
+                    let starved = r.pages > 0 && !self.p.starvable_listing;
+                    if starved && !(r.fault || backoff) {
+                        self.stats.listings_starved += 1;
+                    }
+                    if r.fault || backoff || starved {
+                        let retry = self.acc.state.reconcile.next_at.unwrap_or(self.now).max(self.now);
+                        // Older ones can no longer matter to a permit's bound.
+                        let horizon = self.now.saturating_sub(self.l.concurrency.lease_ttl_ms);
+                        self.faulted_runs.retain(|(_, retry)| *retry > horizon);
+                        self.faulted_runs.push((r.started, retry));
+                    }
+                }
+                self.recon_end()
+            }
+            other => Err(format!("unexpected reply in a reconciliation: {other:?}")),
         }
     }
 
     fn recon_end(&mut self) -> Check {
         self.recon = None;
         self.alarm_continue()
-    }
-
-    fn reconciled(&mut self, c: Command) {
-        let before: BTreeSet<u64> = self.acc.state.permits.held().iter().map(|p| p.id).collect();
-        if let Reply::Ack { released } = self.reply(c) {
-            self.stats.released_by_reconcile += u64::from(released);
-        }
-        self.stats.reconciliations += 1;
-        self.stats.adoptions += self
-            .acc
-            .state
-            .permits
-            .held()
-            .iter()
-            .filter(|p| matches!(p.holder, Holder::Adopted(_)) && !before.contains(&p.id))
-            .count() as u64;
     }
 
     fn restart(&mut self) -> Check {
@@ -780,7 +844,7 @@ impl World {
                 s.counters = Default::default();
                 s.waits = governor_core::metrics::Metrics::default().waits();
                 s.series = governor_core::metrics::Series::default().view(0);
-                format!("{}", serde_json::to_string(&s).unwrap_or_default())
+                serde_json::to_string(&s).unwrap_or_default()
             }
             other => format!("{other:?}"),
         }
@@ -793,8 +857,8 @@ impl World {
         let amb = p.ambiguous;
         let r = &mut self.rng;
         if r.chance(p.p_timeout) {
-            // The Worker keeps the reservation of a direct create that timed out;
-            // a queued job's timeout is Transient (the permit is released).
+            // Sync may have the create either way (the Worker and the queue keep
+            // the permit as unknown); a queued job's reaches Sync in strict mode.
             let reached = if queued { amb && r.chance(0.5) } else { r.chance(0.5) };
             return Fate::Timeout { reached };
         }
@@ -879,9 +943,12 @@ impl World {
             let failed = self.rng.chance(self.p.p_fail_gen);
             match self.sync.create(now, key.as_deref(), governed, model, hook, duration, failed)? {
                 Processed::Limited(k) => Answer::Limited(k),
-                Processed::Existing(g) => {
+                Processed::Existing(g, status) => {
                     self.stats.deduplicated += 1;
-                    Answer::Created(g)
+                    if self.sync.gens[&g].ended.is_some() {
+                        self.stats.deduplicated_ended += 1;
+                    }
+                    Answer::Created(g, status)
                 }
                 Processed::Created(g) => {
                     if governed {
@@ -894,7 +961,7 @@ impl World {
                     }
                     let ends = self.sync.gens[&g].ends;
                     self.at(ends, Event::GenEnd(g.clone()));
-                    Answer::Created(g)
+                    Answer::Created(g, "PENDING")
                 }
             }
         } else {
@@ -917,9 +984,8 @@ impl World {
                         .collect();
                     body = format!("[{}]", items.join(","));
                 }
-                Kind::Page { .. } => {
-                    let cursor = self.recon.as_ref().and_then(|r| r.cursor.clone());
-                    let page = self.sync.list_page(now, cursor.as_deref(), self.l.reconcile.page_size as usize);
+                Kind::Page { cursor, limit, .. } => {
+                    let page = self.sync.list_page(now, cursor.as_deref(), *limit as usize);
                     body = serde_json::to_string(&page).unwrap_or_default();
                 }
                 _ => {}
@@ -927,12 +993,12 @@ impl World {
             Answer::Ok
         };
         let answer = match (answer, req.fate) {
-            (Answer::Created(g), Fate::ServerError { .. }) => {
+            (Answer::Created(g, _), Fate::ServerError { .. }) => {
                 let _ = g;
                 Answer::ServerError
             }
             (Answer::Ok, Fate::ServerError { .. }) => Answer::ServerError,
-            (Answer::Created(_), Fate::NoId) => Answer::NoId,
+            (Answer::Created(..), Fate::NoId) => Answer::NoId,
             (a, _) => a,
         };
         if let Some(r) = self.reqs.get_mut(&id) {
@@ -967,25 +1033,18 @@ impl World {
             Kind::Client { class, permit: Some(permit), key, .. } => {
                 let mut ended = None;
                 let command = match (&answer, req.fate) {
-                    // The Worker answers 504 and keeps the reservation: the outcome is unknown.
-                    (None, Fate::Timeout { .. }) => None,
-                    // The connection failed: the Worker releases (src/handler.rs).
-                    (None, _) => Some(Command::Release { permit }),
+                    // No answer in time (504) or the connection failed: Sync may
+                    // have taken it, so the Worker keeps the permit until a
+                    // listing tells (src/handler.rs: `Command::Unsettled`).
+                    (None, _) => Some(Command::Unsettled { permit }),
                     (Some(a), _) => {
                         let (status, body) = match a {
-                            Answer::Created(g) => (201, format!(r#"{{"id":"{g}","status":"PENDING"}}"#)),
+                            Answer::Created(g, s) => (201, format!(r#"{{"id":"{g}","status":"{s}"}}"#)),
                             Answer::NoId => (200, "{}".to_owned()),
-                            Answer::Limited(LimitKind::Rate) => {
-                                (429, r#"{"statusCode":429,"errorCode":"rate_limit_exceeded"}"#.to_owned())
-                            }
-                            Answer::Limited(LimitKind::Concurrency) => (
-                                429,
-                                r#"{"statusCode":429,"errorCode":"concurrency_limit_exceeded","message":"Concurrency limit reached"}"#
-                                    .to_owned(),
-                            ),
+                            Answer::Limited(kind) => (429, limited_body(*kind)),
                             Answer::ServerError | Answer::Ok => (500, r#"{"statusCode":500}"#.to_owned()),
                         };
-                        if let (Answer::Created(g), Some(k)) = (a, &key) {
+                        if let (Answer::Created(g, _), Some(k)) = (a, &key) {
                             self.tell(&scoped(k), g)?;
                         }
                         let body = if status == 201 && self.rng.chance(0.3) {
@@ -1045,7 +1104,7 @@ impl World {
                     return Ok(()); // the object that sent it is gone
                 }
                 // As src/upstream.rs::submit maps Sync's answer.
-                if let Some(Answer::Created(g)) = &answer {
+                if let Some(Answer::Created(g, _)) = &answer {
                     let gens = self.job_gens.entry(job.ticket.clone()).or_default();
                     gens.insert(g.clone());
                     if gens.len() > 1 {
@@ -1053,51 +1112,50 @@ impl World {
                     }
                 }
                 let outcome = match answer {
-                    Some(Answer::Created(generation)) => DispatchOutcome::Created { generation },
+                    Some(Answer::Created(generation, status)) => {
+                        let body = format!(r#"{{"id":"{generation}","status":"{status}"}}"#);
+                        match settle::ended_in_create(201, body.as_bytes()) {
+                            // A replayed key's generation that already ended.
+                            Some(Command::Observe { mut generations }) if !generations.is_empty() => {
+                                DispatchOutcome::Ended { generation, status: generations.swap_remove(0).status }
+                            }
+                            _ => DispatchOutcome::Created { generation },
+                        }
+                    }
                     Some(Answer::Limited(kind)) => DispatchOutcome::Limited { kind, retry_after_ms: None },
                     _ => DispatchOutcome::Transient,
                 };
                 self.reply(Command::Dispatched { ticket: job.ticket, permit: job.permit, outcome });
                 return self.dispatch_step();
             }
-            Kind::Page { epoch } => {
+            Kind::Page { epoch, .. } => {
                 if epoch != self.epoch || self.recon.as_ref().is_none_or(|r| r.epoch != epoch) {
                     return Ok(());
                 }
-                let listed_from = self.recon.as_ref().map_or(self.now, |r| r.listed_from);
-                match answer {
+                // As src/upstream.rs::list_active reads Sync's answer.
+                let page = match answer {
                     Some(Answer::Ok) => {
                         let items: Vec<ActiveGeneration> = serde_json::from_str(&req.body).unwrap_or_default();
-                        let n = items.len();
-                        let r = self.recon.as_mut().expect("reconciling");
-                        r.cursor = items.last().map(|g| g.id.clone());
-                        r.active.extend(items);
-                        r.pages += 1;
-                        if n < self.l.reconcile.page_size as usize || r.cursor.is_none() {
-                            return self.recon_finish();
-                        }
-                        return self.recon_page();
+                        let count = items.len();
+                        ListedPage::Items { items, count }
                     }
-                    Some(Answer::Limited(kind)) => {
-                        let class = if kind == LimitKind::Rate { "other" } else { "generate" };
-                        let c =
-                            Command::UpstreamLimited { class: class.into(), kind, permit: None, retry_after_ms: None };
-                        self.reply(c);
-                        self.stats.reconcile_failed += 1;
-                        self.reply(Command::ReconcileFailed { retry_at: listed_from + self.l.reconcile.min_ms });
-                        return self.recon_end();
-                    }
-                    _ => {
-                        self.stats.reconcile_failed += 1;
-                        self.reply(Command::ReconcileFailed { retry_at: listed_from + self.l.reconcile.min_ms });
-                        return self.recon_end();
+                    Some(Answer::Limited(kind)) => ListedPage::Limited { body: limited_body(kind) },
+                    _ => ListedPage::Failed,
+                };
+                if let Some(r) = self.recon.as_mut() {
+                    match page {
+                        ListedPage::Items { .. } => r.pages += 1,
+                        _ => r.fault = true,
                     }
                 }
+                let reply = self.listing(Command::Listed { page });
+                return self.recon_step(reply);
             }
             Kind::Lookup { epoch, .. } => {
-                if epoch != self.epoch || self.recon.is_none() {
+                if epoch != self.epoch || self.recon.as_ref().is_none_or(|r| r.epoch != epoch) {
                     return Ok(());
                 }
+                // As src/upstream.rs::statuses: nothing read is no statuses.
                 let ended: Vec<Observed> = match answer {
                     Some(Answer::Ok) => {
                         #[derive(serde::Deserialize)]
@@ -1113,31 +1171,12 @@ impl World {
                     }
                     _ => Vec::new(),
                 };
-                let r = self.recon.clone().expect("reconciling");
-                let c = Command::Reconciled { listed_from: r.listed_from, active: r.active, complete: true, ended };
-                self.reconciled(c);
-                return self.recon_end();
+                let reply = self.listing(Command::LookedUp { ended });
+                return self.recon_step(reply);
             }
             Kind::Outside { .. } => {}
         }
         Ok(())
-    }
-
-    fn recon_finish(&mut self) -> Check {
-        let r = self.recon.clone().expect("reconciling");
-        let ids: Vec<String> = r.active.iter().map(|a| a.id.clone()).collect();
-        let gone = self.acc.state.presumed_ended(&ids, r.listed_from);
-        if !gone.is_empty() {
-            let admit = AdmitRequest { class: "other".into(), internal: true, ..AdmitRequest::default() };
-            if let Reply::Admitted(_) = self.reply(Command::Admit(admit)) {
-                let fate = self.get_fate();
-                self.send(Kind::Lookup { epoch: self.epoch, ids: gone }, fate);
-                return Ok(());
-            }
-        }
-        let c = Command::Reconciled { listed_from: r.listed_from, active: r.active, complete: true, ended: vec![] };
-        self.reconciled(c);
-        self.recon_end()
     }
 
     fn gen_end(&mut self, id: &str) {
@@ -1558,6 +1597,27 @@ impl World {
         Ok(())
     }
 
+    /// How long reconciliation runs stopped by an injected fault kept it
+    /// waiting after `from`. A page Sync answers 5xx, 429 (its own count,
+    /// which outside traffic shares) or not at all ends the run, and the core
+    /// (core/src/listing.rs) tries again `reconcile.min_ms` later; a Sync 429
+    /// also pauses `other` for up to `backoff.cap_ms` (exponential, full
+    /// jitter), and a run refused its budget meanwhile waits for the pause to
+    /// end. None of that is bounded by a number of faults (they are drawn at
+    /// random), so the liveness bound counts, for each such run, the time from
+    /// its start (or `from`) to its retry: exactly the documented backoff as
+    /// the core applied it. Runs refused their first page for plain budget
+    /// are not faults: the reserved share must fit them in the slack. Runs
+    /// refused a later page count too unless `starvable_listing` (a known
+    /// gap of the core, not a fault).
+    fn fault_delay(&self, from: Ms) -> Ms {
+        self.faulted_runs
+            .iter()
+            .filter(|(_, retry)| *retry > from)
+            .map(|(began, retry)| retry - (*began).max(from))
+            .sum()
+    }
+
     /// The invariants, after every step.
     pub fn check(&mut self) -> Check {
         let l = &self.l;
@@ -1585,12 +1645,15 @@ impl World {
                     };
                     if let Some(e) = gen.ended {
                         let from = e.max(p.bound_at.unwrap_or(p.since));
-                        let bound = from + l.reconcile.max_ms + self.slack;
+                        let faults = self.fault_delay(from);
+                        let bound = from + l.reconcile.max_ms + self.slack + faults;
                         if now > bound {
                             return Err(format!(
-                                "permits: {p:?} still held {} ms after its generation ended at {e} (bound {} ms)",
+                                "permits: {p:?} still held {} ms after its generation ended at {e} (bound {} ms: period {} + slack {} + faulted runs {faults})",
                                 now - from,
-                                l.reconcile.max_ms + self.slack
+                                bound - from,
+                                l.reconcile.max_ms,
+                                self.slack
                             ));
                         }
                     }
