@@ -18,7 +18,7 @@
 //! existing object stays where it is. Read once per isolate; an invalid value
 //! is ignored with one warning.
 
-use governor_core::contract::{Command, Reply};
+use governor_core::contract::{Command, WireReply as Reply};
 use governor_core::error::GovernorError;
 use governor_core::secret::Secret;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -85,29 +85,50 @@ extern "C" {
 
 /// Send one command to the account's Durable Object.
 pub async fn call(env: &Env, account: &str, key: Option<&Secret>, command: &Command) -> Result<Reply, GovernorError> {
-    let internal = |what: &str| GovernorError::Internal(format!("account object: {what}"));
-    // The object threw, was reset or overloaded: nothing was decided, so the
-    // caller may retry (503 with Retry-After), never a 500.
+    let body = encode(command)?;
+    let text = post(env, account, URL, &body, key).await?;
+    decode(&text)
+}
+
+/// One copy of the contract's encoder and decoder, outside every future.
+#[inline(never)]
+fn encode(command: &Command) -> Result<String, GovernorError> {
+    serde_json::to_string(command).map_err(|_| internal("encode"))
+}
+
+#[inline(never)]
+fn decode(text: &str) -> Result<Reply, GovernorError> {
+    governor_core::json::from_str(text).map_err(|_| internal("decode"))
+}
+
+fn internal(what: &str) -> GovernorError {
+    GovernorError::Internal(format!("account object: {what}"))
+}
+
+/// POST `body` to the object named `name` (an account, or a singleton of the
+/// same class) at `url`; its answer's text. The object threw, was reset or
+/// overloaded: nothing was decided, so the caller may retry (503 with
+/// Retry-After), never a 500.
+pub async fn post(env: &Env, name: &str, url: &str, body: &str, key: Option<&Secret>) -> Result<String, GovernorError> {
     let unavailable = |what: &str| GovernorError::Unavailable(format!("account object: {what}"));
-    let body = serde_json::to_string(command).map_err(|_| internal("encode"))?;
     let stub = env
         .durable_object(BINDING)
         .and_then(|ns| match location_hint(env) {
-            Some(hint) => ns.get_by_name_with_location_hint(account, hint),
-            None => ns.get_by_name(account),
+            Some(hint) => ns.get_by_name_with_location_hint(name, hint),
+            None => ns.get_by_name(name),
         })
         .map_err(|_| internal("binding"))?;
     let stub: RawStub = stub.into_rpc();
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
-    init.set_body(&JsValue::from_str(&body));
+    init.set_body(&JsValue::from_str(body));
     let headers = web_sys::Headers::new().map_err(|_| internal("headers"))?;
-    headers.set(ACCOUNT_HEADER, account).map_err(|_| internal("headers"))?;
+    headers.set(ACCOUNT_HEADER, name).map_err(|_| internal("headers"))?;
     if let Some(k) = key {
         headers.set(KEY_HEADER, k.expose()).map_err(|_| internal("headers"))?;
     }
     init.set_headers(&headers);
-    let promise = stub.fetch_with_init(URL, &init).map_err(|_| unavailable("unreachable"))?;
+    let promise = stub.fetch_with_init(url, &init).map_err(|_| unavailable("unreachable"))?;
     let resp: web_sys::Response = JsFuture::from(promise).await.map_err(|_| unavailable("unreachable"))?.into();
     if resp.status() != 200 {
         worker::console_error!("account object answered {}", resp.status());
@@ -115,5 +136,5 @@ pub async fn call(env: &Env, account: &str, key: Option<&Secret>, command: &Comm
     }
     let text = resp.text().map_err(|_| unavailable("unreadable"))?;
     let text = JsFuture::from(text).await.map_err(|_| unavailable("unreadable"))?;
-    serde_json::from_str(&text.as_string().unwrap_or_default()).map_err(|_| internal("decode"))
+    Ok(text.as_string().unwrap_or_default())
 }

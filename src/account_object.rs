@@ -89,16 +89,23 @@ impl AccountObject {
         if fresh {
             self.migrate_legacy().await?;
         }
+        if self.load_state(limits)? {
+            // A submission was cut off by a restart: resume it at once.
+            self.state.storage().set_alarm(1).await?;
+        }
+        Ok(())
+    }
+
+    /// Load the hot state from the tables (the synchronous part of
+    /// [`Self::ensure_loaded`]); true when a submission was cut off.
+    #[inline(never)]
+    fn load_state(&self, limits: &Limits) -> Result<bool> {
         let loaded = self.with_store(|s| AccountState::load(s, limits).map_err(store_error))??;
         let interrupted = loaded.queue.stale_submitting().is_some();
         if self.cache.borrow().is_none() {
             *self.cache.borrow_mut() = Some(loaded);
         }
-        if interrupted {
-            // A submission was cut off by a restart: resume it at once.
-            self.state.storage().set_alarm(1).await?;
-        }
-        Ok(())
+        Ok(interrupted)
     }
 
     fn with_store<T>(&self, f: impl FnOnce(&SqlStore) -> T) -> Result<T> {
@@ -142,21 +149,26 @@ impl AccountObject {
     async fn run(&self, limits: &Limits, command: Command) -> Result<(Reply, Vec<Effect>)> {
         self.ensure_loaded(limits).await?;
         let now: Ms = Date::now().as_millis();
-        let out = {
-            let mut cache = self.cache.borrow_mut();
-            let account = cache.get_or_insert_with(AccountState::default);
-            let store = self.store.borrow();
-            let store = store.as_ref().ok_or_else(|| worker::Error::RustError("account storage not open".into()))?;
-            let out = apply(limits, account, store, now, jitter(), command);
-            if let Err(e) = store.write(&out.writes) {
-                // The memory is ahead of the tables: forget it, reload on the next call.
-                *cache = None;
-                return Err(e);
-            }
-            out
-        };
-        self.schedule(out.wake, now).await?;
-        Ok((out.reply, out.effects))
+        let (reply, effects, wake) = self.apply_now(limits, command, now)?;
+        self.schedule(wake, now).await?;
+        Ok((reply, effects))
+    }
+
+    /// The synchronous part of [`Self::run`]: apply and write the rows (one
+    /// copy of it, whatever awaits around it).
+    #[inline(never)]
+    fn apply_now(&self, limits: &Limits, command: Command, now: Ms) -> Result<(Reply, Vec<Effect>, Option<Ms>)> {
+        let mut cache = self.cache.borrow_mut();
+        let account = cache.get_or_insert_with(AccountState::default);
+        let store = self.store.borrow();
+        let store = store.as_ref().ok_or_else(|| worker::Error::RustError("account storage not open".into()))?;
+        let out = apply(limits, account, store, now, jitter(), command);
+        if let Err(e) = store.write(&out.writes) {
+            // The memory is ahead of the tables: forget it, reload on the next call.
+            *cache = None;
+            return Err(e);
+        }
+        Ok((out.reply, out.effects, out.wake))
     }
 
     async fn reply(&self, limits: &Limits, command: Command) -> Result<Reply> {
@@ -303,7 +315,7 @@ impl DurableObject for AccountObject {
             }
             _ => false,
         };
-        let command: Option<Command> = req.text().await.ok().and_then(|t| serde_json::from_str(&t).ok());
+        let command: Option<Command> = req.text().await.ok().and_then(|t| governor_core::json::from_str(&t).ok());
         let Some(command) = command else { return Response::error("malformed command", 400) };
         self.ensure_loaded(&config.limits).await?;
         if let Ok(Some(account)) = req.headers().get(ACCOUNT_HEADER) {

@@ -4,12 +4,11 @@
 //! text). Without `GOVERNOR_ADMIN_KEY` every route here is a 404.
 
 use governor_core::config::{Config, LogLevel};
-use governor_core::contract::{Command, Reply};
+use governor_core::contract::{Command, WireReply as Reply};
 use governor_core::error::GovernorError;
 use governor_core::keys::{bearer_token, fingerprint, is_admin_key};
 use governor_core::metrics::{render, MetricsView};
-use governor_core::ops::{parse_pause, AdminCommand, AdminReply};
-use governor_core::overrides::LimitsPatch;
+use governor_core::ops::AdminCommand;
 use governor_core::route::{is_account_name, AdminRoute};
 use serde::Serialize;
 use worker::{Env, Headers, Request, Response};
@@ -54,20 +53,16 @@ pub async fn handle(
         AdminRoute::Accounts => return accounts(env, origin).await,
         AdminRoute::Account(account) => {
             return match account_client::call(env, &account, None, &Command::Status).await? {
-                Reply::Status(view) => Ok(respond::json_of(200, &view, origin)),
+                Reply::Status(view) => {
+                    Ok(respond::json_text(200, crate::handler::status_body(view.get(), config, &req), origin))
+                }
                 _ => Err(unexpected()),
             };
         }
-        AdminRoute::SetLimits(a) => {
-            let body = read_json_body(&mut req, MAX_BODY).await?;
-            let patch = LimitsPatch::parse(&body, &config.limits).map_err(GovernorError::BadRequest)?;
-            ("set_limits", a, AdminCommand::SetLimits { patch })
-        }
+        // Bodies are read (bounded) here and parsed by the core in the object.
+        AdminRoute::SetLimits(a) => ("set_limits", a, AdminCommand::SetLimits { body: text_body(&mut req).await? }),
         AdminRoute::ClearLimits(a) => ("clear_limits", a, AdminCommand::ClearLimits),
-        AdminRoute::Pause(a) => {
-            let body = read_json_body(&mut req, MAX_BODY).await?;
-            ("pause", a, parse_pause(&body).map_err(GovernorError::BadRequest)?)
-        }
+        AdminRoute::Pause(a) => ("pause", a, AdminCommand::Pause { body: text_body(&mut req).await? }),
         AdminRoute::Resume(a) => ("resume", a, AdminCommand::Resume),
         AdminRoute::Queue(a) => ("list_queue", a, AdminCommand::Queue),
         AdminRoute::Drain(a) => ("drain_queue", a, AdminCommand::Drain),
@@ -91,42 +86,21 @@ pub async fn handle(
             .emit(config.log_level);
     }
     match reply {
-        Reply::Admin(AdminReply::Limits(limits)) => Ok(respond::json_of(200, &Limits { limits }, origin)),
-        Reply::Admin(AdminReply::Jobs(jobs)) => Ok(respond::json_of(200, &jobs, origin)),
-        Reply::Admin(AdminReply::Paused(paused)) => Ok(respond::json_of(200, &PausedBody { paused }, origin)),
-        Reply::Admin(AdminReply::Count(n)) if action == "drain_queue" => {
-            Ok(respond::json_of(200, &Cancelled { cancelled: n }, origin))
-        }
-        Reply::Admin(AdminReply::Count(0)) => Err(GovernorError::NotFound),
-        Reply::Admin(AdminReply::Count(n)) => Ok(respond::json_of(200, &Released { released: n }, origin)),
+        Reply::Admin(body) => Ok(respond::json_text(200, body.get().to_owned(), origin)),
         Reply::Ticket(view) => Ok(respond::json_of(200, &view, origin)),
         Reply::Refused(r) => Err(crate::generate::refusal(r)),
         _ => Err(unexpected()),
     }
 }
 
+/// An admin request's body as text (bounded, UTF-8).
+async fn text_body(req: &mut Request) -> Result<String, GovernorError> {
+    let bytes = read_json_body(req, MAX_BODY).await?;
+    String::from_utf8(bytes).map_err(|_| GovernorError::BadRequest("the body is not UTF-8".into()))
+}
+
 fn unexpected() -> GovernorError {
     GovernorError::Internal("unexpected reply to an admin call".into())
-}
-
-#[derive(Serialize)]
-struct Limits {
-    limits: Vec<governor_core::overrides::LimitView>,
-}
-
-#[derive(Serialize)]
-struct PausedBody {
-    paused: Option<governor_core::ops::PauseView>,
-}
-
-#[derive(Serialize)]
-struct Cancelled {
-    cancelled: u32,
-}
-
-#[derive(Serialize)]
-struct Released {
-    released: u32,
 }
 
 #[derive(Serialize)]
@@ -153,7 +127,7 @@ async fn snapshots(env: &Env, accounts: &[String]) -> Vec<Option<MetricsView>> {
         .map(|a| -> Task<'_, Option<MetricsView>> {
             Box::pin(async move {
                 match account_client::call(env, a, None, &Command::Admin(AdminCommand::Metrics)).await {
-                    Ok(Reply::Admin(AdminReply::Metrics(m))) => Some(m),
+                    Ok(Reply::Metrics(m)) => Some(m),
                     _ => None,
                 }
             })

@@ -48,7 +48,8 @@ pub async fn key(env: &Env) -> Result<Secret, GovernorError> {
     if resp.status_code() != 200 {
         return Err(unavailable("failed"));
     }
-    let reply: KeyReply = resp.json().await.map_err(|_| unavailable("unreadable"))?;
+    let text = resp.text().await.map_err(|_| unavailable("unreadable"))?;
+    let reply: KeyReply = governor_core::json::from_str(&text).map_err(|_| unavailable("unreadable"))?;
     if reply.key.len() < 32 {
         return Err(unavailable("malformed"));
     }

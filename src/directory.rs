@@ -5,10 +5,9 @@
 //! announces itself at most about once a minute (the core decides, see
 //! `Admitted::announce`), from `wait_until`: never on a request's path.
 
+use governor_core::error::GovernorError;
 use serde::{Deserialize, Serialize};
 use worker::{Env, Response, SqlStorage, SqlStorageValue as V};
-
-use crate::account_client::BINDING;
 
 /// The singleton's object name.
 pub const OBJECT_NAME: &str = "__directory__";
@@ -36,31 +35,22 @@ pub struct Entry {
     pub last_seen: u64,
 }
 
-async fn call<T: for<'de> Deserialize<'de>>(env: &Env, body: &Call) -> worker::Result<T> {
-    let stub = env.durable_object(BINDING)?.get_by_name(OBJECT_NAME)?;
-    let init = worker::RequestInit {
-        method: worker::Method::Post,
-        body: Some(serde_json::to_string(body).map_err(|e| worker::Error::RustError(e.to_string()))?.into()),
-        ..Default::default()
-    };
-    let req = worker::Request::new_with_init(URL, &init)?;
-    let mut resp = stub.fetch_with_request(req).await?;
-    if resp.status_code() != 200 {
-        return Err(worker::Error::RustError(format!("directory answered {}", resp.status_code())));
-    }
-    resp.json().await
+async fn call<T: for<'de> Deserialize<'de>>(env: &Env, body: &Call) -> Result<T, GovernorError> {
+    let body = serde_json::to_string(body).map_err(|_| GovernorError::Internal("directory: encode".into()))?;
+    let text = crate::account_client::post(env, OBJECT_NAME, URL, &body, None).await?;
+    governor_core::json::from_str(&text).map_err(|_| GovernorError::Internal("directory: decode".into()))
 }
 
 /// Tell the directory the account was active at `at` (epoch ms).
 pub async fn announce(env: &Env, account: &str, at: u64) {
-    let r: worker::Result<u64> = call(env, &Call::Announce { account: account.to_owned(), at }).await;
+    let r: Result<u64, GovernorError> = call(env, &Call::Announce { account: account.to_owned(), at }).await;
     if let Err(e) = r {
-        worker::console_warn!("directory announce failed: {e}");
+        worker::console_warn!("directory announce failed: {}", e.message());
     }
 }
 
 /// The accounts seen, most recently seen first.
-pub async fn list(env: &Env, limit: u32) -> worker::Result<Vec<Entry>> {
+pub async fn list(env: &Env, limit: u32) -> Result<Vec<Entry>, GovernorError> {
     call(env, &Call::List { limit: limit.min(MAX_LIST) }).await
 }
 
@@ -72,7 +62,7 @@ pub fn serve(sql: &SqlStorage, body: &str) -> worker::Result<Response> {
         None,
     )?;
     sql.exec("CREATE INDEX IF NOT EXISTS directory_by_seen ON directory (last_seen)", None)?;
-    let Ok(call) = serde_json::from_str::<Call>(body) else { return Response::error("malformed call", 400) };
+    let Ok(call) = governor_core::json::from_str::<Call>(body) else { return Response::error("malformed call", 400) };
     match call {
         Call::Announce { account, at } => {
             if !governor_core::route::is_account_name(&account) {
@@ -90,17 +80,33 @@ pub fn serve(sql: &SqlStorage, body: &str) -> worker::Result<Response> {
                  LIMIT -1 OFFSET ?)",
                 vec![V::Integer(MAX_ACCOUNTS as i64)],
             )?;
-            Response::from_json(&1u64)
+            json_response(&1u64)
         }
         Call::List { limit } => {
-            let rows: Vec<Entry> = sql
-                .exec(
-                    "SELECT account, first_seen AS firstSeen, last_seen AS lastSeen FROM directory \
-                     ORDER BY last_seen DESC LIMIT ?",
-                    vec![V::Integer(i64::from(limit.min(MAX_LIST)))],
-                )?
-                .to_array()?;
-            Response::from_json(&rows)
+            let cursor = sql.exec(
+                "SELECT account, first_seen, last_seen FROM directory ORDER BY last_seen DESC LIMIT ?",
+                vec![V::Integer(i64::from(limit.min(MAX_LIST)))],
+            )?;
+            let int = |v: Option<&V>| match v {
+                Some(V::Integer(n)) => u64::try_from(*n).unwrap_or(0),
+                _ => 0,
+            };
+            let mut rows: Vec<Entry> = Vec::new();
+            for row in cursor.raw() {
+                let row = row?;
+                if let Some(V::String(account)) = row.first() {
+                    rows.push(Entry {
+                        account: account.clone(),
+                        first_seen: int(row.get(1)),
+                        last_seen: int(row.get(2)),
+                    });
+                }
+            }
+            json_response(&rows)
         }
     }
+}
+
+fn json_response<T: Serialize>(v: &T) -> worker::Result<Response> {
+    Response::ok(serde_json::to_string(v).map_err(|e| worker::Error::RustError(e.to_string()))?)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use governor_core::class::RateClass;
 use governor_core::config::Config;
-use governor_core::contract::{AdmitRequest, Command, Hold, IdempotencyKey, Refusal, Reply, TicketView};
+use governor_core::contract::{AdmitRequest, Command, Hold, IdempotencyKey, Refusal, TicketView, WireReply as Reply};
 use governor_core::error::GovernorError;
 use governor_core::keys::Caller;
 use governor_core::prefer::Prefer;
@@ -219,7 +219,13 @@ pub async fn admit(
         let next = admit.hold.as_ref().and_then(|h| h.next(rejection, remaining));
         let Some((hold, sleep)) = next.filter(|_| !req.inner().signal().aborted()) else {
             if let Some(ticket) = rejection.hold {
-                let _ = account_client::call(env, account, key, &Command::Unhold { ticket }).await;
+                let _ = account_client::call(
+                    env,
+                    account,
+                    key,
+                    &Command::Unhold { ticket, reason: Some(rejection.reason) },
+                )
+                .await;
             }
             return Ok(reply);
         };
@@ -275,5 +281,7 @@ pub fn refusal(r: Refusal) -> GovernorError {
         }
         Refusal::InProgress { retry_after_ms } => GovernorError::InProgress { retry_after_ms },
         Refusal::StorageUnavailable => GovernorError::Unavailable("the account's storage could not be read".into()),
+        Refusal::NotFound => GovernorError::NotFound,
+        Refusal::Invalid(m) => GovernorError::BadRequest(m),
     }
 }

@@ -5,7 +5,7 @@
 //! by [`respond::error`] only.
 
 use governor_core::config::{Config, LogLevel};
-use governor_core::contract::{AdmitRequest, Command, IdempotencyKey, PolicyState, Reply};
+use governor_core::contract::{AdmitRequest, Admitted, Command, IdempotencyKey, PolicyState, WireReply as Reply};
 use governor_core::error::GovernorError;
 use governor_core::keys::{bearer_token, Caller};
 use governor_core::prefer;
@@ -13,7 +13,6 @@ use governor_core::queue::{is_reserved_idempotency_key, RESERVED_IDEMPOTENCY_PRE
 use governor_core::route::{route, Proxy, ProxyKind, Route};
 use governor_core::secret::Secret;
 use governor_core::settle;
-use serde_json::json;
 use worker::{Context, Date, Env, Request, Response};
 
 use crate::account_client;
@@ -55,7 +54,7 @@ async fn dispatch(
     let method = req.method().to_string();
     match route(&method, &path, &config.limits) {
         Route::Preflight => Ok(Response::builder().with_status(204).with_headers(cors::preflight(origin)).empty()),
-        Route::Health => Ok(respond::json(200, &json!({"ok": true}), origin)),
+        Route::Health => Ok(respond::json_text(200, r#"{"ok":true}"#.into(), origin)),
         Route::NotFound => Err(GovernorError::NotFound),
         Route::Ambiguous => Err(GovernorError::AmbiguousPath),
         Route::MethodNotAllowed => Err(GovernorError::MethodNotAllowed),
@@ -70,15 +69,7 @@ async fn dispatch(
         Route::Status => {
             let caller = authenticate(&req, config)?;
             match account_client::call(env, &caller.account, object_key(config, &caller), &Command::Status).await? {
-                Reply::Status(view) => {
-                    // The account's view, plus the deployment's webhook settings.
-                    let mut body = serde_json::to_string(&view).unwrap_or_else(|_| "{}".into());
-                    body.pop();
-                    body.push_str(",\"webhooks\":");
-                    body.push_str(&webhooks_status(config, &req).to_string());
-                    body.push('}');
-                    Ok(respond::json_text(200, body, origin))
-                }
+                Reply::Status(view) => Ok(respond::json_text(200, status_body(view.get(), config, &req), origin)),
                 _ => Err(GovernorError::Internal("unexpected reply to status".into())),
             }
         }
@@ -91,15 +82,35 @@ async fn dispatch(
     }
 }
 
+/// The account's status view (the object's JSON), plus the deployment's
+/// webhook settings.
+pub(crate) fn status_body(view: &str, config: &Config, req: &Request) -> String {
+    let mut body = String::from(view.trim_end());
+    if body.ends_with('}') {
+        body.pop();
+        body.push_str(",\"webhooks\":");
+        body.push_str(&serde_json::to_string(&webhooks_status(config, req)).unwrap_or_else(|_| "null".into()));
+        body.push('}');
+    }
+    body
+}
+
 /// How callbacks are checked: `verification` is `off` without
 /// `SYNC_WEBHOOK_SECRET` (any holder of a callback URL can post to it).
-fn webhooks_status(config: &Config, req: &Request) -> serde_json::Value {
-    let verification = if config.webhooks.sync_secret.is_some() { "on" } else { "off" };
-    json!({
-        "verification": verification,
-        "localMode": webhook::local_mode(config, req),
-        "tokenTtlSeconds": config.webhooks.token_ttl_s,
-    })
+fn webhooks_status(config: &Config, req: &Request) -> WebhooksView {
+    WebhooksView {
+        verification: if config.webhooks.sync_secret.is_some() { "on" } else { "off" },
+        local_mode: webhook::local_mode(config, req),
+        token_ttl_seconds: config.webhooks.token_ttl_s,
+    }
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WebhooksView {
+    verification: &'static str,
+    local_mode: bool,
+    token_ttl_seconds: u64,
 }
 
 /// The key a caller presents: `x-api-key`, or `Authorization: Bearer`
@@ -189,27 +200,31 @@ async fn proxy_request(
         Decision { config, account: &caller.account, client: &caller.client, class: &class, waited_ms: 0 };
     let started = Date::now().as_millis();
     let reply = match generate::admit(env, &caller.account, key, admit, wait_ms, &req, &mut decision.waited_ms).await {
-        Ok(reply) => reply,
+        Ok(reply) => Some(reply),
         // FAIL_MODE=open: the account's object cannot decide; forward
-        // without a decision rather than fail the client (logged, counted).
+        // without a decision (no permit, nothing settled) rather than fail
+        // the client. Logged and counted; reconciliation adopts a
+        // generation created this way once the object is back.
         Err(e @ GovernorError::Unavailable(_)) if config.fail_open => {
             decision.log(LogLevel::Warn, "fail_open", Some(&e.message()), None, None);
             tally::fail_open(&caller.account);
-            return forward_undecided(req, config, &caller, &url, p, prepared.map(|p| p.bytes), origin).await;
+            None
         }
         Err(e) => return Err(e),
     };
+    let undecided = reply.is_none();
     let admitted = match reply {
-        Reply::Admitted(a) => a,
-        Reply::Rejected(r) => {
+        None => Admitted::default(),
+        Some(Reply::Admitted(a)) => a,
+        Some(Reply::Rejected(r)) => {
             decision.log(LogLevel::Info, "refused", Some(r.reason.name()), None, None);
             return Err(GovernorError::Limited(r));
         }
-        Reply::Queued(ticket) => {
+        Some(Reply::Queued(ticket)) => {
             decision.log(LogLevel::Info, "queued", None, None, None);
             return Ok(generate::queued(&ticket, origin));
         }
-        Reply::Replay(r) => {
+        Some(Reply::Replay(r)) => {
             let body = match &r.refetch {
                 // Too large to keep: Sync's current view of the same generation.
                 Some(id) => upstream::generation(&config.api_base, &caller.upstream_key, id, config.timeouts.read_ms)
@@ -219,8 +234,8 @@ async fn proxy_request(
             };
             return Ok(generate::replayed(r.status, body, origin));
         }
-        Reply::Refused(r) => return Err(generate::refusal(r)),
-        _ => return Err(GovernorError::Internal("unexpected reply to admit".into())),
+        Some(Reply::Refused(r)) => return Err(generate::refusal(r)),
+        Some(_) => return Err(GovernorError::Internal("unexpected reply to admit".into())),
     };
     let body = match prepared {
         Some(p) => Body::Bytes(p.bytes),
@@ -261,13 +276,19 @@ async fn proxy_request(
         retry_cap_ms: config.limits.backoff.cap_ms,
     };
     let upstream_status = resp.status_code();
-    let settled = settle_response(env, ctx, settle, resp).await;
+    let settled = if undecided {
+        let mut resp = resp;
+        let _ = resp.headers_mut().set("x-governor-decision", "fail-open");
+        Ok((resp, None))
+    } else {
+        settle_response(env, ctx, settle, resp).await
+    };
     // What the governor added: everything but Sync's time and the deliberate wait.
     let added = forwarded_at.saturating_sub(started).saturating_sub(decision.waited_ms);
     tally::record(&caller.account, upstream_status, added);
     decision.log(
         LogLevel::Info,
-        "admitted",
+        if undecided { "forwarded_undecided" } else { "admitted" },
         None,
         Some(upstream_status),
         settled.as_ref().ok().and_then(|s| s.1.as_deref()),
@@ -413,34 +434,4 @@ impl Decision<'_> {
         }
         line.emit(self.config.log_level);
     }
-}
-
-/// `FAIL_MODE=open`: forward a request the account's object could not
-/// decide on. No permit is taken and nothing is settled; reconciliation
-/// adopts a generation created this way once the object is back.
-async fn forward_undecided(
-    req: Request,
-    config: &Config,
-    caller: &Caller,
-    url: &str,
-    p: Proxy,
-    prepared: Option<Vec<u8>>,
-    origin: &Origin,
-) -> Result<Response, GovernorError> {
-    let body = match prepared {
-        Some(bytes) => Body::Bytes(bytes),
-        None => Body::Stream(req.inner().body()),
-    };
-    let auth = if config.keys.is_managed() {
-        UpstreamAuth::Managed(Some(&caller.upstream_key))
-    } else {
-        UpstreamAuth::Key(&caller.upstream_key)
-    };
-    let creates = p.kind == ProxyKind::Create;
-    let deadline =
-        Deadline { ms: config.timeouts.forward_ms(req.method().as_ref(), &req.path(), creates), whole: creates };
-    let mut resp = proxy::forward(&req, url, body, auth, deadline).await?;
-    let _ = resp.headers_mut().set("x-governor-decision", "fail-open");
-    cors::decorate(resp.headers_mut(), origin);
-    Ok(resp)
 }

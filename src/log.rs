@@ -4,26 +4,31 @@
 //! outcomes, statuses and generation ids — never a key, a secret or a body.
 
 use governor_core::config::LogLevel;
-use serde_json::{Map, Value};
 
-/// A log line being built.
-pub struct Line(Map<String, Value>);
+/// A log line being built: a JSON object written field by field.
+pub struct Line {
+    level: LogLevel,
+    text: String,
+}
+
+/// A JSON string literal (quoted and escaped).
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
 
 impl Line {
     pub fn new(level: LogLevel, event: &str) -> Self {
-        let mut m = Map::new();
-        m.insert("level".into(), level.name().into());
-        m.insert("event".into(), event.into());
-        Line(m)
+        let text = format!("{{\"level\":\"{}\",\"event\":{}", level.name(), quoted(event));
+        Line { level, text }
     }
 
     pub fn str(mut self, key: &str, value: &str) -> Self {
-        self.0.insert(key.into(), value.into());
+        self.text.push_str(&format!(",\"{key}\":{}", quoted(value)));
         self
     }
 
     pub fn num(mut self, key: &str, value: u64) -> Self {
-        self.0.insert(key.into(), value.into());
+        self.text.push_str(&format!(",\"{key}\":{value}"));
         self
     }
 
@@ -35,21 +40,15 @@ impl Line {
     }
 
     /// Write the line if `threshold` lets its level through.
-    pub fn emit(self, threshold: LogLevel) {
-        let level = match self.0.get("level").and_then(Value::as_str) {
-            Some("debug") => LogLevel::Debug,
-            Some("warn") => LogLevel::Warn,
-            Some("error") => LogLevel::Error,
-            _ => LogLevel::Info,
-        };
-        if level < threshold || threshold == LogLevel::Off {
+    pub fn emit(mut self, threshold: LogLevel) {
+        if self.level < threshold || threshold == LogLevel::Off {
             return;
         }
-        let text = Value::Object(self.0).to_string();
-        match level {
-            LogLevel::Error => worker::console_error!("{text}"),
-            LogLevel::Warn => worker::console_warn!("{text}"),
-            _ => worker::console_log!("{text}"),
+        self.text.push('}');
+        match self.level {
+            LogLevel::Error => worker::console_error!("{}", self.text),
+            LogLevel::Warn => worker::console_warn!("{}", self.text),
+            _ => worker::console_log!("{}", self.text),
         }
     }
 }

@@ -7,7 +7,7 @@ use governor_core::backoff::upstream_retry_ms;
 use governor_core::error::GovernorError;
 use governor_core::secret::Secret;
 use wasm_bindgen::JsValue;
-use worker::{Fetch, Headers, Request, RequestInit, Response, ResponseBody};
+use worker::{Fetch, Headers, Request, Response, ResponseBody};
 
 use crate::timeout::Boxed;
 
@@ -99,10 +99,18 @@ pub async fn forward(
         Body::Stream(stream) => stream.map(JsValue::from),
         Body::Bytes(bytes) => Some(js_sys::Uint8Array::from(bytes.as_slice()).into()),
     };
-    let mut init = RequestInit::new();
-    init.with_method(req.method()).with_headers(headers).with_body(body);
-    let upstream = Request::new_with_init(url, &init)
-        .map_err(|_| GovernorError::BadRequest("request cannot be forwarded".into()))?;
+    // Built on web_sys directly: the `worker` crate's `RequestInit`
+    // conversion (cf properties, redirects, ...) is the larger part of the
+    // bundle for nothing the governor sets.
+    let init = web_sys::RequestInit::new();
+    init.set_method(req.method().as_ref());
+    init.set_headers(&headers.0);
+    if let Some(body) = &body {
+        init.set_body(body);
+    }
+    let upstream: Request = web_sys::Request::new_with_str_and_init(url, &init)
+        .map_err(|_| GovernorError::BadRequest("request cannot be forwarded".into()))?
+        .into();
     let boxed = Boxed::new();
     let signal = boxed.signal.clone();
     let call = async {

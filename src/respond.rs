@@ -31,17 +31,9 @@ pub fn json_text(status: u16, text: String, origin: &Origin) -> Response {
     Response::builder().with_status(status).with_headers(headers).fixed(text.into_bytes())
 }
 
-/// A JSON response with fresh (mutable) headers.
-pub fn json(status: u16, body: &serde_json::Value, origin: &Origin) -> Response {
-    let headers = Headers::new();
-    let _ = headers.set("content-type", "application/json");
-    cors::decorate(&headers, origin);
-    Response::builder().with_status(status).with_headers(headers).fixed(body.to_string().into_bytes())
-}
-
 /// The response for any error.
 pub fn error(err: &GovernorError, origin: &Origin) -> Response {
-    let resp = json(err.status(), &err.body(), origin);
+    let resp = json_of(err.status(), &err.body(), origin);
     if let GovernorError::Limited(r) = err {
         let h = resp.headers();
         let _ = h.set("retry-after", &r.retry_after_secs().to_string());

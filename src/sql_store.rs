@@ -105,7 +105,7 @@ impl SqlStore {
 
     /// Decode the JSON of the first column, skipping what does not decode.
     fn records<T: DeserializeOwned>(&self, query: &str, bindings: Vec<V>) -> StoreResult<Vec<T>> {
-        self.rows(query, bindings, |r| serde_json::from_str(&col_str(r, 0)?).ok())
+        self.rows(query, bindings, |r| governor_core::json::from_str(&col_str(r, 0)?).ok())
     }
 
     fn exec(&self, query: &str, bindings: Vec<V>) -> worker::Result<()> {
@@ -246,7 +246,7 @@ impl Store for SqlStore {
 
     fn outbox_schedule(&self) -> StoreResult<Vec<Delivery>> {
         self.rows("SELECT head, length(body) FROM outbox", Vec::new(), |r| {
-            let mut d: Delivery = serde_json::from_str(&col_str(r, 0)?).ok()?;
+            let mut d: Delivery = governor_core::json::from_str(&col_str(r, 0)?).ok()?;
             d.body_bytes = col_u64(r, 1)?;
             Some(d)
         })
@@ -314,7 +314,7 @@ impl Store for SqlStore {
 
     fn delivery(&self, id: u64) -> StoreResult<Option<Delivery>> {
         let rows = self.rows("SELECT head, body FROM outbox WHERE id = ?", vec![int(id)], |r| {
-            let mut d: Delivery = serde_json::from_str(&col_str(r, 0)?).ok()?;
+            let mut d: Delivery = governor_core::json::from_str(&col_str(r, 0)?).ok()?;
             d.body = col_str(r, 1)?;
             Some(d)
         })?;

@@ -5,25 +5,24 @@
 //! accounts wait to be told; beyond, new counts are dropped.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 use governor_core::metrics::Tally;
 
 const MAX_ACCOUNTS: usize = 256;
 
 thread_local! {
-    static PENDING: RefCell<BTreeMap<String, Tally>> = const { RefCell::new(BTreeMap::new()) };
+    static PENDING: RefCell<Vec<(String, Tally)>> = const { RefCell::new(Vec::new()) };
 }
 
 fn with(account: &str, f: impl FnOnce(&mut Tally)) {
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
-        if let Some(t) = p.get_mut(account) {
+        if let Some((_, t)) = p.iter_mut().find(|(a, _)| a == account) {
             f(t);
         } else if p.len() < MAX_ACCOUNTS {
             let mut t = Tally::default();
             f(&mut t);
-            p.insert(account.to_owned(), t);
+            p.push((account.to_owned(), t));
         }
     });
 }
@@ -31,7 +30,7 @@ fn with(account: &str, f: impl FnOnce(&mut Tally)) {
 /// A forwarded request ended: Sync's status and the time the governor added.
 pub fn record(account: &str, status: u16, added_ms: u64) {
     with(account, |t| {
-        *t.upstream.entry(status).or_default() += 1;
+        count(&mut t.upstream, status, 1);
         t.added_latency.observe(added_ms);
     });
 }
@@ -43,16 +42,29 @@ pub fn fail_open(account: &str) {
 
 /// The counts waiting for `account`, taken (to send with an admission).
 pub fn take(account: &str) -> Option<Tally> {
-    PENDING.with(|p| p.borrow_mut().remove(account)).filter(|t| !t.is_empty())
+    PENDING
+        .with(|p| {
+            let mut p = p.borrow_mut();
+            let i = p.iter().position(|(a, _)| a == account)?;
+            Some(p.swap_remove(i).1)
+        })
+        .filter(|t| !t.is_empty())
 }
 
 /// Counts that could not be delivered go back (the admission failed).
 pub fn restore(account: &str, tally: Tally) {
     with(account, |t| {
         for (s, n) in tally.upstream {
-            *t.upstream.entry(s).or_default() += n;
+            count(&mut t.upstream, s, n);
         }
         t.added_latency.merge(&tally.added_latency);
         t.fail_open += tally.fail_open;
     });
+}
+
+fn count(statuses: &mut Vec<(u16, u64)>, status: u16, n: u64) {
+    match statuses.iter_mut().find(|(s, _)| *s == status) {
+        Some((_, c)) => *c += n,
+        None => statuses.push((status, n)),
+    }
 }

@@ -15,7 +15,7 @@ use crate::class::RateClass;
 use crate::config::Limits;
 use crate::contract::{
     AdmitRequest, BackoffView, BoundView, Command, ConcurrencyView, InFlightView, LimitKind, MemoryView, Observed,
-    PolicyState, QueueView, ReconcileView, Refusal, RelayView, Reply, StatusView, StorageView,
+    PolicyState, QueueView, Reason, ReconcileView, Refusal, RelayView, Reply, StatusView, StorageView,
 };
 use crate::dispatch::DispatchBlock;
 use crate::durations::Durations;
@@ -114,7 +114,7 @@ pub enum Effect {
 }
 
 fn meta_value<T: DeserializeOwned + Default>(meta: &BTreeMap<String, String>, key: &str) -> T {
-    meta.get(key).and_then(|v| serde_json::from_str(v).ok()).unwrap_or_default()
+    meta.get(key).and_then(|v| crate::json::from_str(v).ok()).unwrap_or_default()
 }
 
 fn json<T: Serialize>(v: &T) -> String {
@@ -394,7 +394,11 @@ impl AccountState {
                     Ok(()) => Reply::Ack { released: 0 },
                 }
             }
-            Command::Unhold { ticket } => {
+            Command::Unhold { ticket, reason } => {
+                if let Some(h) = self.held.iter().find(|h| h.ticket == ticket) {
+                    let (class, name) = (h.class.clone(), reason.map_or("wait_expired", Reason::name));
+                    self.metrics.refused(&class, name, now);
+                }
                 self.held.retain(|h| h.ticket != ticket);
                 Reply::Ack { released: 0 }
             }
@@ -736,7 +740,11 @@ impl AccountState {
     /// relay delivery, queued work, sweeping old records), if ever.
     pub fn next_wake(&self, limits: &Limits, now: Ms) -> Option<Ms> {
         let sweep = (self.idempotency.totals.records > 0).then_some(self.sweep_at.max(now + 1));
+        // Counts not yet written are written by then (an idle object is
+        // evicted; its alarm brings it back to write them).
+        let metrics = self.metrics.dirty.then_some(self.metrics.flush_at.max(now + 1));
         [
+            metrics,
             self.permits.next_expiry(),
             self.reconcile.next_at,
             self.outbox.next_wake(),

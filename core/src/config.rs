@@ -280,7 +280,7 @@ impl Vars<'_> {
         match self.get(var) {
             None => Ok(None),
             // Never echo the value or serde's message (it may quote it).
-            Some(raw) => serde_json::from_str(&raw).map(Some).map_err(|_| err(var, format!("must be {shape}"))),
+            Some(raw) => crate::json::from_str(&raw).map(Some).map_err(|_| err(var, format!("must be {shape}"))),
         }
     }
 }
@@ -377,7 +377,7 @@ impl Config {
         let generate = rate(v.number("GENERATE_PER_MINUTE", 60, 1, 100_000)?, "GENERATE_BURST")?;
         let other = rate(v.number("REQUESTS_PER_MINUTE", 600, 1, 100_000)?, "REQUESTS_BURST")?;
         let extra_raw = v.get("RATE_CLASSES").unwrap_or_else(|| DEFAULT_EXTRA.to_owned());
-        let specs: Vec<ExtraClassSpec> = serde_json::from_str(&extra_raw).map_err(|e| {
+        let specs: Vec<ExtraClassSpec> = crate::json::from_str(&extra_raw).map_err(|e| {
             err("RATE_CLASSES", format!("expected [{{\"name\",\"method\",\"path\",\"perMinute\"}}]: {e}"))
         })?;
         let mut extra = Vec::new();

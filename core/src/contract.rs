@@ -72,7 +72,12 @@ pub enum Command {
     #[serde(skip)]
     Delivered { id: u64, attempt: Attempt },
     /// A held request gave up (client gone or deadline passed).
-    Unhold { ticket: u64 },
+    Unhold {
+        ticket: u64,
+        /// Why the last attempt was refused (the request is counted as refused for it).
+        #[serde(default)]
+        reason: Option<Reason>,
+    },
     /// The alarm asks for the next queued job to submit, if one may go now.
     #[serde(skip)]
     Dispatch,
@@ -300,8 +305,10 @@ pub enum LimitKind {
     Concurrency,
 }
 
-/// The object's answer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The object's answer. Encoded by the object only: the Worker reads it as
+/// a [`WireReply`] (the same JSON), which keeps the views it only passes on
+/// to its client as raw text, so the Worker carries no decoder for them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reply {
     Admitted(Admitted),
@@ -323,8 +330,27 @@ pub enum Reply {
     /// What a reconciliation run fetches next.
     #[serde(skip)]
     List(crate::listing::ListStep),
-    /// The answer to an operator's command.
+    /// The answer to an operator's command: the body of its response.
     Admin(crate::ops::AdminReply),
+    /// The account's metrics, for the Worker to render.
+    Metrics(crate::metrics::MetricsView),
+}
+
+/// The Worker's reading of a [`Reply`]: status and admin views stay the
+/// object's JSON text, passed through unread.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WireReply {
+    Admitted(Admitted),
+    Rejected(Rejection),
+    Ack { released: u32 },
+    Status(Box<serde_json::value::RawValue>),
+    Queued(TicketView),
+    Ticket(TicketView),
+    Replay(Replay),
+    Refused(Refusal),
+    Admin(Box<serde_json::value::RawValue>),
+    Metrics(crate::metrics::MetricsView),
 }
 
 /// A refusal that is not about capacity.
@@ -340,11 +366,15 @@ pub enum Refusal {
     },
     /// The account's storage could not be read; nothing was decided.
     StorageUnavailable,
+    /// What the request names does not exist (a permit to release, ...).
+    NotFound,
+    /// The request's body is not what the command takes.
+    Invalid(String),
 }
 
 /// An admission: the permit (if one was asked for) now belongs to the
 /// request, which must bind or release it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Admitted {
     pub permit: Option<PermitId>,
     pub policies: Vec<PolicyState>,
@@ -424,7 +454,7 @@ pub struct PolicyState {
 }
 
 /// `GET /governor/v1/status`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusView {
     pub policies: Vec<PolicyState>,
@@ -448,7 +478,7 @@ pub struct StatusView {
 }
 
 /// What the account stores, against its bounds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageView {
     pub schema_version: u32,
@@ -459,7 +489,7 @@ pub struct StorageView {
     pub in_memory: MemoryView,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BoundView {
     pub count: u64,
@@ -468,7 +498,7 @@ pub struct BoundView {
     pub max_bytes: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MemoryView {
     pub permits: u32,
@@ -479,7 +509,7 @@ pub struct MemoryView {
     pub admission_stamps: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueView {
     pub depth: u32,
@@ -502,7 +532,7 @@ pub enum Blocked {
     NoSyncKey,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileView {
     pub runs: u64,
@@ -510,7 +540,7 @@ pub struct ReconcileView {
     pub last_drift: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RelayView {
     pub pending: usize,
@@ -522,7 +552,7 @@ pub struct RelayView {
     pub duplicates: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConcurrencyView {
     pub limit: u32,
@@ -532,7 +562,7 @@ pub struct ConcurrencyView {
     pub expected_duration_ms: Ms,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InFlightView {
     /// `None` while the request is still on its way to Sync.
@@ -545,7 +575,7 @@ pub struct InFlightView {
     pub expected_end_in_ms: Ms,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BackoffView {
     pub class: String,

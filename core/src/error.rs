@@ -3,7 +3,7 @@
 //! `error`) so SDKs that branch on `errorCode` keep working. Messages never
 //! contain a key or a secret.
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::config::ConfigError;
 use crate::contract::{Reason, Rejection};
@@ -129,24 +129,44 @@ impl GovernorError {
     }
 
     /// The JSON body.
-    pub fn body(&self) -> Value {
+    pub fn body(&self) -> ErrorBody {
         let status = self.status();
-        let mut body = json!({
-            "statusCode": status,
-            "errorCode": self.code(),
-            "message": self.message(),
-            "error": reason_phrase(status),
-        });
+        let mut body = ErrorBody {
+            status_code: status,
+            error_code: self.code(),
+            message: self.message(),
+            error: reason_phrase(status),
+            retry_after_ms: None,
+            policy: None,
+            limit: None,
+        };
         if let Self::InProgress { retry_after_ms } = self {
-            body["retryAfterMs"] = json!(retry_after_ms);
+            body.retry_after_ms = Some(*retry_after_ms);
         }
         if let Self::Limited(r) = self {
-            body["retryAfterMs"] = json!(r.retry_after_ms);
-            body["policy"] = json!(r.policy);
-            body["limit"] = json!(r.limit);
+            body.retry_after_ms = Some(r.retry_after_ms);
+            body.policy = Some(r.policy.clone());
+            body.limit = Some(r.limit);
         }
         body
     }
+}
+
+/// An error's JSON body: Sync's error shape, plus the retry time and the
+/// policy for a refusal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    pub status_code: u16,
+    pub error_code: &'static str,
+    pub message: String,
+    pub error: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
 }
 
 fn reason_phrase(status: u16) -> &'static str {
@@ -194,7 +214,7 @@ mod tests {
             hold: None,
         };
         assert_eq!(r.retry_after_secs(), 1);
-        let b = GovernorError::Limited(r).body();
+        let b = serde_json::to_value(GovernorError::Limited(r).body()).unwrap();
         assert_eq!(b["statusCode"], 429);
         assert_eq!(b["errorCode"], "concurrency_limit_exceeded");
         assert_eq!(b["retryAfterMs"], 500);
@@ -205,7 +225,7 @@ mod tests {
     fn upstream_timeout_is_a_504_json_error() {
         let e = GovernorError::UpstreamTimeout { ms: 1_500 };
         assert_eq!(e.status(), 504);
-        let b = e.body();
+        let b = serde_json::to_value(e.body()).unwrap();
         assert_eq!(b["statusCode"], 504);
         assert_eq!(b["errorCode"], "upstream_timeout");
         assert_eq!(b["error"], "Gateway Timeout");
@@ -216,7 +236,7 @@ mod tests {
     fn ambiguous_path_is_a_400_json_error() {
         let e = GovernorError::AmbiguousPath;
         assert_eq!(e.status(), 400);
-        let b = e.body();
+        let b = serde_json::to_value(e.body()).unwrap();
         assert_eq!(b["statusCode"], 400);
         assert_eq!(b["errorCode"], "ambiguous_path");
         assert_eq!(b["error"], "Bad Request");

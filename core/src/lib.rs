@@ -53,6 +53,7 @@ pub mod durations;
 pub mod error;
 pub mod headers;
 pub mod idempotency;
+pub mod json;
 pub mod keys;
 pub mod listing;
 pub mod mem;

@@ -63,7 +63,7 @@ impl Histogram {
 pub struct Tally {
     /// Sync's answers by HTTP status.
     #[serde(default)]
-    pub upstream: BTreeMap<u16, u64>,
+    pub upstream: Vec<(u16, u64)>,
     /// Time the governor added to each request (all but the wait for Sync).
     #[serde(default)]
     pub added_latency: Histogram,
@@ -112,7 +112,7 @@ type Ring = VecDeque<[u32; 3]>;
 pub struct Series {
     /// The step that `back()` of every ring counts.
     end: u64,
-    classes: BTreeMap<String, Ring>,
+    classes: Vec<(String, Ring)>,
 }
 
 /// Which of a step's three numbers.
@@ -130,7 +130,7 @@ impl Series {
             return;
         }
         let n = (step - self.end).min(STEPS as u64) as usize;
-        for ring in self.classes.values_mut() {
+        for (_, ring) in self.classes.iter_mut() {
             for _ in 0..n {
                 ring.pop_front();
                 ring.push_back([0; 3]);
@@ -141,11 +141,15 @@ impl Series {
 
     pub fn record(&mut self, class: &str, outcome: Outcome, now: Ms) {
         self.advance(now);
-        if !self.classes.contains_key(class) && self.classes.len() >= MAX_SERIES_CLASSES {
-            return;
-        }
-        let ring = self.classes.entry(class.to_owned()).or_insert_with(|| VecDeque::from(vec![[0; 3]; STEPS]));
-        if let Some(last) = ring.back_mut() {
+        let i = match self.classes.iter().position(|(c, _)| c == class) {
+            Some(i) => i,
+            None if self.classes.len() >= MAX_SERIES_CLASSES => return,
+            None => {
+                self.classes.push((class.to_owned(), VecDeque::from(vec![[0; 3]; STEPS])));
+                self.classes.len() - 1
+            }
+        };
+        if let Some(last) = self.classes[i].1.back_mut() {
             last[outcome as usize] = last[outcome as usize].saturating_add(1);
         }
     }
@@ -165,16 +169,22 @@ impl Series {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SeriesView {
     pub step_ms: Ms,
     /// The end of the last step (epoch ms); the first starts 15 minutes before.
     pub ends_at: Ms,
-    pub classes: BTreeMap<String, ClassSeries>,
+    /// By class name (a JSON object).
+    #[serde(serialize_with = "as_map")]
+    pub classes: Vec<(String, ClassSeries)>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+fn as_map<S: serde::Serializer>(v: &[(String, ClassSeries)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(v.iter().map(|(k, c)| (k, c)))
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ClassSeries {
     pub admitted: Vec<u32>,
     pub refused: Vec<u32>,
@@ -310,7 +320,7 @@ impl Metrics {
     }
 
     pub fn tally(&mut self, t: &Tally) {
-        for (status, n) in &t.upstream {
+        for (status, n) in t.upstream.iter().take(64) {
             if (100..=599).contains(status) {
                 let e = self.counters.upstream.entry(status.to_string()).or_default();
                 *e = e.saturating_add(*n);
@@ -491,12 +501,13 @@ mod tests {
         s.record("generate", Outcome::Admitted, 1_000_000);
         s.record("generate", Outcome::Refused, 1_000_500);
         let v = s.view(1_000_900);
-        let g = &v.classes["generate"];
+        let class = |v: &SeriesView| v.classes.iter().find(|(c, _)| c == "generate").map(|(_, s)| s.clone()).unwrap();
+        let g = &class(&v);
         assert_eq!((g.admitted.len(), g.admitted[STEPS - 1], g.refused[STEPS - 1]), (STEPS, 1, 1));
         let later = s.view(1_000_000 + 3 * STEP_MS);
-        assert_eq!(later.classes["generate"].admitted[STEPS - 4], 1);
+        assert_eq!(class(&later).admitted[STEPS - 4], 1);
         let gone = s.view(1_000_000 + 100 * STEP_MS);
-        assert!(gone.classes["generate"].admitted.iter().all(|n| *n == 0));
+        assert!(class(&gone).admitted.iter().all(|n| *n == 0));
     }
 
     #[test]
@@ -542,5 +553,25 @@ mod tests {
         assert!(text.contains("sync_governor_wait_seconds_bucket{account=\"a-\\\"q\\\"\",kind=\"held\",le=\"+Inf\"} 5"));
         assert!(text.contains("sync_governor_refused_total{account=\"a-\\\"q\\\"\",reason=\"rate\"} 2"));
         assert!(text.contains("# TYPE sync_governor_permits_in_use gauge"));
+    }
+}
+
+#[cfg(test)]
+mod persistence {
+    use super::*;
+
+    #[test]
+    fn metrics_survive_their_row() {
+        let mut m = Metrics::default();
+        m.admitted("generate", 1_000_000);
+        m.refused("other", "rate", 1_000_000);
+        m.held_wait(1_200);
+        m.tally(&Tally { upstream: vec![(200, 3)], added_latency: Histogram::default(), fail_open: 1 });
+        let row = m.due_row(1_000_000).expect("dirty metrics are written");
+        let back: Metrics = serde_json::from_str(&row).expect("the row reads back");
+        assert_eq!(back.counters, m.counters);
+        assert_eq!(back.wait_held, m.wait_held);
+        assert_eq!(back.series, m.series);
+        assert!(m.due_row(1_000_001).is_none(), "not again before FLUSH_EVERY_MS");
     }
 }

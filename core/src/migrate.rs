@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::permits::Permit;
 use crate::queue::Job;
@@ -22,7 +22,7 @@ use crate::Ms;
 #[derive(Deserialize, Default)]
 struct LegacyPermits {
     #[serde(default)]
-    held: Vec<Value>,
+    held: Vec<Box<RawValue>>,
     #[serde(default)]
     next_id: u64,
 }
@@ -30,7 +30,7 @@ struct LegacyPermits {
 #[derive(Deserialize, Default)]
 struct LegacyOutbox {
     #[serde(default)]
-    items: Vec<Value>,
+    items: Vec<Box<RawValue>>,
     #[serde(default)]
     next_id: u64,
     #[serde(default)]
@@ -39,18 +39,19 @@ struct LegacyOutbox {
     abandoned: u64,
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-enum LegacyRemembered {
-    InFlight { permit: u64 },
-    Done { status: u16, body: String },
-}
-
+/// A remembered `Idempotency-Key` of the previous layout: internally
+/// tagged by `state` (`in_flight` with `permit`, `done` with `status` and
+/// `body`), read flat (no buffering of tagged enums in the Worker).
 #[derive(Deserialize)]
 struct LegacyEntry {
     at: Ms,
-    #[serde(flatten)]
-    what: LegacyRemembered,
+    state: String,
+    #[serde(default)]
+    permit: Option<u64>,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    body: Option<String>,
 }
 
 /// What migrating produced, and what it had to skip.
@@ -60,10 +61,17 @@ pub struct Migrated {
     pub skipped: u32,
 }
 
-fn part<T: for<'de> Deserialize<'de> + Default>(v: &Value, key: &str, skipped: &mut u32) -> T {
-    match v.get(key) {
-        None | Some(Value::Null) => T::default(),
-        Some(x) => serde_json::from_str(&x.to_string()).unwrap_or_else(|_| {
+/// The previous layout's top-level value: its parts, still as JSON text.
+type Parts = BTreeMap<String, Box<RawValue>>;
+
+fn present<'a>(v: &'a Parts, key: &str) -> Option<&'a str> {
+    v.get(key).map(|raw| raw.get()).filter(|raw| *raw != "null")
+}
+
+fn part<T: for<'de> Deserialize<'de> + Default>(v: &Parts, key: &str, skipped: &mut u32) -> T {
+    match present(v, key) {
+        None => T::default(),
+        Some(x) => crate::json::from_str(x).unwrap_or_else(|_| {
             *skipped += 1;
             T::default()
         }),
@@ -79,18 +87,18 @@ pub fn from_legacy(account: Option<&str>, jobs: &[String], cursor: Option<String
     let mut out = Migrated::default();
     let skipped = &mut out.skipped;
     let mut writes = Vec::new();
-    let state: Value = match account.map(serde_json::from_str::<Value>) {
-        Some(Ok(v @ Value::Object(_))) => v,
-        None => Value::Null,
-        Some(_) => {
+    let state: Parts = match account.map(crate::json::from_str::<Parts>) {
+        Some(Ok(v)) => v,
+        None => Parts::new(),
+        Some(Err(_)) => {
             *skipped += 1;
-            Value::Null
+            Parts::new()
         }
     };
-    let windows: BTreeMap<String, Value> = part(&state, "windows", skipped);
+    let windows: BTreeMap<String, Box<RawValue>> = part(&state, "windows", skipped);
     let mut tats = BTreeMap::new();
     for (class, raw) in windows {
-        let Ok(log) = serde_json::from_str::<WindowLog>(&raw.to_string()) else {
+        let Ok(log) = crate::json::from_str::<WindowLog>(raw.get()) else {
             *skipped += 1;
             continue;
         };
@@ -104,25 +112,25 @@ pub fn from_legacy(account: Option<&str>, jobs: &[String], cursor: Option<String
     writes.push(meta("tat", &tats));
     let permits: LegacyPermits = part(&state, "permits", skipped);
     for raw in permits.held {
-        match serde_json::from_str::<Permit>(&raw.to_string()) {
+        match crate::json::from_str::<Permit>(raw.get()) {
             Ok(p) => writes.push(Write::PutPermit(p)),
             Err(_) => *skipped += 1,
         }
     }
     writes.push(meta("permit_next_id", &permits.next_id));
     for key in ["backoff", "durations", "reconcile"] {
-        if let Some(v) = state.get(key).filter(|v| !v.is_null()) {
+        if let Some(v) = present(&state, key) {
             let key: &'static str = match key {
                 "backoff" => "backoff",
                 "durations" => "durations",
                 _ => "reconcile",
             };
-            writes.push(Write::Meta { key, value: v.to_string() });
+            writes.push(Write::Meta { key, value: v.to_owned() });
         }
     }
     let outbox: LegacyOutbox = part(&state, "outbox", skipped);
     for raw in outbox.items {
-        match serde_json::from_str::<Delivery>(&raw.to_string()) {
+        match crate::json::from_str::<Delivery>(raw.get()) {
             Ok(d) => writes.push(Write::PutDelivery(d)),
             Err(_) => *skipped += 1,
         }
@@ -134,18 +142,22 @@ pub fn from_legacy(account: Option<&str>, jobs: &[String], cursor: Option<String
         ..RelayCounters::default()
     };
     writes.push(meta("relay", &counters));
-    let idempotency: BTreeMap<String, Value> = part(&state, "idempotency", skipped);
+    let idempotency: BTreeMap<String, Box<RawValue>> = part(&state, "idempotency", skipped);
     let (mut records, mut bytes) = (0u64, 0u64);
     for (key, raw) in idempotency {
-        let Ok(entry) = serde_json::from_str::<LegacyEntry>(&raw.to_string()) else {
+        let Ok(entry) = crate::json::from_str::<LegacyEntry>(raw.get()) else {
             *skipped += 1;
             continue;
         };
-        let state = match entry.what {
-            LegacyRemembered::InFlight { permit } => IdempotencyState::InFlight { permit },
-            LegacyRemembered::Done { status, body } => {
+        let state = match (entry.state.as_str(), entry.permit, entry.status, entry.body) {
+            ("in_flight", Some(permit), _, _) => IdempotencyState::InFlight { permit },
+            ("done", _, Some(status), Some(body)) => {
                 let generation = crate::settle::created_id(body.as_bytes());
                 IdempotencyState::Done { status, generation, body: Some(body) }
+            }
+            _ => {
+                *skipped += 1;
+                continue;
             }
         };
         let record = IdempotencyRecord { key, at: entry.at, state };
@@ -157,7 +169,7 @@ pub fn from_legacy(account: Option<&str>, jobs: &[String], cursor: Option<String
     let next_seq: u64 = part(&state, "next_seq", skipped);
     let sealed_key: Option<String> = part(&state, "sealed_key", skipped);
     for raw in jobs {
-        let Ok(mut job) = serde_json::from_str::<Job>(raw) else {
+        let Ok(mut job) = crate::json::from_str::<Job>(raw) else {
             *skipped += 1;
             continue;
         };

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::AccountState;
 use crate::config::Limits;
-use crate::contract::{Reply, TicketView};
+use crate::contract::{Refusal, Reply, TicketView};
 use crate::metrics::MetricsView;
 use crate::overrides::{LimitView, LimitsPatch};
 use crate::queue::JobState;
@@ -26,13 +26,14 @@ pub const DEFAULT_PAUSE_RETRY_S: u64 = 60;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AdminCommand {
+    /// The body of `PUT .../limits`, read here (see [`LimitsPatch::parse`]).
     SetLimits {
-        patch: LimitsPatch,
+        body: String,
     },
     ClearLimits,
+    /// The body of `POST .../pause`, read here (see [`parse_pause`]).
     Pause {
-        retry_after_s: u64,
-        reason: Option<String>,
+        body: String,
     },
     Resume,
     Queue,
@@ -47,14 +48,15 @@ pub enum AdminCommand {
     Metrics,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// An admin command's answer: serialised, it is the response's body.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum AdminReply {
-    Limits(Vec<LimitView>),
+    Limits { limits: Vec<LimitView> },
     Jobs(JobsView),
-    Count(u32),
-    Paused(Option<PauseView>),
-    Metrics(MetricsView),
+    Paused { paused: Option<PauseView> },
+    Cancelled { cancelled: u32 },
+    Released { released: u32 },
 }
 
 /// An operator's pause, as stored (`meta` row `paused`).
@@ -66,7 +68,7 @@ pub struct Paused {
     pub reason: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PauseView {
     pub since: String,
@@ -80,7 +82,7 @@ impl Paused {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobsView {
     pub depth: u32,
@@ -88,7 +90,7 @@ pub struct JobsView {
 }
 
 /// A waiting job as the operator sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobView {
     pub ticket: String,
@@ -112,8 +114,8 @@ struct PauseBody {
     reason: Option<String>,
 }
 
-/// Read a pause body (empty is fine).
-pub fn parse_pause(body: &[u8]) -> Result<AdminCommand, String> {
+/// Read a pause body (empty is fine): `(retry_after_s, reason)`.
+pub fn parse_pause(body: &[u8]) -> Result<(u64, Option<String>), String> {
     let b: PauseBody = if body.iter().all(u8::is_ascii_whitespace) {
         PauseBody::default()
     } else if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -126,7 +128,7 @@ pub fn parse_pause(body: &[u8]) -> Result<AdminCommand, String> {
         return Err("retryAfterSeconds must be between 1 and 86400".into());
     }
     let reason = b.reason.map(|r| r.chars().filter(|c| !c.is_control()).take(MAX_REASON_CHARS).collect());
-    Ok(AdminCommand::Pause { retry_after_s, reason })
+    Ok((retry_after_s, reason))
 }
 
 impl AccountState {
@@ -138,23 +140,32 @@ impl AccountState {
         now: Ms,
         command: AdminCommand,
     ) -> StoreResult<Reply> {
+        let invalid = |m: String| Ok(Reply::Refused(Refusal::Invalid(m)));
         let reply = match command {
-            AdminCommand::SetLimits { patch } => {
+            AdminCommand::SetLimits { body } => {
+                let patch = match LimitsPatch::parse(body.as_bytes(), base) {
+                    Ok(p) => p,
+                    Err(m) => return invalid(m),
+                };
                 self.overrides.merge(&patch);
-                AdminReply::Limits(self.overrides.sources(base))
+                AdminReply::Limits { limits: self.overrides.sources(base) }
             }
             AdminCommand::ClearLimits => {
                 self.overrides = Default::default();
-                AdminReply::Limits(self.overrides.sources(base))
+                AdminReply::Limits { limits: self.overrides.sources(base) }
             }
-            AdminCommand::Pause { retry_after_s, reason } => {
+            AdminCommand::Pause { body } => {
+                let (retry_after_s, reason) = match parse_pause(body.as_bytes()) {
+                    Ok(p) => p,
+                    Err(m) => return invalid(m),
+                };
                 let since = self.paused.as_ref().map_or(now, |p| p.since);
                 self.paused = Some(Paused { since, retry_after_s, reason });
-                AdminReply::Paused(self.paused.as_ref().map(Paused::view))
+                AdminReply::Paused { paused: self.paused.as_ref().map(Paused::view) }
             }
             AdminCommand::Resume => {
                 self.paused = None;
-                AdminReply::Paused(None)
+                AdminReply::Paused { paused: None }
             }
             AdminCommand::Queue => AdminReply::Jobs(self.jobs_view(limits, now)),
             AdminCommand::Cancel { ticket } => return self.cancel(limits, store, now, &ticket, None),
@@ -167,19 +178,18 @@ impl AccountState {
                     .map(|j| j.ticket.clone())
                     .collect();
                 let n = waiting.iter().filter(|t| self.queue.cancel(t, now).is_ok()).count();
-                AdminReply::Count(n as u32)
+                AdminReply::Cancelled { cancelled: n as u32 }
             }
             AdminCommand::ReleasePermit { target } => {
                 let freed = match target.strip_prefix("permit-").and_then(|n| n.parse().ok()) {
                     Some(id) => self.permits.release(id),
                     None => self.permits.release_generation(&target),
                 };
-                if let Some(p) = &freed {
-                    self.idempotency.settle(p.id, None, None, now, &limits.idempotency);
-                }
-                AdminReply::Count(u32::from(freed.is_some()))
+                let Some(p) = freed else { return Ok(Reply::Refused(Refusal::NotFound)) };
+                self.idempotency.settle(p.id, None, None, now, &limits.idempotency);
+                AdminReply::Released { released: 1 }
             }
-            AdminCommand::Metrics => AdminReply::Metrics(self.metrics_view(limits)),
+            AdminCommand::Metrics => return Ok(Reply::Metrics(self.metrics_view(limits))),
         };
         Ok(Reply::Admin(reply))
     }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 
 use crate::config::{plan_cap, Limits};
 use crate::window::RateLimit;
@@ -62,8 +63,8 @@ pub struct Overrides {
     pub requests_per_minute: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_burst: Option<u32>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub classes: BTreeMap<String, ClassOverride>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<(String, ClassOverride)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
 }
@@ -74,23 +75,23 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 }
 
 /// The body of `PUT .../limits`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LimitsPatch {
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "present")]
     pub generate_per_minute: Option<Option<u32>>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "present")]
     pub generate_burst: Option<Option<u32>>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "present")]
     pub requests_per_minute: Option<Option<u32>>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "present")]
     pub requests_burst: Option<Option<u32>>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
-    pub classes: Option<Option<BTreeMap<String, Option<ClassOverride>>>>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "present")]
+    pub classes: Option<Option<BTreeMap<String, Box<RawValue>>>>,
+    #[serde(default, deserialize_with = "present")]
     pub concurrency: Option<Option<u32>>,
     /// A plan name (`hobbyist`, `creator`, `growth`, `scale`): sets `concurrency`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub plan: Option<String>,
 }
 
@@ -130,11 +131,11 @@ impl LimitsPatch {
             if classes.len() > MAX_CLASSES {
                 return Err(format!("at most {MAX_CLASSES} classes"));
             }
-            for (name, c) in classes {
+            for (name, raw) in classes {
                 if !base.extra.iter().any(|e| &e.name == name) {
                     return Err("classes: only classes named in RATE_CLASSES can be overridden".into());
                 }
-                if let Some(c) = c {
+                if let Some(c) = class_override(raw)? {
                     in_range("classes.perMinute", Some(Some(c.per_minute)), MAX_PER_MINUTE)?;
                     in_range("classes.burst", Some(c.burst), MAX_PER_MINUTE)?;
                 }
@@ -144,7 +145,17 @@ impl LimitsPatch {
     }
 }
 
+/// One class's patch: an override, or `null` to clear it.
+fn class_override(raw: &RawValue) -> Result<Option<ClassOverride>, String> {
+    crate::json::from_str(raw.get())
+        .map_err(|_| "classes: expected {\"<class>\": {\"perMinute\", \"burst\"?} or null}".into())
+}
+
 impl Overrides {
+    fn class(&self, name: &str) -> Option<&ClassOverride> {
+        self.classes.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+    }
+
     pub fn is_empty(&self) -> bool {
         *self == Overrides::default()
     }
@@ -165,11 +176,12 @@ impl Overrides {
         match &patch.classes {
             Some(None) => self.classes.clear(),
             Some(Some(classes)) => {
-                for (name, c) in classes {
-                    match c {
-                        Some(c) => self.classes.insert(name.clone(), c.clone()),
-                        None => self.classes.remove(name),
-                    };
+                for (name, raw) in classes {
+                    self.classes.retain(|(n, _)| n != name);
+                    // Checked by `LimitsPatch::parse`.
+                    if let Ok(Some(c)) = class_override(raw) {
+                        self.classes.push((name.clone(), c));
+                    }
                 }
             }
             None => {}
@@ -193,7 +205,7 @@ impl Overrides {
         rate(&mut limits.generate, self.generate_per_minute, self.generate_burst);
         rate(&mut limits.other, self.requests_per_minute, self.requests_burst);
         for class in &mut limits.extra {
-            if let Some(c) = self.classes.get(&class.name) {
+            if let Some(c) = self.class(&class.name) {
                 rate(&mut class.rate, Some(c.per_minute), c.burst);
             }
         }
@@ -235,7 +247,7 @@ impl Overrides {
             LimitView::new("requests.burst", eff.other.burst, src(self.requests_burst.is_some(), vars.requests_burst)),
         ];
         for class in &eff.extra {
-            let o = self.classes.get(&class.name);
+            let o = self.class(&class.name);
             out.push(LimitView::new(
                 &format!("{}.perMinute", class.name),
                 class.rate.limit,
@@ -253,7 +265,7 @@ impl Overrides {
 }
 
 /// One effective limit, as status shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LimitView {
     pub name: String,
     pub value: u32,

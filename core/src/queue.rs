@@ -44,13 +44,43 @@ pub struct JobSpec {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[serde(tag = "state", rename_all = "snake_case", try_from = "JobStateRow")]
 pub enum JobState {
     Queued,
     Submitting { permit: PermitId },
     Submitted { generation: String },
     Done { status: String, generation: Option<String>, error: Option<String> },
     Canceled,
+}
+
+/// [`JobState`] as stored (tagged by `state`), read flat: serde reads an
+/// internally tagged enum by buffering it, machinery this avoids.
+#[derive(Deserialize)]
+struct JobStateRow {
+    state: String,
+    #[serde(default)]
+    permit: Option<PermitId>,
+    #[serde(default)]
+    generation: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+impl TryFrom<JobStateRow> for JobState {
+    type Error = &'static str;
+
+    fn try_from(r: JobStateRow) -> Result<Self, Self::Error> {
+        Ok(match (r.state.as_str(), r.permit, r.generation, r.status) {
+            ("queued", ..) => JobState::Queued,
+            ("submitting", Some(permit), ..) => JobState::Submitting { permit },
+            ("submitted", _, Some(generation), _) => JobState::Submitted { generation },
+            ("done", _, generation, Some(status)) => JobState::Done { status, generation, error: r.error },
+            ("canceled", ..) => JobState::Canceled,
+            _ => return Err("not a job state"),
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

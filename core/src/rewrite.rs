@@ -23,7 +23,7 @@ impl GenerateBody {
             match members.get(name) {
                 None => Ok(None),
                 Some(raw) if raw.get() == "null" => Ok(None),
-                Some(raw) => serde_json::from_str::<String>(raw.get())
+                Some(raw) => crate::json::from_str::<String>(raw.get())
                     .map(Some)
                     .map_err(|_| format!("`{name}` must be a string")),
             }

@@ -14,11 +14,19 @@ struct Generation {
     status: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// One generation, or a list of them: what a Sync response body holds.
 enum OneOrMany {
     One(Generation),
     Many(Vec<Generation>),
+}
+
+/// Read a body as one generation (an object) or a list (an array), by its
+/// first byte: no buffering of an untagged enum.
+fn one_or_many(body: &[u8]) -> Result<OneOrMany, serde_json::Error> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice(body).map(OneOrMany::Many),
+        _ => serde_json::from_slice(body).map(OneOrMany::One),
+    }
 }
 
 #[derive(Deserialize)]
@@ -56,7 +64,7 @@ pub fn after_create(
     key: Option<IdempotencyKey>,
 ) -> Option<Command> {
     if (200..300).contains(&status) {
-        let Ok(OneOrMany::One(g)) = serde_json::from_slice::<OneOrMany>(body) else {
+        let Ok(OneOrMany::One(g)) = one_or_many(body) else {
             return Some(Command::Unsettled { permit });
         };
         let replay =
@@ -85,7 +93,7 @@ pub fn ended_in_create(status: u16, body: &[u8]) -> Option<Command> {
     if !(200..300).contains(&status) {
         return None;
     }
-    match serde_json::from_slice::<OneOrMany>(body) {
+    match one_or_many(body) {
         Ok(OneOrMany::One(Generation { id, status: Some(s) })) if is_terminal(&s) => {
             Some(Command::Observe { generations: vec![Observed { id, status: s }] })
         }
@@ -95,7 +103,7 @@ pub fn ended_in_create(status: u16, body: &[u8]) -> Option<Command> {
 
 /// The generation id in a create response.
 pub fn created_id(body: &[u8]) -> Option<String> {
-    match serde_json::from_slice::<OneOrMany>(body) {
+    match one_or_many(body) {
         Ok(OneOrMany::One(g)) => Some(g.id),
         _ => None,
     }
@@ -104,7 +112,7 @@ pub fn created_id(body: &[u8]) -> Option<String> {
 /// Terminal statuses in a generation or list response of generations the
 /// account holds permits for (`held`), if any.
 pub fn observed(body: &[u8], held: &[String]) -> Option<Command> {
-    let generations = match serde_json::from_slice::<OneOrMany>(body).ok()? {
+    let generations = match one_or_many(body).ok()? {
         OneOrMany::One(g) => vec![g],
         OneOrMany::Many(v) => v,
     };

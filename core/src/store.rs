@@ -45,13 +45,40 @@ pub struct IdempotencyRecord {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+#[serde(tag = "state", rename_all = "snake_case", try_from = "IdempotencyStateRow")]
 pub enum IdempotencyState {
     /// The first request is on its way to Sync with this permit.
     InFlight { permit: PermitId },
     /// Sync's answer. `body` is `None` when it was over the size cap: the
     /// replay then reads the generation back from Sync.
     Done { status: u16, generation: Option<String>, body: Option<String> },
+}
+
+/// [`IdempotencyState`] as stored (tagged by `state`), read flat: serde
+/// reads an internally tagged enum by buffering it, machinery this avoids.
+#[derive(Deserialize)]
+struct IdempotencyStateRow {
+    state: String,
+    #[serde(default)]
+    permit: Option<PermitId>,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    generation: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+}
+
+impl TryFrom<IdempotencyStateRow> for IdempotencyState {
+    type Error = &'static str;
+
+    fn try_from(r: IdempotencyStateRow) -> Result<Self, Self::Error> {
+        match (r.state.as_str(), r.permit, r.status) {
+            ("in_flight", Some(permit), _) => Ok(IdempotencyState::InFlight { permit }),
+            ("done", _, Some(status)) => Ok(IdempotencyState::Done { status, generation: r.generation, body: r.body }),
+            _ => Err("not an idempotency state"),
+        }
+    }
 }
 
 impl IdempotencyRecord {

@@ -21,8 +21,8 @@ export class Broken {
 export default { fetch() { return new Response("thrower"); } };
 `;
 
-test("an account object that throws is a 503 JSON error with Retry-After, and nothing is forwarded", async () => {
-  const sim = await startSim();
+/** The governor with its ACCOUNTS binding pointed at an object that always throws. */
+async function brokenGovernor(sim, vars = {}) {
   const mf = new Miniflare({
     host: "127.0.0.1",
     port: 0,
@@ -35,13 +35,19 @@ test("an account object that throws is a 503 JSON error with Retry-After, and no
         compatibilityDate: "2025-09-01",
         compatibilityFlags: ["enable_request_signal"],
         durableObjects: { ACCOUNTS: { className: "Broken", scriptName: "thrower", useSQLite: true } },
-        bindings: { SYNC_API_BASE: sim.url, GOVERNOR_WEBHOOK_KEY: "object-failure-test-key-0123456789" },
+        bindings: { SYNC_API_BASE: sim.url, GOVERNOR_WEBHOOK_KEY: "object-failure-test-key-0123456789", ...vars },
       },
       { name: "thrower", modules: true, script: THROWER, compatibilityDate: "2025-09-01" },
     ],
   });
-  cleanup.push(() => sim.stop(), () => mf.dispose());
-  const url = (await mf.ready).toString().replace(/\/$/, "");
+  cleanup.push(() => mf.dispose());
+  return (await mf.ready).toString().replace(/\/$/, "");
+}
+
+test("an account object that throws is a 503 JSON error with Retry-After, and nothing is forwarded", async () => {
+  const sim = await startSim();
+  cleanup.push(() => sim.stop());
+  const url = await brokenGovernor(sim);
   for (const [method, path, body] of [
     ["GET", "/v2/generations", undefined],
     ["POST", "/v2/generate", JSON.stringify(generateBody())],
@@ -61,4 +67,29 @@ test("an account object that throws is a 503 JSON error with Retry-After, and no
     assert.ok(!text.includes(SIM_KEY), "no key in the error");
   }
   assert.equal((await sim.requests(100)).length, 0, "nothing reached Sync");
+});
+
+test("FAIL_MODE=open: with the account object failing, requests are forwarded undecided (marked), status still 503", async () => {
+  const sim = await startSim();
+  cleanup.push(() => sim.stop());
+  const url = await brokenGovernor(sim, { FAIL_MODE: "open" });
+  const send = (method, path, body) =>
+    fetch(url + path, {
+      method,
+      headers: { "x-api-key": SIM_KEY, "content-type": "application/json" },
+      body,
+      signal: AbortSignal.timeout(30_000),
+    });
+  let r = await send("GET", "/v2/generations");
+  assert.equal(r.status, 200, await r.clone().text());
+  assert.equal(r.headers.get("x-governor-decision"), "fail-open");
+  r = await send("POST", "/v2/generate", JSON.stringify(generateBody()));
+  assert.equal(r.status, 201, await r.clone().text());
+  assert.equal(r.headers.get("x-governor-decision"), "fail-open");
+  const seen = await sim.requests(100);
+  assert.deepEqual(seen.map((q) => `${q.method} ${q.path}`), ["GET /v2/generations", "POST /v2/generate"]);
+  // Nothing to forward for the governor's own routes: still 503.
+  r = await send("GET", "/governor/v1/status");
+  assert.equal(r.status, 503);
+  assert.equal((await r.json()).errorCode, "governor_unavailable");
 });

@@ -1258,7 +1258,7 @@ impl World {
                 let (hold, sleep) = next.clone().unwrap_or((Hold::first(0), 0));
                 if next.is_none() || self.rng.chance(0.03) {
                     if let Some(ticket) = r.hold {
-                        self.reply(Command::Unhold { ticket });
+                        self.reply(Command::Unhold { ticket, reason: None });
                     }
                     self.stats.rejected += 1;
                     self.holds.remove(&id);
