@@ -371,124 +371,111 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-struct Out(String);
+/// Milliseconds as decimal seconds, without float formatting.
+fn seconds(ms: u64) -> String {
+    let s = format!("{}.{:03}", ms / 1_000, ms % 1_000);
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
 
-impl Out {
-    fn head(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    }
+/// Every family: name, type, help. Samples name their family by index.
+const FAMILIES: [(&str, &str, &str); 17] = [
+    ("sync_governor_admitted_total", "counter", "Requests admitted, by rate class."),
+    ("sync_governor_refused_total", "counter", "Requests refused, by reason."),
+    ("sync_governor_would_refuse_total", "counter", "Shadow mode: requests that would have been refused, by reason."),
+    ("sync_governor_upstream_responses_total", "counter", "Sync's answers to forwarded requests."),
+    ("sync_governor_held_total", "counter", "Requests held in line (Prefer: wait)."),
+    ("sync_governor_queued_total", "counter", "Jobs queued (Prefer: respond-async)."),
+    ("sync_governor_shed_total", "counter", "Held requests refused at once: expected wait too long."),
+    ("sync_governor_upstream_429_total", "counter", "429 answers from Sync."),
+    ("sync_governor_fail_open_total", "counter", "Forwarded without a decision (FAIL_MODE=open)."),
+    ("sync_governor_relay_total", "counter", "Webhook relays to clients, by outcome."),
+    ("sync_governor_permits_in_use", "gauge", "Concurrency permits held."),
+    ("sync_governor_permits_limit", "gauge", "Concurrency cap in effect."),
+    ("sync_governor_queue_depth", "gauge", "Jobs waiting in the queue."),
+    ("sync_governor_held_requests", "gauge", "Requests holding a place in line now."),
+    ("sync_governor_relay_pending", "gauge", "Webhook relays waiting to be delivered."),
+    ("sync_governor_wait_seconds", "histogram", "Time held requests and queued jobs waited."),
+    ("sync_governor_added_latency_seconds", "histogram", "Time the governor added to forwarded requests."),
+];
 
-    fn line(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", label(v))).collect();
-        let _ = writeln!(self.0, "{name}{{{}}} {value}", labels.join(","));
-    }
+/// One sample: its family, an extra label, and its value.
+type Sample<'a> = (usize, Option<(&'static str, &'a str)>, u64);
 
-    fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &Histogram) {
-        let mut cumulative = 0u64;
-        for (i, bound) in BOUNDS_MS.iter().enumerate() {
-            cumulative += h.counts.get(i).copied().unwrap_or(0);
-            let le = format!("{}", *bound as f64 / 1_000.0);
-            let mut l = labels.to_vec();
-            l.push(("le", &le));
-            self.line(&format!("{name}_bucket"), &l, cumulative);
+impl MetricsView {
+    /// Every counter and gauge as samples of [`FAMILIES`] (histograms apart).
+    fn samples(&self) -> Vec<Sample<'_>> {
+        let c = &self.counters;
+        let mut out: Vec<Sample<'_>> = Vec::new();
+        for (family, key, map) in
+            [(0, "class", &c.admitted), (1, "reason", &c.refused), (2, "reason", &c.would_refuse), (3, "status", &c.upstream)]
+        {
+            out.extend(map.iter().map(|(k, n)| (family, Some((key, k.as_str())), *n)));
         }
-        let mut l = labels.to_vec();
-        l.push(("le", "+Inf"));
-        self.line(&format!("{name}_bucket"), &l, h.count());
-        self.line(&format!("{name}_sum"), labels, h.sum_ms as f64 / 1_000.0);
-        self.line(&format!("{name}_count"), labels, h.count());
+        for (outcome, n) in [("delivered", self.relay_delivered), ("failed", self.relay_failed), ("dropped", self.relay_dropped)] {
+            out.push((9, Some(("outcome", outcome)), n));
+        }
+        let plain = [
+            (4, c.held),
+            (5, c.queued),
+            (6, c.shed),
+            (7, c.upstream429),
+            (8, c.fail_open),
+            (10, u64::from(self.permits_in_use)),
+            (11, u64::from(self.permits_limit)),
+            (12, u64::from(self.queue_depth)),
+            (13, u64::from(self.held_now)),
+            (14, self.relay_pending),
+        ];
+        out.extend(plain.into_iter().map(|(f, n)| (f, None, n)));
+        out
     }
+}
+
+fn write_line(out: &mut String, name: &str, labels: &[(&str, &str)], value: &str) {
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", label(v))).collect();
+    let _ = writeln!(out, "{name}{{{}}} {value}", labels.join(","));
+}
+
+fn write_histogram(out: &mut String, name: &str, labels: &[(&str, &str)], h: &Histogram) {
+    let mut cumulative = 0u64;
+    let bucket = format!("{name}_bucket");
+    for (i, bound) in BOUNDS_MS.iter().enumerate() {
+        cumulative += h.counts.get(i).copied().unwrap_or(0);
+        let le = seconds(*bound);
+        write_line(out, &bucket, &[labels, &[("le", le.as_str())]].concat(), &cumulative.to_string());
+    }
+    let count = h.count().to_string();
+    write_line(out, &bucket, &[labels, &[("le", "+Inf")]].concat(), &count);
+    write_line(out, &format!("{name}_sum"), labels, &seconds(h.sum_ms));
+    write_line(out, &format!("{name}_count"), labels, &count);
 }
 
 /// Render accounts' metrics in the Prometheus text exposition format
 /// (version 0.0.4): one family per metric, one series per account.
 pub fn render(accounts: &[(String, MetricsView)]) -> String {
-    let mut o = Out(String::new());
-    let by_key =
-        |o: &mut Out, name: &str, help: &str, key: &str, pick: &dyn Fn(&MetricsView) -> &BTreeMap<String, u64>| {
-            o.head(name, "counter", help);
-            for (a, m) in accounts {
-                for (k, n) in pick(m) {
-                    o.line(name, &[("account", a), (key, k)], n);
-                }
-            }
-        };
-    by_key(&mut o, "sync_governor_admitted_total", "Requests admitted, by rate class.", "class", &|m| {
-        &m.counters.admitted
-    });
-    by_key(&mut o, "sync_governor_refused_total", "Requests refused, by reason.", "reason", &|m| &m.counters.refused);
-    by_key(
-        &mut o,
-        "sync_governor_would_refuse_total",
-        "Shadow mode: requests that would have been refused, by reason.",
-        "reason",
-        &|m| &m.counters.would_refuse,
-    );
-    by_key(&mut o, "sync_governor_upstream_responses_total", "Sync's answers to forwarded requests.", "status", &|m| {
-        &m.counters.upstream
-    });
-    let single = |o: &mut Out, name: &str, kind: &str, help: &str, pick: &dyn Fn(&MetricsView) -> u64| {
-        o.head(name, kind, help);
+    let mut out = String::new();
+    let samples: Vec<(&str, Vec<Sample<'_>>)> = accounts.iter().map(|(a, m)| (a.as_str(), m.samples())).collect();
+    for (i, (name, kind, help)) in FAMILIES.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (a, m) in accounts {
-            o.line(name, &[("account", a)], pick(m));
+            match i {
+                15 => {
+                    write_histogram(&mut out, name, &[("account", a), ("kind", "held")], &m.wait_held);
+                    write_histogram(&mut out, name, &[("account", a), ("kind", "queue")], &m.wait_queue);
+                }
+                16 => write_histogram(&mut out, name, &[("account", a)], &m.added_latency),
+                _ => {}
+            }
         }
-    };
-    single(&mut o, "sync_governor_held_total", "counter", "Requests held in line (Prefer: wait).", &|m| {
-        m.counters.held
-    });
-    single(&mut o, "sync_governor_queued_total", "counter", "Jobs queued (Prefer: respond-async).", &|m| {
-        m.counters.queued
-    });
-    single(
-        &mut o,
-        "sync_governor_shed_total",
-        "counter",
-        "Held requests refused at once: expected wait too long.",
-        &|m| m.counters.shed,
-    );
-    single(&mut o, "sync_governor_upstream_429_total", "counter", "429 answers from Sync.", &|m| {
-        m.counters.upstream429
-    });
-    single(
-        &mut o,
-        "sync_governor_fail_open_total",
-        "counter",
-        "Forwarded without a decision (FAIL_MODE=open).",
-        &|m| m.counters.fail_open,
-    );
-    o.head("sync_governor_relay_total", "counter", "Webhook relays to clients, by outcome.");
-    for (a, m) in accounts {
-        for (outcome, n) in [("delivered", m.relay_delivered), ("failed", m.relay_failed), ("dropped", m.relay_dropped)]
-        {
-            o.line("sync_governor_relay_total", &[("account", a), ("outcome", outcome)], n);
+        for (a, list) in &samples {
+            for (_, extra, n) in list.iter().filter(|s| s.0 == i) {
+                let mut labels = vec![("account", *a)];
+                labels.extend(extra.iter().copied());
+                write_line(&mut out, name, &labels, &n.to_string());
+            }
         }
     }
-    single(&mut o, "sync_governor_permits_in_use", "gauge", "Concurrency permits held.", &|m| {
-        u64::from(m.permits_in_use)
-    });
-    single(&mut o, "sync_governor_permits_limit", "gauge", "Concurrency cap in effect.", &|m| {
-        u64::from(m.permits_limit)
-    });
-    single(&mut o, "sync_governor_queue_depth", "gauge", "Jobs waiting in the queue.", &|m| u64::from(m.queue_depth));
-    single(&mut o, "sync_governor_held_requests", "gauge", "Requests holding a place in line now.", &|m| {
-        u64::from(m.held_now)
-    });
-    single(&mut o, "sync_governor_relay_pending", "gauge", "Webhook relays waiting to be delivered.", &|m| {
-        m.relay_pending
-    });
-    single(&mut o, "sync_governor_paused", "gauge", "1 while an operator has paused the account.", &|m| {
-        u64::from(m.paused)
-    });
-    o.head("sync_governor_wait_seconds", "histogram", "Time held requests and queued jobs waited.");
-    for (a, m) in accounts {
-        o.histogram("sync_governor_wait_seconds", &[("account", a), ("kind", "held")], &m.wait_held);
-        o.histogram("sync_governor_wait_seconds", &[("account", a), ("kind", "queue")], &m.wait_queue);
-    }
-    o.head("sync_governor_added_latency_seconds", "histogram", "Time the governor added to forwarded requests.");
-    for (a, m) in accounts {
-        o.histogram("sync_governor_added_latency_seconds", &[("account", a)], &m.added_latency);
-    }
-    o.0
+    out
 }
 
 #[cfg(test)]
