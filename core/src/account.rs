@@ -85,8 +85,11 @@ pub struct AccountState {
     /// Counters, histograms and the dashboard's series (persisted at most
     /// every few seconds).
     pub metrics: Metrics,
-    /// When the directory last heard of the account (memory only).
+    /// When the directory last heard of the account (persisted).
     announced_at: Option<Ms>,
+    /// The queued job a dispatch is sending now (memory only: after a
+    /// restart a SUBMITTING job is one whose send was cut off).
+    pub(crate) live_submission: Option<String>,
 }
 
 /// What one command produced.
@@ -426,7 +429,7 @@ impl AccountState {
                         None => self.outbox.settle(&limits.relay, id, crate::relay::Attempt::Status(410), now, jitter),
                     }
                 }
-                let work = self.queue.has_ready(now) || self.queue.stale_submitting().is_some();
+                let work = self.queue.has_ready(now) || self.interrupted_submission().is_some();
                 if work && !self.dispatch_blocked(now) && self.paused.is_none() {
                     effects.push(Effect::Dispatch);
                 }

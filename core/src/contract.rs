@@ -17,6 +17,9 @@ use crate::Ms;
 /// A call into the account's object. Only the calls the Worker makes
 /// travel as JSON; the object's own (alarm work, reconciliation, dispatch)
 /// are `#[serde(skip)]`: no encoder or decoder is built for them.
+// A message, built once and moved into `apply` once: boxing its large
+// variants would add an allocation per call for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
@@ -308,6 +311,7 @@ pub enum LimitKind {
 /// The object's answer. Encoded by the object only: the Worker reads it as
 /// a [`WireReply`] (the same JSON), which keeps the views it only passes on
 /// to its client as raw text, so the Worker carries no decoder for them.
+#[allow(clippy::large_enum_variant)] // a message, moved once (see `Command`)
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reply {

@@ -14,10 +14,13 @@ use crate::class::RateClass;
 use crate::config::Limits;
 use crate::contract::{AdmitRequest, Blocked, DispatchJob, DispatchOutcome, LimitKind, Refusal, Reply, TicketView};
 use crate::permits::PermitId;
-use crate::queue::{CancelError, Job, JobState};
+use crate::queue::{CancelError, Job, JobState, Queue};
 use crate::store::{Store, StoreResult};
 use crate::time::rfc3339;
 use crate::Ms;
+
+/// Back in line: as a job that may exist at Sync, or as one that does not.
+type Requeue = fn(&mut Queue, &str, Ms, Ms);
 
 fn generate() -> AdmitRequest {
     AdmitRequest { class: RateClass::Generate, permit: true, ..AdmitRequest::default() }
@@ -43,6 +46,12 @@ impl AccountState {
         self.dispatch_block = Some(DispatchBlock { reason, strikes, until: now.saturating_add(pause) });
     }
 
+    /// A job found SUBMITTING that no dispatch is sending now: a restart cut
+    /// its submission off (the one being sent is `live_submission`).
+    pub(crate) fn interrupted_submission(&self) -> Option<&Job> {
+        self.queue.stale_submitting().filter(|j| self.live_submission.as_deref() != Some(j.ticket.as_str()))
+    }
+
     /// Is sending queued work paused now?
     pub(crate) fn dispatch_blocked(&self, now: Ms) -> bool {
         self.dispatch_block.as_ref().is_some_and(|b| b.until > now)
@@ -53,7 +62,7 @@ impl AccountState {
             // An operator paused the account: queued work waits for the resume.
             return Ok(Reply::Ack { released: 0 });
         }
-        if let Some(job) = self.queue.stale_submitting() {
+        if let Some(job) = self.interrupted_submission() {
             let ticket = job.ticket.clone();
             let JobState::Submitting { permit } = job.state else { return Ok(Reply::Ack { released: 0 }) };
             // Its permit survived the restart with the rest of the state.
@@ -63,6 +72,7 @@ impl AccountState {
                 match self.admit_check(limits, now, &rate) {
                     Ok(()) => {
                         self.spend(limits, &RateClass::Generate, now);
+                        self.queue.may_exist(&ticket, now);
                         return self.dispatch_job(store, now, &ticket, permit);
                     }
                     Err(r) => {
@@ -98,7 +108,10 @@ impl AccountState {
         let Some(job) = self.queue.get(ticket) else { return Ok(Reply::Ack { released: 0 }) };
         let idempotency_key = job.upstream_idempotency_key();
         match store.job_body(ticket)? {
-            Some(body) => Ok(Reply::Dispatch(DispatchJob { ticket: ticket.to_owned(), permit, body, idempotency_key })),
+            Some(body) => {
+                self.live_submission = Some(ticket.to_owned());
+                Ok(Reply::Dispatch(DispatchJob { ticket: ticket.to_owned(), permit, body, idempotency_key }))
+            }
             None => {
                 // The body row is gone (a damaged store): the job cannot be sent.
                 self.permits.release(permit);
@@ -119,6 +132,11 @@ impl AccountState {
         permit: PermitId,
         outcome: DispatchOutcome,
     ) -> StoreResult<Reply> {
+        if self.live_submission.as_deref() == Some(ticket) {
+            self.live_submission = None;
+        }
+        // Sent again after a restart: the first send may have created it.
+        let may_exist = self.queue.get(ticket).is_some_and(|j| j.maybe_created);
         match outcome {
             DispatchOutcome::Created { generation } => {
                 // The one bind path: a webhook may have overtaken this answer.
@@ -144,7 +162,14 @@ impl AccountState {
             }
             DispatchOutcome::Limited { kind, retry_after_ms } => {
                 self.metrics.upstream_429();
-                self.permits.release(permit);
+                // A job that may exist at Sync keeps its permit until a
+                // listing tells, and can no longer be canceled.
+                let requeue: Requeue = if may_exist { Queue::requeue_unknown } else { Queue::requeue };
+                if may_exist {
+                    self.permits.mark_unknown(&limits.concurrency, permit, now);
+                } else {
+                    self.permits.release(permit);
+                }
                 match kind {
                     LimitKind::Rate => {
                         let until = self.backoff.entry(RateClass::Generate.to_string()).or_default().strike(
@@ -153,11 +178,11 @@ impl AccountState {
                             jitter,
                             retry_after_ms,
                         );
-                        self.queue.requeue(ticket, until, now);
+                        requeue(&mut self.queue, ticket, until, now);
                     }
                     LimitKind::Concurrency => {
                         self.reconcile.suspect(&limits.reconcile, now);
-                        self.queue.requeue(ticket, now, now);
+                        requeue(&mut self.queue, ticket, now, now);
                     }
                 }
             }
@@ -275,7 +300,7 @@ impl AccountState {
     }
 
     fn queue_ready_at(&self, limits: &Limits, now: Ms) -> Option<Ms> {
-        if self.queue.stale_submitting().is_some() {
+        if self.interrupted_submission().is_some() {
             // A submission cut off by a restart: resume it at once.
             return Some(now);
         }

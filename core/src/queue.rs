@@ -354,6 +354,15 @@ impl Queue {
         self.back_in_line(ticket, at, now, false);
     }
 
+    /// A submission is sent again after a restart cut it off: the first
+    /// send may have created the generation.
+    pub fn may_exist(&mut self, ticket: &str, now: Ms) {
+        self.update(ticket, |j| {
+            j.maybe_created = true;
+            j.updated_at = now;
+        });
+    }
+
     fn back_in_line(&mut self, ticket: &str, at: Ms, now: Ms, maybe_created: bool) {
         self.update(ticket, |j| {
             j.state = JobState::Queued;

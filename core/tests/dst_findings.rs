@@ -159,7 +159,6 @@ fn an_in_flight_key_stays_in_flight_until_its_permit_ends() {
 /// seed 1266 of the long run), or the job is canceled although its key
 /// created a generation (strict seed 1457).
 #[test]
-#[ignore = "bug: a resumed submission answered 429 frees its permit although the first send may have created the generation"]
 fn a_resumed_submission_answered_429_keeps_its_permit() {
     let l = Limits::for_window(100, 100, 1, 60_000, 0);
     let mut acc = MemAccount::default();

@@ -106,7 +106,11 @@ fn queued_jobs_are_submitted_as_permits_free_and_take_their_final_status() {
     assert_eq!(st.state.next_wake(&l, 30), Some(30), "the queue wants the alarm now");
     let Reply::Dispatch(job) = st.apply(&l, 30, 0.5, Command::Dispatch) else { panic!() };
     assert_eq!(job.idempotency_key, format!("sync-governor-{}", ticket.id));
+    // While it is on its way, nothing else is sent and the alarm is not wanted at once.
+    assert_eq!(st.apply(&l, 31, 0.5, Command::Dispatch), Reply::Ack { released: 0 });
+    assert!(st.state.next_wake(&l, 31).is_none_or(|w| w > 31), "no alarm loop while the send is live");
     // A restart here leaves it SUBMITTING: the next Dispatch resends it with the same permit and key.
+    st.restart(&l);
     let Reply::Dispatch(again) = st.apply(&l, 31, 0.5, Command::Dispatch) else { panic!() };
     assert_eq!((again.permit, &again.idempotency_key), (job.permit, &job.idempotency_key));
     let created = DispatchOutcome::Created { generation: "g1".into() };
