@@ -56,6 +56,10 @@ pub struct Listing {
     listed_from: Ms,
     active: Vec<ActiveGeneration>,
     pages: u32,
+    /// The page a refused budget left for the next run (which resumes
+    /// here rather than from page 1, so a listing longer than the
+    /// reserved share completes instead of starting over forever).
+    resume: Option<String>,
 }
 
 impl AccountState {
@@ -70,7 +74,15 @@ impl AccountState {
     fn list_page(&mut self, limits: &Limits, now: Ms, cursor: Option<String>) -> ListStep {
         match self.spend_internal(limits, now) {
             Ok(()) => ListStep::Page { cursor, limit: limits.reconcile.page_size },
-            Err(retry_at) => self.list_abort(retry_at, now),
+            Err(retry_at) => match (cursor, self.listing.take()) {
+                // Pages already read stay read: the next run goes on from here.
+                (Some(next), Some(listing)) => {
+                    self.listing = Some(Listing { resume: Some(next), ..listing });
+                    self.reconcile.postpone(retry_at.max(now + 1));
+                    ListStep::Done
+                }
+                _ => self.list_abort(retry_at, now),
+            },
         }
     }
 
@@ -81,8 +93,20 @@ impl AccountState {
     }
 
     pub(crate) fn list_start(&mut self, limits: &Limits, now: Ms) -> Reply {
-        self.listing = Some(Listing { listed_from: now, ..Listing::default() });
-        Reply::List(self.list_page(limits, now, None))
+        // A listing stopped for budget goes on, unless it is older than the
+        // longest period (then its first pages are too stale to trust).
+        let fresh_enough = |l: &Listing| l.listed_from + limits.reconcile.max_ms > now;
+        match self.listing.take().filter(|l| l.resume.is_some() && fresh_enough(l)) {
+            Some(mut listing) => {
+                let cursor = listing.resume.take();
+                self.listing = Some(listing);
+                Reply::List(self.list_page(limits, now, cursor))
+            }
+            None => {
+                self.listing = Some(Listing { listed_from: now, ..Listing::default() });
+                Reply::List(self.list_page(limits, now, None))
+            }
+        }
     }
 
     pub(crate) fn listed(

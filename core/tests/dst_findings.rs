@@ -213,7 +213,7 @@ fn a_queued_job_answered_with_an_ended_generation_frees_its_permit() {
 /// of the long run, page size 1; by default the simulation counts such runs
 /// like faults, `DST_STRICT=1` holds them to the bound).
 #[test]
-#[ignore = "bug: a listing longer than the reconciliation's budget share starves while clients spend the rest of `other`"]
+
 fn a_listing_longer_than_the_reserved_share_completes() {
     use governor_core::listing::{ListStep, ListedPage};
     use governor_core::reconcile::ActiveGeneration;
