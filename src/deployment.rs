@@ -16,8 +16,6 @@ use governor_core::secret::Secret;
 use serde::{Deserialize, Serialize};
 use worker::{Env, Response, SqlStorage, SqlStorageValue};
 
-use crate::account_client::BINDING;
-
 /// The singleton's object name.
 pub const OBJECT_NAME: &str = "__deployment__";
 /// The path the singleton answers on (no command is sent to it).
@@ -40,15 +38,7 @@ pub async fn key(env: &Env) -> Result<Secret, GovernorError> {
         return Ok(k);
     }
     let unavailable = |what: &str| GovernorError::Unavailable(format!("deployment key: {what}"));
-    let stub = env
-        .durable_object(BINDING)
-        .and_then(|ns| ns.get_by_name(OBJECT_NAME))
-        .map_err(|_| GovernorError::Internal("deployment key: binding".into()))?;
-    let mut resp = stub.fetch_with_str(URL).await.map_err(|_| unavailable("unreachable"))?;
-    if resp.status_code() != 200 {
-        return Err(unavailable("failed"));
-    }
-    let text = resp.text().await.map_err(|_| unavailable("unreadable"))?;
+    let text = crate::account_client::post(env, OBJECT_NAME, URL, "", None).await?;
     let reply: KeyReply = governor_core::json::from_str(&text).map_err(|_| unavailable("unreadable"))?;
     if reply.key.len() < 32 {
         return Err(unavailable("malformed"));

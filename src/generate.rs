@@ -275,13 +275,13 @@ pub fn replayed(status: u16, body: String, origin: &Origin) -> Response {
 
 pub fn refusal(r: Refusal) -> GovernorError {
     match r {
-        Refusal::UnknownTicket => GovernorError::NotFound,
+        Refusal::UnknownTicket => GovernorError::Unknown("ticket"),
         Refusal::AlreadySubmitted => {
             GovernorError::Conflict("the job was already submitted to Sync and cannot be canceled".into())
         }
         Refusal::InProgress { retry_after_ms } => GovernorError::InProgress { retry_after_ms },
         Refusal::StorageUnavailable => GovernorError::Unavailable("the account's storage could not be read".into()),
-        Refusal::NotFound => GovernorError::NotFound,
+        Refusal::NotFound => GovernorError::Unknown("permit"),
         Refusal::Invalid(m) => GovernorError::BadRequest(m),
     }
 }

@@ -149,6 +149,7 @@ impl AccountState {
                 };
                 let mut r = self.rejection(limits, now, req, Reason::IdempotencyFull, name.into(), 0, now + 60_000);
                 r.limit = u32::try_from(bound).unwrap_or(u32::MAX);
+                self.metrics.refused(&req.class, Reason::IdempotencyFull.name(), now);
                 return Ok(Reply::Rejected(r));
             }
         }
@@ -208,6 +209,7 @@ impl AccountState {
         }
         let read = AdmitRequest { class: RateClass::Other, ..AdmitRequest::default() };
         if let Err(r) = self.admit_check(limits, now, &read) {
+            self.metrics.refused(&RateClass::Generate, r.reason.name(), now);
             return Reply::Rejected(r);
         }
         self.spend(limits, &RateClass::Other, now);

@@ -556,6 +556,13 @@ impl Config {
         if clients.keys().any(|k| k.len() < 16) {
             return Err(err("GOVERNOR_CLIENT_KEYS", "every client key must be at least 16 characters"));
         }
+        // Account names name objects, admin routes and metrics labels.
+        if let Some(bad) = clients.values().find(|a| !crate::route::is_account_name(&format!("a-{a}"))) {
+            return Err(err(
+                "GOVERNOR_CLIENT_KEYS",
+                format!("account name {bad:?}: use letters, digits, '.', '_' or '-', at most 128"),
+            ));
+        }
         let sync_keys: BTreeMap<String, Secret> = match (sync_keys, single) {
             (Some(map), _) => map.into_iter().map(|(a, k)| (a, Secret::new(k))).collect(),
             (None, Some(key)) => {

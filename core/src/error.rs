@@ -14,6 +14,8 @@ pub enum GovernorError {
     Unauthorized(AuthError),
     /// An admin route without the right `GOVERNOR_ADMIN_KEY`.
     AdminUnauthorized,
+    /// The route exists; what it names does not (a ticket, a permit).
+    Unknown(&'static str),
     OriginNotAllowed,
     NotFound,
     MethodNotAllowed,
@@ -46,7 +48,7 @@ impl GovernorError {
             Self::Unauthorized(_) | Self::BadWebhook(_) | Self::AdminUnauthorized => 401,
             Self::Limited(r) if r.reason == Reason::Paused => 503,
             Self::OriginNotAllowed => 403,
-            Self::NotFound => 404,
+            Self::NotFound | Self::Unknown(_) => 404,
             Self::MethodNotAllowed => 405,
             Self::BadRequest(_) | Self::AmbiguousPath => 400,
             Self::PayloadTooLarge { .. } => 413,
@@ -66,7 +68,7 @@ impl GovernorError {
             Self::AdminUnauthorized => "admin_unauthorized",
             Self::Limited(r) if r.reason == Reason::Paused => "account_paused",
             Self::OriginNotAllowed => "origin_not_allowed",
-            Self::NotFound => "not_found",
+            Self::NotFound | Self::Unknown(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BadRequest(_) => "invalid_request",
             Self::AmbiguousPath => "ambiguous_path",
@@ -93,6 +95,7 @@ impl GovernorError {
             Self::AdminUnauthorized => "admin routes need the admin key (GOVERNOR_ADMIN_KEY)".into(),
             Self::OriginNotAllowed => "this origin is not allowed (ALLOWED_ORIGINS)".into(),
             Self::NotFound => "no such route: the governor serves /v2/* and /governor/v1/*".into(),
+            Self::Unknown(what) => format!("no such {what}"),
             Self::MethodNotAllowed => "method not allowed on this route".into(),
             Self::BadRequest(m) => m.clone(),
             Self::AmbiguousPath => "ambiguous path: empty segments, ';' parameters, dot segments, backslashes and \

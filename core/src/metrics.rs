@@ -29,10 +29,11 @@ pub const BOUNDS_MS: [Ms; 16] =
 /// A cumulative histogram: `counts[i]` observations at most `BOUNDS_MS[i]`
 /// (not cumulated), the last one above every bound.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Histogram {
     #[serde(default)]
     pub counts: Vec<u64>,
-    #[serde(default)]
+    #[serde(default, alias = "sum_ms")]
     pub sum_ms: u64,
 }
 
@@ -81,7 +82,7 @@ impl Tally {
 
 /// Decision outcomes, by name.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct Counters {
     /// Admissions by class.
     pub admitted: BTreeMap<String, u64>,
@@ -406,12 +407,17 @@ impl MetricsView {
     fn samples(&self) -> Vec<Sample<'_>> {
         let c = &self.counters;
         let mut out: Vec<Sample<'_>> = Vec::new();
-        for (family, key, map) in
-            [(0, "class", &c.admitted), (1, "reason", &c.refused), (2, "reason", &c.would_refuse), (3, "status", &c.upstream)]
-        {
+        for (family, key, map) in [
+            (0, "class", &c.admitted),
+            (1, "reason", &c.refused),
+            (2, "reason", &c.would_refuse),
+            (3, "status", &c.upstream),
+        ] {
             out.extend(map.iter().map(|(k, n)| (family, Some((key, k.as_str())), *n)));
         }
-        for (outcome, n) in [("delivered", self.relay_delivered), ("failed", self.relay_failed), ("dropped", self.relay_dropped)] {
+        for (outcome, n) in
+            [("delivered", self.relay_delivered), ("failed", self.relay_failed), ("dropped", self.relay_dropped)]
+        {
             out.push((9, Some(("outcome", outcome)), n));
         }
         let plain = [
