@@ -17,6 +17,7 @@ use worker::{Context, Date, Env, Request, Response};
 
 use crate::account_client;
 use crate::admin;
+use crate::analytics;
 use crate::cors::{self, Origin};
 use crate::generate;
 use crate::log::Line;
@@ -196,8 +197,15 @@ async fn proxy_request(
     let class = admit.class.to_string();
     let mut admit = admit;
     admit.tally = tally::take(&caller.account);
-    let mut decision =
-        Decision { config, account: &caller.account, client: &caller.client, class: &class, waited_ms: 0 };
+    let mut decision = Decision {
+        config,
+        env,
+        account: &caller.account,
+        client: &caller.client,
+        class: &class,
+        waited_ms: 0,
+        added_ms: 0,
+    };
     let started = Date::now().as_millis();
     let reply = match generate::admit(env, &caller.account, key, admit, wait_ms, &req, &mut decision.waited_ms).await {
         Ok(reply) => Some(reply),
@@ -286,6 +294,7 @@ async fn proxy_request(
     // What the governor added: everything but Sync's time and the deliberate wait.
     let added = forwarded_at.saturating_sub(started).saturating_sub(decision.waited_ms);
     tally::record(&caller.account, upstream_status, added);
+    decision.added_ms = added;
     decision.log(
         LogLevel::Info,
         if undecided { "forwarded_undecided" } else { "admitted" },
@@ -412,12 +421,21 @@ struct Decision<'a> {
     account: &'a str,
     client: &'a str,
     class: &'a str,
+    env: &'a Env,
     /// Time spent held in line (`Prefer: wait`).
     waited_ms: u64,
+    /// Time the governor added to a forwarded request.
+    added_ms: u64,
 }
 
 impl Decision<'_> {
+    /// The log line (if `LOG_LEVEL` lets it through) and the Analytics
+    /// Engine data point (if `METRICS` is bound), independently.
     fn log(&self, level: LogLevel, outcome: &str, reason: Option<&str>, status: Option<u16>, generation: Option<&str>) {
+        let (account, client, class, wait_ms, added_ms) =
+            (self.account, self.client, self.class, self.waited_ms, self.added_ms);
+        let point = analytics::Point { account, client, class, outcome, reason, generation, wait_ms, status, added_ms };
+        analytics::write(self.env, &point, self.config.log_level);
         if level < self.config.log_level {
             return;
         }

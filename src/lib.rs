@@ -29,6 +29,7 @@
 pub mod account_client;
 pub mod account_object;
 pub mod admin;
+pub mod analytics;
 pub mod cors;
 pub mod deployment;
 pub mod directory;

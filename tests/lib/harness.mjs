@@ -57,8 +57,10 @@ export async function startSim(args = {}) {
  * starts a new one on the same persisted state (a runtime restart).
  * `scriptPath`: another build's index.js (default build/index.js), e.g. an
  * earlier release built elsewhere (bench/modes.mjs).
+ * `workerOptions`: more Miniflare options for the governor (e.g. `wrappedBindings`);
+ * `workers`: more Workers beside it (Miniflare's `workers`; the governor stays first and serves the URL).
  */
-export async function startGovernor(vars = {}, { persistDir, logs, scriptPath } = {}) {
+export async function startGovernor(vars = {}, { persistDir, logs, scriptPath, workerOptions, workers } = {}) {
   const dir = persistDir ?? mkdtempSync(join(tmpdir(), "sync-governor-do-"));
   let port = 0;
   // `logs`: an array that collects workerd's stdout and stderr lines.
@@ -69,7 +71,13 @@ export async function startGovernor(vars = {}, { persistDir, logs, scriptPath } 
         },
       }
     : {};
-  const options = () => ({
+  const options = () => {
+    const o = { ...single(), ...workerOptions };
+    if (!workers) return o;
+    const { host, port: p, durableObjectsPersist, handleRuntimeStdio, ...governor } = o;
+    return { host, port: p, durableObjectsPersist, handleRuntimeStdio, workers: [{ name: "sync-governor", ...governor }, ...workers] };
+  };
+  const single = () => ({
     scriptPath: scriptPath ?? join(ROOT, "build", "index.js"),
     // Module names are relative to the working directory unless a root is given (and may not use "..").
     ...(scriptPath ? { modulesRoot: dirname(scriptPath) } : {}),

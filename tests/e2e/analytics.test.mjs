@@ -1,0 +1,85 @@
+// Workers Analytics Engine output (docs/operations.md, "Analytics Engine"):
+// with a METRICS binding, one data point per decision in the documented
+// layout, whatever LOG_LEVEL says; a write that throws changes nothing for
+// the client. Without the binding (every other e2e file) nothing is written.
+//
+// Miniflare's own analyticsEngineDatasets binding drops every point, so
+// METRICS here is a wrapped binding (a module run inside the governor's
+// isolate, like the real one) that prints each point as one stdout line.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { startSim, startGovernor, govCall, until, generateBody, sha256, SIM_KEY } from "../lib/harness.mjs";
+
+const ACCOUNT = `k-${sha256(`sync-governor/v1/${SIM_KEY}`).slice(0, 32)}`;
+const MARK = "METRICS_POINT ";
+const RECORDER = `export default function (env) {
+  return {
+    writeDataPoint(point) {
+      if (env.throws) throw new Error("dataset unavailable");
+      console.log(${JSON.stringify(MARK)} + JSON.stringify(point));
+    },
+  };
+}`;
+
+const cleanup = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+async function setup(vars, { throws = false } = {}) {
+  const logs = [];
+  const sim = await startSim();
+  const gov = await startGovernor(
+    { SYNC_API_BASE: sim.url, GOVERNOR_WEBHOOK_KEY: "analytics-test-webhook-key-0123", GENERATE_PER_MINUTE: 1, ...vars },
+    {
+      logs,
+      workerOptions: { wrappedBindings: { METRICS: { scriptName: "metrics-recorder", bindings: { throws } } } },
+      workers: [{ name: "metrics-recorder", modules: [{ type: "ESModule", path: "recorder.mjs", contents: RECORDER }] }],
+    },
+  );
+  cleanup.push(() => sim.stop(), () => gov.stop());
+  return { gov, logs };
+}
+
+const points = (logs) => logs.filter((l) => l.includes(MARK)).map((l) => JSON.parse(l.slice(l.indexOf(MARK) + MARK.length)));
+
+test("one data point per decision, in the documented layout, with LOG_LEVEL=off", async () => {
+  const { gov, logs } = await setup({ LOG_LEVEL: "off" });
+  const created = await govCall(gov, "/v2/generate", { method: "POST", body: generateBody() });
+  assert.equal(created.status, 201);
+  assert.equal((await govCall(gov, "/v2/generate", { method: "POST", body: generateBody() })).status, 429);
+  assert.equal((await govCall(gov, "/v2/generations")).status, 200);
+  await until("three data points", async () => points(logs).length >= 3);
+  await new Promise((r) => setTimeout(r, 200));
+  const written = points(logs);
+  assert.equal(written.length, 3, JSON.stringify(written));
+  for (const p of written) {
+    assert.deepEqual(Object.keys(p).sort(), ["blobs", "doubles", "indexes"]);
+    assert.deepEqual(p.indexes, [ACCOUNT]);
+    assert.equal(p.blobs.length, 6);
+    assert.equal(p.doubles.length, 3);
+    assert.ok(p.doubles.every((d) => typeof d === "number" && d >= 0));
+    assert.ok(p.blobs[1].length > 0 && p.blobs[1] === written[0].blobs[1], "one client");
+    assert.ok(!JSON.stringify(p).includes(SIM_KEY), "a data point carries the key");
+  }
+  // blobs: account, client, class, outcome, reason, generationId; doubles: waitMs, upstreamStatus, addedLatencyMs.
+  const [admitted, refused, read] = written;
+  assert.deepEqual(admitted.blobs.slice(0, 5), [ACCOUNT, admitted.blobs[1], "generate", "admitted", ""]);
+  assert.equal(admitted.blobs[5], created.json.id);
+  assert.deepEqual(admitted.doubles.slice(0, 2), [0, 201]);
+  assert.deepEqual(refused.blobs, [ACCOUNT, admitted.blobs[1], "generate", "refused", "rate", ""]);
+  assert.deepEqual(refused.doubles, [0, 0, 0]);
+  assert.deepEqual(read.blobs, [ACCOUNT, admitted.blobs[1], "other", "admitted", "", ""]);
+  assert.equal(read.doubles[1], 200);
+  assert.ok(!logs.some((l) => l.includes('"event":"decision"')), "LOG_LEVEL=off writes no decision line");
+});
+
+test("a dataset whose writes throw changes nothing for the client", async () => {
+  const { gov, logs } = await setup({ LOG_LEVEL: "info" }, { throws: true });
+  assert.equal((await govCall(gov, "/v2/generate", { method: "POST", body: generateBody() })).status, 201);
+  assert.equal((await govCall(gov, "/v2/generate", { method: "POST", body: generateBody() })).status, 429);
+  assert.equal((await govCall(gov, "/v2/generations")).status, 200);
+  await until("the decision lines", async () => logs.filter((l) => l.includes('"event":"decision"')).length >= 3);
+  assert.equal(points(logs).length, 0);
+  assert.ok(!logs.some((l) => l.includes("analytics_write_failed")), "a failed write is logged at debug only");
+});
