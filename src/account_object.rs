@@ -63,6 +63,15 @@ pub struct AccountObject {
     env: Env,
 }
 
+/// A call's body as text: one `text()` on the runtime's request (the
+/// `worker` crate's reader does more than the object needs).
+async fn body_text(req: &Request) -> String {
+    match req.inner().text() {
+        Ok(p) => wasm_bindgen_futures::JsFuture::from(p).await.ok().and_then(|v| v.as_string()).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
 fn jitter() -> f64 {
     let mut buf = [0u8; 8];
     match getrandom::fill(&mut buf) {
@@ -296,12 +305,12 @@ impl DurableObject for AccountObject {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, req: Request) -> Result<Response> {
         if req.path() == crate::deployment::PATH {
             return crate::deployment::serve(&self.state.storage().sql());
         }
         if req.path() == crate::directory::PATH {
-            let body = req.text().await.unwrap_or_default();
+            let body = body_text(&req).await;
             return crate::directory::serve(&self.state.storage().sql(), &body);
         }
         let config = match &self.config {
@@ -315,7 +324,7 @@ impl DurableObject for AccountObject {
             }
             _ => false,
         };
-        let command: Option<Command> = req.text().await.ok().and_then(|t| governor_core::json::from_str(&t).ok());
+        let command: Option<Command> = governor_core::json::from_str(&body_text(&req).await).ok();
         let Some(command) = command else { return Response::error("malformed command", 400) };
         self.ensure_loaded(&config.limits).await?;
         if let Ok(Some(account)) = req.headers().get(ACCOUNT_HEADER) {
@@ -333,7 +342,7 @@ impl DurableObject for AccountObject {
             // than on the next alarm (Sync waits a moment longer for its 200).
             self.dispatch(config).await?;
         }
-        Response::from_json(&reply)
+        Response::ok(serde_json::to_string(&reply).map_err(|e| worker::Error::RustError(e.to_string()))?)
     }
 
     async fn alarm(&self) -> Result<Response> {

@@ -79,13 +79,18 @@ pub fn serve(sql: &SqlStorage) -> worker::Result<Response> {
         "CREATE TABLE IF NOT EXISTS deployment_key (id INTEGER PRIMARY KEY CHECK (id = 1), key TEXT NOT NULL)",
         None,
     )?;
-    let existing: Vec<KeyReply> = sql.exec("SELECT key FROM deployment_key WHERE id = 1", None)?.to_array()?;
-    if let Some(found) = existing.into_iter().next() {
-        return Response::from_json(&found);
+    for row in sql.exec("SELECT key FROM deployment_key WHERE id = 1", None)?.raw() {
+        if let Some(SqlStorageValue::String(key)) = row?.into_iter().next() {
+            return reply(key);
+        }
     }
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|_| worker::Error::RustError("no randomness".into()))?;
     let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     sql.exec("INSERT INTO deployment_key (id, key) VALUES (1, ?)", vec![SqlStorageValue::String(key.clone())])?;
-    Response::from_json(&KeyReply { key })
+    reply(key)
+}
+
+fn reply(key: String) -> worker::Result<Response> {
+    Response::ok(serde_json::to_string(&KeyReply { key }).map_err(|e| worker::Error::RustError(e.to_string()))?)
 }

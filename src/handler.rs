@@ -58,6 +58,8 @@ async fn dispatch(
         Route::Health => Ok(respond::json_text(200, r#"{"ok":true}"#.into(), origin)),
         Route::NotFound => Err(GovernorError::NotFound),
         Route::Ambiguous => Err(GovernorError::AmbiguousPath),
+        // Without an admin key the admin routes do not exist, whatever the method.
+        Route::MethodNotAllowed if config.admin_key.is_none() && is_admin_path(&path) => Err(GovernorError::NotFound),
         Route::MethodNotAllowed => Err(GovernorError::MethodNotAllowed),
         Route::Webhook(token) => {
             // Without GOVERNOR_WEBHOOK_KEY, tokens are signed with the deployment key.
@@ -94,6 +96,10 @@ pub(crate) fn status_body(view: &str, config: &Config, req: &Request) -> String 
         body.push('}');
     }
     body
+}
+
+fn is_admin_path(path: &str) -> bool {
+    path.starts_with("/governor/v1/admin/") || path == "/governor/v1/metrics"
 }
 
 /// How callbacks are checked: `verification` is `off` without
@@ -271,6 +277,7 @@ async fn proxy_request(
                 // time box ended: the permit waits for a listing to tell.
                 let _ = account_client::call(env, &caller.account, key, &Command::Unsettled { permit }).await;
             }
+            decision.log(LogLevel::Warn, "upstream_error", Some(e.code()), Some(e.status()), None);
             return Err(e);
         }
     };

@@ -10,7 +10,7 @@ use governor_core::settle::{created_id, ended_in_create, limit_kind};
 use governor_core::status::is_active;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
-use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
+use worker::{Fetch, Headers, Request};
 
 use crate::timeout::Boxed;
 
@@ -62,10 +62,24 @@ pub async fn generation(base: &str, key: &Secret, id: &str, timeout_ms: u64) -> 
 async fn get(url: &str, key: &Secret, timeout_ms: u64) -> Option<(u16, Vec<u8>)> {
     let headers = Headers::new();
     let _ = headers.set("x-api-key", key.expose());
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    let req = Request::new_with_init(url, &init).ok()?;
+    let req = request("GET", url, &headers, None, false)?;
     send(req, timeout_ms).await
+}
+
+/// A request built on web_sys directly (the `worker` crate's `RequestInit`
+/// conversion carries options the governor never sets, and their code).
+/// `manual`: redirects are not followed.
+fn request(method: &str, url: &str, headers: &Headers, body: Option<&str>, manual: bool) -> Option<Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_headers(&headers.0);
+    if let Some(b) = body {
+        init.set_body(&JsValue::from_str(b));
+    }
+    if manual {
+        init.set_redirect(web_sys::RequestRedirect::Manual);
+    }
+    web_sys::Request::new_with_str_and_init(url, &init).ok().map(Request::from)
 }
 
 /// One page of `GET /v2/generations?status=PENDING,PROCESSING`, as the
@@ -113,14 +127,9 @@ pub async fn deliver(d: &Delivery, timeout_ms: u64) -> Attempt {
     for (name, value) in &d.headers {
         let _ = headers.set(name, value);
     }
-    let mut init = RequestInit::new();
     // Never follow a redirect: a 3xx is a failed attempt, so a hook cannot
     // send the payload on to a URL the check would refuse.
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&d.body)))
-        .with_redirect(RequestRedirect::Manual);
-    let Ok(req) = Request::new_with_init(&d.url, &init) else { return Attempt::Status(400) };
+    let Some(req) = request("POST", &d.url, &headers, Some(&d.body), true) else { return Attempt::Status(400) };
     let boxed = Boxed::new();
     let signal = boxed.signal.clone();
     match boxed.run(timeout_ms, Fetch::Request(req).send_with_signal(&signal)).await {
@@ -149,9 +158,7 @@ pub async fn submit(base: &str, key: &Secret, job: &DispatchJob, timeout_ms: u64
     let _ = headers.set("x-api-key", key.expose());
     let _ = headers.set("content-type", "application/json");
     let _ = headers.set("idempotency-key", &job.idempotency_key);
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&job.body)));
-    let Ok(req) = Request::new_with_init(&format!("{base}/v2/generate"), &init) else {
+    let Some(req) = request("POST", &format!("{base}/v2/generate"), &headers, Some(&job.body), false) else {
         return DispatchOutcome::Transient;
     };
     let Some((status, bytes)) = send(req, timeout_ms).await else {

@@ -10,7 +10,6 @@ use governor_core::contract::{Command, RelayRequest};
 use governor_core::error::GovernorError;
 use governor_core::webhook::{sign_token, verify_sync_signature, verify_token, Claims, WebhookError};
 use serde::Deserialize;
-use serde_json::json;
 use worker::{Date, Env, Request, Response};
 
 use crate::account_client;
@@ -106,5 +105,5 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config, token: &str) -
     };
     let command = Command::Webhook { generation: payload.id, status: payload.status, relay };
     account_client::call(env, &claims.account, None, &command).await?;
-    Ok(respond::json(200, &json!({ "ok": true }), &Origin::None))
+    Ok(respond::json_text(200, r#"{"ok":true}"#.into(), &Origin::None))
 }
