@@ -442,7 +442,7 @@ impl Decision<'_> {
         let (account, client, class, wait_ms, added_ms) =
             (self.account, self.client, self.class, self.waited_ms, self.added_ms);
         let point = analytics::Point { account, client, class, outcome, reason, generation, wait_ms, status, added_ms };
-        analytics::write(self.env, &point, self.config.log_level);
+        analytics::write(self.env, &point);
         if level < self.config.log_level {
             return;
         }

@@ -81,5 +81,4 @@ test("a dataset whose writes throw changes nothing for the client", async () => 
   assert.equal((await govCall(gov, "/v2/generations")).status, 200);
   await until("the decision lines", async () => logs.filter((l) => l.includes('"event":"decision"')).length >= 3);
   assert.equal(points(logs).length, 0);
-  assert.ok(!logs.some((l) => l.includes("analytics_write_failed")), "a failed write is logged at debug only");
 });
