@@ -22,10 +22,11 @@ use governor_core::seal::unseal;
 use governor_core::secret::Secret;
 use governor_core::store::StoreError;
 use governor_core::Ms;
-use worker::{durable_object, Date, DurableObject, Env, ListOptions, Request, Response, Result, State};
+use worker::{durable_object, Date, DurableObject, Env, Request, Response, Result, State};
 
 use crate::account_client::{ACCOUNT_HEADER, KEY_HEADER};
 use crate::join::{join_all, Task};
+use crate::legacy_kv::LegacyKv;
 use crate::settings;
 use crate::sql_store::SqlStore;
 use crate::upstream;
@@ -61,6 +62,8 @@ pub struct AccountObject {
     account: RefCell<Option<String>>,
     /// For the deployment key (see [`crate::deployment`]).
     env: Env,
+    /// The previous layout's key-value storage (read once, at migration).
+    legacy: LegacyKv,
 }
 
 /// A call's body as text: one `text()` on the runtime's request (the
@@ -126,20 +129,12 @@ impl AccountObject {
     /// An account written by the previous release (one JSON value plus
     /// `job:*` keys) becomes rows; the old keys go in the same breath.
     async fn migrate_legacy(&self) -> Result<()> {
-        let storage = self.state.storage();
-        let stored: Option<String> = storage.get(LEGACY_STATE_KEY).await.unwrap_or(None);
-        let cursor: Option<String> = storage.get(LEGACY_CURSOR_KEY).await.unwrap_or(None);
-        let listed = storage.list_with_options(ListOptions::new().prefix(LEGACY_JOB_PREFIX)).await?;
-        let mut jobs: Vec<String> = Vec::new();
-        let mut keys: Vec<String> = Vec::new();
-        listed.for_each(&mut |value, key| {
-            if let Some(k) = key.as_string() {
-                keys.push(k);
-            }
-            if let Some(job) = value.as_string() {
-                jobs.push(job);
-            }
-        });
+        let kv = &self.legacy;
+        let stored = kv.get(LEGACY_STATE_KEY).await.unwrap_or(None);
+        let cursor = kv.get(LEGACY_CURSOR_KEY).await.unwrap_or(None);
+        let listed = kv.list(LEGACY_JOB_PREFIX).await?;
+        let jobs: Vec<String> = listed.iter().filter_map(|(_, v)| v.clone()).collect();
+        let mut keys: Vec<String> = listed.into_iter().map(|(k, _)| k).collect();
         let migrated = migrate::from_legacy(stored.as_deref(), &jobs, cursor);
         if migrated.skipped > 0 {
             worker::console_warn!("legacy account state: {} unreadable parts skipped", migrated.skipped);
@@ -148,7 +143,7 @@ impl AccountObject {
         if stored.is_some() || !keys.is_empty() {
             keys.push(LEGACY_STATE_KEY.to_owned());
             keys.push(LEGACY_CURSOR_KEY.to_owned());
-            storage.delete_multiple(keys).await?;
+            kv.delete(&keys).await?;
         }
         Ok(())
     }
@@ -292,8 +287,11 @@ impl AccountObject {
 impl DurableObject for AccountObject {
     fn new(state: State, env: Env) -> Self {
         let config = settings::load(&env).map_err(|e| e.to_string());
+        let raw = state._inner();
+        let legacy = LegacyKv::of(&raw);
         Self {
-            state,
+            state: State::from(raw),
+            legacy,
             config,
             store: RefCell::new(None),
             cache: RefCell::new(None),

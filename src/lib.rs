@@ -21,6 +21,7 @@
 //! | [`directory`] | the deployment's list of accounts (a singleton object), announced off the hot path |
 //! | [`tally`] | per-isolate upstream statuses and added latency, sent with the account's next admission |
 //! | [`log`] | structured JSON log lines at `LOG_LEVEL`, never a secret |
+//! | [`legacy_kv`] | the previous layout's key-value storage, read once at migration through the runtime's API |
 //! | [`deployment`] | the deployment key, drawn once when `GOVERNOR_WEBHOOK_KEY` is not set |
 //! | [`webhook`] | Sync's callbacks: verify, free the permit, queue the relay |
 //! | [`upstream`] | the account object's own calls: list active generations, relay deliveries |
@@ -36,6 +37,7 @@ pub mod directory;
 pub mod generate;
 pub mod handler;
 pub mod join;
+pub mod legacy_kv;
 pub mod log;
 pub mod proxy;
 pub mod respond;
