@@ -86,7 +86,7 @@ pub async fn handle(
     }
     match reply {
         Reply::Admin(body) => Ok(respond::json_text(200, body.get().to_owned(), origin)),
-        Reply::Ticket(view) => Ok(respond::json_of(200, &view, origin)),
+        Reply::Ticket(view) => Ok(respond::json_text(200, view.get().to_owned(), origin)),
         Reply::Refused(r) => Err(crate::generate::refusal(r)),
         _ => Err(unexpected()),
     }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use governor_core::class::RateClass;
 use governor_core::config::Config;
-use governor_core::contract::{AdmitRequest, Command, Hold, IdempotencyKey, Refusal, TicketView, WireReply as Reply};
+use governor_core::contract::{AdmitRequest, Command, Hold, IdempotencyKey, Refusal, TicketId, WireReply as Reply};
+use serde_json::value::RawValue;
 use governor_core::error::GovernorError;
 use governor_core::keys::Caller;
 use governor_core::prefer::Prefer;
@@ -251,17 +252,19 @@ async fn first_call(
     result
 }
 
-/// `202 Accepted` for a queued job.
-pub fn queued(ticket: &TicketView, origin: &Origin) -> Response {
+/// `202 Accepted` for a queued job (the object's ticket view, as it wrote it).
+pub fn queued(ticket: &RawValue, origin: &Origin) -> Response {
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json");
-    let _ = headers.set("location", &format!("/governor/v1/queue/{}", ticket.id));
+    if let Ok(t) = governor_core::json::from_str::<TicketId>(ticket.get()) {
+        let _ = headers.set("location", &format!("/governor/v1/queue/{}", t.id));
+    }
     let _ = headers.set("preference-applied", "respond-async");
     cors::decorate(&headers, origin);
     Response::builder()
         .with_status(202)
         .with_headers(headers)
-        .fixed(serde_json::to_string(ticket).unwrap_or_default().into_bytes())
+        .fixed(ticket.get().as_bytes().to_vec())
 }
 
 /// Sync's first answer to a retried `Idempotency-Key`.

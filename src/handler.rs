@@ -330,7 +330,7 @@ async fn ticket(
     let client = config.keys.is_managed().then(|| caller.client.clone());
     let command = if cancel { Command::Cancel { ticket, client } } else { Command::Ticket { ticket, client } };
     match account_client::call(env, &caller.account, object_key(config, &caller), &command).await? {
-        Reply::Ticket(view) => Ok(respond::json_of(200, &view, origin)),
+        Reply::Ticket(view) => Ok(respond::json_text(200, view.get().to_owned(), origin)),
         Reply::Refused(r) => Err(generate::refusal(r)),
         _ => Err(GovernorError::Internal("unexpected reply to a ticket call".into())),
     }

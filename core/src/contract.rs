@@ -286,6 +286,12 @@ pub struct TicketView {
     pub client: String,
 }
 
+/// The one field of a [`TicketView`] the Worker reads (for `Location`).
+#[derive(Debug, Deserialize)]
+pub struct TicketId {
+    pub id: String,
+}
+
 /// A payload to relay to a client's own webhook URL.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelayRequest {
@@ -349,8 +355,9 @@ pub enum WireReply {
     Rejected(Rejection),
     Ack { released: u32 },
     Status(Box<serde_json::value::RawValue>),
-    Queued(TicketView),
-    Ticket(TicketView),
+    /// A [`TicketView`]'s JSON (see [`TicketId`] for its id).
+    Queued(Box<serde_json::value::RawValue>),
+    Ticket(Box<serde_json::value::RawValue>),
     Replay(Replay),
     Refused(Refusal),
     Admin(Box<serde_json::value::RawValue>),
