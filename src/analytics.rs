@@ -15,7 +15,9 @@ use std::cell::Cell;
 use wasm_bindgen::prelude::*;
 use worker::Env;
 
-#[wasm_bindgen(inline_js = "export function writePoint(e,a,c,k,o,r,g,w,s,l){const d=e.METRICS;if(!d)return false;try{d.writeDataPoint({indexes:[a.slice(0,96)],blobs:[a,c,k,o,r,g],doubles:[w,s,l]})}catch{}return true}")]
+#[wasm_bindgen(
+    inline_js = "export function writePoint(e,a,c,k,o,r,g,w,s,l){const d=e.METRICS;if(!d)return false;try{d.writeDataPoint({indexes:[a.slice(0,96)],blobs:[a,c,k,o,r,g],doubles:[w,s,l]})}catch{}return true}"
+)]
 extern "C" {
     /// False when `METRICS` is unbound.
     #[wasm_bindgen(js_name = writePoint)]
