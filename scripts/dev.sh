@@ -35,8 +35,17 @@ else
   say "fronting the real Sync at https://api.sync.so (your key stays in your shell)"
 fi
 
-setsid npx wrangler dev --ip 127.0.0.1 --port "$PORT" --inspector-port 0 --persist-to .wrangler/dev-state \
-  "${vars[@]}" "$@" &
+# The operations Worker (admin API, metrics, the dashboard's data) runs beside
+# it, as deployed: dev copies of both configs (gitignored) enable the OPS
+# service binding and give the operations Worker a local admin key.
+ADMIN_KEY="${GOVERNOR_ADMIN_KEY:-local-dev-admin-key-not-secret}"
+sed -E 's/^# (\[\[services\]\]|binding = "OPS"|service = "sync-governor-ops")/\1/' wrangler.toml >wrangler.dev.toml
+awk '/^\[build\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' wrangler.ops.toml >wrangler.ops.dev.toml
+printf '\n[vars]\nGOVERNOR_ADMIN_KEY = "%s"\n' "$ADMIN_KEY" >>wrangler.ops.dev.toml
+sed -i '0,/^\[vars\]$/{/^\[vars\]$/d}' wrangler.ops.dev.toml
+
+setsid npx wrangler dev -c wrangler.dev.toml -c wrangler.ops.dev.toml --ip 127.0.0.1 --port "$PORT" \
+  --inspector-port 0 --persist-to .wrangler/dev-state "${vars[@]}" "$@" &
 pids+=($!)
 
 for _ in $(seq 1 120); do
@@ -53,6 +62,8 @@ cat >&2 <<TXT
 
   See the account's limits and in-flight generations:
     curl -s http://127.0.0.1:$PORT/governor/v1/status -H '$keyarg'
+
+  The operator dashboard: http://127.0.0.1:$PORT/governor/v1/dashboard (admin key: $ADMIN_KEY)
 
   Ctrl-C stops everything.
 TXT

@@ -16,11 +16,12 @@ cargo fmt --all --check
 say "gate: cargo clippy (warnings denied)"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 cargo clippy --quiet -p sync-governor --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --quiet -p sync-governor --target wasm32-unknown-unknown --features ops -- -D warnings
 
 say "native tests (core + simulator)"
 cargo test --quiet -p governor-core -p sync-sim
 
-say "building the Worker"
+say "building the Worker (the governor, then the operations Worker)"
 bash scripts/build.sh >/tmp/sync-governor-build.log 2>&1 || { cat /tmp/sync-governor-build.log; exit 1; }
 
 say "gate: bundle size (wrangler deploy --dry-run, gzip)"

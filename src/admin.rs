@@ -9,7 +9,7 @@ use governor_core::error::GovernorError;
 use governor_core::keys::{bearer_token, fingerprint, is_admin_key};
 use governor_core::metrics::{render, MetricsView};
 use governor_core::ops::AdminCommand;
-use governor_core::route::{is_account_name, AdminRoute};
+use governor_core::route::{is_account_name, route, AdminRoute, Route};
 use serde::Serialize;
 use worker::{Env, Headers, Request, Response};
 
@@ -24,6 +24,26 @@ use crate::respond;
 const FAN_OUT: usize = 40;
 /// The largest admin request body.
 const MAX_BODY: u64 = 16 << 10;
+
+/// The operations Worker's entry: the admin API and `/governor/v1/metrics`.
+/// The governor forwards these paths here through its `OPS` service binding
+/// (and adds the CORS fields); without `GOVERNOR_ADMIN_KEY` everything is 404.
+pub async fn serve(req: Request, env: &Env) -> Response {
+    let config = crate::settings::cached(env);
+    let config = match config.as_ref() {
+        Ok(c) => c,
+        Err(e) => return respond::error(&e.clone().into(), &Origin::None),
+    };
+    let path = req.path();
+    let method = req.method().to_string();
+    let result = match route(&method, &path, &config.limits) {
+        Route::Admin(r) => handle(req, env, config, &Origin::None, r).await,
+        Route::Metrics => metrics(&req, env, config).await,
+        Route::MethodNotAllowed if config.admin_key.is_some() => Err(GovernorError::MethodNotAllowed),
+        _ => Err(GovernorError::NotFound),
+    };
+    result.unwrap_or_else(|e| respond::error(&e, &Origin::None))
+}
 
 /// The admin key's fingerprint when the caller presents it.
 pub fn authorize(req: &Request, config: &Config) -> Result<String, GovernorError> {

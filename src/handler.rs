@@ -16,7 +16,6 @@ use governor_core::settle;
 use worker::{Context, Date, Env, Request, Response};
 
 use crate::account_client;
-use crate::admin;
 use crate::analytics;
 use crate::cors::{self, Origin};
 use crate::generate;
@@ -52,14 +51,15 @@ async fn dispatch(
         return Err(GovernorError::OriginNotAllowed);
     }
     let path = req.path();
+    if is_admin_path(&path) {
+        return to_operations(req, env, origin).await;
+    }
     let method = req.method().to_string();
     match route(&method, &path, &config.limits) {
         Route::Preflight => Ok(Response::builder().with_status(204).with_headers(cors::preflight(origin)).empty()),
         Route::Health => Ok(respond::json_text(200, r#"{"ok":true}"#.into(), origin)),
         Route::NotFound => Err(GovernorError::NotFound),
         Route::Ambiguous => Err(GovernorError::AmbiguousPath),
-        // Without an admin key the admin routes do not exist, whatever the method.
-        Route::MethodNotAllowed if config.admin_key.is_none() && is_admin_path(&path) => Err(GovernorError::NotFound),
         Route::MethodNotAllowed => Err(GovernorError::MethodNotAllowed),
         Route::Webhook(token) => {
             // Without GOVERNOR_WEBHOOK_KEY, tokens are signed with the deployment key.
@@ -67,8 +67,8 @@ async fn dispatch(
             webhook::handle(req, env, &config, &token).await
         }
         Route::Ticket { ticket: t, cancel } => ticket(&req, env, config, origin, t, cancel).await,
-        Route::Admin(r) => admin::handle(req, env, config, origin, r).await,
-        Route::Metrics => admin::metrics(&req, env, config).await,
+        // Forwarded to the operations Worker above.
+        Route::Admin(_) | Route::Metrics => Err(GovernorError::NotFound),
         Route::Status => {
             let caller = authenticate(&req, config)?;
             match account_client::call(env, &caller.account, object_key(config, &caller), &Command::Status).await? {
@@ -100,6 +100,24 @@ pub(crate) fn status_body(view: &str, config: &Config, req: &Request) -> String 
 
 fn is_admin_path(path: &str) -> bool {
     path.starts_with("/governor/v1/admin/") || path == "/governor/v1/metrics"
+}
+
+/// The operations Worker's service binding (see [`crate::admin`]).
+pub const OPS_BINDING: &str = "OPS";
+
+/// The admin API and the metrics live in the operations Worker: without its
+/// binding they do not exist here (404, whatever the method).
+async fn to_operations(req: Request, env: &Env, origin: &Origin) -> Result<Response, GovernorError> {
+    let Ok(ops) = env.service(OPS_BINDING) else { return Err(GovernorError::NotFound) };
+    let resp = ops
+        .fetch_request(req)
+        .await
+        .map_err(|_| GovernorError::Unavailable("the operations Worker could not be reached".into()))?;
+    let status = resp.status_code();
+    let headers = resp.headers().clone();
+    cors::decorate(&headers, origin);
+    let (_, body) = resp.into_parts();
+    Ok(Response::builder().with_status(status).with_headers(headers).body(body))
 }
 
 /// How callbacks are checked: `verification` is `off` without

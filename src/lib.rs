@@ -28,6 +28,7 @@
 //! | [`timeout`] | time boxes of outgoing calls (abort signal raced against a timer) |
 
 pub mod account_client;
+#[cfg(not(feature = "ops"))]
 pub mod account_object;
 pub mod admin;
 pub mod analytics;
@@ -50,7 +51,18 @@ pub mod webhook;
 
 use worker::{event, Context, Env, Request, Response, Result};
 
+/// The governor: the data plane, and the accounts' Durable Objects.
+#[cfg(not(feature = "ops"))]
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     Ok(handler::handle(req, &env, &ctx).await)
+}
+
+/// The operations Worker (`--features ops`, deployed as its own script):
+/// the admin API and the metrics, reached through the governor's `OPS`
+/// service binding, calling the governor's account objects.
+#[cfg(feature = "ops")]
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    Ok(admin::serve(req, &env).await)
 }

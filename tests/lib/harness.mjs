@@ -71,11 +71,28 @@ export async function startGovernor(vars = {}, { persistDir, logs, scriptPath, w
         },
       }
     : {};
+  // With an admin key, the operations Worker (build-ops/, the admin API and
+  // the metrics) runs beside the governor, as deployed: reached through the
+  // governor's OPS service binding, calling its account objects.
+  const operations = vars.GOVERNOR_ADMIN_KEY !== undefined;
+  const opsWorker = () => ({
+    name: "sync-governor-ops",
+    scriptPath: join(ROOT, "build-ops", "index.js"),
+    modulesRoot: join(ROOT, "build-ops"),
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: "2025-09-01",
+    compatibilityFlags: ["enable_request_signal"],
+    durableObjects: { ACCOUNTS: { className: "AccountObject", scriptName: "sync-governor", useSQLite: true } },
+    bindings: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])),
+  });
   const options = () => {
     const o = { ...single(), ...workerOptions };
-    if (!workers) return o;
+    if (!workers && !operations) return o;
     const { host, port: p, durableObjectsPersist, handleRuntimeStdio, ...governor } = o;
-    return { host, port: p, durableObjectsPersist, handleRuntimeStdio, workers: [{ name: "sync-governor", ...governor }, ...workers] };
+    const extra = [...(operations ? [opsWorker()] : []), ...(workers ?? [])];
+    if (operations) governor.serviceBindings = { ...(governor.serviceBindings ?? {}), OPS: "sync-governor-ops" };
+    return { host, port: p, durableObjectsPersist, handleRuntimeStdio, workers: [{ name: "sync-governor", ...governor }, ...extra] };
   };
   const single = () => ({
     scriptPath: scriptPath ?? join(ROOT, "build", "index.js"),
