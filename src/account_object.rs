@@ -229,6 +229,11 @@ impl AccountObject {
         }
         let result = self.dispatch_loop(config).await;
         self.dispatching.set(false);
+        if result.is_err() {
+            // A job may be marked as being sent while nothing sends it: reload
+            // the state, and a SUBMITTING job is resumed as a cut-off one.
+            *self.cache.borrow_mut() = None;
+        }
         result
     }
 

@@ -5,7 +5,8 @@
 use worker::{Headers, Request};
 
 const ALLOW_HEADERS: &str =
-    "x-api-key, authorization, content-type, idempotency-key, prefer, x-governor-client, x-governor-priority";
+    "x-api-key, authorization, content-type, idempotency-key, prefer, x-governor-client, x-governor-priority, \
+     x-governor-admin-key";
 const EXPOSE_HEADERS: &str =
     "ratelimit, ratelimit-policy, retry-after, retry-after-ms, location, preference-applied, idempotent-replayed";
 
@@ -39,7 +40,7 @@ pub fn decorate(headers: &Headers, origin: &Origin) {
 pub fn preflight(origin: &Origin) -> Headers {
     let h = Headers::new();
     decorate(&h, origin);
-    let _ = h.set("access-control-allow-methods", "GET, POST, DELETE, OPTIONS");
+    let _ = h.set("access-control-allow-methods", "GET, POST, PUT, DELETE, OPTIONS");
     let _ = h.set("access-control-allow-headers", ALLOW_HEADERS);
     let _ = h.set("access-control-max-age", "600");
     h

@@ -69,12 +69,24 @@ pub fn serve(sql: &SqlStorage, body: &str) -> worker::Result<Response> {
                 return Response::error("not an account name", 400);
             }
             let at = V::Integer(i64::try_from(at).unwrap_or(i64::MAX));
+            let known = sql
+                .exec("SELECT 1 FROM directory WHERE account = ?", vec![V::String(account.clone())])?
+                .raw()
+                .next()
+                .is_some();
+            if known {
+                sql.exec(
+                    "UPDATE directory SET last_seen = MAX(last_seen, ?) WHERE account = ?",
+                    vec![at, V::String(account)],
+                )?;
+                return json_response(&1u64);
+            }
             sql.exec(
-                "INSERT INTO directory (account, first_seen, last_seen) VALUES (?, ?, ?) \
-                 ON CONFLICT (account) DO UPDATE SET last_seen = MAX(last_seen, excluded.last_seen)",
+                "INSERT INTO directory (account, first_seen, last_seen) VALUES (?, ?, ?)",
                 vec![V::String(account), at.clone(), at],
             )?;
-            // Bounded: the least recently seen beyond the bound are forgotten.
+            // Bounded (checked when an account is new): the least recently
+            // seen beyond the bound are forgotten.
             sql.exec(
                 "DELETE FROM directory WHERE account IN (SELECT account FROM directory ORDER BY last_seen DESC \
                  LIMIT -1 OFFSET ?)",

@@ -51,10 +51,11 @@ async fn dispatch(
         return Err(GovernorError::OriginNotAllowed);
     }
     let path = req.path();
-    if is_admin_path(&path) {
+    let method = req.method().to_string();
+    // Preflights are answered here (CORS is the governor's), the rest forwarded.
+    if is_admin_path(&path) && !method.eq_ignore_ascii_case("OPTIONS") {
         return to_operations(req, env, origin).await;
     }
-    let method = req.method().to_string();
     match route(&method, &path, &config.limits) {
         Route::Preflight => Ok(Response::builder().with_status(204).with_headers(cors::preflight(origin)).empty()),
         Route::Health => Ok(respond::json_text(200, r#"{"ok":true}"#.into(), origin)),
@@ -282,10 +283,6 @@ async fn proxy_request(
     // anything else is boxed until Sync's response head.
     let deadline =
         Deadline { ms: config.timeouts.forward_ms(req.method().as_ref(), &req.path(), creates), whole: creates };
-    if admitted.announce {
-        let (env, account) = (env.clone(), caller.account.clone());
-        ctx.wait_until(async move { crate::directory::announce(&env, &account, Date::now().as_millis()).await });
-    }
     let forwarded_at = Date::now().as_millis();
     let resp = match proxy::forward(&req, &url, body, auth, deadline).await {
         Ok(r) => r,
@@ -309,6 +306,12 @@ async fn proxy_request(
         retry_cap_ms: config.limits.backoff.cap_ms,
     };
     let upstream_status = resp.status_code();
+    // The directory hears of accounts Sync knows: a key Sync refuses (401,
+    // 403) is never listed, so throwaway keys cannot push real accounts out.
+    if admitted.announce && !matches!(upstream_status, 401 | 403) {
+        let (env, account) = (env.clone(), caller.account.clone());
+        ctx.wait_until(async move { crate::directory::announce(&env, &account, Date::now().as_millis()).await });
+    }
     let settled = if undecided {
         let mut resp = resp;
         let _ = resp.headers_mut().set("x-governor-decision", "fail-open");

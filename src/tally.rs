@@ -19,7 +19,12 @@ fn with(account: &str, f: impl FnOnce(&mut Tally)) {
         let mut p = p.borrow_mut();
         if let Some((_, t)) = p.iter_mut().find(|(a, _)| a == account) {
             f(t);
-        } else if p.len() < MAX_ACCOUNTS {
+        } else {
+            // Full: the oldest waiting account's counts give way (an account
+            // seen once, e.g. a key Sync refused, must not hold a slot forever).
+            if p.len() >= MAX_ACCOUNTS {
+                p.remove(0);
+            }
             let mut t = Tally::default();
             f(&mut t);
             p.push((account.to_owned(), t));

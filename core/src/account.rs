@@ -290,7 +290,15 @@ pub fn apply(
         // A sweep that could not read is tried again on the next command.
     }
     let writes = state.flush(now);
-    Output { reply, writes, effects, wake: state.next_wake(limits, now) }
+    // An operator's new limits count for the next alarm too (a raised cap
+    // lets queued work go at once).
+    let changed = if matches!(reply, Reply::Admin(crate::ops::AdminReply::Limits { .. })) {
+        Some(state.overrides.apply(base))
+    } else {
+        None
+    };
+    let wake = state.next_wake(changed.as_ref().unwrap_or(limits), now);
+    Output { reply, writes, effects, wake }
 }
 
 impl AccountState {

@@ -113,6 +113,11 @@ impl AccountState {
         self.held.retain(|h| h.expires_at > now);
         if let Some(t) = &req.tally {
             self.metrics.tally(t);
+            if t.fail_open > 0 {
+                // Requests went to Sync undecided (FAIL_MODE=open): creates
+                // among them may hold Sync's slots. List soon and adopt them.
+                self.reconcile.suspect(&limits.reconcile, now);
+            }
         }
         let mut stale: Option<IdempotencyRecord> = None;
         if let Some(key) = &req.idempotency {

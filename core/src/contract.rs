@@ -198,7 +198,9 @@ impl Hold {
             return 0;
         }
         let floor = self.remaining_ms / u64::from(left);
-        let wait = if r.reason == Reason::Concurrency { r.retry_after_ms.min(HOLD_POLL_MS) } else { r.retry_after_ms };
+        // A permit, or a pause's end, comes at no predictable time: look again soon.
+        let polls = matches!(r.reason, Reason::Concurrency | Reason::Paused);
+        let wait = if polls { r.retry_after_ms.min(HOLD_POLL_MS) } else { r.retry_after_ms };
         wait.max(floor).min(self.remaining_ms)
     }
 
@@ -353,7 +355,9 @@ pub enum Reply {
 pub enum WireReply {
     Admitted(Admitted),
     Rejected(Rejection),
-    Ack { released: u32 },
+    Ack {
+        released: u32,
+    },
     Status(Box<serde_json::value::RawValue>),
     /// A [`TicketView`]'s JSON (see [`TicketId`] for its id).
     Queued(Box<serde_json::value::RawValue>),

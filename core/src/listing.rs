@@ -93,9 +93,10 @@ impl AccountState {
     }
 
     pub(crate) fn list_start(&mut self, limits: &Limits, now: Ms) -> Reply {
-        // A listing stopped for budget goes on, unless it is older than the
-        // longest period (then its first pages are too stale to trust).
-        let fresh_enough = |l: &Listing| l.listed_from + limits.reconcile.max_ms > now;
+        // A listing stopped for budget goes on, unless it began more than the
+        // shortest period ago (its first pages would be too stale to trust as
+        // part of one complete listing).
+        let fresh_enough = |l: &Listing| l.listed_from + limits.reconcile.min_ms > now;
         match self.listing.take().filter(|l| l.resume.is_some() && fresh_enough(l)) {
             Some(mut listing) => {
                 let cursor = listing.resume.take();

@@ -165,6 +165,9 @@ impl AccountState {
             }
             AdminCommand::Resume => {
                 self.paused = None;
+                // Places taken during the pause would hold back newcomers until
+                // their holders' next look: the line starts afresh.
+                self.held.clear();
                 AdminReply::Paused { paused: None }
             }
             AdminCommand::Queue => AdminReply::Jobs(self.jobs_view(limits, now)),

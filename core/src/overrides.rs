@@ -200,7 +200,9 @@ impl Overrides {
             if let Some(b) = burst {
                 r.burst = b;
             }
-            r.burst = r.burst.clamp(1, r.limit);
+            // A stored row is read as hostile: never a zero limit.
+            r.limit = r.limit.max(1);
+            r.burst = r.burst.min(r.limit).max(1);
         };
         rate(&mut limits.generate, self.generate_per_minute, self.generate_burst);
         rate(&mut limits.other, self.requests_per_minute, self.requests_burst);
@@ -210,7 +212,7 @@ impl Overrides {
             }
         }
         if let Some(cap) = self.concurrency {
-            limits.concurrency.cap = cap;
+            limits.concurrency.cap = cap.max(1);
         }
         limits
     }
