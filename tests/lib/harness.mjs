@@ -157,6 +157,25 @@ import http from "node:http";
 export const sha256 = (data) => createHash("sha256").update(data).digest("hex");
 
 /**
+ * `fetch`, sent again when the pooled connection it took was already closed
+ * by the server. workerd closes a connection after answering a request whose
+ * body it did not read (a refusal answered before the upload), and undici may
+ * hand that dead socket to the next request, which then fails before any
+ * byte reaches the server (`UND_ERR_SOCKET`, "other side closed"): sending it
+ * again is safe. Any other failure is thrown as is.
+ */
+export async function fetchFresh(url, init) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(url, init);
+    } catch (e) {
+      const code = e?.cause?.code;
+      if (attempt >= 3 || !(code === "UND_ERR_SOCKET" || code === "ECONNRESET")) throw e;
+    }
+  }
+}
+
+/**
  * One request to the governor (or any loopback URL) with a timeout.
  * `body`: object → JSON (content-type set), string/Buffer → as is.
  * Returns { status, headers, text, json } (json null when not JSON).
@@ -169,7 +188,7 @@ export async function call(base, path, { method = "GET", key, body, headers = {}
     payload = JSON.stringify(body);
     if (!Object.keys(h).some((k) => k.toLowerCase() === "content-type")) h["content-type"] = "application/json";
   }
-  const res = await fetch(base + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
+  const res = await fetchFresh(base + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
   const text = await res.text();
   let json = null;
   try {
@@ -238,7 +257,7 @@ export async function govCall(gov, path, { method = "GET", body, headers = {}, k
   const started = Date.now();
   const h = { "content-type": "application/json", ...headers };
   if (key !== null) h["x-api-key"] = key;
-  const r = await fetch(`${gov.url}${path}`, {
+  const r = await fetchFresh(`${gov.url}${path}`, {
     method,
     headers: h,
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
