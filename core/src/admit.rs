@@ -16,6 +16,9 @@ use crate::Ms;
 
 /// `Retry-After` for a key whose create is still on its way to Sync.
 pub const IN_PROGRESS_RETRY_MS: Ms = 2_000;
+/// Places held in the line at most (each is a live request waiting): past
+/// it, a request that would wait is refused at once, as without `Prefer`.
+pub const MAX_HELD: usize = 10_000;
 
 /// A held request's place in line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -279,7 +282,8 @@ impl AccountState {
                 None => Reply::Rejected(rejection),
             };
         }
-        if let Some(hold) = &req.hold {
+        let full_line = self.held.len() >= MAX_HELD && !req.hold.as_ref().is_some_and(|h| h.ticket.is_some());
+        if let Some(hold) = req.hold.as_ref().filter(|_| !full_line) {
             if let Some(expected) = self.shed_estimate(limits, now, req, &rejection) {
                 // Longer than the client will wait: say so now, with the estimate.
                 if let Some(t) = hold.ticket {
