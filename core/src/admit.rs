@@ -282,7 +282,7 @@ impl AccountState {
                 None => Reply::Rejected(rejection),
             };
         }
-        let full_line = self.held.len() >= MAX_HELD && !req.hold.as_ref().is_some_and(|h| h.ticket.is_some());
+        let full_line = self.held.len() >= MAX_HELD && req.hold.as_ref().is_none_or(|h| h.ticket.is_none());
         if let Some(hold) = req.hold.as_ref().filter(|_| !full_line) {
             if let Some(expected) = self.shed_estimate(limits, now, req, &rejection) {
                 // Longer than the client will wait: say so now, with the estimate.
