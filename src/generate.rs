@@ -9,7 +9,6 @@ use std::time::Duration;
 use governor_core::class::RateClass;
 use governor_core::config::Config;
 use governor_core::contract::{AdmitRequest, Command, Hold, IdempotencyKey, Refusal, TicketId, WireReply as Reply};
-use serde_json::value::RawValue;
 use governor_core::error::GovernorError;
 use governor_core::keys::Caller;
 use governor_core::prefer::Prefer;
@@ -19,6 +18,7 @@ use governor_core::seal::seal;
 use governor_core::secret::Secret;
 use governor_core::webhook::{check_webhook_url as check_url, ClientUrl};
 use js_sys::{Function, Promise, Reflect, Uint8Array};
+use serde_json::value::RawValue;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Date, Delay, Env, Headers, Request, Response};
@@ -261,10 +261,7 @@ pub fn queued(ticket: &RawValue, origin: &Origin) -> Response {
     }
     let _ = headers.set("preference-applied", "respond-async");
     cors::decorate(&headers, origin);
-    Response::builder()
-        .with_status(202)
-        .with_headers(headers)
-        .fixed(ticket.get().as_bytes().to_vec())
+    Response::builder().with_status(202).with_headers(headers).fixed(ticket.get().as_bytes().to_vec())
 }
 
 /// Sync's first answer to a retried `Idempotency-Key`.
