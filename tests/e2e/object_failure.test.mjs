@@ -4,44 +4,22 @@
 // injected failure: the ACCOUNTS binding points at a second script).
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { Miniflare } from "miniflare";
-import { startSim, generateBody, ROOT, SIM_KEY } from "../lib/harness.mjs";
+import { startSim, startBrokenGovernor, generateBody, SIM_KEY } from "../lib/harness.mjs";
 
 const cleanup = [];
 after(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-const THROWER = `
-export class Broken {
-  constructor() {}
-  async fetch() { throw new Error("injected object failure"); }
-}
-export default { fetch() { return new Response("thrower"); } };
-`;
-
-/** The governor with its ACCOUNTS binding pointed at an object that always throws. */
+/** The governor over an always-throwing account object, stopped after the tests. */
 async function brokenGovernor(sim, vars = {}) {
-  const mf = new Miniflare({
-    host: "127.0.0.1",
-    port: 0,
-    workers: [
-      {
-        name: "governor",
-        scriptPath: join(ROOT, "build", "index.js"),
-        modules: true,
-        modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-        compatibilityDate: "2025-09-01",
-        compatibilityFlags: ["enable_request_signal"],
-        durableObjects: { ACCOUNTS: { className: "Broken", scriptName: "thrower", useSQLite: true } },
-        bindings: { SYNC_API_BASE: sim.url, GOVERNOR_WEBHOOK_KEY: "object-failure-test-key-0123456789", ...vars },
-      },
-      { name: "thrower", modules: true, script: THROWER, compatibilityDate: "2025-09-01" },
-    ],
+  const gov = await startBrokenGovernor({
+    SYNC_API_BASE: sim.url,
+    GOVERNOR_WEBHOOK_KEY: "object-failure-test-key-0123456789",
+    ...vars,
   });
-  cleanup.push(() => mf.dispose());
-  return (await mf.ready).toString().replace(/\/$/, "");
+  cleanup.push(() => gov.stop());
+  return gov.url;
 }
 
 test("an account object that throws is a 503 JSON error with Retry-After, and nothing is forwarded", async () => {

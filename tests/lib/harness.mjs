@@ -134,6 +134,35 @@ export async function startGovernor(vars = {}, { persistDir, logs, scriptPath, w
   return gov;
 }
 
+/**
+ * The governor with its ACCOUNTS binding pointed at an object that always
+ * throws (an injected object failure: a second script serves the class).
+ * Returns { url, stop() }.
+ */
+export async function startBrokenGovernor(vars = {}) {
+  const thrower = `export class Broken { async fetch() { throw new Error("injected object failure"); } }
+export default { fetch() { return new Response("thrower"); } };`;
+  const mf = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    workers: [
+      {
+        name: "governor",
+        scriptPath: join(ROOT, "build", "index.js"),
+        modules: true,
+        modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+        compatibilityDate: "2025-09-01",
+        compatibilityFlags: ["enable_request_signal"],
+        durableObjects: { ACCOUNTS: { className: "Broken", scriptName: "thrower", useSQLite: true } },
+        bindings: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])),
+      },
+      { name: "thrower", modules: true, script: thrower, compatibilityDate: "2025-09-01" },
+    ],
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  return { url, stop: () => mf.dispose() };
+}
+
 /** A minimal valid generate body. */
 export function generateBody(extra = {}) {
   return {
