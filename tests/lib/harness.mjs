@@ -186,23 +186,28 @@ import http from "node:http";
 export const sha256 = (data) => createHash("sha256").update(data).digest("hex");
 
 /**
- * `fetch`, sent again when the pooled connection it took was already closed
- * by the server. workerd closes a connection after answering a request whose
- * body it did not read (a refusal answered before the upload), and undici may
- * hand that dead socket to the next request, which then fails before any
- * byte reaches the server (`UND_ERR_SOCKET`, "other side closed"): sending it
- * again is safe. Any other failure is thrown as is.
+ * `fetch`, sent again when the connection it took was already closed by the
+ * server. workerd closes a connection after answering a request whose body
+ * it did not read (a refusal answered before the upload), and undici may hand
+ * that dead socket to the next request, which then fails before any byte
+ * reaches the server (`UND_ERR_SOCKET` "other side closed", `ECONNRESET`,
+ * `EPIPE`): sending it again is safe. Any other failure, and any request
+ * whose body is a stream (it cannot be sent twice), is thrown as is.
+ * Installed as the global `fetch` of every test that imports this harness.
  */
+const nativeFetch = globalThis.fetch;
 export async function fetchFresh(url, init) {
+  const once = !!init?.body && typeof init.body.getReader === "function";
   for (let attempt = 1; ; attempt++) {
     try {
-      return await fetch(url, init);
+      return await nativeFetch(url, init);
     } catch (e) {
       const code = e?.cause?.code;
-      if (attempt >= 3 || !(code === "UND_ERR_SOCKET" || code === "ECONNRESET")) throw e;
+      if (once || attempt >= 3 || !["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"].includes(code)) throw e;
     }
   }
 }
+globalThis.fetch = fetchFresh;
 
 /**
  * One request to the governor (or any loopback URL) with a timeout.
@@ -217,7 +222,7 @@ export async function call(base, path, { method = "GET", key, body, headers = {}
     payload = JSON.stringify(body);
     if (!Object.keys(h).some((k) => k.toLowerCase() === "content-type")) h["content-type"] = "application/json";
   }
-  const res = await fetchFresh(base + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
+  const res = await fetch(base + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
   const text = await res.text();
   let json = null;
   try {
@@ -286,7 +291,7 @@ export async function govCall(gov, path, { method = "GET", body, headers = {}, k
   const started = Date.now();
   const h = { "content-type": "application/json", ...headers };
   if (key !== null) h["x-api-key"] = key;
-  const r = await fetchFresh(`${gov.url}${path}`, {
+  const r = await fetch(`${gov.url}${path}`, {
     method,
     headers: h,
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
