@@ -81,6 +81,18 @@ pub struct Args {
     /// simulator routes as Express does (any case, one trailing slash).
     #[arg(long)]
     pub strict_routing: bool,
+    /// Relative bias of actual outputDuration over the estimate (0.2 = 20 % longer).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub estimate_bias: f64,
+    /// Largest random relative error of actual over estimate, per generation.
+    #[arg(long, default_value_t = 0.0)]
+    pub estimate_error: f64,
+    /// Make the estimate endpoints fail with this HTTP status (0 = answer).
+    #[arg(long, default_value_t = 0)]
+    pub estimate_status: u16,
+    /// Completed generations report no outputDuration.
+    #[arg(long)]
+    pub no_output_duration: bool,
 }
 
 impl Args {
@@ -118,6 +130,10 @@ impl Args {
             seed: self.seed,
             log_requests: !self.quiet,
             lenient_routing: !self.strict_routing,
+            estimate_bias: self.estimate_bias,
+            estimate_error: self.estimate_error,
+            estimate_status: self.estimate_status,
+            report_output_duration: !self.no_output_duration,
         }
     }
 }

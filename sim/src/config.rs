@@ -65,6 +65,19 @@ pub struct Config {
     /// any case, one trailing slash ignored. On by default, so the simulator
     /// is never kinder than Sync (see [`crate::routing`]).
     pub lenient_routing: bool,
+    /// Relative bias of a generation's actual `outputDuration` over what the
+    /// estimate endpoints priced (0.2: the output is 20 % longer than
+    /// estimated, so Sync's estimate is too low). See [`crate::cost`].
+    pub estimate_bias: f64,
+    /// Largest random relative error added to the bias, per generation
+    /// (uniform in `[-e, +e]`).
+    pub estimate_error: f64,
+    /// `0`: the estimate endpoints answer; otherwise they fail with this
+    /// HTTP status (Sync's error shape), e.g. 404 or 503.
+    pub estimate_status: u16,
+    /// Completed generations report `outputDuration`; `false` leaves it
+    /// `null` (Sync's docs list the field, not when it is filled).
+    pub report_output_duration: bool,
 }
 
 impl Default for Config {
@@ -92,6 +105,10 @@ impl Default for Config {
             seed: None,
             log_requests: false,
             lenient_routing: true,
+            estimate_bias: 0.0,
+            estimate_error: 0.0,
+            estimate_status: 0,
+            report_output_duration: true,
         }
     }
 }
@@ -123,6 +140,15 @@ impl Config {
             if !(0.0..=1.0).contains(&p) {
                 return Err(format!("{name} must be between 0 and 1"));
             }
+        }
+        if !(self.estimate_bias.is_finite() && (-1.0..=10.0).contains(&self.estimate_bias)) {
+            return Err("estimate_bias must be between -1 and 10".into());
+        }
+        if !(self.estimate_error.is_finite() && (0.0..=10.0).contains(&self.estimate_error)) {
+            return Err("estimate_error must be between 0 and 10".into());
+        }
+        if self.estimate_status != 0 && !(400..=599).contains(&self.estimate_status) {
+            return Err("estimate_status must be 0 or an HTTP error status (400-599)".into());
         }
         if self.window_ms == 0 {
             return Err("window_ms must be at least 1".into());
@@ -156,7 +182,11 @@ impl Config {
             webhook_dup_rate,
             webhook_delay_ms,
             webhook_reorder_ms,
-            lenient_routing
+            lenient_routing,
+            estimate_bias,
+            estimate_error,
+            estimate_status,
+            report_output_duration
         );
         if let Some(v) = patch.upload_per_minute {
             next.upload_per_minute = v;
@@ -198,6 +228,10 @@ pub struct ConfigPatch {
     pub webhook_delay_ms: Option<u64>,
     pub webhook_reorder_ms: Option<u64>,
     pub lenient_routing: Option<bool>,
+    pub estimate_bias: Option<f64>,
+    pub estimate_error: Option<f64>,
+    pub estimate_status: Option<u16>,
+    pub report_output_duration: Option<bool>,
 }
 
 fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -236,5 +270,10 @@ mod tests {
         let off: ConfigPatch = serde_json::from_str(r#"{"webhook_secret":null}"#).unwrap();
         c.apply(off).unwrap();
         assert_eq!(c.webhook_secret, None);
+        for bad in [r#"{"estimate_error":-0.1}"#, r#"{"estimate_bias":-2}"#, r#"{"estimate_status":200}"#] {
+            assert!(c.apply(serde_json::from_str(bad).unwrap()).is_err(), "{bad}");
+        }
+        c.apply(serde_json::from_str(r#"{"estimate_bias":0.2,"estimate_status":404}"#).unwrap()).unwrap();
+        assert_eq!((c.estimate_bias, c.estimate_status), (0.2, 404));
     }
 }

@@ -92,6 +92,9 @@ pub struct Generation {
     pub project_id: Option<String>,
     pub output_url: Option<String>,
     pub output_duration: Option<f64>,
+    /// The `outputDuration` it will report when it completes (drawn at
+    /// creation, see [`crate::cost`]).
+    pub planned_output_seconds: f64,
     pub error: Option<String>,
     pub error_code: Option<String>,
     /// Uploaded file parts (multipart creates).

@@ -12,6 +12,7 @@
 //! | [`errors`] | Sync's error shape and the `/v2/errors` catalogue |
 //! | [`gate`] | front middleware: request log with body digest, auth → faults → rate check |
 //! | [`limits`] | request classes, strict sliding-window log, per-key accounts |
+//! | [`cost`] | media length, Sync's estimates, the error of actual over estimate |
 //! | [`generation`] | the generation object, statuses, outcomes |
 //! | [`state`] | the store, transitions, concurrency reservations, reset |
 //! | [`lifecycle`] | timers driving PENDING → PROCESSING → terminal |
@@ -34,6 +35,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod cost;
 pub mod errors;
 pub mod gate;
 pub mod generation;

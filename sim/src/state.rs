@@ -57,6 +57,8 @@ pub struct NewGeneration {
     /// Total duration override (split 10% pending / 90% processing).
     pub duration_ms: Option<u64>,
     pub outcome: Outcome,
+    /// The media length the estimate endpoints price ([`crate::cost`]).
+    pub media_seconds: f64,
 }
 
 /// The simulator.
@@ -145,6 +147,8 @@ impl Sim {
             Some(total) => (total / 10, total - total / 10),
             None => (cfg.pending_ms, cfg.processing_ms),
         };
+        let draw = self.random_upto(2_000_000) as f64 / 1_000_000.0 - 1.0;
+        let planned = crate::cost::actual_seconds(ng.media_seconds, cfg.estimate_bias, cfg.estimate_error, draw);
         let g = Generation {
             id: id.clone(),
             key: ng.key.clone(),
@@ -160,6 +164,7 @@ impl Sim {
             project_id: ng.project_id,
             output_url: None,
             output_duration: None,
+            planned_output_seconds: planned,
             error: None,
             error_code: None,
             files: ng.files,
@@ -195,7 +200,7 @@ impl Sim {
 
     /// Makes a generation terminal, frees its slot and fires its webhook.
     pub fn finish(self: &Arc<Self>, id: &str, outcome: Outcome) {
-        let output_duration = (self.random_upto(27_000) as f64 + 3_000.0) / 1000.0;
+        let report = self.cfg().report_output_duration;
         let mut store = lock(&self.store);
         let Some(g) = store.gens.get_mut(id) else {
             return;
@@ -208,7 +213,7 @@ impl Sim {
                 g.status = Status::Completed;
                 let name = g.output_file_name.clone().unwrap_or_else(|| "output".into());
                 g.output_url = Some(format!("https://cdn.sync-sim.invalid/generations/{}/{}.mp4", g.id, name));
-                g.output_duration = Some(output_duration);
+                g.output_duration = report.then_some(g.planned_output_seconds);
             }
             Outcome::Fail => {
                 g.status = Status::Failed;

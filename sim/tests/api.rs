@@ -99,14 +99,15 @@ async fn estimate_upload_count_and_download() {
         let r = c
             .post(format!("{base}{path}"))
             .header("x-api-key", K1)
-            .json(&json!({"model": "lipsync-2", "durationSeconds": 30}))
+            .json(&json!({"model": "lipsync-2", "duration": 30}))
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
         let v: Value = r.json().await.unwrap();
-        assert_eq!(v["currency"], "USD");
-        assert!(v["estimatedCost"].as_f64().unwrap() > 0.0);
+        assert_eq!(v["estimatedFrameCount"], 750);
+        assert_eq!(v["estimatedGenerationCost"], 1.2);
+        assert_eq!(v["estimatedCredits"], 120.0);
     }
 
     let r = c.post(format!("{base}/v2/assets/upload")).header("x-api-key", K1).json(&json!({})).send().await.unwrap();

@@ -116,6 +116,7 @@ pub async fn outside(State(sim): State<Arc<Sim>>, body: Bytes) -> Result<Json<Va
             source: "outside",
             duration_ms: req.duration_ms,
             outcome: Outcome::Complete,
+            media_seconds: 10.0,
         };
         ids.push(sim.insert_locked(&mut store, ng, &cfg).id);
     }

@@ -174,7 +174,7 @@ fn opt_string(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, Ap
 }
 
 /// Validates a create body (JSON or converted multipart).
-fn validate(body: Value, files: &[FilePart], key: &str) -> Result<NewGeneration, ApiError> {
+pub fn validate(body: Value, files: &[FilePart], key: &str) -> Result<NewGeneration, ApiError> {
     let Value::Object(obj) = body else {
         return Err(ApiError::invalid("Request body must be a JSON object"));
     };
@@ -217,6 +217,7 @@ fn validate(body: Value, files: &[FilePart], key: &str) -> Result<NewGeneration,
     let urls = input.as_array().into_iter().flatten().filter_map(|i| i.get("url").and_then(Value::as_str));
     let names = files.iter().filter_map(|f| f.filename.as_deref());
     let outcome = Outcome::from_inputs(urls.chain(names));
+    let media_seconds = crate::cost::media_seconds(&Value::Object(obj.clone())).map_err(ApiError::invalid)?;
     Ok(NewGeneration {
         key: key.to_string(),
         model,
@@ -230,6 +231,7 @@ fn validate(body: Value, files: &[FilePart], key: &str) -> Result<NewGeneration,
         source: "api",
         duration_ms,
         outcome,
+        media_seconds,
     })
 }
 

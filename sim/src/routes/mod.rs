@@ -30,7 +30,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/v2/generations/estimate", post(catalog::estimate))
         .route("/v2/generations/{id}", delete(generations::remove))
         .route("/v2/generations/{id}/download", get(generations::download))
-        .route("/v2/analyze/cost", post(catalog::estimate))
+        .route("/v2/analyze/cost", post(catalog::analyze_cost))
         .route("/v2/assets/upload", post(assets::upload))
         .route("/v2/models", get(catalog::models))
         .route("/v2/errors", get(catalog::errors));
