@@ -119,10 +119,10 @@ pub fn client_name(req: &Request, config: &Config, caller: &Caller) -> String {
     if config.keys.is_managed() {
         return caller.client.clone();
     }
+    // Advisory: any caller holding the account's key can claim any name.
     header(req, "x-governor-client")
-        .map(|c| c.chars().filter(|c| c.is_ascii_graphic()).take(64).collect::<String>())
-        .filter(|c| !c.is_empty())
-        .map_or_else(|| caller.client.clone(), |c| format!("h-{c}"))
+        .and_then(|c| governor_core::shares::client::header_client(&c))
+        .unwrap_or_else(|| caller.client.clone())
 }
 
 /// Build the admission request of a create.

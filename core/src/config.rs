@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::backoff::BackoffPolicy;
 use crate::idempotency::IdempotencyPolicy;
-use crate::keys::{KeyMode, ManagedKeys};
+use crate::keys::{KeyEntry, KeyMode, ManagedKeys};
 use crate::overrides::VarSources;
 use crate::permits::ConcurrencyLimit;
 use crate::queue::QueuePolicy;
 use crate::reconcile::ReconcilePolicy;
 use crate::relay::RelayPolicy;
 use crate::secret::Secret;
+use crate::shares::client::is_configurable_client_name;
 use crate::window::RateLimit;
 use crate::Ms;
 
@@ -47,6 +48,9 @@ pub struct Limits {
     pub shadow: bool,
     /// Which of the limits above were set by a var (for status).
     pub sources: VarSources,
+    /// `CLIENT_LIMITS`: what each client of an account may take.
+    #[serde(default)]
+    pub clients: crate::shares::limits::ClientLimits,
 }
 
 impl Limits {
@@ -487,6 +491,10 @@ impl Config {
             idempotency,
             shadow,
             sources,
+            clients: match v.get("CLIENT_LIMITS") {
+                None => Default::default(),
+                Some(raw) => crate::shares::limits::ClientLimits::parse(&raw).map_err(|e| err("CLIENT_LIMITS", e))?,
+            },
         })
     }
 
@@ -532,8 +540,10 @@ impl Config {
         for var in ["GOVERNOR_CLIENT_KEYS", "SYNC_API_KEYS", "SYNC_API_KEY"] {
             v.not_blank(var)?;
         }
-        let clients: Option<BTreeMap<String, String>> =
-            v.secret_json("GOVERNOR_CLIENT_KEYS", "a JSON object mapping client keys to account names")?;
+        let clients: Option<BTreeMap<String, KeyEntry>> = v.secret_json(
+            "GOVERNOR_CLIENT_KEYS",
+            "a JSON object mapping client keys to account names or to {\"account\", \"client\"}",
+        )?;
         let sync_keys: Option<BTreeMap<String, String>> =
             v.secret_json("SYNC_API_KEYS", "a JSON object mapping account names to Sync API keys")?;
         let single = v.get("SYNC_API_KEY");
@@ -558,16 +568,22 @@ impl Config {
         }
         // Account names name objects, admin routes and metrics labels.
         // (The value is not echoed: a map written backwards would put a key here.)
-        if clients.values().any(|a| !crate::route::is_account_name(&format!("a-{a}"))) {
+        if clients.values().any(|e| !crate::route::is_account_name(&format!("a-{}", e.account))) {
             return Err(err(
                 "GOVERNOR_CLIENT_KEYS",
                 "every account name must be letters, digits, '.', '_' or '-', at most 128",
             ));
         }
+        if clients.values().filter_map(|e| e.client.as_deref()).any(|c| !is_configurable_client_name(c)) {
+            return Err(err(
+                "GOVERNOR_CLIENT_KEYS",
+                "every client name must be letters, digits, '.', '_' or '-', at most 64, not starting with c- or h-",
+            ));
+        }
         let sync_keys: BTreeMap<String, Secret> = match (sync_keys, single) {
             (Some(map), _) => map.into_iter().map(|(a, k)| (a, Secret::new(k))).collect(),
             (None, Some(key)) => {
-                let accounts: std::collections::BTreeSet<&String> = clients.values().collect();
+                let accounts: std::collections::BTreeSet<&String> = clients.values().map(|e| &e.account).collect();
                 if accounts.len() != 1 {
                     return Err(err(
                         "SYNC_API_KEY",
@@ -583,10 +599,10 @@ impl Config {
                 ))
             }
         };
-        if let Some(missing) = clients.values().find(|a| !sync_keys.contains_key(*a)) {
+        if let Some(missing) = clients.values().map(|e| &e.account).find(|a| !sync_keys.contains_key(*a)) {
             return Err(err("SYNC_API_KEYS", format!("has no Sync key for account {missing:?}")));
         }
-        Ok(KeyMode::Managed(ManagedKeys::new(clients, sync_keys)))
+        Ok(KeyMode::Managed(ManagedKeys::with_entries(clients, sync_keys)))
     }
 }
 
@@ -623,6 +639,7 @@ impl Limits {
             },
             shadow: false,
             sources: VarSources::default(),
+            clients: Default::default(),
         }
     }
 }
@@ -678,6 +695,31 @@ mod tests {
             ("SYNC_API_KEYS", r#"{"other":"sk"}"#)
         ])
         .is_err());
+    }
+
+    #[test]
+    fn named_clients_and_client_limits() {
+        let keys = r#"{"ck-0123456789abcdef":{"account":"acme","client":"mobile-app"},"ck-fedcba9876543210":"acme"}"#;
+        let c = parse(&[("GOVERNOR_CLIENT_KEYS", keys), ("SYNC_API_KEY", "sk-live")]).unwrap();
+        assert_eq!(c.keys.resolve(Some("ck-0123456789abcdef")).unwrap().client, "mobile-app");
+        let fp = c.keys.resolve(Some("ck-fedcba9876543210")).unwrap();
+        assert_eq!((fp.account.as_str(), fp.client.len()), ("a-acme", 10));
+        assert!(fp.client.starts_with("c-"));
+        for bad in [
+            r#"{"ck-0123456789abcdef":{"account":"acme","client":"c-12345678"}}"#,
+            r#"{"ck-0123456789abcdef":{"account":"acme","client":"has space"}}"#,
+            r#"{"ck-0123456789abcdef":{"client":"x"}}"#,
+            r#"{"ck-0123456789abcdef":{"account":"acme","client":"ck-0123456789abcdef x"}}"#,
+        ] {
+            let e = parse(&[("GOVERNOR_CLIENT_KEYS", bad), ("SYNC_API_KEY", "sk-live")]).unwrap_err();
+            assert_eq!(e.var, "GOVERNOR_CLIENT_KEYS", "{bad}");
+            assert!(!e.to_string().contains("0123456789abcdef"), "{e}");
+        }
+        let c = parse(&[("CLIENT_LIMITS", r#"{"*":{"*":{"weight":2,"usdPerMonth":100}}}"#)]).unwrap();
+        assert_eq!(c.limits.clients.resolve("k-00", "h-x").weight, Some(2));
+        let e = parse(&[("CLIENT_LIMITS", r#"{"*":{"ck-secret-0123456789":{"weight":0}}}"#)]).unwrap_err();
+        assert_eq!(e.var, "CLIENT_LIMITS");
+        assert!(!e.to_string().contains("secret"), "{e}");
     }
 
     #[test]

@@ -43,8 +43,24 @@ pub enum KeyMode {
 
 #[derive(Clone, Debug)]
 pub struct ManagedKeys {
+    /// (digest of the client key, account, client name).
     clients: Vec<([u8; 32], String, String)>,
     sync_keys: BTreeMap<String, Secret>,
+}
+
+/// One entry of `GOVERNOR_CLIENT_KEYS`: the account a client key spends
+/// from, and the client's name when the operator gave one (else the
+/// client is named by the key's fingerprint, see [`key_client_name`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyEntry {
+    pub account: String,
+    pub client: Option<String>,
+}
+
+/// The client name of a key without a configured one: `c-` and the first 8
+/// hex digits of its fingerprint (stable, not reversible).
+pub fn key_client_name(key: &str) -> String {
+    format!("c-{}", &fingerprint(key)[..8])
 }
 
 fn digest(key: &str) -> [u8; 32] {
@@ -77,11 +93,17 @@ pub fn fingerprint(key: &str) -> String {
 impl ManagedKeys {
     /// `clients`: client key → account; `sync_keys`: account → Sync key.
     pub fn new(clients: BTreeMap<String, String>, sync_keys: BTreeMap<String, Secret>) -> Self {
+        let entries = clients.into_iter().map(|(key, account)| (key, KeyEntry { account, client: None })).collect();
+        Self::with_entries(entries, sync_keys)
+    }
+
+    /// As [`ManagedKeys::new`], with clients named by the operator.
+    pub fn with_entries(clients: BTreeMap<String, KeyEntry>, sync_keys: BTreeMap<String, Secret>) -> Self {
         let clients = clients
             .into_iter()
-            .map(|(key, account)| {
-                let label = fingerprint(&key)[..8].to_owned();
-                (digest(&key), account, label)
+            .map(|(key, e)| {
+                let name = e.client.unwrap_or_else(|| key_client_name(&key));
+                (digest(&key), e.account, name)
             })
             .collect();
         Self { clients, sync_keys }
@@ -90,14 +112,14 @@ impl ManagedKeys {
     fn resolve(&self, presented: &str) -> Result<Caller, AuthError> {
         let wanted = digest(presented);
         let mut found: Option<(&str, &str)> = None;
-        for (hash, account, label) in &self.clients {
+        for (hash, account, name) in &self.clients {
             if bool::from(hash.ct_eq(&wanted)) {
-                found = Some((account, label));
+                found = Some((account, name));
             }
         }
-        let (account, label) = found.ok_or(AuthError::Unknown)?;
+        let (account, name) = found.ok_or(AuthError::Unknown)?;
         let upstream_key = self.sync_keys.get(account).cloned().ok_or(AuthError::Unknown)?;
-        Ok(Caller { account: format!("a-{account}"), upstream_key, client: format!("c-{label}") })
+        Ok(Caller { account: format!("a-{account}"), upstream_key, client: name.to_owned() })
     }
 }
 
@@ -108,11 +130,7 @@ impl KeyMode {
         match self {
             KeyMode::PassThrough => {
                 let fp = fingerprint(key);
-                Ok(Caller {
-                    client: format!("c-{}", &fp[..8]),
-                    account: format!("k-{fp}"),
-                    upstream_key: Secret::new(key),
-                })
+                Ok(Caller { client: key_client_name(key), account: format!("k-{fp}"), upstream_key: Secret::new(key) })
             }
             KeyMode::Managed(m) => m.resolve(key),
         }

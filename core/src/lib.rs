@@ -28,6 +28,7 @@
 //! | [`admit`] | the admission decision: rate, concurrency, backoff, the line of held and queued work, idempotency |
 //! | [`dispatch`] | submitting queued jobs: pick, record the outcome, ticket views |
 //! | [`queue`] | the durable generation queue: round-robin across clients, priority within |
+//! | [`shares`] | sharing an account among its clients: client names, `CLIENT_LIMITS`, weighted fair order |
 //! | [`prefer`] | the `Prefer` header: `respond-async`, `wait=N` |
 //! | [`seal`] | sealing a pass-through key for queued jobs (AES-256-GCM) |
 //! | [`time`] | RFC 3339 formatting of the injected clock |
@@ -71,6 +72,7 @@ pub mod route;
 pub mod seal;
 pub mod secret;
 pub mod settle;
+pub mod shares;
 pub mod shed;
 pub mod status;
 pub mod store;
