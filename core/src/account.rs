@@ -127,8 +127,18 @@ fn json<T: Serialize>(v: &T) -> String {
 impl AccountState {
     /// Load the hot state from the tables. Rows that do not decode were
     /// skipped by the store; a value that does not decode starts empty.
-    pub fn load(store: &dyn Store, limits: &Limits) -> StoreResult<Self> {
+    pub fn load(store: &dyn Store, base: &Limits) -> StoreResult<Self> {
         let meta: BTreeMap<String, String> = store.meta()?.into_iter().collect();
+        // The account's overrides first: a raised limit keeps its stamps
+        // (restoring with the vars' limits would forget some inside the window).
+        let overrides: Overrides = meta_value(&meta, "overrides");
+        let effective;
+        let limits = if overrides.is_empty() {
+            base
+        } else {
+            effective = overrides.apply(base);
+            &effective
+        };
         let mut stamps: BTreeMap<String, Vec<Ms>> = BTreeMap::new();
         for (class, at) in store.admissions()? {
             stamps.entry(class).or_default().push(at);
@@ -154,7 +164,7 @@ impl AccountState {
             idempotency: Idempotency::restore(store.in_flight_idempotency()?, meta_value(&meta, "idempotency")),
             next_seq: meta_value(&meta, "seq"),
             sealed_key: meta_value(&meta, "sealed_key"),
-            overrides: meta_value(&meta, "overrides"),
+            overrides,
             paused: meta_value(&meta, "paused"),
             metrics: meta_value(&meta, "metrics"),
             announced_at: meta_value(&meta, "announced_at"),

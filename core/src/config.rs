@@ -599,8 +599,21 @@ impl Config {
                 ))
             }
         };
-        if let Some(missing) = clients.values().map(|e| &e.account).find(|a| !sync_keys.contains_key(*a)) {
-            return Err(err("SYNC_API_KEYS", format!("has no Sync key for account {missing:?}")));
+        // No name is printed: with either map written backwards it would be a key.
+        let missing = clients
+            .values()
+            .map(|e| &e.account)
+            .filter(|a| !sync_keys.contains_key(*a))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        if missing > 0 {
+            return Err(err(
+                "SYNC_API_KEYS",
+                format!(
+                    "has no Sync key for {missing} of the accounts GOVERNOR_CLIENT_KEYS names (GOVERNOR_CLIENT_KEYS maps \
+                     client key -> account name, SYNC_API_KEYS account name -> Sync key)"
+                ),
+            ));
         }
         Ok(KeyMode::Managed(ManagedKeys::with_entries(clients, sync_keys)))
     }
