@@ -284,14 +284,20 @@ impl AccountState {
         }
         let full_line = self.held.len() >= MAX_HELD && req.hold.as_ref().is_none_or(|h| h.ticket.is_none());
         if let Some(hold) = req.hold.as_ref().filter(|_| !full_line) {
-            if let Some(expected) = self.shed_estimate(limits, now, req, &rejection) {
+            // Past its bound the line is longer than anyone waits: shed.
+            let line_full = self.line_ahead(&req.class, self.seq_of(hold.ticket), now) > crate::shed::MAX_AHEAD;
+            let shed = self.shed_estimate(limits, now, req, &rejection);
+            if let Some(expected) = shed.or(line_full.then_some(crate::shed::MAX_ESTIMATE_MS)) {
                 // Longer than the client will wait: say so now, with the estimate.
                 if let Some(t) = hold.ticket {
                     self.held.retain(|h| h.ticket != t);
                 }
                 self.metrics.shed();
+                if line_full {
+                    rejection.reason = Reason::LineFull;
+                }
                 self.metrics.refused(&req.class, rejection.reason.name(), now);
-                rejection.retry_after_ms = expected.max(rejection.retry_after_ms);
+                rejection.retry_after_ms = expected.max(rejection.retry_after_ms).min(crate::shed::MAX_ESTIMATE_MS);
                 rejection.retry_at_ms = now + rejection.retry_after_ms;
                 return Reply::Rejected(rejection);
             }

@@ -417,6 +417,9 @@ pub enum Reason {
     IdempotencyFull,
     /// An operator paused the account.
     Paused,
+    /// More are waiting in the account's line than it tracks
+    /// ([`crate::shed::MAX_AHEAD`]): the wait is longer than any estimate.
+    LineFull,
 }
 
 impl Reason {
@@ -429,6 +432,7 @@ impl Reason {
             Reason::QueueFull => "queue_full",
             Reason::IdempotencyFull => "idempotency_full",
             Reason::Paused => "paused",
+            Reason::LineFull => "line_full",
         }
     }
 }

@@ -76,6 +76,7 @@ impl GovernorError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::Limited(r) if r.reason == Reason::Concurrency => "concurrency_limit_exceeded",
             Self::Limited(r) if r.reason == Reason::QueueFull => "queue_full",
+            Self::Limited(r) if r.reason == Reason::LineFull => "line_full",
             Self::Limited(r) if r.reason == Reason::IdempotencyFull => "idempotency_store_full",
             Self::Conflict(_) => "conflict",
             Self::InProgress { .. } => "idempotency_key_in_progress",
@@ -113,6 +114,10 @@ impl GovernorError {
                 }
                 Reason::QueueFull => format!("the account's queue is full ({} jobs)", r.limit),
                 Reason::Paused => "the account is paused by its operator; queued and held work waits".into(),
+                Reason::LineFull => format!(
+                    "more than {} requests are waiting in the account's line; retry later",
+                    crate::shed::MAX_AHEAD
+                ),
                 Reason::IdempotencyFull => format!(
                     "the account's idempotency store is full (policy '{}', bound {}); retry without Idempotency-Key or later",
                     r.policy, r.limit

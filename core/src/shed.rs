@@ -20,7 +20,11 @@ use crate::queue::JobState;
 use crate::Ms;
 
 /// Places in line looked at, at most (a deeper line is "longer than anyone waits").
-const MAX_AHEAD: usize = 10_000;
+pub const MAX_AHEAD: usize = 10_000;
+/// The longest wait an estimate names (the largest `MAX_WAIT_SECONDS`):
+/// past it a client learns "not soon", never a time a JS timer would
+/// wrap to about 1 ms.
+pub const MAX_ESTIMATE_MS: Ms = 600_000;
 
 /// When the slot of the request `ahead` places back in line comes free:
 /// `frees` are the times the slots free now (one per slot in use; slots
@@ -37,21 +41,19 @@ pub fn slot_free_at(frees: &[Ms], slots: u32, hold: Ms, ahead: usize, now: Ms) -
     while heap.len() < slots {
         heap.push(Reverse(now));
     }
+    // A deeper line waits at least as long as the last place looked at.
     let mut at = now;
     for _ in 0..=ahead.min(MAX_AHEAD) {
         let Reverse(t) = heap.pop().unwrap_or(Reverse(now));
         at = t;
         heap.push(Reverse(t.saturating_add(hold.max(1))));
     }
-    if ahead > MAX_AHEAD {
-        return Ms::MAX;
-    }
     at
 }
 
 impl AccountState {
     /// Requests and jobs ahead of a request of `class` at line position `seq`.
-    fn line_ahead(&self, class: &RateClass, seq: u64, now: Ms) -> usize {
+    pub(crate) fn line_ahead(&self, class: &RateClass, seq: u64, now: Ms) -> usize {
         let held = self.held.iter().filter(|h| h.class == *class && h.ticket < seq && h.expires_at > now).count();
         let queued = if *class == RateClass::Generate {
             self.queue.jobs().iter().filter(|j| j.state == JobState::Queued && j.seq < seq).count()
@@ -63,7 +65,7 @@ impl AccountState {
 
     /// How long `req` can expect to wait for its turn: every bucket it
     /// spends from and (with `permit`) a concurrency permit, for its place
-    /// in line.
+    /// in line (past [`MAX_AHEAD`], the wait of that place: a lower bound).
     pub(crate) fn expected_wait(&self, limits: &Limits, now: Ms, req: &AdmitRequest, seq: u64, permit: bool) -> Ms {
         let ahead = self.line_ahead(&req.class, seq, now);
         let mut at = now;

@@ -1,0 +1,79 @@
+//! Issue 19 (hostile review of the operations work): one test per finding
+//! the core decides, each named after it. The runtime's part of a finding
+//! is shown in workerd (tests/e2e/issue19.test.mjs).
+
+use governor_core::config::Limits;
+use governor_core::contract::{AdmitRequest, Command, Reply};
+use governor_core::mem::MemAccount;
+use governor_core::ops::AdminCommand;
+
+const MINUTE: u64 = 60_000;
+
+fn generate() -> AdmitRequest {
+    AdmitRequest { class: "generate".into(), ..AdmitRequest::default() }
+}
+
+fn admitted(acc: &mut MemAccount, l: &Limits, now: u64, req: AdmitRequest) -> bool {
+    matches!(acc.apply(l, now, 0.5, Command::Admit(req)), Reply::Admitted(_))
+}
+
+#[test]
+fn finding_1_a_raised_rate_override_survives_a_reload() {
+    // The var says 5 a minute; the operator raised it to 10.
+    let l = Limits::for_window(5, 100, 10, MINUTE, 0);
+    let mut acc = MemAccount::default();
+    acc.apply(&l, 0, 0.5, Command::Admin(AdminCommand::SetLimits { body: r#"{"generatePerMinute":10}"#.into() }));
+    let first = (0..10).filter(|i| admitted(&mut acc, &l, 1 + i, generate())).count();
+    assert_eq!(first, 10, "the override admits 10");
+    // The runtime restarts inside the window, with the vars' limits.
+    acc.restart(&l);
+    let after = (0..5).filter(|i| admitted(&mut acc, &l, 100 + i, generate())).count();
+    assert_eq!(after, 0, "{} more admitted in the same window after a reload: the limit is 10", after);
+    // The window still ends on time.
+    assert!(admitted(&mut acc, &l, MINUTE + 1, generate()));
+}
+
+#[test]
+fn finding_6_a_config_error_never_prints_a_client_key() {
+    use governor_core::config::Config;
+    // GOVERNOR_CLIENT_KEYS written the wrong way round: account -> client key.
+    let client_key = "ck_live_9f8e7d6c5b4a39281706";
+    let vars: std::collections::BTreeMap<&str, String> = [
+        ("GOVERNOR_CLIENT_KEYS", format!(r#"{{"acme-production-account":"{client_key}"}}"#)),
+        ("SYNC_API_KEYS", r#"{"acme-production-account":"sk_sync_0123456789"}"#.to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    let Err(e) = Config::from_vars(&|k| vars.get(k).cloned()) else { panic!("a backwards map is refused") };
+    let text = format!("{e} {e:?}");
+    assert!(!text.contains(client_key), "the configuration error prints a client key: {text}");
+    assert!(!text.contains("sk_sync_0123456789"), "nor a Sync key: {text}");
+    assert!(text.contains("SYNC_API_KEYS") || text.contains("GOVERNOR_CLIENT_KEYS"), "it names the var: {text}");
+}
+
+#[test]
+fn finding_10_a_line_longer_than_its_bound_answers_a_bounded_retry_after() {
+    use governor_core::contract::Hold;
+    use governor_core::queue::JobSpec;
+    let l = Limits::for_window(1, 100, 100, MINUTE, 0);
+    let mut acc = MemAccount::default();
+    assert!(admitted(&mut acc, &l, 0, generate()), "the window's one admission");
+    // Two queued jobs and 9,999 held requests: the next one is 10,002nd in line.
+    for i in 0..2 {
+        let spec = JobSpec { client: "c".into(), priority: 0, body: "{}".into(), model: None, idempotency_key: None };
+        let q = AdmitRequest { enqueue: Some(spec), permit: true, ..generate() };
+        assert!(matches!(acc.apply(&l, 1 + i, 0.5, Command::Admit(q)), Reply::Queued(_)));
+    }
+    let patient = |ticket| Hold { ticket, remaining_ms: 1 << 40, calls: 1 };
+    for _ in 0..9_999 {
+        let req = AdmitRequest { hold: Some(patient(None)), ..generate() };
+        let Reply::Rejected(r) = acc.apply(&l, 10, 0.5, Command::Admit(req)) else { panic!("not refused") };
+        assert!(r.hold.is_some(), "held");
+    }
+    let req = AdmitRequest { hold: Some(patient(None)), ..generate() };
+    let Reply::Rejected(r) = acc.apply(&l, 20, 0.5, Command::Admit(req)) else { panic!("not refused") };
+    assert!(r.retry_after_ms <= 600_000, "Retry-After {} ms for a line past its bound", r.retry_after_ms);
+    assert!(r.retry_after_ms >= 1_000, "and not an invitation to retry at once: {} ms", r.retry_after_ms);
+    assert_eq!(r.retry_at_ms, 20 + r.retry_after_ms);
+    assert_eq!(r.reason.name(), "line_full", "the reason says why");
+}
