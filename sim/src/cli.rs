@@ -93,6 +93,12 @@ pub struct Args {
     /// Completed generations report no outputDuration.
     #[arg(long)]
     pub no_output_duration: bool,
+    /// A plan without the Batch API: `POST /v2/batch` answers 402.
+    #[arg(long)]
+    pub no_batches: bool,
+    /// Batches not yet terminal allowed at once per key.
+    #[arg(long, default_value_t = 2)]
+    pub batch_concurrency: u32,
 }
 
 impl Args {
@@ -134,6 +140,9 @@ impl Args {
             estimate_error: self.estimate_error,
             estimate_status: self.estimate_status,
             report_output_duration: !self.no_output_duration,
+            batches_enabled: !self.no_batches,
+            batch_concurrency: self.batch_concurrency,
+            ..Config::default()
         }
     }
 }

@@ -78,6 +78,22 @@ pub struct Config {
     /// Completed generations report `outputDuration`; `false` leaves it
     /// `null` (Sync's docs list the field, not when it is filled).
     pub report_output_duration: bool,
+    /// The plan has the Batch API (Scale and Enterprise); off answers 402.
+    pub batches_enabled: bool,
+    /// Batches not yet terminal allowed at once per key (over it, 429
+    /// `concurrency_limit_reached`).
+    pub batch_concurrency: u32,
+    /// Time a batch stays PENDING before its generations are created.
+    pub batch_pending_ms: u64,
+    /// Default total duration of a batch-spawned generation.
+    pub batch_generation_ms: u64,
+    /// Probability that a batch webhook is not sent at all.
+    pub batch_webhook_drop_rate: f64,
+    /// Probability that a batch line is rejected (besides the rule on
+    /// inputs longer than `batch_max_input_ms`).
+    pub batch_line_reject_rate: f64,
+    /// Longest input a batch line may have (`options.sim_input_ms`; Sync: 30 s).
+    pub batch_max_input_ms: u64,
 }
 
 impl Default for Config {
@@ -109,6 +125,13 @@ impl Default for Config {
             estimate_error: 0.0,
             estimate_status: 0,
             report_output_duration: true,
+            batches_enabled: true,
+            batch_concurrency: 2,
+            batch_pending_ms: 200,
+            batch_generation_ms: 500,
+            batch_webhook_drop_rate: 0.0,
+            batch_line_reject_rate: 0.0,
+            batch_max_input_ms: 30_000,
         }
     }
 }
@@ -136,6 +159,8 @@ impl Config {
             ("inject_429_rate", self.inject_429_rate),
             ("webhook_drop_rate", self.webhook_drop_rate),
             ("webhook_dup_rate", self.webhook_dup_rate),
+            ("batch_webhook_drop_rate", self.batch_webhook_drop_rate),
+            ("batch_line_reject_rate", self.batch_line_reject_rate),
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(format!("{name} must be between 0 and 1"));
@@ -186,7 +211,14 @@ impl Config {
             estimate_bias,
             estimate_error,
             estimate_status,
-            report_output_duration
+            report_output_duration,
+            batches_enabled,
+            batch_concurrency,
+            batch_pending_ms,
+            batch_generation_ms,
+            batch_webhook_drop_rate,
+            batch_line_reject_rate,
+            batch_max_input_ms
         );
         if let Some(v) = patch.upload_per_minute {
             next.upload_per_minute = v;
@@ -232,6 +264,13 @@ pub struct ConfigPatch {
     pub estimate_error: Option<f64>,
     pub estimate_status: Option<u16>,
     pub report_output_duration: Option<bool>,
+    pub batches_enabled: Option<bool>,
+    pub batch_concurrency: Option<u32>,
+    pub batch_pending_ms: Option<u64>,
+    pub batch_generation_ms: Option<u64>,
+    pub batch_webhook_drop_rate: Option<f64>,
+    pub batch_line_reject_rate: Option<f64>,
+    pub batch_max_input_ms: Option<u64>,
 }
 
 fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>

@@ -37,6 +37,22 @@ impl ApiError {
             format!("Concurrency limit of {limit} active generations reached for this plan"),
         )
     }
+    /// Over the batch concurrency (`POST /v2/batch`).
+    pub fn batch_concurrency_limited(limit: u32) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "concurrency_limit_reached",
+            format!("Batch concurrency limit of {limit} batches in progress reached for this plan"),
+        )
+    }
+    /// A plan without the Batch API.
+    pub fn plan_required() -> Self {
+        Self::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "plan_upgrade_required",
+            "The Batch API is available on the Scale and Enterprise plans",
+        )
+    }
     pub fn unavailable() -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "Service temporarily unavailable")
     }
@@ -65,6 +81,10 @@ pub const CATALOGUE: &[(&str, u16, &str)] = &[
     ("not_found", 404, "The resource does not exist"),
     ("generation_not_deletable_while_processing", 409, "Only terminal generations can be deleted"),
     ("generation_not_completed", 409, "The generation has no output yet"),
+    ("plan_upgrade_required", 402, "The Batch API needs a Scale or Enterprise plan"),
+    ("payload_too_large", 413, "The batch input exceeds 5 MB"),
+    ("batch_not_completed", 409, "The batch has no result yet"),
+    ("concurrency_limit_reached", 429, "Too many batches in progress for this plan"),
     ("rate_limit_exceeded", 429, "Too many requests for this API key"),
     ("concurrency_limit_exceeded", 429, "Too many active generations for this plan"),
     ("internal_server_error", 500, "Unexpected server error"),

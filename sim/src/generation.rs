@@ -99,8 +99,11 @@ pub struct Generation {
     pub error_code: Option<String>,
     /// Uploaded file parts (multipart creates).
     pub files: Vec<FilePart>,
-    /// `api` or `outside` (created through `/_sim/outside`).
+    /// `api`, `outside` (created through `/_sim/outside`) or `batch`.
     pub source: &'static str,
+    /// The batch that spawned it (never shown on the wire: Sync documents
+    /// nothing that marks a batch-spawned generation).
+    pub batch_id: Option<String>,
 }
 
 impl Generation {

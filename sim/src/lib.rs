@@ -14,13 +14,15 @@
 //! | [`limits`] | request classes, strict sliding-window log, per-key accounts |
 //! | [`cost`] | media length, Sync's estimates, the error of actual over estimate |
 //! | [`generation`] | the generation object, statuses, outcomes |
+//! | [`batch`] | the batch object, its lines, metrics, transitions, webhooks and JSONL result |
+//! | [`batch_input`] | reading a batch create: multipart JSONL, bounds, line validation |
 //! | [`state`] | the store, transitions, concurrency reservations, reset |
 //! | [`lifecycle`] | timers driving PENDING → PROCESSING → terminal |
 //! | [`webhooks`] | signed webhook delivery with drop/dup/delay/reorder faults |
 //! | [`reqlog`] | the ring buffer behind `/_sim/requests` |
 //! | [`stats`] | the `/_sim/stats` document |
 //! | [`routing`] | lenient (Express-like) routing: any case, one trailing slash |
-//! | [`routes`] | handlers: `generate`, `generations`, `catalog`, `assets`, `control` (`/_sim`) |
+//! | [`routes`] | handlers: `generate`, `generations`, `batch`, `catalog`, `assets`, `control` (`/_sim`) |
 //! | [`util`] | ids, clocks, digests, signatures |
 //!
 //! # Use in tests
@@ -33,6 +35,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod batch;
+pub mod batch_input;
 pub mod cli;
 pub mod config;
 pub mod cost;

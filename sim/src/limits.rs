@@ -115,6 +115,15 @@ pub struct Account {
     pub completed: u64,
     pub failed: u64,
     pub rejected: u64,
+    /// Batch-spawned generations in PENDING or PROCESSING (outside `active`).
+    pub batch_active: u32,
+    /// Batches not yet terminal.
+    pub batches_open: u32,
+    pub batches_created: u64,
+    /// Batch creates refused for the batch concurrency.
+    pub batch_concurrency_limited: u64,
+    /// Batch creates refused with 402 (plan without batches).
+    pub batch_plan_refused: u64,
 }
 
 impl Account {
@@ -125,6 +134,12 @@ impl Account {
         }
         self.reserved += 1;
         true
+    }
+
+    /// A batch-spawned generation became active (outside the cap).
+    pub fn activate_batch(&mut self) {
+        self.batch_active += 1;
+        self.created += 1;
     }
 
     pub fn release(&mut self) {

@@ -21,7 +21,7 @@ use crate::state::Sim;
 pub struct OriginalPath(pub String);
 
 /// Static segments of Sync's routes (matched in any case).
-const STATIC_SEGMENTS: [&str; 14] = [
+const STATIC_SEGMENTS: [&str; 16] = [
     "v2",
     "generate",
     "generations",
@@ -36,6 +36,8 @@ const STATIC_SEGMENTS: [&str; 14] = [
     "models",
     "errors",
     "batch",
+    "batches",
+    "result",
 ];
 
 /// The path an Express router would match `path` as: static segments in

@@ -25,6 +25,7 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 pub struct Store {
     pub gens: HashMap<String, Generation>,
+    pub batches: HashMap<String, crate::batch::Batch>,
     pub accounts: HashMap<String, Account>,
     /// `(api key, Idempotency-Key)` → generation id.
     pub idempotency: HashMap<(String, String), String>,
@@ -54,6 +55,8 @@ pub struct NewGeneration {
     pub project_id: Option<String>,
     pub files: Vec<FilePart>,
     pub source: &'static str,
+    /// The batch that spawns it: not charged to the generation cap.
+    pub batch_id: Option<String>,
     /// Total duration override (split 10% pending / 90% processing).
     pub duration_ms: Option<u64>,
     pub outcome: Outcome,
@@ -169,8 +172,13 @@ impl Sim {
             error_code: None,
             files: ng.files,
             source: ng.source,
+            batch_id: ng.batch_id.clone(),
         };
-        store.account(&ng.key).activate();
+        if ng.batch_id.is_some() {
+            store.account(&ng.key).activate_batch();
+        } else {
+            store.account(&ng.key).activate();
+        }
         store.gens.insert(id.clone(), g.clone());
         crate::lifecycle::spawn(
             self.clone(),
@@ -228,11 +236,18 @@ impl Sim {
         }
         let snapshot = g.clone();
         let acct = store.account(&snapshot.key);
-        acct.active = acct.active.saturating_sub(1);
+        if snapshot.batch_id.is_some() {
+            acct.batch_active = acct.batch_active.saturating_sub(1);
+        } else {
+            acct.active = acct.active.saturating_sub(1);
+        }
         match outcome {
             Outcome::Complete => acct.completed += 1,
             Outcome::Fail => acct.failed += 1,
             Outcome::Reject => acct.rejected += 1,
+        }
+        if let Some(b) = snapshot.batch_id.as_deref() {
+            crate::batch::generation_done(self, &mut store, b, outcome == Outcome::Complete);
         }
         drop(store);
         self.notify();

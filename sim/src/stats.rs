@@ -28,6 +28,11 @@ fn account_json(a: &Account) -> Value {
         "completed": a.completed,
         "failed": a.failed,
         "rejected": a.rejected,
+        "batch_active": a.batch_active,
+        "batches_open": a.batches_open,
+        "batches_created": a.batches_created,
+        "batch_concurrency_limited": a.batch_concurrency_limited,
+        "batch_plan_refused": a.batch_plan_refused,
     })
 }
 
@@ -50,6 +55,11 @@ fn totals(accounts: &[&Account]) -> Value {
         t.completed += a.completed;
         t.failed += a.failed;
         t.rejected += a.rejected;
+        t.batch_active += a.batch_active;
+        t.batches_open += a.batches_open;
+        t.batches_created += a.batches_created;
+        t.batch_concurrency_limited += a.batch_concurrency_limited;
+        t.batch_plan_refused += a.batch_plan_refused;
     }
     account_json(&t)
 }

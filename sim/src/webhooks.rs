@@ -1,5 +1,5 @@
 //! Webhook delivery: one POST of the generation object when it turns
-//! terminal, signed with `Sync-Signature` when a secret is set, with drop,
+//! terminal, and of the batch object at each batch status change, signed with `Sync-Signature` when a secret is set, with drop,
 //! duplicate, delay and reorder faults. No retries (Sync documents none).
 
 use std::collections::VecDeque;
@@ -35,6 +35,9 @@ pub struct WebhookStats {
 /// One delivery attempt (or a dropped one), for `GET /_sim/webhooks`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Delivery {
+    /// `generation` or `batch`.
+    pub kind: &'static str,
+    /// The id of the generation (or of the batch, for `kind: batch`).
     pub generation_id: String,
     pub generation_status: &'static str,
     pub url: String,
@@ -64,19 +67,41 @@ impl WebhookLog {
 
 /// Schedules the webhook of a generation that just turned terminal.
 pub fn dispatch(sim: &Arc<Sim>, url: String, g: &Generation) {
+    let drop_rate = sim.cfg().webhook_drop_rate;
+    send(
+        sim,
+        Hook { kind: "generation", id: g.id.clone(), status: g.status.as_str(), body: g.to_json(), drop_rate },
+        url,
+    );
+}
+
+/// One webhook to send: what it is about and its payload.
+pub struct Hook {
+    pub kind: &'static str,
+    pub id: String,
+    pub status: &'static str,
+    pub body: serde_json::Value,
+    /// Probability that it is not sent at all.
+    pub drop_rate: f64,
+}
+
+/// Schedules one webhook with the delivery faults of the configuration.
+pub fn send(sim: &Arc<Sim>, hook: Hook, url: String) {
     let cfg = sim.cfg();
     let epoch = sim.current_epoch();
-    let drop_it = sim.roll(cfg.webhook_drop_rate);
+    let drop_it = sim.roll(hook.drop_rate);
     let dup = !drop_it && sim.roll(cfg.webhook_dup_rate);
     let delay = cfg.webhook_delay_ms + sim.random_upto(cfg.webhook_reorder_ms);
-    let status = g.status.as_str();
+    let status = hook.status;
+    let kind = hook.kind;
     {
         let mut log = lock(&sim.webhooks);
         log.stats.scheduled += 1;
         if drop_it {
             log.stats.dropped += 1;
             log.record(Delivery {
-                generation_id: g.id.clone(),
+                kind,
+                generation_id: hook.id.clone(),
                 generation_status: status,
                 url,
                 copy: 1,
@@ -92,12 +117,12 @@ pub fn dispatch(sim: &Arc<Sim>, url: String, g: &Generation) {
             log.stats.duplicated += 1;
         }
     }
-    let body = match serde_json::to_vec(&g.to_json()) {
+    let body = match serde_json::to_vec(&hook.body) {
         Ok(b) => b,
         Err(_) => return,
     };
     let sim = sim.clone();
-    let gen_id = g.id.clone();
+    let gen_id = hook.id;
     let secret = cfg.webhook_secret.clone();
     tokio::spawn(async move {
         if delay > 0 {
@@ -134,6 +159,7 @@ pub fn dispatch(sim: &Arc<Sim>, url: String, g: &Generation) {
                 log.stats.failed += 1;
             }
             log.record(Delivery {
+                kind,
                 generation_id: gen_id.clone(),
                 generation_status: status,
                 url: url.clone(),

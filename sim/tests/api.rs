@@ -41,7 +41,7 @@ async fn unknown_paths_are_404_and_counted_as_other() {
     let s = start(cfg()).await;
     let c = client();
     let base = s.url();
-    for path in ["/v2/nope", "/v2/assets/abc", "/elsewhere", "/v2/batch"] {
+    for path in ["/v2/nope", "/v2/assets/abc", "/elsewhere", "/v2/batches"] {
         let (st, v) = get(&c, &base, K1, path).await;
         assert_eq!(st, 404, "{path}");
         assert_error(&v, 404, "not_found");

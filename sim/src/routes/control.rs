@@ -114,6 +114,7 @@ pub async fn outside(State(sim): State<Arc<Sim>>, body: Bytes) -> Result<Json<Va
             project_id: None,
             files: Vec::new(),
             source: "outside",
+            batch_id: None,
             duration_ms: req.duration_ms,
             outcome: Outcome::Complete,
             media_seconds: 10.0,

@@ -229,6 +229,7 @@ pub fn validate(body: Value, files: &[FilePart], key: &str) -> Result<NewGenerat
         project_id,
         files: Vec::new(),
         source: "api",
+        batch_id: None,
         duration_ms,
         outcome,
         media_seconds,

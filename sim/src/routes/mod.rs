@@ -2,6 +2,7 @@
 //! 404 for everything else. The [`crate::gate`] middleware wraps it all.
 
 pub mod assets;
+pub mod batch;
 pub mod catalog;
 pub mod control;
 pub mod generate;
@@ -32,6 +33,9 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/v2/generations/{id}/download", get(generations::download))
         .route("/v2/analyze/cost", post(catalog::analyze_cost))
         .route("/v2/assets/upload", post(assets::upload))
+        .route("/v2/batch", post(batch::create).get(batch::list))
+        .route("/v2/batch/{id}", get(batch::get_one))
+        .route("/v2/batches/{id}/result", get(batch::result))
         .route("/v2/models", get(catalog::models))
         .route("/v2/errors", get(catalog::errors));
     let sim_routes = Router::new()
@@ -42,7 +46,8 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/_sim/config", get(control::get_config).post(control::set_config))
         .route("/_sim/outside", post(control::outside))
         .route("/_sim/reset", post(control::reset))
-        .route("/_sim/generations/{id}", get(control::generation));
+        .route("/_sim/generations/{id}", get(control::generation))
+        .route("/_sim/files/batches/{id}/result.jsonl", get(batch::result_file));
     let inner = api
         .merge(sim_routes)
         .fallback(not_found)
