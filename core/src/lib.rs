@@ -14,6 +14,7 @@
 //! | [`reconcile`] | converging permits to Sync's list of active generations, adaptive period |
 //! | [`relay`] | the durable outbox of webhook payloads for clients' own URLs, with backoff |
 //! | [`webhook`] | callback tokens, `Sync-Signature` checks, which client URLs may be called |
+//! | [`budget`] | cost budgets: money, `PRICES`, the estimate and settle rules, the book of spend per client and UTC period |
 //! | [`backoff`] | what an upstream 429 teaches: exponential pause with full jitter |
 //! | [`durations`] | running statistic of generation durations per model (for honest Retry-After) |
 //! | [`account`] | one account's hot state and the sans-IO `apply(limits, state, store, now, jitter, command) -> Output` (reply, writes, effects, wake) |
@@ -31,7 +32,7 @@
 //! | [`shares`] | sharing an account among its clients: client names, `CLIENT_LIMITS`, weighted fair order |
 //! | [`prefer`] | the `Prefer` header: `respond-async`, `wait=N` |
 //! | [`seal`] | sealing a pass-through key for queued jobs (AES-256-GCM) |
-//! | [`time`] | RFC 3339 formatting of the injected clock |
+//! | [`time`] | RFC 3339 of the injected clock (both ways), UTC day and month boundaries |
 //! | [`contract`] | the typed commands and replies of the account's Durable Object |
 //! | [`config`] | every wrangler var and secret, parsed and validated |
 //! | [`keys`] | authentication: pass-through and managed keys, constant-time lookup |
@@ -46,6 +47,7 @@
 pub mod account;
 pub mod admit;
 pub mod backoff;
+pub mod budget;
 pub mod class;
 pub mod config;
 pub mod contract;

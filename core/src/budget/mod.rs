@@ -1,0 +1,27 @@
+//! Cost budgets: what a generation is estimated to cost, what is reserved
+//! against the account's and the client's budgets at admission, and what is
+//! settled when Sync reports the generation's end.
+//!
+//! | file | one concept |
+//! |---|---|
+//! | [`money`] | `Micros`: exact USD arithmetic in millionths |
+//! | [`prices`] | `PRICES`: USD per output second per model, from the operator |
+//! | [`estimate`] | the estimate rule (Sync's, else learned, else `PRICES`) and the settle rule |
+//! | [`learned`] | the cost per model learned from completed jobs |
+//! | [`book`] | spend per scope and UTC period: check, reserve, settle, release |
+//! | [`vars`] | `PRICES`, `BUDGET_USD_PER_DAY`/`_MONTH`, `LEDGER_RETENTION_DAYS`, admin budget overrides |
+//!
+//! The rules are pure: the object only fetches Sync's estimate when the
+//! core asks for it, and persists the book as the core writes it.
+
+pub mod book;
+pub mod estimate;
+pub mod learned;
+pub mod money;
+pub mod prices;
+pub mod vars;
+
+pub use book::{Book, BudgetLimits, Exhausted, Period, Reservation, Scope};
+pub use estimate::{CostSource, Estimate};
+pub use money::Micros;
+pub use prices::Prices;
