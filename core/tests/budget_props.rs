@@ -6,7 +6,7 @@
 //! (≤ `(1 + e) × limit`) when actual ≤ (1 + e) × estimate.
 
 use governor_core::budget::book::Spend;
-use governor_core::budget::{Book, BudgetLimits, Micros, Period, Reservation, Scope};
+use governor_core::budget::{Book, BudgetLimits, MicroUsd, Period, Reservation, Scope};
 use governor_core::Ms;
 use proptest::prelude::*;
 
@@ -31,15 +31,15 @@ struct Job {
     client: Scope,
     r: Reservation,
     open: bool,
-    actual: Micros,
+    actual: MicroUsd,
 }
 
-const ACCOUNT_DAY: Micros = Micros(2_000_000);
-const CLIENT_DAY: Micros = Micros(900_000);
+const ACCOUNT_DAY: MicroUsd = MicroUsd(2_000_000);
+const CLIENT_DAY: MicroUsd = MicroUsd(900_000);
 
 fn budgets(client: &Scope) -> Vec<(Scope, BudgetLimits)> {
     vec![
-        (Scope::Account, BudgetLimits { day: Some(ACCOUNT_DAY), month: Some(Micros(20_000_000)) }),
+        (Scope::Account, BudgetLimits { day: Some(ACCOUNT_DAY), month: Some(MicroUsd(20_000_000)) }),
         (client.clone(), BudgetLimits { day: Some(CLIENT_DAY), month: None }),
     ]
 }
@@ -75,16 +75,16 @@ proptest! {
         let mut jobs: Vec<Job> = Vec::new();
         let mut now = start;
         // Per (scope, day start): reserved right after the last admission.
-        let mut last_reserved: std::collections::BTreeMap<(Scope, Ms), Micros> = Default::default();
+        let mut last_reserved: std::collections::BTreeMap<(Scope, Ms), MicroUsd> = Default::default();
         for op in ops {
             match op {
                 Op::Admit { client, est } => {
                     let scope = Scope::Client(format!("c{client}"));
                     let b = budgets(&scope);
-                    let cost = Micros(est);
+                    let cost = MicroUsd(est);
                     if book.check(&b, cost, now).is_ok() {
                         let r = book.reserve(&[Scope::Account, scope.clone()], cost, now);
-                        jobs.push(Job { client: scope.clone(), r, open: true, actual: Micros::ZERO });
+                        jobs.push(Job { client: scope.clone(), r, open: true, actual: MicroUsd::ZERO });
                         for (s, limits) in &b {
                             let day = book.spend(s, Period::Day, now);
                             prop_assert!(day.total() <= limits.day.unwrap(), "admission over the limit");
@@ -108,7 +108,7 @@ proptest! {
                     let i = open[pick % open.len()];
                     // actual ≤ (1 + e) × estimate.
                     let f = if failed { 0 } else { factor_permille.min(1_000 + e) };
-                    let actual = Micros(jobs[i].r.cost.0 * f / 1_000);
+                    let actual = MicroUsd(jobs[i].r.cost.0 * f / 1_000);
                     book.settle(&[Scope::Account, jobs[i].client.clone()], &jobs[i].r, actual);
                     jobs[i].open = false;
                     jobs[i].actual = actual;
@@ -124,7 +124,7 @@ proptest! {
         }
         // Every job ends; each day's final spend stays within the bound.
         for j in jobs.iter_mut().filter(|j| j.open) {
-            let actual = Micros(j.r.cost.0 * (1_000 + e) / 1_000);
+            let actual = MicroUsd(j.r.cost.0 * (1_000 + e) / 1_000);
             book.settle(&[Scope::Account, j.client.clone()], &j.r, actual);
             j.open = false;
             j.actual = actual;
@@ -144,26 +144,26 @@ fn renewal_and_refusal_times() {
     let mut book = Book::default();
     let now = governor_core::time::parse_rfc3339("2026-12-03T11:30:00Z").unwrap();
     let c = Scope::Client("mobile".into());
-    let b = vec![(c.clone(), BudgetLimits { day: Some(Micros(1_000_000)), month: Some(Micros(1_500_000)) })];
-    let r = book.reserve(&[Scope::Account, c.clone()], Micros(900_000), now);
-    let err = book.check(&b, Micros(200_000), now).unwrap_err();
+    let b = vec![(c.clone(), BudgetLimits { day: Some(MicroUsd(1_000_000)), month: Some(MicroUsd(1_500_000)) })];
+    let r = book.reserve(&[Scope::Account, c.clone()], MicroUsd(900_000), now);
+    let err = book.check(&b, MicroUsd(200_000), now).unwrap_err();
     assert_eq!(
         (err.period, governor_core::time::rfc3339(err.renews_at).as_str()),
         (Period::Day, "2026-12-04T00:00:00.000Z")
     );
-    book.settle(&[Scope::Account, c.clone()], &r, Micros(1_000_000));
+    book.settle(&[Scope::Account, c.clone()], &r, MicroUsd(1_000_000));
     // The next day: the day budget renewed, the month's has 0.5 left.
     let tomorrow = now + 86_400_000;
-    assert!(book.check(&b, Micros(400_000), tomorrow).is_ok());
-    let err = book.check(&b, Micros(600_000), tomorrow).unwrap_err();
+    assert!(book.check(&b, MicroUsd(400_000), tomorrow).is_ok());
+    let err = book.check(&b, MicroUsd(600_000), tomorrow).unwrap_err();
     assert_eq!(
         (err.period, governor_core::time::rfc3339(err.renews_at).as_str()),
         (Period::Month, "2027-01-01T00:00:00.000Z")
     );
     // A late settle of yesterday's job changes nothing today.
-    let r2 = book.reserve(std::slice::from_ref(&c), Micros(100_000), now);
-    book.settle(std::slice::from_ref(&c), &r2, Micros(100_000));
-    assert_eq!(book.spend(&c, Period::Day, tomorrow).total(), Micros::ZERO);
+    let r2 = book.reserve(std::slice::from_ref(&c), MicroUsd(100_000), now);
+    book.settle(std::slice::from_ref(&c), &r2, MicroUsd(100_000));
+    assert_eq!(book.spend(&c, Period::Day, tomorrow).total(), MicroUsd::ZERO);
     // The book survives its JSON.
     let back: Book = serde_json::from_str(&serde_json::to_string(&book).unwrap()).unwrap();
     assert_eq!(back, book);

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::budget::Micros;
+use crate::budget::MicroUsd;
 use crate::time::{day_start, month_start, next_month_start};
 use crate::Ms;
 
@@ -74,12 +74,12 @@ pub enum Scope {
 /// One scope's budgets (`None`: unlimited, spend still tracked).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BudgetLimits {
-    pub day: Option<Micros>,
-    pub month: Option<Micros>,
+    pub day: Option<MicroUsd>,
+    pub month: Option<MicroUsd>,
 }
 
 impl BudgetLimits {
-    pub fn of(&self, p: Period) -> Option<Micros> {
+    pub fn of(&self, p: Period) -> Option<MicroUsd> {
         match p {
             Period::Day => self.day,
             Period::Month => self.month,
@@ -95,12 +95,12 @@ impl BudgetLimits {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Spend {
     pub period: Ms,
-    pub settled: Micros,
-    pub reserved: Micros,
+    pub settled: MicroUsd,
+    pub reserved: MicroUsd,
 }
 
 impl Spend {
-    pub fn total(&self) -> Micros {
+    pub fn total(&self) -> MicroUsd {
         self.settled.plus(self.reserved)
     }
 }
@@ -108,7 +108,7 @@ impl Spend {
 /// What a job reserved, and in which periods (persisted with the job).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
-    pub cost: Micros,
+    pub cost: MicroUsd,
     pub day: Ms,
     pub month: Ms,
 }
@@ -127,9 +127,9 @@ impl Reservation {
 pub struct Exhausted {
     pub scope: Scope,
     pub period: Period,
-    pub limit: Micros,
+    pub limit: MicroUsd,
     /// Settled plus reserved in the period.
-    pub spent: Micros,
+    pub spent: MicroUsd,
     pub renews_at: Ms,
 }
 
@@ -167,7 +167,7 @@ impl Book {
 
     /// May `cost` be reserved in every budget of `budgets`? All of them
     /// are checked; the refusal names the one that renews last.
-    pub fn check(&self, budgets: &[(Scope, BudgetLimits)], cost: Micros, now: Ms) -> Result<(), Exhausted> {
+    pub fn check(&self, budgets: &[(Scope, BudgetLimits)], cost: MicroUsd, now: Ms) -> Result<(), Exhausted> {
         let mut worst: Option<Exhausted> = None;
         for (scope, limits) in budgets {
             let untracked = !self.0.contains_key(scope) && !self.has_room();
@@ -197,7 +197,7 @@ impl Book {
         }
         let month = Period::Month.start(now);
         let idle = self.0.iter().find(|(s, sp)| {
-            **s != Scope::Account && sp.iter().all(|x| x.reserved == Micros::ZERO) && sp[1].period != month
+            **s != Scope::Account && sp.iter().all(|x| x.reserved == MicroUsd::ZERO) && sp[1].period != month
         });
         match idle.map(|(s, _)| s.clone()) {
             Some(s) => self.0.remove(&s).is_some(),
@@ -208,7 +208,7 @@ impl Book {
     /// Reserves `cost` in every scope of `scopes` (after a passing
     /// [`Book::check`], in the same turn). A scope the full book cannot
     /// track is skipped (only unbudgeted ones: `check` refuses the others).
-    pub fn reserve(&mut self, scopes: &[Scope], cost: Micros, now: Ms) -> Reservation {
+    pub fn reserve(&mut self, scopes: &[Scope], cost: MicroUsd, now: Ms) -> Reservation {
         let r = Reservation { cost, day: Period::Day.start(now), month: Period::Month.start(now) };
         for scope in scopes {
             if !self.0.contains_key(scope) && !self.make_room(now) {
@@ -227,7 +227,7 @@ impl Book {
     }
 
     /// The job holding `r` ended costing `actual` (0 releases it).
-    pub fn settle(&mut self, scopes: &[Scope], r: &Reservation, actual: Micros) {
+    pub fn settle(&mut self, scopes: &[Scope], r: &Reservation, actual: MicroUsd) {
         for scope in scopes {
             let Some(line) = self.0.get_mut(scope) else { continue };
             for period in Period::ALL {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::budget::learned::LearnedCosts;
-use crate::budget::{Micros, Prices};
+use crate::budget::{MicroUsd, Prices};
 
 /// The output length assumed when only `PRICES` can price a job.
 pub const ASSUMED_OUTPUT_SECONDS: f64 = 60.0;
@@ -41,7 +41,7 @@ pub enum CostSource {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Estimate {
-    pub cost: Micros,
+    pub cost: MicroUsd,
     pub source: CostSource,
 }
 
@@ -49,18 +49,18 @@ pub struct Estimate {
 /// (`[{"estimatedFrameCount": n, "estimatedGenerationCost": usd}]`); also
 /// accepts the bare object. Anything else (hostile, NaN, negative, huge)
 /// is `None`: the rule falls back.
-pub fn parse_sync_estimate(body: &str) -> Option<Micros> {
+pub fn parse_sync_estimate(body: &str) -> Option<MicroUsd> {
     let v: Value = serde_json::from_str(body).ok()?;
     let first = match &v {
         Value::Array(items) => items.first()?,
         o @ Value::Object(_) => o,
         _ => return None,
     };
-    first.get("estimatedGenerationCost")?.as_f64().and_then(Micros::from_usd)
+    first.get("estimatedGenerationCost")?.as_f64().and_then(MicroUsd::from_usd)
 }
 
 /// The estimate of one job of `model`.
-pub fn choose(sync: Option<Micros>, learned: &LearnedCosts, prices: &Prices, model: &str) -> Option<Estimate> {
+pub fn choose(sync: Option<MicroUsd>, learned: &LearnedCosts, prices: &Prices, model: &str) -> Option<Estimate> {
     if let Some(cost) = sync {
         return Some(Estimate { cost, source: CostSource::Sync });
     }
@@ -80,9 +80,9 @@ pub enum Ending {
 }
 
 /// What a job settles at, and from what.
-pub fn settle(ending: Ending, model: &str, prices: &Prices, estimate: Micros) -> (Micros, CostSource) {
+pub fn settle(ending: Ending, model: &str, prices: &Prices, estimate: MicroUsd) -> (MicroUsd, CostSource) {
     match ending {
-        Ending::Failed => (Micros::ZERO, CostSource::Released),
+        Ending::Failed => (MicroUsd::ZERO, CostSource::Released),
         Ending::Completed { output_seconds } => {
             let usable = output_seconds.filter(|s| s.is_finite() && (0.0..=MAX_OUTPUT_SECONDS).contains(s));
             match usable.and_then(|s| prices.cost(model, s)) {
@@ -113,20 +113,20 @@ mod tests {
         let prices = Prices::parse(r#"{"lipsync-2": 0.04}"#).unwrap();
         let mut learned = LearnedCosts::default();
         let e = choose(None, &learned, &prices, "lipsync-2").unwrap();
-        assert_eq!(e, Estimate { cost: Micros(2_400_000), source: CostSource::Prices });
+        assert_eq!(e, Estimate { cost: MicroUsd(2_400_000), source: CostSource::Prices });
         assert_eq!(choose(None, &learned, &prices, "sync-3"), None);
-        learned.learn("lipsync-2", Micros(400_000), 1);
+        learned.learn("lipsync-2", MicroUsd(400_000), 1);
         assert_eq!(choose(None, &learned, &prices, "lipsync-2").unwrap().source, CostSource::Learned);
-        assert_eq!(choose(Some(Micros(7)), &learned, &prices, "lipsync-2").unwrap().source, CostSource::Sync);
+        assert_eq!(choose(Some(MicroUsd(7)), &learned, &prices, "lipsync-2").unwrap().source, CostSource::Sync);
     }
 
     #[test]
     fn hostile_sync_answers() {
         assert_eq!(
             parse_sync_estimate(r#"[{"estimatedFrameCount":250,"estimatedGenerationCost":0.4}]"#),
-            Some(Micros(400_000))
+            Some(MicroUsd(400_000))
         );
-        assert_eq!(parse_sync_estimate(r#"{"estimatedGenerationCost":1}"#), Some(Micros(1_000_000)));
+        assert_eq!(parse_sync_estimate(r#"{"estimatedGenerationCost":1}"#), Some(MicroUsd(1_000_000)));
         for bad in [
             "",
             "[]",
@@ -144,11 +144,14 @@ mod tests {
     fn settle_rule() {
         let prices = Prices::parse(r#"{"lipsync-2": 0.04}"#).unwrap();
         let done = |s| Ending::Completed { output_seconds: s };
-        assert_eq!(settle(done(Some(10.0)), "lipsync-2", &prices, Micros(1)), (Micros(400_000), CostSource::Prices));
-        assert_eq!(settle(done(None), "lipsync-2", &prices, Micros(9)), (Micros(9), CostSource::Estimate));
-        assert_eq!(settle(done(Some(1e12)), "lipsync-2", &prices, Micros(9)), (Micros(9), CostSource::Estimate));
-        assert_eq!(settle(done(Some(10.0)), "sync-3", &prices, Micros(9)), (Micros(9), CostSource::Estimate));
-        assert_eq!(settle(Ending::Failed, "lipsync-2", &prices, Micros(9)), (Micros::ZERO, CostSource::Released));
+        assert_eq!(
+            settle(done(Some(10.0)), "lipsync-2", &prices, MicroUsd(1)),
+            (MicroUsd(400_000), CostSource::Prices)
+        );
+        assert_eq!(settle(done(None), "lipsync-2", &prices, MicroUsd(9)), (MicroUsd(9), CostSource::Estimate));
+        assert_eq!(settle(done(Some(1e12)), "lipsync-2", &prices, MicroUsd(9)), (MicroUsd(9), CostSource::Estimate));
+        assert_eq!(settle(done(Some(10.0)), "sync-3", &prices, MicroUsd(9)), (MicroUsd(9), CostSource::Estimate));
+        assert_eq!(settle(Ending::Failed, "lipsync-2", &prices, MicroUsd(9)), (MicroUsd::ZERO, CostSource::Released));
         assert_eq!(output_seconds(&serde_json::json!({"outputDuration": 12.5})), Some(12.5));
         assert_eq!(output_seconds(&serde_json::json!({"outputDuration": "3"})), Some(3.0));
         assert_eq!(output_seconds(&serde_json::json!({"outputDuration": -3})), None);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::budget::Micros;
+use crate::budget::MicroUsd;
 use crate::Ms;
 
 /// Models remembered at most.
@@ -14,7 +14,7 @@ pub const MAX_MODELS: usize = 64;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Learned {
-    pub mean: Micros,
+    pub mean: MicroUsd,
     pub jobs: u64,
     pub at: Ms,
 }
@@ -25,7 +25,7 @@ pub struct LearnedCosts(BTreeMap<String, Learned>);
 
 impl LearnedCosts {
     /// A completed job of `model` settled at `cost`.
-    pub fn learn(&mut self, model: &str, cost: Micros, now: Ms) {
+    pub fn learn(&mut self, model: &str, cost: MicroUsd, now: Ms) {
         if model.is_empty() || model.len() > crate::budget::prices::MAX_MODEL_LEN {
             return;
         }
@@ -35,13 +35,13 @@ impl LearnedCosts {
             }
         }
         let e = self.0.entry(model.to_owned()).or_default();
-        e.mean = if e.jobs == 0 { cost } else { Micros((e.mean.0.saturating_mul(7).saturating_add(cost.0)) / 8) };
+        e.mean = if e.jobs == 0 { cost } else { MicroUsd((e.mean.0.saturating_mul(7).saturating_add(cost.0)) / 8) };
         e.jobs = e.jobs.saturating_add(1);
         e.at = now;
     }
 
     /// The learned cost of one job of `model`, once a job completed.
-    pub fn cost(&self, model: &str) -> Option<Micros> {
+    pub fn cost(&self, model: &str) -> Option<MicroUsd> {
         self.0.get(model).filter(|l| l.jobs > 0).map(|l| l.mean)
     }
 
@@ -62,12 +62,12 @@ mod tests {
     fn learns_and_bounds() {
         let mut l = LearnedCosts::default();
         assert_eq!(l.cost("m"), None);
-        l.learn("m", Micros(800), 1);
-        assert_eq!(l.cost("m"), Some(Micros(800)));
-        l.learn("m", Micros(1_600), 2);
-        assert_eq!(l.cost("m"), Some(Micros(900)));
+        l.learn("m", MicroUsd(800), 1);
+        assert_eq!(l.cost("m"), Some(MicroUsd(800)));
+        l.learn("m", MicroUsd(1_600), 2);
+        assert_eq!(l.cost("m"), Some(MicroUsd(900)));
         for i in 0..100 {
-            l.learn(&format!("x{i}"), Micros(1), 10 + i);
+            l.learn(&format!("x{i}"), MicroUsd(1), 10 + i);
         }
         assert_eq!(l.len(), MAX_MODELS);
         assert_eq!(l.cost("m"), None);

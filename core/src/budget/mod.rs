@@ -4,7 +4,7 @@
 //!
 //! | file | one concept |
 //! |---|---|
-//! | [`money`] | `Micros`: exact USD arithmetic in millionths |
+//! | [`money`] | `MicroUsd`: exact USD arithmetic in millionths |
 //! | [`prices`] | `PRICES`: USD per output second per model, from the operator |
 //! | [`estimate`] | the estimate rule (Sync's, else learned, else `PRICES`) and the settle rule |
 //! | [`learned`] | the cost per model learned from completed jobs |
@@ -23,5 +23,5 @@ pub mod vars;
 
 pub use book::{Book, BudgetLimits, Exhausted, Period, Reservation, Scope};
 pub use estimate::{CostSource, Estimate};
-pub use money::Micros;
+pub use money::MicroUsd;
 pub use prices::Prices;

@@ -6,18 +6,18 @@ use serde::{Deserialize, Serialize};
 /// USD in millionths. Arithmetic saturates: never wraps, never panics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Micros(pub u64);
+pub struct MicroUsd(pub u64);
 
 /// The largest amount read from configuration or from Sync: one billion USD.
 pub const MAX_USD: f64 = 1e9;
 
-impl Micros {
-    pub const ZERO: Micros = Micros(0);
+impl MicroUsd {
+    pub const ZERO: MicroUsd = MicroUsd(0);
 
     /// A finite, non-negative USD amount up to [`MAX_USD`], rounded to the
     /// nearest micro-dollar; `None` otherwise.
-    pub fn from_usd(usd: f64) -> Option<Micros> {
-        (usd.is_finite() && (0.0..=MAX_USD).contains(&usd)).then(|| Micros((usd * 1e6).round() as u64))
+    pub fn from_usd(usd: f64) -> Option<MicroUsd> {
+        (usd.is_finite() && (0.0..=MAX_USD).contains(&usd)).then(|| MicroUsd((usd * 1e6).round() as u64))
     }
 
     /// As USD (for JSON and display).
@@ -25,26 +25,26 @@ impl Micros {
         self.0 as f64 / 1e6
     }
 
-    pub fn plus(self, o: Micros) -> Micros {
-        Micros(self.0.saturating_add(o.0))
+    pub fn plus(self, o: MicroUsd) -> MicroUsd {
+        MicroUsd(self.0.saturating_add(o.0))
     }
 
-    pub fn minus(self, o: Micros) -> Micros {
-        Micros(self.0.saturating_sub(o.0))
+    pub fn minus(self, o: MicroUsd) -> MicroUsd {
+        MicroUsd(self.0.saturating_sub(o.0))
     }
 
     /// `self × seconds`, for a price per second; `None` for a negative, not
     /// finite or absurd duration.
-    pub fn times_seconds(self, seconds: f64) -> Option<Micros> {
+    pub fn times_seconds(self, seconds: f64) -> Option<MicroUsd> {
         if !(seconds.is_finite() && seconds >= 0.0) {
             return None;
         }
         let v = (self.0 as f64 * seconds).round();
-        (v <= MAX_USD * 1e6).then_some(Micros(v as u64))
+        (v <= MAX_USD * 1e6).then_some(MicroUsd(v as u64))
     }
 }
 
-impl std::fmt::Display for Micros {
+impl std::fmt::Display for MicroUsd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}.{:06}", self.0 / 1_000_000, self.0 % 1_000_000)
     }
@@ -56,14 +56,14 @@ mod tests {
 
     #[test]
     fn conversions() {
-        assert_eq!(Micros::from_usd(0.04), Some(Micros(40_000)));
-        assert_eq!(Micros::from_usd(-0.01), None);
-        assert_eq!(Micros::from_usd(f64::NAN), None);
-        assert_eq!(Micros::from_usd(2e9), None);
-        assert_eq!(Micros(40_000).times_seconds(12.5), Some(Micros(500_000)));
-        assert_eq!(Micros(40_000).times_seconds(-1.0), None);
-        assert_eq!(Micros(u64::MAX).times_seconds(2.0), None);
-        assert_eq!(Micros(5).minus(Micros(9)), Micros::ZERO);
-        assert_eq!(Micros(1_500_000).to_string(), "1.500000");
+        assert_eq!(MicroUsd::from_usd(0.04), Some(MicroUsd(40_000)));
+        assert_eq!(MicroUsd::from_usd(-0.01), None);
+        assert_eq!(MicroUsd::from_usd(f64::NAN), None);
+        assert_eq!(MicroUsd::from_usd(2e9), None);
+        assert_eq!(MicroUsd(40_000).times_seconds(12.5), Some(MicroUsd(500_000)));
+        assert_eq!(MicroUsd(40_000).times_seconds(-1.0), None);
+        assert_eq!(MicroUsd(u64::MAX).times_seconds(2.0), None);
+        assert_eq!(MicroUsd(5).minus(MicroUsd(9)), MicroUsd::ZERO);
+        assert_eq!(MicroUsd(1_500_000).to_string(), "1.500000");
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::budget::Micros;
+use crate::budget::MicroUsd;
 
 /// Models priced at most.
 pub const MAX_MODELS: usize = 64;
@@ -15,7 +15,7 @@ pub const MAX_MODEL_LEN: usize = 64;
 
 /// Micro-dollars per output second, per model.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Prices(BTreeMap<String, Micros>);
+pub struct Prices(BTreeMap<String, MicroUsd>);
 
 impl Prices {
     /// Parses the var's JSON; the error says what is wrong without echoing
@@ -32,7 +32,7 @@ impl Prices {
             if model.is_empty() || model.len() > MAX_MODEL_LEN || !model.bytes().all(|b| b.is_ascii_graphic()) {
                 return Err(format!("model names are 1-{MAX_MODEL_LEN} printable ASCII characters"));
             }
-            let price = v.as_f64().and_then(Micros::from_usd).filter(|p| p.0 > 0);
+            let price = v.as_f64().and_then(MicroUsd::from_usd).filter(|p| p.0 > 0);
             let Some(price) = price else {
                 return Err(format!("the price of {model} must be a positive number of USD per second"));
             };
@@ -41,12 +41,12 @@ impl Prices {
         Ok(Prices(out))
     }
 
-    pub fn per_second(&self, model: &str) -> Option<Micros> {
+    pub fn per_second(&self, model: &str) -> Option<MicroUsd> {
         self.0.get(model).copied()
     }
 
     /// What `seconds` of output of `model` cost.
-    pub fn cost(&self, model: &str, seconds: f64) -> Option<Micros> {
+    pub fn cost(&self, model: &str, seconds: f64) -> Option<MicroUsd> {
         self.per_second(model)?.times_seconds(seconds)
     }
 
@@ -62,8 +62,8 @@ mod tests {
     #[test]
     fn parse() {
         let p = Prices::parse(r#"{"lipsync-2": 0.04, "sync-3": 0.133}"#).unwrap();
-        assert_eq!(p.per_second("lipsync-2"), Some(Micros(40_000)));
-        assert_eq!(p.cost("sync-3", 10.0), Some(Micros(1_330_000)));
+        assert_eq!(p.per_second("lipsync-2"), Some(MicroUsd(40_000)));
+        assert_eq!(p.cost("sync-3", 10.0), Some(MicroUsd(1_330_000)));
         assert_eq!(p.cost("react-1", 10.0), None);
         for bad in ["[]", "{\"a\": -1}", "{\"a\": 0}", "{\"a\": \"0.1\"}", "{\"\": 1}", "nope"] {
             assert!(Prices::parse(bad).is_err(), "{bad}");

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::budget::{BudgetLimits, Micros, Prices};
+use crate::budget::{BudgetLimits, MicroUsd, Prices};
 
 /// `LEDGER_RETENTION_DAYS` unless set.
 pub const DEFAULT_RETENTION_DAYS: u32 = 35;
@@ -34,11 +34,11 @@ impl Default for CostConfig {
 pub type VarError = (&'static str, String);
 
 /// A USD budget: a non-negative number (0 refuses every priced create).
-pub fn usd_var(var: &'static str, raw: Option<&str>) -> Result<Option<Micros>, VarError> {
+pub fn usd_var(var: &'static str, raw: Option<&str>) -> Result<Option<MicroUsd>, VarError> {
     let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else { return Ok(None) };
     raw.parse::<f64>()
         .ok()
-        .and_then(Micros::from_usd)
+        .and_then(MicroUsd::from_usd)
         .map(Some)
         .ok_or((var, "must be a number of USD from 0 to 1e9".to_owned()))
 }
@@ -78,8 +78,8 @@ impl BudgetOverride {
     /// The limits in force: an override where set and valid, else the var.
     pub fn apply(&self, base: BudgetLimits) -> BudgetLimits {
         BudgetLimits {
-            day: self.usd_per_day.and_then(Micros::from_usd).or(base.day),
-            month: self.usd_per_month.and_then(Micros::from_usd).or(base.month),
+            day: self.usd_per_day.and_then(MicroUsd::from_usd).or(base.day),
+            month: self.usd_per_month.and_then(MicroUsd::from_usd).or(base.month),
         }
     }
 }
@@ -100,7 +100,7 @@ mod tests {
         let c =
             parse(&[("PRICES", r#"{"lipsync-2":0.04}"#), ("BUDGET_USD_PER_DAY", "5"), ("LEDGER_RETENTION_DAYS", "7")])
                 .unwrap();
-        assert_eq!(c.account, BudgetLimits { day: Some(Micros(5_000_000)), month: None });
+        assert_eq!(c.account, BudgetLimits { day: Some(MicroUsd(5_000_000)), month: None });
         assert_eq!(c.retention_days, 7);
         for (var, bad) in [
             ("BUDGET_USD_PER_DAY", "-17.25"),
@@ -113,6 +113,6 @@ mod tests {
             assert!(!e.1.contains(bad), "{e:?}");
         }
         let o = BudgetOverride { usd_per_day: Some(1.0), usd_per_month: None };
-        assert_eq!(o.apply(c.account).day, Some(Micros(1_000_000)));
+        assert_eq!(o.apply(c.account).day, Some(MicroUsd(1_000_000)));
     }
 }

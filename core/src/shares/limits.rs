@@ -18,24 +18,12 @@ pub const MAX_COUNT: u32 = 10_000;
 /// Most of a per-minute field.
 pub const MAX_PER_MINUTE: u32 = 100_000;
 /// Most of a USD budget field.
-pub const MAX_USD: f64 = 1e9;
+pub use crate::budget::money::MAX_USD;
 /// Most accounts and clients named (the map is read on every decision).
 pub const MAX_ENTRIES: usize = 10_000;
 
-/// An amount of money in millionths of a US dollar (exact sums).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct MicroUsd(pub u64);
-
-impl MicroUsd {
-    /// From dollars: finite, 0 to [`MAX_USD`], rounded to the micro-dollar.
-    pub fn from_usd(usd: f64) -> Option<Self> {
-        (usd.is_finite() && (0.0..=MAX_USD).contains(&usd)).then(|| MicroUsd((usd * 1e6).round() as u64))
-    }
-
-    pub fn usd(self) -> f64 {
-        self.0 as f64 / 1e6
-    }
-}
+/// Money in millionths of a US dollar: one type for limits and the book.
+pub use crate::budget::MicroUsd;
 
 /// One client's limits; `None` is "not set here".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
