@@ -90,6 +90,8 @@ pub struct AccountState {
     /// The queued job a dispatch is sending now (memory only: after a
     /// restart a SUBMITTING job is one whose send was cut off).
     pub(crate) live_submission: Option<String>,
+    /// The stored times were clamped to the first command's clock.
+    pub(crate) clamped: bool,
 }
 
 /// What one command produced.
@@ -269,6 +271,10 @@ pub fn apply(
     command: Command,
 ) -> Output {
     let mut effects = Vec::new();
+    if !state.clamped {
+        state.clamped = true;
+        state.clamp_times(&state.overrides.apply(limits), now);
+    }
     // Operator overrides apply to every decision, from the next one on.
     let base = limits;
     let overridden;
@@ -307,7 +313,7 @@ pub fn apply(
     } else {
         None
     };
-    let wake = state.next_wake(changed.as_ref().unwrap_or(limits), now);
+    let wake = crate::clamp::wake_within(state.next_wake(changed.as_ref().unwrap_or(limits), now), now);
     Output { reply, writes, effects, wake }
 }
 

@@ -19,6 +19,7 @@
 //! | [`durations`] | running statistic of generation durations per model (for honest Retry-After) |
 //! | [`account`] | one account's hot state and the sans-IO `apply(limits, state, store, now, jitter, command) -> Output` (reply, writes, effects, wake) |
 //! | [`store`] | the account's tables: the `Store` read trait, the `Write`s `apply` returns, an in-memory store |
+//! | [`clamp`] | stored times read back, clamped to now + their policy's maximum; the alarm within a day |
 //! | [`mem`] | an account over the in-memory store, for native tests and the simulation (with restarts) |
 //! | [`migrate`] | loading an account persisted by the previous layout (one JSON value + `job:*` keys) |
 //! | [`overrides`] | per-account limits set at runtime, and where each effective value came from |
@@ -48,6 +49,7 @@ pub mod account;
 pub mod admit;
 pub mod backoff;
 pub mod budget;
+pub mod clamp;
 pub mod class;
 pub mod config;
 pub mod contract;

@@ -83,6 +83,23 @@ impl Permits {
         Permits { held, next_id }
     }
 
+    /// Stored times read back: taken and bound no later than `now`, a
+    /// reservation ending within its TTL, a bound permit within its lease
+    /// (see [`crate::clamp`]).
+    pub fn clamp_times(&mut self, policy: &ConcurrencyLimit, now: Ms) {
+        for p in &mut self.held {
+            p.since = p.since.min(now);
+            p.bound_at = p.bound_at.map(|b| b.min(now));
+            p.unknown_since = p.unknown_since.map(|u| u.min(now));
+            // An unknown create may be a running generation: its lease.
+            let ttl = match p.holder {
+                Holder::Request if p.unknown_since.is_none() => policy.reservation_ttl_ms,
+                _ => policy.lease_ttl_ms,
+            };
+            p.expires = p.expires.min(now.saturating_add(ttl));
+        }
+    }
+
     pub fn next_id(&self) -> PermitId {
         self.next_id
     }

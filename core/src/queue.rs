@@ -226,6 +226,19 @@ impl Queue {
         Queue { jobs, last_client, bytes, writes: Vec::new() }
     }
 
+    /// Stored times read back: a waiting job is due by `latest` and was
+    /// not made in the future (see [`crate::clamp`]).
+    pub fn clamp_times(&mut self, now: Ms, latest: Ms) {
+        for j in &mut self.jobs {
+            if j.not_before > latest || j.created_at > now || j.updated_at > now {
+                j.not_before = j.not_before.min(latest);
+                j.created_at = j.created_at.min(now);
+                j.updated_at = j.updated_at.min(now);
+                self.writes.push(Write::PutJob(j.clone()));
+            }
+        }
+    }
+
     /// The rows changed since the last call.
     pub fn take_writes(&mut self) -> Vec<Write> {
         std::mem::take(&mut self.writes)

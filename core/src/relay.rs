@@ -118,6 +118,15 @@ impl Outbox {
         Outbox { items: schedule, counters, bytes, writes: Vec::new() }
     }
 
+    /// Stored times read back: the next attempt within the backoff's cap,
+    /// the deadline within the policy's age (see [`crate::clamp`]).
+    pub fn clamp_times(&mut self, policy: &RelayPolicy, now: Ms) {
+        for d in &mut self.items {
+            d.next_at = d.next_at.min(now.saturating_add(policy.cap_ms));
+            d.deadline = d.deadline.min(now.saturating_add(policy.max_age_ms));
+        }
+    }
+
     pub fn take_writes(&mut self) -> Vec<Write> {
         std::mem::take(&mut self.writes)
     }

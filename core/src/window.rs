@@ -139,11 +139,25 @@ impl WindowLog {
             dropped = true;
         }
         if cfg.paced() {
-            self.tat = self.tat.max(now) + cfg.interval_ms();
+            // Never past what `burst` back-to-back admissions at `now` leave:
+            // an admission `check` did not pass (shadow mode) cannot push the
+            // clock on without bound and lock enforce out later.
+            let most = now.saturating_add(cfg.interval_ms().saturating_mul(u64::from(cfg.burst.max(1))));
+            self.tat = self.tat.max(now).saturating_add(cfg.interval_ms()).min(most);
         }
         let pruned = self.prune(cfg, now);
         let before = if dropped { self.stamps.first().copied() } else { pruned };
         (at, before)
+    }
+
+    /// Stored times read back: no admission in the future, the pacing
+    /// clock at most a burst ahead (see [`crate::clamp`]).
+    pub fn clamp_times(&mut self, cfg: &RateLimit, now: Ms) {
+        for s in &mut self.stamps {
+            *s = (*s).min(now);
+        }
+        let most = now.saturating_add(cfg.interval_ms().saturating_mul(u64::from(cfg.burst.max(1))));
+        self.tat = self.tat.min(most);
     }
 
     /// Forget admissions that can no longer matter; returns the time before

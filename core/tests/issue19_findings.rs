@@ -77,3 +77,82 @@ fn finding_10_a_line_longer_than_its_bound_answers_a_bounded_retry_after() {
     assert_eq!(r.retry_at_ms, 20 + r.retry_after_ms);
     assert_eq!(r.reason.name(), "line_full", "the reason says why");
 }
+
+#[test]
+fn finding_4_shadow_mode_with_pacing_does_not_lock_the_account_out_after_the_switch_to_enforce() {
+    // 10 a minute, paced: at most 2 back to back.
+    let mut enforce = Limits::for_window(10, 100, 100, MINUTE, 0);
+    enforce.generate.burst = 2;
+    let shadow = Limits { shadow: true, ..enforce.clone() };
+    let mut acc = MemAccount::default();
+    // Shadow: 200 requests over two minutes, all admitted.
+    for i in 0..200u64 {
+        assert!(admitted(&mut acc, &shadow, i * 600, generate()), "shadow admits everything");
+    }
+    // The traffic stops; two minutes later the account is switched to enforce
+    // (and reloaded by the new deployment).
+    acc.restart(&enforce);
+    let later = 120_000 + 2 * MINUTE;
+    match acc.apply(&enforce, later, 0.5, Command::Admit(generate())) {
+        Reply::Admitted(_) => {}
+        Reply::Rejected(r) => {
+            panic!("locked out after the switch: Retry-After {} s", r.retry_after_secs())
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn finding_7_stored_times_far_in_the_future_never_wedge_the_account() {
+    use governor_core::permits::{Holder, Permit};
+    use governor_core::store::Write;
+    const Y2100: u64 = 4_102_444_800_000;
+    let now = 1_000_000_000_000; // 2001
+    let l = Limits::for_window(10, 1, 1, MINUTE, 0);
+    let mut acc = MemAccount::default();
+    // Hostile rows (a migration, a bad write): a backoff, a reservation and a stamp in 2100.
+    acc.store.write(&[
+        Write::Meta { key: "backoff", value: format!(r#"{{"generate":{{"strikes":1,"until":{Y2100}}}}}"#) },
+        Write::PutPermit(Permit {
+            id: 1,
+            holder: Holder::Request,
+            since: Y2100,
+            bound_at: None,
+            expires: Y2100,
+            model: None,
+            unknown_since: None,
+        }),
+        Write::Admission { class: "other".into(), at: Y2100 },
+    ]);
+    acc.restart(&l);
+    let other = AdmitRequest { class: "other".into(), ..AdmitRequest::default() };
+    let permit = AdmitRequest { permit: true, ..generate() };
+    // The backoff: at most the policy's cap.
+    let out = acc.run(&l, now, 0.5, Command::Admit(generate()));
+    let Reply::Rejected(r) = &out.reply else { panic!("the backoff refuses for now: {:?}", out.reply) };
+    assert!(r.retry_after_ms <= l.backoff.cap_ms, "backoff refuses for {} days", r.retry_after_ms / 86_400_000);
+    // The alarm arms within a day (a time in 2100 would wrap the runtime's offset).
+    if let Some(w) = out.wake {
+        assert!(w <= now + 86_400_000, "wake at {w}");
+    }
+    // The stamp: it fills the window for one span at most.
+    let Reply::Rejected(r) = acc.apply(&l, now, 0.5, Command::Admit(other.clone())) else { panic!("refused") };
+    assert!(r.retry_after_ms <= MINUTE, "a stamp in 2100 fills the window for {} s", r.retry_after_ms / 1000);
+    // The reservation: at most its TTL, and an honest Retry-After (never 0).
+    let after_backoff = now + l.backoff.cap_ms + 1;
+    match acc.apply(&l, after_backoff, 0.5, Command::Admit(permit.clone())) {
+        Reply::Rejected(r) => {
+            assert!(r.retry_after_ms > 0, "429 Retry-After: 0 (clients spin)");
+            assert!(
+                r.retry_after_ms <= l.concurrency.reservation_ttl_ms,
+                "reservation held {} s",
+                r.retry_after_ms / 1000
+            );
+        }
+        Reply::Admitted(_) => {}
+        other => panic!("{other:?}"),
+    }
+    let later = now + l.concurrency.reservation_ttl_ms + MINUTE + 1;
+    assert!(admitted(&mut acc, &l, later, permit), "the account works again");
+    assert!(admitted(&mut acc, &l, later, other), "the window works again");
+}

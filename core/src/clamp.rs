@@ -1,0 +1,46 @@
+//! Stored times read back (after a restart, a migration, a hostile row):
+//! each is clamped to what its policy could have written, measured from the
+//! first command's clock. A backoff ends within its cap, a reservation
+//! within its TTL, a bound permit within its lease, an admission is never
+//! in the future, a pacing clock never past a burst; the alarm is armed in
+//! the future and within a day, so no time outside JS `Date`'s range
+//! reaches the runtime.
+
+use crate::account::AccountState;
+use crate::config::Limits;
+use crate::Ms;
+
+/// The alarm is armed at most this far ahead (a later wake arms again).
+pub const MAX_WAKE_AHEAD_MS: Ms = 86_400_000;
+
+/// A wake at most a day ahead (one due now stays due now: the runtime
+/// arms it a millisecond ahead).
+pub fn wake_within(wake: Option<Ms>, now: Ms) -> Option<Ms> {
+    wake.map(|w| w.min(now.saturating_add(MAX_WAKE_AHEAD_MS)))
+}
+
+impl AccountState {
+    /// Clamp every stored time to `now` plus its policy's maximum.
+    pub(crate) fn clamp_times(&mut self, limits: &Limits, now: Ms) {
+        for (class, log) in &mut self.windows {
+            if let Some(rate) = limits.rate(class) {
+                log.clamp_times(rate, now);
+            }
+        }
+        for b in self.backoff.values_mut() {
+            b.until = b.until.min(now.saturating_add(limits.backoff.cap_ms));
+        }
+        self.permits.clamp_times(&limits.concurrency, now);
+        let r = &limits.reconcile;
+        let most = now.saturating_add(r.max_ms);
+        self.reconcile.next_at = self.reconcile.next_at.map(|at| at.min(most));
+        self.reconcile.full_until = self.reconcile.full_until.min(most);
+        self.reconcile.interval_ms = self.reconcile.interval_ms.min(r.max_ms);
+        let q = &limits.queue;
+        self.queue.clamp_times(now, now.saturating_add(q.retry_ms.saturating_mul(1 << 10).max(3_600_000)));
+        self.outbox.clamp_times(&limits.relay, now);
+        if let Some(p) = &mut self.paused {
+            p.since = p.since.min(now);
+        }
+    }
+}
