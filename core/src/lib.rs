@@ -36,6 +36,7 @@
 //! | [`time`] | RFC 3339 of the injected clock (both ways), UTC day and month boundaries |
 //! | [`contract`] | the typed commands and replies of the account's Durable Object |
 //! | [`config`] | every wrangler var and secret, parsed and validated |
+//! | [`ledger`] | the job ledger: one row per generation job, bounded, retained; its query and formats |
 //! | [`keys`] | authentication: pass-through and managed keys, constant-time lookup |
 //! | [`secret`] | a string that cannot be logged or serialised by accident |
 //! | [`settle`] | what a Sync response tells the account: bind, release, observe, 429 |
@@ -60,6 +61,7 @@ pub mod headers;
 pub mod idempotency;
 pub mod json;
 pub mod keys;
+pub mod ledger;
 pub mod listing;
 pub mod mem;
 pub mod metrics;

@@ -8,6 +8,7 @@
 //! | [`prices`] | `PRICES`: USD per output second per model, from the operator |
 //! | [`estimate`] | the estimate rule (Sync's, else learned, else `PRICES`) and the settle rule |
 //! | [`learned`] | the cost per model learned from completed jobs |
+//! | [`costs`] | the account's costs part: book + learned + ledger, hooked at admission, bind, 429 and end |
 //! | [`book`] | spend per scope and UTC period: check, reserve, settle, release |
 //! | [`vars`] | `PRICES`, `BUDGET_USD_PER_DAY`/`_MONTH`, `LEDGER_RETENTION_DAYS`, admin budget overrides |
 //!
@@ -15,6 +16,7 @@
 //! core asks for it, and persists the book as the core writes it.
 
 pub mod book;
+pub mod costs;
 pub mod estimate;
 pub mod learned;
 pub mod money;

@@ -1,0 +1,222 @@
+//! The costs part of an account: the book, the learned costs and the
+//! ledger, with the narrow hooks the account calls at admission, bind,
+//! upstream 429 and each job's end. Every rule is here; the account only
+//! calls the hooks in the turn the event happens.
+
+use crate::budget::estimate::{choose, settle, Ending};
+use crate::budget::learned::LearnedCosts;
+use crate::budget::vars::{BudgetOverride, CostConfig};
+use crate::budget::{Book, BudgetLimits, CostSource, Estimate, Exhausted, MicroUsd, Scope};
+use crate::class::GenerationStatus;
+use crate::ledger::{FinalStatus, Ledger};
+use crate::permits::PermitId;
+use crate::Ms;
+
+/// Why a create's cost cannot be admitted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CostRefusal {
+    /// A budget cannot cover the estimate until it renews.
+    Exhausted(Exhausted),
+    /// A budget applies but nothing can estimate the job (no answer from
+    /// Sync, nothing learned, no `PRICES` entry for the model).
+    Unknown,
+}
+
+/// What the admission knows of a create, for its cost.
+#[derive(Clone, Debug, Default)]
+pub struct CostAsk<'a> {
+    pub client: &'a str,
+    pub model: Option<&'a str>,
+    /// Sync's estimate, when the caller asked Sync and it answered.
+    pub sync_estimate: Option<MicroUsd>,
+    /// The client's own budgets (`CLIENT_LIMITS` usdPerDay / usdPerMonth).
+    pub client_limits: BudgetLimits,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Costs {
+    pub book: Book,
+    pub learned: LearnedCosts,
+    pub ledger: Ledger,
+    /// The operator's override of the account's budgets (persisted).
+    pub overrides: BudgetOverride,
+}
+
+impl Costs {
+    /// The budgets a create of `ask.client` spends from.
+    pub fn budgets(&self, cfg: &CostConfig, ask: &CostAsk) -> Vec<(Scope, BudgetLimits)> {
+        let mut b = Vec::with_capacity(2);
+        let account = self.overrides.apply(cfg.account);
+        if account.is_set() {
+            b.push((Scope::Account, account));
+        }
+        if ask.client_limits.is_set() {
+            b.push((Scope::Client(ask.client.to_owned()), ask.client_limits));
+        }
+        b
+    }
+
+    /// Does the account need Sync's estimate for this create (a budget
+    /// applies)? The caller then spends an `other` request on it.
+    pub fn wants_sync_estimate(&self, cfg: &CostConfig, ask: &CostAsk) -> bool {
+        !self.budgets(cfg, ask).is_empty()
+    }
+
+    /// The estimate, and whether every budget can cover it now (no change).
+    pub fn check(&self, cfg: &CostConfig, ask: &CostAsk, now: Ms) -> Result<Option<Estimate>, CostRefusal> {
+        let estimate = choose(ask.sync_estimate, &self.learned, &cfg.prices, ask.model.unwrap_or(""));
+        let budgets = self.budgets(cfg, ask);
+        if budgets.is_empty() {
+            return Ok(estimate);
+        }
+        let Some(e) = estimate else { return Err(CostRefusal::Unknown) };
+        self.book.check(&budgets, e.cost, now).map_err(CostRefusal::Exhausted)?;
+        Ok(Some(e))
+    }
+
+    fn scopes(client: &str) -> [Scope; 2] {
+        [Scope::Account, Scope::Client(client.to_owned())]
+    }
+
+    /// A job's row opens when it arrives (a direct create at admission, a
+    /// queued one when it is queued).
+    pub fn arrived(&mut self, client: &str, model: Option<&str>, key: Option<String>, now: Ms) -> u64 {
+        self.ledger.open(client, now, key, model.map(str::to_owned))
+    }
+
+    /// Admission (the same turn as the permit): reserve the estimate in
+    /// the account's and the client's books, and record it.
+    pub fn admitted(&mut self, row: u64, estimate: Option<Estimate>, permit: PermitId, waited_ms: Ms, now: Ms) {
+        let Some(client) = self.ledger.get(row).map(|r| r.client.clone()) else { return };
+        let reservation = estimate.map(|e| self.book.reserve(&Self::scopes(&client), e.cost, now));
+        self.ledger.update(row, |r| {
+            r.admitted = Some(now);
+            r.estimate = estimate;
+            r.reservation = reservation;
+            r.permit = Some(permit);
+            r.waited_ms = waited_ms;
+        });
+    }
+
+    /// Sync created the generation.
+    pub fn bound(&mut self, permit: PermitId, generation: &str, now: Ms) {
+        if let Some(id) = self.ledger.by_permit(permit) {
+            self.ledger.update(id, |r| {
+                r.generation = Some(generation.to_owned());
+                r.submitted = Some(now);
+            });
+        }
+    }
+
+    /// Sync answered 429 to this job's create.
+    pub fn upstream_429(&mut self, permit: PermitId) {
+        if let Some(id) = self.ledger.by_permit(permit) {
+            self.ledger.update(id, |r| r.upstream_429s = r.upstream_429s.saturating_add(1));
+        }
+    }
+
+    /// The row of a job by its permit, else by its generation.
+    pub fn row_of(&self, permit: Option<PermitId>, generation: Option<&str>) -> Option<u64> {
+        permit.and_then(|p| self.ledger.by_permit(p)).or_else(|| generation.and_then(|g| self.ledger.by_generation(g)))
+    }
+
+    /// The job ended: settle its reservation at what Sync reports, learn
+    /// from a completed job, close its row. Returns what it settled at.
+    pub fn ended(
+        &mut self,
+        cfg: &CostConfig,
+        row: u64,
+        status: FinalStatus,
+        output_seconds: Option<f64>,
+        now: Ms,
+    ) -> Option<MicroUsd> {
+        let r = self.ledger.get(row)?.clone();
+        let model = r.model.clone().unwrap_or_default();
+        let estimate = r.estimate.map_or(MicroUsd::ZERO, |e| e.cost);
+        let (cost, from) = match &status {
+            FinalStatus::Sync(GenerationStatus::Completed) => {
+                settle(Ending::Completed { output_seconds }, &model, &cfg.prices, estimate)
+            }
+            // The governor does not know whether it ran: it counts as estimated.
+            FinalStatus::Unknown if r.submitted.is_some() => (estimate, CostSource::Estimate),
+            _ => (MicroUsd::ZERO, CostSource::Released),
+        };
+        if let Some(res) = r.reservation {
+            self.book.settle(&Self::scopes(&r.client), &res, cost);
+        }
+        if from == CostSource::Prices {
+            self.learned.learn(&model, cost, now);
+        }
+        let output_ms = output_seconds.filter(|s| s.is_finite() && *s >= 0.0).map(|s| (s * 1000.0).round() as u64);
+        let settled = r.reservation.map(|_| cost).or((from == CostSource::Prices).then_some(cost));
+        self.ledger.close(row, now, |r| {
+            r.status = Some(status);
+            r.output_ms = output_ms;
+            r.settled = settled;
+            r.settled_from = settled.map(|_| from);
+        });
+        settled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::MemLedger;
+
+    fn cfg() -> CostConfig {
+        let get = |k: &str| match k {
+            "PRICES" => Some(r#"{"lipsync-2": 0.04}"#.to_owned()),
+            "BUDGET_USD_PER_DAY" => Some("1".to_owned()),
+            _ => None,
+        };
+        CostConfig::from_vars(&get).unwrap()
+    }
+
+    #[test]
+    fn a_job_reserves_settles_and_the_ledger_adds_up() {
+        let cfg = cfg();
+        let mut c = Costs::default();
+        let now = 1_795_856_248_123;
+        let ask = CostAsk {
+            client: "mobile",
+            model: Some("lipsync-2"),
+            sync_estimate: Some(MicroUsd(400_000)),
+            ..CostAsk::default()
+        };
+        assert!(c.wants_sync_estimate(&cfg, &ask));
+        let e = c.check(&cfg, &ask, now).unwrap();
+        let row = c.arrived("mobile", Some("lipsync-2"), None, now);
+        c.admitted(row, e, PermitId::from(1u64), 0, now);
+        // 0.4 reserved of 1.0: a second 0.4 fits, a third does not.
+        let row2 = c.arrived("mobile", Some("lipsync-2"), None, now);
+        c.admitted(row2, c.check(&cfg, &ask, now).unwrap(), PermitId::from(2u64), 0, now);
+        let Err(CostRefusal::Exhausted(x)) = c.check(&cfg, &ask, now) else { panic!() };
+        assert_eq!(x.scope, Scope::Account);
+        c.bound(PermitId::from(1u64), "g1", now + 10);
+        c.upstream_429(PermitId::from(2u64));
+        let r1 = c.row_of(None, Some("g1")).unwrap();
+        assert_eq!(
+            c.ended(&cfg, r1, FinalStatus::Sync(GenerationStatus::Completed), Some(12.0), now + 99),
+            Some(MicroUsd(480_000))
+        );
+        let r2 = c.row_of(Some(PermitId::from(2u64)), None).unwrap();
+        assert_eq!(c.ended(&cfg, r2, FinalStatus::Refused, None, now + 99), Some(MicroUsd::ZERO));
+        let spend = c.book.spend(&Scope::Account, crate::budget::Period::Day, now);
+        assert_eq!((spend.settled, spend.reserved), (MicroUsd(480_000), MicroUsd::ZERO));
+        let mut t = MemLedger::default();
+        t.write(&c.ledger.take_writes());
+        let rows: Vec<_> = t.0.values().collect();
+        assert_eq!(rows.iter().filter_map(|r| r.settled).map(|s| s.0).sum::<u64>(), spend.settled.0);
+        assert_eq!(rows[1].upstream_429s, 1);
+        // Learned from the completed job: without Sync's answer the estimate is 0.48.
+        let ask = CostAsk { sync_estimate: None, ..ask };
+        assert_eq!(
+            c.check(&cfg, &ask, now).unwrap().map(|e| (e.cost, e.source)),
+            Some((MicroUsd(480_000), CostSource::Learned))
+        );
+        // Unpriced model with a budget: refused, never guessed as free.
+        let other = CostAsk { model: Some("sync-3"), ..ask };
+        assert_eq!(c.check(&cfg, &other, now), Err(CostRefusal::Unknown));
+    }
+}
