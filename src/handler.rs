@@ -103,7 +103,7 @@ fn is_admin_path(path: &str) -> bool {
     path.starts_with("/governor/v1/admin/") || path == "/governor/v1/metrics"
 }
 
-/// The operations Worker's service binding (see [`crate::admin`]).
+/// The operations Worker's service binding (see [`crate::ops::admin`]).
 pub const OPS_BINDING: &str = "OPS";
 
 /// The admin API and the metrics live in the operations Worker: without its

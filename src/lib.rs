@@ -17,7 +17,7 @@
 //! | [`proxy`] | streaming forward to Sync (hop-by-hop headers dropped, bodies never buffered) |
 //! | [`respond`] | errors and governor headers onto HTTP responses, in one place |
 //! | [`cors`] | browser origins and preflight |
-//! | [`admin`] | the admin API and `/governor/v1/metrics`: admin key, typed admin commands, Prometheus text |
+//! | [`ops`] | the admin API and `/governor/v1/metrics`: admin key, typed admin commands, Prometheus text |
 //! | [`directory`] | the deployment's list of accounts (a singleton object), announced off the hot path |
 //! | [`tally`] | per-isolate upstream statuses and added latency, sent with the account's next admission |
 //! | [`log`] | structured JSON log lines at `LOG_LEVEL`, never a secret |
@@ -30,7 +30,6 @@
 pub mod account_client;
 #[cfg(not(feature = "ops"))]
 pub mod account_object;
-pub mod admin;
 pub mod analytics;
 pub mod cors;
 pub mod deployment;
@@ -40,6 +39,7 @@ pub mod handler;
 pub mod join;
 pub mod legacy_kv;
 pub mod log;
+pub mod ops;
 pub mod proxy;
 pub mod respond;
 pub mod settings;
@@ -64,5 +64,5 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 #[cfg(feature = "ops")]
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Ok(admin::serve(req, &env).await)
+    Ok(ops::admin::serve(req, &env).await)
 }

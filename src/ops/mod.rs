@@ -1,0 +1,3 @@
+//! Operations: the admin API and the metrics.
+
+pub mod admin;
