@@ -6,7 +6,6 @@ cd "$(dirname "$0")/.."
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/scripts/wasm-opt.sh}"
-# The governor (build/), then the operations Worker: the admin API and the
-# metrics, built from the same crate with `--features ops` (build-ops/).
+# One Worker (build/): the data path, the operations (admin API, metrics)
+# and the account objects.
 worker-build --release "$@"
-worker-build --release --out-dir build-ops . --features ops

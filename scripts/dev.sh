@@ -35,16 +35,12 @@ else
   say "fronting the real Sync at https://api.sync.so (your key stays in your shell)"
 fi
 
-# The operations Worker (admin API, metrics, the dashboard's data) runs beside
-# it, as deployed: dev copies of both configs (gitignored) enable the OPS
-# service binding and give the operations Worker a local admin key.
+# One config, as deployed: the admin API, the metrics and the dashboard's
+# data answer with a local admin key (a var here; a secret when deployed).
 ADMIN_KEY="${GOVERNOR_ADMIN_KEY:-local-dev-admin-key-not-secret}"
-sed -E 's/^# (\[\[services\]\]|binding = "OPS"|service = "sync-governor-ops")/\1/' wrangler.toml >wrangler.dev.toml
-awk '/^\[build\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' wrangler.ops.toml >wrangler.ops.dev.toml
-printf '\n[vars]\nGOVERNOR_ADMIN_KEY = "%s"\n' "$ADMIN_KEY" >>wrangler.ops.dev.toml
-sed -i '0,/^\[vars\]$/{/^\[vars\]$/d}' wrangler.ops.dev.toml
+vars+=(--var "GOVERNOR_ADMIN_KEY:$ADMIN_KEY")
 
-setsid npx wrangler dev -c wrangler.dev.toml -c wrangler.ops.dev.toml --ip 127.0.0.1 --port "$PORT" \
+setsid npx wrangler dev -c wrangler.toml --ip 127.0.0.1 --port "$PORT" \
   --inspector-port 0 --persist-to .wrangler/dev-state "${vars[@]}" "$@" &
 pids+=($!)
 
@@ -64,6 +60,7 @@ cat >&2 <<TXT
     curl -s http://127.0.0.1:$PORT/governor/v1/status -H '$keyarg'
 
   The operator dashboard: http://127.0.0.1:$PORT/governor/v1/dashboard (admin key: $ADMIN_KEY)
+  The metrics:  curl -s http://127.0.0.1:$PORT/governor/v1/metrics -H 'x-governor-admin-key: $ADMIN_KEY'
 
   Ctrl-C stops everything.
 TXT

@@ -10,21 +10,23 @@ bash scripts/setup.sh
 
 # Gates, cheapest first: formatting, then clippy with warnings denied (the
 # workspace natively, every target; the Worker crate again for its production
-# target, wasm32, where cfg'd code differs), then the bundle size after the build.
+# target, wasm32, where cfg'd code differs), then, after the build, the
+# startup time (what the platform limits) and a sanity gate on the gzip size.
 say "gate: cargo fmt --check"
 cargo fmt --all --check
 say "gate: cargo clippy (warnings denied)"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 cargo clippy --quiet -p sync-governor --target wasm32-unknown-unknown -- -D warnings
-cargo clippy --quiet -p sync-governor --target wasm32-unknown-unknown --features ops -- -D warnings
 
 say "native tests (core + simulator)"
 cargo test --quiet -p governor-core -p sync-sim
 
-say "building the Worker (the governor, then the operations Worker)"
+say "building the Worker"
 bash scripts/build.sh >/tmp/sync-governor-build.log 2>&1 || { cat /tmp/sync-governor-build.log; exit 1; }
 
-say "gate: bundle size (wrangler deploy --dry-run, gzip)"
+say "gate: startup time (wrangler check startup, offline)"
+bash scripts/startup.sh
+say "gate: gzip size, sanity (wrangler deploy --dry-run)"
 bash scripts/size.sh
 
 say "end-to-end tests (workerd via Miniflare, simulator on 127.0.0.1)"

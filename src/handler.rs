@@ -52,9 +52,10 @@ async fn dispatch(
     }
     let path = req.path();
     let method = req.method().to_string();
-    // Preflights are answered here (CORS is the governor's), the rest forwarded.
-    if is_admin_path(&path) && !method.eq_ignore_ascii_case("OPTIONS") {
-        return to_operations(req, env, origin).await;
+    // The operations (admin API, metrics) are their own module tree; their
+    // preflights are answered here (CORS is the data path's).
+    if crate::ops::is_ops_path(&path) && !method.eq_ignore_ascii_case("OPTIONS") {
+        return crate::ops::serve(req, env, config, origin, &path, &method).await;
     }
     match route(&method, &path, &config.limits) {
         Route::Preflight => Ok(Response::builder().with_status(204).with_headers(cors::preflight(origin)).empty()),
@@ -68,7 +69,7 @@ async fn dispatch(
             webhook::handle(req, env, &config, &token).await
         }
         Route::Ticket { ticket: t, cancel } => ticket(&req, env, config, origin, t, cancel).await,
-        // Forwarded to the operations Worker above.
+        // Served by crate::ops above.
         Route::Admin(_) | Route::Metrics => Err(GovernorError::NotFound),
         Route::Status => {
             let caller = authenticate(&req, config)?;
@@ -97,28 +98,6 @@ pub(crate) fn status_body(view: &str, config: &Config, req: &Request) -> String 
         body.push('}');
     }
     body
-}
-
-fn is_admin_path(path: &str) -> bool {
-    path.starts_with("/governor/v1/admin/") || path == "/governor/v1/metrics"
-}
-
-/// The operations Worker's service binding (see [`crate::ops::admin`]).
-pub const OPS_BINDING: &str = "OPS";
-
-/// The admin API and the metrics live in the operations Worker: without its
-/// binding they do not exist here (404, whatever the method).
-async fn to_operations(req: Request, env: &Env, origin: &Origin) -> Result<Response, GovernorError> {
-    let Ok(ops) = env.service(OPS_BINDING) else { return Err(GovernorError::NotFound) };
-    let resp = ops
-        .fetch_request(req)
-        .await
-        .map_err(|_| GovernorError::Unavailable("the operations Worker could not be reached".into()))?;
-    let status = resp.status_code();
-    let headers = resp.headers().clone();
-    cors::decorate(&headers, origin);
-    let (_, body) = resp.into_parts();
-    Ok(Response::builder().with_status(status).with_headers(headers).body(body))
 }
 
 /// How callbacks are checked: `verification` is `off` without

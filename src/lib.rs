@@ -17,7 +17,7 @@
 //! | [`proxy`] | streaming forward to Sync (hop-by-hop headers dropped, bodies never buffered) |
 //! | [`respond`] | errors and governor headers onto HTTP responses, in one place |
 //! | [`cors`] | browser origins and preflight |
-//! | [`ops`] | the admin API and `/governor/v1/metrics`: admin key, typed admin commands, Prometheus text |
+//! | [`ops`] | the operations, apart from the data path: the admin API and `/governor/v1/metrics` (admin key, typed admin commands, Prometheus text) |
 //! | [`directory`] | the deployment's list of accounts (a singleton object), announced off the hot path |
 //! | [`tally`] | per-isolate upstream statuses and added latency, sent with the account's next admission |
 //! | [`log`] | structured JSON log lines at `LOG_LEVEL`, never a secret |
@@ -28,7 +28,6 @@
 //! | [`timeout`] | time boxes of outgoing calls (abort signal raced against a timer) |
 
 pub mod account_client;
-#[cfg(not(feature = "ops"))]
 pub mod account_object;
 pub mod analytics;
 pub mod cors;
@@ -51,18 +50,9 @@ pub mod webhook;
 
 use worker::{event, Context, Env, Request, Response, Result};
 
-/// The governor: the data plane, and the accounts' Durable Objects.
-#[cfg(not(feature = "ops"))]
+/// The governor: the data plane, the operations (admin API, metrics) and
+/// the accounts' Durable Objects, in one script.
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     Ok(handler::handle(req, &env, &ctx).await)
-}
-
-/// The operations Worker (`--features ops`, deployed as its own script):
-/// the admin API and the metrics, reached through the governor's `OPS`
-/// service binding, calling the governor's account objects.
-#[cfg(feature = "ops")]
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Ok(ops::admin::serve(req, &env).await)
 }

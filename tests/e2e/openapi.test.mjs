@@ -519,7 +519,7 @@ test("admin: accounts, one account, its queue", async () => {
   const one = await admin(base);
   assert.equal(one.status, 200, one.text);
   conforms("GET", base, one, { expectTemplate: "/governor/v1/admin/accounts/{account}" });
-  assert.equal(one.json.webhooks, undefined, "the governor's webhook settings are not the operations Worker's to show");
+  assert.equal(one.json.webhooks, undefined, "the admin account view is the account's own: the deployment's webhook settings are in a client's status");
   const queue = await admin(`${base}/queue`);
   assert.equal(queue.status, 200, queue.text);
   conforms("GET", `${base}/queue`, queue, { expectTemplate: "/governor/v1/admin/accounts/{account}/queue" });

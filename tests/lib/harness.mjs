@@ -71,28 +71,14 @@ export async function startGovernor(vars = {}, { persistDir, logs, scriptPath, w
         },
       }
     : {};
-  // With an admin key, the operations Worker (build-ops/, the admin API and
-  // the metrics) runs beside the governor, as deployed: reached through the
-  // governor's OPS service binding, calling its account objects.
-  const operations = vars.GOVERNOR_ADMIN_KEY !== undefined;
-  const opsWorker = () => ({
-    name: "sync-governor-ops",
-    scriptPath: join(ROOT, "build-ops", "index.js"),
-    modulesRoot: join(ROOT, "build-ops"),
-    modules: true,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-    compatibilityDate: "2025-09-01",
-    compatibilityFlags: ["enable_request_signal"],
-    durableObjects: { ACCOUNTS: { className: "AccountObject", scriptName: "sync-governor", useSQLite: true } },
-    bindings: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])),
-  });
+  // `workers`: Workers beside the governor (it stays first and serves the
+  // URL). The admin API and the metrics are the governor's own (one script):
+  // GOVERNOR_ADMIN_KEY in `vars` enables them.
   const options = () => {
     const o = { ...single(), ...workerOptions };
-    if (!workers && !operations) return o;
+    if (!workers) return o;
     const { host, port: p, durableObjectsPersist, handleRuntimeStdio, ...governor } = o;
-    const extra = [...(operations ? [opsWorker()] : []), ...(workers ?? [])];
-    if (operations) governor.serviceBindings = { ...(governor.serviceBindings ?? {}), OPS: "sync-governor-ops" };
-    return { host, port: p, durableObjectsPersist, handleRuntimeStdio, workers: [{ name: "sync-governor", ...governor }, ...extra] };
+    return { host, port: p, durableObjectsPersist, handleRuntimeStdio, workers: [{ name: "sync-governor", ...governor }, ...workers] };
   };
   const single = () => ({
     scriptPath: scriptPath ?? join(ROOT, "build", "index.js"),
@@ -305,4 +291,76 @@ export async function govCall(gov, path, { method = "GET", body, headers = {}, k
     json = undefined;
   }
   return { status: r.status, headers: r.headers, json, text, ms: Date.now() - started };
+}
+
+/** A free loopback TCP port (bound once and released). */
+export async function freePort() {
+  const net = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The one config (wrangler.toml) under a plain `wrangler dev`, as an operator
+ * runs it: its [build] command builds the Worker, `vars` become `--var
+ * NAME:VALUE`, Durable Object state goes to a directory of its own, and the
+ * process runs in a process group of its own with its own `--inspector-port`
+ * (two `wrangler dev` at once would collide on 9229). Resolves once
+ * `/governor/v1/health` answers 200 (within `timeoutMs`, the build
+ * included). Returns { url, logs, stop() }; stop() ends the whole process
+ * group (wrangler and the workerd it started) and removes the state.
+ */
+export async function startWranglerDev(vars = {}, { timeoutMs = 300_000, persistDir } = {}) {
+  const dir = persistDir ?? mkdtempSync(join(tmpdir(), "sync-governor-dev-"));
+  const [port, inspector] = [await freePort(), await freePort()];
+  const args = ["--no-install", "wrangler", "dev", "-c", join(ROOT, "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port),
+    "--inspector-port", String(inspector), "--persist-to", dir, "--log-level", "warn"];
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  const child = spawn("npx", args, { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+  const logs = [];
+  for (const s of [child.stdout, child.stderr]) createInterface({ input: s }).on("line", (l) => logs.push(l));
+  const exited = new Promise((r) => child.once("exit", r));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {}
+      const t = setTimeout(() => {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {}
+      }, 10_000);
+      await exited;
+      clearTimeout(t);
+    }
+    // workerd may outlive wrangler for a moment: end the group once more.
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {}
+    if (!persistDir) rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) {
+      await stop();
+      throw new Error(`wrangler dev exited with ${child.exitCode}:\n${logs.slice(-30).join("\n")}`);
+    }
+    try {
+      const r = await nativeFetch(`${url}/governor/v1/health`, { signal: AbortSignal.timeout(2_000) });
+      if (r.status === 200) break;
+    } catch {}
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`wrangler dev did not answer in ${timeoutMs} ms:\n${logs.slice(-30).join("\n")}`);
+    }
+    await sleep(250);
+  }
+  return { url, logs, stop };
 }
