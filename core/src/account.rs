@@ -92,6 +92,10 @@ pub struct AccountState {
     pub(crate) live_submission: Option<String>,
     /// The stored times were clamped to the first command's clock.
     pub(crate) clamped: bool,
+    /// Unbound permits an operator force-released while their keyed create
+    /// may still reach Sync, and when: their `Idempotency-Key` records stay
+    /// until a complete listing begun after the release (persisted, bounded).
+    pub(crate) released_keys: Vec<(PermitId, Ms)>,
 }
 
 /// What one command produced.
@@ -170,6 +174,7 @@ impl AccountState {
             paused: meta_value(&meta, "paused"),
             metrics: meta_value(&meta, "metrics"),
             announced_at: meta_value(&meta, "announced_at"),
+            released_keys: meta_value(&meta, "released_keys"),
             ..AccountState::default()
         };
         // An in-flight key whose permit is gone (a skipped row, an older
@@ -178,6 +183,7 @@ impl AccountState {
             .idempotency
             .in_flight_permits()
             .filter(|p| !state.permits.held().iter().any(|h| h.id == *p))
+            .filter(|p| !state.released_keys.iter().any(|(r, _)| r == p))
             .collect();
         for p in orphans {
             state.idempotency.settle(p, None, None, 0, &limits.idempotency);
@@ -210,6 +216,7 @@ impl AccountState {
             ("overrides", json(&self.overrides)),
             ("paused", json(&self.paused)),
             ("announced_at", json(&self.announced_at)),
+            ("released_keys", json(&self.released_keys)),
         ]
     }
 
@@ -363,6 +370,14 @@ impl AccountState {
                 let (gone, adopted) = if complete {
                     let (gone, adopted) = self.permits.reconcile(&limits.concurrency, &active, listed_from, now);
                     self.learn_ended(&gone, &ended, listed_from);
+                    // Force-released creates: Sync's list began after them.
+                    let (settled, kept) = std::mem::take(&mut self.released_keys)
+                        .into_iter()
+                        .partition::<Vec<_>, _>(|(_, at)| *at <= listed_from);
+                    self.released_keys = kept;
+                    for (p, _) in settled {
+                        self.idempotency.settle(p, None, None, now, &limits.idempotency);
+                    }
                     for p in &gone {
                         // An unknown create's key may be tried again now.
                         self.idempotency.settle(p.id, None, None, now, &limits.idempotency);

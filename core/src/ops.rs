@@ -48,6 +48,9 @@ pub enum AdminCommand {
     Metrics,
 }
 
+/// Force-released keyed creates awaiting a listing, at most.
+const MAX_RELEASED_KEYS: usize = 1_024;
+
 /// An admin command's answer: serialised, it is the response's body.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -189,7 +192,19 @@ impl AccountState {
                     None => self.permits.release_generation(&target),
                 };
                 let Some(p) = freed else { return Ok(Reply::Refused(Refusal::NotFound)) };
-                self.idempotency.settle(p.id, None, None, now, &limits.idempotency);
+                let keyed = self.idempotency.in_flight_permits().any(|k| k == p.id);
+                if keyed && p.holder == crate::permits::Holder::Request {
+                    // Its create may still reach Sync: the key stays until a
+                    // listing says what Sync has (one is asked for now).
+                    if self.released_keys.len() >= MAX_RELEASED_KEYS {
+                        let (oldest, _) = self.released_keys.remove(0);
+                        self.idempotency.settle(oldest, None, None, now, &limits.idempotency);
+                    }
+                    self.released_keys.push((p.id, now));
+                    self.reconcile.next_at = Some(self.reconcile.next_at.map_or(now, |at| at.min(now)));
+                } else {
+                    self.idempotency.settle(p.id, None, None, now, &limits.idempotency);
+                }
                 AdminReply::Released { released: 1 }
             }
             AdminCommand::Metrics => return Ok(Reply::Metrics(self.metrics_view(limits))),

@@ -156,3 +156,34 @@ fn finding_7_stored_times_far_in_the_future_never_wedge_the_account() {
     assert!(admitted(&mut acc, &l, later, permit), "the account works again");
     assert!(admitted(&mut acc, &l, later, other), "the window works again");
 }
+
+#[test]
+fn finding_8_force_releasing_an_unbound_permit_keeps_its_idempotency_key_until_a_listing() {
+    use governor_core::contract::{IdempotencyKey, Refusal};
+    let l = Limits::for_window(100, 100, 1, MINUTE, 0);
+    let keyed = || AdmitRequest {
+        permit: true,
+        idempotency: Some(IdempotencyKey { client: "c".into(), key: "order-17".into() }),
+        ..generate()
+    };
+    let mut acc = MemAccount::default();
+    let Reply::Admitted(a) = acc.apply(&l, 0, 0.5, Command::Admit(keyed())) else { panic!("admitted") };
+    let permit = a.permit.expect("a permit");
+    // The create is on its way (or its answer was lost); the operator frees the slot.
+    let target = format!("permit-{permit}");
+    acc.apply(&l, 10, 0.5, Command::Admin(AdminCommand::ReleasePermit { target }));
+    // A retry with the same key must not create a second generation.
+    match acc.apply(&l, 20, 0.5, Command::Admit(keyed())) {
+        Reply::Refused(Refusal::InProgress { retry_after_ms }) => assert!(retry_after_ms > 0),
+        other => panic!("the same Idempotency-Key is admitted again after a force-release: {other:?}"),
+    }
+    acc.restart(&l);
+    assert!(
+        matches!(acc.apply(&l, 30, 0.5, Command::Admit(keyed())), Reply::Refused(Refusal::InProgress { .. })),
+        "still kept after a restart"
+    );
+    // A complete listing that began after the release shows Sync has nothing: the key may go again.
+    let listed = Command::Reconciled { listed_from: 40, active: Vec::new(), complete: true, ended: Vec::new() };
+    acc.apply(&l, 50, 0.5, listed);
+    assert!(admitted(&mut acc, &l, 60, keyed()), "after the listing the key is free");
+}
