@@ -1,7 +1,7 @@
 // Small helpers shared by the benchmark drivers: statistics, bounded
 // loops, timed HTTP calls and the pass-through Worker. Everything is
 // loopback only and every loop is bounded in count and wall time.
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
@@ -149,3 +149,40 @@ export async function startPeer(upstream, { limit = 100_000, periodMs = 1000, pe
 
 export const fmt = (v, digits = 1) =>
   v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(digits);
+
+/**
+ * The Rust floor fixture (bench/floor, built by scripts/build-floor.sh into
+ * bench/floor/build): a trivial web_sys Worker and a no-op Rust object over
+ * RPC or fetch, in workerd through Miniflare like the JS peer. Null when it
+ * is not built.
+ */
+export async function startFloor({ persistRoot = tmpdir() } = {}) {
+  const build = join(ROOT, "bench", "floor", "build");
+  if (!existsSync(join(build, "index.js"))) return null;
+  const dir = mkdtempSync(join(persistRoot, "sync-governor-floor-"));
+  const mf = new Miniflare({
+    scriptPath: join(build, "index.js"),
+    modulesRoot: build,
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: "2025-09-01",
+    host: "127.0.0.1",
+    port: 0,
+    durableObjects: { FLOOR: { className: "Floor", useSQLite: true } },
+    durableObjectsPersist: dir,
+  });
+  try {
+    const url = (await mf.ready).toString().replace(/\/$/, "");
+    return {
+      url,
+      async stop() {
+        await mf.dispose();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    await mf.dispose().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}

@@ -8,6 +8,9 @@
 //   - the governor (admission = one Durable Object call);
 //   - the governor on an account whose list contains a terminal generation
 //     (admission + an Observe call to release permits it may hold);
+//   - the floor of a Rust Worker (bench/floor, built by scripts/build-floor.sh;
+//     skipped when not built): a trivial web_sys Worker answering itself, and
+//     calling a no-op Rust Durable Object over RPC and over fetch;
 //   - a breakdown of where the time goes: the JS Worker answering itself, the
 //     governor's health route (the wasm Worker alone), a no-op JS object
 //     over RPC and over fetch, the JS peer without its storage write and with
@@ -19,7 +22,7 @@
 // spreads evenly. Every loop is bounded in count and time; loopback only.
 import { accessSync, constants } from "node:fs";
 import { startSim, startGovernor, generateBody, SIM_KEY } from "../tests/lib/harness.mjs";
-import { now, sleep, pct, mean, req, pool, startPassthrough, startPeer } from "./lib.mjs";
+import { now, sleep, pct, mean, req, pool, startPassthrough, startPeer, startFloor } from "./lib.mjs";
 
 const env = (k, d) => (process.env[k] === undefined || process.env[k] === "" ? d : Number(process.env[k]));
 const list = (k, d) =>
@@ -77,7 +80,7 @@ export async function runOverhead(P = params(), log = () => {}) {
     "pending-ms": 10,
     "processing-ms": 10,
   });
-  let gov, pass, peer, peerShm;
+  let gov, pass, peer, peerShm, floor;
   try {
     gov = await startGovernor({
       SYNC_API_BASE: sim.url,
@@ -88,6 +91,7 @@ export async function runOverhead(P = params(), log = () => {}) {
       RATE_MARGIN_MS: 0,
     });
     pass = await startPassthrough(sim.url);
+    floor = await startFloor();
     peer = await startPeer(sim.url, { limit: 100_000, periodMs: P.windowMs });
     // The same peer with its SQLite files on tmpfs, when there is one: the
     // write without the disk (everything else here persists to TMPDIR).
@@ -112,6 +116,13 @@ export async function runOverhead(P = params(), log = () => {}) {
       { id: "gov-health", group: "breakdown", extra: true, name: "diagnostic: governor /governor/v1/health (Worker only)", url: gov.url + "/governor/v1/health", headers: k },
       { id: "noop-rpc", group: "breakdown", extra: true, name: "JS Worker → no-op Durable Object over RPC", url: peer.url + "/_peer/noop-rpc", headers: k },
       { id: "noop-fetch", group: "breakdown", extra: true, name: "JS Worker → no-op Durable Object over fetch", url: peer.url + "/_peer/noop-fetch", headers: k },
+      ...(floor
+        ? [
+            { id: "rust-direct", group: "breakdown", extra: true, name: "Rust floor: a trivial web_sys Worker answers itself", url: floor.url + "/floor/direct", headers: k },
+            { id: "rust-rpc", group: "breakdown", extra: true, name: "Rust floor: web_sys Worker → no-op Rust Durable Object over RPC (string in, string out)", url: floor.url + "/floor/rpc", headers: k },
+            { id: "rust-fetch", group: "breakdown", extra: true, name: "Rust floor: web_sys Worker → no-op Rust Durable Object over fetch", url: floor.url + "/floor/fetch", headers: k },
+          ]
+        : []),
       { id: "peer-nowrite", group: "breakdown", extra: true, name: "JS peer without the storage write (+ upstream)", url: peer.url + P.path, headers: { ...k, "x-peer-variant": "nowrite" } },
       { id: "peer-unconfirmed", group: "breakdown", extra: true, name: "JS peer, put with allowUnconfirmed (the reply does not wait for the write)", url: peer.url + P.path, headers: { ...k, "x-peer-variant": "unconfirmed" } },
       ...(peerShm ? [{ id: "peer-tmpfs", group: "breakdown", extra: true, name: "JS peer with its SQLite files on tmpfs (/dev/shm): the write without the disk", url: peerShm.url + P.path, headers: k }] : []),
@@ -164,6 +175,7 @@ export async function runOverhead(P = params(), log = () => {}) {
   } finally {
     await peerShm?.stop();
     await peer?.stop();
+    await floor?.stop();
     await pass?.stop();
     await gov?.stop();
     await sim.stop();

@@ -49,6 +49,8 @@ fi
 if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then
   say "building the Worker and the simulator"
   bash scripts/build.sh >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+  # The Rust floor fixture for section 2 (bench/floor): skipped there if this fails.
+  bash scripts/build-floor.sh >"$WORK/build-floor.log" 2>&1 || say "the Rust floor fixture did not build; section 2 runs without it"
   cargo build --release -p sync-sim --quiet
   case ",${BENCH_SECTIONS:-7}," in
     *,7,*)
