@@ -12,6 +12,7 @@ use std::cell::Cell;
 use governor_core::permits::Permit;
 use governor_core::queue::Job;
 use governor_core::relay::Delivery;
+use governor_core::status::GenerationStatus;
 use governor_core::store::{IdempotencyRecord, IdempotencyState, Store, StoreError, StoreResult, Write};
 use governor_core::Ms;
 use serde::de::DeserializeOwned;
@@ -189,11 +190,11 @@ impl SqlStore {
                 Write::DeleteDelivery(id) => self.exec("DELETE FROM outbox WHERE id = ?", vec![int(*id)])?,
                 Write::PutRelayed { generation, status, at } => self.exec(
                     "INSERT OR REPLACE INTO relayed (generation, status, at) VALUES (?, ?, ?)",
-                    vec![text(generation), text(status), int(*at)],
+                    vec![text(generation), text(status.as_str()), int(*at)],
                 )?,
                 Write::DeleteRelayed { generation, status } => self.exec(
                     "DELETE FROM relayed WHERE generation = ? AND status = ?",
-                    vec![text(generation), text(status)],
+                    vec![text(generation), text(status.as_str())],
                 )?,
             }
         }
@@ -295,20 +296,20 @@ impl Store for SqlStore {
         )
     }
 
-    fn relayed(&self, generation: &str, status: &str) -> StoreResult<Option<Ms>> {
+    fn relayed(&self, generation: &str, status: &GenerationStatus) -> StoreResult<Option<Ms>> {
         let rows = self.rows(
             "SELECT at FROM relayed WHERE generation = ? AND status = ?",
-            vec![text(generation), text(status)],
+            vec![text(generation), text(status.as_str())],
             |r| col_u64(r, 0),
         )?;
         Ok(rows.into_iter().next())
     }
 
-    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, String)>> {
+    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, GenerationStatus)>> {
         self.rows(
             "SELECT generation, status FROM relayed WHERE at < ? ORDER BY at, generation, status LIMIT ?",
             vec![int(before), int(u64::from(limit))],
-            |r| Some((col_str(r, 0)?, col_str(r, 1)?)),
+            |r| Some((col_str(r, 0)?, GenerationStatus::parse(&col_str(r, 1)?))),
         )
     }
 

@@ -7,7 +7,7 @@ use governor_core::reconcile::ActiveGeneration;
 use governor_core::relay::{Attempt, Delivery};
 use governor_core::secret::Secret;
 use governor_core::settle::{created_id, ended_in_create, limit_kind};
-use governor_core::status::is_active;
+use governor_core::status::GenerationStatus;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{Fetch, Headers, Request};
@@ -18,7 +18,7 @@ use crate::timeout::Boxed;
 struct Listed {
     id: String,
     #[serde(default)]
-    status: Option<String>,
+    status: Option<GenerationStatus>,
     #[serde(default)]
     model: Option<String>,
 }
@@ -82,10 +82,10 @@ fn request(method: &str, url: &str, headers: &Headers, body: Option<&str>, manua
     web_sys::Request::new_with_str_and_init(url, &init).ok().map(Request::from)
 }
 
-/// One page of `GET /v2/generations?status=PENDING,PROCESSING`, as the
+/// One page of Sync's active generations (`GET /v2/generations?status=`), as the
 /// core asked for it; what a 429 means is for the core to read.
 pub async fn list_active(base: &str, key: &Secret, limit: u32, cursor: Option<&str>, timeout_ms: u64) -> ListedPage {
-    let mut url = format!("{base}/v2/generations?status=PENDING,PROCESSING&limit={limit}");
+    let mut url = format!("{base}/v2/generations?status={}&limit={limit}", GenerationStatus::active_query());
     if let Some(c) = cursor {
         url.push_str("&cursor=");
         url.push_str(&urlencode(c));
@@ -102,7 +102,9 @@ pub async fn list_active(base: &str, key: &Secret, limit: u32, cursor: Option<&s
             let count = items.len();
             let items = items
                 .into_iter()
-                .filter(|g| g.status.as_deref().is_none_or(is_active))
+                // Asked for active ones only: whatever is not known to have
+                // ended (no status, an unknown one) may hold a slot.
+                .filter(|g| g.status.as_ref().is_none_or(|s| !s.is_terminal()))
                 .map(|g| ActiveGeneration { id: g.id, model: g.model })
                 .collect();
             ListedPage::Items { items, count }

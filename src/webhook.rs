@@ -8,6 +8,7 @@
 use governor_core::config::Config;
 use governor_core::contract::{Command, RelayRequest};
 use governor_core::error::GovernorError;
+use governor_core::status::GenerationStatus;
 use governor_core::webhook::{sign_token, verify_sync_signature, verify_token, Claims, WebhookError};
 use serde::Deserialize;
 use worker::{Date, Env, Request, Response};
@@ -24,7 +25,7 @@ const RELAYED_HEADERS: [&str; 3] = ["content-type", "sync-signature", "x-signatu
 #[derive(Deserialize)]
 struct Payload {
     id: String,
-    status: String,
+    status: GenerationStatus,
 }
 
 /// The callback URL to give Sync for an account, or `None` when the relay

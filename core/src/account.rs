@@ -27,7 +27,7 @@ use crate::permits::{Holder, Permit, PermitId, Permits};
 use crate::queue::Queue;
 use crate::reconcile::Schedule;
 use crate::relay::{Delivery, Outbox};
-use crate::status::is_terminal;
+use crate::status::GenerationStatus;
 use crate::store::{Store, StoreError, StoreResult, Write, SCHEMA_VERSION};
 use crate::window::WindowLog;
 use crate::Ms;
@@ -69,7 +69,7 @@ pub struct AccountState {
     /// Generations seen ending before their create was bound (a webhook can
     /// overtake the Worker's `Bind`): the bind then frees the permit at once.
     /// Bounded; in memory only (reconciliation covers a restart).
-    recent_ends: Vec<(String, String, Ms)>,
+    recent_ends: Vec<(String, GenerationStatus, Ms)>,
     /// A reconciliation run in progress (memory only: a restart lists again).
     pub(crate) listing: Option<crate::listing::Listing>,
     /// Rows written since the last flush (admissions, prunes).
@@ -485,7 +485,7 @@ impl AccountState {
     /// how long they took, and give queued jobs that submitted them their
     /// final status.
     fn release_terminal(&mut self, store: &dyn Store, seen: &[Observed], now: Ms) -> StoreResult<Vec<Permit>> {
-        let ended: Vec<Observed> = seen.iter().filter(|o| is_terminal(&o.status)).cloned().collect();
+        let ended: Vec<Observed> = seen.iter().filter(|o| o.status.is_terminal()).cloned().collect();
         self.jobs_ended(store, &ended, now)?;
         let mut freed: Vec<Permit> = Vec::new();
         for o in &ended {
@@ -552,7 +552,7 @@ impl AccountState {
         Ok(())
     }
 
-    fn forget_relayed(&mut self, ends: Vec<(String, String)>) {
+    fn forget_relayed(&mut self, ends: Vec<(String, GenerationStatus)>) {
         for (generation, status) in ends {
             self.outbox.counters.remembered = self.outbox.counters.remembered.saturating_sub(1);
             self.journal.push(Write::DeleteRelayed { generation, status });
@@ -564,7 +564,7 @@ impl AccountState {
     /// duration, as for status reads).
     fn learn_ended(&mut self, gone: &[Permit], ended: &[Observed], listed_from: Ms) {
         for p in gone.iter().filter(|p| matches!(p.holder, Holder::Generation(_))) {
-            let seen = ended.iter().any(|o| Some(o.id.as_str()) == p.generation() && is_terminal(&o.status));
+            let seen = ended.iter().any(|o| Some(o.id.as_str()) == p.generation() && o.status.is_terminal());
             if seen {
                 self.durations.observe(p.model.as_deref(), listed_from.saturating_sub(p.since));
             }
@@ -572,7 +572,7 @@ impl AccountState {
     }
 
     fn jobs_ended(&mut self, store: &dyn Store, ended: &[Observed], now: Ms) -> StoreResult<()> {
-        for o in ended.iter().filter(|o| is_terminal(&o.status)) {
+        for o in ended.iter().filter(|o| o.status.is_terminal()) {
             for mut job in store.jobs_by_generation(&o.id)? {
                 job.state = crate::queue::JobState::Done {
                     status: o.status.clone(),
@@ -598,7 +598,7 @@ impl AccountState {
 
     /// The status a generation was seen ending with before its bind, if so
     /// (and forget it).
-    pub(crate) fn take_recent_end(&mut self, generation: &str) -> Option<String> {
+    pub(crate) fn take_recent_end(&mut self, generation: &str) -> Option<GenerationStatus> {
         let i = self.recent_ends.iter().position(|(g, _, _)| g == generation)?;
         Some(self.recent_ends.remove(i).1)
     }
@@ -824,7 +824,7 @@ impl AccountState {
             self.idempotency.expire(store, now, &limits.idempotency, |g| permits.holds_generation(g))?;
             let horizon = now.saturating_sub(limits.relay.dedupe_ttl_ms);
             let expired = store.relayed_older_than(horizon, 256)?;
-            let touched = |g: &String, s: &String| {
+            let touched = |g: &String, s: &GenerationStatus| {
                 self.journal.iter().any(|w| match w {
                     Write::PutRelayed { generation, status, .. } | Write::DeleteRelayed { generation, status } => {
                         generation == g && status == s
@@ -832,7 +832,8 @@ impl AccountState {
                     _ => false,
                 })
             };
-            let expired: Vec<(String, String)> = expired.into_iter().filter(|(g, s)| !touched(g, s)).collect();
+            let expired: Vec<(String, GenerationStatus)> =
+                expired.into_iter().filter(|(g, s)| !touched(g, s)).collect();
             self.forget_relayed(expired);
             let before = now.saturating_sub(limits.queue.retention_ms);
             let finished = store.finished_jobs_older_than(before, SWEEP_BATCH)?;

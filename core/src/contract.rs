@@ -12,6 +12,7 @@ use crate::permits::PermitId;
 use crate::queue::JobSpec;
 use crate::reconcile::ActiveGeneration;
 use crate::relay::Attempt;
+use crate::status::{GenerationStatus, TicketStatus};
 use crate::Ms;
 
 /// A call into the account's object. Only the calls the Worker makes
@@ -47,7 +48,7 @@ pub enum Command {
     UpstreamLimited { class: RateClass, kind: LimitKind, permit: Option<PermitId>, retry_after_ms: Option<Ms> },
     /// A verified webhook from Sync: free the generation's permit and, if
     /// the client gave its own `webhookUrl`, queue the payload for it.
-    Webhook { generation: String, status: String, relay: Option<RelayRequest> },
+    Webhook { generation: String, status: GenerationStatus, relay: Option<RelayRequest> },
     /// The object listed Sync's active generations (the listing began at
     /// `listed_from`; `complete` is false when paging stopped early), and
     /// looked up the final status of those that ended unseen (`ended`).
@@ -246,7 +247,7 @@ pub enum DispatchOutcome {
     /// permit frees at once, as for a direct create (`settle::ended_in_create`).
     Ended {
         generation: String,
-        status: String,
+        status: GenerationStatus,
     },
     Limited {
         kind: LimitKind,
@@ -275,7 +276,7 @@ pub struct DispatchJob {
 #[serde(rename_all = "camelCase")]
 pub struct TicketView {
     pub id: String,
-    pub status: String,
+    pub status: TicketStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -305,7 +306,7 @@ pub struct RelayRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observed {
     pub id: String,
-    pub status: String,
+    pub status: GenerationStatus,
 }
 
 /// Which kind of upstream limit refused.

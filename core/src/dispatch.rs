@@ -15,6 +15,7 @@ use crate::config::Limits;
 use crate::contract::{AdmitRequest, Blocked, DispatchJob, DispatchOutcome, LimitKind, Refusal, Reply, TicketView};
 use crate::permits::PermitId;
 use crate::queue::{CancelError, Job, JobState, Queue};
+use crate::status::GenerationStatus;
 use crate::store::{Store, StoreResult};
 use crate::time::rfc3339;
 use crate::Ms;
@@ -115,7 +116,7 @@ impl AccountState {
             None => {
                 // The body row is gone (a damaged store): the job cannot be sent.
                 self.permits.release(permit);
-                self.queue.fail(ticket, "FAILED", "the queued body was lost".into(), now);
+                self.queue.fail(ticket, GenerationStatus::Failed, "the queued body was lost".into(), now);
                 Ok(Reply::Ack { released: 0 })
             }
         }
@@ -188,8 +189,9 @@ impl AccountState {
             }
             DispatchOutcome::Refused { status, error } => {
                 self.permits.release(permit);
-                let name = if status == 422 || status == 400 { "REJECTED" } else { "FAILED" };
-                self.queue.fail(ticket, name, format!("Sync answered {status}: {error}"), now);
+                let end =
+                    if status == 422 || status == 400 { GenerationStatus::Rejected } else { GenerationStatus::Failed };
+                self.queue.fail(ticket, end, format!("Sync answered {status}: {error}"), now);
             }
             DispatchOutcome::Transient => {
                 // Sync may have created it: the permit stays until a listing
@@ -274,7 +276,7 @@ impl AccountState {
         };
         TicketView {
             id: job.ticket.clone(),
-            status: job.status_name().to_owned(),
+            status: job.status(),
             position,
             estimated_start_at: estimate,
             generation_id: generation,

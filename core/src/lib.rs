@@ -7,7 +7,7 @@
 //!
 //! | module | one concept |
 //! |---|---|
-//! | [`class`] | `RateClass` and `GenerationStatus`: the budgets and Sync's statuses as types |
+//! | [`class`] | `RateClass`: the budgets as a type, spelled in one place |
 //! | [`window`] | exact rate limit: at most N admissions in any span of window + margin (sliding log, optional GCRA pacing) |
 //! | [`permits`] | concurrency permits: reserved, bound to a generation, adopted, released, leased |
 //! | [`listing`] | reconciliation as a conversation: the core asks for each page and lookup, the object only fetches |
@@ -44,7 +44,7 @@
 //! | [`route`] | which route a request takes and which rate class it spends from |
 //! | [`headers`] | `RateLimit-Policy` / `RateLimit` header fields |
 //! | [`error`] | every failure and its HTTP status / JSON body, in one place |
-//! | [`status`] | Sync's generation statuses |
+//! | [`status`] | `GenerationStatus` (Sync's, parsed once; unknown ones never free a permit) and `TicketStatus`, spelled in one place |
 
 pub mod account;
 pub mod admit;

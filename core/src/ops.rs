@@ -99,7 +99,7 @@ pub struct JobView {
     pub ticket: String,
     pub client: String,
     pub priority: i64,
-    pub status: String,
+    pub status: crate::status::TicketStatus,
     pub age_ms: Ms,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<u32>,

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::permits::PermitId;
+use crate::status::{GenerationStatus, TicketStatus};
 use crate::store::Write;
 use crate::Ms;
 
@@ -49,7 +50,7 @@ pub enum JobState {
     Queued,
     Submitting { permit: PermitId },
     Submitted { generation: String },
-    Done { status: String, generation: Option<String>, error: Option<String> },
+    Done { status: GenerationStatus, generation: Option<String>, error: Option<String> },
     Canceled,
 }
 
@@ -63,7 +64,7 @@ struct JobStateRow {
     #[serde(default)]
     generation: Option<String>,
     #[serde(default)]
-    status: Option<String>,
+    status: Option<GenerationStatus>,
     #[serde(default)]
     error: Option<String>,
 }
@@ -134,13 +135,13 @@ impl Job {
         format!("{RESERVED_IDEMPOTENCY_PREFIX}{}", self.ticket)
     }
 
-    pub fn status_name(&self) -> &str {
+    pub fn status(&self) -> TicketStatus {
         match &self.state {
-            JobState::Queued => "QUEUED",
-            JobState::Submitting { .. } => "SUBMITTING",
-            JobState::Submitted { .. } => "SUBMITTED",
-            JobState::Done { status, .. } => status,
-            JobState::Canceled => "CANCELED",
+            JobState::Queued => TicketStatus::Queued,
+            JobState::Submitting { .. } => TicketStatus::Submitting,
+            JobState::Submitted { .. } => TicketStatus::Submitted,
+            JobState::Done { status, .. } => TicketStatus::Ended(status.clone()),
+            JobState::Canceled => TicketStatus::Canceled,
         }
     }
 
@@ -349,7 +350,7 @@ impl Queue {
 
     /// Sync created it, and it was already seen ending (its webhook came
     /// before the answer): it leaves the line with its final status.
-    pub fn ended(&mut self, ticket: &str, generation: String, status: String, now: Ms) {
+    pub fn ended(&mut self, ticket: &str, generation: String, status: GenerationStatus, now: Ms) {
         self.update(ticket, |j| {
             j.state = JobState::Done { status, generation: Some(generation), error: None };
             j.updated_at = now;
@@ -385,9 +386,9 @@ impl Queue {
         });
     }
 
-    pub fn fail(&mut self, ticket: &str, status: &str, error: String, now: Ms) {
+    pub fn fail(&mut self, ticket: &str, status: GenerationStatus, error: String, now: Ms) {
         self.update(ticket, |j| {
-            j.state = JobState::Done { status: status.to_owned(), generation: None, error: Some(error) };
+            j.state = JobState::Done { status, generation: None, error: Some(error) };
             j.updated_at = now;
         });
     }

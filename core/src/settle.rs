@@ -4,14 +4,14 @@
 
 use crate::contract::{Command, IdempotencyKey, LimitKind, Observed, Replay};
 use crate::permits::PermitId;
-use crate::status::is_terminal;
+use crate::status::GenerationStatus;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
 struct Generation {
     id: String,
     #[serde(default)]
-    status: Option<String>,
+    status: Option<GenerationStatus>,
 }
 
 /// One generation, or a list of them: what a Sync response body holds.
@@ -94,7 +94,7 @@ pub fn ended_in_create(status: u16, body: &[u8]) -> Option<Command> {
         return None;
     }
     match one_or_many(body) {
-        Ok(OneOrMany::One(Generation { id, status: Some(s) })) if is_terminal(&s) => {
+        Ok(OneOrMany::One(Generation { id, status: Some(s) })) if s.is_terminal() => {
             Some(Command::Observe { generations: vec![Observed { id, status: s }] })
         }
         _ => None,
@@ -119,7 +119,7 @@ pub fn observed(body: &[u8], held: &[String]) -> Option<Command> {
     let seen: Vec<Observed> = generations
         .into_iter()
         .filter(|g| held.contains(&g.id))
-        .filter_map(|g| g.status.filter(|s| is_terminal(s)).map(|status| Observed { id: g.id, status }))
+        .filter_map(|g| g.status.filter(GenerationStatus::is_terminal).map(|status| Observed { id: g.id, status }))
         .collect();
     (!seen.is_empty()).then_some(Command::Observe { generations: seen })
 }
@@ -168,7 +168,9 @@ mod tests {
         let held = vec!["a".to_owned(), "b".to_owned()];
         assert_eq!(
             observed(list, &held),
-            Some(Command::Observe { generations: vec![Observed { id: "a".into(), status: "COMPLETED".into() }] })
+            Some(Command::Observe {
+                generations: vec![Observed { id: "a".into(), status: GenerationStatus::Completed }]
+            })
         );
         assert_eq!(observed(list, &[]), None);
         assert_eq!(created_id(br#"{"id":"g9"}"#).as_deref(), Some("g9"));

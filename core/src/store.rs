@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::permits::{Permit, PermitId};
 use crate::queue::{Job, JobState};
 use crate::relay::Delivery;
+use crate::status::GenerationStatus;
 use crate::Ms;
 
 /// The layout version this core writes.
@@ -135,12 +136,12 @@ pub enum Write {
     /// This end was put in the outbox: later webhooks for it are dropped.
     PutRelayed {
         generation: String,
-        status: String,
+        status: GenerationStatus,
         at: Ms,
     },
     DeleteRelayed {
         generation: String,
-        status: String,
+        status: GenerationStatus,
     },
 }
 
@@ -167,9 +168,9 @@ pub trait Store {
     fn finished_jobs_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<String>>;
     fn delivery(&self, id: u64) -> StoreResult<Option<Delivery>>;
     /// When this (generation, status) was relayed, if it is remembered.
-    fn relayed(&self, generation: &str, status: &str) -> StoreResult<Option<Ms>>;
+    fn relayed(&self, generation: &str, status: &GenerationStatus) -> StoreResult<Option<Ms>>;
     /// Up to `limit` remembered ends relayed before `before`, oldest first.
-    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, String)>>;
+    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, GenerationStatus)>>;
 }
 
 /// The tables in memory: the store of native tests and the simulation.
@@ -184,7 +185,7 @@ pub struct MemStore {
     pub job_bodies: BTreeMap<String, String>,
     pub outbox: BTreeMap<u64, Delivery>,
     /// (generation, status) → when it was relayed.
-    pub relayed: BTreeMap<(String, String), Ms>,
+    pub relayed: BTreeMap<(String, GenerationStatus), Ms>,
 }
 
 impl MemStore {
@@ -250,7 +251,7 @@ impl MemStore {
         let idem: u64 = self.idempotency.values().map(IdempotencyRecord::bytes).sum();
         let bodies: u64 = self.job_bodies.values().map(|b| b.len() as u64).sum();
         let outbox: u64 = self.outbox.values().map(|d| d.bytes()).sum();
-        let relayed: u64 = self.relayed.keys().map(|(g, s)| (g.len() + s.len() + 8) as u64).sum();
+        let relayed: u64 = self.relayed.keys().map(|(g, s)| (g.len() + s.as_str().len() + 8) as u64).sum();
         idem + bodies + outbox + relayed
     }
 }
@@ -334,13 +335,15 @@ impl Store for MemStore {
         Ok(self.outbox.get(&id).cloned())
     }
 
-    fn relayed(&self, generation: &str, status: &str) -> StoreResult<Option<Ms>> {
-        Ok(self.relayed.get(&(generation.to_owned(), status.to_owned())).copied())
+    fn relayed(&self, generation: &str, status: &GenerationStatus) -> StoreResult<Option<Ms>> {
+        Ok(self.relayed.get(&(generation.to_owned(), status.clone())).copied())
     }
 
-    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, String)>> {
-        let mut old: Vec<(&(String, String), &Ms)> = self.relayed.iter().filter(|(_, at)| **at < before).collect();
-        old.sort_by_key(|(key, at)| (**at, (*key).clone()));
+    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, GenerationStatus)>> {
+        let mut old: Vec<(&(String, GenerationStatus), &Ms)> =
+            self.relayed.iter().filter(|(_, at)| **at < before).collect();
+        // As the SQL store orders them: by time, then by spelling.
+        old.sort_by(|(a, at), (b, bt)| (at, &a.0, a.1.as_str()).cmp(&(bt, &b.0, b.1.as_str())));
         Ok(old.into_iter().take(limit as usize).map(|(k, _)| k.clone()).collect())
     }
 }

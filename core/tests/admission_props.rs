@@ -3,6 +3,7 @@
 use governor_core::config::Limits;
 use governor_core::contract::{AdmitRequest, Command, Observed, Reason, Reply};
 use governor_core::mem::MemAccount;
+use governor_core::status::GenerationStatus;
 use governor_core::window::{RateLimit, WindowLog};
 use proptest::prelude::*;
 
@@ -115,7 +116,7 @@ proptest! {
                 2 => {
                     if !bound.is_empty() {
                         let id = bound.remove(0);
-                        let obs = Command::Observe { generations: vec![Observed { id, status: "COMPLETED".into() }] };
+                        let obs = Command::Observe { generations: vec![Observed { id, status: GenerationStatus::Completed }] };
                         st.apply(&limits, now, 0.5, obs);
                     }
                 }
@@ -139,7 +140,12 @@ fn concurrency_retry_after_comes_from_observed_durations() {
         let Reply::Admitted(a) = st.apply(&limits, t, 0.5, admit("generate", true)) else { panic!() };
         let id = format!("g{i}");
         st.apply(&limits, t, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: id.clone(), replay: None });
-        st.apply(&limits, t + 8_000, 0.5, Command::Webhook { generation: id, status: "COMPLETED".into(), relay: None });
+        st.apply(
+            &limits,
+            t + 8_000,
+            0.5,
+            Command::Webhook { generation: id, status: GenerationStatus::Completed, relay: None },
+        );
     }
     let t = 100_000;
     let Reply::Admitted(a) = st.apply(&limits, t, 0.5, admit("generate", true)) else { panic!() };

@@ -10,6 +10,7 @@ use governor_core::contract::{
 use governor_core::mem::MemAccount;
 use governor_core::queue::JobSpec;
 use governor_core::settle;
+use governor_core::status::GenerationStatus;
 
 fn generate() -> AdmitRequest {
     AdmitRequest { class: "generate".into(), permit: true, ..AdmitRequest::default() }
@@ -49,7 +50,12 @@ fn a_queued_job_whose_outcome_is_unknown_keeps_its_permit() {
     let p = permit_of(acc.apply(&l, 0, 0.5, Command::Admit(generate())));
     acc.apply(&l, 1, 0.5, Command::Bind { permit: p, generation: "g0".into(), replay: None });
     assert!(matches!(acc.apply(&l, 2, 0.5, Command::Admit(queued(None))), Reply::Queued(_)));
-    acc.apply(&l, 3, 0.5, Command::Webhook { generation: "g0".into(), status: "COMPLETED".into(), relay: None });
+    acc.apply(
+        &l,
+        3,
+        0.5,
+        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None },
+    );
     let Reply::Dispatch(job) = acc.apply(&l, 4, 0.5, Command::Dispatch) else { panic!("no job handed out") };
     // Sync created it, but the answer never came back.
     let outcome = DispatchOutcome::Transient;
@@ -165,7 +171,12 @@ fn a_resumed_submission_answered_429_keeps_its_permit() {
     let p = permit_of(acc.apply(&l, 0, 0.5, Command::Admit(generate())));
     acc.apply(&l, 1, 0.5, Command::Bind { permit: p, generation: "g0".into(), replay: None });
     assert!(matches!(acc.apply(&l, 2, 0.5, Command::Admit(queued(None))), Reply::Queued(_)));
-    acc.apply(&l, 3, 0.5, Command::Webhook { generation: "g0".into(), status: "COMPLETED".into(), relay: None });
+    acc.apply(
+        &l,
+        3,
+        0.5,
+        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None },
+    );
     let Reply::Dispatch(first) = acc.apply(&l, 4, 0.5, Command::Dispatch) else { panic!("no job handed out") };
     // The object restarts while the first send is on the wire (and creates it).
     acc.restart(&l);
@@ -189,9 +200,14 @@ fn a_queued_job_answered_with_an_ended_generation_frees_its_permit() {
     let p = permit_of(acc.apply(&l, 0, 0.5, Command::Admit(generate())));
     acc.apply(&l, 1, 0.5, Command::Bind { permit: p, generation: "g0".into(), replay: None });
     assert!(matches!(acc.apply(&l, 2, 0.5, Command::Admit(queued(None))), Reply::Queued(_)));
-    acc.apply(&l, 3, 0.5, Command::Webhook { generation: "g0".into(), status: "COMPLETED".into(), relay: None });
+    acc.apply(
+        &l,
+        3,
+        0.5,
+        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None },
+    );
     let Reply::Dispatch(job) = acc.apply(&l, 4, 0.5, Command::Dispatch) else { panic!("no job handed out") };
-    let outcome = DispatchOutcome::Ended { generation: "g9".into(), status: "FAILED".into() };
+    let outcome = DispatchOutcome::Ended { generation: "g9".into(), status: GenerationStatus::Failed };
     let ticket = job.ticket.clone();
     acc.apply(&l, 5, 0.5, Command::Dispatched { ticket: job.ticket, permit: job.permit, outcome });
     assert_eq!(acc.state.permits.in_use(), 0, "the ended generation's permit is still held");

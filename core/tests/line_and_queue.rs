@@ -5,6 +5,7 @@ use governor_core::config::Limits;
 use governor_core::contract::{AdmitRequest, Command, DispatchOutcome, Hold, IdempotencyKey, Refusal, Replay, Reply};
 use governor_core::mem::MemAccount;
 use governor_core::queue::JobSpec;
+use governor_core::status::GenerationStatus;
 
 fn limits() -> Limits {
     Limits::for_window(100, 100, 1, 60_000, 0)
@@ -30,7 +31,7 @@ fn bind(l: &Limits, st: &mut MemAccount, now: u64, permit: u64, id: &str) {
 }
 
 fn end(l: &Limits, st: &mut MemAccount, now: u64, id: &str) {
-    st.apply(l, now, 0.5, Command::Webhook { generation: id.into(), status: "COMPLETED".into(), relay: None });
+    st.apply(l, now, 0.5, Command::Webhook { generation: id.into(), status: GenerationStatus::Completed, relay: None });
 }
 
 #[test]
@@ -123,6 +124,6 @@ fn queued_jobs_are_submitted_as_permits_free_and_take_their_final_status() {
     let Reply::Ticket(v) = st.apply(&l, 51, 0.5, Command::Ticket { ticket: job.ticket, client: None }) else {
         panic!()
     };
-    assert_eq!(v.status, "COMPLETED");
+    assert_eq!(v.status.as_str(), "COMPLETED");
     assert_eq!(st.state.permits.in_use(), 0);
 }

@@ -7,6 +7,7 @@ use governor_core::contract::{AdmitRequest, Command, Observed, Reply};
 use governor_core::listing::{ListStep, ListedPage};
 use governor_core::mem::MemAccount;
 use governor_core::reconcile::ActiveGeneration;
+use governor_core::status::GenerationStatus;
 
 fn limits() -> Limits {
     let mut l = Limits::for_window(100, 100, 3, 60_000, 0);
@@ -43,7 +44,7 @@ fn pages_then_lookup_then_converge() {
         panic!("the presumed ended are looked up")
     };
     assert_eq!(ids, vec!["gone".to_owned()]);
-    let ended = vec![Observed { id: "gone".into(), status: "COMPLETED".into() }];
+    let ended = vec![Observed { id: "gone".into(), status: GenerationStatus::Completed }];
     assert_eq!(acc.apply(&l, 13, 0.5, Command::LookedUp { ended }), Reply::List(ListStep::Done));
     let gens: Vec<String> = acc.state.permits.held().iter().filter_map(|p| p.generation().map(str::to_owned)).collect();
     assert_eq!(gens, vec!["a".to_owned(), "outside".to_owned()], "gone released, outside adopted");

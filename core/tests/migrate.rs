@@ -90,7 +90,7 @@ fn the_previous_layout_loads_with_everything_in_flight() {
             panic!("{name}: ticket lost")
         };
         let old = &expected["ticketViews"][name];
-        assert_eq!(view.status, old["status"].as_str().unwrap(), "{name}");
+        assert_eq!(view.status.as_str(), old["status"].as_str().unwrap(), "{name}");
         assert_eq!(view.generation_id.as_deref(), old["generationId"].as_str(), "{name}");
         assert_eq!(view.client, old["client"].as_str().unwrap(), "{name}");
     }

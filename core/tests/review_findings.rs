@@ -5,6 +5,7 @@ use governor_core::config::Limits;
 use governor_core::contract::*;
 use governor_core::mem::MemAccount;
 use governor_core::queue::JobSpec;
+use governor_core::status::GenerationStatus;
 
 fn generate() -> AdmitRequest {
     AdmitRequest { class: "generate".into(), permit: true, ..AdmitRequest::default() }
@@ -33,10 +34,20 @@ fn webhook_before_dispatched_leaks_the_permit() {
     let p = permit(acc.apply(&l, 0, 0.5, Command::Admit(generate())));
     acc.apply(&l, 1, 0.5, Command::Bind { permit: p, generation: "g0".into(), replay: None });
     let Reply::Queued(t) = acc.apply(&l, 2, 0.5, Command::Admit(queued("a", "{}"))) else { panic!() };
-    acc.apply(&l, 3, 0.5, Command::Webhook { generation: "g0".into(), status: "COMPLETED".into(), relay: None });
+    acc.apply(
+        &l,
+        3,
+        0.5,
+        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None },
+    );
     let Reply::Dispatch(job) = acc.apply(&l, 4, 0.5, Command::Dispatch) else { panic!() };
     // Sync created "gq" and it failed at once; its webhook beats the create's answer.
-    let r = acc.apply(&l, 5, 0.5, Command::Webhook { generation: "gq".into(), status: "FAILED".into(), relay: None });
+    let r = acc.apply(
+        &l,
+        5,
+        0.5,
+        Command::Webhook { generation: "gq".into(), status: GenerationStatus::Failed, relay: None },
+    );
     assert_eq!(r, Reply::Ack { released: 0 });
     let created = DispatchOutcome::Created { generation: "gq".into() };
     acc.apply(&l, 6, 0.5, Command::Dispatched { ticket: job.ticket.clone(), permit: job.permit, outcome: created });
@@ -79,7 +90,7 @@ fn outbox_id_reused_when_meta_is_behind() {
         &l,
         0,
         0.5,
-        Command::Webhook { generation: "g".into(), status: "COMPLETED".into(), relay: relay("first") },
+        Command::Webhook { generation: "g".into(), status: GenerationStatus::Completed, relay: relay("first") },
     );
     acc.store.meta.remove("relay"); // as if the command's last (meta) write was lost
     acc.restart(&l);
@@ -87,7 +98,7 @@ fn outbox_id_reused_when_meta_is_behind() {
         &l,
         1,
         0.5,
-        Command::Webhook { generation: "h".into(), status: "COMPLETED".into(), relay: relay("second") },
+        Command::Webhook { generation: "h".into(), status: GenerationStatus::Completed, relay: relay("second") },
     );
     let bodies: Vec<_> = acc.store.outbox.values().map(|d| d.body.clone()).collect();
     assert_eq!(bodies.len(), 2, "the first payload was overwritten");
@@ -126,7 +137,7 @@ fn tick_loads_every_due_body_at_once() {
             0.5,
             Command::Webhook {
                 generation: format!("g{i}"),
-                status: "COMPLETED".into(),
+                status: GenerationStatus::Completed,
                 relay: Some(RelayRequest { url: "https://c/h".into(), body: body.clone(), headers: vec![] }),
             },
         );
@@ -168,7 +179,7 @@ fn hostile_legacy_values() {
                 Command::Admit(keyed("k")),
                 Command::Webhook {
                     generation: "g".into(),
-                    status: "COMPLETED".into(),
+                    status: GenerationStatus::Completed,
                     relay: Some(RelayRequest { url: "u".into(), body: "b".into(), headers: vec![] }),
                 },
             ] {
@@ -187,7 +198,12 @@ fn interrupted_submission_is_not_in_next_wake() {
     let p = permit(acc.apply(&l, 0, 0.5, Command::Admit(generate())));
     acc.apply(&l, 1, 0.5, Command::Bind { permit: p, generation: "g0".into(), replay: None });
     acc.apply(&l, 2, 0.5, Command::Admit(queued("a", "{}")));
-    acc.apply(&l, 3, 0.5, Command::Webhook { generation: "g0".into(), status: "COMPLETED".into(), relay: None });
+    acc.apply(
+        &l,
+        3,
+        0.5,
+        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None },
+    );
     let Reply::Dispatch(_) = acc.apply(&l, 4, 0.5, Command::Dispatch) else { panic!() };
     acc.restart(&l); // died mid-submit
     let out = acc.run(&l, 10, 0.5, Command::Status);
@@ -204,7 +220,12 @@ fn interrupted_submission_whose_permit_expired_becomes_cancelable() {
         acc.apply(&l, 1, 0.5, Command::Bind { permit: p, generation: g.into(), replay: None });
     }
     let Reply::Queued(t) = acc.apply(&l, 2, 0.5, Command::Admit(queued("q", "{}"))) else { panic!() };
-    acc.apply(&l, 3, 0.5, Command::Webhook { generation: "a".into(), status: "COMPLETED".into(), relay: None });
+    acc.apply(
+        &l,
+        3,
+        0.5,
+        Command::Webhook { generation: "a".into(), status: GenerationStatus::Completed, relay: None },
+    );
     let Reply::Dispatch(_) = acc.apply(&l, 4, 0.5, Command::Dispatch) else { panic!() };
     acc.restart(&l); // died while the POST was on its way: Sync may have created it
     let now = 70_000; // the reservation expired before the object came back

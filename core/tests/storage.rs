@@ -7,6 +7,7 @@ use governor_core::contract::{
 };
 use governor_core::mem::MemAccount;
 use governor_core::queue::JobSpec;
+use governor_core::status::GenerationStatus;
 use governor_core::store::Store;
 use proptest::prelude::*;
 
@@ -23,7 +24,7 @@ fn limits() -> Limits {
 fn relayed_webhook(generation: &str, status: &str) -> Command {
     Command::Webhook {
         generation: generation.into(),
-        status: status.into(),
+        status: GenerationStatus::parse(status),
         relay: Some(RelayRequest {
             url: "https://client.example/hook".into(),
             body: format!(r#"{{"id":"{generation}","status":"{status}"}}"#),
@@ -124,7 +125,7 @@ impl Driver {
             Op::End => match self.generations.first().cloned() {
                 Some(id) => {
                     self.generations.remove(0);
-                    Command::Webhook { generation: id, status: "COMPLETED".into(), relay: None }
+                    Command::Webhook { generation: id, status: GenerationStatus::Completed, relay: None }
                 }
                 None => Command::Tick,
             },
@@ -285,7 +286,7 @@ fn the_idempotency_table_is_bounded_and_expires() {
     assert_eq!(acc.store.idempotency.len(), 5, "their generations still run");
     // ...and the sweep frees the table once they ended.
     for i in 0..5 {
-        let end = Command::Webhook { generation: format!("g{i}"), status: "COMPLETED".into(), relay: None };
+        let end = Command::Webhook { generation: format!("g{i}"), status: GenerationStatus::Completed, relay: None };
         acc.apply(&l, 70_000, 0.5, end);
     }
     acc.apply(&l, 140_000, 0.5, Command::Tick);
@@ -331,7 +332,7 @@ fn queued_bodies_live_in_their_rows_and_the_queue_is_bounded_in_bytes() {
         &l,
         30,
         0.5,
-        Command::Observe { generations: vec![Observed { id: "g0".into(), status: "COMPLETED".into() }] },
+        Command::Observe { generations: vec![Observed { id: "g0".into(), status: GenerationStatus::Completed }] },
     );
     let Reply::Dispatch(job) = acc.apply(&l, 31, 0.5, Command::Dispatch) else { panic!("no job handed out") };
     assert_eq!(job.body, body);
@@ -343,11 +344,16 @@ fn queued_bodies_live_in_their_rows_and_the_queue_is_bounded_in_bytes() {
         panic!()
     };
     assert_eq!((t.status.as_str(), t.generation_id.as_deref()), ("SUBMITTED", Some("g9")));
-    acc.apply(&l, 34, 0.5, Command::Webhook { generation: "g9".into(), status: "COMPLETED".into(), relay: None });
+    acc.apply(
+        &l,
+        34,
+        0.5,
+        Command::Webhook { generation: "g9".into(), status: GenerationStatus::Completed, relay: None },
+    );
     let Reply::Ticket(t) = acc.apply(&l, 35, 0.5, Command::Ticket { ticket: job.ticket, client: None }) else {
         panic!()
     };
-    assert_eq!(t.status, "COMPLETED", "a finished ticket is read from its row");
+    assert_eq!(t.status.as_str(), "COMPLETED", "a finished ticket is read from its row");
 }
 
 /// Finding 5 of issue 10: one signed body posted six times reached the
@@ -377,7 +383,7 @@ fn each_end_is_relayed_once_and_replays_are_dropped() {
         acc.apply(&l, 9, 0.5, relayed_webhook(g, "COMPLETED"));
     }
     assert_eq!(acc.store.relayed.len(), 3);
-    assert!(!acc.store.relayed.contains_key(&("g1".to_owned(), "COMPLETED".to_owned())), "the oldest was evicted");
+    assert!(!acc.store.relayed.contains_key(&("g1".to_owned(), GenerationStatus::Completed)), "the oldest was evicted");
     // Expired: past the TTL (a token that old no longer opens) the table empties.
     acc.apply(&l, 80_000, 0.5, Command::Tick);
     assert!(acc.store.relayed.is_empty());
@@ -411,7 +417,7 @@ fn a_webhook_that_overtakes_its_bind_still_frees_the_permit() {
     let l = limits();
     let mut acc = MemAccount::default();
     let Reply::Admitted(a) = acc.apply(&l, 0, 0.5, Command::Admit(generate())) else { panic!() };
-    let webhook = Command::Webhook { generation: "g1".into(), status: "COMPLETED".into(), relay: None };
+    let webhook = Command::Webhook { generation: "g1".into(), status: GenerationStatus::Completed, relay: None };
     assert_eq!(acc.apply(&l, 5, 0.5, webhook), Reply::Ack { released: 0 });
     let bind = Command::Bind { permit: a.permit.unwrap(), generation: "g1".into(), replay: None };
     assert_eq!(acc.apply(&l, 6, 0.5, bind), Reply::Ack { released: 1 });

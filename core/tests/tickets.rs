@@ -7,6 +7,7 @@ use governor_core::contract::{AdmitRequest, Command, IdempotencyKey, Observed, R
 use governor_core::mem::MemAccount;
 use governor_core::queue::{is_reserved_idempotency_key, is_ticket_id, ticket_id, JobSpec};
 use governor_core::reconcile::ActiveGeneration;
+use governor_core::status::GenerationStatus;
 
 fn limits() -> Limits {
     Limits::for_window(100, 100, 1, 60_000, 0)
@@ -62,9 +63,9 @@ fn a_ticket_belongs_to_the_client_that_queued_it() {
     assert_eq!(acc.apply(&l, 12, 0.5, read(Some("c-other"))), Reply::Refused(Refusal::UnknownTicket));
     assert_eq!(acc.apply(&l, 13, 0.5, cancel(Some("c-other"))), Reply::Refused(Refusal::UnknownTicket));
     let Reply::Ticket(v) = acc.apply(&l, 14, 0.5, read(Some("c-owner"))) else { panic!() };
-    assert_eq!(v.status, "QUEUED", "another client's cancel changed nothing");
+    assert_eq!(v.status.as_str(), "QUEUED", "another client's cancel changed nothing");
     let Reply::Ticket(v) = acc.apply(&l, 15, 0.5, cancel(Some("c-owner"))) else { panic!() };
-    assert_eq!(v.status, "CANCELED");
+    assert_eq!(v.status.as_str(), "CANCELED");
     // Finished tickets are read from their rows, still by their owner only.
     acc.restart(&l);
     assert!(matches!(acc.apply(&l, 16, 0.5, read(Some("c-owner"))), Reply::Ticket(_)));
@@ -111,7 +112,7 @@ fn reconciliation_learns_durations_from_the_statuses_it_reads() {
     assert_eq!(acc.state.durations.expected(None), governor_core::durations::PRIOR_MS);
     // A lost webhook: the listing at 2 s no longer shows g0, and its final
     // status was read back.
-    let ended = vec![Observed { id: "g0".into(), status: "COMPLETED".into() }];
+    let ended = vec![Observed { id: "g0".into(), status: GenerationStatus::Completed }];
     let reconciled =
         Command::Reconciled { listed_from: 2_000, active: Vec::<ActiveGeneration>::new(), complete: true, ended };
     assert_eq!(acc.apply(&l, 2_100, 0.5, reconciled), Reply::Ack { released: 1 });

@@ -8,6 +8,7 @@ use governor_core::config::Limits;
 use governor_core::contract::{AdmitRequest, Blocked, Command, DispatchOutcome, Hold, Reply, HOLD_MAX_CALLS};
 use governor_core::mem::MemAccount;
 use governor_core::queue::JobSpec;
+use governor_core::status::GenerationStatus;
 
 fn limits() -> Limits {
     Limits::for_window(100, 100, 1, 60_000, 0)
@@ -87,7 +88,12 @@ fn queued_ready(l: &Limits, st: &mut MemAccount) {
     let spec = JobSpec { client: "c".into(), priority: 0, body: "{}".into(), model: None, idempotency_key: None };
     let queued = st.apply(l, 10, 0.5, Command::Admit(AdmitRequest { enqueue: Some(spec), ..generate() }));
     assert!(matches!(queued, Reply::Queued(_)), "{queued:?}");
-    st.apply(l, 20, 0.5, Command::Webhook { generation: "g0".into(), status: "COMPLETED".into(), relay: None });
+    st.apply(
+        l,
+        20,
+        0.5,
+        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None },
+    );
 }
 
 fn blocked_view(l: &Limits, st: &mut MemAccount, now: u64) -> (Option<Blocked>, Option<u64>) {

@@ -1161,7 +1161,7 @@ impl World {
                         #[derive(serde::Deserialize)]
                         struct L {
                             id: String,
-                            status: String,
+                            status: governor_core::status::GenerationStatus,
                         }
                         serde_json::from_str::<Vec<L>>(&req.body)
                             .unwrap_or_default()
@@ -1214,7 +1214,11 @@ impl World {
             headers: vec![("content-type".into(), "application/json".into())],
         });
         let queued_before = self.acc.state.outbox.counters.next_id;
-        let reply = self.reply(Command::Webhook { generation: gen.clone(), status, relay });
+        let reply = self.reply(Command::Webhook {
+            generation: gen.clone(),
+            status: governor_core::status::GenerationStatus::parse(&status),
+            relay,
+        });
         if self.acc.state.permits.holds_generation(&gen) {
             return Err(format!("permits: the webhook of {gen} left its permit held"));
         }
@@ -1472,7 +1476,7 @@ impl World {
                     let i = pick as usize % self.tickets.len();
                     let ticket = self.tickets[i].id.clone();
                     if let Reply::Ticket(v) = self.reply(Command::Cancel { ticket, client: None }) {
-                        if v.status != "CANCELED" {
+                        if v.status.as_str() != "CANCELED" {
                             return Err(format!("queue: cancel answered {v:?}"));
                         }
                         if !self.tickets[i].canceled {
@@ -1779,7 +1783,7 @@ impl World {
                 }
                 (JobState::Done { generation: Some(g), status, .. }, _) => {
                     let gen = &self.sync.gens[g];
-                    if gen.ended.is_none() || gen.final_status != status {
+                    if gen.ended.is_none() || gen.final_status != status.as_str() {
                         return Err(format!(
                             "queue: ticket {} is {status}, Sync says {g} is {:?}",
                             t.id,
