@@ -14,6 +14,8 @@ bash scripts/setup.sh
 # startup time (what the platform limits) and a sanity gate on the gzip size.
 say "gate: cargo fmt --check"
 cargo fmt --all --check
+say "gate: no status or rate class spelled as a string outside its type (scripts/check-literals.sh)"
+bash scripts/check-literals.sh
 say "gate: cargo clippy (warnings denied)"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 cargo clippy --quiet -p sync-governor --target wasm32-unknown-unknown -- -D warnings

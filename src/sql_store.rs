@@ -9,6 +9,7 @@
 
 use std::cell::Cell;
 
+use governor_core::class::RateClass;
 use governor_core::permits::Permit;
 use governor_core::queue::Job;
 use governor_core::relay::Delivery;
@@ -122,10 +123,10 @@ impl SqlStore {
                     vec![text(key), text(value)],
                 )?,
                 Write::Admission { class, at } => {
-                    self.exec("INSERT INTO admissions (class, at) VALUES (?, ?)", vec![text(class), int(*at)])?
+                    self.exec("INSERT INTO admissions (class, at) VALUES (?, ?)", vec![text(class.as_str()), int(*at)])?
                 }
                 Write::PruneAdmissions { class, before } => {
-                    self.exec("DELETE FROM admissions WHERE class = ? AND at < ?", vec![text(class), int(*before)])?
+                    self.exec("DELETE FROM admissions WHERE class = ? AND at < ?", vec![text(class.as_str()), int(*before)])?
                 }
                 Write::PutPermit(p) => {
                     self.exec("INSERT OR REPLACE INTO permits (id, row) VALUES (?, ?)", vec![int(p.id), json(p)])?
@@ -231,9 +232,9 @@ impl Store for SqlStore {
         self.rows("SELECT key, value FROM meta", Vec::new(), |r| Some((col_str(r, 0)?, col_str(r, 1)?)))
     }
 
-    fn admissions(&self) -> StoreResult<Vec<(String, Ms)>> {
+    fn admissions(&self) -> StoreResult<Vec<(RateClass, Ms)>> {
         self.rows("SELECT class, at FROM admissions ORDER BY at", Vec::new(), |r| {
-            Some((col_str(r, 0)?, col_u64(r, 1)?))
+            Some((RateClass::from(col_str(r, 0)?), col_u64(r, 1)?))
         })
     }
 

@@ -49,9 +49,9 @@ pub const ANNOUNCE_EVERY_MS: Ms = 60_000;
 /// limits (not by how long the account has lived). The tables are the truth.
 #[derive(Clone, Debug, Default)]
 pub struct AccountState {
-    pub windows: BTreeMap<String, WindowLog>,
+    pub windows: BTreeMap<RateClass, WindowLog>,
     pub permits: Permits,
-    pub backoff: BTreeMap<String, Backoff>,
+    pub backoff: BTreeMap<RateClass, Backoff>,
     pub durations: Durations,
     pub reconcile: Schedule,
     pub outbox: Outbox,
@@ -145,11 +145,11 @@ impl AccountState {
             effective = overrides.apply(base);
             &effective
         };
-        let mut stamps: BTreeMap<String, Vec<Ms>> = BTreeMap::new();
+        let mut stamps: BTreeMap<RateClass, Vec<Ms>> = BTreeMap::new();
         for (class, at) in store.admissions()? {
             stamps.entry(class).or_default().push(at);
         }
-        let tats: BTreeMap<String, Ms> = meta_value(&meta, "tat");
+        let tats: BTreeMap<RateClass, Ms> = meta_value(&meta, "tat");
         let windows = stamps
             .into_iter()
             .filter_map(|(class, s)| {
@@ -199,7 +199,7 @@ impl AccountState {
 
     /// Every meta row, as it would be written now.
     fn meta_values(&self) -> Vec<(&'static str, String)> {
-        let tats: BTreeMap<&String, Ms> =
+        let tats: BTreeMap<&RateClass, Ms> =
             self.windows.iter().filter(|(_, w)| w.tat() > 0).map(|(c, w)| (c, w.tat())).collect();
         vec![
             ("schema_version", SCHEMA_VERSION.to_string()),
@@ -225,14 +225,14 @@ impl AccountState {
     }
 
     /// Count one admission of `class` (every bucket it spends from).
-    pub(crate) fn spend(&mut self, limits: &Limits, class: &str, now: Ms) {
+    pub(crate) fn spend(&mut self, limits: &Limits, class: &RateClass, now: Ms) {
         for bucket in limits.buckets(class) {
-            if let Some(rate) = limits.rate(bucket) {
-                let log = self.windows.entry(bucket.to_owned()).or_default();
+            if let Some(rate) = limits.rate(&bucket) {
+                let log = self.windows.entry(bucket.clone()).or_default();
                 let (at, dropped_before) = log.record(rate, now);
-                self.journal.push(Write::Admission { class: bucket.to_owned(), at });
+                self.journal.push(Write::Admission { class: bucket.clone(), at });
                 if let Some(before) = dropped_before {
-                    self.journal.push(Write::PruneAdmissions { class: bucket.to_owned(), before });
+                    self.journal.push(Write::PruneAdmissions { class: bucket, before });
                 }
             }
         }
@@ -415,7 +415,7 @@ impl AccountState {
                 match kind {
                     LimitKind::Rate => {
                         for bucket in limits.buckets(&class) {
-                            self.backoff.entry(bucket.to_owned()).or_default().strike(
+                            self.backoff.entry(bucket).or_default().strike(
                                 &limits.backoff,
                                 now,
                                 jitter,
@@ -588,8 +588,8 @@ impl AccountState {
 
     /// Units of `bucket` clients may not take: the reconciliation's share of
     /// `other`, while there are permits to reconcile.
-    pub(crate) fn client_reserve(&self, limits: &Limits, bucket: &str, internal: bool) -> u32 {
-        if internal || bucket != RateClass::Other.as_str() || self.permits.in_use() == 0 {
+    pub(crate) fn client_reserve(&self, limits: &Limits, bucket: &RateClass, internal: bool) -> u32 {
+        if internal || *bucket != RateClass::Other || self.permits.in_use() == 0 {
             0
         } else {
             limits.reconcile_reserve()
@@ -636,20 +636,19 @@ impl AccountState {
 
     /// The policies that apply to a request of `class` (and concurrency when
     /// it asks for a permit), with their current state.
-    pub fn policies(&self, limits: &Limits, now: Ms, class: &str, permit: bool) -> Vec<PolicyState> {
+    pub fn policies(&self, limits: &Limits, now: Ms, class: &RateClass, permit: bool) -> Vec<PolicyState> {
         let mut out: Vec<PolicyState> = limits
             .buckets(class)
             .into_iter()
-            .filter_map(|b| limits.rate(b).map(|r| (b, r)))
+            .filter_map(|b| limits.rate(&b).map(|r| (b, r)))
             .map(|(bucket, rate)| {
-                let log = self.windows.get(bucket);
+                let log = self.windows.get(&bucket);
+                let reserve = self.client_reserve(limits, &bucket, false);
                 PolicyState {
-                    name: bucket.to_owned(),
+                    name: bucket.to_string(),
                     quota: rate.limit,
                     window_s: Some(rate.window_ms.div_ceil(1_000).max(1)),
-                    remaining: log
-                        .map_or(rate.limit, |l| l.remaining(rate, now))
-                        .saturating_sub(self.client_reserve(limits, bucket, false)),
+                    remaining: log.map_or(rate.limit, |l| l.remaining(rate, now)).saturating_sub(reserve),
                     reset_ms: log.map_or(0, |l| l.reset_in(rate, now)),
                 }
             })
@@ -670,7 +669,7 @@ impl AccountState {
     fn status(&self, base: &Limits, limits: &Limits, now: Ms) -> StatusView {
         let mut policies: Vec<PolicyState> = limits
             .classes()
-            .flat_map(|(name, _)| self.policies(limits, now, name, false).into_iter().take(1))
+            .flat_map(|(class, _)| self.policies(limits, now, &class, false).into_iter().take(1))
             .collect();
         policies.extend(
             self.policies(limits, now, &RateClass::Generate, true).into_iter().filter(|p| p.name == CONCURRENCY),

@@ -5,7 +5,6 @@
 //! from `RATE_CLASSES` (which spends `other` too).
 
 use std::fmt;
-use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +19,11 @@ pub enum RateClass {
 }
 
 impl RateClass {
+    /// Is this a name `RATE_CLASSES` may not take (a built-in class)?
+    pub fn is_builtin(name: &str) -> bool {
+        !matches!(RateClass::from(name), RateClass::Extra(_))
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             RateClass::Generate => "generate",
@@ -52,25 +56,6 @@ impl From<String> for RateClass {
 impl From<RateClass> for String {
     fn from(c: RateClass) -> Self {
         c.as_str().to_owned()
-    }
-}
-
-impl Deref for RateClass {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl PartialEq<str> for RateClass {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<&str> for RateClass {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
     }
 }
 

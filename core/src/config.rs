@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::backoff::BackoffPolicy;
+use crate::class::RateClass;
 use crate::idempotency::IdempotencyPolicy;
 use crate::keys::{KeyEntry, KeyMode, ManagedKeys};
 use crate::overrides::VarSources;
@@ -54,12 +55,13 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The rate policy of a class name, if it exists.
-    pub fn rate(&self, class: &str) -> Option<&RateLimit> {
+    /// The rate policy of a class, if it exists (an extra class only while
+    /// `RATE_CLASSES` names it).
+    pub fn rate(&self, class: &RateClass) -> Option<&RateLimit> {
         match class {
-            "generate" => Some(&self.generate),
-            "other" => Some(&self.other),
-            name => self.extra.iter().find(|c| c.name == name).map(|c| &c.rate),
+            RateClass::Generate => Some(&self.generate),
+            RateClass::Other => Some(&self.other),
+            RateClass::Extra(name) => self.extra.iter().find(|c| c.name == *name).map(|c| &c.rate),
         }
     }
 
@@ -75,19 +77,19 @@ impl Limits {
     }
 
     /// Every rate class, in policy order.
-    pub fn classes(&self) -> impl Iterator<Item = (&str, &RateLimit)> {
-        [("generate", &self.generate), ("other", &self.other)]
+    pub fn classes(&self) -> impl Iterator<Item = (RateClass, &RateLimit)> {
+        [(RateClass::Generate, &self.generate), (RateClass::Other, &self.other)]
             .into_iter()
-            .chain(self.extra.iter().map(|c| (c.name.as_str(), &c.rate)))
+            .chain(self.extra.iter().map(|c| (RateClass::Extra(c.name.clone()), &c.rate)))
     }
 
     /// The buckets a request of `class` spends from: its own, and `other`
     /// too for extra classes (Sync's per-endpoint limits come on top of
     /// "all other endpoints", so the safe reading spends both).
-    pub fn buckets<'a>(&self, class: &'a str) -> Vec<&'a str> {
+    pub fn buckets(&self, class: &RateClass) -> Vec<RateClass> {
         match class {
-            "generate" | "other" => vec![class],
-            extra => vec![extra, "other"],
+            RateClass::Generate | RateClass::Other => vec![class.clone()],
+            RateClass::Extra(_) => vec![class.clone(), RateClass::Other],
         }
     }
 }
@@ -386,7 +388,7 @@ impl Config {
         })?;
         let mut extra = Vec::new();
         for s in specs {
-            if ["generate", "other", "concurrency"].contains(&s.name.as_str()) || s.name.is_empty() {
+            if RateClass::is_builtin(&s.name) || s.name == crate::account::CONCURRENCY || s.name.is_empty() {
                 return Err(err("RATE_CLASSES", format!("class name {:?} is reserved or empty", s.name)));
             }
             if !s.path.starts_with("/v2/") || s.per_minute == 0 {
@@ -674,7 +676,7 @@ mod tests {
         assert_eq!(c.limits.other.limit, 600);
         assert_eq!(c.limits.generate.window_ms, 60_000);
         assert_eq!(c.limits.concurrency.cap, 1);
-        assert_eq!(c.limits.rate("upload").map(|r| r.limit), Some(120));
+        assert_eq!(c.limits.rate(&RateClass::from("upload")).map(|r| r.limit), Some(120));
         assert!(!c.keys.is_managed());
     }
 
@@ -740,7 +742,7 @@ mod tests {
         let c = parse(&[("RATE_CLASSES", r#"[{"name":"assets","method":"get","path":"/v2/assets","perMinute":30}]"#)])
             .unwrap();
         assert_eq!(c.limits.extra[0].method, "GET");
-        assert_eq!(c.limits.buckets("assets"), vec!["assets", "other"]);
+        assert_eq!(c.limits.buckets(&RateClass::from("assets")), vec![RateClass::from("assets"), RateClass::Other]);
         assert!(
             parse(&[("RATE_CLASSES", r#"[{"name":"generate","method":"GET","path":"/v2/x","perMinute":3}]"#)]).is_err()
         );

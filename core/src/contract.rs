@@ -598,7 +598,7 @@ pub struct InFlightView {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BackoffView {
-    pub class: String,
+    pub class: RateClass,
     pub paused_for_ms: Ms,
     pub strikes: u32,
 }

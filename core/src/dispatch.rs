@@ -173,7 +173,7 @@ impl AccountState {
                 }
                 match kind {
                     LimitKind::Rate => {
-                        let until = self.backoff.entry(RateClass::Generate.to_string()).or_default().strike(
+                        let until = self.backoff.entry(RateClass::Generate).or_default().strike(
                             &limits.backoff,
                             now,
                             jitter,

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::class::RateClass;
 use crate::Ms;
 
 /// The dashboard's series: 90 steps of 10 seconds (15 minutes).
@@ -270,15 +271,15 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
 }
 
 impl Metrics {
-    pub fn admitted(&mut self, class: &str, now: Ms) {
-        bump(&mut self.counters.admitted, class);
-        self.series.record(class, Outcome::Admitted, now);
+    pub fn admitted(&mut self, class: &RateClass, now: Ms) {
+        bump(&mut self.counters.admitted, class.as_str());
+        self.series.record(class.as_str(), Outcome::Admitted, now);
         self.dirty = true;
     }
 
-    pub fn refused(&mut self, class: &str, reason: &str, now: Ms) {
+    pub fn refused(&mut self, class: &RateClass, reason: &str, now: Ms) {
         bump(&mut self.counters.refused, reason);
-        self.series.record(class, Outcome::Refused, now);
+        self.series.record(class.as_str(), Outcome::Refused, now);
         self.dirty = true;
     }
 
@@ -287,9 +288,9 @@ impl Metrics {
         self.dirty = true;
     }
 
-    pub fn held(&mut self, class: &str, now: Ms) {
+    pub fn held(&mut self, class: &RateClass, now: Ms) {
         self.counters.held += 1;
-        self.series.record(class, Outcome::Held, now);
+        self.series.record(class.as_str(), Outcome::Held, now);
         self.dirty = true;
     }
 
@@ -556,8 +557,8 @@ mod persistence {
     #[test]
     fn metrics_survive_their_row() {
         let mut m = Metrics::default();
-        m.admitted("generate", 1_000_000);
-        m.refused("other", "rate", 1_000_000);
+        m.admitted(&RateClass::Generate, 1_000_000);
+        m.refused(&RateClass::Other, "rate", 1_000_000);
         m.held_wait(1_200);
         m.tally(&Tally { upstream: vec![(200, 3)], added_latency: Histogram::default(), fail_open: 1 });
         let row = m.due_row(1_000_000).expect("dirty metrics are written");

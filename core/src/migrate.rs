@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::class::RateClass;
 use crate::permits::Permit;
 use crate::queue::Job;
 use crate::relay::{Delivery, RelayCounters};
@@ -95,7 +96,7 @@ pub fn from_legacy(account: Option<&str>, jobs: &[String], cursor: Option<String
             Parts::new()
         }
     };
-    let windows: BTreeMap<String, Box<RawValue>> = part(&state, "windows", skipped);
+    let windows: BTreeMap<RateClass, Box<RawValue>> = part(&state, "windows", skipped);
     let mut tats = BTreeMap::new();
     for (class, raw) in windows {
         let Ok(log) = crate::json::from_str::<WindowLog>(raw.get()) else {

@@ -2,6 +2,7 @@
 //! binds its permit, a refusal frees it, a 429 teaches backoff, and any
 //! generation seen in a terminal status frees its permit at once.
 
+use crate::class::RateClass;
 use crate::contract::{Command, IdempotencyKey, LimitKind, Observed, Replay};
 use crate::permits::PermitId;
 use crate::status::GenerationStatus;
@@ -73,7 +74,7 @@ pub fn after_create(
     }
     if status == 429 {
         return Some(Command::UpstreamLimited {
-            class: "generate".into(),
+            class: RateClass::Generate,
             kind: limit_kind(body),
             permit: Some(permit),
             retry_after_ms,

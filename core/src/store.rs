@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::class::RateClass;
 use crate::permits::{Permit, PermitId};
 use crate::queue::{Job, JobState};
 use crate::relay::Delivery;
@@ -105,12 +106,12 @@ pub enum Write {
         value: String,
     },
     Admission {
-        class: String,
+        class: RateClass,
         at: Ms,
     },
     /// Forget admissions of `class` older than `before`.
     PruneAdmissions {
-        class: String,
+        class: RateClass,
         before: Ms,
     },
     PutPermit(Permit),
@@ -149,7 +150,7 @@ pub enum Write {
 /// read by key when a command needs it.
 pub trait Store {
     fn meta(&self) -> StoreResult<Vec<(String, String)>>;
-    fn admissions(&self) -> StoreResult<Vec<(String, Ms)>>;
+    fn admissions(&self) -> StoreResult<Vec<(RateClass, Ms)>>;
     fn permits(&self) -> StoreResult<Vec<Permit>>;
     /// Jobs still QUEUED or SUBMITTING (metadata only).
     fn waiting_jobs(&self) -> StoreResult<Vec<Job>>;
@@ -178,7 +179,7 @@ pub trait Store {
 pub struct MemStore {
     pub meta: BTreeMap<String, String>,
     /// (class, at) → count (admissions with equal times are kept apart).
-    pub admissions: BTreeMap<(String, Ms), u32>,
+    pub admissions: BTreeMap<(RateClass, Ms), u32>,
     pub permits: BTreeMap<PermitId, Permit>,
     pub idempotency: BTreeMap<String, IdempotencyRecord>,
     pub jobs: BTreeMap<String, Job>,
@@ -261,7 +262,7 @@ impl Store for MemStore {
         Ok(self.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 
-    fn admissions(&self) -> StoreResult<Vec<(String, Ms)>> {
+    fn admissions(&self) -> StoreResult<Vec<(RateClass, Ms)>> {
         Ok(self.admissions.iter().flat_map(|((c, at), n)| std::iter::repeat_n((c.clone(), *at), *n as usize)).collect())
     }
 

@@ -87,7 +87,7 @@ proptest! {
             now += gap % 300;
             match op {
                 0 | 1 => {
-                    let used_before = st.state.policies(&limits, now, "generate", false)[0].remaining;
+                    let used_before = st.state.policies(&limits, now, &governor_core::class::RateClass::Generate, false)[0].remaining;
                     match st.apply(&limits, now, 0.5, admit("generate", true)) {
                         Reply::Admitted(a) => {
                             let permit = a.permit.expect("generate admission carries a permit");
@@ -97,7 +97,7 @@ proptest! {
                             bound.push(id);
                         }
                         Reply::Rejected(r) => {
-                            let used_after = st.state.policies(&limits, now, "generate", false)[0].remaining;
+                            let used_after = st.state.policies(&limits, now, &governor_core::class::RateClass::Generate, false)[0].remaining;
                             prop_assert_eq!(used_before, used_after, "a refusal spent budget");
                             prop_assert!(r.retry_after_ms >= 1);
                             if r.reason == Reason::Rate {

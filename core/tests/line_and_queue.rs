@@ -78,9 +78,13 @@ fn idempotency_keys_replay_and_never_spend_twice() {
     assert!(matches!(st.apply(&l, 1, 0.5, Command::Admit(req.clone())), Reply::Refused(Refusal::InProgress { .. })));
     let replay = Replay { key: key.clone(), status: 201, body: "{\"id\":\"g1\"}".into(), refetch: None };
     st.apply(&l, 2, 0.5, Command::Bind { permit: p, generation: "g1".into(), replay: Some(replay.clone()) });
-    let remaining = st.state.policies(&l, 3, "generate", false)[0].remaining;
+    let remaining = st.state.policies(&l, 3, &governor_core::class::RateClass::Generate, false)[0].remaining;
     assert_eq!(st.apply(&l, 3, 0.5, Command::Admit(req.clone())), Reply::Replay(replay));
-    assert_eq!(st.state.policies(&l, 3, "generate", false)[0].remaining, remaining, "a replay spends nothing");
+    assert_eq!(
+        st.state.policies(&l, 3, &governor_core::class::RateClass::Generate, false)[0].remaining,
+        remaining,
+        "a replay spends nothing"
+    );
     assert_eq!(st.state.permits.in_use(), 1);
     // Another client's same key is its own.
     let other =

@@ -49,7 +49,7 @@ fn pages_then_lookup_then_converge() {
     let gens: Vec<String> = acc.state.permits.held().iter().filter_map(|p| p.generation().map(str::to_owned)).collect();
     assert_eq!(gens, vec!["a".to_owned(), "outside".to_owned()], "gone released, outside adopted");
     // Three internal `other` requests were spent: two pages and a lookup.
-    let other = acc.state.policies(&l, 13, "other", false)[0].remaining;
+    let other = acc.state.policies(&l, 13, &governor_core::class::RateClass::Other, false)[0].remaining;
     assert_eq!(other, 100 - 3 - l.reconcile_reserve());
 }
 

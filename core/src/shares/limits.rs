@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::class::RateClass;
+
 /// Most of a count field (`weight`, `reserved`, `concurrency`).
 pub const MAX_COUNT: u32 = 10_000;
 /// Most of a per-minute field.
@@ -116,11 +118,11 @@ impl ClientLimit {
     }
 
     /// The rate limit of `class` for this client, if it has one.
-    pub fn rate(&self, class: &str) -> Option<u32> {
+    pub fn rate(&self, class: &RateClass) -> Option<u32> {
         match class {
-            "generate" => self.generate_per_minute,
-            "other" => self.requests_per_minute,
-            _ => None,
+            RateClass::Generate => self.generate_per_minute,
+            RateClass::Other => self.requests_per_minute,
+            RateClass::Extra(_) => None,
         }
     }
 }

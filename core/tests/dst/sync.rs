@@ -65,7 +65,7 @@ fn in_window(q: &mut VecDeque<Ms>, t: Ms, window: Ms) -> usize {
 
 impl Sync {
     pub fn new(l: &Limits) -> Self {
-        let limits = l.classes().map(|(name, r)| (name.to_owned(), r.limit)).collect();
+        let limits = l.classes().map(|(class, r)| (class.to_string(), r.limit)).collect();
         Sync {
             window_ms: l.generate.window_ms,
             limits,

@@ -784,7 +784,12 @@ impl World {
                 } else {
                     self.stats.reconcile_failed += 1;
                     // Refused for budget while a Sync 429's backoff holds `other`: the fault's doing.
-                    let backoff = self.acc.state.backoff.get("other").is_some_and(|b| b.until > self.now);
+                    let backoff = self
+                        .acc
+                        .state
+                        .backoff
+                        .get(&governor_core::class::RateClass::Other)
+                        .is_some_and(|b| b.until > self.now);
                     // Refused for budget after its first page: a starved listing.
                     let starved = r.pages > 0 && !self.p.starvable_listing;
                     if starved && !(r.fault || backoff) {
@@ -920,8 +925,12 @@ impl World {
             Kind::Lookup { .. } => "reconcile lookup".into(),
             Kind::Outside { .. } => "outside".into(),
         };
+        let spends: Vec<String>;
         let (buckets, governed, create): (Vec<&str>, bool, bool) = match &req.kind {
-            Kind::Client { class, permit, .. } => (self.l.buckets(class), true, permit.is_some()),
+            Kind::Client { class, permit, .. } => {
+                spends = self.l.buckets(&class.as_str().into()).iter().map(ToString::to_string).collect();
+                (spends.iter().map(String::as_str).collect(), true, permit.is_some())
+            }
             Kind::Submit { .. } => (vec!["generate"], true, true),
             Kind::Outside { create: true } => (vec!["generate"], false, true),
             Kind::Outside { create: false } => (vec!["other"], false, false),
@@ -1749,7 +1758,7 @@ impl World {
             *rows.entry(class.as_str()).or_default() += n;
         }
         for (class, n) in rows {
-            let limit = l.rate(class).map_or(0, |r| r.limit);
+            let limit = l.rate(&class.into()).map_or(0, |r| r.limit);
             if n > limit {
                 return Err(format!("storage: {n} admission rows of {class}, limit {limit}"));
             }
