@@ -7,9 +7,9 @@ use crate::budget::estimate::{choose, settle, Ending};
 use crate::budget::learned::LearnedCosts;
 use crate::budget::vars::{BudgetOverride, CostConfig};
 use crate::budget::{Book, BudgetLimits, CostSource, Estimate, Exhausted, MicroUsd, Scope};
-use crate::class::GenerationStatus;
 use crate::ledger::{FinalStatus, Ledger};
 use crate::permits::PermitId;
+use crate::status::GenerationStatus;
 use crate::Ms;
 
 /// Why a create's cost cannot be admitted.
