@@ -119,6 +119,7 @@ export async function runOverhead(P = params(), log = () => {}) {
       ...(floor
         ? [
             { id: "rust-direct", group: "breakdown", extra: true, name: "Rust floor: a trivial web_sys Worker answers itself", url: floor.url + "/floor/direct", headers: k },
+            { id: "rust-converted", group: "breakdown", extra: true, name: "Rust floor through the worker crate's Request/Response (eager conversion of method, URL, headers, cf)", url: floor.url + "/floor/converted", headers: k },
             { id: "rust-rpc", group: "breakdown", extra: true, name: "Rust floor: web_sys Worker → no-op Rust Durable Object over RPC (string in, string out)", url: floor.url + "/floor/rpc", headers: k },
             { id: "rust-fetch", group: "breakdown", extra: true, name: "Rust floor: web_sys Worker → no-op Rust Durable Object over fetch", url: floor.url + "/floor/fetch", headers: k },
           ]

@@ -220,7 +220,7 @@ if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
   p();
   p("Every row below was measured in the same interleaved rounds as the table above. Rows without the upstream answer in the Worker or the object; the no-op object is a JS Durable Object with a method that returns at once (RPC) and a `fetch` handler that answers at once (fetch). The Rust floor (`bench/floor`, a bench fixture) is a workers-rs Worker on `web_sys` types and a Rust Durable Object with one `#[wasm_bindgen]` method, made RPC-capable by `scripts/rpc-classes.mjs` (the class derives from `DurableObject`).");
   p();
-  const bIds = ["js-direct", "rust-direct", "gov-health", "noop-rpc", "rust-rpc", "noop-fetch", "rust-fetch", "pass", "peer-nowrite", "peer-unconfirmed", "peer-tmpfs", "peer", "gov-status", "gov"];
+  const bIds = ["js-direct", "rust-direct", "rust-converted", "gov-health", "noop-rpc", "rust-rpc", "noop-fetch", "rust-fetch", "pass", "peer-nowrite", "peer-unconfirmed", "peer-tmpfs", "peer", "gov-status", "gov"];
   const bhead = ["measured target"];
   for (const run of runs2) bhead.push(`c=${run.concurrency} p50 ms`, `c=${run.concurrency} p99 ms`);
   table(bhead, bIds.filter((id) => runs2.some((r) => byId(r, id))).map((id) => {
@@ -233,6 +233,7 @@ if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
   const parts = [
     ["Node client → workerd → a JS Worker → answer (the floor)", "JS Worker answers itself", (g) => g("js-direct")],
     ["a trivial Rust (web_sys) Worker instead of a JS one: the floor of workers-rs", "Rust floor − JS Worker", (g) => g("rust-direct") - g("js-direct")],
+    ["the worker crate's Request/Response instead of web_sys types (what a web_sys entry saves)", "Rust converted − Rust floor", (g) => g("rust-converted") - g("rust-direct")],
     ["the governor's wasm Worker instead of a JS one", "health − JS Worker", (g) => g("gov-health") - g("js-direct")],
     ["the governor's Worker above the Rust floor (routing, config, response building)", "health − Rust floor", (g) => g("gov-health") - g("rust-direct")],
     ["one call into a Rust Durable Object over RPC (string in, string out)", "Rust RPC − Rust floor", (g) => g("rust-rpc") - g("rust-direct")],

@@ -6,6 +6,7 @@
 //! | `/floor/direct` | the Worker answers itself (`web_sys` types in and out, nothing converted) |
 //! | `/floor/rpc` | one RPC call to a Rust Durable Object method that returns a string |
 //! | `/floor/fetch` | one `fetch` to the same object, answered at once |
+//! | `/floor/converted` | answers itself through the `worker` crate's types: the request converted eagerly (method, URL, headers, `cf`), the answer built as a `worker::Response` and converted back |
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
@@ -36,6 +37,11 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
     let path = url.split("://").nth(1).and_then(|r| r.find('/').map(|i| &r[i..])).unwrap_or("/");
     match path.split('?').next().unwrap_or("/") {
         "/floor/direct" => text("ok"),
+        "/floor/converted" => {
+            let req = Request::from(req);
+            let _ = (req.path(), req.method());
+            Ok(Response::ok("ok")?.into())
+        }
         "/floor/rpc" => {
             let reply = JsFuture::from(stub(&env)?.call("ping")?).await?;
             text(&reply.as_string().unwrap_or_default())
