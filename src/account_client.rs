@@ -83,6 +83,14 @@ extern "C" {
     fn fetch_with_init(this: &RawStub, url: &str, init: &web_sys::RequestInit) -> Result<js_sys::Promise, JsValue>;
 }
 
+/// The object's side: a call's body as text (one `text()` on the runtime's request).
+pub async fn body_text(req: &worker::Request) -> String {
+    match req.inner().text() {
+        Ok(p) => JsFuture::from(p).await.ok().and_then(|v| v.as_string()).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
 /// Send one command to the account's Durable Object.
 pub async fn call(env: &Env, account: &str, key: Option<&Secret>, command: &Command) -> Result<Reply, GovernorError> {
     let body = encode(command)?;

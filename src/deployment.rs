@@ -72,6 +72,19 @@ pub async fn master(env: &Env, config: &Config) -> Option<Secret> {
     }
 }
 
+/// The singletons on the account class (the deployment key, the
+/// directory), answered by path; `None` for an account's call.
+pub async fn singleton(sql: &SqlStorage, req: &worker::Request) -> Option<worker::Result<Response>> {
+    if req.path() == PATH {
+        return Some(serve(sql));
+    }
+    if req.path() == crate::directory::PATH {
+        let body = crate::account_client::body_text(req).await;
+        return Some(crate::directory::serve(sql, &body));
+    }
+    None
+}
+
 /// The singleton's side: draw the key on the first call, keep it, return it.
 /// SQL calls are synchronous, so two first calls cannot both insert.
 pub fn serve(sql: &SqlStorage) -> worker::Result<Response> {

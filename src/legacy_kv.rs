@@ -64,3 +64,31 @@ impl LegacyKv {
         Ok(())
     }
 }
+
+/// The previous layout's keys (schema 1).
+const LEGACY_STATE_KEY: &str = "account";
+const LEGACY_JOB_PREFIX: &str = "job:";
+const LEGACY_CURSOR_KEY: &str = "queue-cursor";
+
+impl LegacyKv {
+    /// An account written by the previous release (one JSON value plus
+    /// `job:*` keys) becomes rows of `store`; the old keys go in the same breath.
+    pub async fn migrate_into(&self, store: &crate::sql_store::SqlStore) -> worker::Result<()> {
+        let stored = self.get(LEGACY_STATE_KEY).await.unwrap_or(None);
+        let cursor = self.get(LEGACY_CURSOR_KEY).await.unwrap_or(None);
+        let listed = self.list(LEGACY_JOB_PREFIX).await?;
+        let jobs: Vec<String> = listed.iter().filter_map(|(_, v)| v.clone()).collect();
+        let mut keys: Vec<String> = listed.into_iter().map(|(k, _)| k).collect();
+        let migrated = governor_core::migrate::from_legacy(stored.as_deref(), &jobs, cursor);
+        if migrated.skipped > 0 {
+            worker::console_warn!("legacy account state: {} unreadable parts skipped", migrated.skipped);
+        }
+        store.write(&migrated.writes)?;
+        if stored.is_some() || !keys.is_empty() {
+            keys.push(LEGACY_STATE_KEY.to_owned());
+            keys.push(LEGACY_CURSOR_KEY.to_owned());
+            self.delete(&keys).await?;
+        }
+        Ok(())
+    }
+}

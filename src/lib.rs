@@ -35,7 +35,6 @@ pub mod deployment;
 pub mod directory;
 pub mod generate;
 pub mod handler;
-pub mod join;
 pub mod legacy_kv;
 pub mod log;
 pub mod ops;

@@ -78,6 +78,9 @@ fn json<T: serde::Serialize>(v: &T) -> V {
     V::String(serde_json::to_string(v).unwrap_or_default())
 }
 
+/// The `meta` row that keeps the account's name (the core ignores it).
+const ACCOUNT_META: &str = "object_account";
+
 impl SqlStore {
     /// Open the tables (creating them on first use).
     pub fn open(sql: SqlStorage) -> worker::Result<Self> {
@@ -213,6 +216,15 @@ impl SqlStore {
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             vec![text(key), text(value)],
         )
+    }
+
+    /// The account's name as the Worker named it (an alarm has no caller to ask).
+    pub fn account_name(&self) -> Option<String> {
+        self.object_meta(ACCOUNT_META)
+    }
+
+    pub fn set_account_name(&self, name: &str) -> worker::Result<()> {
+        self.set_object_meta(ACCOUNT_META, name)
     }
 
     /// Whether the tables hold an account already.

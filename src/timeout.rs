@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use worker::{AbortController, AbortSignal, Delay};
 
-use crate::join::race;
+use governor_core::driver::join::race;
 
 /// A fetch's abort switch and the signal to hand to it.
 pub struct Boxed {

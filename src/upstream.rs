@@ -153,6 +153,15 @@ pub fn deliverable(d: &Delivery, local_mode: bool) -> bool {
     }
 }
 
+/// A relay delivery: refused if the URL check fails now, else sent.
+pub async fn relay(d: &Delivery, local_mode: bool, timeout_ms: u64) -> Attempt {
+    if deliverable(d, local_mode) {
+        deliver(d, timeout_ms).await
+    } else {
+        Attempt::Refused
+    }
+}
+
 /// Submit a queued job to Sync with the job's own `Idempotency-Key`. No
 /// answer within `timeout_ms` is a transient outcome (Sync may have it).
 pub async fn submit(base: &str, key: &Secret, job: &DispatchJob, timeout_ms: u64) -> DispatchOutcome {

@@ -17,6 +17,7 @@
 //! | [`budget`] | cost budgets: money, `PRICES`, the estimate and settle rules, the book of spend per client and UTC period |
 //! | [`backoff`] | what an upstream 429 teaches: exponential pause with full jitter |
 //! | [`durations`] | running statistic of generation durations per model (for honest Retry-After) |
+//! | [`driver`] | the one loop every account runs over an `Io` trait (the Durable Object, the simulation): apply → write → effects → results back → wake, with its bounds |
 //! | [`account`] | one account's hot state and the sans-IO `apply(limits, state, store, now, jitter, command) -> Output` (reply, writes, effects, wake) |
 //! | [`store`] | the account's tables: the `Store` read trait, the `Write`s `apply` returns, an in-memory store |
 //! | [`clamp`] | stored times read back, clamped to now + their policy's maximum; the alarm within a day |
@@ -55,6 +56,7 @@ pub mod class;
 pub mod config;
 pub mod contract;
 pub mod dispatch;
+pub mod driver;
 pub mod durations;
 pub mod error;
 pub mod headers;

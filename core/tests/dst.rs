@@ -16,6 +16,8 @@
 //! restarts while a queued job is on the wire, the exact idempotency bound,
 //! and listings too long for the budget held to the liveness bound.
 
+#[path = "dst/io.rs"]
+mod io;
 #[path = "dst/rng.rs"]
 mod rng;
 #[path = "dst/sync.rs"]

@@ -9,17 +9,22 @@
 //! generations ending, webhooks arriving, the alarm firing) is an event in
 //! one time-ordered queue, drawn from the world's own seeded generator.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cell::{Ref, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
-use governor_core::account::Effect;
-use governor_core::config::Limits;
+use governor_core::account::{apply, AccountState};
+use governor_core::config::{Config, Limits};
 use governor_core::contract::{
     AdmitRequest, Command, DispatchJob, DispatchOutcome, Hold, IdempotencyKey, LimitKind, Observed, Refusal,
     RelayRequest, Reply,
 };
-use governor_core::listing::{ListStep, ListedPage};
-use governor_core::mem::MemAccount;
+use governor_core::driver::{Driver, IoResult};
+use governor_core::listing::ListedPage;
 use governor_core::permits::Holder;
 use governor_core::queue::{JobSpec, JobState};
 use governor_core::reconcile::ActiveGeneration;
@@ -28,11 +33,30 @@ use governor_core::settle;
 use governor_core::store::IdempotencyState;
 use governor_core::Ms;
 
+use crate::io::{Answer as IoAnswer, Call, Shared, SimIo};
 use crate::rng::Rng;
 use crate::sync::{Processed, Sync};
 
-/// The object's own bounds (src/account_object.rs).
-const MAX_DISPATCH_PER_ALARM: usize = 50;
+/// The account the Worker names (managed keys: its Sync key is configured).
+const ACCOUNT: &str = "a-sim";
+
+/// A running piece of the object's work (a call, the alarm handler).
+type Task = Pin<Box<dyn Future<Output = IoResult<()>>>>;
+
+/// The deployment's configuration around the drawn limits: managed keys,
+/// so the object always holds the account's Sync key.
+fn config(p: &Params) -> Config {
+    let vars = |name: &str| match name {
+        "GOVERNOR_CLIENT_KEYS" => Some(r#"{"client-key-0123456789":"sim"}"#.to_owned()),
+        "SYNC_API_KEYS" => Some(r#"{"sim":"sk-sim-0123456789"}"#.to_owned()),
+        _ => None,
+    };
+    let mut c = Config::from_vars(&vars).expect("the simulation's configuration");
+    c.limits = p.limits.clone();
+    c.timeouts.create_ms = p.timeout_ms;
+    c.timeouts.list_ms = p.timeout_ms;
+    c
+}
 const MODELS: [Option<&str>; 3] = [None, Some("lipsync-2"), Some("sync-3")];
 
 /// Everything a seed fixes besides the steps: the account's limits and how
@@ -443,14 +467,17 @@ enum Kind {
     Submit {
         job: DispatchJob,
         epoch: u64,
+        slot: u64,
     },
     Page {
         epoch: u64,
+        slot: u64,
         cursor: Option<String>,
         limit: u32,
     },
     Lookup {
         epoch: u64,
+        slot: u64,
         ids: Vec<String>,
     },
     Outside {
@@ -473,7 +500,7 @@ enum Event {
     GenEnd(String),
     Webhook { gen: String, status: String, relay: bool },
     HoldRetry(u64),
-    Delivered { epoch: u64, id: u64, attempt: Attempt },
+    Delivered { epoch: u64, slot: u64, attempt: Attempt },
 }
 
 #[derive(Clone, Debug)]
@@ -483,26 +510,6 @@ struct Holding {
     hook: bool,
     /// For a status read: the generations it reads.
     read: Vec<String>,
-}
-
-/// A reconciliation run the object is driving (the core keeps the listing).
-#[derive(Clone, Debug)]
-struct Recon {
-    epoch: u64,
-    started: Ms,
-    /// The schedule's finished runs when it began: more at its end means it completed.
-    runs: u64,
-    /// What stopped it early, if an injected fault did: a Sync 5xx, timeout
-    /// or 429 on a page, or the `other` backoff such a 429 set.
-    fault: bool,
-    /// Pages fetched so far.
-    pages: u32,
-}
-
-#[derive(Clone, Debug)]
-struct Disp {
-    count: usize,
-    from_alarm: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -516,7 +523,16 @@ struct TicketInfo {
 pub struct World {
     p: Params,
     l: Limits,
-    pub acc: MemAccount,
+    config: Config,
+    /// What the object's I/O shares with the world (the store, the alarm, the calls).
+    sh: Rc<RefCell<Shared>>,
+    driver: Rc<Driver<SimIo>>,
+    /// The alarm handler, while it runs.
+    alarm_task: Option<Task>,
+    /// Calls into the object still running (a webhook's dispatch).
+    tasks: Vec<Task>,
+    /// A violation seen while the object ran (reported after the event).
+    fault: Option<String>,
     sync: Sync,
     now: Ms,
     rng: Rng,
@@ -525,12 +541,6 @@ pub struct World {
     epoch: u64,
     reqs: BTreeMap<u64, Req>,
     holds: BTreeMap<u64, Holding>,
-    alarm: Option<Ms>,
-    alarm_cache: Option<Ms>,
-    alarm_running: bool,
-    alarm_fx: VecDeque<Effect>,
-    disp: Option<Disp>,
-    recon: Option<Recon>,
     tickets: Vec<TicketInfo>,
     /// Scoped client key → the generation its client was told about.
     told: BTreeMap<String, String>,
@@ -544,9 +554,6 @@ pub struct World {
     relayed: BTreeSet<String>,
     pub stats: Stats,
     slack: Ms,
-    /// Reconciliation runs an injected fault (or, unless
-    /// `starvable_listing`, a starved listing) stopped: (began, retried at).
-    faulted_runs: Vec<(Ms, Ms)>,
 }
 
 pub type Check = Result<(), String>;
@@ -592,24 +599,27 @@ impl World {
             + 6 * p.timeout_ms
             + u64::from(l.relay.max_pending) * 300
             + 2_000;
-        World {
+        let now = 1_700_000_000_000;
+        let sh = Rc::new(RefCell::new(Shared::new(now, seed, p.starvable_listing, l.concurrency.lease_ttl_ms)));
+        let config = config(&p);
+        let driver = Rc::new(Driver::new(SimIo(sh.clone()), config.clone()));
+        let mut w = World {
             sync: Sync::new(&l),
             l,
             p,
-            acc: MemAccount::default(),
-            now: 1_700_000_000_000,
+            config,
+            sh,
+            driver,
+            alarm_task: None,
+            tasks: Vec::new(),
+            fault: None,
+            now,
             rng: Rng::new(seed ^ 0x0123_4567_89AB_CDEF),
             events: BTreeMap::new(),
             seq: 0,
             epoch: 0,
             reqs: BTreeMap::new(),
             holds: BTreeMap::new(),
-            alarm: None,
-            alarm_cache: None,
-            alarm_running: false,
-            alarm_fx: VecDeque::new(),
-            disp: None,
-            recon: None,
             tickets: Vec::new(),
             told: BTreeMap::new(),
             keyed_permits: BTreeMap::new(),
@@ -618,8 +628,9 @@ impl World {
             relayed: BTreeSet::new(),
             stats: Stats::default(),
             slack,
-            faulted_runs: Vec::new(),
-        }
+        };
+        w.boot();
+        w
     }
 
     fn at(&mut self, t: Ms, e: Event) {
@@ -627,220 +638,162 @@ impl World {
         self.events.insert((t.max(self.now), self.seq), e);
     }
 
-    // ---- the account object -------------------------------------------------
+    // ---- the account object: the shipped driver over the simulated I/O ------
 
-    /// One command through the core, its writes applied, the alarm armed
-    /// as the object arms it.
-    fn cmd(&mut self, c: Command) -> (Reply, Vec<Effect>) {
-        let jitter = self.rng.unit();
-        let trace = std::env::var("DST_TRACE").is_ok().then(|| format!("{c:?}"));
-        let out = self.acc.run(&self.l, self.now, jitter, c);
-        if let Some(c) = trace {
-            let r = format!("{:?}", out.reply);
-            eprintln!("{} {} -> {}", self.now - 1_700_000_000_000, &c[..c.len().min(160)], &r[..r.len().min(120)]);
-        }
-        self.stats.commands += 1;
-        self.schedule(out.wake);
-        (out.reply, out.effects)
+    /// Keep `fut` running as one of the object's tasks, and run everything
+    /// that can run now.
+    fn spawn(&mut self, fut: impl Future<Output = IoResult<()>> + 'static) {
+        self.tasks.push(Box::pin(fut));
+        self.pump();
     }
 
+    /// Poll every task of the object (each runs until it waits for the
+    /// world), then carry out the calls they made.
+    fn pump(&mut self) {
+        self.sh.borrow_mut().now = self.now;
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut failed = Vec::new();
+        if let Some(t) = self.alarm_task.as_mut() {
+            if let Poll::Ready(r) = t.as_mut().poll(&mut cx) {
+                self.alarm_task = None;
+                failed.extend(r.err());
+            }
+        }
+        self.tasks.retain_mut(|t| match t.as_mut().poll(&mut cx) {
+            Poll::Ready(r) => {
+                failed.extend(r.err());
+                false
+            }
+            Poll::Pending => true,
+        });
+        for e in failed {
+            self.fault.get_or_insert(format!("driver: the object failed: {}", e.0));
+        }
+        let calls = std::mem::take(&mut self.sh.borrow_mut().calls);
+        for (slot, call) in calls {
+            self.carry(slot, call);
+        }
+    }
+
+    /// The world's answer to the driver's call in `slot` (dropped when the
+    /// object that made it is gone).
+    fn answer(&mut self, epoch: u64, slot: u64, a: IoAnswer) {
+        if epoch == self.epoch {
+            self.sh.borrow_mut().answers.insert(slot, a);
+            self.pump();
+        }
+    }
+
+    /// Carry out one call of the driver through the network.
+    fn carry(&mut self, slot: u64, call: Call) {
+        let epoch = self.epoch;
+        match call {
+            Call::Submit(job) => {
+                if self.tickets.iter().any(|t| t.id == job.ticket && t.canceled) {
+                    let why = format!("queue: canceled ticket {} handed out for submission", job.ticket);
+                    self.fault.get_or_insert(why);
+                }
+                let fate = self.create_fate(true);
+                self.send(Kind::Submit { job, epoch, slot }, fate);
+            }
+            Call::Page { cursor, limit } => {
+                let fate = self.get_fate();
+                self.send(Kind::Page { epoch, slot, cursor, limit }, fate);
+            }
+            Call::Lookup(ids) => {
+                let fate = self.get_fate();
+                self.send(Kind::Lookup { epoch, slot, ids }, fate);
+            }
+            Call::Deliver(d) => {
+                let _ = d;
+                let attempt = match self.rng.weighted(&[70, 15, 5, 10]) {
+                    0 => Attempt::Status(200),
+                    1 => Attempt::Status(503),
+                    2 => Attempt::Status(410),
+                    _ => Attempt::Unreachable,
+                };
+                let t = self.now + self.rng.range(5, 300);
+                self.at(t, Event::Delivered { epoch, slot, attempt });
+            }
+        }
+    }
+
+    /// One call from the Worker into the object; its reply, unless the call
+    /// is still running (a webhook's dispatch waits for Sync).
+    fn call(&mut self, c: Command) -> Option<Reply> {
+        let (d, out) = (self.driver.clone(), Rc::new(RefCell::new(None)));
+        let slot = out.clone();
+        self.spawn(async move {
+            let reply = d.call(c, Some(ACCOUNT), None).await?;
+            *slot.borrow_mut() = Some(reply);
+            Ok(())
+        });
+        let reply = out.borrow_mut().take();
+        reply
+    }
+
+    /// A call the object answers without waiting for the world.
     fn reply(&mut self, c: Command) -> Reply {
-        self.cmd(c).0
+        let what = format!("{c:?}");
+        self.call(c).unwrap_or_else(|| {
+            let why = format!("driver: the call {} waited for I/O", &what[..what.len().min(80)]);
+            self.fault.get_or_insert(why);
+            Reply::Ack { released: 0 }
+        })
     }
 
-    fn schedule(&mut self, wake: Option<Ms>) {
-        let Some(at) = wake else { return };
-        if self.alarm_cache.is_some_and(|c| c <= at && c > self.now) {
-            return;
-        }
-        let at = at.max(self.now + 1);
-        self.alarm = Some(at);
-        self.alarm_cache = Some(at);
+    /// The account's hot state (the driver loads it before any call).
+    fn state(&self) -> Ref<'_, AccountState> {
+        self.driver.state().expect("the driver loaded the account")
     }
 
     fn fire_alarm(&mut self) -> Check {
         self.stats.alarms += 1;
-        self.alarm = None;
-        self.alarm_cache = None;
-        self.alarm_running = true;
-        let (_, effects) = self.cmd(Command::Tick);
-        self.alarm_fx = effects.into();
-        self.alarm_continue()
-    }
-
-    /// The alarm handler runs its effects one after another.
-    fn alarm_continue(&mut self) -> Check {
-        if !self.alarm_running {
-            return Ok(());
-        }
-        loop {
-            match self.alarm_fx.pop_front() {
-                None => {
-                    self.alarm_running = false;
-                    let wake = self.acc.state.next_wake(&self.l, self.now);
-                    self.schedule(wake);
-                    return Ok(());
-                }
-                Some(Effect::Deliver(d)) => {
-                    let attempt = match self.rng.weighted(&[70, 15, 5, 10]) {
-                        0 => Attempt::Status(200),
-                        1 => Attempt::Status(503),
-                        2 => Attempt::Status(410),
-                        _ => Attempt::Unreachable,
-                    };
-                    let t = self.now + self.rng.range(5, 300);
-                    self.at(t, Event::Delivered { epoch: self.epoch, id: d.id, attempt });
-                    return Ok(());
-                }
-                Some(Effect::Dispatch) => {
-                    if self.disp.is_some() {
-                        continue;
-                    }
-                    self.disp = Some(Disp { count: 0, from_alarm: true });
-                    return self.dispatch_step();
-                }
-                Some(Effect::Reconcile) => return self.recon_start(),
-            }
-        }
-    }
-
-    fn dispatch_start(&mut self) -> Check {
-        if self.disp.is_some() {
-            return Ok(());
-        }
-        self.disp = Some(Disp { count: 0, from_alarm: false });
-        self.dispatch_step()
-    }
-
-    fn dispatch_step(&mut self) -> Check {
-        let Some(d) = self.disp.as_mut() else { return Ok(()) };
-        if d.count >= MAX_DISPATCH_PER_ALARM {
-            return self.dispatch_end();
-        }
-        d.count += 1;
-        match self.reply(Command::Dispatch) {
-            Reply::Dispatch(job) => {
-                if self.tickets.iter().any(|t| t.id == job.ticket && t.canceled) {
-                    return Err(format!("queue: canceled ticket {} handed out for submission", job.ticket));
-                }
-                let fate = self.create_fate(true);
-                let kind = Kind::Submit { job, epoch: self.epoch };
-                self.send(kind, fate);
-                Ok(())
-            }
-            _ => self.dispatch_end(),
-        }
-    }
-
-    fn dispatch_end(&mut self) -> Check {
-        if let Some(d) = self.disp.take() {
-            if d.from_alarm {
-                return self.alarm_continue();
-            }
-        }
+        self.sh.borrow_mut().alarm = None;
+        let d = self.driver.clone();
+        self.alarm_task = Some(Box::pin(async move { d.alarm().await }));
+        self.pump();
         Ok(())
     }
 
-    /// Reconciliation as the object runs it (src/account_object.rs): the
-    /// core's listing conversation (core/src/listing.rs) decides each page
-    /// and lookup and spends their budget; the world only fetches.
-    fn recon_start(&mut self) -> Check {
-        let runs = self.acc.state.reconcile.runs;
-        self.recon = Some(Recon { epoch: self.epoch, started: self.now, runs, fault: false, pages: 0 });
-        let reply = self.listing(Command::ListStart);
-        self.recon_step(reply)
-    }
-
-    /// One turn of the conversation, counting what it freed and adopted.
-    fn listing(&mut self, c: Command) -> Reply {
-        let held = |w: &World| -> BTreeMap<u64, bool> {
-            w.acc.state.permits.held().iter().map(|p| (p.id, matches!(p.holder, Holder::Adopted(_)))).collect()
-        };
-        let before = held(self);
-        let reply = self.reply(c);
-        let after = held(self);
-        self.stats.released_by_reconcile += before.keys().filter(|id| !after.contains_key(*id)).count() as u64;
-        self.stats.adoptions +=
-            after.iter().filter(|(id, adopted)| **adopted && !before.contains_key(*id)).count() as u64;
-        reply
-    }
-
-    fn recon_step(&mut self, reply: Reply) -> Check {
-        let Some(r) = self.recon.clone() else { return Ok(()) };
-        match reply {
-            Reply::List(ListStep::Page { cursor, limit }) => {
-                let fate = self.get_fate();
-                self.send(Kind::Page { epoch: r.epoch, cursor, limit }, fate);
-                Ok(())
-            }
-            Reply::List(ListStep::Lookup { ids }) => {
-                let fate = self.get_fate();
-                self.send(Kind::Lookup { epoch: r.epoch, ids }, fate);
-                Ok(())
-            }
-            Reply::List(ListStep::Done) => {
-                if self.acc.state.reconcile.runs > r.runs {
-                    self.stats.reconciliations += 1;
-                } else {
-                    self.stats.reconcile_failed += 1;
-                    // Refused for budget while a Sync 429's backoff holds `other`: the fault's doing.
-                    let backoff = self
-                        .acc
-                        .state
-                        .backoff
-                        .get(&governor_core::class::RateClass::Other)
-                        .is_some_and(|b| b.until > self.now);
-                    // Refused for budget after its first page: a starved listing.
-                    let starved = r.pages > 0 && !self.p.starvable_listing;
-                    if starved && !(r.fault || backoff) {
-                        self.stats.listings_starved += 1;
-                    }
-                    if r.fault || backoff || starved {
-                        let retry = self.acc.state.reconcile.next_at.unwrap_or(self.now).max(self.now);
-                        // Older ones can no longer matter to a permit's bound.
-                        let horizon = self.now.saturating_sub(self.l.concurrency.lease_ttl_ms);
-                        self.faulted_runs.retain(|(_, retry)| *retry > horizon);
-                        self.faulted_runs.push((r.started, retry));
-                    }
-                }
-                self.recon_end()
-            }
-            other => Err(format!("unexpected reply in a reconciliation: {other:?}")),
-        }
-    }
-
-    fn recon_end(&mut self) -> Check {
-        self.recon = None;
-        self.alarm_continue()
+    /// A new object over the same tables (and the same durable alarm).
+    fn boot(&mut self) {
+        self.driver = Rc::new(Driver::new(SimIo(self.sh.clone()), self.config.clone()));
+        let d = self.driver.clone();
+        self.spawn(async move { d.load().await });
     }
 
     fn restart(&mut self) -> Check {
         self.stats.restarts += 1;
         // What the tables say must be what memory said (less the live holds).
         let before = self.status_view();
-        self.acc.restart(&self.l);
+        let interrupted = self.alarm_task.take().is_some();
+        self.tasks.clear();
+        {
+            let mut sh = self.sh.borrow_mut();
+            sh.recon = None;
+            sh.calls.clear();
+            sh.answers.clear();
+        }
+        self.epoch += 1;
+        self.boot();
         let after = self.status_view();
         if before != after {
             return Err(format!("restart changed the account's status:\n before {before}\n after  {after}"));
         }
-        self.epoch += 1;
-        self.disp = None;
-        self.recon = None;
-        self.alarm_fx.clear();
-        self.alarm_cache = None;
-        let interrupted = self.alarm_running;
-        self.alarm_running = false;
-        if interrupted || self.acc.state.queue.stale_submitting().is_some() {
-            // An interrupted alarm is retried; a submission cut off is resumed at once.
-            self.alarm = Some(self.alarm.map_or(self.now + 1, |a| a.min(self.now + 1)));
+        if interrupted {
+            // An interrupted alarm is retried.
+            let mut sh = self.sh.borrow_mut();
+            sh.alarm = Some(sh.alarm.map_or(self.now + 1, |a| a.min(self.now + 1)));
         }
         Ok(())
     }
 
     /// The status a client would read, on a copy (reading changes nothing).
     fn status_view(&self) -> String {
-        let mut copy = self.acc.clone();
-        match copy.apply(&self.l, self.now, 0.5, Command::Status) {
+        let mut copy = self.state().clone();
+        let sh = self.sh.borrow();
+        match apply(&self.l, &mut copy, &sh.store, self.now, 0.5, Command::Status).reply {
             Reply::Status(mut s) => {
                 s.queue.held = 0;
                 s.storage.in_memory.held = 0;
@@ -1108,7 +1061,7 @@ impl World {
                     self.reply(c);
                 }
             }
-            Kind::Submit { job, epoch } => {
+            Kind::Submit { job, epoch, slot } => {
                 if epoch != self.epoch {
                     return Ok(()); // the object that sent it is gone
                 }
@@ -1134,13 +1087,9 @@ impl World {
                     Some(Answer::Limited(kind)) => DispatchOutcome::Limited { kind, retry_after_ms: None },
                     _ => DispatchOutcome::Transient,
                 };
-                self.reply(Command::Dispatched { ticket: job.ticket, permit: job.permit, outcome });
-                return self.dispatch_step();
+                self.answer(epoch, slot, IoAnswer::Submitted(outcome));
             }
-            Kind::Page { epoch, .. } => {
-                if epoch != self.epoch || self.recon.as_ref().is_none_or(|r| r.epoch != epoch) {
-                    return Ok(());
-                }
+            Kind::Page { epoch, slot, .. } => {
                 // As src/upstream.rs::list_active reads Sync's answer.
                 let page = match answer {
                     Some(Answer::Ok) => {
@@ -1151,19 +1100,9 @@ impl World {
                     Some(Answer::Limited(kind)) => ListedPage::Limited { body: limited_body(kind) },
                     _ => ListedPage::Failed,
                 };
-                if let Some(r) = self.recon.as_mut() {
-                    match page {
-                        ListedPage::Items { .. } => r.pages += 1,
-                        _ => r.fault = true,
-                    }
-                }
-                let reply = self.listing(Command::Listed { page });
-                return self.recon_step(reply);
+                self.answer(epoch, slot, IoAnswer::Page(page));
             }
-            Kind::Lookup { epoch, .. } => {
-                if epoch != self.epoch || self.recon.as_ref().is_none_or(|r| r.epoch != epoch) {
-                    return Ok(());
-                }
+            Kind::Lookup { epoch, slot, .. } => {
                 // As src/upstream.rs::statuses: nothing read is no statuses.
                 let ended: Vec<Observed> = match answer {
                     Some(Answer::Ok) => {
@@ -1180,8 +1119,7 @@ impl World {
                     }
                     _ => Vec::new(),
                 };
-                let reply = self.listing(Command::LookedUp { ended });
-                return self.recon_step(reply);
+                self.answer(epoch, slot, IoAnswer::LookedUp(ended));
             }
             Kind::Outside { .. } => {}
         }
@@ -1222,27 +1160,19 @@ impl World {
             body: format!(r#"{{"id":"{gen}","status":"{status}"}}"#),
             headers: vec![("content-type".into(), "application/json".into())],
         });
-        let queued_before = self.acc.state.outbox.counters.next_id;
-        let reply = self.reply(Command::Webhook {
-            generation: gen.clone(),
-            status: governor_core::status::GenerationStatus::parse(&status),
-            relay,
-        });
-        if self.acc.state.permits.holds_generation(&gen) {
+        let queued_before = self.state().outbox.counters.next_id;
+        // The object hands a freed permit to the queue at once (the call
+        // runs on while its submissions wait for Sync).
+        let status = governor_core::status::GenerationStatus::parse(&status);
+        self.call(Command::Webhook { generation: gen.clone(), status, relay });
+        if self.state().permits.holds_generation(&gen) {
             return Err(format!("permits: the webhook of {gen} left its permit held"));
         }
-        if self.acc.state.outbox.counters.next_id > queued_before && !self.relayed.insert(gen.clone()) {
+        if self.state().outbox.counters.next_id > queued_before && !self.relayed.insert(gen.clone()) {
             // The same end relayed twice (a duplicate or replayed webhook):
             // the account remembers relayed ends, so this never happens.
             self.stats.relayed_twice += 1;
             return Err(format!("relay: the end of {gen} was queued for the client twice"));
-        }
-        if let Reply::Ack { released } = reply {
-            self.stats.released_by_webhook += u64::from(released);
-            if released > 0 {
-                // The object hands the freed permit to the queue at once.
-                return self.dispatch_start();
-            }
         }
         Ok(())
     }
@@ -1294,7 +1224,7 @@ impl World {
                 if let (Some(k), Some(p)) = (&admit.idempotency, a.permit) {
                     let sk = scoped(k);
                     if let Some(prev) = self.keyed_permits.get(&sk) {
-                        if self.acc.state.permits.held().iter().any(|x| x.id == *prev) {
+                        if self.state().permits.held().iter().any(|x| x.id == *prev) {
                             return Err(format!(
                                 "idempotency: key {sk:?} admitted again (permit {p}) while its first request (permit {prev}) is still in flight"
                             ));
@@ -1386,7 +1316,7 @@ impl World {
     fn advance(&mut self, t: Ms) -> Check {
         loop {
             let next_event = self.events.keys().next().map(|k| k.0);
-            let alarm = if self.alarm_running { None } else { self.alarm };
+            let alarm = if self.alarm_task.is_some() { None } else { self.sh.borrow().alarm };
             let next = match (next_event, alarm) {
                 (Some(e), Some(a)) => e.min(a),
                 (Some(e), None) => e,
@@ -1404,6 +1334,9 @@ impl World {
                 self.stats.events += 1;
                 self.event(e)?;
             }
+            if let Some(why) = self.fault.take() {
+                return Err(why);
+            }
         }
         self.now = self.now.max(t);
         Ok(())
@@ -1419,15 +1352,12 @@ impl World {
             }
             Event::Webhook { gen, status, relay } => self.webhook(gen, status, relay),
             Event::HoldRetry(id) => self.client_try(id),
-            Event::Delivered { epoch, id, attempt } => {
-                if epoch != self.epoch {
-                    return Ok(());
-                }
-                if attempt == Attempt::Status(200) {
+            Event::Delivered { epoch, slot, attempt } => {
+                if epoch == self.epoch && attempt == Attempt::Status(200) {
                     self.stats.relays += 1;
                 }
-                self.reply(Command::Delivered { id, attempt });
-                self.alarm_continue()
+                self.answer(epoch, slot, IoAnswer::Delivered(attempt));
+                Ok(())
             }
         }
     }
@@ -1520,7 +1450,8 @@ impl World {
                 // A read sweeps expired records after it reads; read again (the
                 // same instant changes nothing) and hold it to the tables.
                 if let Reply::Status(s) = self.reply(Command::Status) {
-                    let store = &self.acc.store;
+                    let sh = self.sh.borrow();
+                    let store = &sh.store;
                     let idem_bytes: u64 = store.idempotency.values().map(|r| r.bytes()).sum();
                     let outbox_bytes: u64 = store.outbox.values().map(|d| d.bytes()).sum();
                     let st = &s.storage;
@@ -1587,17 +1518,17 @@ impl World {
         while self.now < horizon {
             self.advance(self.now + 500)?;
             self.check()?;
-            let quiet = self.acc.state.permits.in_use() == 0
-                && self.acc.state.queue.depth() == 0
+            let quiet = self.state().permits.in_use() == 0
+                && self.state().queue.depth() == 0
                 && self.sync.active_at(self.now).next().is_none()
                 && self.events.is_empty()
-                && !self.alarm_running
-                && self.disp.is_none();
+                && self.alarm_task.is_none()
+                && self.tasks.is_empty();
             if quiet {
                 break;
             }
         }
-        let st = &self.acc.state;
+        let st = self.state();
         if st.permits.in_use() > 0 {
             return Err(format!("liveness: permits still held after the drain: {:?}", st.permits.held()));
         }
@@ -1624,7 +1555,9 @@ impl World {
     /// refused a later page count too unless `starvable_listing` (a known
     /// gap of the core, not a fault).
     fn fault_delay(&self, from: Ms) -> Ms {
-        self.faulted_runs
+        self.sh
+            .borrow()
+            .faulted_runs
             .iter()
             .filter(|(_, retry)| *retry > from)
             .map(|(began, retry)| retry - (*began).max(from))
@@ -1634,8 +1567,10 @@ impl World {
     /// The invariants, after every step.
     pub fn check(&mut self) -> Check {
         let l = &self.l;
-        let st = &self.acc.state;
-        let store = &self.acc.store;
+        let st_ref = self.driver.state().ok_or("driver: the account is not loaded")?;
+        let st = &*st_ref;
+        let sh = self.sh.borrow();
+        let store = &sh.store;
         let now = self.now;
         self.stats.peak_permits = self.stats.peak_permits.max(u64::from(st.permits.in_use()));
 
@@ -1852,6 +1787,8 @@ impl World {
     }
 
     pub fn finish(&mut self) {
+        let io = self.sh.borrow().stats.clone();
+        self.stats.add(&io);
         self.stats.histories = 1;
         self.stats.sim_ms = self.now - 1_700_000_000_000;
     }

@@ -1,0 +1,210 @@
+//! The one loop every account runs, in the Durable Object and in the
+//! simulation alike: apply a command → write its rows → arm the alarm at
+//! its `wake` → run its effects through [`Io`] → feed each result back as
+//! the next command. Every rule of that loop is here: unblocking the queue
+//! when a key arrives, dispatching when a webhook frees a permit, which Sync
+//! key is used, one dispatch loop at a time, how many submissions and
+//! deliveries per wake, how a listing pages, what runs side by side.
+//! After quinn-proto / str0m: the machine ([`crate::account::apply`]) takes
+//! events and returns what to do; this drives it; the runtime only executes.
+
+mod effects;
+pub mod io;
+pub mod join;
+
+use std::cell::{Cell, RefCell};
+
+pub use io::{Io, IoError, IoResult, Observation};
+
+use crate::account::{apply, AccountState, Effect};
+use crate::config::Config;
+use crate::contract::{Command, Reply};
+use crate::seal::unseal;
+use crate::secret::Secret;
+use crate::Ms;
+
+/// At most this many queued jobs submitted per dispatch loop (the alarm re-arms).
+pub const MAX_DISPATCH_PER_WAKE: usize = 50;
+/// Relay deliveries in flight at once (each time-boxed by the relay
+/// timeout), so one hook that never answers holds one slot.
+pub const RELAY_CONCURRENCY: usize = 4;
+
+/// One account's driver over `I`.
+pub struct Driver<I> {
+    io: I,
+    config: Config,
+    /// The hot state (`None` until loaded, and after a failed write).
+    cache: RefCell<Option<AccountState>>,
+    /// The alarm time last set, to avoid an alarm call per command.
+    alarm_at: Cell<Option<Ms>>,
+    /// The last Sync key a client presented (memory only, never stored).
+    key: RefCell<Option<Secret>>,
+    /// One dispatch loop at a time: a job is SUBMITTING only while its loop
+    /// awaits Sync, so any other SUBMITTING job was cut off by a restart.
+    dispatching: Cell<bool>,
+    /// The account's name, as the Worker names it and as stored.
+    account: RefCell<Option<String>>,
+}
+
+impl<I: Io> Driver<I> {
+    pub fn new(io: I, config: Config) -> Self {
+        Driver {
+            io,
+            config,
+            cache: RefCell::new(None),
+            alarm_at: Cell::new(None),
+            key: RefCell::new(None),
+            dispatching: Cell::new(false),
+            account: RefCell::new(None),
+        }
+    }
+
+    pub fn io(&self) -> &I {
+        &self.io
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Read the hot state, if loaded.
+    pub fn with_state<T>(&self, f: impl FnOnce(&AccountState) -> T) -> Option<T> {
+        self.cache.borrow().as_ref().map(f)
+    }
+
+    /// The hot state, if loaded (tests and read-only probes).
+    pub fn state(&self) -> Option<std::cell::Ref<'_, AccountState>> {
+        std::cell::Ref::filter_map(self.cache.borrow(), Option::as_ref).ok()
+    }
+
+    /// Whether a dispatch loop is running now.
+    pub fn dispatching(&self) -> bool {
+        self.dispatching.get()
+    }
+
+    /// A call from the Worker: `account` names the account, `key` is the
+    /// Sync key its client presented (pass-through mode).
+    pub async fn call(&self, command: Command, account: Option<&str>, key: Option<Secret>) -> IoResult<Reply> {
+        let brought_key = key.is_some();
+        if key.is_some() {
+            *self.key.borrow_mut() = key;
+        }
+        self.load().await?;
+        if let Some(name) = account {
+            self.remember_account(name)?;
+        }
+        let blocked = self.with_state(|a| a.dispatch_block.is_some()).unwrap_or(false);
+        if blocked && (brought_key || self.upstream_key().await.is_some()) {
+            // The key is back: queued work may go at once.
+            self.run(Command::DispatchUnblocked).await?;
+        }
+        let freeing = matches!(command, Command::Webhook { .. });
+        let (reply, effects) = self.run(command).await?;
+        self.perform(effects).await?;
+        if freeing && matches!(reply, Reply::Ack { released } if released > 0) {
+            // A permit just freed: hand it to the next queued job now rather
+            // than on the next alarm (Sync waits a moment longer for its 200).
+            self.dispatch().await?;
+        }
+        Ok(reply)
+    }
+
+    /// The alarm fired: tick, and run what the tick asks for.
+    pub async fn alarm(&self) -> IoResult<()> {
+        self.alarm_at.set(None);
+        let (_, effects) = self.run(Command::Tick).await?;
+        self.perform(effects).await
+    }
+
+    /// Open the tables and load the hot state (once per instance, and again
+    /// after a failed write).
+    pub async fn load(&self) -> IoResult<()> {
+        if self.cache.borrow().is_some() {
+            return Ok(());
+        }
+        self.io.open().await?;
+        let loaded = self.io.with_store(|s| AccountState::load(s, &self.config.limits))??;
+        let interrupted = loaded.queue.stale_submitting().is_some();
+        if self.cache.borrow().is_none() {
+            *self.cache.borrow_mut() = Some(loaded);
+        }
+        if interrupted {
+            // A submission was cut off by a restart: resume it at once.
+            self.io.set_alarm(1).await?;
+        }
+        Ok(())
+    }
+
+    /// One command through the core, its rows written, the alarm armed.
+    async fn run(&self, command: Command) -> IoResult<(Reply, Vec<Effect>)> {
+        self.load().await?;
+        let now = self.io.now();
+        let (reply, effects, wake) = self.apply_now(command, now)?;
+        self.schedule(wake, now).await?;
+        Ok((reply, effects))
+    }
+
+    async fn reply(&self, command: Command) -> IoResult<Reply> {
+        Ok(self.run(command).await?.0)
+    }
+
+    /// The synchronous part of [`Self::run`] (one copy of it, whatever awaits around it).
+    #[inline(never)]
+    fn apply_now(&self, command: Command, now: Ms) -> IoResult<(Reply, Vec<Effect>, Option<Ms>)> {
+        let mut cache = self.cache.borrow_mut();
+        let account = cache.get_or_insert_with(AccountState::default);
+        self.io.observe(Observation::Before(account, &command));
+        let jitter = self.io.jitter();
+        let out = self.io.with_store(|store| apply(&self.config.limits, account, store, now, jitter, command))?;
+        self.io.observe(Observation::After(account, &out.reply));
+        if let Err(e) = self.io.write(&out.writes) {
+            // The memory is ahead of the tables: forget it, reload on the next call.
+            *cache = None;
+            return Err(e);
+        }
+        Ok((out.reply, out.effects, out.wake))
+    }
+
+    /// Arm the alarm at `wake` unless one as early is already armed.
+    async fn schedule(&self, wake: Option<Ms>, now: Ms) -> IoResult<()> {
+        let Some(at) = wake else { return Ok(()) };
+        if self.alarm_at.get().is_some_and(|c| c <= at && c > now) {
+            return Ok(());
+        }
+        self.io.set_alarm(at.saturating_sub(now).max(1)).await?;
+        self.alarm_at.set(Some(at.max(now + 1)));
+        Ok(())
+    }
+
+    /// The account's name: as last told by the Worker, else as stored.
+    fn account_name(&self) -> Option<String> {
+        if let Some(name) = self.account.borrow().clone() {
+            return Some(name);
+        }
+        let stored = self.io.stored_account();
+        self.account.borrow_mut().clone_from(&stored);
+        stored
+    }
+
+    /// Keep the account's name the Worker sent (written once, when new).
+    fn remember_account(&self, name: &str) -> IoResult<()> {
+        if self.account_name().as_deref() == Some(name) {
+            return Ok(());
+        }
+        self.io.store_account(name)?;
+        *self.account.borrow_mut() = Some(name.to_owned());
+        Ok(())
+    }
+
+    /// The account's Sync key: from the configuration (managed), else the
+    /// last one a client presented (in memory), else the queue's sealed copy.
+    async fn upstream_key(&self) -> Option<Secret> {
+        let managed = self.account_name().and_then(|account| self.config.keys.upstream_for_account(&account));
+        if let Some(k) = managed.or_else(|| self.key.borrow().clone()) {
+            return Some(k);
+        }
+        let sealed = self.with_state(|a| a.sealed_key.clone()).flatten()?;
+        let master = self.io.master_key().await?;
+        unseal(master.expose().as_bytes(), &sealed)
+    }
+}
