@@ -500,7 +500,7 @@ enum Event {
     GenEnd(String),
     Webhook { gen: String, status: String, relay: bool },
     HoldRetry(u64),
-    Delivered { epoch: u64, slot: u64, attempt: Attempt },
+    Delivered { epoch: u64, slot: u64, id: u64, attempt: Attempt },
 }
 
 #[derive(Clone, Debug)]
@@ -533,6 +533,8 @@ pub struct World {
     tasks: Vec<Task>,
     /// A violation seen while the object ran (reported after the event).
     fault: Option<String>,
+    /// Relay deliveries the client's hook accepted (200) while their object lived.
+    accepted: BTreeSet<u64>,
     sync: Sync,
     now: Ms,
     rng: Rng,
@@ -613,6 +615,7 @@ impl World {
             alarm_task: None,
             tasks: Vec::new(),
             fault: None,
+            accepted: BTreeSet::new(),
             now,
             rng: Rng::new(seed ^ 0x0123_4567_89AB_CDEF),
             events: BTreeMap::new(),
@@ -705,7 +708,11 @@ impl World {
                 self.send(Kind::Lookup { epoch, slot, ids }, fate);
             }
             Call::Deliver(d) => {
-                let _ = d;
+                if self.accepted.contains(&d.id) {
+                    let why = format!("relay: delivery {} sent again after the client's hook accepted it", d.id);
+                    self.fault.get_or_insert(why);
+                }
+                let id = d.id;
                 let attempt = match self.rng.weighted(&[70, 15, 5, 10]) {
                     0 => Attempt::Status(200),
                     1 => Attempt::Status(503),
@@ -713,7 +720,7 @@ impl World {
                     _ => Attempt::Unreachable,
                 };
                 let t = self.now + self.rng.range(5, 300);
-                self.at(t, Event::Delivered { epoch, slot, attempt });
+                self.at(t, Event::Delivered { epoch, slot, id, attempt });
             }
         }
     }
@@ -1352,9 +1359,11 @@ impl World {
             }
             Event::Webhook { gen, status, relay } => self.webhook(gen, status, relay),
             Event::HoldRetry(id) => self.client_try(id),
-            Event::Delivered { epoch, slot, attempt } => {
+            Event::Delivered { epoch, slot, id, attempt } => {
                 if epoch == self.epoch && attempt == Attempt::Status(200) {
                     self.stats.relays += 1;
+                    // The object it answered is alive: it records the outcome now.
+                    self.accepted.insert(id);
                 }
                 self.answer(epoch, slot, IoAnswer::Delivered(attempt));
                 Ok(())
