@@ -83,6 +83,9 @@ extern "C" {
     fn fetch_with_init(this: &RawStub, url: &str, init: &web_sys::RequestInit) -> Result<js_sys::Promise, JsValue>;
 }
 
+/// A reply's JSON, or the status and message of a call the object could not run.
+pub type CallResult = Result<String, (u16, String)>;
+
 /// The object's side: a call's body as text (one `text()` on the runtime's request).
 pub async fn body_text(req: &worker::Request) -> String {
     match req.inner().text() {

@@ -10,12 +10,11 @@ use governor_core::contract::{Command, DispatchJob, DispatchOutcome, Observed};
 use governor_core::driver::{Driver, Io, IoError, IoResult};
 use governor_core::listing::ListedPage;
 use governor_core::relay::{Attempt, Delivery};
-use governor_core::secret::Secret;
 use governor_core::store::{Store, Write};
-use governor_core::Ms;
+use governor_core::{secret::Secret, Ms};
 use worker::{durable_object, Date, DurableObject, Env, Request, Response, Result, State};
 
-use crate::account_client::{body_text, ACCOUNT_HEADER, KEY_HEADER};
+use crate::account_client::{body_text, CallResult, ACCOUNT_HEADER, KEY_HEADER};
 use crate::legacy_kv::LegacyKv;
 use crate::sql_store::SqlStore;
 use crate::{settings, upstream};
@@ -39,10 +38,6 @@ fn io_error(e: impl std::fmt::Display) -> IoError {
     IoError(e.to_string())
 }
 
-fn worker_error(e: IoError) -> worker::Error {
-    worker::Error::RustError(e.0)
-}
-
 impl ObjectIo {
     fn store(&self) -> IoResult<Ref<'_, SqlStore>> {
         Ref::filter_map(self.store.borrow(), Option::as_ref).map_err(|_| IoError("account storage not open".into()))
@@ -55,8 +50,7 @@ impl Io for ObjectIo {
             *self.store.borrow_mut() = Some(SqlStore::open(self.state.storage().sql()).map_err(io_error)?);
         }
         if self.store()?.schema_version()?.is_none() {
-            let store = SqlStore::open(self.state.storage().sql()).map_err(io_error)?;
-            self.legacy.migrate_into(&store).await.map_err(io_error)?;
+            self.legacy.migrate_into(self.state.storage().sql()).await.map_err(io_error)?;
         }
         Ok(())
     }
@@ -114,6 +108,16 @@ impl Io for ObjectIo {
     }
 }
 
+impl AccountObject {
+    /// The one call entry: a JSON command in, its JSON reply out (over `fetch`, or RPC).
+    pub(crate) async fn serve_command(&self, account: Option<&str>, key: Option<&str>, body: &str) -> CallResult {
+        let driver = self.driver.as_ref().map_err(|e| (500, e.clone()))?;
+        let command: Command = governor_core::json::from_str(body).map_err(|_| (400, "malformed command".into()))?;
+        let reply = driver.call(command, account, key.map(|k| Secret::new(k.to_owned()))).await;
+        serde_json::to_string(&reply.map_err(|e| (500, e.0))?).map_err(|e| (500, e.to_string()))
+    }
+}
+
 impl DurableObject for AccountObject {
     fn new(state: State, env: Env) -> Self {
         let raw = state._inner();
@@ -129,21 +133,17 @@ impl DurableObject for AccountObject {
         if let Some(served) = crate::deployment::singleton(&self.state.storage().sql(), &req).await {
             return served;
         }
-        let driver = match &self.driver {
-            Ok(d) => d,
-            Err(e) => return Response::error(e.clone(), 500),
-        };
-        let key = req.headers().get(KEY_HEADER).ok().flatten().map(Secret::new);
-        let command: Option<Command> = governor_core::json::from_str(&body_text(&req).await).ok();
-        let Some(command) = command else { return Response::error("malformed command", 400) };
+        let key = req.headers().get(KEY_HEADER).ok().flatten();
         let account = req.headers().get(ACCOUNT_HEADER).ok().flatten();
-        let reply = driver.call(command, account.as_deref(), key).await.map_err(worker_error)?;
-        Response::ok(serde_json::to_string(&reply).map_err(|e| worker::Error::RustError(e.to_string()))?)
+        match self.serve_command(account.as_deref(), key.as_deref(), &body_text(&req).await).await {
+            Ok(reply) => Response::ok(reply),
+            Err((status, message)) => Response::error(message, status),
+        }
     }
 
     async fn alarm(&self) -> Result<Response> {
         if let Ok(driver) = &self.driver {
-            driver.alarm().await.map_err(worker_error)?;
+            driver.alarm().await.map_err(|e| worker::Error::RustError(e.0))?;
         }
         Response::ok("")
     }

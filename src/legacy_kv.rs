@@ -73,7 +73,8 @@ const LEGACY_CURSOR_KEY: &str = "queue-cursor";
 impl LegacyKv {
     /// An account written by the previous release (one JSON value plus
     /// `job:*` keys) becomes rows of `store`; the old keys go in the same breath.
-    pub async fn migrate_into(&self, store: &crate::sql_store::SqlStore) -> worker::Result<()> {
+    pub async fn migrate_into(&self, sql: worker::SqlStorage) -> worker::Result<()> {
+        let store = crate::sql_store::SqlStore::open(sql)?;
         let stored = self.get(LEGACY_STATE_KEY).await.unwrap_or(None);
         let cursor = self.get(LEGACY_CURSOR_KEY).await.unwrap_or(None);
         let listed = self.list(LEGACY_JOB_PREFIX).await?;

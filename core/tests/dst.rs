@@ -234,3 +234,21 @@ fn known_bugs_stay_fixed() {
         panic!("{report}");
     }
 }
+
+/// The mutation check, kept: the invariants catch a broken executor. An
+/// object whose relay reports an accepted delivery as failed (what a driver
+/// that dropped its `Delivered` report does) sends the payload again, and a
+/// few seeds show it.
+#[test]
+fn a_broken_relay_report_is_caught() {
+    for seed in 0..16 {
+        let mut p = Params::from_seed(seed, false);
+        p.lying_relay = true;
+        let h = history(seed, 500, &p);
+        if let Err((_, msg)) = run(seed, &p, &h, true) {
+            assert!(msg.starts_with("relay: delivery"), "caught, but as: {msg}");
+            return;
+        }
+    }
+    panic!("no seed caught an object that drops its relay reports");
+}

@@ -76,6 +76,8 @@ pub struct Shared {
     pub faulted_runs: Vec<(Ms, Ms)>,
     pub starvable_listing: bool,
     pub lease_ttl_ms: Ms,
+    /// Report accepted deliveries as failed (see `Params::lying_relay`).
+    pub lying_relay: bool,
     /// What the driver's steps counted.
     pub stats: Stats,
     /// Permits held before the command being applied (id, adopted).
@@ -101,6 +103,7 @@ impl Shared {
             faulted_runs: Vec::new(),
             starvable_listing,
             lease_ttl_ms,
+            lying_relay: false,
             stats: Stats::default(),
             held_before: BTreeMap::new(),
             webhook: false,
@@ -276,6 +279,7 @@ impl Io for SimIo {
 
     async fn deliver(&self, delivery: &Delivery, _local_mode: bool, _timeout_ms: Ms) -> Attempt {
         match self.ask(Call::Deliver(delivery.clone())).await {
+            Answer::Delivered(Attempt::Status(200)) if self.0.borrow().lying_relay => Attempt::Status(503),
             Answer::Delivered(a) => a,
             _ => Attempt::Unreachable,
         }

@@ -97,6 +97,10 @@ pub struct Params {
     /// core/tests/dst_findings.rs); the bound then counts those runs' delay
     /// like a fault's.
     pub starvable_listing: bool,
+    /// A broken executor, to show the invariants catch one: the object's
+    /// relay reports a delivery the client's hook accepted as failed (as a
+    /// driver that dropped its `Delivered` report would). Never drawn.
+    pub lying_relay: bool,
 }
 
 impl Params {
@@ -156,6 +160,7 @@ impl Params {
             restart_mid_submit: strict,
             exact_idempotency_bound: strict,
             starvable_listing: strict,
+            lying_relay: false,
         }
     }
 }
@@ -603,6 +608,7 @@ impl World {
             + 2_000;
         let now = 1_700_000_000_000;
         let sh = Rc::new(RefCell::new(Shared::new(now, seed, p.starvable_listing, l.concurrency.lease_ttl_ms)));
+        sh.borrow_mut().lying_relay = p.lying_relay;
         let config = config(&p);
         let driver = Rc::new(Driver::new(SimIo(sh.clone()), config.clone()));
         let mut w = World {
