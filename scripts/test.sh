@@ -16,6 +16,8 @@ say "gate: cargo fmt --check"
 cargo fmt --all --check
 say "gate: no status or rate class spelled as a string outside its type (scripts/check-literals.sh)"
 bash scripts/check-literals.sh
+say "gate: layout (no new import cycle in core, src or sim; no new production file over 300 lines)"
+node scripts/layout.mjs
 say "gate: cargo clippy (warnings denied)"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 cargo clippy --quiet -p sync-governor --target wasm32-unknown-unknown -- -D warnings

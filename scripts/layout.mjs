@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+// The layout check (issue 15): per crate (core/src, src, sim/src), the
+// graph of `crate::` / `super::` references between source files, its
+// import cycles, and the production files over 300 lines (lines before a
+// `#[cfg(test)]` module; tests/ and benches/ are not production).
+//
+//   node scripts/layout.mjs            report, and fail on anything not in the baseline
+//   node scripts/layout.mjs --baseline write the baseline (scripts/layout-baseline.json)
+//
+// The baseline lists what the tree had when the check arrived; it may only
+// shrink: a new cycle (or a cycle with a file not in a known one) or a new
+// file over the bound fails.
+import { readFileSync, readdirSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { join, relative, dirname } from "node:path";
+
+const root = join(dirname(new URL(import.meta.url).pathname), "..");
+const CRATES = ["core/src", "src", "sim/src"];
+const MAX_LINES = 300;
+const BASELINE = join(root, "scripts/layout-baseline.json");
+
+function files(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...files(p));
+    else if (name.endsWith(".rs")) out.push(p);
+  }
+  return out;
+}
+
+// The module path of a file: core/src/a/b.rs and core/src/a/b/mod.rs are `a::b`.
+function modulePath(crateDir, file) {
+  const rel = relative(crateDir, file).replace(/\.rs$/, "").split("/");
+  if (rel[rel.length - 1] === "mod") rel.pop();
+  if (rel.length === 1 && ["lib", "main"].includes(rel[0])) return [];
+  return rel;
+}
+
+// Source without comments and string literals (so doc text is not an import).
+function code(text) {
+  return text
+    .replace(/\/\/[^\n]*/g, "")
+    .replace(/\/\*[\s\S]*?\*\//g, "")
+    .replace(/r#*"[\s\S]*?"#*/g, '""')
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""');
+}
+
+function productionLines(text) {
+  const lines = text.split("\n");
+  const cut = lines.findIndex((l) => /^\s*#\[cfg\(test\)\]/.test(l));
+  return cut < 0 ? lines.length - (lines[lines.length - 1] === "" ? 1 : 0) : cut;
+}
+
+// Every path a `use` tree names, expanded: `use crate::a::{b, c::d}` -> a::b, a::c::d.
+function usePaths(tree) {
+  tree = tree.replace(/\s+/g, "");
+  const brace = tree.indexOf("{");
+  if (brace < 0) return [tree.replace(/::\*$/, "").replace(/as\w+$/, "")];
+  const prefix = tree.slice(0, brace);
+  const inner = tree.slice(brace + 1, tree.lastIndexOf("}"));
+  const parts = [];
+  let depth = 0, start = 0;
+  for (let i = 0; i <= inner.length; i++) {
+    const ch = inner[i];
+    if (ch === "{") depth++;
+    else if (ch === "}") depth--;
+    else if ((ch === "," && depth === 0) || i === inner.length) {
+      if (i > start) parts.push(inner.slice(start, i));
+      start = i + 1;
+    }
+  }
+  return parts.flatMap((p) => (p === "self" ? [prefix.replace(/::$/, "")] : usePaths(prefix + p)));
+}
+
+function graph(crateDir) {
+  const all = files(join(root, crateDir));
+  const byModule = new Map(all.map((f) => [modulePath(join(root, crateDir), f).join("::"), f]));
+  const edges = new Map();
+  const resolve = (segs) => {
+    for (let n = segs.length; n > 0; n--) {
+      const f = byModule.get(segs.slice(0, n).join("::"));
+      if (f) return f;
+    }
+    return null;
+  };
+  for (const f of all) {
+    const here = modulePath(join(root, crateDir), f);
+    const isMod = /(^|\/)(mod|lib|main)\.rs$/.test(f);
+    const parent = isMod ? here : here.slice(0, -1);
+    const text = code(readFileSync(f, "utf8"));
+    const refs = [];
+    for (const m of text.matchAll(/\buse\s+((?:crate|super|self)::[^;]+);/g)) refs.push(...usePaths(m[1]));
+    for (const m of text.matchAll(/\b((?:crate|super)(?:::[A-Za-z_][A-Za-z0-9_]*)+)/g)) refs.push(m[1]);
+    const targets = new Set();
+    for (const r of refs) {
+      const segs = r.split("::");
+      let abs;
+      if (segs[0] === "crate") abs = segs.slice(1);
+      else if (segs[0] === "self") abs = [...(isMod ? here : here), ...segs.slice(1)];
+      else {
+        let base = parent.slice();
+        let i = 0;
+        while (segs[i] === "super") { base = base.slice(0, -1); i++; }
+        abs = [...base, ...segs.slice(i)];
+      }
+      const t = resolve(abs);
+      if (t && t !== f) targets.add(t);
+    }
+    edges.set(f, targets);
+  }
+  return { all, edges };
+}
+
+// Tarjan's strongly connected components; those of two or more files are cycles.
+function cycles(nodes, edges) {
+  let index = 0;
+  const idx = new Map(), low = new Map(), stack = [], on = new Set(), out = [];
+  const visit = (v) => {
+    idx.set(v, index); low.set(v, index); index++;
+    stack.push(v); on.add(v);
+    for (const w of edges.get(v) || []) {
+      if (!idx.has(w)) { visit(w); low.set(v, Math.min(low.get(v), low.get(w))); }
+      else if (on.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)));
+    }
+    if (low.get(v) === idx.get(v)) {
+      const scc = [];
+      let w;
+      do { w = stack.pop(); on.delete(w); scc.push(w); } while (w !== v);
+      if (scc.length > 1) out.push(scc.map((f) => relative(root, f)).sort());
+    }
+  };
+  for (const v of nodes) if (!idx.has(v)) visit(v);
+  return out;
+}
+
+const found = { cycles: [], large: {} };
+for (const c of CRATES) {
+  const { all, edges } = graph(c);
+  found.cycles.push(...cycles(all, edges));
+  for (const f of all) {
+    const n = productionLines(readFileSync(f, "utf8"));
+    if (n > MAX_LINES) found.large[relative(root, f)] = n;
+  }
+}
+
+if (process.argv.includes("--baseline")) {
+  writeFileSync(BASELINE, JSON.stringify(found, null, 2) + "\n");
+  console.log(`layout: baseline written (${found.cycles.length} cycles, ${Object.keys(found.large).length} files over ${MAX_LINES} lines)`);
+  process.exit(0);
+}
+
+const base = existsSync(BASELINE) ? JSON.parse(readFileSync(BASELINE, "utf8")) : { cycles: [], large: {} };
+const problems = [];
+for (const scc of found.cycles) {
+  const known = base.cycles.some((b) => scc.every((f) => b.includes(f)));
+  console.log(`${known ? "known" : "NEW"} cycle (${scc.length} files): ${scc.join(" <-> ")}`);
+  if (!known) problems.push(`a new import cycle: ${scc.join(", ")}`);
+}
+for (const [f, n] of Object.entries(found.large)) {
+  const known = f in base.large;
+  console.log(`${known ? "known" : "NEW"} file over ${MAX_LINES} lines: ${f} (${n})`);
+  if (!known) problems.push(`${f} has ${n} production lines (at most ${MAX_LINES})`);
+}
+if (problems.length) {
+  console.error(`layout: FAILED\n  ${problems.join("\n  ")}`);
+  process.exit(1);
+}
+console.log(`layout: ok (${found.cycles.length} known cycles, ${Object.keys(found.large).length} known large files; the baseline may only shrink)`);
