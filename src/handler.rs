@@ -78,6 +78,10 @@ async fn dispatch(
                 _ => Err(GovernorError::Internal("unexpected reply to status".into())),
             }
         }
+        Route::Ledger => {
+            let caller = authenticate(&req, config)?;
+            crate::ledger::serve(&req, env, config, origin, &caller, object_key(config, &caller)).await
+        }
         Route::Proxy(p) if p.kind == ProxyKind::Create => {
             // Callbacks and the queue's sealed key need a key: the deployment's when none is set.
             let config = crate::deployment::keyed(env, config).await?;
@@ -200,6 +204,10 @@ async fn proxy_request(
     let idempotency = admit.idempotency.clone();
     let class = admit.class.to_string();
     let mut admit = admit;
+    if creates {
+        let client = generate::client_name(&req, config, &caller);
+        admit.cost = Some(crate::cost::request(env, config, &caller, key, client, prepared.as_ref(), &admit).await);
+    }
     admit.tally = tally::take(&caller.account);
     let mut decision = Decision {
         config,

@@ -41,20 +41,20 @@ const SCHEMA: &[&str] = &[
 ];
 
 pub struct SqlStore {
-    sql: SqlStorage,
+    pub(crate) sql: SqlStorage,
     /// Rows skipped because they did not decode (since the object started).
     pub skipped: Cell<u32>,
 }
 
 /// One column of a raw row.
-fn col_str(row: &mut [V], i: usize) -> Option<String> {
+pub(crate) fn col_str(row: &mut [V], i: usize) -> Option<String> {
     match row.get_mut(i) {
         Some(V::String(s)) => Some(std::mem::take(s)),
         _ => None,
     }
 }
 
-fn col_u64(row: &[V], i: usize) -> Option<u64> {
+pub(crate) fn col_u64(row: &[V], i: usize) -> Option<u64> {
     match row.get(i) {
         Some(V::Integer(n)) => u64::try_from(*n).ok(),
         Some(V::Float(f)) if *f >= 0.0 => Some(*f as u64),
@@ -62,19 +62,19 @@ fn col_u64(row: &[V], i: usize) -> Option<u64> {
     }
 }
 
-fn err(e: worker::Error) -> StoreError {
+pub(crate) fn err(e: worker::Error) -> StoreError {
     StoreError(e.to_string())
 }
 
-fn int(v: u64) -> V {
+pub(crate) fn int(v: u64) -> V {
     V::Integer(i64::try_from(v).unwrap_or(i64::MAX))
 }
 
-fn text(s: &str) -> V {
+pub(crate) fn text(s: &str) -> V {
     V::String(s.to_owned())
 }
 
-fn json<T: serde::Serialize>(v: &T) -> V {
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> V {
     V::String(serde_json::to_string(v).unwrap_or_default())
 }
 
@@ -84,7 +84,7 @@ const ACCOUNT_META: &str = "object_account";
 impl SqlStore {
     /// Open the tables (creating them on first use).
     pub fn open(sql: SqlStorage) -> worker::Result<Self> {
-        for ddl in SCHEMA {
+        for ddl in SCHEMA.iter().chain(crate::sql_ledger::SCHEMA) {
             sql.exec(ddl, None)?;
         }
         Ok(SqlStore { sql, skipped: Cell::new(0) })
@@ -96,7 +96,12 @@ impl SqlStore {
 
     /// Rows as raw column values, each mapped by `f`; a row `f` rejects is
     /// skipped and counted.
-    fn rows<T>(&self, query: &str, bindings: Vec<V>, mut f: impl FnMut(&mut [V]) -> Option<T>) -> StoreResult<Vec<T>> {
+    pub(crate) fn rows<T>(
+        &self,
+        query: &str,
+        bindings: Vec<V>,
+        mut f: impl FnMut(&mut [V]) -> Option<T>,
+    ) -> StoreResult<Vec<T>> {
         let cursor = self.sql.exec(query, bindings).map_err(err)?;
         let mut out = Vec::new();
         for row in cursor.raw() {
@@ -109,11 +114,11 @@ impl SqlStore {
     }
 
     /// Decode the JSON of the first column, skipping what does not decode.
-    fn records<T: DeserializeOwned>(&self, query: &str, bindings: Vec<V>) -> StoreResult<Vec<T>> {
+    pub(crate) fn records<T: DeserializeOwned>(&self, query: &str, bindings: Vec<V>) -> StoreResult<Vec<T>> {
         self.rows(query, bindings, |r| governor_core::json::from_str(&col_str(r, 0)?).ok())
     }
 
-    fn exec(&self, query: &str, bindings: Vec<V>) -> worker::Result<()> {
+    pub(crate) fn exec(&self, query: &str, bindings: Vec<V>) -> worker::Result<()> {
         self.sql.exec(query, bindings).map(|_| ())
     }
 
@@ -200,6 +205,7 @@ impl SqlStore {
                     "DELETE FROM relayed WHERE generation = ? AND status = ?",
                     vec![text(generation), text(status.as_str())],
                 )?,
+                Write::Ledger(w) => self.write_ledger(w)?,
             }
         }
         Ok(())
@@ -333,5 +339,9 @@ impl Store for SqlStore {
             Some(d)
         })?;
         Ok(rows.into_iter().next())
+    }
+
+    fn ledger(&self) -> &dyn governor_core::ledger::LedgerStore {
+        self
     }
 }

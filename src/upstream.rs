@@ -21,6 +21,8 @@ struct Listed {
     status: Option<GenerationStatus>,
     #[serde(default)]
     model: Option<String>,
+    #[serde(default, rename = "outputDuration")]
+    output_duration: Option<serde_json::Value>,
 }
 
 /// Final statuses of `ids` (`GET /v2/generations?ids=...`); empty on failure
@@ -31,7 +33,14 @@ pub async fn statuses(base: &str, key: &Secret, ids: &[String], timeout_ms: u64)
         return Vec::new();
     };
     serde_json::from_slice::<Vec<Listed>>(&bytes)
-        .map(|v| v.into_iter().filter_map(|g| g.status.map(|status| Observed { id: g.id, status })).collect())
+        .map(|v| {
+            v.into_iter()
+                .filter_map(|g| {
+                    let output_ms = g.output_duration.as_ref().and_then(governor_core::budget::estimate::output_ms);
+                    g.status.map(|status| Observed { id: g.id, status, output_ms })
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -52,6 +61,19 @@ async fn send(req: Request, timeout_ms: u64) -> Option<(u16, Vec<u8>)> {
 /// within `timeout_ms`.
 pub async fn generation(base: &str, key: &Secret, id: &str, timeout_ms: u64) -> Option<String> {
     match get(&format!("{base}/v2/generate/{}", urlencode(id)), key, timeout_ms).await? {
+        (200..=299, bytes) => String::from_utf8(bytes).ok(),
+        _ => None,
+    }
+}
+
+/// Sync's estimate of a generate body (`POST /v2/analyze/cost`, which
+/// takes the body unchanged), if it answers 2xx within `timeout_ms`.
+pub async fn analyze_cost(base: &str, key: &Secret, body: &str, timeout_ms: u64) -> Option<String> {
+    let headers = Headers::new();
+    let _ = headers.set("x-api-key", key.expose());
+    let _ = headers.set("content-type", "application/json");
+    let req = request("POST", &format!("{base}/v2/analyze/cost"), &headers, Some(body), true)?;
+    match send(req, timeout_ms).await? {
         (200..=299, bytes) => String::from_utf8(bytes).ok(),
         _ => None,
     }

@@ -26,6 +26,9 @@ const RELAYED_HEADERS: [&str; 3] = ["content-type", "sync-signature", "x-signatu
 struct Payload {
     id: String,
     status: GenerationStatus,
+    /// Any JSON: read by `budget::estimate::output_ms` (hostile input).
+    #[serde(default, rename = "outputDuration")]
+    output_duration: Option<serde_json::Value>,
 }
 
 /// The callback URL to give Sync for an account, or `None` when the relay
@@ -104,7 +107,8 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config, token: &str) -
         }
         None => None,
     };
-    let command = Command::Webhook { generation: payload.id, status: payload.status, relay };
+    let output_ms = payload.output_duration.as_ref().and_then(governor_core::budget::estimate::output_ms);
+    let command = Command::Webhook { generation: payload.id, status: payload.status, relay, output_ms };
     account_client::call(env, &claims.account, None, &command).await?;
     Ok(respond::json_text(200, r#"{"ok":true}"#.into(), &Origin::None))
 }

@@ -96,6 +96,8 @@ pub struct AccountState {
     /// may still reach Sync, and when: their `Idempotency-Key` records stay
     /// until a complete listing begun after the release (persisted, bounded).
     pub(crate) released_keys: Vec<(PermitId, Ms)>,
+    /// Cost budgets, learned costs and the job ledger ([`crate::budget`]).
+    pub costs: crate::budget::costs::Costs,
 }
 
 /// What one command produced.
@@ -175,6 +177,12 @@ impl AccountState {
             metrics: meta_value(&meta, "metrics"),
             announced_at: meta_value(&meta, "announced_at"),
             released_keys: meta_value(&meta, "released_keys"),
+            costs: crate::budget::costs::Costs::restore(
+                meta_value(&meta, "cost_book"),
+                meta_value(&meta, "cost_learned"),
+                meta_value(&meta, "cost_overrides"),
+                crate::ledger::Ledger::restore(store.ledger().ledger_open()?, meta_value(&meta, "ledger")),
+            ),
             ..AccountState::default()
         };
         // An in-flight key whose permit is gone (a skipped row, an older
@@ -217,6 +225,10 @@ impl AccountState {
             ("paused", json(&self.paused)),
             ("announced_at", json(&self.announced_at)),
             ("released_keys", json(&self.released_keys)),
+            ("cost_book", json(&self.costs.book)),
+            ("cost_learned", json(&self.costs.learned)),
+            ("cost_overrides", json(&self.costs.overrides)),
+            ("ledger", json(&self.costs.ledger.totals)),
         ]
     }
 
@@ -239,7 +251,7 @@ impl AccountState {
     }
 
     /// Everything that changed since the last flush, as rows.
-    fn flush(&mut self, now: Ms) -> Vec<Write> {
+    fn flush(&mut self, limits: &Limits, now: Ms) -> Vec<Write> {
         let mut writes = std::mem::take(&mut self.journal);
         writes.extend(self.queue.take_writes());
         writes.extend(self.outbox.take_writes());
@@ -251,9 +263,12 @@ impl AccountState {
             }
             seen.insert(p.id, p.clone());
         }
-        for id in self.written_permits.keys().filter(|id| !seen.contains_key(id)) {
+        for (id, gone) in self.written_permits.iter().filter(|(id, _)| !seen.contains_key(id)) {
             writes.push(Write::DeletePermit(*id));
+            // However the permit ended, its job's row closes with it.
+            self.costs.permit_gone(&limits.costs, gone, now);
         }
+        writes.extend(self.costs.ledger.take_writes().into_iter().map(Write::Ledger));
         self.written_permits = seen;
         for (key, value) in self.meta_values() {
             if self.written.get(key) != Some(&value) {
@@ -294,6 +309,7 @@ pub fn apply(
     let result = match command {
         Command::Admin(cmd) => state.admin(base, limits, store, now, cmd),
         Command::Status => Ok(Reply::Status(state.status(base, limits, now))),
+        Command::Ledger { query, client } => state.costs.page(store.ledger(), &query, client.as_deref()),
         command => state.step(limits, store, now, jitter, command, &mut effects),
     };
     let mut reply = match result {
@@ -312,7 +328,7 @@ pub fn apply(
     if let Err(StoreError(_)) = state.compact(limits, store, now) {
         // A sweep that could not read is tried again on the next command.
     }
-    let writes = state.flush(now);
+    let writes = state.flush(limits, now);
     // An operator's new limits count for the next alarm too (a raised cap
     // lets queued work go at once).
     let changed = if matches!(reply, Reply::Admin(crate::ops::AdminReply::Limits { .. })) {
@@ -353,11 +369,11 @@ impl AccountState {
                 Reply::Ack { released: 0 }
             }
             Command::Observe { generations } => {
-                Reply::Ack { released: self.release_terminal(store, &generations, now)?.len() as u32 }
+                Reply::Ack { released: self.release_terminal(limits, store, &generations, now)?.len() as u32 }
             }
-            Command::Webhook { generation, status, relay } => {
-                let seen = Observed { id: generation, status };
-                let freed = self.release_terminal(store, std::slice::from_ref(&seen), now)?;
+            Command::Webhook { generation, status, relay, output_ms } => {
+                let seen = Observed { id: generation, status, output_ms };
+                let freed = self.release_terminal(limits, store, std::slice::from_ref(&seen), now)?;
                 let released = freed.len() as u32;
                 if let Some(r) = relay {
                     self.relay_once(limits, store, now, seen, r)?;
@@ -366,6 +382,7 @@ impl AccountState {
             }
             Command::Reconciled { listed_from, active, complete, ended } => {
                 self.jobs_ended(store, &ended, now)?;
+                self.costs_saw(limits, &ended, now);
                 let active: Vec<(String, Option<String>)> = active.into_iter().map(|a| (a.id, a.model)).collect();
                 let (gone, adopted) = if complete {
                     let (gone, adopted) = self.permits.reconcile(&limits.concurrency, &active, listed_from, now);
@@ -409,6 +426,7 @@ impl AccountState {
             Command::UpstreamLimited { class, kind, permit, retry_after_ms } => {
                 self.metrics.upstream_429();
                 if let Some(p) = permit {
+                    self.costs.upstream_429(p);
                     self.permits.release(p);
                     self.idempotency.settle(p, None, None, now, &limits.idempotency);
                 }
@@ -477,16 +495,23 @@ impl AccountState {
                 }
                 Reply::Ack { released: 0 }
             }
-            Command::Status | Command::Admin(_) => Reply::Ack { released: 0 },
+            Command::Status | Command::Admin(_) | Command::Ledger { .. } => Reply::Ack { released: 0 },
         })
     }
 
     /// Release the permits of generations seen in a terminal status, learn
     /// how long they took, and give queued jobs that submitted them their
     /// final status.
-    fn release_terminal(&mut self, store: &dyn Store, seen: &[Observed], now: Ms) -> StoreResult<Vec<Permit>> {
+    fn release_terminal(
+        &mut self,
+        limits: &Limits,
+        store: &dyn Store,
+        seen: &[Observed],
+        now: Ms,
+    ) -> StoreResult<Vec<Permit>> {
         let ended: Vec<Observed> = seen.iter().filter(|o| o.status.is_terminal()).cloned().collect();
         self.jobs_ended(store, &ended, now)?;
+        self.costs_saw(limits, &ended, now);
         let mut freed: Vec<Permit> = Vec::new();
         for o in &ended {
             match self.permits.release_generation(&o.id) {
@@ -616,9 +641,11 @@ impl AccountState {
         now: Ms,
     ) -> StoreResult<u32> {
         self.permits.bind(&limits.concurrency, permit, generation, now);
+        self.costs.bound(permit, generation, now);
         let Some(status) = self.take_recent_end(generation) else { return Ok(0) };
-        let ended = Observed { id: generation.to_owned(), status };
+        let ended = Observed { id: generation.to_owned(), status, output_ms: None };
         self.jobs_ended(store, std::slice::from_ref(&ended), now)?;
+        self.costs_saw(limits, std::slice::from_ref(&ended), now);
         Ok(u32::from(self.permits.release_generation(generation).is_some()))
     }
 
@@ -821,6 +848,7 @@ impl AccountState {
             self.sweep_at = now + SWEEP_EVERY_MS;
             let permits = &self.permits;
             self.idempotency.expire(store, now, &limits.idempotency, |g| permits.holds_generation(g))?;
+            self.costs.ledger.sweep(store.ledger(), now, limits.costs.retention_days)?;
             let horizon = now.saturating_sub(limits.relay.dedupe_ttl_ms);
             let expired = store.relayed_older_than(horizon, 256)?;
             let touched = |g: &String, s: &GenerationStatus| {

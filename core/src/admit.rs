@@ -50,6 +50,11 @@ impl AccountState {
                 refuse(at, Reason::Rate, bucket.as_str(), rate.limit);
             }
         }
+        if req.permit {
+            if let Err(b) = self.cost_check(limits, req.cost.as_ref(), req.model.as_deref(), now) {
+                refuse(b.retry_at, b.reason, &b.policy, 0);
+            }
+        }
         if req.permit && (!self.permits.has_room(&limits.concurrency) || self.reconcile.is_full(now)) {
             refuse(self.next_permit_free(now), Reason::Concurrency, CONCURRENCY, limits.concurrency.cap);
         }
@@ -227,13 +232,18 @@ impl AccountState {
     /// Spend the budget and reserve the permit.
     fn commit(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest, stale: Option<&IdempotencyRecord>) -> Admitted {
         self.spend(limits, &req.class, now);
+        let mut received = now;
         if let Some(t) = req.hold.as_ref().and_then(|h| h.ticket) {
             if let Some(h) = self.held.iter().find(|h| h.ticket == t) {
                 self.metrics.held_wait(now.saturating_sub(h.since));
+                received = h.since;
             }
             self.held.retain(|h| h.ticket != t);
         }
         let permit = req.permit.then(|| self.permits.reserve(&limits.concurrency, now, req.model.clone()));
+        if let Some(p) = permit {
+            self.cost_admitted(limits, req.cost.as_ref(), req.model.as_deref(), p, received, now);
+        }
         if let (Some(p), Some(key)) = (permit, &req.idempotency) {
             self.idempotency.begin(key, p, now, stale);
         }

@@ -52,6 +52,9 @@ pub struct Limits {
     /// `CLIENT_LIMITS`: what each client of an account may take.
     #[serde(default)]
     pub clients: crate::shares::limits::ClientLimits,
+    /// `PRICES`, the account's budgets, `LEDGER_RETENTION_DAYS`.
+    #[serde(default)]
+    pub costs: crate::budget::vars::CostConfig,
 }
 
 impl Limits {
@@ -493,6 +496,7 @@ impl Config {
             idempotency,
             shadow,
             sources,
+            costs: crate::budget::vars::CostConfig::from_vars(&|k| v.get(k)).map_err(|(var, e)| err(var, e))?,
             clients: match v.get("CLIENT_LIMITS") {
                 None => Default::default(),
                 Some(raw) => crate::shares::limits::ClientLimits::parse(&raw).map_err(|e| err("CLIENT_LIMITS", e))?,
@@ -655,6 +659,7 @@ impl Limits {
             shadow: false,
             sources: VarSources::default(),
             clients: Default::default(),
+            costs: Default::default(),
         }
     }
 }

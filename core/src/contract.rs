@@ -48,7 +48,14 @@ pub enum Command {
     UpstreamLimited { class: RateClass, kind: LimitKind, permit: Option<PermitId>, retry_after_ms: Option<Ms> },
     /// A verified webhook from Sync: free the generation's permit and, if
     /// the client gave its own `webhookUrl`, queue the payload for it.
-    Webhook { generation: String, status: GenerationStatus, relay: Option<RelayRequest> },
+    Webhook {
+        generation: String,
+        status: GenerationStatus,
+        relay: Option<RelayRequest>,
+        /// The payload's `outputDuration`, in milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output_ms: Option<u64>,
+    },
     /// The object listed Sync's active generations (the listing began at
     /// `listed_from`; `complete` is false when paging stopped early), and
     /// looked up the final status of those that ended unseen (`ended`).
@@ -75,6 +82,11 @@ pub enum Command {
     /// One relay delivery attempt ended.
     #[serde(skip)]
     Delivered { id: u64, attempt: Attempt },
+    /// A page of the job ledger. `query` was checked by the Worker
+    /// ([`crate::ledger::LedgerQuery::parse`]); `client`: the caller's own
+    /// rows only, `None` for every client's (the admin key, or the
+    /// account's own Sync key in pass-through mode).
+    Ledger { query: String, client: Option<String> },
     /// A held request gave up (client gone or deadline passed).
     Unhold {
         ticket: u64,
@@ -155,6 +167,25 @@ pub struct AdmitRequest {
     /// added latency), counted with this admission.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tally: Option<crate::metrics::Tally>,
+    /// A create's cost: its client, its client's budgets and Sync's
+    /// estimate when the Worker asked for one ([`crate::budget`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostRequest>,
+}
+
+/// What the account needs to price and budget a create.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostRequest {
+    pub client: String,
+    /// Sync's estimate (`POST /v2/analyze/cost`), when it answered.
+    #[serde(default)]
+    pub sync_estimate: Option<crate::budget::MicroUsd>,
+    /// The client's budgets (`CLIENT_LIMITS` usdPerDay / usdPerMonth).
+    #[serde(default)]
+    pub budgets: crate::budget::BudgetLimits,
+    /// The queue ticket or the client's `Idempotency-Key`.
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 /// A held request's place in line.
@@ -307,6 +338,9 @@ pub struct RelayRequest {
 pub struct Observed {
     pub id: String,
     pub status: GenerationStatus,
+    /// Sync's `outputDuration` in milliseconds, when the body had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_ms: Option<u64>,
 }
 
 /// Which kind of upstream limit refused.
@@ -347,6 +381,16 @@ pub enum Reply {
     Admin(crate::ops::AdminReply),
     /// The account's metrics, for the Worker to render.
     Metrics(crate::metrics::MetricsView),
+    /// A page of the job ledger, encoded as asked.
+    Ledger(LedgerPage),
+}
+
+/// A ledger page as the Worker sends it on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerPage {
+    pub content_type: String,
+    pub body: String,
+    pub next_cursor: Option<String>,
 }
 
 /// The Worker's reading of a [`Reply`]: status and admin views stay the
@@ -367,6 +411,7 @@ pub enum WireReply {
     Refused(Refusal),
     Admin(Box<serde_json::value::RawValue>),
     Metrics(crate::metrics::MetricsView),
+    Ledger(LedgerPage),
 }
 
 /// A refusal that is not about capacity.
@@ -421,6 +466,11 @@ pub enum Reason {
     /// More are waiting in the account's line than it tracks
     /// ([`crate::shed::MAX_AHEAD`]): the wait is longer than any estimate.
     LineFull,
+    /// A cost budget (the account's or the client's) cannot cover the
+    /// create's estimate until it renews.
+    BudgetExhausted,
+    /// A budget applies but nothing can estimate the create's cost.
+    CostUnknown,
 }
 
 impl Reason {
@@ -434,6 +484,8 @@ impl Reason {
             Reason::IdempotencyFull => "idempotency_full",
             Reason::Paused => "paused",
             Reason::LineFull => "line_full",
+            Reason::BudgetExhausted => "budget_exhausted",
+            Reason::CostUnknown => "cost_unknown",
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum GovernorError {
     /// The route exists; what it names does not (a ticket, a permit).
     Unknown(&'static str),
     OriginNotAllowed,
+    /// A client asked for another client's ledger rows.
+    OtherClientsRows,
     NotFound,
     MethodNotAllowed,
     AmbiguousPath,
@@ -46,8 +48,8 @@ impl GovernorError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Unauthorized(_) | Self::BadWebhook(_) | Self::AdminUnauthorized => 401,
-            Self::Limited(r) if r.reason == Reason::Paused => 503,
-            Self::OriginNotAllowed => 403,
+            Self::Limited(r) if matches!(r.reason, Reason::Paused | Reason::CostUnknown) => 503,
+            Self::OriginNotAllowed | Self::OtherClientsRows => 403,
             Self::NotFound | Self::Unknown(_) => 404,
             Self::MethodNotAllowed => 405,
             Self::BadRequest(_) | Self::AmbiguousPath => 400,
@@ -67,7 +69,10 @@ impl GovernorError {
             Self::Unauthorized(AuthError::Unknown) => "invalid_api_key",
             Self::AdminUnauthorized => "admin_unauthorized",
             Self::Limited(r) if r.reason == Reason::Paused => "account_paused",
+            Self::Limited(r) if r.reason == Reason::BudgetExhausted => "budget_exhausted",
+            Self::Limited(r) if r.reason == Reason::CostUnknown => "cost_unknown",
             Self::OriginNotAllowed => "origin_not_allowed",
+            Self::OtherClientsRows => "forbidden",
             Self::NotFound | Self::Unknown(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BadRequest(_) => "invalid_request",
@@ -95,6 +100,7 @@ impl GovernorError {
             Self::Unauthorized(AuthError::Unknown) => "unknown API key".into(),
             Self::AdminUnauthorized => "admin routes need the admin key (GOVERNOR_ADMIN_KEY)".into(),
             Self::OriginNotAllowed => "this origin is not allowed (ALLOWED_ORIGINS)".into(),
+            Self::OtherClientsRows => "a client key sees its own ledger rows only".into(),
             Self::NotFound => "no such route: the governor serves /v2/* and /governor/v1/*".into(),
             Self::Unknown(what) => format!("no such {what}"),
             Self::MethodNotAllowed => "method not allowed on this route".into(),
@@ -118,6 +124,14 @@ impl GovernorError {
                     "more than {} requests are waiting in the account's line; retry later",
                     crate::shed::MAX_AHEAD
                 ),
+                Reason::BudgetExhausted => format!(
+                    "the cost budget '{}' cannot cover this generation's estimate; it renews at {}",
+                    r.policy,
+                    crate::time::rfc3339(r.retry_at_ms)
+                ),
+                Reason::CostUnknown => "a cost budget applies but this generation's cost cannot be estimated \
+                                        (Sync's estimate did not answer, no completed job of this model, no PRICES entry)"
+                    .into(),
                 Reason::IdempotencyFull => format!(
                     "the account's idempotency store is full (policy '{}', bound {}); retry without Idempotency-Key or later",
                     r.policy, r.limit
@@ -203,6 +217,17 @@ impl From<ConfigError> for GovernorError {
 impl From<AuthError> for GovernorError {
     fn from(e: AuthError) -> Self {
         Self::Unauthorized(e)
+    }
+}
+
+impl From<crate::ledger::QueryError> for GovernorError {
+    fn from(e: crate::ledger::QueryError) -> Self {
+        match e {
+            crate::ledger::QueryError::OtherClient => GovernorError::OtherClientsRows,
+            crate::ledger::QueryError::Invalid { param, problem } => {
+                GovernorError::BadRequest(format!("ledger query parameter '{param}' {problem}"))
+            }
+        }
     }
 }
 

@@ -20,6 +20,8 @@ pub enum Route {
     Proxy(Proxy),
     /// `GET /governor/v1/status`.
     Status,
+    /// `GET /governor/v1/ledger`: the job ledger, paged.
+    Ledger,
     /// `GET /governor/v1/health` (no auth).
     Health,
     /// `POST /governor/v1/webhook/{token}`: Sync's callback.
@@ -69,6 +71,7 @@ pub fn route(method: &str, path: &str, limits: &Limits) -> Route {
     }
     match path {
         "/governor/v1/status" => return if method == "GET" { Route::Status } else { Route::MethodNotAllowed },
+        "/governor/v1/ledger" => return if method == "GET" { Route::Ledger } else { Route::MethodNotAllowed },
         "/governor/v1/health" => return if method == "GET" { Route::Health } else { Route::MethodNotAllowed },
         "/governor/v1/metrics" => return if method == "GET" { Route::Metrics } else { Route::MethodNotAllowed },
         _ => {}
@@ -268,6 +271,8 @@ mod tests {
         assert_eq!(r("GET", "/v2/../admin"), Route::Ambiguous);
         assert_eq!(r("POST", "/governor/v1/status"), Route::MethodNotAllowed);
         assert_eq!(r("GET", "/governor/v1/status"), Route::Status);
+        assert_eq!(r("GET", "/governor/v1/ledger"), Route::Ledger);
+        assert_eq!(r("POST", "/governor/v1/ledger"), Route::MethodNotAllowed);
         assert_eq!(r("OPTIONS", "/v2/generate"), Route::Preflight);
         assert_eq!(r("OPTIONS", "/nowhere"), Route::NotFound);
         assert_eq!(r("POST", "/governor/v1/webhook/abc.def"), Route::Webhook("abc.def".into()));

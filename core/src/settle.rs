@@ -13,6 +13,16 @@ struct Generation {
     id: String,
     #[serde(default)]
     status: Option<GenerationStatus>,
+    /// Any JSON (Sync's answers are hostile input): read by
+    /// [`crate::budget::estimate::output_ms`].
+    #[serde(default, rename = "outputDuration")]
+    output_duration: Option<serde_json::Value>,
+}
+
+impl Generation {
+    fn output_ms(&self) -> Option<u64> {
+        self.output_duration.as_ref().and_then(crate::budget::estimate::output_ms)
+    }
 }
 
 /// One generation, or a list of them: what a Sync response body holds.
@@ -95,8 +105,10 @@ pub fn ended_in_create(status: u16, body: &[u8]) -> Option<Command> {
         return None;
     }
     match one_or_many(body) {
-        Ok(OneOrMany::One(Generation { id, status: Some(s) })) if s.is_terminal() => {
-            Some(Command::Observe { generations: vec![Observed { id, status: s }] })
+        Ok(OneOrMany::One(g)) if g.status.as_ref().is_some_and(GenerationStatus::is_terminal) => {
+            let output_ms = g.output_ms();
+            let status = g.status.unwrap_or(GenerationStatus::Completed);
+            Some(Command::Observe { generations: vec![Observed { id: g.id, status, output_ms }] })
         }
         _ => None,
     }
@@ -120,7 +132,10 @@ pub fn observed(body: &[u8], held: &[String]) -> Option<Command> {
     let seen: Vec<Observed> = generations
         .into_iter()
         .filter(|g| held.contains(&g.id))
-        .filter_map(|g| g.status.filter(GenerationStatus::is_terminal).map(|status| Observed { id: g.id, status }))
+        .filter_map(|g| {
+            let output_ms = g.output_ms();
+            g.status.filter(GenerationStatus::is_terminal).map(|status| Observed { id: g.id, status, output_ms })
+        })
         .collect();
     (!seen.is_empty()).then_some(Command::Observe { generations: seen })
 }
@@ -170,7 +185,7 @@ mod tests {
         assert_eq!(
             observed(list, &held),
             Some(Command::Observe {
-                generations: vec![Observed { id: "a".into(), status: GenerationStatus::Completed }]
+                generations: vec![Observed { id: "a".into(), status: GenerationStatus::Completed, output_ms: None }]
             })
         );
         assert_eq!(observed(list, &[]), None);

@@ -12,6 +12,7 @@
 //! | `job_bodies` | a waiting job's request body | never (read at dispatch) |
 //! | `outbox` | relay delivery (URL, headers, body) | schedule only (no body) |
 //! | `relayed` | (generation, status) already relayed, for a TTL | never (read by key) |
+//! | `ledger` | generation job: its times, status, estimated and settled cost | open rows only |
 //!
 //! The Durable Object implements [`Store`] over its SQLite storage; the
 //! in-memory [`MemStore`] lets native tests run whole histories and restart
@@ -144,6 +145,8 @@ pub enum Write {
         generation: String,
         status: GenerationStatus,
     },
+    /// A change to the job ledger ([`crate::ledger`]).
+    Ledger(crate::ledger::LedgerWrite),
 }
 
 /// The reads the core needs. Loading reads the hot part once; the rest is
@@ -172,6 +175,8 @@ pub trait Store {
     fn relayed(&self, generation: &str, status: &GenerationStatus) -> StoreResult<Option<Ms>>;
     /// Up to `limit` remembered ends relayed before `before`, oldest first.
     fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, GenerationStatus)>>;
+    /// The job ledger's table.
+    fn ledger(&self) -> &dyn crate::ledger::LedgerStore;
 }
 
 /// The tables in memory: the store of native tests and the simulation.
@@ -187,6 +192,7 @@ pub struct MemStore {
     pub outbox: BTreeMap<u64, Delivery>,
     /// (generation, status) → when it was relayed.
     pub relayed: BTreeMap<(String, GenerationStatus), Ms>,
+    pub ledger: crate::ledger::MemLedger,
 }
 
 impl MemStore {
@@ -243,6 +249,7 @@ impl MemStore {
                 Write::DeleteRelayed { generation, status } => {
                     self.relayed.remove(&(generation, status));
                 }
+                Write::Ledger(w) => self.ledger.write(std::slice::from_ref(&w)),
             }
         }
     }
@@ -346,5 +353,9 @@ impl Store for MemStore {
         // As the SQL store orders them: by time, then by spelling.
         old.sort_by(|(a, at), (b, bt)| (at, &a.0, a.1.as_str()).cmp(&(bt, &b.0, b.1.as_str())));
         Ok(old.into_iter().take(limit as usize).map(|(k, _)| k.clone()).collect())
+    }
+
+    fn ledger(&self) -> &dyn crate::ledger::LedgerStore {
+        &self.ledger
     }
 }

@@ -116,7 +116,7 @@ proptest! {
                 2 => {
                     if !bound.is_empty() {
                         let id = bound.remove(0);
-                        let obs = Command::Observe { generations: vec![Observed { id, status: GenerationStatus::Completed }] };
+                        let obs = Command::Observe { generations: vec![Observed { id, status: GenerationStatus::Completed, output_ms: None }] };
                         st.apply(&limits, now, 0.5, obs);
                     }
                 }
@@ -144,7 +144,7 @@ fn concurrency_retry_after_comes_from_observed_durations() {
             &limits,
             t + 8_000,
             0.5,
-            Command::Webhook { generation: id, status: GenerationStatus::Completed, relay: None },
+            Command::Webhook { generation: id, status: GenerationStatus::Completed, relay: None, output_ms: None },
         );
     }
     let t = 100_000;

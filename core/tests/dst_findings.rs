@@ -54,7 +54,7 @@ fn a_queued_job_whose_outcome_is_unknown_keeps_its_permit() {
         &l,
         3,
         0.5,
-        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None },
+        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None, output_ms: None },
     );
     let Reply::Dispatch(job) = acc.apply(&l, 4, 0.5, Command::Dispatch) else { panic!("no job handed out") };
     // Sync created it, but the answer never came back.
@@ -175,7 +175,7 @@ fn a_resumed_submission_answered_429_keeps_its_permit() {
         &l,
         3,
         0.5,
-        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None },
+        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None, output_ms: None },
     );
     let Reply::Dispatch(first) = acc.apply(&l, 4, 0.5, Command::Dispatch) else { panic!("no job handed out") };
     // The object restarts while the first send is on the wire (and creates it).
@@ -204,7 +204,7 @@ fn a_queued_job_answered_with_an_ended_generation_frees_its_permit() {
         &l,
         3,
         0.5,
-        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None },
+        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None, output_ms: None },
     );
     let Reply::Dispatch(job) = acc.apply(&l, 4, 0.5, Command::Dispatch) else { panic!("no job handed out") };
     let outcome = DispatchOutcome::Ended { generation: "g9".into(), status: GenerationStatus::Failed };

@@ -31,7 +31,12 @@ fn bind(l: &Limits, st: &mut MemAccount, now: u64, permit: u64, id: &str) {
 }
 
 fn end(l: &Limits, st: &mut MemAccount, now: u64, id: &str) {
-    st.apply(l, now, 0.5, Command::Webhook { generation: id.into(), status: GenerationStatus::Completed, relay: None });
+    st.apply(
+        l,
+        now,
+        0.5,
+        Command::Webhook { generation: id.into(), status: GenerationStatus::Completed, relay: None, output_ms: None },
+    );
 }
 
 #[test]

@@ -44,7 +44,7 @@ fn pages_then_lookup_then_converge() {
         panic!("the presumed ended are looked up")
     };
     assert_eq!(ids, vec!["gone".to_owned()]);
-    let ended = vec![Observed { id: "gone".into(), status: GenerationStatus::Completed }];
+    let ended = vec![Observed { id: "gone".into(), status: GenerationStatus::Completed, output_ms: None }];
     assert_eq!(acc.apply(&l, 13, 0.5, Command::LookedUp { ended }), Reply::List(ListStep::Done));
     let gens: Vec<String> = acc.state.permits.held().iter().filter_map(|p| p.generation().map(str::to_owned)).collect();
     assert_eq!(gens, vec!["a".to_owned(), "outside".to_owned()], "gone released, outside adopted");

@@ -38,7 +38,7 @@ fn webhook_before_dispatched_leaks_the_permit() {
         &l,
         3,
         0.5,
-        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None },
+        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None, output_ms: None },
     );
     let Reply::Dispatch(job) = acc.apply(&l, 4, 0.5, Command::Dispatch) else { panic!() };
     // Sync created "gq" and it failed at once; its webhook beats the create's answer.
@@ -46,7 +46,7 @@ fn webhook_before_dispatched_leaks_the_permit() {
         &l,
         5,
         0.5,
-        Command::Webhook { generation: "gq".into(), status: GenerationStatus::Failed, relay: None },
+        Command::Webhook { generation: "gq".into(), status: GenerationStatus::Failed, relay: None, output_ms: None },
     );
     assert_eq!(r, Reply::Ack { released: 0 });
     let created = DispatchOutcome::Created { generation: "gq".into() };
@@ -90,7 +90,12 @@ fn outbox_id_reused_when_meta_is_behind() {
         &l,
         0,
         0.5,
-        Command::Webhook { generation: "g".into(), status: GenerationStatus::Completed, relay: relay("first") },
+        Command::Webhook {
+            generation: "g".into(),
+            status: GenerationStatus::Completed,
+            relay: relay("first"),
+            output_ms: None,
+        },
     );
     acc.store.meta.remove("relay"); // as if the command's last (meta) write was lost
     acc.restart(&l);
@@ -98,7 +103,12 @@ fn outbox_id_reused_when_meta_is_behind() {
         &l,
         1,
         0.5,
-        Command::Webhook { generation: "h".into(), status: GenerationStatus::Completed, relay: relay("second") },
+        Command::Webhook {
+            generation: "h".into(),
+            status: GenerationStatus::Completed,
+            relay: relay("second"),
+            output_ms: None,
+        },
     );
     let bodies: Vec<_> = acc.store.outbox.values().map(|d| d.body.clone()).collect();
     assert_eq!(bodies.len(), 2, "the first payload was overwritten");
@@ -139,6 +149,7 @@ fn tick_loads_every_due_body_at_once() {
                 generation: format!("g{i}"),
                 status: GenerationStatus::Completed,
                 relay: Some(RelayRequest { url: "https://c/h".into(), body: body.clone(), headers: vec![] }),
+                output_ms: None,
             },
         );
     }
@@ -181,6 +192,7 @@ fn hostile_legacy_values() {
                     generation: "g".into(),
                     status: GenerationStatus::Completed,
                     relay: Some(RelayRequest { url: "u".into(), body: "b".into(), headers: vec![] }),
+                    output_ms: None,
                 },
             ] {
                 acc.apply(&l, now, 0.5, cmd);
@@ -202,7 +214,7 @@ fn interrupted_submission_is_not_in_next_wake() {
         &l,
         3,
         0.5,
-        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None },
+        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None, output_ms: None },
     );
     let Reply::Dispatch(_) = acc.apply(&l, 4, 0.5, Command::Dispatch) else { panic!() };
     acc.restart(&l); // died mid-submit
@@ -224,7 +236,7 @@ fn interrupted_submission_whose_permit_expired_becomes_cancelable() {
         &l,
         3,
         0.5,
-        Command::Webhook { generation: "a".into(), status: GenerationStatus::Completed, relay: None },
+        Command::Webhook { generation: "a".into(), status: GenerationStatus::Completed, relay: None, output_ms: None },
     );
     let Reply::Dispatch(_) = acc.apply(&l, 4, 0.5, Command::Dispatch) else { panic!() };
     acc.restart(&l); // died while the POST was on its way: Sync may have created it

@@ -30,6 +30,7 @@ fn relayed_webhook(generation: &str, status: &str) -> Command {
             body: format!(r#"{{"id":"{generation}","status":"{status}"}}"#),
             headers: Vec::new(),
         }),
+        output_ms: None,
     }
 }
 
@@ -125,7 +126,12 @@ impl Driver {
             Op::End => match self.generations.first().cloned() {
                 Some(id) => {
                     self.generations.remove(0);
-                    Command::Webhook { generation: id, status: GenerationStatus::Completed, relay: None }
+                    Command::Webhook {
+                        generation: id,
+                        status: GenerationStatus::Completed,
+                        relay: None,
+                        output_ms: None,
+                    }
                 }
                 None => Command::Tick,
             },
@@ -286,7 +292,12 @@ fn the_idempotency_table_is_bounded_and_expires() {
     assert_eq!(acc.store.idempotency.len(), 5, "their generations still run");
     // ...and the sweep frees the table once they ended.
     for i in 0..5 {
-        let end = Command::Webhook { generation: format!("g{i}"), status: GenerationStatus::Completed, relay: None };
+        let end = Command::Webhook {
+            generation: format!("g{i}"),
+            status: GenerationStatus::Completed,
+            relay: None,
+            output_ms: None,
+        };
         acc.apply(&l, 70_000, 0.5, end);
     }
     acc.apply(&l, 140_000, 0.5, Command::Tick);
@@ -332,7 +343,9 @@ fn queued_bodies_live_in_their_rows_and_the_queue_is_bounded_in_bytes() {
         &l,
         30,
         0.5,
-        Command::Observe { generations: vec![Observed { id: "g0".into(), status: GenerationStatus::Completed }] },
+        Command::Observe {
+            generations: vec![Observed { id: "g0".into(), status: GenerationStatus::Completed, output_ms: None }],
+        },
     );
     let Reply::Dispatch(job) = acc.apply(&l, 31, 0.5, Command::Dispatch) else { panic!("no job handed out") };
     assert_eq!(job.body, body);
@@ -348,7 +361,7 @@ fn queued_bodies_live_in_their_rows_and_the_queue_is_bounded_in_bytes() {
         &l,
         34,
         0.5,
-        Command::Webhook { generation: "g9".into(), status: GenerationStatus::Completed, relay: None },
+        Command::Webhook { generation: "g9".into(), status: GenerationStatus::Completed, relay: None, output_ms: None },
     );
     let Reply::Ticket(t) = acc.apply(&l, 35, 0.5, Command::Ticket { ticket: job.ticket, client: None }) else {
         panic!()
@@ -417,7 +430,8 @@ fn a_webhook_that_overtakes_its_bind_still_frees_the_permit() {
     let l = limits();
     let mut acc = MemAccount::default();
     let Reply::Admitted(a) = acc.apply(&l, 0, 0.5, Command::Admit(generate())) else { panic!() };
-    let webhook = Command::Webhook { generation: "g1".into(), status: GenerationStatus::Completed, relay: None };
+    let webhook =
+        Command::Webhook { generation: "g1".into(), status: GenerationStatus::Completed, relay: None, output_ms: None };
     assert_eq!(acc.apply(&l, 5, 0.5, webhook), Reply::Ack { released: 0 });
     let bind = Command::Bind { permit: a.permit.unwrap(), generation: "g1".into(), replay: None };
     assert_eq!(acc.apply(&l, 6, 0.5, bind), Reply::Ack { released: 1 });

@@ -112,7 +112,7 @@ fn reconciliation_learns_durations_from_the_statuses_it_reads() {
     assert_eq!(acc.state.durations.expected(None), governor_core::durations::PRIOR_MS);
     // A lost webhook: the listing at 2 s no longer shows g0, and its final
     // status was read back.
-    let ended = vec![Observed { id: "g0".into(), status: GenerationStatus::Completed }];
+    let ended = vec![Observed { id: "g0".into(), status: GenerationStatus::Completed, output_ms: None }];
     let reconciled =
         Command::Reconciled { listed_from: 2_000, active: Vec::<ActiveGeneration>::new(), complete: true, ended };
     assert_eq!(acc.apply(&l, 2_100, 0.5, reconciled), Reply::Ack { released: 1 });

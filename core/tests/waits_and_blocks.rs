@@ -92,7 +92,7 @@ fn queued_ready(l: &Limits, st: &mut MemAccount) {
         l,
         20,
         0.5,
-        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None },
+        Command::Webhook { generation: "g0".into(), status: GenerationStatus::Completed, relay: None, output_ms: None },
     );
 }
 

@@ -22,6 +22,15 @@ pub enum CostRefusal {
     Unknown,
 }
 
+/// Does a create need Sync's estimate (a budget applies: the account's
+/// vars or the client's)? The Worker then spends an `other` request on it.
+/// An admin override of the account's budgets is the object's: a create
+/// the Worker did not price this way is priced by what was learned or
+/// `PRICES`.
+pub fn wants_sync_estimate(cfg: &CostConfig, client: &BudgetLimits) -> bool {
+    cfg.account.is_set() || client.is_set()
+}
+
 /// What the admission knows of a create, for its cost.
 #[derive(Clone, Debug, Default)]
 pub struct CostAsk<'a> {
@@ -43,6 +52,62 @@ pub struct Costs {
 }
 
 impl Costs {
+    pub fn restore(book: Book, learned: LearnedCosts, overrides: BudgetOverride, ledger: Ledger) -> Costs {
+        Costs { book, learned, ledger, overrides }
+    }
+
+    /// A generation was seen ending (a webhook, a read, a lookup): settle
+    /// its job at what Sync reported.
+    pub fn saw_end(
+        &mut self,
+        cfg: &CostConfig,
+        generation: &str,
+        status: &GenerationStatus,
+        output_ms: Option<u64>,
+        now: Ms,
+    ) {
+        if !status.is_terminal() {
+            return;
+        }
+        if let Some(row) = self.ledger.by_generation(generation) {
+            let seconds = output_ms.map(|ms| ms as f64 / 1000.0);
+            self.ended(cfg, row, FinalStatus::Sync(status.clone()), seconds, now);
+        }
+    }
+
+    /// A permit ended with its job's row still open (Sync refused the
+    /// create, a 429, an expiry, a reconciliation that found it gone, an
+    /// operator's release): a create never bound and never in doubt was
+    /// not made (released); otherwise the outcome is unknown and the job
+    /// counts at its estimate.
+    pub fn permit_gone(&mut self, cfg: &CostConfig, permit: &crate::permits::Permit, now: Ms) {
+        let Some(row) = self.ledger.by_permit(permit.id) else { return };
+        let status = if permit.generation().is_none() && permit.unknown_since.is_none() {
+            FinalStatus::Refused
+        } else {
+            FinalStatus::Unknown
+        };
+        self.ended(cfg, row, status, None, now);
+    }
+
+    /// A page of the ledger (the query was checked by the Worker; one that
+    /// does not parse here is answered as an empty page).
+    pub fn page(
+        &self,
+        store: &dyn crate::ledger::LedgerStore,
+        query: &str,
+        client: Option<&str>,
+    ) -> crate::store::StoreResult<crate::contract::Reply> {
+        let q = crate::ledger::LedgerQuery::parse(query, client)
+            .unwrap_or(crate::ledger::LedgerQuery { client: Some(String::new()), ..Default::default() });
+        let (rows, next) = crate::ledger::read_page(store, &q)?;
+        Ok(crate::contract::Reply::Ledger(crate::contract::LedgerPage {
+            content_type: q.format.content_type().to_owned(),
+            body: crate::ledger::encode::page(&rows, next, q.format),
+            next_cursor: next.map(|n| n.to_string()),
+        }))
+    }
+
     /// The budgets a create of `ask.client` spends from.
     pub fn budgets(&self, cfg: &CostConfig, ask: &CostAsk) -> Vec<(Scope, BudgetLimits)> {
         let mut b = Vec::with_capacity(2);
@@ -54,12 +119,6 @@ impl Costs {
             b.push((Scope::Client(ask.client.to_owned()), ask.client_limits));
         }
         b
-    }
-
-    /// Does the account need Sync's estimate for this create (a budget
-    /// applies)? The caller then spends an `other` request on it.
-    pub fn wants_sync_estimate(&self, cfg: &CostConfig, ask: &CostAsk) -> bool {
-        !self.budgets(cfg, ask).is_empty()
     }
 
     /// The estimate, and whether every budget can cover it now (no change).
@@ -138,7 +197,7 @@ impl Costs {
                 settle(Ending::Completed { output_seconds }, &model, &cfg.prices, estimate)
             }
             // The governor does not know whether it ran: it counts as estimated.
-            FinalStatus::Unknown if r.submitted.is_some() => (estimate, CostSource::Estimate),
+            FinalStatus::Unknown => (estimate, CostSource::Estimate),
             _ => (MicroUsd::ZERO, CostSource::Released),
         };
         if let Some(res) = r.reservation {
@@ -184,7 +243,7 @@ mod tests {
             sync_estimate: Some(MicroUsd(400_000)),
             ..CostAsk::default()
         };
-        assert!(c.wants_sync_estimate(&cfg, &ask));
+        assert!(wants_sync_estimate(&cfg, &ask.client_limits));
         let e = c.check(&cfg, &ask, now).unwrap();
         let row = c.arrived("mobile", Some("lipsync-2"), None, now);
         c.admitted(row, e, PermitId::from(1u64), 0, now);

@@ -96,12 +96,18 @@ pub fn settle(ending: Ending, model: &str, prices: &Prices, estimate: MicroUsd) 
 /// Reads `outputDuration` (seconds) from a generation object or webhook
 /// payload: a number, or a numeric string; anything else is `None`.
 pub fn output_seconds(generation: &Value) -> Option<f64> {
-    match generation.get("outputDuration")? {
+    output_ms(generation.get("outputDuration")?).map(|ms| ms as f64 / 1000.0)
+}
+
+/// An `outputDuration` value (seconds: a number or a numeric string) in
+/// milliseconds; negative, not finite or over [`MAX_OUTPUT_SECONDS`] is `None`.
+pub fn output_ms(v: &Value) -> Option<u64> {
+    let s = match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
+        Value::String(s) if s.len() <= 32 => s.trim().parse().ok(),
         _ => None,
-    }
-    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+    }?;
+    (s.is_finite() && (0.0..=MAX_OUTPUT_SECONDS).contains(&s)).then(|| (s * 1000.0).round() as u64)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! | [`money`] | `MicroUsd`: exact USD arithmetic in millionths |
 //! | [`prices`] | `PRICES`: USD per output second per model, from the operator |
 //! | [`estimate`] | the estimate rule (Sync's, else learned, else `PRICES`) and the settle rule |
+//! | [`hooks`] | where the account calls the costs part (admission, ends) |
 //! | [`learned`] | the cost per model learned from completed jobs |
 //! | [`costs`] | the account's costs part: book + learned + ledger, hooked at admission, bind, 429 and end |
 //! | [`book`] | spend per scope and UTC period: check, reserve, settle, release |
@@ -18,6 +19,7 @@
 pub mod book;
 pub mod costs;
 pub mod estimate;
+pub mod hooks;
 pub mod learned;
 pub mod money;
 pub mod prices;

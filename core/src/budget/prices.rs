@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::budget::MicroUsd;
@@ -14,7 +15,8 @@ pub const MAX_MODELS: usize = 64;
 pub const MAX_MODEL_LEN: usize = 64;
 
 /// Micro-dollars per output second, per model.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Prices(BTreeMap<String, MicroUsd>);
 
 impl Prices {

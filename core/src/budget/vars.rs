@@ -12,7 +12,8 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 35;
 pub const MAX_RETENTION_DAYS: u32 = 400;
 
 /// Everything the cost rules need from configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CostConfig {
     pub prices: Prices,
     /// The account's budgets (before admin overrides).

@@ -1127,7 +1127,7 @@ impl World {
                         serde_json::from_str::<Vec<L>>(&req.body)
                             .unwrap_or_default()
                             .into_iter()
-                            .map(|g| Observed { id: g.id, status: g.status })
+                            .map(|g| Observed { id: g.id, status: g.status, output_ms: None })
                             .collect()
                     }
                     _ => Vec::new(),
@@ -1177,7 +1177,7 @@ impl World {
         // The object hands a freed permit to the queue at once (the call
         // runs on while its submissions wait for Sync).
         let status = governor_core::status::GenerationStatus::parse(&status);
-        self.call(Command::Webhook { generation: gen.clone(), status, relay });
+        self.call(Command::Webhook { generation: gen.clone(), status, relay, output_ms: None });
         if self.state().permits.holds_generation(&gen) {
             return Err(format!("permits: the webhook of {gen} left its permit held"));
         }

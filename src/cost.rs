@@ -1,0 +1,62 @@
+//! A create's cost, as the Worker gathers it before admission: its
+//! client's budgets (`CLIENT_LIMITS`) and, when a budget applies (the
+//! core's rule, [`governor_core::budget::costs::wants_sync_estimate`]),
+//! Sync's own estimate — an `other` request, admitted like any other
+//! before it is sent. The account decides with it in the turn that takes
+//! the permit; nothing here decides.
+
+use governor_core::budget::{estimate::parse_sync_estimate, BudgetLimits};
+use governor_core::class::RateClass;
+use governor_core::config::Config;
+use governor_core::contract::{AdmitRequest, Command, CostRequest, WireReply as Reply};
+use governor_core::keys::Caller;
+use governor_core::secret::Secret;
+use worker::Env;
+
+use crate::generate::Prepared;
+
+/// The client's budgets from `CLIENT_LIMITS`.
+pub fn client_budgets(config: &Config, caller: &Caller, client: &str) -> BudgetLimits {
+    let l = config.limits.clients.resolve(&caller.account, client);
+    BudgetLimits { day: l.usd_per_day, month: l.usd_per_month }
+}
+
+/// The cost part of `admit` (a create).
+pub async fn request(
+    env: &Env,
+    config: &Config,
+    caller: &Caller,
+    key: Option<&Secret>,
+    client: String,
+    prepared: Option<&Prepared>,
+    admit: &AdmitRequest,
+) -> CostRequest {
+    let budgets = client_budgets(config, caller, &client);
+    let key_name = admit.ticket_id.clone().or_else(|| admit.idempotency.as_ref().map(|k| k.key.clone()));
+    let mut cost = CostRequest { client, sync_estimate: None, budgets, key: key_name };
+    let wants = governor_core::budget::costs::wants_sync_estimate(&config.limits.costs, &budgets);
+    if let (true, Some(p)) = (wants, prepared) {
+        cost.sync_estimate = sync_estimate(env, config, caller, key, p).await;
+    }
+    cost
+}
+
+/// Sync's estimate, if the account admits the `other` request it costs
+/// and Sync answers in time; `None` otherwise (the core falls back).
+async fn sync_estimate(
+    env: &Env,
+    config: &Config,
+    caller: &Caller,
+    key: Option<&Secret>,
+    p: &Prepared,
+) -> Option<governor_core::budget::MicroUsd> {
+    let ask = AdmitRequest { class: RateClass::Other, ..AdmitRequest::default() };
+    let reply = crate::account_client::call(env, &caller.account, key, &Command::Admit(ask)).await.ok()?;
+    if !matches!(reply, Reply::Admitted(_)) {
+        return None;
+    }
+    let body = std::str::from_utf8(&p.bytes).ok()?;
+    let answer =
+        crate::upstream::analyze_cost(&config.api_base, &caller.upstream_key, body, config.timeouts.read_ms).await?;
+    parse_sync_estimate(&answer)
+}

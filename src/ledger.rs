@@ -1,0 +1,41 @@
+//! `GET /governor/v1/ledger`: the job ledger of the caller's account, paged.
+//! A managed client key sees its own rows; in pass-through mode the caller
+//! holds the account's own Sync key (client names are only advisory there),
+//! so it sees every client's rows. The query is checked here, before any
+//! call into the account's object: hostile parameters are a 400.
+
+use governor_core::contract::{Command, WireReply as Reply};
+use governor_core::error::GovernorError;
+use governor_core::ledger::{encode::NEXT_CURSOR_HEADER, LedgerQuery};
+use worker::{Env, Headers, Request, Response};
+
+use crate::cors::Origin;
+
+pub async fn serve(
+    req: &Request,
+    env: &Env,
+    config: &governor_core::config::Config,
+    origin: &Origin,
+    caller: &governor_core::keys::Caller,
+    key: Option<&governor_core::secret::Secret>,
+) -> Result<Response, GovernorError> {
+    let url = req.url().map_err(|_| GovernorError::BadRequest("unreadable URL".into()))?;
+    let query = url.query().unwrap_or("").to_owned();
+    let client = config.keys.is_managed().then(|| caller.client.clone());
+    LedgerQuery::parse(&query, client.as_deref())?;
+    let command = Command::Ledger { query, client };
+    match crate::account_client::call(env, &caller.account, key, &command).await? {
+        Reply::Ledger(page) => {
+            let headers = Headers::new();
+            let _ = headers.set("content-type", &page.content_type);
+            let _ = headers.set("cache-control", "no-store");
+            if let Some(next) = &page.next_cursor {
+                let _ = headers.set(NEXT_CURSOR_HEADER, next);
+            }
+            crate::cors::decorate(&headers, origin);
+            Ok(Response::builder().with_status(200).with_headers(headers).fixed(page.body.into_bytes()))
+        }
+        Reply::Refused(r) => Err(crate::generate::refusal(r)),
+        _ => Err(GovernorError::Internal("unexpected reply to ledger".into())),
+    }
+}
