@@ -99,6 +99,10 @@ impl Io for ObjectIo {
         upstream::list_active(&self.config.api_base, key, limit, cursor, timeout_ms).await
     }
 
+    async fn list_batches(&self, key: &Secret, limit: u32, timeout_ms: Ms) -> ListedPage {
+        upstream::list_batches(&self.config.api_base, key, limit, timeout_ms).await
+    }
+
     async fn lookup(&self, key: &Secret, ids: &[String], timeout_ms: Ms) -> Vec<Observed> {
         upstream::statuses(&self.config.api_base, key, ids, timeout_ms).await
     }

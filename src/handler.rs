@@ -4,6 +4,7 @@
 //! RateLimit fields. Every failure is a [`GovernorError`], turned into HTTP
 //! by [`respond::error`] only.
 
+use governor_core::batch::{self, CreateAnswer, SeenBatch};
 use governor_core::config::{Config, LogLevel};
 use governor_core::contract::{AdmitRequest, Admitted, Command, IdempotencyKey, PolicyState, WireReply as Reply};
 use governor_core::error::GovernorError;
@@ -198,6 +199,7 @@ async fn proxy_request(
         AdmitRequest {
             class: p.class.clone(),
             report_in_flight: p.kind == ProxyKind::ReadsGenerations,
+            batch: p.kind == ProxyKind::BatchCreate,
             ..AdmitRequest::default()
         }
     };
@@ -279,6 +281,10 @@ async fn proxy_request(
                 // time box ended: the permit waits for a listing to tell.
                 let _ = account_client::call(env, &caller.account, key, &Command::Unsettled { permit }).await;
             }
+            if let Some(permit) = admitted.batch_permit {
+                let command = Command::BatchCreated { permit, answer: CreateAnswer::Unknown, retry_after_ms: None };
+                let _ = account_client::call(env, &caller.account, key, &command).await;
+            }
             decision.log(LogLevel::Warn, "upstream_error", Some(e.code()), Some(e.status()), None);
             return Err(e);
         }
@@ -288,6 +294,8 @@ async fn proxy_request(
         key,
         proxy: &p,
         permit: admitted.permit,
+        batch_permit: admitted.batch_permit,
+        batch_result: batch_result_id(&req.path()),
         idempotency,
         in_flight: &admitted.in_flight,
         retry_cap_ms: config.limits.backoff.cap_ms,
@@ -350,6 +358,10 @@ struct Settle<'a> {
     key: Option<&'a Secret>,
     proxy: &'a Proxy,
     permit: Option<u64>,
+    /// The batch permit of a batch create.
+    batch_permit: Option<u64>,
+    /// The batch whose result this read asks for (`/v2/batches/{id}/result`).
+    batch_result: Option<String>,
     idempotency: Option<IdempotencyKey>,
     in_flight: &'a [String],
     /// `UPSTREAM_BACKOFF_CAP_MS`: the most an upstream `Retry-After` counts for.
@@ -373,6 +385,22 @@ async fn settle_response(
             let (resp, bytes) = proxy::read(resp).await;
             ended = settle::ended_in_create(status, &bytes);
             (resp, settle::after_create(permit, status, &bytes, retry_after, s.idempotency))
+        }
+        (ProxyKind::BatchCreate, _) if s.batch_permit.is_some() => {
+            let (resp, bytes) = proxy::read(resp).await;
+            let answer = batch::answer::after_create(status, &bytes);
+            let permit = s.batch_permit.unwrap_or_default();
+            (resp, Some(Command::BatchCreated { permit, answer, retry_after_ms: retry_after }))
+        }
+        (ProxyKind::ReadsBatches, _) if (300..400).contains(&status) => {
+            // The result is served (behind its redirect) once the batch ended.
+            let seen = s.batch_result.clone().map(|id| SeenBatch { id, terminal: true, pending: Some(0) });
+            (resp, seen.map(|b| Command::BatchesSeen { batches: vec![b] }))
+        }
+        (ProxyKind::ReadsBatches, _) if (200..300).contains(&status) && s.batch_result.is_none() => {
+            let (resp, bytes) = proxy::read(resp).await;
+            let batches: Vec<SeenBatch> = batch::answer::seen(&bytes).into_iter().filter(|b| b.terminal).collect();
+            (resp, (!batches.is_empty()).then_some(Command::BatchesSeen { batches }))
         }
         (ProxyKind::ReadsGenerations, _) if (200..300).contains(&status) && !s.in_flight.is_empty() => {
             let (resp, bytes) = proxy::read(resp).await;
@@ -399,13 +427,17 @@ async fn settle_response(
     };
     match command {
         // The client's answer depends on this one: the governor's own 429.
-        Some(command @ Command::UpstreamLimited { .. }) => {
-            match account_client::call(env, s.account, s.key, &command).await {
-                Ok(Reply::Rejected(r)) => return Err(GovernorError::Limited(r)),
-                Ok(_) => {}
-                Err(e) => worker::console_error!("settling with the account failed: {}", e.message()),
-            }
-        }
+        Some(
+            command @ (Command::UpstreamLimited { .. }
+            | Command::BatchCreated {
+                answer: CreateAnswer::ConcurrencyLimited | CreateAnswer::RateLimited,
+                ..
+            }),
+        ) => match account_client::call(env, s.account, s.key, &command).await {
+            Ok(Reply::Rejected(r)) => return Err(GovernorError::Limited(r)),
+            Ok(_) => {}
+            Err(e) => worker::console_error!("settling with the account failed: {}", e.message()),
+        },
         // Bind, release, observe: the answer does not wait for them, and they
         // run to the end even when the client goes away.
         Some(command) => {
@@ -421,6 +453,15 @@ async fn settle_response(
         None => {}
     }
     Ok((resp, generation))
+}
+
+/// `/v2/batches/{id}/result` (as Sync routes it): the batch id.
+fn batch_result_id(path: &str) -> Option<String> {
+    let canonical = governor_core::route::canonical_path(path).ok()?;
+    let id = canonical.strip_prefix("/v2/batches/")?.strip_suffix("/result")?;
+    // The canonical form is lower-cased: take the id as the client spelled it.
+    let start = "/v2/batches/".len();
+    path.get(start..start + id.len()).filter(|s| !s.is_empty() && !s.contains('/')).map(str::to_owned)
 }
 
 fn finish(mut resp: Response, policies: &[PolicyState], origin: &Origin) -> Response {

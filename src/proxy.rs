@@ -108,6 +108,9 @@ pub async fn forward(
     if let Some(body) = &body {
         init.set_body(body);
     }
+    // A redirect (a batch result's signed URL) goes back to the client: the
+    // Sync key the governor set must never travel to another host.
+    init.set_redirect(web_sys::RequestRedirect::Manual);
     let upstream: Request = web_sys::Request::new_with_str_and_init(url, &init)
         .map_err(|_| GovernorError::BadRequest("request cannot be forwarded".into()))?
         .into();

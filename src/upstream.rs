@@ -135,6 +135,24 @@ pub async fn list_active(base: &str, key: &Secret, limit: u32, cursor: Option<&s
     }
 }
 
+/// `GET /v2/batch` of the open batches, as the core asked for it.
+pub async fn list_batches(base: &str, key: &Secret, limit: u32, timeout_ms: u64) -> ListedPage {
+    let url = format!("{base}/v2/batch?status={}&limit={limit}", governor_core::status::BatchStatus::open_query());
+    let Some((status, bytes)) = get(&url, key, timeout_ms).await else { return ListedPage::Failed };
+    if status == 429 {
+        return ListedPage::Limited { body: String::from_utf8_lossy(&bytes).into_owned() };
+    }
+    // Only a well-formed list can prove that a batch is gone.
+    match serde_json::from_slice::<Vec<serde_json::Value>>(&bytes) {
+        Ok(items) if (200..300).contains(&status) && bytes.len() <= governor_core::batch::answer::MAX_BODY => {
+            let open = governor_core::batch::answer::seen(&bytes);
+            let complete = items.len() < limit as usize && open.len() == items.len();
+            ListedPage::Batches { open, complete }
+        }
+        _ => ListedPage::Failed,
+    }
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {

@@ -34,6 +34,8 @@ use crate::Ms;
 
 /// Name of the concurrency policy in headers and errors.
 pub const CONCURRENCY: &str = "concurrency";
+/// Batch permits kept at most from a stored row (the cap's bound).
+const MAX_BATCH_PERMITS: usize = 100;
 /// Generations remembered as ended before their bind.
 const RECENT_ENDS: usize = 256;
 /// Relay deliveries handed out per alarm: bounds the bodies in memory.
@@ -51,6 +53,8 @@ pub const ANNOUNCE_EVERY_MS: Ms = 60_000;
 pub struct AccountState {
     pub windows: BTreeMap<RateClass, WindowLog>,
     pub permits: Permits,
+    /// Batch permits (Sync's Batch API): their own part and row.
+    pub batches: crate::batch::BatchPermits,
     pub backoff: BTreeMap<RateClass, Backoff>,
     pub durations: Durations,
     pub reconcile: Schedule,
@@ -164,6 +168,7 @@ impl AccountState {
         let mut state = AccountState {
             windows,
             permits,
+            batches: meta_value::<crate::batch::BatchPermits>(&meta, "batches").bounded(MAX_BATCH_PERMITS),
             backoff: meta_value(&meta, "backoff"),
             durations: meta_value(&meta, "durations"),
             reconcile: meta_value(&meta, "reconcile"),
@@ -214,6 +219,7 @@ impl AccountState {
             ("tat", json(&tats)),
             ("permit_next_id", json(&self.permits.next_id())),
             ("backoff", json(&self.backoff)),
+            ("batches", json(&self.batches)),
             ("durations", json(&self.durations)),
             ("reconcile", json(&self.reconcile)),
             ("relay", json(&self.outbox.counters)),
@@ -322,7 +328,7 @@ pub fn apply(
             a.announce = true;
         }
     }
-    if state.permits.in_use() > 0 {
+    if state.permits.in_use() > 0 || state.batches.in_use() > 0 {
         state.reconcile.arm(&limits.reconcile, now);
     }
     if let Err(StoreError(_)) = state.compact(limits, store, now) {
@@ -354,8 +360,13 @@ impl AccountState {
             // A reservation that never heard back: its key may be retried.
             self.idempotency.settle(p.id, None, None, now, &limits.idempotency);
         }
+        self.batches.expire(now);
         Ok(match command {
             Command::Admit(req) => self.admit(limits, store, now, &req)?,
+            Command::BatchCreated { permit, answer, retry_after_ms } => {
+                self.batch_created(limits, now, jitter, permit, answer, retry_after_ms)
+            }
+            Command::BatchesSeen { batches } => Reply::Ack { released: self.batches.seen(&batches) },
             Command::Bind { permit, generation, replay } => {
                 self.idempotency.settle(permit, replay, Some(&generation), now, &limits.idempotency);
                 Reply::Ack { released: self.bind(limits, store, permit, &generation, now)? }
@@ -384,6 +395,11 @@ impl AccountState {
                 self.jobs_ended(store, &ended, now)?;
                 self.costs_saw(limits, &ended, now);
                 let active: Vec<(String, Option<String>)> = active.into_iter().map(|a| (a.id, a.model)).collect();
+                // Sync marks nothing on a batch's generations: while batches
+                // are open, that many unknown active ones are not adopted.
+                let active = crate::batch::not_spawned(active, self.batches.spawned_allowance(), |g| {
+                    self.permits.holds_generation(g)
+                });
                 let (gone, adopted) = if complete {
                     let (gone, adopted) = self.permits.reconcile(&limits.concurrency, &active, listed_from, now);
                     self.learn_ended(&gone, &ended, listed_from);
@@ -703,6 +719,7 @@ impl AccountState {
         );
         let idem = &limits.idempotency;
         StatusView {
+            batches: self.batches.view(&limits.batches, now),
             policies,
             concurrency: ConcurrencyView {
                 limit: limits.concurrency.cap,
@@ -814,6 +831,7 @@ impl AccountState {
         [
             metrics,
             self.permits.next_expiry(),
+            self.batches.next_expiry(),
             self.reconcile.next_at,
             self.outbox.next_wake(),
             self.queue_wake(limits, now),

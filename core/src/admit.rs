@@ -28,6 +28,8 @@ pub struct Held {
     pub expires_at: Ms,
     /// When the request first took its place (for the wait histogram).
     pub since: Ms,
+    /// A batch create: it waits for a batch permit, in a line of its own.
+    pub batch: bool,
 }
 
 impl AccountState {
@@ -58,6 +60,10 @@ impl AccountState {
         if req.permit && (!self.permits.has_room(&limits.concurrency) || self.reconcile.is_full(now)) {
             refuse(self.next_permit_free(now), Reason::Concurrency, CONCURRENCY, limits.concurrency.cap);
         }
+        if req.batch && !self.batches.has_room(&limits.batches, now) {
+            let cap = self.batches.cap(&limits.batches, now);
+            refuse(self.next_batch_free(limits, now), Reason::Concurrency, crate::batch::POLICY, cap);
+        }
         match refusal {
             None => Ok(()),
             Some((at, reason, policy, limit)) => Err(self.rejection(limits, now, req, reason, policy, limit, at)),
@@ -85,9 +91,18 @@ impl AccountState {
         hold.filter(|t| self.held.iter().any(|h| h.ticket == *t)).unwrap_or(u64::MAX)
     }
 
-    /// Is anything ahead of `seq` in the line of `class`?
-    pub(crate) fn ahead(&self, class: &RateClass, seq: u64, now: Ms) -> bool {
-        let held = self.held.iter().any(|h| h.class == *class && h.ticket < seq && h.expires_at > now);
+    /// The earliest a batch permit may free: the next listing of Sync's
+    /// batches (or a lease's end), never before a second from now.
+    pub(crate) fn next_batch_free(&self, limits: &Limits, now: Ms) -> Ms {
+        let listing = self.reconcile.next_at.filter(|at| *at > now).unwrap_or(now + limits.reconcile.min_ms);
+        self.batches.next_expiry().map_or(listing, |e| e.min(listing)).max(now + 1_000)
+    }
+
+    /// Is anything ahead of `seq` in the line of `class` (batch creates
+    /// wait in a line of their own)?
+    pub(crate) fn ahead(&self, class: &RateClass, batch: bool, seq: u64, now: Ms) -> bool {
+        let held =
+            self.held.iter().any(|h| h.class == *class && h.batch == batch && h.ticket < seq && h.expires_at > now);
         let queued = *class == RateClass::Generate
             && self.queue.jobs().iter().any(|j| j.state == JobState::Queued && j.seq < seq && j.not_before <= now);
         held || queued
@@ -97,7 +112,20 @@ impl AccountState {
     fn admissible(&self, limits: &Limits, now: Ms, req: &AdmitRequest) -> Result<(), Rejection> {
         self.admit_check(limits, now, req)?;
         let seq = self.seq_of(req.hold.as_ref().and_then(|h| h.ticket));
-        if self.ahead(&req.class, seq, now) {
+        if self.ahead(&req.class, req.batch, seq, now) {
+            if req.batch {
+                let cap = self.batches.cap(&limits.batches, now);
+                let at = self.next_batch_free(limits, now);
+                return Err(self.rejection(
+                    limits,
+                    now,
+                    req,
+                    Reason::Concurrency,
+                    crate::batch::POLICY.into(),
+                    cap,
+                    at,
+                ));
+            }
             let (reason, policy, limit) = if req.permit {
                 (Reason::Concurrency, CONCURRENCY.to_owned(), limits.concurrency.cap)
             } else {
@@ -244,6 +272,7 @@ impl AccountState {
         if let Some(p) = permit {
             self.cost_admitted(limits, req.cost.as_ref(), req.model.as_deref(), p, received, now);
         }
+        let batch_permit = req.batch.then(|| self.batches.reserve(&limits.batches, now));
         if let (Some(p), Some(key)) = (permit, &req.idempotency) {
             self.idempotency.begin(key, p, now, stale);
         }
@@ -252,7 +281,8 @@ impl AccountState {
         } else {
             Vec::new()
         };
-        Admitted { permit, policies: self.policies(limits, now, &req.class, req.permit), in_flight, announce: false }
+        let policies = self.policies(limits, now, &req.class, req.permit);
+        Admitted { permit, batch_permit, policies, in_flight, announce: false }
     }
 
     /// Not now: queue the job, keep the held request's place, or refuse.
@@ -320,7 +350,13 @@ impl AccountState {
                 }
                 None => {
                     self.next_seq += 1;
-                    self.held.push(Held { ticket: self.next_seq, class: req.class.clone(), expires_at, since: now });
+                    self.held.push(Held {
+                        ticket: self.next_seq,
+                        class: req.class.clone(),
+                        expires_at,
+                        since: now,
+                        batch: req.batch,
+                    });
                     self.metrics.held(&req.class, now);
                     self.next_seq
                 }

@@ -55,6 +55,9 @@ pub struct Limits {
     /// `PRICES`, the account's budgets, `LEDGER_RETENTION_DAYS`.
     #[serde(default)]
     pub costs: crate::budget::vars::CostConfig,
+    /// `MAX_CONCURRENT_BATCHES` and the batch leases.
+    #[serde(default)]
+    pub batches: crate::batch::BatchLimit,
 }
 
 impl Limits {
@@ -434,6 +437,12 @@ impl Config {
             reservation_ttl_ms: v.seconds("RESERVATION_TTL_SECONDS", 600, 1, 86_400)?,
             lease_ttl_ms: v.seconds("PERMIT_LEASE_SECONDS", 3_600, 1, 7 * 86_400)?,
         };
+        let batches = crate::batch::BatchLimit {
+            cap: v.number("MAX_CONCURRENT_BATCHES", 2, 1, 100)? as u32,
+            reservation_ttl_ms: v.seconds("RESERVATION_TTL_SECONDS", 600, 1, 86_400)?,
+            lease_ttl_ms: v.seconds("BATCH_LEASE_SECONDS", 26 * 3_600, 60, 7 * 86_400)?,
+            learned_ttl_ms: 3_600_000,
+        };
         let backoff = BackoffPolicy {
             base_ms: v.number("UPSTREAM_BACKOFF_BASE_MS", 1_000, 1, 600_000)?,
             cap_ms: v.number("UPSTREAM_BACKOFF_CAP_MS", 60_000, 1, 3_600_000)?,
@@ -501,6 +510,7 @@ impl Config {
                 None => Default::default(),
                 Some(raw) => crate::shares::limits::ClientLimits::parse(&raw).map_err(|e| err("CLIENT_LIMITS", e))?,
             },
+            batches,
         })
     }
 
@@ -660,6 +670,7 @@ impl Limits {
             sources: VarSources::default(),
             clients: Default::default(),
             costs: Default::default(),
+            batches: Default::default(),
         }
     }
 }

@@ -44,6 +44,15 @@ pub enum Command {
     Unsettled { permit: PermitId },
     /// Generation statuses seen in responses passing through.
     Observe { generations: Vec<Observed> },
+    /// Sync answered the batch create holding batch permit `permit`.
+    BatchCreated {
+        permit: crate::batch::BatchPermitId,
+        answer: crate::batch::CreateAnswer,
+        #[serde(default)]
+        retry_after_ms: Option<Ms>,
+    },
+    /// Batches seen in a read or list passing through (or a batch webhook).
+    BatchesSeen { batches: Vec<crate::batch::SeenBatch> },
     /// Sync answered 429 to a request the governor admitted.
     UpstreamLimited { class: RateClass, kind: LimitKind, permit: Option<PermitId>, retry_after_ms: Option<Ms> },
     /// A verified webhook from Sync: free the generation's permit and, if
@@ -159,6 +168,9 @@ pub struct AdmitRequest {
     /// at the limit never starve the freeing of lost permits.
     #[serde(default)]
     pub internal: bool,
+    /// `POST /v2/batch`: a batch permit too (all or nothing with the budget).
+    #[serde(default)]
+    pub batch: bool,
     /// The ticket id a queued job gets (the caller draws 128 random bits,
     /// see [`crate::queue::ticket_id`]); without one the core numbers it.
     #[serde(default)]
@@ -438,6 +450,9 @@ pub enum Refusal {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Admitted {
     pub permit: Option<PermitId>,
+    /// The batch permit reserved for a batch create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_permit: Option<crate::batch::BatchPermitId>,
     pub policies: Vec<PolicyState>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub in_flight: Vec<String>,
@@ -531,6 +546,8 @@ pub struct PolicyState {
 pub struct StatusView {
     pub policies: Vec<PolicyState>,
     pub concurrency: ConcurrencyView,
+    /// Batch permits (Sync's Batch API).
+    pub batches: crate::batch::BatchesView,
     pub backoff: Vec<BackoffView>,
     pub reconcile: ReconcileView,
     pub relay: RelayView,

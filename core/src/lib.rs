@@ -9,6 +9,7 @@
 //! |---|---|
 //! | [`class`] | `RateClass`: the budgets as a type, spelled in one place |
 //! | [`window`] | exact rate limit: at most N admissions in any span of window + margin (sliding log, optional GCRA pacing) |
+//! | [`batch`] | Sync's Batch API: batch permits (reserved, bound to a batch, freed at its end, cap learned down), reading batch answers |
 //! | [`permits`] | concurrency permits: reserved, bound to a generation, adopted, released, leased |
 //! | [`listing`] | reconciliation as a conversation: the core asks for each page and lookup, the object only fetches |
 //! | [`reconcile`] | converging permits to Sync's list of active generations, adaptive period |
@@ -50,6 +51,7 @@
 pub mod account;
 pub mod admit;
 pub mod backoff;
+pub mod batch;
 pub mod budget;
 pub mod clamp;
 pub mod class;

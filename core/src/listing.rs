@@ -21,6 +21,8 @@ use crate::settle::limit_kind;
 use crate::store::{Store, StoreResult};
 use crate::Ms;
 
+/// Open batches asked for in one page (all of them: the cap is at most 100).
+pub const BATCH_PAGE: u32 = 100;
 /// At most this many pages per run (100 items each at most).
 pub const MAX_PAGES: u32 = 20;
 
@@ -32,6 +34,9 @@ pub enum ListStep {
     Page { cursor: Option<String>, limit: u32 },
     /// `GET /v2/generations?ids=…`: final statuses.
     Lookup { ids: Vec<String> },
+    /// `GET /v2/batch?status=PENDING,JOBS_CREATED,PROCESSING&limit=…`: the
+    /// open batches (asked first in a run while batch permits are held).
+    Batches { limit: u32 },
     /// Nothing more this run.
     Done,
 }
@@ -48,6 +53,8 @@ pub enum ListedPage {
     Failed,
     /// The object holds no Sync key for the account.
     NoKey,
+    /// The open batches, and whether the page held them all.
+    Batches { open: Vec<crate::batch::SeenBatch>, complete: bool },
 }
 
 /// A listing in progress.
@@ -105,6 +112,12 @@ impl AccountState {
             }
             None => {
                 self.listing = Some(Listing { listed_from: now, ..Listing::default() });
+                if self.batches.in_use() > 0 {
+                    return Reply::List(match self.spend_internal(limits, now) {
+                        Ok(()) => ListStep::Batches { limit: BATCH_PAGE },
+                        Err(retry_at) => self.list_abort(retry_at, now),
+                    });
+                }
                 Reply::List(self.list_page(limits, now, None))
             }
         }
@@ -155,6 +168,15 @@ impl AccountState {
                 let command = Command::UpstreamLimited { class, kind, permit: None, retry_after_ms: None };
                 self.step(limits, store, now, jitter, command, effects)?;
                 self.list_abort(retry, now)
+            }
+            ListedPage::Batches { open, complete } => {
+                if complete {
+                    self.batches.reconcile(&limits.batches, &open, listing.listed_from, now);
+                } else {
+                    self.batches.seen(&open);
+                }
+                self.listing = Some(listing);
+                self.list_page(limits, now, None)
             }
             ListedPage::Failed => self.list_abort(retry, now),
             // Without a key the next request (pass-through) brings it.

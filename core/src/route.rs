@@ -57,6 +57,11 @@ pub enum ProxyKind {
     Create,
     /// A response that may carry generation statuses (one or a list).
     ReadsGenerations,
+    /// `POST /v2/batch`: takes a batch permit.
+    BatchCreate,
+    /// `GET /v2/batch`, `GET /v2/batch/{id}`, `GET /v2/batches/{id}/result`:
+    /// answers that may say a batch ended.
+    ReadsBatches,
     /// `GET /v2/models` and `GET /v2/errors`: Sync needs no key.
     Public,
     Other,
@@ -110,6 +115,8 @@ pub fn route(method: &str, path: &str, limits: &Limits) -> Route {
         ("GET", "/v2/models" | "/v2/errors") => ProxyKind::Public,
         ("GET", "/v2/generations") => ProxyKind::ReadsGenerations,
         ("GET", p) if is_one_generation(p) => ProxyKind::ReadsGenerations,
+        ("POST", "/v2/batch") => ProxyKind::BatchCreate,
+        ("GET", p) if is_batch_read(p) => ProxyKind::ReadsBatches,
         _ => ProxyKind::Other,
     };
     let class = if kind == ProxyKind::Create {
@@ -122,6 +129,14 @@ pub fn route(method: &str, path: &str, limits: &Limits) -> Route {
             .map_or(RateClass::Other, |c| RateClass::Extra(c.name.clone()))
     };
     Route::Proxy(Proxy { class, kind })
+}
+
+/// `/v2/batch`, `/v2/batch/{id}` or `/v2/batches/{id}/result`.
+fn is_batch_read(p: &str) -> bool {
+    let one = |s: &str| !s.is_empty() && !s.contains('/');
+    p == "/v2/batch"
+        || p.strip_prefix("/v2/batch/").is_some_and(one)
+        || p.strip_prefix("/v2/batches/").and_then(|r| r.strip_suffix("/result")).is_some_and(one)
 }
 
 /// An operator's route (see docs/operations.md).
@@ -261,6 +276,25 @@ mod tests {
             Route::Proxy(Proxy { class: "other".into(), kind: ProxyKind::Other })
         );
         assert_eq!(r("GET", "/v2/models"), Route::Proxy(Proxy { class: "other".into(), kind: ProxyKind::Public }));
+    }
+
+    #[test]
+    fn batch_routes() {
+        let kind = |m: &str, p: &str| match r(m, p) {
+            Route::Proxy(Proxy { class, kind }) => {
+                assert_eq!(class, RateClass::Other);
+                kind
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(kind("POST", "/v2/batch"), ProxyKind::BatchCreate);
+        assert_eq!(kind("POST", "/v2/Batch/"), ProxyKind::BatchCreate);
+        assert_eq!(kind("GET", "/v2/batch"), ProxyKind::ReadsBatches);
+        assert_eq!(kind("GET", "/v2/batch/b-1"), ProxyKind::ReadsBatches);
+        assert_eq!(kind("GET", "/v2/batches/b-1/result"), ProxyKind::ReadsBatches);
+        assert_eq!(kind("GET", "/v2/Batches/b-1/Result/"), ProxyKind::ReadsBatches);
+        assert_eq!(kind("GET", "/v2/batches/b-1"), ProxyKind::Other);
+        assert_eq!(kind("POST", "/v2/batch/b-1"), ProxyKind::Other);
     }
 
     #[test]

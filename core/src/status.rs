@@ -1,6 +1,6 @@
 //! Statuses as types, and the one place they are spelled: Sync's
-//! generation statuses ([`GenerationStatus`]) and a queue ticket's
-//! ([`TicketStatus`]).
+//! generation statuses ([`GenerationStatus`]), a queue ticket's
+//! ([`TicketStatus`]) and a batch's ([`BatchStatus`]).
 //!
 //! A status is parsed once, where it enters (a Sync response, a webhook, a
 //! stored row), and travels typed from there. Sync's answers are hostile
@@ -148,6 +148,51 @@ impl<'de> Deserialize<'de> for TicketStatus {
             "CANCELED" => TicketStatus::Canceled,
             _ => TicketStatus::Ended(GenerationStatus::parse(&s)),
         })
+    }
+}
+
+/// One of Sync's batch statuses (the Batch API). An unknown one is not
+/// terminal: a batch permit is never freed on a guess.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchStatus {
+    Pending,
+    JobsCreated,
+    Processing,
+    Completed,
+    Failed,
+    Unknown,
+}
+
+impl BatchStatus {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "PENDING" => BatchStatus::Pending,
+            "JOBS_CREATED" => BatchStatus::JobsCreated,
+            "PROCESSING" => BatchStatus::Processing,
+            "COMPLETED" => BatchStatus::Completed,
+            "FAILED" => BatchStatus::Failed,
+            _ => BatchStatus::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchStatus::Pending => "PENDING",
+            BatchStatus::JobsCreated => "JOBS_CREATED",
+            BatchStatus::Processing => "PROCESSING",
+            BatchStatus::Completed => "COMPLETED",
+            BatchStatus::Failed => "FAILED",
+            BatchStatus::Unknown => UNRECOGNISED,
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, BatchStatus::Completed | BatchStatus::Failed)
+    }
+
+    /// The statuses a listing of open batches asks for (`GET /v2/batch?status=`).
+    pub fn open_query() -> String {
+        [BatchStatus::Pending, BatchStatus::JobsCreated, BatchStatus::Processing].map(BatchStatus::as_str).join(",")
     }
 }
 

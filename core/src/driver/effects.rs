@@ -110,6 +110,10 @@ impl<I: Io> Driver<I> {
                     Command::LookedUp { ended: self.io.lookup(k, &ids, timeout).await }
                 }
                 (Reply::List(ListStep::Lookup { .. }), None) => Command::LookedUp { ended: Vec::new() },
+                (Reply::List(ListStep::Batches { .. }), None) => Command::Listed { page: ListedPage::NoKey },
+                (Reply::List(ListStep::Batches { limit }), Some(k)) => {
+                    Command::Listed { page: self.io.list_batches(k, limit, timeout).await }
+                }
                 _ => return Ok(()),
             };
             step = self.reply(command).await?;

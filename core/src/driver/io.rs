@@ -59,6 +59,8 @@ pub trait Io {
     async fn submit(&self, key: &Secret, job: &DispatchJob, timeout_ms: Ms) -> DispatchOutcome;
     /// One page of Sync's active generations.
     async fn list_page(&self, key: &Secret, limit: u32, cursor: Option<&str>, timeout_ms: Ms) -> ListedPage;
+    /// `GET /v2/batch` of the open batches (`ListedPage::Batches`, or why not).
+    async fn list_batches(&self, key: &Secret, limit: u32, timeout_ms: Ms) -> ListedPage;
     /// The final statuses of `ids` (nothing read is no statuses).
     async fn lookup(&self, key: &Secret, ids: &[String], timeout_ms: Ms) -> Vec<Observed>;
     /// POST a relay payload to the client's URL (checked again as the

@@ -263,6 +263,11 @@ impl Io for SimIo {
         }
     }
 
+    async fn list_batches(&self, _key: &Secret, _limit: u32, _timeout_ms: Ms) -> ListedPage {
+        // The simulated world has no batches: a batch listing never proves anything.
+        ListedPage::Failed
+    }
+
     async fn list_page(&self, _key: &Secret, limit: u32, cursor: Option<&str>, _timeout_ms: Ms) -> ListedPage {
         match self.ask(Call::Page { cursor: cursor.map(str::to_owned), limit }).await {
             Answer::Page(p) => p,

@@ -1,0 +1,53 @@
+//! Batches (Sync's Batch API, issue 18) as one part of the account: its own
+//! state, its own row (the `batches` meta value, bounded by the batch cap),
+//! its own rules. The rest of the account calls it through a few narrow
+//! hooks: admission asks [`BatchPermits::has_room`], settling hands it
+//! Sync's answers, the listing asks it for one batch page, reconciliation
+//! asks how many unknown generations batches may have spawned.
+//!
+//! | module | one concept |
+//! |---|---|
+//! | [`limit`] | `BatchLimit`: `MAX_CONCURRENT_BATCHES`, the reservation and lease TTLs |
+//! | [`permits`] | batch permits: reserved at admission, bound to a batch id, freed at its end; the cap learned down from Sync |
+//! | [`settle`] | what Sync's answer to a batch create means: bind, release, learn, or wait for a listing |
+//! | [`answer`] | reading Sync's batch answers (create, reads, lists), bounded and hostile-safe |
+
+pub mod answer;
+pub mod limit;
+pub mod permits;
+pub mod settle;
+
+pub use answer::{CreateAnswer, SeenBatch};
+pub use limit::BatchLimit;
+pub use permits::{BatchHolder, BatchPermit, BatchPermitId, BatchPermits, BatchesView};
+
+/// Name of the batch-concurrency policy in headers and errors.
+pub const POLICY: &str = "batches";
+
+/// The active generations reconciliation may adopt: all it knows, and the
+/// unknown ones past the first `allowance` (the generations open batches
+/// may still run; the list is newest first, as a batch's spawned ones are).
+pub fn not_spawned<T>(active: Vec<(String, T)>, allowance: u32, known: impl Fn(&str) -> bool) -> Vec<(String, T)> {
+    let mut skip = allowance;
+    active
+        .into_iter()
+        .filter(|(id, _)| {
+            if skip > 0 && !known(id) {
+                skip -= 1;
+                return false;
+            }
+            true
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unknown_generations_up_to_the_allowance_are_not_adopted() {
+        let active: Vec<(String, ())> = ["a", "b", "c", "mine"].iter().map(|s| (s.to_string(), ())).collect();
+        let kept = super::not_spawned(active, 2, |g| g == "mine");
+        let ids: Vec<&str> = kept.iter().map(|(g, _)| g.as_str()).collect();
+        assert_eq!(ids, ["c", "mine"]);
+    }
+}

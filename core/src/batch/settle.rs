@@ -1,0 +1,69 @@
+//! What Sync's answer to a batch create means for the account: bind,
+//! release, learn a lower cap, or keep the permit until a listing tells.
+//! Sync's 429 becomes the governor's own, with an honest retry time.
+
+use crate::account::AccountState;
+use crate::class::RateClass;
+use crate::config::Limits;
+use crate::contract::{AdmitRequest, Reply};
+use crate::Ms;
+
+use super::{BatchPermitId, CreateAnswer};
+
+impl AccountState {
+    pub(crate) fn batch_created(
+        &mut self,
+        limits: &Limits,
+        now: Ms,
+        jitter: f64,
+        permit: BatchPermitId,
+        answer: CreateAnswer,
+        retry_after_ms: Option<Ms>,
+    ) -> Reply {
+        let released = match answer {
+            CreateAnswer::Created(seen) => {
+                let bound = self.batches.bind(&limits.batches, permit, &seen, now);
+                return Reply::Ack { released: u32::from(!bound || seen.terminal) };
+            }
+            CreateAnswer::Validated | CreateAnswer::Refused { .. } => self.batches.release(permit),
+            CreateAnswer::Unknown => {
+                self.batches.mark_unknown(&limits.batches, permit, now);
+                self.reconcile.arm(&limits.reconcile, now);
+                return Reply::Ack { released: 0 };
+            }
+            CreateAnswer::ConcurrencyLimited => {
+                self.metrics.upstream_429();
+                self.batches.release(permit);
+                self.batches.learn_down(&limits.batches, now);
+                return self.governor_refusal(limits, now);
+            }
+            CreateAnswer::RateLimited => {
+                self.metrics.upstream_429();
+                self.batches.release(permit);
+                for bucket in limits.buckets(&RateClass::Other) {
+                    self.backoff.entry(bucket.to_owned()).or_default().strike(
+                        &limits.backoff,
+                        now,
+                        jitter,
+                        retry_after_ms,
+                    );
+                }
+                return self.governor_refusal(limits, now);
+            }
+        };
+        Reply::Ack { released: u32::from(released) }
+    }
+
+    /// The caller of a batch Sync refused with 429 gets the governor's 429
+    /// (shadow mode: Sync's own, as it is).
+    fn governor_refusal(&self, limits: &Limits, now: Ms) -> Reply {
+        if limits.shadow {
+            return Reply::Ack { released: 1 };
+        }
+        let probe = AdmitRequest { class: RateClass::Other, batch: true, ..AdmitRequest::default() };
+        match self.admit_check(limits, now, &probe) {
+            Err(r) => Reply::Rejected(r),
+            Ok(()) => Reply::Ack { released: 1 },
+        }
+    }
+}
