@@ -124,7 +124,7 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert!(s[0].terminal && !s[1].terminal);
         assert_eq!(seen(br#"{"data":[{"id":"a","status":"FAILED"}]}"#).len(), 1);
-        assert_eq!(seen(br#"{"id":"a","status":"weird"}"#)[0].terminal, false);
+        assert!(!seen(br#"{"id":"a","status":"weird"}"#)[0].terminal);
         assert!(seen(b"nope").is_empty());
         let many: Vec<Value> =
             (0..600).map(|i| serde_json::json!({"id": format!("b{i}"), "status":"PENDING"})).collect();
