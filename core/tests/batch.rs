@@ -139,3 +139,100 @@ fn an_unknown_answer_keeps_the_permit_until_a_listing_and_a_lease_ends_it() {
     acc.apply(&l, 10_002, 0.5, Command::Tick);
     assert_eq!(in_use(&mut acc, &l, 10_003), 0, "the lease is the backstop");
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Admit,
+        Answer(u8),
+        End(u8),
+        List,
+        Restart,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => Just(Op::Admit),
+            3 => (0u8..6).prop_map(Op::Answer),
+            2 => (0u8..8).prop_map(Op::End),
+            1 => Just(Op::List),
+            1 => Just(Op::Restart),
+        ]
+    }
+
+    proptest! {
+        /// Whatever Sync answers and whenever batches end (no webhook ever
+        /// arrives): batch permits never exceed the cap, and once every batch
+        /// ended, one complete listing leaves none held.
+        #[test]
+        fn batch_permits_are_bounded_and_never_leak(ops in proptest::collection::vec(op(), 1..60)) {
+            let l = limits();
+            let mut acc = MemAccount::default();
+            let mut now = 10u64;
+            let mut waiting: Vec<u64> = Vec::new(); // permits whose create awaits an answer
+            let mut open_at_sync: Vec<String> = Vec::new();
+            let mut next = 0u32;
+            for op in ops {
+                now += 7;
+                match op {
+                    Op::Admit => {
+                        if let Ok(p) = admit(&mut acc, &l, now) {
+                            waiting.push(p);
+                        }
+                    }
+                    Op::Answer(kind) => {
+                        let Some(p) = waiting.pop() else { continue };
+                        next += 1;
+                        let id = format!("b{next}");
+                        let answer = match kind {
+                            0 | 1 => {
+                                open_at_sync.push(id.clone());
+                                CreateAnswer::Created(open(&id, 20))
+                            }
+                            2 => CreateAnswer::Validated,
+                            3 => CreateAnswer::Refused { status: 402 },
+                            4 => CreateAnswer::ConcurrencyLimited,
+                            _ => {
+                                // Lost answer: Sync may or may not have it.
+                                if next % 2 == 0 {
+                                    open_at_sync.push(id);
+                                }
+                                CreateAnswer::Unknown
+                            }
+                        };
+                        acc.apply(&l, now, 0.5, Command::BatchCreated { permit: p, answer, retry_after_ms: None });
+                    }
+                    Op::End(i) => {
+                        if !open_at_sync.is_empty() {
+                            let id = open_at_sync.remove(i as usize % open_at_sync.len());
+                            if i % 2 == 0 {
+                                let seen = vec![SeenBatch { id, terminal: true, pending: Some(0) }];
+                                acc.apply(&l, now, 0.5, Command::BatchesSeen { batches: seen });
+                            }
+                        }
+                    }
+                    Op::List => {
+                        acc.apply(&l, now, 0.5, Command::ListStart);
+                        let open: Vec<SeenBatch> = open_at_sync.iter().map(|id| super::open(id, 20)).collect();
+                        acc.apply(&l, now + 1, 0.5, Command::Listed { page: ListedPage::Batches { open, complete: true } });
+                    }
+                    Op::Restart => acc.restart(&l),
+                }
+                let held = in_use(&mut acc, &l, now);
+                prop_assert!(held <= l.batches.cap, "{held} batch permits over the cap");
+            }
+            // The requests still waiting got no answer (the Worker died): unknown.
+            for p in waiting.drain(..) {
+                acc.apply(&l, now, 0.5, Command::BatchCreated { permit: p, answer: CreateAnswer::Unknown, retry_after_ms: None });
+            }
+            open_at_sync.clear();
+            now += l.reconcile.min_ms + 100;
+            acc.apply(&l, now, 0.5, Command::ListStart);
+            acc.apply(&l, now + 1, 0.5, Command::Listed { page: ListedPage::Batches { open: vec![], complete: true } });
+            prop_assert_eq!(in_use(&mut acc, &l, now + 2), 0);
+        }
+    }
+}

@@ -67,6 +67,8 @@ function expected(s) {
     "policy.concurrency.remaining": n(pol("concurrency").remaining),
     "concurrency.inUse": n(s.concurrency.inUse),
     "concurrency.limit": n(s.concurrency.limit),
+    "batches.inUse": n(s.batches?.inUse),
+    "batches.limit": n(s.batches?.limit),
     "inflight.count": n(s.concurrency.inFlight.length),
     "queue.depth": n(s.queue.depth),
     "queue.held": n(s.queue.held),
