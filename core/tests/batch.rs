@@ -197,7 +197,7 @@ mod properties {
                             4 => CreateAnswer::ConcurrencyLimited,
                             _ => {
                                 // Lost answer: Sync may or may not have it.
-                                if next % 2 == 0 {
+                                if next.is_multiple_of(2) {
                                     open_at_sync.push(id);
                                 }
                                 CreateAnswer::Unknown
@@ -208,7 +208,7 @@ mod properties {
                     Op::End(i) => {
                         if !open_at_sync.is_empty() {
                             let id = open_at_sync.remove(i as usize % open_at_sync.len());
-                            if i % 2 == 0 {
+                            if i.is_multiple_of(2) {
                                 let seen = vec![SeenBatch { id, terminal: true, pending: Some(0) }];
                                 acc.apply(&l, now, 0.5, Command::BatchesSeen { batches: seen });
                             }
