@@ -147,3 +147,25 @@ test("while batches run, direct creates keep the full generation cap (no spawned
   assert.equal((await status(gov)).concurrency.inUse, 3);
   assert.deepEqual(await sim429s(sim), []);
 });
+
+test("a dry run, a refused batch and a plan without batches (402) free the batch permit at once", async () => {
+  const { sim, gov } = await setup({}, {}, { RECONCILE_MIN_MS: "60000", RECONCILE_MAX_MS: "60000" });
+  const form = new FormData();
+  form.append("input", new Blob([jsonl(20, "dry")]), "batch.jsonl");
+  form.append("dry_run", "true");
+  const dry = await fetch(`${gov.url}/v2/batch`, { method: "POST", headers: { "x-api-key": SIM_KEY }, body: form });
+  assert.equal(dry.status, 200);
+  assert.deepEqual(await dry.json(), { status: "VALIDATED" });
+  assert.equal((await status(gov)).batches.inUse, 0);
+  assert.equal((await submit(gov, "few", { lines: 19 })).status, 400);
+  assert.equal((await status(gov)).batches.inUse, 0);
+  await sim.configure({ batches_enabled: false });
+  for (let i = 0; i < 3; i++) {
+    const r = await submit(gov, `p${i}`);
+    assert.equal(r.status, 402, r.text);
+    assert.equal(r.json.errorCode, "plan_upgrade_required");
+  }
+  const st = await status(gov);
+  assert.equal(st.batches.inUse, 0, "no listing ran: each answer freed its permit");
+  assert.equal(st.batches.freed, 5);
+});
