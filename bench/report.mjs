@@ -247,7 +247,7 @@ if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
     ["part of the write: the output gate's wait for durability",  "peer − peer with allowUnconfirmed", (g) => g("peer") - g("peer-unconfirmed")],
     ["part of the write: the disk (SQLite files on disk, not tmpfs; overlaps the row above)",  "peer − peer on tmpfs", (g) => g("peer") - g("peer-tmpfs")],
     ["the peer's whole admission", "peer − pass-through", (g) => g("peer") - g("pass")],
-    ["the governor's read-only object call (status: fetch + JSON + load)", "status − health", (g) => g("gov-status") - g("gov-health")],
+    ["the governor's read-only object call (status: RPC + JSON + load)", "status − health", (g) => g("gov-status") - g("gov-health")],
     ["the governor's whole admission (wasm Worker, object call, JSON, write, settle)", "governor − pass-through", (g) => g("gov") - g("pass")],
     ["of which beyond a read-only call (the write, the admission logic, settling)", "(governor − pass-through) − (status − JS Worker)", (g) => g("gov") - g("pass") - (g("gov-status") - g("js-direct"))],
   ];
@@ -262,7 +262,9 @@ if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
   p("**CPU profile of an admission** (`bench/profile.mjs`: V8's sampling profiler on the workerd isolate, 1,500 sequential admitted GETs, wasm built with function names). " +
     "Before this storage work the largest single item was the `worker` crate's response-body reader: `Response::bytes()` reads a stream chunk by chunk and `ReadableStreamDefaultReader.releaseLock` alone took 6.8 % of all samples (13 % inclusive), on every object reply and every upstream body the governor reads. " +
     "The object call now goes through the raw stub (`stub.fetch(url, init)`, one `text()`), and bodies are read with one `arrayBuffer()`: the same profile went from 3.46 to 2.87 ms per request, and an interleaved A/B of the two builds measured 1.92 → 1.71 ms p50 for an admitted GET. " +
-    "What remains is mostly the runtime's own work: the two `fetch`es (object and upstream, 11 % self), SQLite's `exec` for the admission row (6 %), the `worker` crate's conversion of each incoming request (it reads `request.cf` eagerly, 2.4 %) and of the outgoing response, and the microtask queue of wasm-bindgen futures.");
+    "What remains is mostly the runtime's own work: the two `fetch`es (object and upstream, 11 % self), SQLite's `exec` for the admission row (6 %), the `worker` crate's conversion of each incoming request (it reads `request.cf` eagerly, 2.4 %) and of the outgoing response, and the microtask queue of wasm-bindgen futures. " +
+    "Since then (issue 16) the object call is one RPC method call, `stub.call(account, key, body)` (src/object_rpc.rs): no Request, Headers or Response on either side of it. " +
+    "The Worker's entry stays on the `worker` crate's types: what `web_sys` types would save is the row \"the worker crate's Request/Response instead of web_sys types\" above (about 0.04 ms p50 at c=1 in a separate 2,000-request A/B of the floor fixture).");
   p();
 }
 
@@ -598,7 +600,7 @@ function notes() {
     if (!Number.isFinite(peer) || !Number.isFinite(gov) || (gov <= 1.3 * pass && gov <= 1.1 * peer)) continue;
     out.push(`Latency vs the JS peer at concurrency ${run.concurrency} (p50): the governor adds ${fmt(gov - pass, 2)} ms to a bare pass-through Worker (${fmt(pass, 2)} ms), the JS peer ${fmt(peer - pass, 2)} ms; ` +
       `the targets allow ${fmt(Math.min(0.3 * pass, 1.1 * peer - pass), 2)} ms. Where the governor's time goes: its wasm Worker costs ${sg(g("gov-health") - g("js-direct"))} ms against a JS Worker; ` +
-      `its read-only object call (fetch + JSON + load, the status route) ${fmt(g("gov-status") - g("gov-health"), 2)} ms, against ${fmt(g("noop-fetch") - g("js-direct"), 2)} ms for a no-op object over fetch and ${fmt(g("noop-rpc") - g("js-direct"), 2)} ms over RPC; ` +
+      `its read-only object call (RPC + JSON + load, the status route) ${fmt(g("gov-status") - g("gov-health"), 2)} ms, against ${fmt(g("rust-rpc") - g("rust-direct"), 2)} ms for a no-op Rust object over RPC and ${fmt(g("noop-rpc") - g("js-direct"), 2)} ms for a JS one; ` +
       `the rest of an admission (the write, the admission logic, settling) ${fmt(gov - pass - (g("gov-status") - g("js-direct")), 2)} ms, against ${fmt(peer - g("peer-nowrite"), 2)} ms for the peer's one \`put\`. See the breakdown in section 2b.`);
   }
   if (F && !F.error && F.otherDuring.p50 > 2 * F.otherCalm.p50) {
