@@ -9,3 +9,5 @@ export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/scripts/wasm-opt.sh}"
 # One Worker (build/): the data path, the operations (admin API, metrics)
 # and the account objects.
 worker-build --release "$@"
+# The account object's RPC method needs its class to derive from DurableObject.
+node scripts/rpc-classes.mjs build/index.js AccountObject

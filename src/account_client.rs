@@ -1,14 +1,16 @@
 //! The Worker side of the account object's typed contract: one
-//! [`Command`] in, one [`Reply`] out, JSON over the stub's fetch.
+//! [`Command`] in, one [`Reply`] out, JSON over one RPC call,
+//! `stub.call(account, key, body)` (the object's side: `src/object_rpc.rs`).
+//! No Request, Headers or Response is built on either side, and nothing is
+//! read through a stream (measured in BENCHMARKS.md section 2b; the class
+//! derives from `DurableObject` through `scripts/rpc-classes.mjs`, which RPC
+//! requires).
 //!
-//! The call goes through the raw JavaScript stub (`stub.fetch(url, init)`,
-//! the reply read with one `text()`): the `worker` crate's wrappers read a
-//! response body chunk by chunk through a stream reader, which cost more
-//! than the rest of the call on the admission path (measured with a CPU
-//! profile of workerd; see BENCHMARKS.md).
+//! The singletons of the same class (the directory, the deployment key) are
+//! still called with `stub.fetch(url, init)`, off the admission path.
 //!
-//! In pass-through mode the caller's Sync key rides along in a header so the
-//! object can reconcile and relay on the account's behalf; the object keeps
+//! In pass-through mode the caller's Sync key rides along (an argument of the
+//! call) so the object can reconcile and relay on the account's behalf; the object keeps
 //! it in memory only and never persists it.
 //!
 //! `ACCOUNT_LOCATION_HINT` (optional: one of Cloudflare's Durable Object
@@ -31,7 +33,6 @@ pub const KEY_HEADER: &str = "x-governor-upstream-key";
 /// The account's name, with every call: the object keeps it in storage so
 /// that its alarm knows which managed Sync key is the account's.
 pub const ACCOUNT_HEADER: &str = "x-governor-account";
-const URL: &str = "https://account.internal/";
 /// The var naming the region where new account objects are created.
 pub const LOCATION_HINT_VAR: &str = "ACCOUNT_LOCATION_HINT";
 /// Cloudflare's Durable Object location hints.
@@ -81,6 +82,9 @@ extern "C" {
     type RawStub;
     #[wasm_bindgen(method, catch, js_name = fetch)]
     fn fetch_with_init(this: &RawStub, url: &str, init: &web_sys::RequestInit) -> Result<js_sys::Promise, JsValue>;
+    /// The account object's RPC method (`src/object_rpc.rs`).
+    #[wasm_bindgen(method, catch, js_name = call)]
+    fn rpc_call(this: &RawStub, account: &str, key: &JsValue, body: &str) -> Result<js_sys::Promise, JsValue>;
 }
 
 /// A reply's JSON, or the status and message of a call the object could not run.
@@ -97,7 +101,7 @@ pub async fn body_text(req: &worker::Request) -> String {
 /// Send one command to the account's Durable Object.
 pub async fn call(env: &Env, account: &str, key: Option<&Secret>, command: &Command) -> Result<Reply, GovernorError> {
     let body = encode(command)?;
-    let text = post(env, account, URL, &body, key).await?;
+    let text = rpc(env, account, &body, key).await?;
     decode(&text)
 }
 
@@ -116,12 +120,13 @@ fn internal(what: &str) -> GovernorError {
     GovernorError::Internal(format!("account object: {what}"))
 }
 
-/// POST `body` to the object named `name` (an account, or a singleton of the
-/// same class) at `url`; its answer's text. The object threw, was reset or
-/// overloaded: nothing was decided, so the caller may retry (503 with
-/// Retry-After), never a 500.
-pub async fn post(env: &Env, name: &str, url: &str, body: &str, key: Option<&Secret>) -> Result<String, GovernorError> {
-    let unavailable = |what: &str| GovernorError::Unavailable(format!("account object: {what}"));
+fn unavailable(what: &str) -> GovernorError {
+    GovernorError::Unavailable(format!("account object: {what}"))
+}
+
+/// The stub of the object named `name` (an account, or a singleton of the
+/// same class), created where `ACCOUNT_LOCATION_HINT` says.
+fn stub(env: &Env, name: &str) -> Result<RawStub, GovernorError> {
     let stub = env
         .durable_object(BINDING)
         .and_then(|ns| match location_hint(env) {
@@ -129,7 +134,33 @@ pub async fn post(env: &Env, name: &str, url: &str, body: &str, key: Option<&Sec
             None => ns.get_by_name(name),
         })
         .map_err(|_| internal("binding"))?;
-    let stub: RawStub = stub.into_rpc();
+    Ok(stub.into_rpc())
+}
+
+/// One command's JSON to the account's object over RPC; the reply's JSON.
+/// The object threw (it could not run the command: malformed, its
+/// configuration or storage failed), was reset or overloaded: nothing was
+/// decided, so the caller may retry (503 with Retry-After), never a 500.
+async fn rpc(env: &Env, account: &str, body: &str, key: Option<&Secret>) -> Result<String, GovernorError> {
+    let key = key.map_or(JsValue::UNDEFINED, |k| JsValue::from_str(k.expose()));
+    let promise = stub(env, account)?.rpc_call(account, &key, body).map_err(|_| unavailable("unreachable"))?;
+    match JsFuture::from(promise).await {
+        Ok(text) => Ok(text.as_string().unwrap_or_default()),
+        Err(e) => {
+            // The object's own message (a status and a fixed text, never a
+            // key) or the runtime's (reset, overloaded, unreachable).
+            let message = js_sys::Reflect::get(&e, &JsValue::from_str("message")).ok().and_then(|m| m.as_string());
+            worker::console_error!("account object call failed: {}", message.unwrap_or_default());
+            Err(unavailable("failed"))
+        }
+    }
+}
+
+/// POST `body` to the object named `name` (a singleton of the account
+/// class: the directory, the deployment key) at `url`; its answer's text.
+/// Failures as [`rpc`]'s.
+pub async fn post(env: &Env, name: &str, url: &str, body: &str, key: Option<&Secret>) -> Result<String, GovernorError> {
+    let stub = stub(env, name)?;
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(&JsValue::from_str(body));

@@ -13,6 +13,7 @@
 //! | [`settings`] | reads the wrangler vars and secrets into `governor_core::config::Config` |
 //! | [`account_client`] | the Worker side of the typed Durable Object contract |
 //! | [`account_object`] | the Durable Object, an executor of the sans-IO core: decode → load → apply → write rows → alarm → encode; runs the core's effects |
+//! | [`object_rpc`] | the account object's RPC method `call(account, key, body)`: the contract without Request/Response |
 //! | [`sql_store`] | the account's tables in SQLite: the core's `Store` reads and `Write`s |
 //! | [`proxy`] | streaming forward to Sync (hop-by-hop headers dropped, bodies never buffered) |
 //! | [`respond`] | errors and governor headers onto HTTP responses, in one place |
@@ -39,6 +40,7 @@ pub mod handler;
 pub mod ledger;
 pub mod legacy_kv;
 pub mod log;
+pub mod object_rpc;
 pub mod ops;
 pub mod proxy;
 pub mod respond;
