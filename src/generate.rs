@@ -163,6 +163,7 @@ pub fn create_request(
                 body,
                 model: prepared.model.clone(),
                 idempotency_key: idempotency.map(|k| k.key),
+                cost: None,
             });
             admit.sealed_key = sealed_key;
             admit.ticket_id = Some(random_ticket_id()?);

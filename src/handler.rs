@@ -209,6 +209,9 @@ async fn proxy_request(
     if creates {
         let client = generate::client_name(&req, config, &caller);
         admit.cost = Some(crate::cost::request(env, config, &caller, key, client, prepared.as_ref(), &admit).await);
+        if let Some(job) = admit.enqueue.as_mut() {
+            job.cost = admit.cost.clone().map(Box::new);
+        }
     }
     admit.tally = tally::take(&caller.account);
     let mut decision = Decision {

@@ -8,6 +8,9 @@ use governor_core::Ms;
 
 use crate::sql_store::{col_u64, int, json, text, SqlStore};
 
+/// A time after every row (within JavaScript's safe integers).
+const NO_END: Ms = (1 << 53) - 1;
+
 pub const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY, client TEXT NOT NULL, received INTEGER NOT NULL, \
      open INTEGER NOT NULL, bytes INTEGER NOT NULL, row TEXT NOT NULL)",
@@ -40,8 +43,11 @@ impl LedgerStore for SqlStore {
 
     fn ledger_page(&self, q: &LedgerQuery) -> StoreResult<Vec<LedgerRow>> {
         let after = q.cursor.map_or(-1, |c| i64::try_from(c).unwrap_or(i64::MAX));
-        let mut bind =
-            vec![worker::SqlStorageValue::Integer(after), int(q.since.unwrap_or(0)), int(q.until.unwrap_or(Ms::MAX))];
+        let mut bind = vec![
+            worker::SqlStorageValue::Integer(after),
+            int(q.since.unwrap_or(0)),
+            int(q.until.unwrap_or(NO_END).min(NO_END)),
+        ];
         let by_client = match &q.client {
             Some(c) => {
                 bind.push(text(c));
@@ -59,7 +65,7 @@ impl LedgerStore for SqlStore {
     fn ledger_oldest_ended(&self, before: Option<Ms>, limit: u32) -> StoreResult<Vec<(u64, u64)>> {
         self.rows(
             "SELECT id, bytes FROM ledger WHERE open = 0 AND received < ? ORDER BY received, id LIMIT ?",
-            vec![int(before.unwrap_or(Ms::MAX)), int(u64::from(limit))],
+            vec![int(before.unwrap_or(NO_END).min(NO_END)), int(u64::from(limit))],
             |r| Some((col_u64(r, 0)?, col_u64(r, 1)?)),
         )
     }

@@ -805,6 +805,7 @@ impl AccountState {
             counters: self.metrics.counters.clone(),
             waits: self.metrics.waits(),
             series: self.metrics.series.view(now),
+            costs: crate::budget::view::view(&self.costs, &limits.costs, now),
         }
     }
 

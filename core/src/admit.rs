@@ -323,7 +323,9 @@ impl AccountState {
             };
         }
         let full_line = self.held.len() >= MAX_HELD && req.hold.as_ref().is_none_or(|h| h.ticket.is_none());
-        if let Some(hold) = req.hold.as_ref().filter(|_| !full_line) {
+        // A budget renews at midnight UTC: longer than any hold.
+        let budget = matches!(rejection.reason, Reason::BudgetExhausted | Reason::CostUnknown);
+        if let Some(hold) = req.hold.as_ref().filter(|_| !full_line && !budget) {
             // Past its bound the line is longer than anyone waits: shed.
             let line_full = self.line_ahead(&req.class, self.seq_of(hold.ticket), now) > crate::shed::MAX_AHEAD;
             let shed = self.shed_estimate(limits, now, req, &rejection);

@@ -330,6 +330,10 @@ pub struct TicketView {
     pub error: Option<String>,
     pub created_at: String,
     pub client: String,
+    /// `budget_exhausted`: the job waits for its budget's renewal
+    /// (`estimatedStartAt`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
 }
 
 /// The one field of a [`TicketView`] the Worker reads (for `Location`).
@@ -564,6 +568,8 @@ pub struct StatusView {
     pub waits: crate::metrics::WaitsView,
     /// The last 15 minutes per class, for the dashboard.
     pub series: crate::metrics::SeriesView,
+    /// Budgets, spend per client, the ledger ([`crate::budget::view`]).
+    pub costs: crate::budget::view::CostsView,
 }
 
 /// What the account stores, against its bounds.

@@ -96,8 +96,16 @@ impl AccountState {
         if held_ahead || self.admit_check(limits, now, &generate()).is_err() {
             return Ok(Reply::Ack { released: 0 });
         }
+        let cost = job.spec.cost.clone();
+        if let Err(b) = self.cost_check(limits, cost.as_deref(), model.as_deref(), now) {
+            // A budget that cannot cover it: the job waits for the renewal
+            // (its ticket's estimatedStartAt says when), others go on.
+            self.queue.requeue(&ticket, b.retry_at, now);
+            return Ok(Reply::Ack { released: 0 });
+        }
         self.spend(limits, &RateClass::Generate, now);
-        let permit = self.permits.reserve(&limits.concurrency, now, model);
+        let permit = self.permits.reserve(&limits.concurrency, now, model.clone());
+        self.cost_admitted(limits, cost.as_deref(), model.as_deref(), permit, created, now);
         self.queue.start(&ticket, permit, now);
         self.metrics.queue_wait(now.saturating_sub(created));
         self.metrics.admitted(&RateClass::Generate, now);
@@ -283,6 +291,9 @@ impl AccountState {
             error,
             created_at: rfc3339(job.created_at),
             client: job.spec.client.clone(),
+            waiting_for: (job.state == JobState::Queued
+                && self.cost_check(limits, job.spec.cost.as_deref(), job.spec.model.as_deref(), now).is_err())
+            .then(|| "budget_exhausted".to_owned()),
         }
     }
 

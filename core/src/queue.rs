@@ -42,6 +42,10 @@ pub struct JobSpec {
     /// The client's own `Idempotency-Key`, if any.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// What the job costs and which budgets it spends ([`crate::budget`]):
+    /// checked and reserved when the job is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Box<crate::contract::CostRequest>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -126,3 +126,30 @@ fn unpriced_creates_under_a_budget_are_refused_not_guessed_free() {
     // Without Sync's estimate, PRICES x the assumed 60 s prices lipsync-2 (2.40 > 0.70): refused.
     assert_eq!(admit(&mut acc, &l, NOW, create("mobile", None)).unwrap_err().0, Reason::BudgetExhausted);
 }
+
+#[test]
+fn a_queued_job_waits_for_the_renewal_and_its_ticket_says_so() {
+    let l = limits();
+    let mut acc = MemAccount::default();
+    // The client's 0.70 takes one 0.40 job; the second is queued (respond-async).
+    admit(&mut acc, &l, NOW, create("mobile", Some(400_000))).unwrap();
+    let mut queued = create("mobile", Some(400_000));
+    queued.enqueue = Some(governor_core::queue::JobSpec {
+        client: "mobile".into(),
+        priority: 0,
+        body: "{}".into(),
+        model: Some("lipsync-2".into()),
+        idempotency_key: None,
+        cost: queued.cost.clone().map(Box::new),
+    });
+    let Reply::Queued(ticket) = acc.apply(&l, NOW, 0.5, Command::Admit(queued)) else { panic!("not queued") };
+    assert_eq!(ticket.waiting_for.as_deref(), Some("budget_exhausted"));
+    // The alarm finds nothing to send until midnight UTC, then sends it.
+    assert_eq!(acc.apply(&l, NOW + 1_000, 0.5, Command::Dispatch), Reply::Ack { released: 0 });
+    let Reply::Ticket(t) = acc.apply(&l, NOW + 1_000, 0.5, Command::Ticket { ticket: ticket.id.clone(), client: None })
+    else {
+        panic!()
+    };
+    assert_eq!(t.estimated_start_at.as_deref(), Some("2026-12-04T00:00:00.000Z"));
+    assert!(matches!(acc.apply(&l, MIDNIGHT, 0.5, Command::Dispatch), Reply::Dispatch(_)));
+}

@@ -23,6 +23,7 @@ fn queued(key: Option<&str>) -> AdmitRequest {
         body: "{}".into(),
         model: None,
         idempotency_key: key.map(str::to_owned),
+        cost: None,
     };
     AdmitRequest {
         enqueue: Some(spec),

@@ -60,7 +60,14 @@ fn finding_10_a_line_longer_than_its_bound_answers_a_bounded_retry_after() {
     assert!(admitted(&mut acc, &l, 0, generate()), "the window's one admission");
     // Two queued jobs and 9,999 held requests: the next one is 10,002nd in line.
     for i in 0..2 {
-        let spec = JobSpec { client: "c".into(), priority: 0, body: "{}".into(), model: None, idempotency_key: None };
+        let spec = JobSpec {
+            client: "c".into(),
+            priority: 0,
+            body: "{}".into(),
+            model: None,
+            idempotency_key: None,
+            cost: None,
+        };
         let q = AdmitRequest { enqueue: Some(spec), permit: true, ..generate() };
         assert!(matches!(acc.apply(&l, 1 + i, 0.5, Command::Admit(q)), Reply::Queued(_)));
     }

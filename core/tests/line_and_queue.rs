@@ -103,7 +103,8 @@ fn queued_jobs_are_submitted_as_permits_free_and_take_their_final_status() {
     let mut st = MemAccount::default();
     let p = permit_of(st.apply(&l, 0, 0.5, Command::Admit(generate())));
     bind(&l, &mut st, 0, p, "g0");
-    let spec = JobSpec { client: "c".into(), priority: 0, body: "{}".into(), model: None, idempotency_key: None };
+    let spec =
+        JobSpec { client: "c".into(), priority: 0, body: "{}".into(), model: None, idempotency_key: None, cost: None };
     let Reply::Queued(ticket) =
         st.apply(&l, 10, 0.5, Command::Admit(AdmitRequest { enqueue: Some(spec), ..generate() }))
     else {

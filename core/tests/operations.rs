@@ -55,6 +55,7 @@ fn queued_work_waits_while_paused_and_goes_after_the_resume() {
         body: "{}".into(),
         model: None,
         idempotency_key: None,
+        cost: None,
     };
     let q = AdmitRequest { enqueue: Some(spec), ..generate() };
     assert!(matches!(acc.apply(&l, 1, 0.5, Command::Admit(q)), Reply::Queued(_)));

@@ -14,7 +14,14 @@ fn keyed(k: &str) -> AdmitRequest {
     AdmitRequest { idempotency: Some(IdempotencyKey { client: "c".into(), key: k.into() }), ..generate() }
 }
 fn queued(client: &str, body: &str) -> AdmitRequest {
-    let spec = JobSpec { client: client.into(), priority: 0, body: body.into(), model: None, idempotency_key: None };
+    let spec = JobSpec {
+        client: client.into(),
+        priority: 0,
+        body: body.into(),
+        model: None,
+        idempotency_key: None,
+        cost: None,
+    };
     AdmitRequest { enqueue: Some(spec), ..generate() }
 }
 fn permit(r: Reply) -> u64 {

@@ -43,7 +43,14 @@ fn keyed(client: &str, key: &str) -> AdmitRequest {
 }
 
 fn queued(client: &str, body: &str) -> AdmitRequest {
-    let spec = JobSpec { client: client.into(), priority: 0, body: body.into(), model: None, idempotency_key: None };
+    let spec = JobSpec {
+        client: client.into(),
+        priority: 0,
+        body: body.into(),
+        model: None,
+        idempotency_key: None,
+        cost: None,
+    };
     AdmitRequest { enqueue: Some(spec), ..generate() }
 }
 

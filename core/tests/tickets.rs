@@ -18,7 +18,14 @@ fn generate() -> AdmitRequest {
 }
 
 fn queued(client: &str, ticket: Option<String>) -> AdmitRequest {
-    let spec = JobSpec { client: client.into(), priority: 0, body: "{}".into(), model: None, idempotency_key: None };
+    let spec = JobSpec {
+        client: client.into(),
+        priority: 0,
+        body: "{}".into(),
+        model: None,
+        idempotency_key: None,
+        cost: None,
+    };
     AdmitRequest { enqueue: Some(spec), ticket_id: ticket, ..generate() }
 }
 

@@ -85,7 +85,8 @@ fn hold_next_gives_up_when_calls_are_spent() {
 
 fn queued_ready(l: &Limits, st: &mut MemAccount) {
     hold_permit(l, st, 0, "g0");
-    let spec = JobSpec { client: "c".into(), priority: 0, body: "{}".into(), model: None, idempotency_key: None };
+    let spec =
+        JobSpec { client: "c".into(), priority: 0, body: "{}".into(), model: None, idempotency_key: None, cost: None };
     let queued = st.apply(l, 10, 0.5, Command::Admit(AdmitRequest { enqueue: Some(spec), ..generate() }));
     assert!(matches!(queued, Reply::Queued(_)), "{queued:?}");
     st.apply(

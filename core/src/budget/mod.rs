@@ -11,6 +11,7 @@
 //! | [`learned`] | the cost per model learned from completed jobs |
 //! | [`costs`] | the account's costs part: book + learned + ledger, hooked at admission, bind, 429 and end |
 //! | [`book`] | spend per scope and UTC period: check, reserve, settle, release |
+//! | [`view`] | the costs block of the status: budgets, spend per client, the ledger's size |
 //! | [`vars`] | `PRICES`, `BUDGET_USD_PER_DAY`/`_MONTH`, `LEDGER_RETENTION_DAYS`, admin budget overrides |
 //!
 //! The rules are pure: the object only fetches Sync's estimate when the
@@ -24,6 +25,7 @@ pub mod learned;
 pub mod money;
 pub mod prices;
 pub mod vars;
+pub mod view;
 
 pub use book::{Book, BudgetLimits, Exhausted, Period, Reservation, Scope};
 pub use estimate::{CostSource, Estimate};

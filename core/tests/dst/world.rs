@@ -1408,6 +1408,7 @@ impl World {
                     body: format!(r#"{{"model":"m","hook":{hook},"pad":"{}"}}"#, "x".repeat(size as usize)),
                     model: model.clone(),
                     idempotency_key: key.map(|k| format!("k{k}")),
+                    cost: None,
                 };
                 let admit = AdmitRequest {
                     class: "generate".into(),

@@ -1,0 +1,189 @@
+// Cost budgets and the job ledger, in workerd against the simulator: a
+// create is estimated by Sync (POST /v2/analyze/cost), reserved in the turn
+// that takes its permit, settled at outputDuration x PRICES when Sync's
+// webhook reports it; a budget that cannot cover the next estimate refuses
+// with 429 budget_exhausted and Retry-After at its UTC renewal; the ledger's
+// settled costs add up to what the budgets consumed; concurrent creates
+// overspend at most by the estimate error of what is in flight.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { startSim, startGovernor, generateBody, SIM_KEY, until, govCall } from "../lib/harness.mjs";
+
+const MOBILE = "ck-mobile-0123456789";
+const WEB = "ck-web-0123456789abc";
+const PRICE = 0.04; // lipsync-2, USD per output second (the simulator's price list)
+const cleanup = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+async function setup(vars = {}, simFlags = {}) {
+  const sim = await startSim({ concurrency: 6, "pending-ms": 20, "processing-ms": 150, ...simFlags });
+  const gov = await startGovernor({
+    SYNC_API_BASE: sim.url,
+    GOVERNOR_CLIENT_KEYS: JSON.stringify({
+      [MOBILE]: { account: "acme", client: "mobile" },
+      [WEB]: { account: "acme", client: "web" },
+    }),
+    SYNC_API_KEYS: JSON.stringify({ acme: SIM_KEY }),
+    MAX_CONCURRENT_GENERATIONS: "6",
+    GENERATE_PER_MINUTE: "10000",
+    REQUESTS_PER_MINUTE: "100000",
+    GOVERNOR_WEBHOOK_KEY: "governor-webhook-key-for-tests",
+    LOCAL_MODE: "true",
+    PRICES: JSON.stringify({ "lipsync-2": PRICE }),
+    ...vars,
+  });
+  cleanup.push(() => sim.stop(), () => gov.stop());
+  return { sim, gov };
+}
+
+const body = (seconds, n = 0) =>
+  generateBody({
+    input: [
+      { type: "video", url: `https://example.com/v${n}.mp4` },
+      { type: "audio", url: `https://example.com/a${n}.wav` },
+    ],
+    options: { sim_output_seconds: seconds },
+  });
+const create = (gov, key, seconds, n, headers = {}) =>
+  govCall(gov, "/v2/generate", { method: "POST", key, body: body(seconds, n), headers });
+const status = async (gov, key = MOBILE) => (await govCall(gov, "/governor/v1/status", { key })).json;
+const ledgerRows = async (gov, key, query = "") => {
+  const rows = [];
+  let cursor = null;
+  for (let page = 0; page < 50; page++) {
+    const q = [query, "limit=7", cursor ? `cursor=${cursor}` : ""].filter(Boolean).join("&");
+    const r = await govCall(gov, `/governor/v1/ledger?${q}`, { key });
+    assert.equal(r.status, 200, r.text);
+    rows.push(...r.json.rows);
+    cursor = r.json.nextCursor;
+    if (!cursor) return rows;
+  }
+  throw new Error("ledger paging did not end");
+};
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+const idle = (gov) =>
+  until("every job settled", async () => {
+    const s = await status(gov);
+    return s.costs.ledger.open === 0 && s.costs.account.reservedUsd === 0 && s;
+  }, 30_000);
+const secondsToMidnightUtc = () => {
+  const now = Date.now();
+  return (Math.floor(now / 86_400_000) + 1) * 86_400_000 - now;
+};
+
+test("budgets: refusals at the right moment, Retry-After at the renewal, the ledger adds up", async () => {
+  // The account may spend 2.00 a day, the mobile client 1.00.
+  const { sim, gov } = await setup({
+    BUDGET_USD_PER_DAY: "2",
+    CLIENT_LIMITS: JSON.stringify({ acme: { mobile: { usdPerDay: 1 } } }),
+  });
+  // Estimates of 3..7 s of output: 0.12 .. 0.28 each.
+  const secs = [3, 4, 5, 6, 7];
+  const admitted = [];
+  let refusal;
+  for (let i = 0; i < 10 && !refusal; i++) {
+    const r = await create(gov, MOBILE, secs[i % 5], i);
+    if (r.status === 429) refusal = { r, before: sum(admitted.map((s) => s * PRICE)) };
+    else {
+      assert.equal(r.status, 201, r.text);
+      admitted.push(secs[i % 5]);
+    }
+  }
+  // 3+4+5+6+7 = 25 s = 1.00 exactly: all five fit; the sixth (3 s, 0.12) does not.
+  assert.deepEqual(admitted, [3, 4, 5, 6, 7]);
+  assert.ok(refusal, "the client's budget refused");
+  assert.equal(refusal.r.json.errorCode, "budget_exhausted", refusal.r.text);
+  const retry = Number(refusal.r.headers.get("retry-after"));
+  const expected = Math.ceil(secondsToMidnightUtc() / 1000);
+  assert.ok(Math.abs(retry - expected) <= 3, `Retry-After ${retry} s, midnight UTC in ${expected} s`);
+  assert.match(refusal.r.json.message, /client_budget\.usd_per_day/);
+  // The web client spends the account's other 1.00, then the account's budget refuses.
+  let webAdmitted = 0;
+  let accountRefusal;
+  for (let i = 0; i < 10 && !accountRefusal; i++) {
+    const r = await create(gov, WEB, 5, 100 + i);
+    if (r.status === 429) accountRefusal = r;
+    else (assert.equal(r.status, 201, r.text), webAdmitted++);
+  }
+  assert.equal(webAdmitted, 5);
+  assert.match(accountRefusal.json.message, /budget\.usd_per_day/);
+  assert.ok(Math.abs(Number(accountRefusal.headers.get("retry-after")) - expected) <= 3);
+
+  const s = await idle(gov);
+  // The ledger: one row per job, each client sees its own.
+  const mobile = await ledgerRows(gov, MOBILE);
+  const web = await ledgerRows(gov, WEB);
+  assert.equal(mobile.length, 5);
+  assert.ok(mobile.every((r) => r.client === "mobile" && r.status === "COMPLETED" && r.estimateSource === "sync"));
+  assert.equal(web.length, 5);
+  const forbidden = await govCall(gov, "/governor/v1/ledger?client=web", { key: MOBILE });
+  assert.equal(forbidden.status, 403);
+  // Settled = Sync's outputDuration x price, and the sums are what the budgets consumed.
+  const sim_ = await sim.requests(1000);
+  assert.ok(sim_.some((r) => r.path === "/v2/analyze/cost"), "Sync's estimate was asked");
+  const mobileSettled = sum(mobile.map((r) => r.settledMicroUsd));
+  const webSettled = sum(web.map((r) => r.settledMicroUsd));
+  const mobileSpend = s.costs.clients.find((c) => c.client === "mobile");
+  assert.equal(mobileSettled, mobileSpend.dayMicroUsd);
+  assert.equal(mobileSettled + webSettled, s.costs.account.dayMicroUsd);
+  assert.equal(mobileSettled, 1_000_000);
+  for (const r of [...mobile, ...web]) assert.equal(r.settledMicroUsd, Math.round(r.outputDuration * PRICE * 1e6));
+  console.log(
+    `budgets: mobile settled ${mobileSettled / 1e6} of 1.00, account ${(mobileSettled + webSettled) / 1e6} of 2.00; ` +
+      `Retry-After ${retry} s (midnight UTC in ${expected} s)`,
+  );
+  // Hostile ledger queries: clear JSON 400s.
+  for (const q of ["since=yesterday", "limit=0", "format=xml", "cursor=abc", "nope=1", "since=1&since=2", "client=%3Cscript%3E"]) {
+    const r = await govCall(gov, `/governor/v1/ledger?${q}`, { key: WEB });
+    assert.equal(r.status, 400, `${q}: ${r.text}`);
+    assert.equal(r.json.errorCode, "invalid_request");
+    assert.ok(!r.text.includes("<script>"));
+  }
+  const csv = await govCall(gov, "/governor/v1/ledger?format=csv", { key: WEB });
+  assert.match(csv.headers.get("content-type"), /text\/csv/);
+  assert.equal(csv.text.trim().split("\r\n").length, 6);
+  const nd = await govCall(gov, "/governor/v1/ledger?format=ndjson&limit=2", { key: WEB });
+  assert.equal(nd.text.trim().split("\n").length, 2);
+  assert.ok(nd.headers.get("ledger-next-cursor"));
+});
+
+test("budgets: concurrent creates overspend at most the estimate error of what is in flight", async () => {
+  // Worst case: everything the budget admits is in flight at once (cap 12,
+  // 1.5 s jobs), and Sync's estimates are 20 % low (+-10 %): actual <= 1.3 x
+  // estimate, e = 0.3. Documented bound: settled <= limit + e x reserved at
+  // the last admission <= (1 + e) x limit.
+  const LIMIT = 2;
+  const E = 0.3;
+  const { sim, gov } = await setup(
+    { BUDGET_USD_PER_DAY: String(LIMIT), MAX_CONCURRENT_GENERATIONS: "12" },
+    { concurrency: 12, "processing-ms": 1500 },
+  );
+  await sim.configure({ estimate_bias: 0.2, estimate_error: 0.1 });
+  // 40 concurrent creates of 5 s (0.20 estimated each) from two clients.
+  const results = await Promise.all(Array.from({ length: 40 }, (_, i) => create(gov, i % 2 ? MOBILE : WEB, 5, 1000 + i)));
+  const codes = results.map((r) => r.status);
+  const ok = codes.filter((c) => c === 201).length;
+  assert.ok(results.every((r) => r.status === 201 || r.json?.errorCode === "budget_exhausted"), codes.join(","));
+  const inFlight = await status(gov);
+  const reservedAtLast = inFlight.costs.account.reservedUsd;
+  const s = await idle(gov);
+  const rows = [...(await ledgerRows(gov, MOBILE)), ...(await ledgerRows(gov, WEB))];
+  assert.equal(rows.length, ok);
+  const settled = sum(rows.map((r) => r.settledMicroUsd)) / 1e6;
+  const estimated = sum(rows.map((r) => r.estimatedMicroUsd)) / 1e6;
+  // What Sync would bill: its outputDuration of every generation x price.
+  const truth = sum(rows.map((r) => r.outputDuration * PRICE));
+  assert.ok(Math.abs(settled - truth) < 1e-6, `ledger ${settled} vs Sync ${truth}`);
+  assert.equal(Math.round(settled * 1e6), s.costs.account.dayMicroUsd);
+  assert.ok(estimated <= LIMIT + 1e-9, `estimates admitted ${estimated} over the limit`);
+  const bound = LIMIT + E * estimated;
+  assert.ok(settled <= bound + 1e-9, `settled ${settled} over the bound ${bound}`);
+  assert.ok(settled > LIMIT, "the worst case was reached (Sync's low estimates overspent)");
+  console.log(
+    `overshoot: ${ok} of 40 admitted (reserved in flight ${reservedAtLast.toFixed(4)}), estimated ${estimated.toFixed(4)}, ` +
+      `settled ${settled.toFixed(4)} on a ${LIMIT} budget: overshoot ${(settled - LIMIT).toFixed(4)} ` +
+      `(${(((settled - LIMIT) / LIMIT) * 100).toFixed(1)} %), documented bound e x reserved = ${(E * estimated).toFixed(4)}`,
+  );
+});
