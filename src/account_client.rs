@@ -20,7 +20,8 @@
 //! existing object stays where it is. Read once per isolate; an invalid value
 //! is ignored with one warning.
 
-use governor_core::contract::{Command, WireReply as Reply};
+use governor_core::calls::Call;
+use governor_core::contract::Command;
 use governor_core::error::GovernorError;
 use governor_core::secret::Secret;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -98,9 +99,14 @@ pub async fn body_text(req: &worker::Request) -> String {
     }
 }
 
-/// Send one command to the account's Durable Object.
-pub async fn call(env: &Env, account: &str, key: Option<&Secret>, command: &Command) -> Result<Reply, GovernorError> {
-    let body = encode(command)?;
+/// Make one call into the account's Durable Object; its typed reply.
+pub async fn call<C: Call>(
+    env: &Env,
+    account: &str,
+    key: Option<&Secret>,
+    call: &C,
+) -> Result<C::Reply, GovernorError> {
+    let body = encode(&call.command())?;
     let text = rpc(env, account, &body, key).await?;
     decode(&text)
 }
@@ -111,8 +117,7 @@ fn encode(command: &Command) -> Result<String, GovernorError> {
     serde_json::to_string(command).map_err(|_| internal("encode"))
 }
 
-#[inline(never)]
-fn decode(text: &str) -> Result<Reply, GovernorError> {
+fn decode<R: serde::de::DeserializeOwned>(text: &str) -> Result<R, GovernorError> {
     governor_core::json::from_str(text).map_err(|_| internal("decode"))
 }
 

@@ -6,9 +6,10 @@
 //! the permit; nothing here decides.
 
 use governor_core::budget::{estimate::parse_sync_estimate, BudgetLimits};
+use governor_core::calls::{Admit, AdmitReply};
 use governor_core::class::RateClass;
 use governor_core::config::Config;
-use governor_core::contract::{AdmitRequest, Command, CostRequest, WireReply as Reply};
+use governor_core::contract::{AdmitRequest, CostRequest};
 use governor_core::keys::Caller;
 use governor_core::secret::Secret;
 use worker::Env;
@@ -51,8 +52,8 @@ async fn sync_estimate(
     p: &Prepared,
 ) -> Option<governor_core::budget::MicroUsd> {
     let ask = AdmitRequest { class: RateClass::Other, ..AdmitRequest::default() };
-    let reply = crate::account_client::call(env, &caller.account, key, &Command::Admit(ask)).await.ok()?;
-    if !matches!(reply, Reply::Admitted(_)) {
+    let reply = crate::account_client::call(env, &caller.account, key, &Admit(&ask)).await.ok()?;
+    if !matches!(reply, AdmitReply::Admitted(_)) {
         return None;
     }
     let body = std::str::from_utf8(&p.bytes).ok()?;

@@ -6,9 +6,10 @@
 
 use std::time::Duration;
 
+use governor_core::calls::{Admit, AdmitReply as Reply, Settle};
 use governor_core::class::RateClass;
 use governor_core::config::Config;
-use governor_core::contract::{AdmitRequest, Command, Hold, IdempotencyKey, Refusal, TicketId, WireReply as Reply};
+use governor_core::contract::{AdmitRequest, Hold, IdempotencyKey, Refusal, TicketId};
 use governor_core::error::GovernorError;
 use governor_core::keys::Caller;
 use governor_core::prefer::Prefer;
@@ -221,13 +222,8 @@ pub async fn admit(
         let next = admit.hold.as_ref().and_then(|h| h.next(rejection, remaining));
         let Some((hold, sleep)) = next.filter(|_| !req.inner().signal().aborted()) else {
             if let Some(ticket) = rejection.hold {
-                let _ = account_client::call(
-                    env,
-                    account,
-                    key,
-                    &Command::Unhold { ticket, reason: Some(rejection.reason) },
-                )
-                .await;
+                let unhold = Settle::unhold(ticket, Some(rejection.reason));
+                let _ = account_client::call(env, account, key, &unhold).await;
             }
             return Ok(reply);
         };
@@ -244,7 +240,7 @@ async fn first_call(
     key: Option<&Secret>,
     admit: &mut AdmitRequest,
 ) -> Result<Reply, GovernorError> {
-    let result = account_client::call(env, account, key, &Command::Admit(admit.clone())).await;
+    let result = account_client::call(env, account, key, &Admit(admit)).await;
     if let Some(t) = admit.tally.take() {
         if result.is_err() {
             crate::tally::restore(account, t);

@@ -5,8 +5,9 @@
 //! by [`respond::error`] only.
 
 use governor_core::batch::{self, CreateAnswer, SeenBatch};
+use governor_core::calls::{self, AdmitReply, SettleReply, Status, StatusReply, Ticket, TicketReply};
 use governor_core::config::{Config, LogLevel};
-use governor_core::contract::{AdmitRequest, Admitted, Command, IdempotencyKey, PolicyState, WireReply as Reply};
+use governor_core::contract::{AdmitRequest, Admitted, Command, IdempotencyKey, PolicyState};
 use governor_core::error::GovernorError;
 use governor_core::keys::{bearer_token, Caller};
 use governor_core::prefer;
@@ -74,9 +75,9 @@ async fn dispatch(
         Route::Admin(_) | Route::Metrics => Err(GovernorError::NotFound),
         Route::Status => {
             let caller = authenticate(&req, config)?;
-            match account_client::call(env, &caller.account, object_key(config, &caller), &Command::Status).await? {
-                Reply::Status(view) => Ok(respond::json_text(200, status_body(view.get(), config, &req), origin)),
-                _ => Err(GovernorError::Internal("unexpected reply to status".into())),
+            match account_client::call(env, &caller.account, object_key(config, &caller), &Status).await? {
+                StatusReply::Status(view) => Ok(respond::json_text(200, status_body(view.get(), config, &req), origin)),
+                StatusReply::Refused(r) => Err(generate::refusal(r)),
             }
         }
         Route::Ledger => {
@@ -240,16 +241,16 @@ async fn proxy_request(
     let undecided = reply.is_none();
     let admitted = match reply {
         None => Admitted::default(),
-        Some(Reply::Admitted(a)) => a,
-        Some(Reply::Rejected(r)) => {
+        Some(AdmitReply::Admitted(a)) => a,
+        Some(AdmitReply::Rejected(r)) => {
             decision.log(LogLevel::Info, "refused", Some(r.reason.name()), None, None);
             return Err(GovernorError::Limited(r));
         }
-        Some(Reply::Queued(ticket)) => {
+        Some(AdmitReply::Queued(ticket)) => {
             decision.log(LogLevel::Info, "queued", None, None, None);
             return Ok(generate::queued(&ticket, origin));
         }
-        Some(Reply::Replay(r)) => {
+        Some(AdmitReply::Replay(r)) => {
             let body = match &r.refetch {
                 // Too large to keep: Sync's current view of the same generation.
                 Some(id) => upstream::generation(&config.api_base, &caller.upstream_key, id, config.timeouts.read_ms)
@@ -259,8 +260,7 @@ async fn proxy_request(
             };
             return Ok(generate::replayed(r.status, body, origin));
         }
-        Some(Reply::Refused(r)) => return Err(generate::refusal(r)),
-        Some(_) => return Err(GovernorError::Internal("unexpected reply to admit".into())),
+        Some(AdmitReply::Refused(r)) => return Err(generate::refusal(r)),
     };
     let body = match prepared {
         Some(p) => Body::Bytes(p.bytes),
@@ -282,11 +282,13 @@ async fn proxy_request(
             if let Some(permit) = admitted.permit {
                 // Sync may have taken it before the connection failed or the
                 // time box ended: the permit waits for a listing to tell.
-                let _ = account_client::call(env, &caller.account, key, &Command::Unsettled { permit }).await;
+                let _ = account_client::call(env, &caller.account, key, &calls::Settle::unsettled(permit)).await;
             }
             if let Some(permit) = admitted.batch_permit {
                 let command = Command::BatchCreated { permit, answer: CreateAnswer::Unknown, retry_after_ms: None };
-                let _ = account_client::call(env, &caller.account, key, &command).await;
+                if let Some(settle) = calls::Settle::new(command) {
+                    let _ = account_client::call(env, &caller.account, key, &settle).await;
+                }
             }
             decision.log(LogLevel::Warn, "upstream_error", Some(e.code()), Some(e.status()), None);
             return Err(e);
@@ -347,11 +349,10 @@ async fn ticket(
     let caller = authenticate(req, config)?;
     // Managed mode: a ticket belongs to the client key that queued it.
     let client = config.keys.is_managed().then(|| caller.client.clone());
-    let command = if cancel { Command::Cancel { ticket, client } } else { Command::Ticket { ticket, client } };
-    match account_client::call(env, &caller.account, object_key(config, &caller), &command).await? {
-        Reply::Ticket(view) => Ok(respond::json_text(200, view.get().to_owned(), origin)),
-        Reply::Refused(r) => Err(generate::refusal(r)),
-        _ => Err(GovernorError::Internal("unexpected reply to a ticket call".into())),
+    let call = Ticket { ticket, client, cancel };
+    match account_client::call(env, &caller.account, object_key(config, &caller), &call).await? {
+        TicketReply::Ticket(view) => Ok(respond::json_text(200, view.get().to_owned(), origin)),
+        TicketReply::Refused(r) => Err(generate::refusal(r)),
     }
 }
 
@@ -428,26 +429,27 @@ async fn settle_response(
         Some(Command::Bind { generation, .. }) => Some(generation.clone()),
         _ => None,
     };
-    match command {
-        // The client's answer depends on this one: the governor's own 429.
+    let limited = matches!(
+        command,
         Some(
-            command @ (Command::UpstreamLimited { .. }
-            | Command::BatchCreated {
-                answer: CreateAnswer::ConcurrencyLimited | CreateAnswer::RateLimited,
-                ..
-            }),
-        ) => match account_client::call(env, s.account, s.key, &command).await {
-            Ok(Reply::Rejected(r)) => return Err(GovernorError::Limited(r)),
-            Ok(_) => {}
+            Command::UpstreamLimited { .. }
+                | Command::BatchCreated { answer: CreateAnswer::ConcurrencyLimited | CreateAnswer::RateLimited, .. }
+        )
+    );
+    match command.and_then(calls::Settle::new) {
+        // The client's answer depends on this one: the governor's own 429.
+        Some(settle) if limited => match account_client::call(env, s.account, s.key, &settle).await {
+            Ok(SettleReply::Rejected(r)) => return Err(GovernorError::Limited(r)),
+            Ok(SettleReply::Ack { .. } | SettleReply::Refused(_)) => {}
             Err(e) => worker::console_error!("settling with the account failed: {}", e.message()),
         },
         // Bind, release, observe: the answer does not wait for them, and they
         // run to the end even when the client goes away.
-        Some(command) => {
+        Some(settle) => {
             let (env, account, key) = (env.clone(), s.account.to_owned(), s.key.cloned());
             ctx.wait_until(async move {
-                for command in std::iter::once(command).chain(ended) {
-                    if let Err(e) = account_client::call(&env, &account, key.as_ref(), &command).await {
+                for settle in std::iter::once(settle).chain(ended.and_then(calls::Settle::new)) {
+                    if let Err(e) = account_client::call(&env, &account, key.as_ref(), &settle).await {
                         worker::console_error!("settling with the account failed: {}", e.message());
                     }
                 }

@@ -4,7 +4,7 @@
 //! so it sees every client's rows. The query is checked here, before any
 //! call into the account's object: hostile parameters are a 400.
 
-use governor_core::contract::{Command, WireReply as Reply};
+use governor_core::calls::{Ledger, LedgerReply};
 use governor_core::error::GovernorError;
 use governor_core::ledger::{encode::NEXT_CURSOR_HEADER, LedgerQuery};
 use worker::{Env, Headers, Request, Response};
@@ -23,9 +23,8 @@ pub async fn serve(
     let query = url.query().unwrap_or("").to_owned();
     let client = config.keys.is_managed().then(|| caller.client.clone());
     LedgerQuery::parse(&query, client.as_deref())?;
-    let command = Command::Ledger { query, client };
-    match crate::account_client::call(env, &caller.account, key, &command).await? {
-        Reply::Ledger(page) => {
+    match crate::account_client::call(env, &caller.account, key, &Ledger { query, client }).await? {
+        LedgerReply::Ledger(page) => {
             let headers = Headers::new();
             let _ = headers.set("content-type", &page.content_type);
             let _ = headers.set("cache-control", "no-store");
@@ -35,7 +34,6 @@ pub async fn serve(
             crate::cors::decorate(&headers, origin);
             Ok(Response::builder().with_status(200).with_headers(headers).fixed(page.body.into_bytes()))
         }
-        Reply::Refused(r) => Err(crate::generate::refusal(r)),
-        _ => Err(GovernorError::Internal("unexpected reply to ledger".into())),
+        LedgerReply::Refused(r) => Err(crate::generate::refusal(r)),
     }
 }

@@ -5,8 +5,9 @@
 //! per generation and status: the account drops replays). Forged, expired
 //! or malformed callbacks get a 4xx and change nothing.
 
+use governor_core::calls::Settle;
 use governor_core::config::Config;
-use governor_core::contract::{Command, RelayRequest};
+use governor_core::contract::RelayRequest;
 use governor_core::error::GovernorError;
 use governor_core::status::GenerationStatus;
 use governor_core::webhook::{sign_token, verify_sync_signature, verify_token, Claims, WebhookError};
@@ -108,7 +109,7 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config, token: &str) -
         None => None,
     };
     let output_ms = payload.output_duration.as_ref().and_then(governor_core::budget::estimate::output_ms);
-    let command = Command::Webhook { generation: payload.id, status: payload.status, relay, output_ms };
-    account_client::call(env, &claims.account, None, &command).await?;
+    let webhook = Settle::webhook(payload.id, payload.status, relay, output_ms);
+    account_client::call(env, &claims.account, None, &webhook).await?;
     Ok(respond::json_text(200, r#"{"ok":true}"#.into(), &Origin::None))
 }

@@ -368,8 +368,8 @@ pub enum LimitKind {
 }
 
 /// The object's answer. Encoded by the object only: the Worker reads it as
-/// a [`WireReply`] (the same JSON), which keeps the views it only passes on
-/// to its client as raw text, so the Worker carries no decoder for them.
+/// the reply type of its call ([`crate::calls`], the same JSON), which keeps
+/// the views it only passes on as raw text, so it carries no decoder for them.
 #[allow(clippy::large_enum_variant)] // a message, moved once (see `Command`)
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -407,27 +407,6 @@ pub struct LedgerPage {
     pub content_type: String,
     pub body: String,
     pub next_cursor: Option<String>,
-}
-
-/// The Worker's reading of a [`Reply`]: status and admin views stay the
-/// object's JSON text, passed through unread.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WireReply {
-    Admitted(Admitted),
-    Rejected(Rejection),
-    Ack {
-        released: u32,
-    },
-    Status(Box<serde_json::value::RawValue>),
-    /// A [`TicketView`]'s JSON (see [`TicketId`] for its id).
-    Queued(Box<serde_json::value::RawValue>),
-    Ticket(Box<serde_json::value::RawValue>),
-    Replay(Replay),
-    Refused(Refusal),
-    Admin(Box<serde_json::value::RawValue>),
-    Metrics(crate::metrics::MetricsView),
-    Ledger(LedgerPage),
 }
 
 /// A refusal that is not about capacity.

@@ -36,6 +36,7 @@
 //! | [`prefer`] | the `Prefer` header: `respond-async`, `wait=N` |
 //! | [`seal`] | sealing a pass-through key for queued jobs (AES-256-GCM) |
 //! | [`time`] | RFC 3339 of the injected clock (both ways), UTC day and month boundaries |
+//! | [`calls`] | the Worker's calls into the object, typed: one request type per call, its reply type at compile time |
 //! | [`contract`] | the typed commands and replies of the account's Durable Object |
 //! | [`config`] | every wrangler var and secret, parsed and validated |
 //! | [`ledger`] | the job ledger: one row per generation job, bounded, retained; its query and formats |
@@ -53,6 +54,7 @@ pub mod admit;
 pub mod backoff;
 pub mod batch;
 pub mod budget;
+pub mod calls;
 pub mod clamp;
 pub mod class;
 pub mod config;

@@ -3,8 +3,8 @@
 //! log who did what, and answer JSON. Without `GOVERNOR_ADMIN_KEY` every
 //! route here is a 404.
 
+use governor_core::calls::{Admin, AdminReply, Status, StatusReply};
 use governor_core::config::{Config, LogLevel};
-use governor_core::contract::{Command, WireReply as Reply};
 use governor_core::error::GovernorError;
 use governor_core::keys::{bearer_token, fingerprint, is_admin_key};
 use governor_core::metrics::MetricsView;
@@ -51,11 +51,11 @@ pub async fn handle(
     let (action, account, command) = match route {
         AdminRoute::Accounts => return accounts(env, origin).await,
         AdminRoute::Account(account) => {
-            return match account_client::call(env, &account, None, &Command::Status).await? {
+            return match account_client::call(env, &account, None, &Status).await? {
                 // The account's own view (the deployment's webhook settings
                 // are in a client's status).
-                Reply::Status(view) => Ok(respond::json_text(200, view.get().to_owned(), origin)),
-                _ => Err(unexpected()),
+                StatusReply::Status(view) => Ok(respond::json_text(200, view.get().to_owned(), origin)),
+                StatusReply::Refused(r) => Err(crate::generate::refusal(r)),
             };
         }
         // Bodies are read (bounded) here and parsed by the core in the object.
@@ -75,7 +75,7 @@ pub async fn handle(
         AdminCommand::ReleasePermit { target } => Some(target.clone()),
         _ => None,
     };
-    let reply = account_client::call(env, &account, None, &Command::Admin(command)).await?;
+    let reply = account_client::call(env, &account, None, &Admin(command)).await?;
     if action != "list_queue" {
         Line::new(LogLevel::Info, "admin")
             .str("admin", &admin)
@@ -85,10 +85,9 @@ pub async fn handle(
             .emit(config.log_level);
     }
     match reply {
-        Reply::Admin(body) => Ok(respond::json_text(200, body.get().to_owned(), origin)),
-        Reply::Ticket(view) => Ok(respond::json_text(200, view.get().to_owned(), origin)),
-        Reply::Refused(r) => Err(crate::generate::refusal(r)),
-        _ => Err(unexpected()),
+        AdminReply::Admin(body) => Ok(respond::json_text(200, body.get().to_owned(), origin)),
+        AdminReply::Ticket(view) => Ok(respond::json_text(200, view.get().to_owned(), origin)),
+        AdminReply::Refused(r) => Err(crate::generate::refusal(r)),
     }
 }
 
@@ -96,10 +95,6 @@ pub async fn handle(
 async fn text_body(req: &mut Request) -> Result<String, GovernorError> {
     let bytes = read_json_body(req, MAX_BODY).await?;
     String::from_utf8(bytes).map_err(|_| GovernorError::BadRequest("the body is not UTF-8".into()))
-}
-
-fn unexpected() -> GovernorError {
-    GovernorError::Internal("unexpected reply to an admin call".into())
 }
 
 #[derive(Serialize)]

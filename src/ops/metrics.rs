@@ -1,11 +1,10 @@
 //! `GET /governor/v1/metrics`: every account's metrics snapshot (from its
 //! object) as Prometheus text, behind the admin key.
 
+use governor_core::calls::{Metrics, MetricsReply};
 use governor_core::config::Config;
-use governor_core::contract::{Command, WireReply as Reply};
 use governor_core::error::GovernorError;
 use governor_core::metrics::{render, MetricsView};
-use governor_core::ops::AdminCommand;
 use governor_core::route::is_account_name;
 use worker::{Env, Headers, Request, Response};
 
@@ -22,9 +21,9 @@ pub(super) async fn snapshots(env: &Env, accounts: &[String]) -> Vec<Option<Metr
     // One at a time: a few milliseconds each, and one small future.
     let mut out = Vec::new();
     for a in accounts.iter().take(FAN_OUT) {
-        out.push(match account_client::call(env, a, None, &Command::Admin(AdminCommand::Metrics)).await {
-            Ok(Reply::Metrics(m)) => Some(m),
-            _ => None,
+        out.push(match account_client::call(env, a, None, &Metrics).await {
+            Ok(MetricsReply::Metrics(m)) => Some(m),
+            Ok(MetricsReply::Refused(_)) | Err(_) => None,
         });
     }
     out
