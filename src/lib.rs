@@ -11,8 +11,8 @@
 //! | [`handler`] | the request flow: route → auth → admit → forward → settle → respond |
 //! | [`generate`] | generate specifics: body rewrite, `Prefer: wait` / `respond-async`, idempotency |
 //! | [`settings`] | reads the wrangler vars and secrets into `governor_core::config::Config` |
-//! | [`account_client`] | the Worker side of the typed Durable Object contract |
-//! | [`account_object`] | the Durable Object, an executor of the sans-IO core: decode → load → apply → write rows → alarm → encode; runs the core's effects |
+//! | [`account_client`] | the Worker side of the typed calls into the account's object (`governor_core::calls`) |
+//! | [`account_object`] | the Durable Object: the core's `Io` (SQL, `fetch`, `setAlarm`, clock, randomness) run by the core's `driver`, which holds every rule |
 //! | [`object_rpc`] | the account object's RPC method `call(account, key, body)`: the contract without Request/Response |
 //! | [`sql_store`] | the account's tables in SQLite: the core's `Store` reads and `Write`s |
 //! | [`proxy`] | streaming forward to Sync (hop-by-hop headers dropped, bodies never buffered) |
@@ -25,7 +25,7 @@
 //! | [`legacy_kv`] | the previous layout's key-value storage, read once at migration through the runtime's API |
 //! | [`deployment`] | the deployment key, drawn once when `GOVERNOR_WEBHOOK_KEY` is not set |
 //! | [`webhook`] | Sync's callbacks: verify, free the permit, queue the relay |
-//! | [`upstream`] | the account object's own calls: list active generations, relay deliveries |
+//! | [`upstream`] | the account object's own calls: submit queued jobs, list active generations, look up statuses, relay deliveries |
 //! | [`timeout`] | time boxes of outgoing calls (abort signal raced against a timer) |
 
 pub mod account_client;
