@@ -80,11 +80,7 @@ impl Io for ObjectIo {
     }
 
     fn jitter(&self) -> f64 {
-        let mut buf = [0u8; 8];
-        match getrandom::fill(&mut buf) {
-            Ok(()) => (u64::from_le_bytes(buf) >> 11) as f64 / (1u64 << 53) as f64,
-            Err(_) => 0.5,
-        }
+        crate::deployment::random_unit()
     }
 
     async fn master_key(&self) -> Option<Secret> {

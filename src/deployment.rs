@@ -107,3 +107,12 @@ pub fn serve(sql: &SqlStorage) -> worker::Result<Response> {
 fn reply(key: String) -> worker::Result<Response> {
     Response::ok(serde_json::to_string(&KeyReply { key }).map_err(|e| worker::Error::RustError(e.to_string()))?)
 }
+
+/// A uniform draw in [0, 1) from the runtime's randomness (0.5 if it fails).
+pub fn random_unit() -> f64 {
+    let mut buf = [0u8; 8];
+    match getrandom::fill(&mut buf) {
+        Ok(()) => (u64::from_le_bytes(buf) >> 11) as f64 / (1u64 << 53) as f64,
+        Err(_) => 0.5,
+    }
+}
