@@ -806,6 +806,7 @@ impl AccountState {
             waits: self.metrics.waits(),
             series: self.metrics.series.view(now),
             costs: crate::budget::view::view(&self.costs, &limits.costs, now),
+            pending: self.pending(limits, now),
         }
     }
 

@@ -549,6 +549,8 @@ pub struct StatusView {
     pub series: crate::metrics::SeriesView,
     /// Budgets, spend per client, the ledger ([`crate::budget::view`]).
     pub costs: crate::budget::view::CostsView,
+    /// What is still pending and when it is due (the drained probe).
+    pub pending: crate::drained::PendingView,
 }
 
 /// What the account stores, against its bounds.

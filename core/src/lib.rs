@@ -30,6 +30,7 @@
 //! | [`shed`] | the expected wait of a held request, from the line ahead and the observed durations |
 //! | [`idempotency`] | client `Idempotency-Key` records: in-flight in memory, the rest by key in their table, bounded |
 //! | [`admit`] | the admission decision: rate, concurrency, backoff, the line of held and queued work, idempotency |
+//! | [`drained`] | the drained probe: deliveries, submissions and listings pending, and when each is due (from the wake's state) |
 //! | [`dispatch`] | submitting queued jobs: pick, record the outcome, ticket views |
 //! | [`queue`] | the durable generation queue: round-robin across clients, priority within |
 //! | [`shares`] | sharing an account among its clients: client names, `CLIENT_LIMITS`, weighted fair order |
@@ -60,6 +61,7 @@ pub mod class;
 pub mod config;
 pub mod contract;
 pub mod dispatch;
+pub mod drained;
 pub mod driver;
 pub mod durations;
 pub mod error;

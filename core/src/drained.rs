@@ -1,0 +1,62 @@
+//! The drained probe: what the account still has pending — relay
+//! deliveries, queued submissions, reconciliation listings — and when each
+//! is next due, read from the same state that computes the next wake
+//! ([`AccountState::next_wake`]). Work handed to the object and not yet
+//! reported back counts as pending (a delivery stays in the outbox until
+//! its `Delivered`, a submission is live until its `Dispatched`, a listing
+//! runs until its last page). The status view carries it as `pending`, so
+//! a test can see that nothing more will happen before a given time instead
+//! of waiting out a quiet period before a negative assertion.
+
+use serde::Serialize;
+
+use crate::account::AccountState;
+use crate::config::Limits;
+use crate::Ms;
+
+/// What is pending, and when it is next due (milliseconds from now; 0: due
+/// or running now; `None`: nothing of that kind is scheduled).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingView {
+    /// Relay deliveries in the outbox (being sent or waiting to be retried).
+    pub deliveries: u32,
+    pub next_delivery_in_ms: Option<Ms>,
+    /// Queued jobs not yet submitted (or being submitted).
+    pub submissions: u32,
+    /// When the queue may submit next (`None` while paused or empty).
+    pub next_submission_in_ms: Option<Ms>,
+    /// A submission is on its way to Sync now.
+    pub submitting: bool,
+    /// A reconciliation listing is running now.
+    pub listing: bool,
+    pub next_listing_in_ms: Option<Ms>,
+}
+
+impl PendingView {
+    /// Nothing runs now and no delivery or submission is due within `ms`;
+    /// with `listings`, no listing either.
+    pub fn drained_for(&self, ms: Ms, listings: bool) -> bool {
+        let quiet = |next: Option<Ms>| next.is_none_or(|n| n > ms);
+        !self.submitting
+            && quiet(self.next_delivery_in_ms)
+            && quiet(self.next_submission_in_ms)
+            && (!listings || (!self.listing && quiet(self.next_listing_in_ms)))
+    }
+}
+
+impl AccountState {
+    /// What is pending now (see [`PendingView`]).
+    pub fn pending(&self, limits: &Limits, now: Ms) -> PendingView {
+        let from_now = |at: Ms| at.saturating_sub(now);
+        PendingView {
+            deliveries: self.outbox.pending() as u32,
+            next_delivery_in_ms: self.outbox.next_wake().map(from_now),
+            submissions: self.queue.depth(),
+            next_submission_in_ms: self.queue_wake(limits, now).map(from_now),
+            submitting: self.live_submission.is_some(),
+            listing: self.listing.is_some(),
+            next_listing_in_ms: self.reconcile.next_at.map(from_now),
+        }
+    }
+}
