@@ -4,45 +4,21 @@
 // Tickets (finding 8): 128 random bits, owned by their client in managed
 // mode; the queue's Sync Idempotency-Key namespace is reserved. A key still
 // in flight answers 409 with Retry-After (finding 6).
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { startSim, startGovernor, generateBody, SIM_KEY, sleep, until, govCall } from "../lib/harness.mjs";
+import { generateBody, SIM_KEY, until, govCall } from "../lib/harness.mjs";
+import { setup as start, receiver, status, waitFor } from "../lib/e2e.mjs";
 
-const cleanup = [];
-after(async () => {
-  for (const c of cleanup.reverse()) await c();
-});
 
 /** The governor with no GOVERNOR_WEBHOOK_KEY (and no other secret). */
-async function setup(simFlags = {}, vars = {}) {
-  const sim = await startSim({ concurrency: 1, "generate-per-minute": 10_000, "pending-ms": 20, "processing-ms": 600, ...simFlags });
-  const gov = await startGovernor({
-    SYNC_API_BASE: sim.url,
+const setup = (simFlags = {}, vars = {}) =>
+  start({ concurrency: 1, "generate-per-minute": 10_000, "pending-ms": 20, "processing-ms": 600, ...simFlags }, {
     MAX_CONCURRENT_GENERATIONS: "1",
     GENERATE_PER_MINUTE: "10000",
     REQUESTS_PER_MINUTE: "100000",
     LOCAL_MODE: "true",
     ...vars,
   });
-  cleanup.push(() => sim.stop(), () => gov.stop());
-  return { sim, gov };
-}
-
-async function receiver() {
-  const got = [];
-  const server = createServer((req, res) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      got.push({ path: req.url, body: JSON.parse(Buffer.concat(chunks).toString()) });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  cleanup.push(() => new Promise((r) => server.close(r)));
-  return { url: `http://127.0.0.1:${server.address().port}`, got };
-}
 
 const call = govCall;
 
@@ -165,7 +141,7 @@ test("a retry while the same Idempotency-Key is in flight gets 409 with Retry-Af
   await sim.configure({ concurrency: 2, latency_ms: 2_500 });
   const headers = { "idempotency-key": "slow-create-1" };
   const first = call(gov, "/v2/generate", { method: "POST", body: generateBody(), headers });
-  await sleep(500);
+  await waitFor("the first create is on its way (its permit reserved)", async () => (await status(gov)).concurrency.inUse === 1);
   const retry = await call(gov, "/v2/generate", { method: "POST", body: generateBody(), headers });
   assert.equal(retry.status, 409, retry.text);
   assert.equal(retry.json.errorCode, "idempotency_key_in_progress");

@@ -1,18 +1,15 @@
 // Generation lifecycle through the real runtime: the webhook relay, forged
 // callbacks, lost / duplicated / delayed webhooks, generations created
 // outside the governor, reconciliation, runtime restarts and upstream 429s.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { createHmac } from "node:crypto";
 import { startSim, startGovernor, generateBody, SIM_KEY, sleep, until } from "../lib/harness.mjs";
+import { defer, receiver as hookReceiver, status, drained, simDrained, waitFor } from "../lib/e2e.mjs";
 
 const SECRET = "whsec_lifecycle_test_secret";
 const WEBHOOK_KEY = "governor-webhook-key-for-tests";
-const cleanup = [];
-after(async () => {
-  for (const c of cleanup.reverse()) await c();
-});
+const cleanup = { push: (...fns) => fns.forEach(defer) };
 
 function baseVars(sim, extra = {}) {
   return {
@@ -36,27 +33,8 @@ async function setup(simFlags = {}, vars = {}) {
   return { sim, gov };
 }
 
-/** A loopback webhook receiver; `failFirst` answers 503 that many times. */
-async function receiver({ failFirst = 0 } = {}) {
-  const got = [];
-  let failures = 0;
-  const server = createServer((req, res) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      if (failures < failFirst) {
-        failures++;
-        res.writeHead(503).end();
-        return;
-      }
-      got.push({ body: Buffer.concat(chunks), signature: req.headers["sync-signature"], type: req.headers["content-type"] });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  cleanup.push(() => new Promise((r) => server.close(r)));
-  return { url: `http://127.0.0.1:${server.address().port}/hook`, got, failures: () => failures };
-}
+/** A loopback webhook receiver at `/hook`; `failFirst` answers 503 that many times. */
+const receiver = ({ failFirst = 0 } = {}) => hookReceiver({ failFirst, path: "/hook" });
 
 const api = (gov, path, init = {}) =>
   fetch(`${gov.url}${path}`, {
@@ -68,7 +46,6 @@ const api = (gov, path, init = {}) =>
 const create = (gov, extra = {}, headers = {}) =>
   api(gov, "/v2/generate", { method: "POST", body: JSON.stringify(generateBody(extra)), headers });
 
-const status = async (gov) => (await api(gov, "/governor/v1/status")).json();
 
 
 function verifies(body, signature) {
@@ -156,8 +133,10 @@ test("dropped, duplicated and delayed webhooks, upstream 5xx and outside generat
   assert.equal(created, 8);
   // Another client of the same key creates work directly at Sync.
   await sim.outside({ key: SIM_KEY, count: 2, duration_ms: 1500 });
+  // A window of upstream 5xx that at least one of the governor's own requests meets.
+  const before = (await sim.stats()).totals.requests.other;
   await sim.configure({ error_rate: 0.3 });
-  await sleep(300);
+  await waitFor("a governor request during the 5xx window", async () => (await sim.stats()).totals.requests.other > before + 1);
   await sim.configure({ error_rate: 0 });
   // After a reconciliation period the governor's permits equal Sync's active count.
   await until(
@@ -185,7 +164,9 @@ test("dropped, duplicated and delayed webhooks, upstream 5xx and outside generat
     ends = await deliveredEnds();
     return hook.got.length === ends.size;
   });
-  await sleep(600);
+  // Sync has sent every copy it scheduled, and the governor relayed what it got.
+  await simDrained(sim);
+  await drained(gov);
   ends = await deliveredEnds();
   const relayed = hook.got.map((g) => JSON.parse(g.body)).map((p) => `${p.id}/${p.status}`);
   assert.equal(new Set(relayed).size, relayed.length, "no end relayed twice");

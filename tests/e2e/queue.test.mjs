@@ -1,21 +1,15 @@
 // Waiting instead of failing: the durable, fair generation queue
 // (Prefer: respond-async) and held requests (Prefer: wait=N), through the
 // real runtime against the simulator.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { startSim, startGovernor, generateBody, SIM_KEY, sleep, until, govCall } from "../lib/harness.mjs";
+import { generateBody, SIM_KEY, until, govCall } from "../lib/harness.mjs";
+import { setup as start, receiver, status, drained, waitFor } from "../lib/e2e.mjs";
 
 const WEBHOOK_KEY = "governor-webhook-key-for-tests";
-const cleanup = [];
-after(async () => {
-  for (const c of cleanup.reverse()) await c();
-});
 
-async function setup(simFlags = {}, vars = {}) {
-  const sim = await startSim({ concurrency: 3, "pending-ms": 20, "processing-ms": 200, "generate-per-minute": 10_000, ...simFlags });
-  const gov = await startGovernor({
-    SYNC_API_BASE: sim.url,
+const setup = (simFlags = {}, vars = {}) =>
+  start({ concurrency: 3, "pending-ms": 20, "processing-ms": 200, "generate-per-minute": 10_000, ...simFlags }, {
     MAX_CONCURRENT_GENERATIONS: "3",
     GENERATE_PER_MINUTE: "10000",
     REQUESTS_PER_MINUTE: "100000",
@@ -24,25 +18,6 @@ async function setup(simFlags = {}, vars = {}) {
     RECONCILE_MIN_MS: "1000",
     ...vars,
   });
-  cleanup.push(() => sim.stop(), () => gov.stop());
-  return { sim, gov };
-}
-
-/** Receives relayed webhooks: path /<client>/<job>. */
-async function receiver() {
-  const got = [];
-  const server = createServer((req, res) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      got.push({ path: req.url, at: Date.now(), body: JSON.parse(Buffer.concat(chunks).toString()) });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  cleanup.push(() => new Promise((r) => server.close(r)));
-  return { url: `http://127.0.0.1:${server.address().port}`, got };
-}
 
 const call = govCall;
 
@@ -83,7 +58,8 @@ test("20 clients × 10 queued jobs, cap 3: all complete once, Sync never refuses
   const total = CLIENTS * JOBS;
   await until("all jobs completed", () => hook.got.length >= total, 120_000);
   const makespan = Math.max(...hook.got.map((g) => g.at)) - started;
-  await sleep(300);
+  // Nothing more is on its way: no relay or submission due.
+  await drained(gov);
   // Exactly once: one webhook per job, one generation per job at Sync.
   const paths = hook.got.map((g) => g.path);
   assert.equal(new Set(paths).size, total, "each job completed exactly once");
@@ -166,7 +142,9 @@ test("an Idempotency-Key maps a retried queued request to the same ticket", asyn
   const st = await call(gov, "/governor/v1/status");
   assert.equal(st.json.queue.depth, 1, "one queue slot, not two");
   await until("submitted", async () => (await call(gov, `/governor/v1/queue/${first.json.id}`)).json.status !== "QUEUED", 10_000);
-  await sleep(200);
+  await waitFor("the retried job created at Sync", async () => (await sim.stats()).totals.created >= 2);
+  const left = await drained(gov);
+  assert.equal(left.submissions, 0, "nothing left to submit");
   assert.equal((await sim.stats()).totals.created, 2);
 });
 
@@ -196,7 +174,7 @@ test("restart with jobs queued and in flight: nothing is lost, nothing runs twic
     },
     30_000,
   );
-  await sleep(500);
+  await drained(gov);
   const stats = await sim.stats();
   assert.equal(stats.totals.created, N, "each job created exactly once at Sync");
   assert.equal(stats.totals.concurrency_limited, 0);
@@ -226,7 +204,9 @@ test("held requests (Prefer: wait): FIFO, admitted moments after capacity frees;
   const held = [];
   for (const tag of ["h1", "h2", "h3"]) {
     held.push(create(10, tag));
-    await sleep(30);
+    // In line (held, or already admitted) before the next one is sent.
+    const n = held.length;
+    await waitFor(`${tag} in line`, async () => (await status(gov)).queue.held + (await sim.stats()).totals.created - 1 >= n);
   }
   const done = await Promise.all(held);
   for (const r of done) {
@@ -261,8 +241,7 @@ test("an abandoned held request frees its place in line", async () => {
     body: JSON.stringify(generateBody()),
     signal: ctrl.signal,
   }).catch(() => "aborted");
-  await sleep(300);
-  assert.equal((await call(gov, "/governor/v1/status")).json.queue.held, 1);
+  await waitFor("the request is held", async () => (await status(gov)).queue.held === 1, 5_000);
   ctrl.abort();
   assert.equal(await abandoned, "aborted");
   await until("the place is freed", async () => (await call(gov, "/governor/v1/status")).json.queue.held === 0, 5_000);

@@ -6,12 +6,12 @@
 // relayed once; the status says when signatures are not checked.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { createHmac } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startSim, startGovernor, generateBody, SIM_KEY, sleep, until, rawRequest } from "../lib/harness.mjs";
+import { startSim, startGovernor, generateBody, SIM_KEY, until, rawRequest } from "../lib/harness.mjs";
+import { receiver, status, drained } from "../lib/e2e.mjs";
 
 const SECRET = "whsec_relay_security_secret";
 const KEY_A = "governor-webhook-key-a-0123456789";
@@ -57,23 +57,8 @@ async function governor(v, opts) {
   return { gov, stop };
 }
 
-/** A loopback HTTP server; `answer(req)` → [status, headers]. Records every hit. */
-async function server(answer = () => [204, {}]) {
-  const got = [];
-  const s = createServer((req, res) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      got.push({ method: req.method, path: req.url, body: Buffer.concat(chunks), signature: req.headers["sync-signature"] });
-      const [status, headers] = answer(req);
-      res.writeHead(status, headers).end();
-    });
-  });
-  await new Promise((r) => s.listen(0, "127.0.0.1", r));
-  cleanup.push(() => new Promise((r) => s.close(r)));
-  const port = s.address().port;
-  return { url: `http://127.0.0.1:${port}/hook`, port, got };
-}
+/** A loopback HTTP server at `/hook`; `answer(req)` → [status, headers]. Records every hit. */
+const server = (answer) => receiver({ path: "/hook", ...(answer ? { answer } : {}) });
 
 const api = (gov, path, init = {}) =>
   fetch(`${gov.url}${path}`, {
@@ -82,7 +67,6 @@ const api = (gov, path, init = {}) =>
     signal: AbortSignal.timeout(10_000),
   });
 const create = (gov, extra = {}) => api(gov, "/v2/generate", { method: "POST", body: JSON.stringify(generateBody(extra)) });
-const status = async (gov) => (await api(gov, "/governor/v1/status")).json();
 const sign = (body, t = Math.floor(Date.now() / 1000)) =>
   `t=${t},v1=${createHmac("sha256", SECRET).update(`${t}.${body}`).digest("hex")}`;
 const postCallback = (url, body, signature) =>
@@ -112,9 +96,10 @@ test("relay deliveries do not follow redirects: a 3xx is a failed attempt", asyn
   const hook = await server(() => [307, { location: `${target.url}?stolen=1` }]);
   await createWithCallback(sim, gov, { webhookUrl: hook.url });
   await until("an attempt at the redirecting hook", () => hook.got.length >= 1, 10_000);
-  await sleep(600);
-  assert.equal(target.got.length, 0, "the redirect target never got the payload");
   await until("the attempt is retried", () => hook.got.length >= 2, 10_000);
+  // The first attempt ended before the second began: had it followed the
+  // redirect, the target would have been hit by now.
+  assert.equal(target.got.length, 0, "the redirect target never got the payload");
   const st = await status(gov);
   assert.equal(st.relay.delivered, 0, "a redirect is not a delivery");
   assert.equal(st.relay.pending, 1, "still pending, with backoff");
@@ -180,7 +165,8 @@ test("a token minted in local mode stops working once LOCAL_MODE is off", async 
   const res = await postCallback(on(b.gov, callback), payload, sign(payload));
   assert.equal(res.status, 401);
   assert.match((await res.json()).message, /local mode/);
-  await sleep(500);
+  const pending = await drained(b.gov);
+  assert.equal(pending.deliveries, 0, "nothing queued for the loopback hook");
   assert.equal(hook.got.length, 0, "nothing relayed to loopback");
 });
 
@@ -198,7 +184,7 @@ test("pending deliveries are checked again when they go: LOCAL_MODE turned off s
     const st = await status(b.gov);
     return st.relay.pending === 0 && st.relay.abandoned === 1;
   }, 10_000);
-  await sleep(500);
+  await drained(b.gov);
   assert.equal(hook.got.length, hits, "no attempt after LOCAL_MODE went off");
 });
 
@@ -234,7 +220,9 @@ test("callback tokens expire", async () => {
   const { gov } = await governor(vars(sim, { WEBHOOK_TOKEN_TTL_SECONDS: "1" }));
   const hook = await server();
   const { gen, callback } = await createWithCallback(sim, gov, { webhookUrl: hook.url });
-  await sleep(2_200);
+  // A wait on the clock itself (the token's 1 s TTL must pass), not on a state.
+  const expired = Date.now() + 2_200;
+  await until("the callback token's TTL has passed", () => Date.now() >= expired, 5_000);
   const payload = JSON.stringify({ ...gen, status: "COMPLETED" });
   const res = await postCallback(callback, payload, sign(payload));
   assert.equal(res.status, 401);
@@ -272,7 +260,7 @@ test("a signed webhook posted again and again is relayed once; the copies are ac
     const r = await postCallback(callback, body, signature);
     assert.equal(r.status, 200, "a replay is acknowledged");
   }
-  await sleep(800);
+  await drained(gov);
   assert.equal(hook.got.length, 1, "the client got Sync's webhook once");
   const st = await status(gov);
   assert.equal(st.relay.duplicates, 5);

@@ -4,7 +4,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { SyncClient } from "@sync.so/sdk";
-import { startSim, startGovernor, sha256, sleep, SIM_KEY } from "../lib/harness.mjs";
+import { startSim, startGovernor, sha256, SIM_KEY } from "../lib/harness.mjs";
+import { waitFor } from "../lib/e2e.mjs";
 
 let sim, gov;
 before(async () => {
@@ -33,14 +34,11 @@ test("the SDK creates a generation through the governor and fetches it", async (
   assert.ok(["PENDING", "PROCESSING"].includes(created.status), created.status);
 
   // Poll with the SDK until it ends (bounded).
-  let got;
-  const deadline = Date.now() + 10_000;
-  do {
-    got = await client.generations.get(created.id, opts);
-    assert.equal(got.id, created.id);
-    if (["COMPLETED", "FAILED", "REJECTED"].includes(got.status)) break;
-    await sleep(100);
-  } while (Date.now() < deadline);
+  const got = await waitFor("the generation ends", async () => {
+    const g = await client.generations.get(created.id, opts);
+    assert.equal(g.id, created.id);
+    return ["COMPLETED", "FAILED", "REJECTED"].includes(g.status) && g;
+  });
   assert.equal(got.status, "COMPLETED");
   assert.ok(got.outputUrl, "a completed generation has an output URL");
 
