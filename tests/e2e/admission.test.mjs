@@ -7,21 +7,13 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSim, startGovernor, generateBody, call, sleep, SIM_KEY } from "../lib/harness.mjs";
-import { waitFor } from "../lib/e2e.mjs";
+import { setup, waitFor } from "../lib/e2e.mjs";
 
 const running = [];
 after(async () => {
   for (const r of running.reverse()) await r.stop().catch(() => {});
 });
 
-/** Start a simulator and a governor in front of it; both stopped in `after`. */
-async function setup(simFlags, vars) {
-  const sim = await startSim(simFlags);
-  running.push(sim);
-  const gov = await startGovernor({ SYNC_API_BASE: sim.url, ...vars });
-  running.push(gov);
-  return { sim, gov };
-}
 
 const TERMINAL = new Set(["COMPLETED", "FAILED", "REJECTED", "CANCELED", "TIMED_OUT"]);
 const create = (gov, key, extra = {}, headers = {}) =>

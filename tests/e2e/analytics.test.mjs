@@ -6,9 +6,10 @@
 // Miniflare's own analyticsEngineDatasets binding drops every point, so
 // METRICS here is a wrapped binding (a module run inside the governor's
 // isolate, like the real one) that prints each point as one stdout line.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startSim, startGovernor, govCall, until, generateBody, sha256, SIM_KEY } from "../lib/harness.mjs";
+import { govCall, until, generateBody, sha256, SIM_KEY } from "../lib/harness.mjs";
+import { setup as start } from "../lib/e2e.mjs";
 
 const ACCOUNT = `k-${sha256(`sync-governor/v1/${SIM_KEY}`).slice(0, 32)}`;
 const MARK = "METRICS_POINT ";
@@ -21,23 +22,17 @@ const RECORDER = `export default function (env) {
   };
 }`;
 
-const cleanup = [];
-after(async () => {
-  for (const c of cleanup.reverse()) await c();
-});
-
 async function setup(vars, { throws = false } = {}) {
   const logs = [];
-  const sim = await startSim();
-  const gov = await startGovernor(
-    { SYNC_API_BASE: sim.url, GOVERNOR_WEBHOOK_KEY: "analytics-test-webhook-key-0123", GENERATE_PER_MINUTE: 1, ...vars },
+  const { gov } = await start(
+    {},
+    { GOVERNOR_WEBHOOK_KEY: "analytics-test-webhook-key-0123", GENERATE_PER_MINUTE: 1, ...vars },
     {
       logs,
       workerOptions: { wrappedBindings: { METRICS: { scriptName: "metrics-recorder", bindings: { throws } } } },
       workers: [{ name: "metrics-recorder", modules: [{ type: "ESModule", path: "recorder.mjs", contents: RECORDER }] }],
     },
   );
-  cleanup.push(() => sim.stop(), () => gov.stop());
   return { gov, logs };
 }
 

@@ -8,6 +8,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { startSim, startGovernor, generateBody, call, rawRequest, until, SIM_KEY } from "../lib/harness.mjs";
+import { setup as start } from "../lib/e2e.mjs";
 
 const MAX_JSON = 2048;
 const running = [];
@@ -16,13 +17,8 @@ after(async () => {
 });
 
 /** A simulator (Express-like lenient routing is its default) and a governor in front of it. */
-async function setup(simArgs = {}, vars = {}) {
-  const sim = await startSim({ concurrency: 5, "pending-ms": 50, "processing-ms": 60_000, ...simArgs });
-  running.push(sim);
-  const gov = await startGovernor({ SYNC_API_BASE: sim.url, MAX_JSON_BODY_BYTES: MAX_JSON, ...vars });
-  running.push(gov);
-  return { sim, gov };
-}
+const setup = (simArgs = {}, vars = {}) =>
+  start({ concurrency: 5, "pending-ms": 50, "processing-ms": 60_000, ...simArgs }, { MAX_JSON_BODY_BYTES: MAX_JSON, ...vars });
 
 /** Runs `fn` and returns the simulator log entries it caused. */
 async function forwarded(sim, fn) {

@@ -3,31 +3,23 @@
 // drain, force-release, the accounts directory), Prometheus metrics parsed
 // by a real exposition parser, shadow mode, load shedding, structured logs
 // without secrets.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { startSim, startGovernor, govCall, until, generateBody, sha256, ROOT, SIM_KEY } from "../lib/harness.mjs";
+import { govCall, until, generateBody, sha256, ROOT, SIM_KEY } from "../lib/harness.mjs";
+import { setup as start, status } from "../lib/e2e.mjs";
 
 const ADMIN = "admin-key-for-the-operations-test-0123";
 const ACCOUNT = `k-${sha256(`sync-governor/v1/${SIM_KEY}`).slice(0, 32)}`;
-const cleanup = [];
-after(async () => {
-  for (const c of cleanup.reverse()) await c();
-});
 
-async function setup(vars = {}, simArgs = {}, opts = {}) {
-  const sim = await startSim(simArgs);
-  const gov = await startGovernor({ SYNC_API_BASE: sim.url, GOVERNOR_WEBHOOK_KEY: "operations-test-webhook-key-0123", ...vars }, opts);
-  cleanup.push(() => sim.stop(), () => gov.stop());
-  return { sim, gov };
-}
+const setup = (vars = {}, simArgs = {}, opts = {}) =>
+  start(simArgs, { GOVERNOR_WEBHOOK_KEY: "operations-test-webhook-key-0123", ...vars }, opts);
 
 const admin = (gov, path, opts = {}) =>
   govCall(gov, `/governor/v1/admin${path}`, { key: null, ...opts, headers: { authorization: `Bearer ${ADMIN}`, ...(opts.headers ?? {}) } });
 const create = (gov, headers = {}, extra = {}) => govCall(gov, "/v2/generate", { method: "POST", body: generateBody(extra), headers });
-const status = async (gov) => (await govCall(gov, "/governor/v1/status")).json;
 
 /** Parse Prometheus text with the reference Python parser: [{name, labels, value}]. */
 function parseMetrics(text) {

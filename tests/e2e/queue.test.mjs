@@ -72,7 +72,12 @@ test("20 clients × 10 queued jobs, cap 3: all complete once, Sync never refuses
   const minimum = Math.ceil(total / CAP) * DURATION;
   const ratio = makespan / minimum;
   console.log(`queue: makespan ${makespan} ms, theoretical minimum ${minimum} ms, ratio ${ratio.toFixed(3)}`);
-  assert.ok(ratio < 1.25, `makespan ${makespan} ms is ${ratio.toFixed(2)}× the minimum ${minimum} ms`);
+  // How close to the minimum is a performance claim: it lives in the queue
+  // benchmark (bench/, BENCHMARKS.md), measured alone. Here, on a shared
+  // machine, only what no load explains: the cap is used, and no stall of
+  // seconds (a missed wake waits for the next reconciliation or more).
+  assert.equal(stats.totals.peak_concurrency, CAP, "the queue fills every permit");
+  assert.ok(ratio < 3, `makespan ${makespan} ms is ${ratio.toFixed(2)}× the minimum ${minimum} ms`);
   // Fairness: when half the work is done, every client has had its share.
   const byTime = [...hook.got].sort((a, b) => a.at - b.at).slice(0, total / 2);
   const shares = Array.from({ length: CLIENTS }, (_, c) => byTime.filter((g) => g.path.startsWith(`/c${c}/`)).length);
@@ -95,11 +100,19 @@ test("one client with many jobs does not starve another with one; priority order
       body: generateBody({ webhookUrl: `${hook.url}/${name}` }),
       headers: { prefer: "respond-async", "x-governor-client": client, ...(priority ? { "x-governor-priority": String(priority) } : {}) },
     });
-  assert.equal((await submit("bulk", "bulk-0")).status, 201, "the first goes at once");
+  // The first runs long enough that every job below is queued before a
+  // permit frees (the order is then the queue's, not the submissions').
+  const first = await call(gov, "/v2/generate", {
+    method: "POST",
+    body: generateBody({ webhookUrl: `${hook.url}/bulk-0`, options: { sim_duration_ms: 6_000 } }),
+    headers: { prefer: "respond-async", "x-governor-client": "bulk" },
+  });
+  assert.equal(first.status, 201, "the first goes at once");
   for (let i = 1; i <= 6; i++) assert.equal((await submit("bulk", `bulk-${i}`)).status, 202);
   assert.equal((await submit("bulk", "bulk-urgent", 10)).status, 202);
   assert.equal((await submit("single", "single-0")).status, 202);
-  await until("first three", () => hook.got.length >= 3, 10_000);
+  assert.equal(hook.got.length, 0, "all queued while the first still runs");
+  await until("first three", () => hook.got.length >= 3, 25_000);
   const order = hook.got.map((g) => g.path.slice(1));
   assert.equal(order[0], "bulk-0");
   assert.ok(order.slice(1, 3).includes("single-0"), `single is served in the first round: ${order}`);

@@ -3,21 +3,17 @@
 // create's permit kept as unknown until reconciliation frees it), relay
 // deliveries are time-boxed and run side by side with reconciliation, and a
 // held request makes a bounded number of calls into the account's object.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { startSim, startGovernor, generateBody, SIM_KEY, sleep, until, govCall } from "../lib/harness.mjs";
+import { generateBody, SIM_KEY, sleep, until, govCall } from "../lib/harness.mjs";
+import { defer, setup as start, create, status } from "../lib/e2e.mjs";
 
 const WEBHOOK_KEY = "governor-webhook-key-for-tests";
-const cleanup = [];
-after(async () => {
-  for (const c of cleanup.reverse()) await c();
-});
+const cleanup = { push: (...fns) => fns.forEach(defer) };
 
-async function setup(simFlags = {}, vars = {}) {
-  const sim = await startSim({ concurrency: 2, "pending-ms": 0, "processing-ms": 300, ...simFlags });
-  const gov = await startGovernor({
-    SYNC_API_BASE: sim.url,
+const setup = (simFlags = {}, vars = {}) =>
+  start({ concurrency: 2, "pending-ms": 0, "processing-ms": 300, ...simFlags }, {
     MAX_CONCURRENT_GENERATIONS: "1",
     GOVERNOR_WEBHOOK_KEY: WEBHOOK_KEY,
     LOCAL_MODE: "true",
@@ -25,14 +21,9 @@ async function setup(simFlags = {}, vars = {}) {
     RECONCILE_MAX_MS: "600",
     ...vars,
   });
-  cleanup.push(() => sim.stop(), () => gov.stop());
-  return { sim, gov };
-}
 
 const call = govCall;
 
-const create = (gov, extra = {}, headers = {}) => call(gov, "/v2/generate", { method: "POST", body: generateBody(extra), headers });
-const status = async (gov) => (await call(gov, "/governor/v1/status")).json;
 
 /** A client hook: `hang` accepts and never answers; otherwise 204. */
 async function hook({ hang = false } = {}) {
