@@ -24,12 +24,10 @@ pub struct PendingView {
     pub next_delivery_in_ms: Option<Ms>,
     /// Queued jobs not yet submitted (or being submitted).
     pub submissions: u32,
-    /// When the queue may submit next (`None` while paused or empty).
+    /// When the queue may submit next (0 while a submission is on its way;
+    /// `None` while paused or empty).
     pub next_submission_in_ms: Option<Ms>,
-    /// A submission is on its way to Sync now.
-    pub submitting: bool,
-    /// A reconciliation listing is running now.
-    pub listing: bool,
+    /// When a reconciliation listing is next due (0 while one runs).
     pub next_listing_in_ms: Option<Ms>,
 }
 
@@ -38,25 +36,26 @@ impl PendingView {
     /// with `listings`, no listing either.
     pub fn drained_for(&self, ms: Ms, listings: bool) -> bool {
         let quiet = |next: Option<Ms>| next.is_none_or(|n| n > ms);
-        !self.submitting
-            && quiet(self.next_delivery_in_ms)
+        quiet(self.next_delivery_in_ms)
             && quiet(self.next_submission_in_ms)
-            && (!listings || (!self.listing && quiet(self.next_listing_in_ms)))
+            && (!listings || quiet(self.next_listing_in_ms))
     }
 }
 
 impl AccountState {
-    /// What is pending now (see [`PendingView`]).
+    /// What is pending now (see [`PendingView`]). Work running now reads
+    /// as due now, as it does after a restart cut it off (a submission is
+    /// resumed, a listing begun again): the view is the same either side of
+    /// a restart.
     pub fn pending(&self, limits: &Limits, now: Ms) -> PendingView {
         let from_now = |at: Ms| at.saturating_sub(now);
+        let running = |yes: bool, next: Option<Ms>| if yes { Some(0) } else { next.map(from_now) };
         PendingView {
             deliveries: self.outbox.pending() as u32,
             next_delivery_in_ms: self.outbox.next_wake().map(from_now),
             submissions: self.queue.depth(),
-            next_submission_in_ms: self.queue_wake(limits, now).map(from_now),
-            submitting: self.live_submission.is_some(),
-            listing: self.listing.is_some(),
-            next_listing_in_ms: self.reconcile.next_at.map(from_now),
+            next_submission_in_ms: running(self.live_submission.is_some(), self.queue_wake(limits, now)),
+            next_listing_in_ms: running(self.listing.is_some(), self.reconcile.next_at),
         }
     }
 }

@@ -67,7 +67,6 @@ fn a_queued_job_is_pending_until_submitted_and_its_submission_while_live() {
     assert!(matches!(acc.apply(&l, 2, 0.5, Command::Admit(admit)), Reply::Queued(_)));
     let p = pending(&mut acc, &l, 3);
     assert_eq!(p.submissions, 1);
-    assert!(!p.submitting);
     // A permit held: the listing that frees lost ones is scheduled.
     assert!(p.next_listing_in_ms.is_some(), "{p:?}");
     assert!(!p.drained_for(u64::MAX, true), "a listing is due: {p:?}");

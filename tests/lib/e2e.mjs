@@ -104,11 +104,7 @@ export async function drained(gov, { forMs = 5_000, listings = false, deadlineMs
     `the governor drained for ${forMs} ms`,
     async () => {
       const p = (await status(gov, key)).pending;
-      const ok =
-        !p.submitting &&
-        quiet(p.nextDeliveryInMs) &&
-        quiet(p.nextSubmissionInMs) &&
-        (!listings || (!p.listing && quiet(p.nextListingInMs)));
+      const ok = quiet(p.nextDeliveryInMs) && quiet(p.nextSubmissionInMs) && (!listings || quiet(p.nextListingInMs));
       return ok && p;
     },
     deadlineMs,

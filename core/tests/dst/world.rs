@@ -810,6 +810,10 @@ impl World {
             Reply::Status(mut s) => {
                 s.queue.held = 0;
                 s.storage.in_memory.held = 0;
+                // When work is next due rests on memory-only state too (a
+                // running listing, the queue's block): only what is pending must survive.
+                s.pending.next_listing_in_ms = None;
+                s.pending.next_submission_in_ms = None;
                 // Metrics are written every few seconds, not per command: a
                 // restart may lose the last of them (a counter reset).
                 s.counters = Default::default();
