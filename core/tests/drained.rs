@@ -27,7 +27,12 @@ fn a_relay_delivery_is_pending_until_its_report_and_then_drained() {
     assert!(fresh.drained_for(u64::MAX, true), "a new account has nothing pending: {fresh:?}");
 
     let relay = RelayRequest { url: "https://client.example/hook".into(), body: "{}".into(), headers: Vec::new() };
-    let hook = Command::Webhook { generation: "g1".into(), status: GenerationStatus::Completed, relay: Some(relay) };
+    let hook = Command::Webhook {
+        generation: "g1".into(),
+        status: GenerationStatus::Completed,
+        relay: Some(relay),
+        output_ms: None,
+    };
     acc.apply(&l, 10, 0.5, hook);
     let p = pending(&mut acc, &l, 10);
     assert_eq!((p.deliveries, p.next_delivery_in_ms), (1, Some(0)), "{p:?}");
