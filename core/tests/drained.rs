@@ -62,7 +62,8 @@ fn a_relay_delivery_is_pending_until_its_report_and_then_drained() {
 fn a_queued_job_is_pending_until_submitted_and_its_submission_while_live() {
     let l = Limits::for_window(4, 20, 2, 1_000, 0);
     let mut acc = MemAccount::default();
-    let spec = JobSpec { client: "c".into(), priority: 0, body: "{}".into(), model: None, idempotency_key: None };
+    let spec =
+        JobSpec { client: "c".into(), priority: 0, body: "{}".into(), model: None, idempotency_key: None, cost: None };
     let admit = AdmitRequest { class: RateClass::Generate, permit: true, enqueue: Some(spec), ..Default::default() };
     // Fill the cap first so the job waits in the queue.
     for _ in 0..2 {
