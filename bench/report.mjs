@@ -555,6 +555,40 @@ if (!M7 || M7.error || !M7.runs?.length) {
   p();
 }
 
+// ---------------------------------------------------------------- 8
+// Sharing one account among clients (issue 17): bench/shares.mjs.
+const S8 = results.shares;
+if (S8) {
+  p("## 8. Shares among an account's clients");
+  p();
+  if (S8.error) p(`Not measured: ${S8.error}`);
+  else {
+    const P8 = S8.params;
+    p(`Pass-through mode, \`X-Governor-Client\` names; this build (weighted fair queueing, \`CLIENT_LIMITS\` weights) beside the release before it (${P8.baseCommit}: plain round-robin across clients, no weights), same run. ` +
+      `A: three clients with weights 1:2:4, each with a backlog, cap 7, generations of ${P8.generationMs} ms; shares of the generations completed in a ${P8.windowMs / 1000} s window. ` +
+      `B: a greedy client with 200 queued jobs and a light one queueing one job every 2 s, cap 3, generations of ${P8.lightGenerationMs} ms; the light client's wait from asking to its job's submission.`);
+    p();
+    for (const n of S8.notes ?? []) p(`- ${n}`);
+    const sh = (r, c) => (r ? `${pc(r.shares[c])} (${r.counts[c]})` : "–");
+    table(["client (weight)", "target", "weighted fair (this build)", "round-robin (" + P8.baseCommit + ")"], [
+      ["h-one (1)", pc(1 / 7), sh(S8.weighted.fair, "h-one"), sh(S8.weighted.roundRobin, "h-one")],
+      ["h-two (2)", pc(2 / 7), sh(S8.weighted.fair, "h-two"), sh(S8.weighted.roundRobin, "h-two")],
+      ["h-four (4)", pc(4 / 7), sh(S8.weighted.fair, "h-four"), sh(S8.weighted.roundRobin, "h-four")],
+      ["completions in the window", "", String(S8.weighted.fair.total), String(S8.weighted.roundRobin?.total ?? "–")],
+    ]);
+    const f = S8.weighted.fair;
+    const worst = Math.max(...Object.entries({ "h-one": 1 / 7, "h-two": 2 / 7, "h-four": 4 / 7 }).map(([c, w]) => Math.abs(f.shares[c] - w) / w));
+    target("weights 1:2:4 on a cap of 7: completed shares", "within 5 % of 1/7, 2/7, 4/7", `worst ${pc(worst)} off`, worst <= 0.05, `${pc(worst - 0.05)}`);
+    const gl = S8.greedyLight;
+    const wt = (r) => (r ? `${r.waits.map((x) => fmt(x, 0)).join(", ")} (p50 ${fmt(r.p50, 0)}, max ${fmt(r.max, 0)})` : "–");
+    table(["light client's waits, ms", "weighted fair (this build)", "round-robin (" + P8.baseCommit + ")"], [["each job", wt(gl.fair), wt(gl.roundRobin)]]);
+    target("greedy (200 queued) vs light: the light client's queue wait", `under about one generation (${gl.fair.generationMs} ms)`, `max ${fmt(gl.fair.max, 0)} ms`, gl.fair.max <= gl.fair.generationMs * 1.2, `${fmt(gl.fair.max - gl.fair.generationMs, 0)} ms`);
+    p("C: an admitted read (`GET /v2/generations?limit=1`), with `CLIENT_LIMITS` configured vs without, two workerds side by side in interleaved rounds, sequential client:");
+    p();
+    table(["configuration", "n", "p50 ms", "p90 ms", "p99 ms"], S8.latency.map((r) => [r.name, String(r.n), fmt(r.p50, 2), fmt(r.p90, 2), fmt(r.p99, 2)]));
+  }
+}
+
 // ---------------------------------------------------------------- notes
 p("## Notes on the targets");
 p();

@@ -21,7 +21,12 @@
 #      87718ec, built once by scripts/build-base.sh into its own directory,
 #      cached), each its own workerd, side by side in interleaved rounds
 #      (bench/modes.mjs; BENCH_MODES_* knobs)
-# Knobs (environment): BENCH_SECTIONS=1,2,3,6,7 (load sections to run),
+#   8. shares: weighted shares (1:2:4 on a cap of 7) and a greedy client vs
+#      a light one, this build (weighted fair queueing) beside the release
+#      before it (BENCH_SHARES_BASE_COMMIT, default fc0d7ff: round-robin,
+#      built by scripts/build-base.sh), and admission latency with
+#      CLIENT_LIMITS configured vs without (bench/shares.mjs)
+# Knobs (environment): BENCH_SECTIONS=1,2,3,6,7,8 (load sections to run),
 # BENCH_CLIENTS, BENCH_JOBS, BENCH_CAP, ... (see bench/*.mjs params()),
 # BENCH_SKIP_SETUP=1, BENCH_SKIP_BUILD=1, BENCH_OUT (default BENCHMARKS.md),
 # BENCH_WORK=<dir> (keep the raw results and logs there).
@@ -52,6 +57,13 @@ if [ "${BENCH_SKIP_BUILD:-}" != 1 ]; then
   # The Rust floor fixture for section 2 (bench/floor): skipped there if this fails.
   bash scripts/build-floor.sh >"$WORK/build-floor.log" 2>&1 || say "the Rust floor fixture did not build; section 2 runs without it"
   cargo build --release -p sync-sim --quiet
+  case ",${BENCH_SECTIONS:-7,8}," in
+    *,8,*)
+      say "building the release before the shares work for section 8 (cached after the first time)"
+      bash scripts/build-base.sh "${BENCH_SHARES_BASE_COMMIT:-fc0d7ff}" >"$WORK/build-base-shares.txt" 2>"$WORK/build-base-shares.log" ||
+        { tail -20 "$WORK/build-base-shares.log" >&2; say "that build failed; section 8 runs without round-robin"; }
+      ;;
+  esac
   case ",${BENCH_SECTIONS:-7}," in
     *,7,*)
       say "building the release before the operations features for section 7 (cached after the first time)"
@@ -75,7 +87,7 @@ say "section 4: startup and size (wrangler check startup, wrangler deploy --dry-
 bash scripts/startup.sh "$WORK" >&2 || say "startup: over the gate or the measurement failed; continuing"
 bash scripts/size.sh "$WORK" >&2 || say "size: over the sanity gate or the dry run failed; continuing"
 
-say "sections 1-3, 6, 7: load benchmarks (simulator + workerd on loopback)"
+say "sections 1-3, 6-8: load benchmarks (simulator + workerd on loopback)"
 timeout 1200 node bench/run.mjs "$WORK/results.json" ||
   say "load benchmarks exited with an error; the report shows what was measured"
 

@@ -215,6 +215,9 @@ async fn proxy_request(
         }
     }
     admit.tally = tally::take(&caller.account);
+    // The client it counts toward (its share, its own limits).
+    let client = generate::client_name(&req, config, &caller);
+    admit.client = Some(governor_core::contract::ClientRef { account: caller.account.clone(), client });
     let mut decision = Decision {
         config,
         env,

@@ -102,6 +102,8 @@ pub struct AccountState {
     pub(crate) released_keys: Vec<(PermitId, Ms)>,
     /// Cost budgets, learned costs and the job ledger ([`crate::budget`]).
     pub costs: crate::budget::costs::Costs,
+    /// Sharing the account among its clients (see [`crate::shares`]).
+    pub shares: crate::shares::Shares,
 }
 
 /// What one command produced.
@@ -155,6 +157,9 @@ impl AccountState {
         for (class, at) in store.admissions()? {
             stamps.entry(class).or_default().push(at);
         }
+        // Clients' own rate logs are `<class>@<client>` rows.
+        let client_stamps: BTreeMap<String, Vec<Ms>> =
+            stamps.extract_if(.., |c, _| c.as_str().contains('@')).map(|(c, s)| (c.as_str().to_owned(), s)).collect();
         let tats: BTreeMap<RateClass, Ms> = meta_value(&meta, "tat");
         let windows = stamps
             .into_iter()
@@ -187,6 +192,12 @@ impl AccountState {
                 meta_value(&meta, "cost_learned"),
                 meta_value(&meta, "cost_overrides"),
                 crate::ledger::Ledger::restore(store.ledger().ledger_open()?, meta_value(&meta, "ledger")),
+            ),
+            shares: crate::shares::Shares::restore(
+                meta_value(&meta, "shares"),
+                meta_value(&meta, "fair_clock"),
+                client_stamps,
+                limits,
             ),
             ..AccountState::default()
         };
@@ -235,6 +246,8 @@ impl AccountState {
             ("cost_learned", json(&self.costs.learned)),
             ("cost_overrides", json(&self.costs.overrides)),
             ("ledger", json(&self.costs.ledger.totals)),
+            ("shares", json(&self.shares.row)),
+            ("fair_clock", json(&self.shares.clock)),
         ]
     }
 
@@ -807,6 +820,7 @@ impl AccountState {
             series: self.metrics.series.view(now),
             costs: crate::budget::view::view(&self.costs, &limits.costs, now),
             pending: self.pending(limits, now),
+            clients: self.client_views(limits, now),
         }
     }
 
@@ -856,6 +870,7 @@ impl AccountState {
             }
         }
         self.windows.retain(|name, log| limits.rate(name).is_some_and(|r| !log.is_idle(r, now)));
+        self.shares.compact(limits, now, &mut self.journal);
         self.backoff.retain(|_, b| !b.is_idle(now));
         self.held.retain(|h| h.expires_at > now);
         let horizon = now.saturating_sub(limits.concurrency.reservation_ttl_ms);

@@ -30,6 +30,8 @@ pub struct Held {
     pub since: Ms,
     /// A batch create: it waits for a batch permit, in a line of its own.
     pub batch: bool,
+    /// The client it counts toward.
+    pub client: Option<String>,
 }
 
 impl AccountState {
@@ -64,6 +66,13 @@ impl AccountState {
             let cap = self.batches.cap(&limits.batches, now);
             refuse(self.next_batch_free(limits, now), Reason::Concurrency, crate::batch::POLICY, cap);
         }
+        // The client's own limits, in the same decision (all or nothing).
+        if let Some(client) = req.client_name() {
+            if let Some((at, reason, policy, limit)) = self.client_refusal(limits, now, client, &req.class, req.permit)
+            {
+                refuse(at, reason, &policy, limit);
+            }
+        }
         match refusal {
             None => Ok(()),
             Some((at, reason, policy, limit)) => Err(self.rejection(limits, now, req, reason, policy, limit, at)),
@@ -82,7 +91,8 @@ impl AccountState {
         at: Ms,
     ) -> Rejection {
         let at = at.max(now + 1);
-        let policies = self.policies(limits, now, &req.class, req.permit);
+        let mut policies = self.policies(limits, now, &req.class, req.permit);
+        policies.extend(self.client_policies(limits, now, req));
         Rejection { reason, policy, limit, retry_at_ms: at, retry_after_ms: at - now, policies, hold: None }
     }
 
@@ -112,7 +122,12 @@ impl AccountState {
     fn admissible(&self, limits: &Limits, now: Ms, req: &AdmitRequest) -> Result<(), Rejection> {
         self.admit_check(limits, now, req)?;
         let seq = self.seq_of(req.hold.as_ref().and_then(|h| h.ticket));
-        if self.ahead(&req.class, req.batch, seq, now) {
+        let behind = if req.batch {
+            self.ahead(&req.class, true, seq, now)
+        } else {
+            self.fair_ahead(limits, &req.class, Self::place_of(req, seq), now)
+        };
+        if behind {
             if req.batch {
                 let cap = self.batches.cap(&limits.batches, now);
                 let at = self.next_batch_free(limits, now);
@@ -147,6 +162,9 @@ impl AccountState {
         req: &AdmitRequest,
     ) -> StoreResult<Reply> {
         self.held.retain(|h| h.expires_at > now);
+        if let Some(c) = &req.client {
+            self.shares.learn_account(&c.account);
+        }
         if let Some(t) = &req.tally {
             self.metrics.tally(t);
             if t.fail_open > 0 {
@@ -273,6 +291,12 @@ impl AccountState {
             self.cost_admitted(limits, req.cost.as_ref(), req.model.as_deref(), p, received, now);
         }
         let batch_permit = req.batch.then(|| self.batches.reserve(&limits.batches, now));
+        if let Some(client) = req.client_name().map(str::to_owned) {
+            if let Some(p) = permit {
+                self.permits.tag(p, Some(&client));
+            }
+            self.client_served(limits, &client, &req.class, now);
+        }
         if let (Some(p), Some(key)) = (permit, &req.idempotency) {
             self.idempotency.begin(key, p, now, stale);
         }
@@ -281,7 +305,8 @@ impl AccountState {
         } else {
             Vec::new()
         };
-        let policies = self.policies(limits, now, &req.class, req.permit);
+        let mut policies = self.policies(limits, now, &req.class, req.permit);
+        policies.extend(self.client_policies(limits, now, req));
         Admitted { permit, batch_permit, policies, in_flight, announce: false }
     }
 
@@ -352,12 +377,14 @@ impl AccountState {
                 }
                 None => {
                     self.next_seq += 1;
+                    let client = req.client_name().map(str::to_owned);
                     self.held.push(Held {
                         ticket: self.next_seq,
                         class: req.class.clone(),
                         expires_at,
                         since: now,
                         batch: req.batch,
+                        client,
                     });
                     self.metrics.held(&req.class, now);
                     self.next_seq

@@ -183,6 +183,9 @@ pub struct AdmitRequest {
     /// estimate when the Worker asked for one ([`crate::budget`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<CostRequest>,
+    /// Who asks: the account's name and the client's (see [`crate::shares`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientRef>,
 }
 
 /// What the account needs to price and budget a create.
@@ -198,6 +201,21 @@ pub struct CostRequest {
     /// The queue ticket or the client's `Idempotency-Key`.
     #[serde(default)]
     pub key: Option<String>,
+}
+
+/// The caller of an admission, for sharing the account among its clients.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRef {
+    /// The account's object name (`a-acme`, `k-<fingerprint>`).
+    pub account: String,
+    pub client: String,
+}
+
+impl AdmitRequest {
+    /// The client a request counts toward: its own, or its queued job's.
+    pub fn client_name(&self) -> Option<&str> {
+        self.client.as_ref().map(|c| c.client.as_str()).or(self.enqueue.as_ref().map(|j| j.client.as_str()))
+    }
 }
 
 /// A held request's place in line.
@@ -396,7 +414,7 @@ pub enum Reply {
     /// The answer to an operator's command: the body of its response.
     Admin(crate::ops::AdminReply),
     /// The account's metrics, for the Worker to render.
-    Metrics(crate::metrics::MetricsView),
+    Metrics(Box<crate::metrics::MetricsView>),
     /// A page of the job ledger, encoded as asked.
     Ledger(LedgerPage),
 }
@@ -551,6 +569,8 @@ pub struct StatusView {
     pub costs: crate::budget::view::CostsView,
     /// What is still pending and when it is due (the drained probe).
     pub pending: crate::drained::PendingView,
+    /// The account's clients: limits, permits, queued and held work, shares.
+    pub clients: Vec<crate::shares::status::ClientView>,
 }
 
 /// What the account stores, against its bounds.

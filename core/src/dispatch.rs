@@ -89,11 +89,12 @@ impl AccountState {
             // may still have created it, so it can no longer be canceled.
             self.queue.requeue_unknown(&ticket, now, now);
         }
-        let Some(job) = self.queue.next_ready(now) else { return Ok(Reply::Ack { released: 0 }) };
-        let (ticket, seq, model, created) = (job.ticket.clone(), job.seq, job.spec.model.clone(), job.created_at);
-        let held_ahead =
-            self.held.iter().any(|h| h.class == RateClass::Generate && h.ticket < seq && h.expires_at > now);
-        if held_ahead || self.admit_check(limits, now, &generate()).is_err() {
+        // The first in the weighted fair line (a held request first takes
+        // the room itself on its next look).
+        let Some(job) = self.next_fair_job(limits, now) else { return Ok(Reply::Ack { released: 0 }) };
+        let (ticket, client, model, created) =
+            (job.ticket.clone(), job.spec.client.clone(), job.spec.model.clone(), job.created_at);
+        if self.admit_check(limits, now, &generate()).is_err() {
             return Ok(Reply::Ack { released: 0 });
         }
         let cost = job.spec.cost.clone();
@@ -106,6 +107,8 @@ impl AccountState {
         self.spend(limits, &RateClass::Generate, now);
         let permit = self.permits.reserve(&limits.concurrency, now, model.clone());
         self.cost_admitted(limits, cost.as_deref(), model.as_deref(), permit, created, now);
+        self.permits.tag(permit, Some(&client));
+        self.client_served(limits, &client, &RateClass::Generate, now);
         self.queue.start(&ticket, permit, now);
         self.metrics.queue_wait(now.saturating_sub(created));
         self.metrics.admitted(&RateClass::Generate, now);

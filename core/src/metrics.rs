@@ -366,6 +366,20 @@ pub struct MetricsView {
     pub relay_dropped: u64,
     pub paused: bool,
     pub shadow: bool,
+    /// Per client: permits, queued and held work, weight (see [`crate::shares`]).
+    #[serde(default)]
+    pub clients: Vec<ClientGauge>,
+}
+
+/// One client's gauges in the scrape.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientGauge {
+    pub client: String,
+    pub in_use: u32,
+    pub queued: u32,
+    pub held: u32,
+    pub weight: u32,
 }
 
 /// A label value, escaped as the exposition format asks.
@@ -380,7 +394,7 @@ fn seconds(ms: u64) -> String {
 }
 
 /// Every family: name, type, help. Samples name their family by index.
-const FAMILIES: [(&str, &str, &str); 17] = [
+const FAMILIES: [(&str, &str, &str); 21] = [
     ("sync_governor_admitted_total", "counter", "Requests admitted, by rate class."),
     ("sync_governor_refused_total", "counter", "Requests refused, by reason."),
     ("sync_governor_would_refuse_total", "counter", "Shadow mode: requests that would have been refused, by reason."),
@@ -398,6 +412,10 @@ const FAMILIES: [(&str, &str, &str); 17] = [
     ("sync_governor_relay_pending", "gauge", "Webhook relays waiting to be delivered."),
     ("sync_governor_wait_seconds", "histogram", "Time held requests and queued jobs waited."),
     ("sync_governor_added_latency_seconds", "histogram", "Time the governor added to forwarded requests."),
+    ("sync_governor_client_permits_in_use", "gauge", "Concurrency permits a client holds."),
+    ("sync_governor_client_queued_jobs", "gauge", "A client's jobs waiting in the queue."),
+    ("sync_governor_client_held_requests", "gauge", "A client's requests holding a place in line."),
+    ("sync_governor_client_weight", "gauge", "A client's weight in the fair order."),
 ];
 
 /// One sample: its family, an extra label, and its value.
@@ -434,6 +452,13 @@ impl MetricsView {
             (14, self.relay_pending),
         ];
         out.extend(plain.into_iter().map(|(f, n)| (f, None, n)));
+        for g in &self.clients {
+            let l = Some(("client", g.client.as_str()));
+            out.extend(
+                [(17, l, g.in_use), (18, l, g.queued), (19, l, g.held), (20, l, g.weight)]
+                    .map(|(f, l, n)| (f, l, u64::from(n))),
+            );
+        }
         out
     }
 }
@@ -540,6 +565,7 @@ mod tests {
             relay_dropped: 0,
             paused: false,
             shadow: false,
+            clients: Vec::new(),
         };
         m.counters.refused.insert("rate".into(), 2);
         let text = render(&[("a-\"q\"".into(), m)]);

@@ -46,6 +46,13 @@ pub enum AdminCommand {
         target: String,
     },
     Metrics,
+    /// `PUT .../clients/{client}/limits` (the body, read by
+    /// [`crate::shares`]) or, without a body, `DELETE`.
+    ClientLimits {
+        client: String,
+        #[serde(default)]
+        body: Option<String>,
+    },
 }
 
 /// Force-released keyed creates awaiting a listing, at most.
@@ -60,6 +67,7 @@ pub enum AdminReply {
     Paused { paused: Option<PauseView> },
     Cancelled { cancelled: u32 },
     Released { released: u32 },
+    Client { client: crate::shares::status::ClientView },
 }
 
 /// An operator's pause, as stored (`meta` row `paused`).
@@ -207,7 +215,10 @@ impl AccountState {
                 }
                 AdminReply::Released { released: 1 }
             }
-            AdminCommand::Metrics => return Ok(Reply::Metrics(self.metrics_view(limits))),
+            AdminCommand::Metrics => return Ok(Reply::Metrics(Box::new(self.metrics_view(limits)))),
+            AdminCommand::ClientLimits { client, body } => {
+                return Ok(self.client_limits_admin(limits, now, &client, body.as_deref()))
+            }
         };
         Ok(Reply::Admin(reply))
     }
@@ -251,6 +262,7 @@ impl AccountState {
             relay_dropped: self.outbox.counters.dropped,
             paused: self.paused.is_some(),
             shadow: limits.shadow,
+            clients: self.client_gauges(limits, 0),
         }
     }
 }

@@ -55,6 +55,9 @@ pub struct Permit {
     /// A reservation whose create got no usable answer, since when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown_since: Option<Ms>,
+    /// The client it counts toward (none for adopted generations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 impl Permit {
@@ -132,8 +135,21 @@ impl Permits {
             expires: now.saturating_add(cfg.reservation_ttl_ms),
             model,
             unknown_since: None,
+            client: None,
         });
         id
+    }
+
+    /// Count `permit` toward `client` (see [`crate::shares`]).
+    pub fn tag(&mut self, permit: PermitId, client: Option<&str>) {
+        if let Some(p) = self.held.iter_mut().find(|p| p.id == permit) {
+            p.client = client.map(str::to_owned);
+        }
+    }
+
+    /// Permits held by `client`.
+    pub fn held_by(&self, client: &str) -> u32 {
+        self.held.iter().filter(|p| p.client.as_deref() == Some(client)).count() as u32
     }
 
     /// The create holding `permit` got no usable answer: keep the permit
@@ -198,6 +214,7 @@ impl Permits {
             expires: now.saturating_add(cfg.lease_ttl_ms),
             model,
             unknown_since: None,
+            client: None,
         });
         true
     }

@@ -150,8 +150,20 @@ pub enum AdminRoute {
     Resume(String),
     Queue(String),
     Drain(String),
-    CancelJob { account: String, ticket: String },
-    ReleasePermit { account: String, target: String },
+    CancelJob {
+        account: String,
+        ticket: String,
+    },
+    ReleasePermit {
+        account: String,
+        target: String,
+    },
+    /// `PUT` (`set`) or `DELETE` a client's limit overrides.
+    ClientLimits {
+        account: String,
+        client: String,
+        set: bool,
+    },
 }
 
 /// Is this an account's object name as the governor names them: `k-` and
@@ -186,6 +198,10 @@ fn admin(method: &str, rest: &str) -> Route {
         ("GET", ["accounts", _, "queue"]) => AdminRoute::Queue(a()),
         ("DELETE", ["accounts", _, "queue"]) => AdminRoute::Drain(a()),
         ("DELETE", ["accounts", _, "queue", t]) => AdminRoute::CancelJob { account: a(), ticket: (*t).to_owned() },
+        (m @ ("PUT" | "DELETE"), ["accounts", _, "clients", c, "limits"]) => {
+            AdminRoute::ClientLimits { account: a(), client: (*c).to_owned(), set: m == "PUT" }
+        }
+        (_, ["accounts", _, "clients", _, "limits"]) => return Route::MethodNotAllowed,
         ("DELETE", ["accounts", _, "permits", g]) => {
             AdminRoute::ReleasePermit { account: a(), target: (*g).to_owned() }
         }

@@ -67,7 +67,7 @@ impl AccountState {
     /// spends from and (with `permit`) a concurrency permit, for its place
     /// in line (past [`MAX_AHEAD`], the wait of that place: a lower bound).
     pub(crate) fn expected_wait(&self, limits: &Limits, now: Ms, req: &AdmitRequest, seq: u64, permit: bool) -> Ms {
-        let ahead = self.line_ahead(&req.class, seq, now);
+        let ahead = self.fair_count_ahead(limits, &req.class, Self::place_of(req, seq), now);
         let mut at = now;
         for bucket in limits.buckets(&req.class) {
             let Some(rate) = limits.rate(&bucket) else { continue };

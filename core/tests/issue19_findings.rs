@@ -128,6 +128,7 @@ fn finding_7_stored_times_far_in_the_future_never_wedge_the_account() {
             expires: Y2100,
             model: None,
             unknown_since: None,
+            client: None,
         }),
         Write::Admission { class: "other".into(), at: Y2100 },
     ]);

@@ -69,10 +69,16 @@ pub async fn handle(
         AdminRoute::ReleasePermit { account, target } => {
             ("release_permit", account, AdminCommand::ReleasePermit { target })
         }
+        AdminRoute::ClientLimits { account, client, set } => {
+            let body = if set { Some(text_body(&mut req).await?) } else { None };
+            let action = if set { "set_client_limits" } else { "clear_client_limits" };
+            (action, account, AdminCommand::ClientLimits { client, body })
+        }
     };
     let target = match &command {
         AdminCommand::Cancel { ticket } => Some(ticket.clone()),
         AdminCommand::ReleasePermit { target } => Some(target.clone()),
+        AdminCommand::ClientLimits { client, .. } => Some(client.clone()),
         _ => None,
     };
     let reply = account_client::call(env, &account, None, &Admin(command)).await?;

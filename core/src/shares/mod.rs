@@ -6,6 +6,20 @@
 //! |---|---|
 //! | [`client`] | client names: managed keys' names, fingerprints, the advisory header |
 //! | [`limits`] | `CLIENT_LIMITS`: per-client weight, reservation, concurrency, rates, USD budgets |
+//! | [`state`] | the account's sharing state: its name, overrides per client, client rate logs, the virtual clock |
+//! | [`line`] | the hooks into admission: a client's own limits, the fair line, counting what it spends |
+//! | [`status`] | the shapes shown per client: limits and their sources, work, shares |
+//! | [`view`] | status per client: limits and their sources, permits, queued and held work, shares |
+//! | [`admin`] | an operator's overrides of one client's limits |
+//! | [`fair`] | the weighted fair order: reservations first, then permits per weight, then virtual time |
 
+pub mod admin;
 pub mod client;
+pub mod fair;
 pub mod limits;
+pub mod line;
+pub mod state;
+pub mod status;
+pub mod view;
+
+pub use state::Shares;

@@ -814,6 +814,11 @@ impl World {
                 // running listing, the queue's block): only what is pending must survive.
                 s.pending.next_listing_in_ms = None;
                 s.pending.next_submission_in_ms = None;
+                // Held requests count toward their clients (live, not stored).
+                s.clients.retain(|c| c.in_use + c.queued > 0);
+                for c in &mut s.clients {
+                    (c.held, c.target_share) = (0, 0.0);
+                }
                 // Metrics are written every few seconds, not per command: a
                 // restart may lose the last of them (a counter reset).
                 s.counters = Default::default();

@@ -1,0 +1,347 @@
+//! Sharing one account among clients (issue 17),
+//! natively: weighted shares of permits and of completed generations,
+//! reservations, a greedy client against a light one, client limits in the
+//! same decision as the account's, overrides and status per client.
+
+use std::collections::BTreeMap;
+
+use governor_core::config::Limits;
+use governor_core::contract::{AdmitRequest, ClientRef, Command, DispatchOutcome, Hold, Reply};
+use governor_core::mem::MemAccount;
+use governor_core::queue::JobSpec;
+use governor_core::shares::limits::ClientLimits;
+
+const ACCOUNT: &str = "a-acme";
+
+fn limits(cap: u32, clients: &str) -> Limits {
+    let mut l = Limits::for_window(100_000, 100_000, cap, 60_000, 0);
+    l.clients = ClientLimits::parse(clients).unwrap();
+    l.queue.max_depth = 10_000;
+    l.queue.max_bytes = 1 << 30;
+    l
+}
+
+fn who(client: &str) -> Option<ClientRef> {
+    Some(ClientRef { account: ACCOUNT.into(), client: client.into() })
+}
+
+fn create(client: &str) -> AdmitRequest {
+    AdmitRequest { class: "generate".into(), permit: true, client: who(client), ..AdmitRequest::default() }
+}
+
+fn queued(client: &str) -> AdmitRequest {
+    let spec = JobSpec {
+        client: client.into(),
+        priority: 0,
+        body: "{}".into(),
+        model: None,
+        idempotency_key: None,
+        cost: None,
+    };
+    AdmitRequest { enqueue: Some(spec), ..create(client) }
+}
+
+/// One account with generations of a fixed duration: every admitted or
+/// dispatched create runs `duration` ms, then its webhook arrives and the
+/// queue is pumped at once (as the object does).
+struct Sim {
+    l: Limits,
+    st: MemAccount,
+    now: u64,
+    duration: u64,
+    n: u64,
+    /// generation → (client, ends at)
+    running: BTreeMap<String, (String, u64)>,
+    tickets: BTreeMap<String, String>,
+    completed: BTreeMap<String, u32>,
+    /// When each client's jobs started, with when they were asked for.
+    started: Vec<(String, u64, u64)>,
+    asked: BTreeMap<String, u64>,
+}
+
+impl Sim {
+    fn new(l: Limits, duration: u64) -> Self {
+        Sim {
+            l,
+            st: MemAccount::default(),
+            now: 1_000,
+            duration,
+            n: 0,
+            running: BTreeMap::new(),
+            tickets: BTreeMap::new(),
+            completed: BTreeMap::new(),
+            started: Vec::new(),
+            asked: BTreeMap::new(),
+        }
+    }
+
+    fn start(&mut self, client: &str, permit: u64, asked: u64) {
+        self.n += 1;
+        let g = format!("g{}", self.n);
+        self.st.apply(&self.l, self.now, 0.5, Command::Bind { permit, generation: g.clone(), replay: None });
+        self.running.insert(g, (client.to_owned(), self.now + self.duration));
+        self.started.push((client.to_owned(), asked, self.now));
+    }
+
+    fn submit(&mut self, req: AdmitRequest) -> Reply {
+        let client = req.client.clone().unwrap().client;
+        let reply = self.st.apply(&self.l, self.now, 0.5, Command::Admit(req));
+        match &reply {
+            Reply::Admitted(a) => self.start(&client, a.permit.unwrap(), self.now),
+            Reply::Queued(t) => {
+                self.tickets.insert(t.id.clone(), client.clone());
+                self.asked.insert(t.id.clone(), self.now);
+            }
+            _ => {}
+        }
+        reply
+    }
+
+    fn pump(&mut self) {
+        for _ in 0..10_000 {
+            let Reply::Dispatch(job) = self.st.apply(&self.l, self.now, 0.5, Command::Dispatch) else { return };
+            self.n += 1;
+            let g = format!("g{}", self.n);
+            let outcome = DispatchOutcome::Created { generation: g.clone() };
+            let cmd = Command::Dispatched { ticket: job.ticket.clone(), permit: job.permit, outcome };
+            self.st.apply(&self.l, self.now, 0.5, cmd);
+            let client = self.tickets[&job.ticket].clone();
+            self.running.insert(g, (client.clone(), self.now + self.duration));
+            self.started.push((client, self.asked[&job.ticket], self.now));
+        }
+    }
+
+    /// Run until `until`, ending generations in time order.
+    fn run_until(&mut self, until: u64) {
+        self.pump();
+        loop {
+            let next = self.running.iter().map(|(g, (_, end))| (*end, g.clone())).min();
+            let Some((end, g)) = next.filter(|(end, _)| *end <= until) else { break };
+            self.now = end;
+            let (client, _) = self.running.remove(&g).unwrap();
+            *self.completed.entry(client).or_default() += 1;
+            let cmd = Command::Webhook {
+                generation: g,
+                status: governor_core::status::GenerationStatus::Completed,
+                relay: None,
+                output_ms: None,
+            };
+            self.st.apply(&self.l, self.now, 0.5, cmd);
+            self.pump();
+        }
+        self.now = until;
+    }
+
+    fn in_use(&self, client: &str) -> usize {
+        self.running.values().filter(|(c, _)| c == client).count()
+    }
+}
+
+fn shares(completed: &BTreeMap<String, u32>, clients: &[&str]) -> Vec<f64> {
+    let total: u32 = clients.iter().map(|c| completed.get(*c).copied().unwrap_or(0)).sum();
+    clients.iter().map(|c| f64::from(completed.get(*c).copied().unwrap_or(0)) / f64::from(total.max(1))).collect()
+}
+
+const WEIGHTS: &str = r#"{"acme":{"one":{"weight":1},"two":{"weight":2},"four":{"weight":4}}}"#;
+
+#[test]
+fn weights_one_two_four_share_a_cap_of_seven() {
+    let mut sim = Sim::new(limits(7, WEIGHTS), 1_000);
+    for _ in 0..300 {
+        for c in ["one", "two", "four"] {
+            sim.submit(queued(c));
+        }
+    }
+    sim.run_until(1_000 + 30 * 1_000);
+    let got = shares(&sim.completed, &["one", "two", "four"]);
+    for (g, want) in got.iter().zip([1.0 / 7.0, 2.0 / 7.0, 4.0 / 7.0]) {
+        assert!((g - want).abs() <= 0.05 * want, "shares {got:?}");
+    }
+    assert_eq!((sim.in_use("one"), sim.in_use("two"), sim.in_use("four")), (1, 2, 4));
+}
+
+#[test]
+fn an_idle_clients_share_is_split_in_the_others_ratio() {
+    let mut sim = Sim::new(limits(7, WEIGHTS), 1_000);
+    for _ in 0..300 {
+        for c in ["one", "two"] {
+            sim.submit(queued(c));
+        }
+    }
+    sim.run_until(1_000 + 30 * 1_000);
+    let got = shares(&sim.completed, &["one", "two"]);
+    for (g, want) in got.iter().zip([1.0 / 3.0, 2.0 / 3.0]) {
+        assert!((g - want).abs() <= 0.05 * want, "shares {got:?}");
+    }
+    // Never over the account's cap.
+    assert!(sim.st.state.permits.in_use() <= 7);
+}
+
+#[test]
+fn a_reserved_client_gets_the_next_permits_that_free() {
+    let l = limits(7, r#"{"acme":{"vip":{"reserved":2},"greedy":{"weight":100}}}"#);
+    let mut sim = Sim::new(l, 10_000);
+    for _ in 0..200 {
+        sim.submit(queued("greedy"));
+    }
+    sim.run_until(3_000);
+    assert_eq!(sim.in_use("greedy"), 7);
+    // Generations of the greedy client end one by one from here.
+    sim.run_until(10_500);
+    let asked = sim.now;
+    sim.submit(queued("vip"));
+    sim.submit(queued("vip"));
+    sim.run_until(asked + 10_000);
+    let vip: Vec<u64> = sim.started.iter().filter(|(c, _, _)| c == "vip").map(|(_, a, s)| s - a).collect();
+    assert_eq!(vip.len(), 2);
+    assert!(vip.iter().all(|w| *w <= 10_000), "vip waits {vip:?}");
+    assert_eq!(sim.in_use("vip"), 2);
+}
+
+#[test]
+fn a_light_client_waits_at_most_about_one_slot_behind_a_greedy_one() {
+    let mut sim = Sim::new(limits(3, "{}"), 3_000);
+    for _ in 0..200 {
+        sim.submit(queued("greedy"));
+    }
+    let mut t = 1_000;
+    for _ in 0..10 {
+        t += 2_500;
+        sim.run_until(t);
+        sim.submit(queued("light"));
+    }
+    sim.run_until(t + 10_000);
+    let waits: Vec<u64> = sim.started.iter().filter(|(c, _, _)| c == "light").map(|(_, a, s)| s - a).collect();
+    assert_eq!(waits.len(), 10);
+    assert!(waits.iter().all(|w| *w <= 3_000), "light waits {waits:?}");
+}
+
+#[test]
+fn a_clients_own_concurrency_is_its_own_refusal_and_lends_nothing_it_cannot_use() {
+    let l = limits(4, r#"{"acme":{"capped":{"concurrency":1}}}"#);
+    let mut sim = Sim::new(l, 10_000);
+    assert!(matches!(sim.submit(create("capped")), Reply::Admitted(_)));
+    let Reply::Rejected(r) = sim.submit(create("capped")) else { panic!("a second permit for a capped client") };
+    assert_eq!((r.policy.as_str(), r.limit), ("client_concurrency", 1));
+    assert!(r.retry_after_ms > 0);
+    // Its queued work does not hold back another client's.
+    for _ in 0..5 {
+        sim.submit(queued("capped"));
+    }
+    assert!(matches!(sim.submit(create("other")), Reply::Admitted(_)));
+    sim.run_until(2_000);
+    assert_eq!(sim.in_use("capped"), 1);
+}
+
+#[test]
+fn a_clients_own_rate_binds_before_the_accounts_and_says_so() {
+    let l = limits(100, r#"{"*":{"*":{"generatePerMinute":2}}}"#);
+    let mut sim = Sim::new(l, 10);
+    for _ in 0..2 {
+        assert!(matches!(sim.submit(create("a")), Reply::Admitted(_)));
+    }
+    let Reply::Rejected(r) = sim.submit(create("a")) else { panic!("over the client's rate") };
+    assert_eq!((r.policy.as_str(), r.limit), ("client_generate", 2));
+    assert!(r.retry_after_ms > 50_000 && r.retry_after_ms <= 60_000, "{}", r.retry_after_ms);
+    // Another client has its own budget.
+    assert!(matches!(sim.submit(create("b")), Reply::Admitted(_)));
+    // It survives a restart.
+    sim.st.restart(&sim.l);
+    assert!(matches!(sim.submit(create("a")), Reply::Rejected(_)));
+}
+
+#[test]
+fn held_requests_follow_the_shares_too() {
+    let l = limits(1, "{}");
+    let mut sim = Sim::new(l, 1_000);
+    for _ in 0..20 {
+        sim.submit(queued("greedy"));
+    }
+    let hold = |ticket| AdmitRequest { hold: Some(Hold { ticket, remaining_ms: 10_000, calls: 1 }), ..create("light") };
+    let Reply::Rejected(r) = sim.submit(hold(None)) else { panic!() };
+    let ticket = r.hold.expect("held");
+    // The permit frees: the queue does not take it, the held light request does.
+    sim.run_until(2_000);
+    assert!(matches!(sim.submit(hold(Some(ticket))), Reply::Admitted(_)));
+}
+
+#[test]
+fn status_lists_clients_with_their_limits_sources_and_work() {
+    let mut sim = Sim::new(limits(7, WEIGHTS), 1_000);
+    for _ in 0..10 {
+        sim.submit(queued("four"));
+    }
+    sim.run_until(1_500);
+    let Reply::Status(s) = sim.st.apply(&sim.l, sim.now, 0.5, Command::Status) else { panic!() };
+    let four = s.clients.iter().find(|c| c.client == "four").unwrap();
+    assert_eq!((four.weight, four.in_use, four.queued), (4, 7, 3));
+    assert_eq!(four.target_share, 1.0);
+    let one = s.clients.iter().find(|c| c.client == "one").unwrap();
+    assert_eq!((one.in_use, one.target_share), (0, 0.0));
+    let json = serde_json::to_value(&s.clients).unwrap();
+    assert_eq!(json[0]["sources"]["weight"], "var");
+    assert_eq!(json[0]["sources"]["concurrency"], "default");
+}
+
+#[test]
+fn operator_overrides_per_client_win_over_the_var_and_show_their_source() {
+    use governor_core::ops::AdminCommand;
+    let mut sim = Sim::new(limits(7, WEIGHTS), 1_000);
+    sim.submit(create("one"));
+    let set = |body: Option<&str>, client: &str| {
+        Command::Admin(AdminCommand::ClientLimits { client: client.into(), body: body.map(str::to_owned) })
+    };
+    let r = sim.st.apply(&sim.l, sim.now, 0.5, set(Some(r#"{"weight":9,"concurrency":1}"#), "one"));
+    let Reply::Admin(governor_core::ops::AdminReply::Client { client }) = r else { panic!("{r:?}") };
+    assert_eq!((client.weight, client.concurrency, client.reserved), (9, Some(1), 0));
+    let json = serde_json::to_value(&client).unwrap();
+    assert_eq!(
+        (json["sources"]["weight"].as_str(), json["sources"]["reserved"].as_str()),
+        (Some("override"), Some("default"))
+    );
+    // The override binds the next decision, and survives a restart.
+    sim.st.restart(&sim.l);
+    let Reply::Rejected(r) = sim.submit(create("one")) else { panic!("over the overridden concurrency") };
+    assert_eq!(r.policy, "client_concurrency");
+    // DELETE: back to the var.
+    let Reply::Admin(governor_core::ops::AdminReply::Client { client }) =
+        sim.st.apply(&sim.l, sim.now, 0.5, set(None, "one"))
+    else {
+        panic!()
+    };
+    assert_eq!((client.weight, client.concurrency), (1, None));
+    // Hostile input: a clear 4xx that quotes nothing.
+    for (body, name) in [
+        (Some(r#"{"weight":0}"#), "one"),
+        (Some(r#"{"ck-secret-0123456789":1}"#), "one"),
+        (Some("not json"), "one"),
+        (Some(r#"{"weight":1}"#), "bad name"),
+    ] {
+        let r = sim.st.apply(&sim.l, sim.now, 0.5, set(body, name));
+        let Reply::Refused(governor_core::contract::Refusal::Invalid(m)) = r else { panic!("{r:?}") };
+        assert!(!m.contains("secret"), "{m}");
+    }
+}
+
+#[test]
+fn metrics_carry_a_series_per_client() {
+    let mut sim = Sim::new(limits(7, WEIGHTS), 10_000);
+    for _ in 0..10 {
+        sim.submit(queued("four"));
+    }
+    sim.submit(queued("one"));
+    let Reply::Metrics(m) =
+        sim.st.apply(&sim.l, sim.now, 0.5, Command::Admin(governor_core::ops::AdminCommand::Metrics))
+    else {
+        panic!()
+    };
+    let text = governor_core::metrics::render(&[("a-acme".to_owned(), *m)]);
+    for line in [
+        r#"sync_governor_client_permits_in_use{account="a-acme",client="four"} 7"#,
+        r#"sync_governor_client_queued_jobs{account="a-acme",client="four"} 3"#,
+        r#"sync_governor_client_queued_jobs{account="a-acme",client="one"} 1"#,
+        r#"sync_governor_client_weight{account="a-acme",client="four"} 4"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+}
