@@ -328,7 +328,9 @@ pub fn apply(
     let result = match command {
         Command::Admin(cmd) => state.admin(base, limits, store, now, cmd),
         Command::Status => Ok(Reply::Status(state.status(base, limits, now))),
-        Command::Ledger { query, client } => state.costs.page(store.ledger(), &query, client.as_deref()),
+        Command::Ledger { query, client } => {
+            state.costs.page(store.ledger(), &query, client.as_deref()).map(Reply::Ledger)
+        }
         command => state.step(limits, store, now, jitter, command, &mut effects),
     };
     let mut reply = match result {
@@ -818,7 +820,7 @@ impl AccountState {
             counters: self.metrics.counters.clone(),
             waits: self.metrics.waits(),
             series: self.metrics.series.view(now),
-            costs: crate::budget::view::view(&self.costs, &limits.costs, now),
+            costs: crate::budget::costs::view(&self.costs, &limits.costs, now),
             pending: self.pending(limits, now),
             clients: self.client_views(limits, now),
         }
@@ -911,5 +913,23 @@ impl AccountState {
             }
         }
         Ok(())
+    }
+}
+
+impl AccountState {
+    /// What is pending now (see [`crate::drained::PendingView`]). Work running now reads
+    /// as due now, as it does after a restart cut it off (a submission is
+    /// resumed, a listing begun again): the view is the same either side of
+    /// a restart.
+    pub fn pending(&self, limits: &Limits, now: Ms) -> crate::drained::PendingView {
+        let from_now = |at: Ms| at.saturating_sub(now);
+        let running = |yes: bool, next: Option<Ms>| if yes { Some(0) } else { next.map(from_now) };
+        crate::drained::PendingView {
+            deliveries: self.outbox.pending() as u32,
+            next_delivery_in_ms: self.outbox.next_wake().map(from_now),
+            submissions: self.queue.depth(),
+            next_submission_in_ms: running(self.live_submission.is_some(), self.queue_wake(limits, now)),
+            next_listing_in_ms: running(self.listing.is_some(), self.reconcile.next_at),
+        }
     }
 }

@@ -419,13 +419,8 @@ pub enum Reply {
     Ledger(LedgerPage),
 }
 
-/// A ledger page as the Worker sends it on.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LedgerPage {
-    pub content_type: String,
-    pub body: String,
-    pub next_cursor: Option<String>,
-}
+/// A ledger page as the Worker sends it on (defined with the ledger).
+pub use crate::ledger::encode::LedgerPage;
 
 /// A refusal that is not about capacity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

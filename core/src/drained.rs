@@ -1,7 +1,7 @@
 //! The drained probe: what the account still has pending — relay
 //! deliveries, queued submissions, reconciliation listings — and when each
 //! is next due, read from the same state that computes the next wake
-//! ([`AccountState::next_wake`]). Work handed to the object and not yet
+//! (`AccountState::next_wake`; computed by `AccountState::pending`). Work handed to the object and not yet
 //! reported back counts as pending (a delivery stays in the outbox until
 //! its `Delivered`, a submission is live until its `Dispatched`, a listing
 //! runs until its last page). The status view carries it as `pending`, so
@@ -10,8 +10,6 @@
 
 use serde::Serialize;
 
-use crate::account::AccountState;
-use crate::config::Limits;
 use crate::Ms;
 
 /// What is pending, and when it is next due (milliseconds from now; 0: due
@@ -39,23 +37,5 @@ impl PendingView {
         quiet(self.next_delivery_in_ms)
             && quiet(self.next_submission_in_ms)
             && (!listings || quiet(self.next_listing_in_ms))
-    }
-}
-
-impl AccountState {
-    /// What is pending now (see [`PendingView`]). Work running now reads
-    /// as due now, as it does after a restart cut it off (a submission is
-    /// resumed, a listing begun again): the view is the same either side of
-    /// a restart.
-    pub fn pending(&self, limits: &Limits, now: Ms) -> PendingView {
-        let from_now = |at: Ms| at.saturating_sub(now);
-        let running = |yes: bool, next: Option<Ms>| if yes { Some(0) } else { next.map(from_now) };
-        PendingView {
-            deliveries: self.outbox.pending() as u32,
-            next_delivery_in_ms: self.outbox.next_wake().map(from_now),
-            submissions: self.queue.depth(),
-            next_submission_in_ms: running(self.live_submission.is_some(), self.queue_wake(limits, now)),
-            next_listing_in_ms: running(self.listing.is_some(), self.reconcile.next_at),
-        }
     }
 }

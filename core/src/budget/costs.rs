@@ -6,8 +6,11 @@
 use crate::budget::estimate::{choose, settle, Ending};
 use crate::budget::learned::LearnedCosts;
 use crate::budget::vars::{BudgetOverride, CostConfig};
+use crate::budget::view::{BudgetView, CostsView, LedgerView, SpendView};
+use crate::budget::Period;
 use crate::budget::{Book, BudgetLimits, CostSource, Estimate, Exhausted, MicroUsd, Scope};
 use crate::ledger::{FinalStatus, Ledger};
+use crate::ledger::{MAX_BYTES, MAX_ROWS};
 use crate::permits::PermitId;
 use crate::status::GenerationStatus;
 use crate::Ms;
@@ -97,15 +100,15 @@ impl Costs {
         store: &dyn crate::ledger::LedgerStore,
         query: &str,
         client: Option<&str>,
-    ) -> crate::store::StoreResult<crate::contract::Reply> {
+    ) -> crate::store::StoreResult<crate::ledger::LedgerPage> {
         let q = crate::ledger::LedgerQuery::parse(query, client)
             .unwrap_or(crate::ledger::LedgerQuery { client: Some(String::new()), ..Default::default() });
         let (rows, next) = crate::ledger::read_page(store, &q)?;
-        Ok(crate::contract::Reply::Ledger(crate::contract::LedgerPage {
+        Ok(crate::ledger::LedgerPage {
             content_type: q.format.content_type().to_owned(),
             body: crate::ledger::encode::page(&rows, next, q.format),
             next_cursor: next.map(|n| n.to_string()),
-        }))
+        })
     }
 
     /// The budgets a create of `ask.client` spends from.
@@ -215,6 +218,64 @@ impl Costs {
             r.settled_from = settled.map(|_| from);
         });
         settled
+    }
+}
+
+// The costs block of the status view ([`crate::budget::view`]).
+
+fn spend_view(c: &Costs, scope: &Scope, name: &str, now: Ms) -> SpendView {
+    let day = c.book.spend(scope, Period::Day, now);
+    let month = c.book.spend(scope, Period::Month, now);
+    SpendView {
+        client: name.to_owned(),
+        day_usd: day.total().usd(),
+        month_usd: month.total().usd(),
+        reserved_usd: month.reserved.usd(),
+        day_micro_usd: day.total().0,
+        month_micro_usd: month.total().0,
+    }
+}
+
+pub fn view(c: &Costs, cfg: &CostConfig, now: Ms) -> CostsView {
+    let limits = c.overrides.apply(cfg.account);
+    let budgets = Period::ALL
+        .into_iter()
+        .filter_map(|p| {
+            let limit = limits.of(p)?;
+            let s = c.book.spend(&Scope::Account, p, now);
+            Some(BudgetView {
+                period: p,
+                limit_usd: limit.usd(),
+                settled_usd: s.settled.usd(),
+                reserved_usd: s.reserved.usd(),
+                remaining_usd: limit.minus(s.total()).usd(),
+                renews_at: crate::time::rfc3339(p.renews_at(now)),
+            })
+        })
+        .collect();
+    let clients = c
+        .book
+        .scopes()
+        .filter_map(|s| match s {
+            Scope::Client(name) => Some(spend_view(c, s, name, now)),
+            Scope::Account => None,
+        })
+        .collect();
+    let t = c.ledger.totals;
+    CostsView {
+        budgets,
+        account: spend_view(c, &Scope::Account, "*", now),
+        clients,
+        ledger: LedgerView {
+            rows: t.rows,
+            max_rows: MAX_ROWS,
+            bytes: t.bytes,
+            max_bytes: MAX_BYTES,
+            open: c.ledger.open_rows().count(),
+            dropped: t.dropped,
+            retention_days: cfg.retention_days,
+        },
+        learned_models: c.learned.len(),
     }
 }
 

@@ -1,14 +1,11 @@
 //! The costs block of the account's status: the account's budgets and what
 //! they have consumed, spend per client in the current UTC day and month,
-//! and the ledger's size against its bounds.
+//! and the ledger's size against its bounds. The view types only: they
+//! are built by [`crate::budget::costs::view`].
 
 use serde::Serialize;
 
-use crate::budget::costs::Costs;
-use crate::budget::vars::CostConfig;
-use crate::budget::{Period, Scope};
-use crate::ledger::{MAX_BYTES, MAX_ROWS};
-use crate::Ms;
+use crate::budget::Period;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -59,60 +56,4 @@ pub struct CostsView {
     pub ledger: LedgerView,
     /// Models whose cost per job was learned from completed jobs.
     pub learned_models: usize,
-}
-
-fn spend(c: &Costs, scope: &Scope, name: &str, now: Ms) -> SpendView {
-    let day = c.book.spend(scope, Period::Day, now);
-    let month = c.book.spend(scope, Period::Month, now);
-    SpendView {
-        client: name.to_owned(),
-        day_usd: day.total().usd(),
-        month_usd: month.total().usd(),
-        reserved_usd: month.reserved.usd(),
-        day_micro_usd: day.total().0,
-        month_micro_usd: month.total().0,
-    }
-}
-
-pub fn view(c: &Costs, cfg: &CostConfig, now: Ms) -> CostsView {
-    let limits = c.overrides.apply(cfg.account);
-    let budgets = Period::ALL
-        .into_iter()
-        .filter_map(|p| {
-            let limit = limits.of(p)?;
-            let s = c.book.spend(&Scope::Account, p, now);
-            Some(BudgetView {
-                period: p,
-                limit_usd: limit.usd(),
-                settled_usd: s.settled.usd(),
-                reserved_usd: s.reserved.usd(),
-                remaining_usd: limit.minus(s.total()).usd(),
-                renews_at: crate::time::rfc3339(p.renews_at(now)),
-            })
-        })
-        .collect();
-    let clients = c
-        .book
-        .scopes()
-        .filter_map(|s| match s {
-            Scope::Client(name) => Some(spend(c, s, name, now)),
-            Scope::Account => None,
-        })
-        .collect();
-    let t = c.ledger.totals;
-    CostsView {
-        budgets,
-        account: spend(c, &Scope::Account, "*", now),
-        clients,
-        ledger: LedgerView {
-            rows: t.rows,
-            max_rows: MAX_ROWS,
-            bytes: t.bytes,
-            max_bytes: MAX_BYTES,
-            open: c.ledger.open_rows().count(),
-            dropped: t.dropped,
-            retention_days: cfg.retention_days,
-        },
-        learned_models: c.learned.len(),
-    }
 }

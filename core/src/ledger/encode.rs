@@ -10,6 +10,15 @@ use crate::ledger::query::Format;
 use crate::ledger::LedgerRow;
 use crate::time::rfc3339;
 
+/// A ledger page as the Worker sends it on: the encoded body, its content
+/// type and the cursor of the next page.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LedgerPage {
+    pub content_type: String,
+    pub body: String,
+    pub next_cursor: Option<String>,
+}
+
 /// The header carrying the next page's cursor.
 pub const NEXT_CURSOR_HEADER: &str = "Ledger-Next-Cursor";
 

@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 pub use query::{Format, LedgerQuery, QueryError};
 pub use row::{FinalStatus, LedgerRow};
 
+pub use encode::LedgerPage;
+
 use crate::permits::PermitId;
 use crate::store::StoreResult;
 use crate::Ms;
