@@ -178,8 +178,9 @@ pub async fn post(env: &Env, name: &str, url: &str, body: &str, key: Option<&Sec
     let promise = stub.fetch_with_init(url, &init).map_err(|_| unavailable("unreachable"))?;
     let resp: web_sys::Response = JsFuture::from(promise).await.map_err(|_| unavailable("unreachable"))?.into();
     if resp.status() != 200 {
+        // Reached, and it failed on this request: never a reason to fail open.
         worker::console_error!("account object answered {}", resp.status());
-        return Err(unavailable("failed"));
+        return Err(GovernorError::Failed("account object: failed".into()));
     }
     let text = resp.text().map_err(|_| unavailable("unreadable"))?;
     let text = JsFuture::from(text).await.map_err(|_| unavailable("unreadable"))?;

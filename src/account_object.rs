@@ -47,7 +47,9 @@ impl ObjectIo {
 impl Io for ObjectIo {
     async fn open(&self) -> IoResult<()> {
         if self.store.borrow().is_none() {
-            *self.store.borrow_mut() = Some(SqlStore::open(self.state.storage().sql()).map_err(io_error)?);
+            // One command's writes in one transactionSync (see SqlStore::atomic).
+            let store = SqlStore::open(self.state.storage().sql()).map_err(io_error)?.atomic(self.legacy.storage());
+            *self.store.borrow_mut() = Some(store);
         }
         if self.store()?.schema_version()?.is_none() {
             self.legacy.migrate_into(self.state.storage().sql()).await.map_err(io_error)?;

@@ -94,6 +94,9 @@ pub fn check_webhook_url(raw: &str, local_mode: bool) -> Result<(), String> {
 pub struct Prepared {
     pub bytes: Vec<u8>,
     pub model: Option<String>,
+    /// The id the callback token names (a ticket id: a queued job's ticket
+    /// is this id), when the body points at the governor's callback.
+    pub callback: Option<String>,
 }
 
 /// Read and prepare a JSON generate body: its model, and the bytes to send,
@@ -107,11 +110,13 @@ pub async fn prepare_body(req: &mut Request, config: &Config, caller: &Caller) -
         check_webhook_url(url, local).map_err(GovernorError::BadRequest)?;
     }
     let origin = crate::handler::split_url(&req.inner().url()).0.to_owned();
-    let bytes = match webhook::callback_url(config, &origin, &caller.account, parsed.webhook_url.clone(), local)? {
-        Some(callback) => parsed.with_webhook(&callback),
-        None => bytes,
+    let id = random_ticket_id()?;
+    let url = webhook::callback_url(config, &origin, &caller.account, parsed.webhook_url.clone(), local, &id)?;
+    let (bytes, callback) = match url {
+        Some(url) => (parsed.with_webhook(&url), Some(id)),
+        None => (bytes, None),
     };
-    Ok(Prepared { bytes, model })
+    Ok(Prepared { bytes, model, callback })
 }
 
 /// The client, for fairness: the managed client key's label, or in
@@ -141,6 +146,7 @@ pub fn create_request(
         permit: true,
         model: prepared.and_then(|p| p.model.clone()),
         idempotency: idempotency.clone(),
+        callback: prepared.and_then(|p| p.callback.clone()),
         ..AdmitRequest::default()
     };
     // A preference that cannot be honoured is ignored (RFC 7240 §2): a
@@ -167,7 +173,11 @@ pub fn create_request(
                 cost: None,
             });
             admit.sealed_key = sealed_key;
-            admit.ticket_id = Some(random_ticket_id()?);
+            // The callback token names the ticket.
+            admit.ticket_id = match &prepared.callback {
+                Some(id) => Some(id.clone()),
+                None => Some(random_ticket_id()?),
+            };
         }
     }
     Ok(admit)
@@ -277,8 +287,9 @@ pub fn refusal(r: Refusal) -> GovernorError {
             GovernorError::Conflict("the job was already submitted to Sync and cannot be canceled".into())
         }
         Refusal::InProgress { retry_after_ms } => GovernorError::InProgress { retry_after_ms },
-        Refusal::StorageUnavailable => GovernorError::Unavailable("the account's storage could not be read".into()),
+        Refusal::StorageUnavailable => GovernorError::Failed("the account's storage could not be read".into()),
         Refusal::NotFound => GovernorError::Unknown("permit"),
         Refusal::Invalid(m) => GovernorError::BadRequest(m),
+        Refusal::BodyTooLarge { limit } => GovernorError::QueuedBodyTooLarge { limit },
     }
 }

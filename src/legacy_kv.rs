@@ -21,6 +21,11 @@ impl LegacyKv {
         LegacyKv(Reflect::get(state, &JsValue::from_str("storage")).unwrap_or(JsValue::UNDEFINED))
     }
 
+    /// `state.storage` itself (for `transactionSync`).
+    pub fn storage(&self) -> JsValue {
+        self.0.clone()
+    }
+
     async fn call(&self, method: &str, arg: &JsValue) -> worker::Result<JsValue> {
         let f: Function = Reflect::get(&self.0, &JsValue::from_str(method))
             .ok()

@@ -44,10 +44,16 @@ pub fn error(err: &GovernorError, origin: &Origin) -> Response {
     if let GovernorError::InProgress { retry_after_ms } = err {
         let _ = resp.headers().set("retry-after", &retry_after_ms.div_ceil(1_000).max(1).to_string());
     }
-    if matches!(err, GovernorError::Unavailable(_)) {
+    if matches!(err, GovernorError::Unavailable(_) | GovernorError::Failed(_)) {
         let _ = resp.headers().set("retry-after", "1");
     }
-    if matches!(err, GovernorError::Internal(_) | GovernorError::Misconfigured(_) | GovernorError::Unavailable(_)) {
+    if matches!(
+        err,
+        GovernorError::Internal(_)
+            | GovernorError::Misconfigured(_)
+            | GovernorError::Unavailable(_)
+            | GovernorError::Failed(_)
+    ) {
         worker::console_error!("{}", err.message());
     }
     resp

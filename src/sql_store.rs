@@ -44,6 +44,9 @@ pub struct SqlStore {
     pub(crate) sql: SqlStorage,
     /// Rows skipped because they did not decode (since the object started).
     pub skipped: Cell<u32>,
+    /// `state.storage`, whose `transactionSync` makes one command's writes
+    /// atomic (none without it: native helpers, the directory).
+    storage: Option<wasm_bindgen::JsValue>,
 }
 
 /// One column of a raw row.
@@ -87,7 +90,15 @@ impl SqlStore {
         for ddl in SCHEMA.iter().chain(crate::sql_ledger::SCHEMA) {
             sql.exec(ddl, None)?;
         }
-        Ok(SqlStore { sql, skipped: Cell::new(0) })
+        Ok(SqlStore { sql, skipped: Cell::new(0), storage: None })
+    }
+
+    /// Every [`SqlStore::write`] in one `transactionSync` of `storage` (the
+    /// object's `state.storage`): a write that fails (a value past SQLite's
+    /// limit) leaves none of its command's rows behind.
+    pub fn atomic(mut self, storage: wasm_bindgen::JsValue) -> Self {
+        self.storage = Some(storage);
+        self
     }
 
     fn skip(&self) {
@@ -122,8 +133,33 @@ impl SqlStore {
         self.sql.exec(query, bindings).map(|_| ())
     }
 
-    /// Apply a command's writes, in order.
+    /// Apply a command's writes, in order, all or none (see [`SqlStore::atomic`]).
     pub fn write(&self, writes: &[Write]) -> worker::Result<()> {
+        use js_sys::{Function, Reflect};
+        use wasm_bindgen::closure::Closure;
+        use wasm_bindgen::{JsCast, JsValue};
+        let Some(storage) = self.storage.as_ref().filter(|_| !writes.is_empty()) else {
+            return self.write_rows(writes);
+        };
+        let transaction: Option<Function> =
+            Reflect::get(storage, &JsValue::from_str("transactionSync")).ok().and_then(|f| f.dyn_into().ok());
+        let Some(transaction) = transaction else { return self.write_rows(writes) };
+        let inner = SqlStore { sql: self.sql.clone(), skipped: Cell::new(0), storage: None };
+        let rows = writes.to_vec();
+        // Throwing inside the callback rolls the transaction back.
+        let body = Closure::once(move || -> Result<JsValue, JsValue> {
+            inner.write_rows(&rows).map(|()| JsValue::UNDEFINED).map_err(|e| JsValue::from_str(&e.to_string()))
+        });
+        let f: &Function = body.as_ref().unchecked_ref();
+        transaction.call1(storage, f).map(|_| ()).map_err(|e| {
+            worker::Error::RustError(format!(
+                "account storage: {}",
+                e.as_string().unwrap_or_else(|| "write failed".into())
+            ))
+        })
+    }
+
+    fn write_rows(&self, writes: &[Write]) -> worker::Result<()> {
         for w in writes {
             match w {
                 Write::Meta { key, value } => self.exec(

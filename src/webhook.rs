@@ -6,8 +6,9 @@
 //! or malformed callbacks get a 4xx and change nothing.
 
 use governor_core::calls::Settle;
+use governor_core::calls::SettleReply;
 use governor_core::config::Config;
-use governor_core::contract::RelayRequest;
+use governor_core::contract::{Refusal, RelayRequest};
 use governor_core::error::GovernorError;
 use governor_core::status::GenerationStatus;
 use governor_core::webhook::{sign_token, verify_sync_signature, verify_token, Claims, WebhookError};
@@ -41,13 +42,15 @@ pub fn callback_url(
     account: &str,
     client_url: Option<String>,
     local: bool,
+    callback: &str,
 ) -> Result<Option<String>, GovernorError> {
     let Some(key) = config.webhooks.key.as_ref() else { return Ok(None) };
     let base = config.webhooks.public_url.as_deref().unwrap_or(origin);
     let mut nonce = [0u8; 12];
     getrandom::fill(&mut nonce).map_err(|_| GovernorError::Internal("no randomness".into()))?;
     let expires_s = Date::now().as_millis() / 1_000 + config.webhooks.token_ttl_s;
-    let claims = Claims { account: account.to_owned(), client_url, expires_s, local };
+    let claims =
+        Claims { account: account.to_owned(), client_url, expires_s, local, callback: Some(callback.to_owned()) };
     Ok(Some(format!("{base}{ROUTE}{}", sign_token(key.expose().as_bytes(), &claims, nonce))))
 }
 
@@ -109,7 +112,16 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config, token: &str) -
         None => None,
     };
     let output_ms = payload.output_duration.as_ref().and_then(governor_core::budget::estimate::output_ms);
-    let webhook = Settle::webhook(payload.id, payload.status, relay, output_ms);
-    account_client::call(env, &claims.account, None, &webhook).await?;
+    // A token bound to its create: the account checks the payload's id against it.
+    let webhook = match claims.callback {
+        Some(callback) => Settle::callback(callback, payload.id, payload.status, relay, output_ms),
+        None => Settle::webhook(payload.id, payload.status, relay, output_ms),
+    };
+    if let SettleReply::Refused(r) = account_client::call(env, &claims.account, None, &webhook).await? {
+        return Err(match r {
+            Refusal::Invalid(m) => GovernorError::BadRequest(m),
+            _ => GovernorError::Failed("the account could not take the webhook".into()),
+        });
+    }
     Ok(respond::json_text(200, r#"{"ok":true}"#.into(), &Origin::None))
 }

@@ -73,7 +73,8 @@ pub struct AccountState {
     /// Generations seen ending before their create was bound (a webhook can
     /// overtake the Worker's `Bind`): the bind then frees the permit at once.
     /// Bounded; in memory only (reconciliation covers a restart).
-    recent_ends: Vec<(String, GenerationStatus, Ms)>,
+    /// (generation, status, when, the callback that said so).
+    pub(crate) recent_ends: Vec<(String, GenerationStatus, Ms, Option<String>)>,
     /// A reconciliation run in progress (memory only: a restart lists again).
     pub(crate) listing: Option<crate::listing::Listing>,
     /// Rows written since the last flush (admissions, prunes).
@@ -94,6 +95,8 @@ pub struct AccountState {
     /// The queued job a dispatch is sending now (memory only: after a
     /// restart a SUBMITTING job is one whose send was cut off).
     pub(crate) live_submission: Option<String>,
+    /// The callback a webhook being applied came on (tags `recent_ends`).
+    pub(crate) callback_said: Option<String>,
     /// The stored times were clamped to the first command's clock.
     pub(crate) clamped: bool,
     /// Unbound permits an operator force-released while their keyed create
@@ -397,6 +400,9 @@ impl AccountState {
             Command::Observe { generations } => {
                 Reply::Ack { released: self.release_terminal(limits, store, &generations, now)?.len() as u32 }
             }
+            Command::Callback { callback, generation, status, relay, output_ms } => {
+                self.callback(limits, store, now, callback, Observed { id: generation, status, output_ms }, relay)?
+            }
             Command::Webhook { generation, status, relay, output_ms } => {
                 let seen = Observed { id: generation, status, output_ms };
                 let freed = self.release_terminal(limits, store, std::slice::from_ref(&seen), now)?;
@@ -533,7 +539,7 @@ impl AccountState {
     /// Release the permits of generations seen in a terminal status, learn
     /// how long they took, and give queued jobs that submitted them their
     /// final status.
-    fn release_terminal(
+    pub(crate) fn release_terminal(
         &mut self,
         limits: &Limits,
         store: &dyn Store,
@@ -547,11 +553,11 @@ impl AccountState {
         for o in &ended {
             match self.permits.release_generation(&o.id) {
                 Some(p) => freed.push(p),
-                None if !self.recent_ends.iter().any(|(g, _, _)| *g == o.id) => {
+                None if !self.recent_ends.iter().any(|(g, ..)| *g == o.id) => {
                     if self.recent_ends.len() >= RECENT_ENDS {
                         self.recent_ends.remove(0);
                     }
-                    self.recent_ends.push((o.id.clone(), o.status.clone(), now));
+                    self.recent_ends.push((o.id.clone(), o.status.clone(), now, self.callback_said.clone()));
                 }
                 None => {}
             }
@@ -568,7 +574,7 @@ impl AccountState {
     /// (the caller still acknowledges it). The ends relayed are remembered
     /// for `dedupe_ttl_ms` (as long as a callback token can be replayed),
     /// at most `dedupe_max` of them.
-    fn relay_once(
+    pub(crate) fn relay_once(
         &mut self,
         limits: &Limits,
         store: &dyn Store,
@@ -655,7 +661,7 @@ impl AccountState {
     /// The status a generation was seen ending with before its bind, if so
     /// (and forget it).
     pub(crate) fn take_recent_end(&mut self, generation: &str) -> Option<GenerationStatus> {
-        let i = self.recent_ends.iter().position(|(g, _, _)| g == generation)?;
+        let i = self.recent_ends.iter().position(|(g, ..)| g == generation)?;
         Some(self.recent_ends.remove(i).1)
     }
 
@@ -673,6 +679,9 @@ impl AccountState {
     ) -> StoreResult<u32> {
         self.permits.bind(&limits.concurrency, permit, generation, now);
         self.costs.bound(permit, generation, now);
+        if !self.recent_end_is_for(permit, generation) {
+            return Ok(0);
+        }
         let Some(status) = self.take_recent_end(generation) else { return Ok(0) };
         let ended = Observed { id: generation.to_owned(), status, output_ms: None };
         self.jobs_ended(store, std::slice::from_ref(&ended), now)?;
@@ -876,7 +885,7 @@ impl AccountState {
         self.backoff.retain(|_, b| !b.is_idle(now));
         self.held.retain(|h| h.expires_at > now);
         let horizon = now.saturating_sub(limits.concurrency.reservation_ttl_ms);
-        self.recent_ends.retain(|(_, _, at)| *at > horizon);
+        self.recent_ends.retain(|(_, _, at, _)| *at > horizon);
         if self.queue.depth() == 0 {
             self.sealed_key = None;
             self.dispatch_block = None;

@@ -173,6 +173,12 @@ impl AccountState {
                 self.reconcile.suspect(&limits.reconcile, now);
             }
         }
+        if let Some(spec) = &req.enqueue {
+            // A body the store could not hold as one row is refused at the door.
+            if spec.body.len() as u64 > crate::queue::MAX_QUEUED_BODY_BYTES {
+                return Ok(Reply::Refused(Refusal::BodyTooLarge { limit: crate::queue::MAX_QUEUED_BODY_BYTES }));
+            }
+        }
         let mut stale: Option<IdempotencyRecord> = None;
         if let Some(key) = &req.idempotency {
             if let Some(job) = self.queue.by_idempotency(&key.client, &key.key) {
@@ -288,6 +294,7 @@ impl AccountState {
         }
         let permit = req.permit.then(|| self.permits.reserve(&limits.concurrency, now, req.model.clone()));
         if let Some(p) = permit {
+            self.permits.set_callback(p, req.callback.clone());
             self.cost_admitted(limits, req.cost.as_ref(), req.model.as_deref(), p, received, now);
         }
         let batch_permit = req.batch.then(|| self.batches.reserve(&limits.batches, now));

@@ -62,6 +62,7 @@ impl Settle {
                 | Command::Observe { .. }
                 | Command::UpstreamLimited { .. }
                 | Command::Webhook { .. }
+                | Command::Callback { .. }
                 | Command::Unhold { .. }
                 | Command::BatchCreated { .. }
                 | Command::BatchesSeen { .. }
@@ -87,6 +88,17 @@ impl Settle {
         output_ms: Option<crate::Ms>,
     ) -> Settle {
         Settle(Command::Webhook { generation, status, relay, output_ms })
+    }
+
+    /// A webhook on a callback URL bound to one create (see [`crate::callback`]).
+    pub fn callback(
+        callback: String,
+        generation: String,
+        status: crate::status::GenerationStatus,
+        relay: Option<crate::contract::RelayRequest>,
+        output_ms: Option<crate::Ms>,
+    ) -> Settle {
+        Settle(Command::Callback { callback, generation, status, relay, output_ms })
     }
 }
 

@@ -10,6 +10,19 @@ use crate::account::AccountState;
 use crate::config::Limits;
 use crate::Ms;
 
+/// A stored time this far past its bound is still believed (clocks of two
+/// runtimes differ a little; a restart must change nothing then).
+pub const CLOCK_SKEW_MS: Ms = 60_000;
+
+/// `t`, unless it lies further past `bound` than clock skew explains: then `bound`.
+pub fn at_most(t: Ms, bound: Ms) -> Ms {
+    if t > bound.saturating_add(CLOCK_SKEW_MS) {
+        bound
+    } else {
+        t
+    }
+}
+
 /// The alarm is armed at most this far ahead (a later wake arms again).
 pub const MAX_WAKE_AHEAD_MS: Ms = 86_400_000;
 
@@ -28,19 +41,19 @@ impl AccountState {
             }
         }
         for b in self.backoff.values_mut() {
-            b.until = b.until.min(now.saturating_add(limits.backoff.cap_ms));
+            b.until = at_most(b.until, now.saturating_add(limits.backoff.cap_ms));
         }
         self.permits.clamp_times(&limits.concurrency, now);
         let r = &limits.reconcile;
         let most = now.saturating_add(r.max_ms);
-        self.reconcile.next_at = self.reconcile.next_at.map(|at| at.min(most));
-        self.reconcile.full_until = self.reconcile.full_until.min(most);
+        self.reconcile.next_at = self.reconcile.next_at.map(|at| at_most(at, most));
+        self.reconcile.full_until = at_most(self.reconcile.full_until, most);
         self.reconcile.interval_ms = self.reconcile.interval_ms.min(r.max_ms);
         let q = &limits.queue;
         self.queue.clamp_times(now, now.saturating_add(q.retry_ms.saturating_mul(1 << 10).max(3_600_000)));
         self.outbox.clamp_times(&limits.relay, now);
         if let Some(p) = &mut self.paused {
-            p.since = p.since.min(now);
+            p.since = at_most(p.since, now);
         }
     }
 }

@@ -65,6 +65,17 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         output_ms: Option<u64>,
     },
+    /// A webhook on a callback URL bound to one create (its token names
+    /// `callback`): refused unless the payload's generation is that
+    /// create's; deduplicated per callback (see [`crate::callback`]).
+    Callback {
+        callback: String,
+        generation: String,
+        status: GenerationStatus,
+        relay: Option<RelayRequest>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output_ms: Option<u64>,
+    },
     /// The object listed Sync's active generations (the listing began at
     /// `listed_from`; `complete` is false when paging stopped early), and
     /// looked up the final status of those that ended unseen (`ended`).
@@ -175,6 +186,10 @@ pub struct AdmitRequest {
     /// see [`crate::queue::ticket_id`]); without one the core numbers it.
     #[serde(default)]
     pub ticket_id: Option<String>,
+    /// The id the create's callback token names (the caller draws it; a
+    /// queued job's is its ticket id): the permit remembers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<String>,
     /// What the Worker saw of earlier requests it forwarded (statuses,
     /// added latency), counted with this admission.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -439,6 +454,11 @@ pub enum Refusal {
     NotFound,
     /// The request's body is not what the command takes.
     Invalid(String),
+    /// A body to queue is larger than a queued body may be
+    /// ([`crate::queue::MAX_QUEUED_BODY_BYTES`]).
+    BodyTooLarge {
+        limit: u64,
+    },
 }
 
 /// An admission: the permit (if one was asked for) now belongs to the

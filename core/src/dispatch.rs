@@ -109,6 +109,8 @@ impl AccountState {
         self.cost_admitted(limits, cost.as_deref(), model.as_deref(), permit, created, now);
         self.permits.tag(permit, Some(&client));
         self.client_served(limits, &client, &RateClass::Generate, now);
+        // A queued job's callback token names its ticket.
+        self.permits.set_callback(permit, Some(ticket.clone()));
         self.queue.start(&ticket, permit, now);
         self.metrics.queue_wait(now.saturating_sub(created));
         self.metrics.admitted(&RateClass::Generate, now);

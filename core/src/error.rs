@@ -24,6 +24,10 @@ pub enum GovernorError {
     AmbiguousPath,
     BadRequest(String),
     BadWebhook(&'static str),
+    /// A `Prefer: respond-async` body past the queued-body cap.
+    QueuedBodyTooLarge {
+        limit: u64,
+    },
     PayloadTooLarge {
         limit: u64,
     },
@@ -40,6 +44,10 @@ pub enum GovernorError {
     },
     /// The account's object or its storage cannot answer now: try again.
     Unavailable(String),
+    /// The account's object was reached and failed on this request (its
+    /// writes rolled back): nothing was decided. Unlike [`Self::Unavailable`]
+    /// never a reason to forward undecided (`FAIL_MODE=open`).
+    Failed(String),
     Misconfigured(ConfigError),
     Internal(String),
 }
@@ -53,12 +61,12 @@ impl GovernorError {
             Self::NotFound | Self::Unknown(_) => 404,
             Self::MethodNotAllowed => 405,
             Self::BadRequest(_) | Self::AmbiguousPath => 400,
-            Self::PayloadTooLarge { .. } => 413,
+            Self::PayloadTooLarge { .. } | Self::QueuedBodyTooLarge { .. } => 413,
             Self::Limited(_) => 429,
             Self::Conflict(_) | Self::InProgress { .. } => 409,
             Self::Upstream(_) => 502,
             Self::UpstreamTimeout { .. } => 504,
-            Self::Unavailable(_) => 503,
+            Self::Unavailable(_) | Self::Failed(_) => 503,
             Self::Misconfigured(_) | Self::Internal(_) => 500,
         }
     }
@@ -78,7 +86,7 @@ impl GovernorError {
             Self::BadRequest(_) => "invalid_request",
             Self::AmbiguousPath => "ambiguous_path",
             Self::BadWebhook(_) => "invalid_webhook",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::PayloadTooLarge { .. } | Self::QueuedBodyTooLarge { .. } => "payload_too_large",
             Self::Limited(r) if r.reason == Reason::Concurrency => "concurrency_limit_exceeded",
             Self::Limited(r) if r.reason == Reason::QueueFull => "queue_full",
             Self::Limited(r) if r.reason == Reason::LineFull => "line_full",
@@ -88,7 +96,7 @@ impl GovernorError {
             Self::Limited(_) => "rate_limit_exceeded",
             Self::Upstream(_) => "upstream_unavailable",
             Self::UpstreamTimeout { .. } => "upstream_timeout",
-            Self::Unavailable(_) => "governor_unavailable",
+            Self::Unavailable(_) | Self::Failed(_) => "governor_unavailable",
             Self::Misconfigured(_) => "governor_misconfigured",
             Self::Internal(_) => "governor_internal_error",
         }
@@ -111,6 +119,9 @@ impl GovernorError {
                 .into(),
             Self::BadWebhook(m) => (*m).to_owned(),
             Self::PayloadTooLarge { limit } => format!("body larger than {limit} bytes"),
+            Self::QueuedBodyTooLarge { limit } => format!(
+                "a queued body (Prefer: respond-async) is at most {limit} bytes; send it without respond-async, or smaller"
+            ),
             Self::Limited(r) => match r.reason {
                 Reason::Rate => format!("rate limit of policy '{}' ({} per window) reached", r.policy, r.limit),
                 Reason::Concurrency => format!("all {} concurrent generation slots are in use", r.limit),
@@ -145,6 +156,7 @@ impl GovernorError {
                  Idempotency-Key, or read GET /v2/generations)"
             ),
             Self::Unavailable(m) => format!("the account is unavailable, retry shortly: {m}"),
+            Self::Failed(m) => format!("the account could not decide this request, retry shortly: {m}"),
             Self::Misconfigured(e) => e.to_string(),
             Self::Internal(m) => format!("internal error: {m}"),
         }

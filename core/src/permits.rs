@@ -58,6 +58,9 @@ pub struct Permit {
     /// The client it counts toward (none for adopted generations).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
+    /// The id its create's callback token names, if bound to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<String>,
 }
 
 impl Permit {
@@ -91,15 +94,23 @@ impl Permits {
     /// (see [`crate::clamp`]).
     pub fn clamp_times(&mut self, policy: &ConcurrencyLimit, now: Ms) {
         for p in &mut self.held {
-            p.since = p.since.min(now);
-            p.bound_at = p.bound_at.map(|b| b.min(now));
-            p.unknown_since = p.unknown_since.map(|u| u.min(now));
+            use crate::clamp::at_most;
+            p.since = at_most(p.since, now);
+            p.bound_at = p.bound_at.map(|b| at_most(b, now));
+            p.unknown_since = p.unknown_since.map(|u| at_most(u, now));
             // An unknown create may be a running generation: its lease.
             let ttl = match p.holder {
                 Holder::Request if p.unknown_since.is_none() => policy.reservation_ttl_ms,
                 _ => policy.lease_ttl_ms,
             };
-            p.expires = p.expires.min(now.saturating_add(ttl));
+            p.expires = at_most(p.expires, now.saturating_add(ttl));
+        }
+    }
+
+    /// Bind `permit` to the callback its create's token names.
+    pub fn set_callback(&mut self, permit: PermitId, callback: Option<String>) {
+        if let Some(p) = self.held.iter_mut().find(|p| p.id == permit) {
+            p.callback = callback;
         }
     }
 
@@ -136,6 +147,7 @@ impl Permits {
             model,
             unknown_since: None,
             client: None,
+            callback: None,
         });
         id
     }
@@ -215,6 +227,7 @@ impl Permits {
             model,
             unknown_since: None,
             client: None,
+            callback: None,
         });
         true
     }

@@ -18,6 +18,11 @@ use crate::status::{GenerationStatus, TicketStatus};
 use crate::store::Write;
 use crate::Ms;
 
+/// The largest body a queued job may have: one row of the account's store
+/// (SQLite refuses a value past 2 MB; a body is written as one row, so the
+/// cap sits well below it). A larger `Prefer: respond-async` create is 413.
+pub const MAX_QUEUED_BODY_BYTES: u64 = crate::store::MAX_ROW_BYTES;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuePolicy {
     pub max_depth: u32,
@@ -235,10 +240,10 @@ impl Queue {
     /// not made in the future (see [`crate::clamp`]).
     pub fn clamp_times(&mut self, now: Ms, latest: Ms) {
         for j in &mut self.jobs {
-            if j.not_before > latest || j.created_at > now || j.updated_at > now {
-                j.not_before = j.not_before.min(latest);
-                j.created_at = j.created_at.min(now);
-                j.updated_at = j.updated_at.min(now);
+            use crate::clamp::at_most;
+            let clamped = (at_most(j.not_before, latest), at_most(j.created_at, now), at_most(j.updated_at, now));
+            if clamped != (j.not_before, j.created_at, j.updated_at) {
+                (j.not_before, j.created_at, j.updated_at) = clamped;
                 self.writes.push(Write::PutJob(j.clone()));
             }
         }

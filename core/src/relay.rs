@@ -122,8 +122,8 @@ impl Outbox {
     /// the deadline within the policy's age (see [`crate::clamp`]).
     pub fn clamp_times(&mut self, policy: &RelayPolicy, now: Ms) {
         for d in &mut self.items {
-            d.next_at = d.next_at.min(now.saturating_add(policy.cap_ms));
-            d.deadline = d.deadline.min(now.saturating_add(policy.max_age_ms));
+            d.next_at = crate::clamp::at_most(d.next_at, now.saturating_add(policy.cap_ms));
+            d.deadline = crate::clamp::at_most(d.deadline, now.saturating_add(policy.max_age_ms));
         }
     }
 
@@ -152,7 +152,11 @@ impl Outbox {
             body_bytes: 0,
         };
         let bytes = d.bytes();
-        if self.items.len() as u32 >= policy.max_pending || self.bytes.saturating_add(bytes) > policy.max_bytes {
+        let too_big = d.body.len() as u64 > crate::store::MAX_ROW_BYTES;
+        if too_big
+            || self.items.len() as u32 >= policy.max_pending
+            || self.bytes.saturating_add(bytes) > policy.max_bytes
+        {
             self.counters.dropped += 1;
             return None;
         }

@@ -100,6 +100,12 @@ impl IdempotencyRecord {
 /// One change to the tables. Applied in order, all together (the Durable
 /// Object applies a command's writes without yielding, so they commit as
 /// one transaction).
+/// The largest value one row holds: SQLite (and so a Durable Object)
+/// refuses a value past 2 MB, and one command's writes are one transaction,
+/// so a body that would not fit is refused (a queued job) or dropped and
+/// counted (a relay) before it is written.
+pub const MAX_ROW_BYTES: u64 = 1 << 20;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
     Meta {

@@ -42,6 +42,10 @@ pub struct Claims {
     /// whenever local mode is not in effect.
     #[serde(rename = "l", default, skip_serializing_if = "std::ops::Not::not")]
     pub local: bool,
+    /// The create this URL was made for (see [`crate::callback`]); tokens
+    /// minted before it carry none and are not bound.
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -385,6 +389,7 @@ mod tests {
             client_url: Some("https://hooks.example/x?y=1".into()),
             expires_s: 2_000,
             local: false,
+            callback: Some("tk_00112233445566778899aabbccddeeff".into()),
         }
     }
 

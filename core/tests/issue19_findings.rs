@@ -6,6 +6,7 @@ use governor_core::config::Limits;
 use governor_core::contract::{AdmitRequest, Command, Reply};
 use governor_core::mem::MemAccount;
 use governor_core::ops::AdminCommand;
+use governor_core::status::GenerationStatus;
 
 const MINUTE: u64 = 60_000;
 
@@ -129,6 +130,7 @@ fn finding_7_stored_times_far_in_the_future_never_wedge_the_account() {
             model: None,
             unknown_since: None,
             client: None,
+            callback: None,
         }),
         Write::Admission { class: "other".into(), at: Y2100 },
     ]);
@@ -194,4 +196,96 @@ fn finding_8_force_releasing_an_unbound_permit_keeps_its_idempotency_key_until_a
     let listed = Command::Reconciled { listed_from: 40, active: Vec::new(), complete: true, ended: Vec::new() };
     acc.apply(&l, 50, 0.5, listed);
     assert!(admitted(&mut acc, &l, 60, keyed()), "after the listing the key is free");
+}
+
+#[test]
+fn finding_3_a_callback_frees_only_its_own_generation_and_swallows_no_other_webhook() {
+    use governor_core::contract::{Refusal, RelayRequest};
+    let l = Limits::for_window(100, 100, 2, MINUTE, 0);
+    let mut acc = MemAccount::default();
+    let create = |acc: &mut MemAccount, now, callback: &str, generation: &str| {
+        let req = AdmitRequest { permit: true, callback: Some(callback.into()), ..generate() };
+        let Reply::Admitted(a) = acc.apply(&l, now, 0.5, Command::Admit(req)) else { panic!("admitted") };
+        let permit = a.permit.expect("a permit");
+        acc.apply(&l, now, 0.5, Command::Bind { permit, generation: generation.into(), replay: None });
+    };
+    create(&mut acc, 0, "cb-a", "gen-a");
+    create(&mut acc, 1, "cb-b", "gen-b");
+    let hook = |url: &str| Some(RelayRequest { url: url.into(), body: "{}".into(), headers: vec![] });
+    let on = |callback: &str, generation: &str, url: &str| Command::Callback {
+        callback: callback.into(),
+        generation: generation.into(),
+        status: GenerationStatus::Completed,
+        relay: hook(url),
+        output_ms: None,
+    };
+    // A's callback posts B's id: refused, B's permit stays, nothing relayed.
+    let forged = acc.apply(&l, 2, 0.5, on("cb-a", "gen-b", "https://a.example/hook"));
+    assert!(matches!(forged, Reply::Refused(Refusal::Invalid(_))), "A's callback freed or relayed B: {forged:?}");
+    assert_eq!(acc.state.permits.in_use(), 2, "B's permit is still held");
+    // B's own callback: B's permit frees, B's hook gets it.
+    assert_eq!(acc.apply(&l, 3, 0.5, on("cb-b", "gen-b", "https://b.example/hook")), Reply::Ack { released: 1 });
+}
+
+#[test]
+fn finding_3_a_forged_end_on_one_callback_never_makes_another_generations_webhook_a_duplicate() {
+    use governor_core::contract::RelayRequest;
+    let l = Limits::for_window(100, 100, 2, MINUTE, 0);
+    let mut acc = MemAccount::default();
+    for (now, cb, generation) in [(0, "cb-a", "gen-a"), (1, "cb-b", "gen-b")] {
+        let req = AdmitRequest { permit: true, callback: Some(cb.into()), ..generate() };
+        let Reply::Admitted(a) = acc.apply(&l, now, 0.5, Command::Admit(req)) else { panic!("admitted") };
+        let permit = a.permit.expect("a permit");
+        acc.apply(&l, now, 0.5, Command::Bind { permit, generation: generation.into(), replay: None });
+    }
+    let on = |callback: &str, generation: &str, url: &str| Command::Callback {
+        callback: callback.into(),
+        generation: generation.into(),
+        status: GenerationStatus::Completed,
+        relay: Some(RelayRequest { url: url.into(), body: "{}".into(), headers: vec![] }),
+        output_ms: None,
+    };
+    // Both permits end without their webhooks (A's own callback, B by a listing).
+    assert_eq!(acc.apply(&l, 2, 0.5, on("cb-a", "gen-a", "https://a.example/hook")), Reply::Ack { released: 1 });
+    let active = vec![];
+    acc.apply(&l, 10, 0.5, Command::Reconciled { listed_from: 5, active, complete: true, ended: vec![] });
+    assert_eq!(acc.state.permits.in_use(), 0);
+    // Now A's URL cannot tell B's end from a forgery: it reaches A's own hook ...
+    assert_eq!(acc.apply(&l, 11, 0.5, on("cb-a", "gen-b", "https://a.example/hook")), Reply::Ack { released: 0 });
+    // ... but B's real webhook on B's callback is still relayed to B's hook.
+    acc.apply(&l, 12, 0.5, on("cb-b", "gen-b", "https://b.example/hook"));
+    let Reply::Status(s) = acc.apply(&l, 13, 0.5, Command::Status) else { panic!() };
+    assert_eq!(s.relay.duplicates, 0, "B's real webhook was dropped as a duplicate of the forged one");
+    assert_eq!(s.relay.pending, 3);
+}
+
+#[test]
+fn finding_2_bodies_past_one_row_are_refused_when_queued_and_dropped_when_relayed() {
+    use governor_core::contract::{Refusal, RelayRequest};
+    use governor_core::queue::{JobSpec, MAX_QUEUED_BODY_BYTES};
+    let l = Limits::for_window(1, 100, 2, MINUTE, 0);
+    let mut acc = MemAccount::default();
+    let big = "x".repeat(MAX_QUEUED_BODY_BYTES as usize + 1);
+    let spec =
+        JobSpec { client: "c".into(), priority: 0, body: big.clone(), model: None, idempotency_key: None, cost: None };
+    let q = AdmitRequest { enqueue: Some(spec), permit: true, ..generate() };
+    let out = acc.run(&l, 0, 0.5, Command::Admit(q));
+    assert_eq!(out.reply, Reply::Refused(Refusal::BodyTooLarge { limit: MAX_QUEUED_BODY_BYTES }));
+    let job_rows = out.writes.iter().filter(|w| matches!(w, governor_core::store::Write::PutJob(_))).count();
+    assert_eq!(job_rows, 0, "no job row for a refused body");
+    // A relayed payload that would not fit one row: the permit frees, the relay is dropped and counted.
+    let req = AdmitRequest { permit: true, callback: Some("cb".into()), ..generate() };
+    let Reply::Admitted(a) = acc.apply(&l, 1, 0.5, Command::Admit(req)) else { panic!("admitted") };
+    acc.apply(&l, 2, 0.5, Command::Bind { permit: a.permit.expect("permit"), generation: "g".into(), replay: None });
+    let relay = Some(RelayRequest { url: "https://a.example/h".into(), body: big, headers: vec![] });
+    let cmd = Command::Callback {
+        callback: "cb".into(),
+        generation: "g".into(),
+        status: GenerationStatus::Completed,
+        relay,
+        output_ms: None,
+    };
+    assert_eq!(acc.apply(&l, 3, 0.5, cmd), Reply::Ack { released: 1 });
+    let Reply::Status(s) = acc.apply(&l, 4, 0.5, Command::Status) else { panic!() };
+    assert_eq!((s.relay.pending, s.relay.dropped), (0, 1));
 }

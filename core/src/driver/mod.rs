@@ -98,7 +98,7 @@ impl<I: Io> Driver<I> {
             // The key is back: queued work may go at once.
             self.run(Command::DispatchUnblocked).await?;
         }
-        let freeing = matches!(command, Command::Webhook { .. });
+        let freeing = matches!(command, Command::Webhook { .. } | Command::Callback { .. });
         let (reply, effects) = self.run(command).await?;
         self.perform(effects).await?;
         if freeing && matches!(reply, Reply::Ack { released } if released > 0) {

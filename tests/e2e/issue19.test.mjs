@@ -1,0 +1,137 @@
+// Issue 19 (hostile review of the operations work), the findings where the
+// runtime is part of it, through real workerd: a callback URL bound to its
+// own generation (finding 3, signature checks off), a queued body past the
+// store's cap (finding 2: 413, never fail-open, no bodiless job), and an
+// unknown create outcome ends at the first complete listing after it
+// (finding 11).
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { startSim, startGovernor, govCall, generateBody, until } from "../lib/harness.mjs";
+
+const WEBHOOK_KEY = "issue19-webhook-key-0123456789abcdef";
+const cleanup = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+async function sim(flags = {}) {
+  const s = await startSim(flags);
+  cleanup.push(() => s.stop());
+  return s;
+}
+
+async function governor(vars, opts) {
+  const g = await startGovernor(vars, opts);
+  cleanup.push(() => g.stop());
+  return g;
+}
+
+/** A loopback HTTP server; `answer(req, body)` → [status, headers, body]. Records every hit. */
+async function server(answer = () => [204, {}, ""]) {
+  const got = [];
+  const s = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks).toString();
+      got.push({ method: req.method, path: req.url, body });
+      const [status, headers, out] = answer(req, body);
+      res.writeHead(status, headers).end(out);
+    });
+  });
+  await new Promise((r) => s.listen(0, "127.0.0.1", r));
+  cleanup.push(() => new Promise((r) => s.close(r)));
+  return { url: `http://127.0.0.1:${s.address().port}`, got };
+}
+
+const postCallback = (url, body) =>
+  fetch(url, { method: "POST", body, headers: { "content-type": "application/json" }, signal: AbortSignal.timeout(10_000) });
+
+test("finding 3: a callback URL frees only its own generation's permit and swallows no other client's webhook (signatures off)", async () => {
+  const s = await sim({ concurrency: 2, "pending-ms": 50, "processing-ms": 120_000 });
+  const gov = await governor({
+    SYNC_API_BASE: s.url,
+    MAX_CONCURRENT_GENERATIONS: "2",
+    GOVERNOR_WEBHOOK_KEY: WEBHOOK_KEY,
+    LOCAL_MODE: "true",
+  });
+  const hookA = await server();
+  const hookB = await server();
+  const create = async (hook) => {
+    const res = await govCall(gov, "/v2/generate", { method: "POST", body: generateBody({ webhookUrl: `${hook.url}/hook` }) });
+    assert.equal(res.status, 201, res.text);
+    const seen = await (await fetch(`${s.url}/_sim/generations/${res.json.id}`)).json();
+    return { gen: res.json, callback: seen.generation.webhookUrl };
+  };
+  const a = await create(hookA);
+  const b = await create(hookB);
+  // A's callback URL (readable wherever A's generation is) posts B's id.
+  const forged = await postCallback(a.callback, JSON.stringify({ ...b.gen, status: "COMPLETED" }));
+  assert.ok(forged.status >= 400 && forged.status < 500, `A's callback took B's payload: ${forged.status} ${await forged.text()}`);
+  const st = (await govCall(gov, "/governor/v1/status")).json;
+  assert.equal(st.concurrency.inUse, 2, "B's permit is still held while B runs");
+  // B's real end, on B's own callback: B's hook gets it (not dropped as a duplicate).
+  const real = await postCallback(b.callback, JSON.stringify({ ...b.gen, status: "COMPLETED" }));
+  assert.equal(real.status, 200, await real.text());
+  await until("B's hook gets B's end", () => hookB.got.length >= 1, 10_000);
+  assert.equal(JSON.parse(hookB.got[0].body).id, b.gen.id);
+  assert.equal(hookA.got.length, 0, "A's hook got no forged payload");
+});
+
+for (const mode of ["open", "closed"]) {
+  test(`finding 2 (FAIL_MODE=${mode}): a queued body past the store's cap is 413 naming it, never forwarded, no bodiless job`, async () => {
+    const s = await sim({ concurrency: 5, "processing-ms": 60_000 });
+    const gov = await governor({
+      SYNC_API_BASE: s.url,
+      GENERATE_PER_MINUTE: "1",
+      MAX_JSON_BODY_BYTES: String(4 << 20),
+      FAIL_MODE: mode,
+      GOVERNOR_WEBHOOK_KEY: WEBHOOK_KEY,
+    });
+    // The window's one generate: later ones would queue.
+    assert.equal((await govCall(gov, "/v2/generate", { method: "POST", body: generateBody() })).status, 201);
+    const sent = (await s.stats()).totals.requests.generate;
+    const big = JSON.stringify(generateBody({ pad: "x".repeat(2_500_000) }));
+    const res = await govCall(gov, "/v2/generate", { method: "POST", body: big, headers: { prefer: "respond-async" } });
+    assert.notEqual(res.headers.get("x-governor-decision"), "fail-open", "forwarded without a decision");
+    assert.equal(res.status, 413, `${res.status} ${res.text.slice(0, 300)}`);
+    assert.equal(res.json.errorCode, "payload_too_large");
+    assert.match(res.json.message, /queued/);
+    assert.equal((await s.stats()).totals.requests.generate, sent, "nothing more reached Sync");
+    const st = (await govCall(gov, "/governor/v1/status")).json;
+    assert.equal(st.queue.depth, 0, "no bodiless job left in the queue");
+  });
+}
+
+test("finding 11: an unknown create outcome ends at the first complete listing after it", async () => {
+  // A Sync that answers a keyed create 200 {} (no id) and lists nothing.
+  const fake = await server((req) => {
+    if (req.method === "POST" && req.url.startsWith("/v2/generate")) return [200, { "content-type": "application/json" }, "{}"];
+    if (req.method === "GET" && req.url.startsWith("/v2/generations")) return [200, { "content-type": "application/json" }, "[]"];
+    return [404, { "content-type": "application/json" }, '{"statusCode":404}'];
+  });
+  const gov = await governor({
+    SYNC_API_BASE: fake.url,
+    MAX_CONCURRENT_GENERATIONS: "1",
+    RECONCILE_MIN_MS: "2000",
+    RESERVATION_TTL_SECONDS: "10",
+  });
+  const create = (key) =>
+    govCall(gov, "/v2/generate", { method: "POST", body: generateBody(), headers: { "idempotency-key": key } });
+  const first = await create("unknown-outcome-1");
+  assert.ok(first.status < 300, `${first.status} ${first.text}`);
+  const started = Date.now();
+  // Within two listing periods (and well before the reservation's 10 s), a new create is admitted.
+  const admitted = await until(
+    "a new create is admitted after a listing that shows nothing",
+    async () => {
+      const r = await create(`unknown-outcome-next-${Date.now()}`);
+      return r.status < 300 ? r : null;
+    },
+    8_000,
+  );
+  assert.ok(admitted, "admitted");
+  const lists = fake.got.filter((g) => g.method === "GET" && g.path.startsWith("/v2/generations")).length;
+  assert.ok(lists >= 1, `listed ${lists} times in ${Date.now() - started} ms`);
+});
