@@ -7,21 +7,9 @@
 //! reaches the runtime.
 
 use crate::account::AccountState;
+use crate::bound::at_most;
 use crate::config::Limits;
 use crate::Ms;
-
-/// A stored time this far past its bound is still believed (clocks of two
-/// runtimes differ a little; a restart must change nothing then).
-pub const CLOCK_SKEW_MS: Ms = 60_000;
-
-/// `t`, unless it lies further past `bound` than clock skew explains: then `bound`.
-pub fn at_most(t: Ms, bound: Ms) -> Ms {
-    if t > bound.saturating_add(CLOCK_SKEW_MS) {
-        bound
-    } else {
-        t
-    }
-}
 
 /// The alarm is armed at most this far ahead (a later wake arms again).
 pub const MAX_WAKE_AHEAD_MS: Ms = 86_400_000;

@@ -21,6 +21,7 @@
 //! | [`driver`] | the one loop every account runs over an `Io` trait (the Durable Object, the simulation): apply → write → effects → results back → wake, with its bounds |
 //! | [`account`] | one account's hot state and the sans-IO `apply(limits, state, store, now, jitter, command) -> Output` (reply, writes, effects, wake) |
 //! | [`store`] | the account's tables: the `Store` read trait, the `Write`s `apply` returns, an in-memory store |
+//! | [`bound`] | a stored time believed up to clock skew past its bound, else the bound |
 //! | [`callback`] | a webhook on a bound callback URL: its payload must be its own create's generation; duplicates per callback |
 //! | [`clamp`] | stored times read back, clamped to now + their policy's maximum; the alarm within a day |
 //! | [`mem`] | an account over the in-memory store, for native tests and the simulation (with restarts) |
@@ -55,6 +56,7 @@ pub mod account;
 pub mod admit;
 pub mod backoff;
 pub mod batch;
+pub mod bound;
 pub mod budget;
 pub mod callback;
 pub mod calls;

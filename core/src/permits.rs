@@ -94,7 +94,7 @@ impl Permits {
     /// (see [`crate::clamp`]).
     pub fn clamp_times(&mut self, policy: &ConcurrencyLimit, now: Ms) {
         for p in &mut self.held {
-            use crate::clamp::at_most;
+            use crate::bound::at_most;
             p.since = at_most(p.since, now);
             p.bound_at = p.bound_at.map(|b| at_most(b, now));
             p.unknown_since = p.unknown_since.map(|u| at_most(u, now));

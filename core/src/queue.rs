@@ -240,7 +240,7 @@ impl Queue {
     /// not made in the future (see [`crate::clamp`]).
     pub fn clamp_times(&mut self, now: Ms, latest: Ms) {
         for j in &mut self.jobs {
-            use crate::clamp::at_most;
+            use crate::bound::at_most;
             let clamped = (at_most(j.not_before, latest), at_most(j.created_at, now), at_most(j.updated_at, now));
             if clamped != (j.not_before, j.created_at, j.updated_at) {
                 (j.not_before, j.created_at, j.updated_at) = clamped;

@@ -122,8 +122,8 @@ impl Outbox {
     /// the deadline within the policy's age (see [`crate::clamp`]).
     pub fn clamp_times(&mut self, policy: &RelayPolicy, now: Ms) {
         for d in &mut self.items {
-            d.next_at = crate::clamp::at_most(d.next_at, now.saturating_add(policy.cap_ms));
-            d.deadline = crate::clamp::at_most(d.deadline, now.saturating_add(policy.max_age_ms));
+            d.next_at = crate::bound::at_most(d.next_at, now.saturating_add(policy.cap_ms));
+            d.deadline = crate::bound::at_most(d.deadline, now.saturating_add(policy.max_age_ms));
         }
     }
 

@@ -154,11 +154,11 @@ impl WindowLog {
     /// clock at most a burst ahead (see [`crate::clamp`]).
     pub fn clamp_times(&mut self, cfg: &RateLimit, now: Ms) {
         for s in &mut self.stamps {
-            *s = crate::clamp::at_most(*s, now);
+            *s = crate::bound::at_most(*s, now);
         }
         self.stamps.sort_unstable();
         let most = now.saturating_add(cfg.interval_ms().saturating_mul(u64::from(cfg.burst.max(1))));
-        self.tat = crate::clamp::at_most(self.tat, most);
+        self.tat = crate::bound::at_most(self.tat, most);
     }
 
     /// Forget admissions that can no longer matter; returns the time before
