@@ -169,6 +169,10 @@ impl SqlStore {
                 Write::Admission { class, at } => {
                     self.exec("INSERT INTO admissions (class, at) VALUES (?, ?)", vec![text(class.as_str()), int(*at)])?
                 }
+                Write::MoveAdmissions { class, from, to } => self.exec(
+                    "UPDATE admissions SET at = ? WHERE class = ? AND at = ?",
+                    vec![int(*to), text(class.as_str()), int(*from)],
+                )?,
                 Write::PruneAdmissions { class, before } => {
                     self.exec("DELETE FROM admissions WHERE class = ? AND at < ?", vec![text(class.as_str()), int(*before)])?
                 }

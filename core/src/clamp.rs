@@ -23,10 +23,16 @@ pub fn wake_within(wake: Option<Ms>, now: Ms) -> Option<Ms> {
 impl AccountState {
     /// Clamp every stored time to `now` plus its policy's maximum.
     pub(crate) fn clamp_times(&mut self, limits: &Limits, now: Ms) {
+        let mut moves = Vec::new();
         for (class, log) in &mut self.windows {
             if let Some(rate) = limits.rate(class) {
-                log.clamp_times(rate, now);
+                for (from, to) in log.clamp_times(rate, now) {
+                    moves.push(crate::store::Write::MoveAdmissions { class: class.clone(), from, to });
+                }
             }
+        }
+        for w in moves {
+            self.journal(w);
         }
         for b in self.backoff.values_mut() {
             b.until = at_most(b.until, now.saturating_add(limits.backoff.cap_ms));

@@ -121,6 +121,13 @@ pub enum Write {
         class: RateClass,
         before: Ms,
     },
+    /// Admissions of `class` stored at `from` are at `to` (a stored time
+    /// clamped, see [`crate::clamp`]).
+    MoveAdmissions {
+        class: RateClass,
+        from: Ms,
+        to: Ms,
+    },
     PutPermit(Permit),
     DeletePermit(PermitId),
     PutIdempotency(IdempotencyRecord),
@@ -211,6 +218,11 @@ impl MemStore {
                 Write::Admission { class, at } => *self.admissions.entry((class, at)).or_default() += 1,
                 Write::PruneAdmissions { class, before } => {
                     self.admissions.retain(|(c, at), _| *c != class || *at >= before);
+                }
+                Write::MoveAdmissions { class, from, to } => {
+                    if let Some(n) = self.admissions.remove(&(class.clone(), from)) {
+                        *self.admissions.entry((class, to)).or_default() += n;
+                    }
                 }
                 Write::PutPermit(p) => {
                     self.permits.insert(p.id, p);

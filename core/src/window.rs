@@ -152,13 +152,20 @@ impl WindowLog {
 
     /// Stored times read back: no admission in the future, the pacing
     /// clock at most a burst ahead (see [`crate::clamp`]).
-    pub fn clamp_times(&mut self, cfg: &RateLimit, now: Ms) {
+    /// Returns the stamps moved, as (from, to).
+    pub fn clamp_times(&mut self, cfg: &RateLimit, now: Ms) -> Vec<(Ms, Ms)> {
+        let mut moved = Vec::new();
         for s in &mut self.stamps {
-            *s = crate::bound::at_most(*s, now);
+            let to = crate::bound::at_most(*s, now);
+            if to != *s && !moved.iter().any(|(from, _)| *from == *s) {
+                moved.push((*s, to));
+            }
+            *s = to;
         }
         self.stamps.sort_unstable();
         let most = now.saturating_add(cfg.interval_ms().saturating_mul(u64::from(cfg.burst.max(1))));
         self.tat = crate::bound::at_most(self.tat, most);
+        moved
     }
 
     /// Forget admissions that can no longer matter; returns the time before
