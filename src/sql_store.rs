@@ -169,6 +169,11 @@ impl SqlStore {
                 Write::Admission { class, at } => {
                     self.exec("INSERT INTO admissions (class, at) VALUES (?, ?)", vec![text(class.as_str()), int(*at)])?
                 }
+                Write::TrimAdmissions { class, keep } => self.exec(
+                    "DELETE FROM admissions WHERE class = ? AND id NOT IN \
+                     (SELECT id FROM admissions WHERE class = ? ORDER BY at DESC, id DESC LIMIT ?)",
+                    vec![text(class.as_str()), text(class.as_str()), V::Integer(i64::from(*keep))],
+                )?,
                 Write::MoveAdmissions { class, from, to } => self.exec(
                     "UPDATE admissions SET at = ? WHERE class = ? AND at = ?",
                     vec![int(*to), text(class.as_str()), int(*from)],

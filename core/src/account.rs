@@ -266,7 +266,12 @@ impl AccountState {
                 let (at, dropped_before) = log.record(rate, now);
                 self.journal.push(Write::Admission { class: bucket.clone(), at });
                 if let Some(before) = dropped_before {
-                    self.journal.push(Write::PruneAdmissions { class: bucket, before });
+                    self.journal.push(Write::PruneAdmissions { class: bucket.clone(), before });
+                    if limits.shadow {
+                        // Shadow admits past the limit, several in one
+                        // millisecond: rows of one time outlive a prune by time.
+                        self.journal.push(Write::TrimAdmissions { class: bucket, keep: rate.limit });
+                    }
                 }
             }
         }

@@ -29,6 +29,9 @@ impl AccountState {
                 for (from, to) in log.clamp_times(rate, now) {
                     moves.push(crate::store::Write::MoveAdmissions { class: class.clone(), from, to });
                 }
+                // Rows past the limit (a hostile row, a lowered limit) were not
+                // loaded: the table keeps what memory keeps.
+                moves.push(crate::store::Write::TrimAdmissions { class: class.clone(), keep: rate.limit });
             }
         }
         for w in moves {

@@ -121,6 +121,11 @@ pub enum Write {
         class: RateClass,
         before: Ms,
     },
+    /// Keep only the newest `keep` admissions of `class`.
+    TrimAdmissions {
+        class: RateClass,
+        keep: u32,
+    },
     /// Admissions of `class` stored at `from` are at `to` (a stored time
     /// clamped, see [`crate::clamp`]).
     MoveAdmissions {
@@ -218,6 +223,21 @@ impl MemStore {
                 Write::Admission { class, at } => *self.admissions.entry((class, at)).or_default() += 1,
                 Write::PruneAdmissions { class, before } => {
                     self.admissions.retain(|(c, at), _| *c != class || *at >= before);
+                }
+                Write::TrimAdmissions { class, keep } => {
+                    let mut left = u64::from(keep);
+                    let times: Vec<Ms> =
+                        self.admissions.keys().filter(|(c, _)| *c == class).map(|(_, at)| *at).rev().collect();
+                    for at in times {
+                        let n = self.admissions.get_mut(&(class.clone(), at)).map_or(0, |n| {
+                            *n = (*n).min(left.try_into().unwrap_or(u32::MAX));
+                            *n
+                        });
+                        left = left.saturating_sub(u64::from(n));
+                        if n == 0 {
+                            self.admissions.remove(&(class.clone(), at));
+                        }
+                    }
                 }
                 Write::MoveAdmissions { class, from, to } => {
                     if let Some(n) = self.admissions.remove(&(class.clone(), from)) {
