@@ -34,6 +34,9 @@ use governor_core::store::IdempotencyState;
 use governor_core::Ms;
 
 use crate::io::{Answer as IoAnswer, Call, Shared, SimIo};
+#[path = "faults.rs"]
+mod faults;
+
 use crate::rng::Rng;
 use crate::sync::{Processed, Sync};
 
@@ -52,7 +55,7 @@ fn config(p: &Params) -> Config {
         _ => None,
     };
     let mut c = Config::from_vars(&vars).expect("the simulation's configuration");
-    c.limits = p.limits.clone();
+    c.limits = if p.raised_override { World::lowered(&p.limits) } else { p.limits.clone() };
     c.timeouts.create_ms = p.timeout_ms;
     c.timeouts.list_ms = p.timeout_ms;
     c
@@ -101,6 +104,9 @@ pub struct Params {
     /// relay reports a delivery the client's hook accepted as failed (as a
     /// driver that dropped its `Delivered` report would). Never drawn.
     pub lying_relay: bool,
+    /// The vars are below Sync's real limit and an operator override brings
+    /// them up (issue 19 finding 1: restarts with the override in force).
+    pub raised_override: bool,
 }
 
 impl Params {
@@ -161,6 +167,7 @@ impl Params {
             exact_idempotency_bound: strict,
             starvable_listing: strict,
             lying_relay: false,
+            raised_override: r.chance(0.3),
         }
     }
 }
@@ -215,6 +222,20 @@ pub enum Op {
     /// The object's runtime restarts: memory gone, tables kept.
     Restart,
     Idle,
+    /// A callback URL posts another generation's id (signatures off).
+    ForgedCallback {
+        pick: u16,
+    },
+    /// A `respond-async` create past the queued-body cap.
+    OversizedEnqueue {
+        client: u8,
+    },
+    /// Rows with times in 2100, then a restart.
+    HostileTimes,
+    /// Shadow mode for `n` admissions, then enforce (each a redeployment).
+    ShadowSpell {
+        n: u8,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -242,7 +263,7 @@ pub fn history(seed: u64, steps: usize, p: &Params) -> Vec<Step> {
             };
             let client = r.below(clients) as u8;
             let key = if r.chance(0.5) { Some(r.below(6) as u8) } else { None };
-            let op = match r.weighted(&[14, 18, 10, 6, 3, 3, 2, 5, 2, 2, 5]) {
+            let op = match r.weighted(&[14, 18, 10, 6, 3, 3, 2, 5, 2, 2, 5, 2, 1, 1, 1]) {
                 0 => Op::Other { client, upload: r.chance(0.2), hold: r.chance(0.3) },
                 1 => Op::Create { client, key, hold: r.chance(0.3), hook: r.chance(0.4), model: r.below(3) as u8 },
                 2 => Op::Enqueue {
@@ -260,7 +281,11 @@ pub fn history(seed: u64, steps: usize, p: &Params) -> Vec<Step> {
                 7 => Op::Outside { read: r.chance(0.4) },
                 8 => Op::ReplayWebhook { pick: r.below(1_000) as u16 },
                 9 => Op::Restart,
-                _ => Op::Idle,
+                10 => Op::Idle,
+                11 => Op::ForgedCallback { pick: r.below(1_000) as u16 },
+                12 => Op::OversizedEnqueue { client },
+                13 => Op::HostileTimes,
+                _ => Op::ShadowSpell { n: r.range(1, 30) as u8 },
             };
             Step { gap, op, r: r.next() }
         })
@@ -314,6 +339,9 @@ pub struct Stats {
     pub relayed_twice: u64,
     pub alarms: u64,
     pub peak_permits: u64,
+    /// Issue 19's faults injected (forged callbacks, oversized bodies,
+    /// hostile stored times, shadow spells).
+    pub hostile: u64,
 }
 
 impl Stats {
@@ -360,7 +388,8 @@ impl Stats {
             restarts_deferred,
             relays,
             relayed_twice,
-            alarms
+            alarms,
+            hostile
         );
         self.peak_permits = self.peak_permits.max(o.peak_permits);
     }
@@ -410,7 +439,7 @@ impl fmt::Display for Stats {
         )?;
         write!(
             f,
-            "permits freed by webhook {}  by status read {}  by reconciliation {}  reconciliations {} (failed {}, starved mid-listing {})  adoptions {}  restarts {} (deferred mid-submit {})  alarms {}  peak permits {}",
+            "permits freed by webhook {}  by status read {}  by reconciliation {}  reconciliations {} (failed {}, starved mid-listing {})  adoptions {}  restarts {} (deferred mid-submit {})  alarms {}  peak permits {}  issue-19 faults {}",
             self.released_by_webhook,
             self.released_by_observe,
             self.released_by_reconcile,
@@ -421,7 +450,8 @@ impl fmt::Display for Stats {
             self.restarts,
             self.restarts_deferred,
             self.alarms,
-            self.peak_permits
+            self.peak_permits,
+            self.hostile
         )
     }
 }
@@ -639,6 +669,9 @@ impl World {
             slack,
         };
         w.boot();
+        if w.p.raised_override {
+            w.set_override();
+        }
         w
     }
 
@@ -1404,6 +1437,7 @@ impl World {
                     permit: true,
                     model: MODELS[model as usize % 3].map(str::to_owned),
                     idempotency: key.map(|k| IdempotencyKey { client: format!("c{client}"), key: format!("k{k}") }),
+                    callback: Some(format!("cb{:x}", s.r)),
                     ..AdmitRequest::default()
                 };
                 let wait = hold.then(|| r.range(100, 5_000));
@@ -1523,6 +1557,10 @@ impl World {
                 }
             }
             Op::Idle => {}
+            Op::ForgedCallback { pick } => self.forged_callback(pick)?,
+            Op::OversizedEnqueue { client } => self.oversized_enqueue(client)?,
+            Op::HostileTimes => self.hostile_times()?,
+            Op::ShadowSpell { n } => self.shadow_spell(n)?,
         }
         // Anything the step set off at this very moment.
         self.advance(self.now)?;
