@@ -78,6 +78,7 @@ impl World {
             generation: gen.clone(),
             status: GenerationStatus::Completed,
             relay: Some(relay),
+            output_ms: None,
         };
         let outbox = self.state().outbox.counters.next_id;
         let reply = self.reply(forged);
