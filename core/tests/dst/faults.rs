@@ -100,6 +100,7 @@ impl World {
             body: "x".repeat(MAX_QUEUED_BODY_BYTES as usize + 1),
             model: None,
             idempotency_key: None,
+            cost: None,
         };
         let admit =
             AdmitRequest { class: "generate".into(), permit: true, enqueue: Some(spec), ..AdmitRequest::default() };
