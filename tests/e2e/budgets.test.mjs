@@ -75,10 +75,16 @@ const secondsToMidnightUtc = () => {
 
 test("budgets: refusals at the right moment, Retry-After at the renewal, the ledger adds up", async () => {
   // The account may spend 2.00 a day, the mobile client 1.00.
-  const { sim, gov } = await setup({
-    BUDGET_USD_PER_DAY: "2",
-    CLIENT_LIMITS: JSON.stringify({ acme: { mobile: { usdPerDay: 1 } } }),
-  });
+  // Permits are not what binds here (budgets are): 20 of them, so no create
+  // waits on an earlier one's end, however fast the creates come.
+  const { sim, gov } = await setup(
+    {
+      BUDGET_USD_PER_DAY: "2",
+      CLIENT_LIMITS: JSON.stringify({ acme: { mobile: { usdPerDay: 1 } } }),
+      MAX_CONCURRENT_GENERATIONS: "20",
+    },
+    { concurrency: 20 },
+  );
   // Estimates of 3..7 s of output: 0.12 .. 0.28 each.
   const secs = [3, 4, 5, 6, 7];
   const admitted = [];
