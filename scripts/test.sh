@@ -34,4 +34,6 @@ say "gate: gzip size, sanity (wrangler deploy --dry-run)"
 bash scripts/size.sh
 
 say "end-to-end tests (workerd via Miniflare, simulator on 127.0.0.1)"
-node --test --test-concurrency=1 --test-timeout=240000 tests/e2e/
+# Two files at a time: the suite holds no shared state (every file starts its
+# own simulator and workerd on port 0 with its own persisted directory).
+node --test --test-concurrency=2 --test-timeout=240000 tests/e2e/
