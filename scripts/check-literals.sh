@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Gate: statuses and rate classes are types, not strings. Their spelling
-# lives in the wire (de)serialisers only — core/src/status.rs
-# (GenerationStatus, TicketStatus) and core/src/class.rs (RateClass) — so no
+# lives in the wire (de)serialisers only — core/src/lifecycle/status.rs
+# (GenerationStatus, TicketStatus) and core/src/rates/class.rs (RateClass) — so no
 # other production file of the core or the Worker may hold one as a string
 # literal. Comments and the `#[cfg(test)] mod` at a file's end (wire bodies
 # as test data) are not production code and are skipped.
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 literals='"(PENDING|PROCESSING|COMPLETED|FAILED|REJECTED|CANCELED|CANCELLED|TIMED_OUT|QUEUED|SUBMITTING|SUBMITTED|generate|other)"'
 found=$(
   git ls-files -co --exclude-standard 'core/src/*.rs' 'src/*.rs' \
-    | grep -v -x -e core/src/status.rs -e core/src/class.rs \
+    | grep -v -x -e core/src/lifecycle/status.rs -e core/src/rates/class.rs \
     | while read -r f; do
         awk -v f="$f" '
           prev ~ /^#\[cfg\(test\)\]/ && $0 ~ /^(pub(\(crate\))? )?mod / { exit }
@@ -21,7 +21,7 @@ found=$(
       done | grep -E "$literals" || true
 )
 if [ -n "$found" ]; then
-  echo "status or rate class spelled as a string outside core/src/status.rs and core/src/class.rs:" >&2
+  echo "status or rate class spelled as a string outside core/src/lifecycle/status.rs and core/src/rates/class.rs:" >&2
   echo "$found" >&2
   exit 1
 fi

@@ -85,20 +85,32 @@ function graph(crateDir) {
   };
   for (const f of all) {
     const here = modulePath(join(root, crateDir), f);
-    const isMod = /(^|\/)(mod|lib|main)\.rs$/.test(f);
-    const parent = isMod ? here : here.slice(0, -1);
     const text = code(readFileSync(f, "utf8"));
+    // Inline modules (`mod tests { ... }`): `self` and `super` inside one are
+    // relative to it, not to the file's module.
+    const inline = [];
+    for (const m of text.matchAll(/\bmod\s+([A-Za-z_][A-Za-z0-9_]*)\s*\{/g)) {
+      let depth = 0, end = text.length;
+      for (let i = m.index + m[0].length - 1; i < text.length; i++) {
+        if (text[i] === "{") depth++;
+        else if (text[i] === "}" && --depth === 0) { end = i; break; }
+      }
+      inline.push({ name: m[1], start: m.index, end });
+    }
+    const scope = (at) => [...here, ...inline.filter((b) => b.start < at && at < b.end).map((b) => b.name)];
     const refs = [];
-    for (const m of text.matchAll(/\buse\s+((?:crate|super|self)::[^;]+);/g)) refs.push(...usePaths(m[1]));
-    for (const m of text.matchAll(/\b((?:crate|super)(?:::[A-Za-z_][A-Za-z0-9_]*)+)/g)) refs.push(m[1]);
+    for (const m of text.matchAll(/\buse\s+((?:crate|super|self)::[^;]+);/g)) refs.push(...usePaths(m[1]).map((r) => [r, m.index]));
+    for (const m of text.matchAll(/\b((?:crate|super)(?:::[A-Za-z_][A-Za-z0-9_]*)+)/g)) refs.push([m[1], m.index]);
     const targets = new Set();
-    for (const r of refs) {
+    for (const [r, at] of refs) {
       const segs = r.split("::");
+      const mod = scope(at);
       let abs;
       if (segs[0] === "crate") abs = segs.slice(1);
-      else if (segs[0] === "self") abs = [...(isMod ? here : here), ...segs.slice(1)];
+      else if (segs[0] === "self") abs = [...mod, ...segs.slice(1)];
       else {
-        let base = parent.slice();
+        // `super` is the parent of the enclosing module (a/b.rs and a/b/mod.rs are both `a::b`).
+        let base = mod.slice();
         let i = 0;
         while (segs[i] === "super") { base = base.slice(0, -1); i++; }
         abs = [...base, ...segs.slice(i)];

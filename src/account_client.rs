@@ -20,10 +20,10 @@
 //! existing object stays where it is. Read once per isolate; an invalid value
 //! is ignored with one warning.
 
-use governor_core::calls::Call;
-use governor_core::contract::Command;
-use governor_core::error::GovernorError;
-use governor_core::secret::Secret;
+use governor_core::auth::secret::Secret;
+use governor_core::wire::calls::Call;
+use governor_core::wire::contract::Command;
+use governor_core::wire::error::GovernorError;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
@@ -118,7 +118,7 @@ fn encode(command: &Command) -> Result<String, GovernorError> {
 }
 
 fn decode<R: serde::de::DeserializeOwned>(text: &str) -> Result<R, GovernorError> {
-    governor_core::json::from_str(text).map_err(|_| internal("decode"))
+    governor_core::wire::json::from_str(text).map_err(|_| internal("decode"))
 }
 
 fn internal(what: &str) -> GovernorError {

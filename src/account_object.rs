@@ -6,12 +6,14 @@ use std::cell::{Ref, RefCell};
 use std::rc::Rc;
 
 use governor_core::config::Config;
-use governor_core::contract::{Command, DispatchJob, DispatchOutcome, Observed};
 use governor_core::driver::{Driver, Io, IoError, IoResult};
-use governor_core::listing::ListedPage;
-use governor_core::relay::{Attempt, Delivery};
-use governor_core::store::{Store, Write};
-use governor_core::{secret::Secret, Ms};
+use governor_core::lifecycle::pages::ListedPage;
+use governor_core::lifecycle::status::Observed;
+use governor_core::queue::job::{DispatchJob, DispatchOutcome};
+use governor_core::relay::delivery::{Attempt, Delivery};
+use governor_core::storage::store::{Store, Write};
+use governor_core::wire::contract::Command;
+use governor_core::{auth::secret::Secret, Ms};
 use worker::{durable_object, Date, DurableObject, Env, Request, Response, Result, State};
 
 use crate::account_client::{body_text, CallResult, ACCOUNT_HEADER, KEY_HEADER};
@@ -114,7 +116,8 @@ impl AccountObject {
     /// The one call entry: a JSON command in, its JSON reply out (over `fetch`, or RPC).
     pub(crate) async fn serve_command(&self, account: Option<&str>, key: Option<&str>, body: &str) -> CallResult {
         let driver = self.driver.as_ref().map_err(|e| (500, e.clone()))?;
-        let command: Command = governor_core::json::from_str(body).map_err(|_| (400, "malformed command".into()))?;
+        let command: Command =
+            governor_core::wire::json::from_str(body).map_err(|_| (400, "malformed command".into()))?;
         let reply = driver.call(command, account, key.map(|k| Secret::new(k.to_owned()))).await;
         serde_json::to_string(&reply.map_err(|e| (500, e.0))?).map_err(|e| (500, e.to_string()))
     }

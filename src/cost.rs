@@ -5,13 +5,14 @@
 //! before it is sent. The account decides with it in the turn that takes
 //! the permit; nothing here decides.
 
+use governor_core::admission::request::AdmitRequest;
+use governor_core::auth::keys::Caller;
+use governor_core::auth::secret::Secret;
+use governor_core::budget::estimate::CostRequest;
 use governor_core::budget::{estimate::parse_sync_estimate, BudgetLimits};
-use governor_core::calls::{Admit, AdmitReply};
-use governor_core::class::RateClass;
 use governor_core::config::Config;
-use governor_core::contract::{AdmitRequest, CostRequest};
-use governor_core::keys::Caller;
-use governor_core::secret::Secret;
+use governor_core::rates::class::RateClass;
+use governor_core::wire::calls::{Admit, AdmitReply};
 use worker::Env;
 
 use crate::generate::Prepared;

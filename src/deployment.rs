@@ -10,9 +10,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use governor_core::auth::secret::Secret;
 use governor_core::config::Config;
-use governor_core::error::GovernorError;
-use governor_core::secret::Secret;
+use governor_core::wire::error::GovernorError;
 use serde::{Deserialize, Serialize};
 use worker::{Env, Response, SqlStorage, SqlStorageValue};
 
@@ -39,7 +39,7 @@ pub async fn key(env: &Env) -> Result<Secret, GovernorError> {
     }
     let unavailable = |what: &str| GovernorError::Unavailable(format!("deployment key: {what}"));
     let text = crate::account_client::post(env, OBJECT_NAME, URL, "", None).await?;
-    let reply: KeyReply = governor_core::json::from_str(&text).map_err(|_| unavailable("unreadable"))?;
+    let reply: KeyReply = governor_core::wire::json::from_str(&text).map_err(|_| unavailable("unreadable"))?;
     if reply.key.len() < 32 {
         return Err(unavailable("malformed"));
     }

@@ -5,7 +5,7 @@
 //! announces itself at most about once a minute (the core decides, see
 //! `Admitted::announce`), from `wait_until`: never on a request's path.
 
-use governor_core::error::GovernorError;
+use governor_core::wire::error::GovernorError;
 use serde::{Deserialize, Serialize};
 use worker::{Env, Response, SqlStorage, SqlStorageValue as V};
 
@@ -38,7 +38,7 @@ pub struct Entry {
 async fn call<T: for<'de> Deserialize<'de>>(env: &Env, body: &Call) -> Result<T, GovernorError> {
     let body = serde_json::to_string(body).map_err(|_| GovernorError::Internal("directory: encode".into()))?;
     let text = crate::account_client::post(env, OBJECT_NAME, URL, &body, None).await?;
-    governor_core::json::from_str(&text).map_err(|_| GovernorError::Internal("directory: decode".into()))
+    governor_core::wire::json::from_str(&text).map_err(|_| GovernorError::Internal("directory: decode".into()))
 }
 
 /// Tell the directory the account was active at `at` (epoch ms).
@@ -62,10 +62,12 @@ pub fn serve(sql: &SqlStorage, body: &str) -> worker::Result<Response> {
         None,
     )?;
     sql.exec("CREATE INDEX IF NOT EXISTS directory_by_seen ON directory (last_seen)", None)?;
-    let Ok(call) = governor_core::json::from_str::<Call>(body) else { return Response::error("malformed call", 400) };
+    let Ok(call) = governor_core::wire::json::from_str::<Call>(body) else {
+        return Response::error("malformed call", 400);
+    };
     match call {
         Call::Announce { account, at } => {
-            if !governor_core::route::is_account_name(&account) {
+            if !governor_core::wire::path::is_account_name(&account) {
                 return Response::error("not an account name", 400);
             }
             let at = V::Integer(i64::try_from(at).unwrap_or(i64::MAX));

@@ -6,88 +6,31 @@
 
 use std::time::Duration;
 
-use governor_core::calls::{Admit, AdmitReply as Reply, Settle};
-use governor_core::class::RateClass;
+use governor_core::admission::idempotency::IdempotencyKey;
+use governor_core::admission::request::{AdmitRequest, Hold};
+use governor_core::auth::keys::Caller;
+use governor_core::auth::seal::seal;
+use governor_core::auth::secret::Secret;
 use governor_core::config::Config;
-use governor_core::contract::{AdmitRequest, Hold, IdempotencyKey, Refusal, TicketId};
-use governor_core::error::GovernorError;
-use governor_core::keys::Caller;
-use governor_core::prefer::Prefer;
-use governor_core::queue::{ticket_id, JobSpec};
-use governor_core::rewrite::GenerateBody;
-use governor_core::seal::seal;
-use governor_core::secret::Secret;
-use governor_core::webhook::{check_webhook_url as check_url, ClientUrl};
-use js_sys::{Function, Promise, Reflect, Uint8Array};
+use governor_core::queue::job::TicketId;
+use governor_core::queue::job::{ticket_id, JobSpec};
+use governor_core::rates::class::RateClass;
+use governor_core::wire::calls::{Admit, AdmitReply as Reply, Settle};
+use governor_core::wire::error::GovernorError;
+use governor_core::wire::prefer::Prefer;
+use governor_core::wire::rewrite::GenerateBody;
 use serde_json::value::RawValue;
-use wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Date, Delay, Env, Headers, Request, Response};
 
 use crate::account_client;
 use crate::cors::{self, Origin};
+use crate::request::{check_webhook_url, header, read_json_body};
 use crate::webhook;
 
 /// Multipart bodies (file uploads) are streamed untouched; every other
 /// generate body must be a JSON object.
 pub fn is_multipart(req: &Request) -> bool {
     header(req, "content-type").is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/"))
-}
-
-pub fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers().get(name).ok().flatten()
-}
-
-/// Read a small body (a JSON generate body, a webhook), never holding more
-/// than `limit` bytes: a declared `Content-Length` over the limit is refused
-/// at once, and a body without one (chunked) is read chunk by chunk and cut
-/// off with 413 as soon as it passes the limit.
-pub async fn read_json_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, GovernorError> {
-    if header(req, "content-length").and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > limit) {
-        return Err(GovernorError::PayloadTooLarge { limit });
-    }
-    let Some(stream) = req.inner().body() else { return Ok(Vec::new()) };
-    let unreadable = |_| GovernorError::BadRequest("unreadable body".into());
-    let reader = stream.get_reader();
-    let method = |name: &str| -> Result<Function, GovernorError> {
-        Reflect::get(&reader, &JsValue::from_str(name)).and_then(JsCast::dyn_into::<Function>).map_err(unreadable)
-    };
-    let read = method("read")?;
-    let mut bytes = Vec::new();
-    loop {
-        let next: Promise = read.call0(&reader).and_then(JsCast::dyn_into).map_err(unreadable)?;
-        let chunk = JsFuture::from(next).await.map_err(unreadable)?;
-        if Reflect::get(&chunk, &JsValue::from_str("done")).map_err(unreadable)?.as_bool().unwrap_or(true) {
-            return Ok(bytes);
-        }
-        let value: Uint8Array =
-            Reflect::get(&chunk, &JsValue::from_str("value")).and_then(JsCast::dyn_into).map_err(unreadable)?;
-        let len = value.length() as usize;
-        if (bytes.len() + len) as u64 > limit {
-            // Stop the upload here; the rest is never read.
-            if let Ok(cancel) = method("cancel") {
-                let _ = cancel.call0(&reader);
-            }
-            return Err(GovernorError::PayloadTooLarge { limit });
-        }
-        let start = bytes.len();
-        bytes.resize(start + len, 0);
-        value.copy_to(&mut bytes[start..]);
-    }
-}
-
-/// Check a client's `webhookUrl` as the runtime's URL parser (the one
-/// `fetch` uses) reads it, and as it is spelled. The same check runs again
-/// before every relay delivery.
-pub fn check_webhook_url(raw: &str, local_mode: bool) -> Result<(), String> {
-    let url = web_sys::Url::new(raw).map_err(|_| "webhookUrl is not a valid URL".to_owned())?;
-    let (scheme, host) = (url.protocol(), url.hostname());
-    let parts = ClientUrl {
-        scheme: &scheme,
-        host: &host,
-        credentials: !url.username().is_empty() || !url.password().is_empty(),
-    };
-    check_url(raw, &parts, local_mode)
 }
 
 /// A prepared JSON generate body.
@@ -109,7 +52,7 @@ pub async fn prepare_body(req: &mut Request, config: &Config, caller: &Caller) -
     if let Some(url) = &parsed.webhook_url {
         check_webhook_url(url, local).map_err(GovernorError::BadRequest)?;
     }
-    let origin = crate::handler::split_url(&req.inner().url()).0.to_owned();
+    let origin = crate::request::split_url(&req.inner().url()).0.to_owned();
     let id = random_ticket_id()?;
     let url = webhook::callback_url(config, &origin, &caller.account, parsed.webhook_url.clone(), local, &id)?;
     let (bytes, callback) = match url {
@@ -203,7 +146,7 @@ fn random_ticket_id() -> Result<String, GovernorError> {
 /// account's line and try again as limits free, until admitted or the wait
 /// ends (then the last refusal stands). Each attempt is one subrequest: the
 /// sleeps between them grow with the wait so that a request makes at most
-/// [`governor_core::contract::HOLD_MAX_CALLS`] attempts (see [`Hold::sleep_ms`]).
+/// [`governor_core::admission::request::HOLD_MAX_CALLS`] attempts (see [`Hold::sleep_ms`]).
 pub async fn admit(
     env: &Env,
     account: &str,
@@ -263,7 +206,7 @@ async fn first_call(
 pub fn queued(ticket: &RawValue, origin: &Origin) -> Response {
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json");
-    if let Ok(t) = governor_core::json::from_str::<TicketId>(ticket.get()) {
+    if let Ok(t) = governor_core::wire::json::from_str::<TicketId>(ticket.get()) {
         let _ = headers.set("location", &format!("/governor/v1/queue/{}", t.id));
     }
     let _ = headers.set("preference-applied", "respond-async");
@@ -278,18 +221,4 @@ pub fn replayed(status: u16, body: String, origin: &Origin) -> Response {
     let _ = headers.set("idempotent-replayed", "true");
     cors::decorate(&headers, origin);
     Response::builder().with_status(status).with_headers(headers).fixed(body.into_bytes())
-}
-
-pub fn refusal(r: Refusal) -> GovernorError {
-    match r {
-        Refusal::UnknownTicket => GovernorError::Unknown("ticket"),
-        Refusal::AlreadySubmitted => {
-            GovernorError::Conflict("the job was already submitted to Sync and cannot be canceled".into())
-        }
-        Refusal::InProgress { retry_after_ms } => GovernorError::InProgress { retry_after_ms },
-        Refusal::StorageUnavailable => GovernorError::Failed("the account's storage could not be read".into()),
-        Refusal::NotFound => GovernorError::Unknown("permit"),
-        Refusal::Invalid(m) => GovernorError::BadRequest(m),
-        Refusal::BodyTooLarge { limit } => GovernorError::QueuedBodyTooLarge { limit },
-    }
 }

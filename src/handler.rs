@@ -4,17 +4,21 @@
 //! RateLimit fields. Every failure is a [`GovernorError`], turned into HTTP
 //! by [`respond::error`] only.
 
+use governor_core::admission::idempotency::IdempotencyKey;
+use governor_core::admission::request::{AdmitRequest, Admitted};
+use governor_core::auth::keys::{bearer_token, Caller};
+use governor_core::auth::secret::Secret;
 use governor_core::batch::{self, CreateAnswer, SeenBatch};
-use governor_core::calls::{self, AdmitReply, SettleReply, Status, StatusReply, Ticket, TicketReply};
 use governor_core::config::{Config, LogLevel};
-use governor_core::contract::{AdmitRequest, Admitted, Command, IdempotencyKey, PolicyState};
-use governor_core::error::GovernorError;
-use governor_core::keys::{bearer_token, Caller};
-use governor_core::prefer;
-use governor_core::queue::{is_reserved_idempotency_key, RESERVED_IDEMPOTENCY_PREFIX};
-use governor_core::route::{route, Proxy, ProxyKind, Route};
-use governor_core::secret::Secret;
-use governor_core::settle;
+use governor_core::lifecycle::limited;
+use governor_core::lifecycle::settle;
+use governor_core::queue::job::{is_reserved_idempotency_key, RESERVED_IDEMPOTENCY_PREFIX};
+use governor_core::wire::calls::{self, AdmitReply, SettleReply, Status, StatusReply, Ticket, TicketReply};
+use governor_core::wire::contract::Command;
+use governor_core::wire::error::GovernorError;
+use governor_core::wire::headers::PolicyState;
+use governor_core::wire::prefer;
+use governor_core::wire::route::{route, Proxy, ProxyKind, Route};
 use worker::{Context, Date, Env, Request, Response};
 
 use crate::account_client;
@@ -77,7 +81,7 @@ async fn dispatch(
             let caller = authenticate(&req, config)?;
             match account_client::call(env, &caller.account, object_key(config, &caller), &Status).await? {
                 StatusReply::Status(view) => Ok(respond::json_text(200, status_body(view.get(), config, &req), origin)),
-                StatusReply::Refused(r) => Err(generate::refusal(r)),
+                StatusReply::Refused(r) => Err(GovernorError::from(r)),
             }
         }
         Route::Ledger => {
@@ -144,20 +148,10 @@ fn authenticate(req: &Request, config: &Config) -> Result<Caller, GovernorError>
     Ok(config.keys.resolve(presented_key(req).as_deref())?)
 }
 
-/// `(origin, path and query)` of the runtime's already-serialised absolute
-/// request URL (so the `url` crate, and its Unicode tables, stay out of the
-/// Worker).
-pub(crate) fn split_url(url: &str) -> (&str, &str) {
-    let url = url.split('#').next().unwrap_or(url);
-    let after = url.find("://").map_or(0, |i| i + 3);
-    let at = url[after..].find(['/', '?']).map_or(url.len(), |i| after + i);
-    (&url[..at], &url[at..])
-}
-
 /// Sync's URL for this request: the same path and query on `SYNC_API_BASE`.
 fn upstream_url(config: &Config, req: &Request) -> String {
     let raw = req.inner().url();
-    let (_, rest) = split_url(&raw);
+    let (_, rest) = crate::request::split_url(&raw);
     format!("{}{}", config.api_base, rest)
 }
 
@@ -180,13 +174,13 @@ async fn proxy_request(
         return Ok(resp);
     }
     let caller = config.keys.resolve(presented.as_deref())?;
-    if generate::header(&req, "idempotency-key").is_some_and(|k| is_reserved_idempotency_key(&k)) {
+    if crate::request::header(&req, "idempotency-key").is_some_and(|k| is_reserved_idempotency_key(&k)) {
         return Err(GovernorError::BadRequest(format!(
             "Idempotency-Key values starting with '{RESERVED_IDEMPOTENCY_PREFIX}' are reserved for the governor's queue"
         )));
     }
     let key = object_key(config, &caller);
-    let prefer = prefer::parse(generate::header(&req, "prefer").as_deref());
+    let prefer = prefer::parse(crate::request::header(&req, "prefer").as_deref());
     let wait_ms = prefer.wait_s.map(|s| s.saturating_mul(1_000).min(config.max_wait_ms));
     let creates = p.kind == ProxyKind::Create;
     let prepared = if creates && !generate::is_multipart(&req) {
@@ -217,7 +211,7 @@ async fn proxy_request(
     admit.tally = tally::take(&caller.account);
     // The client it counts toward (its share, its own limits).
     let client = generate::client_name(&req, config, &caller);
-    admit.client = Some(governor_core::contract::ClientRef { account: caller.account.clone(), client });
+    admit.client = Some(governor_core::admission::request::ClientRef { account: caller.account.clone(), client });
     let mut decision = Decision {
         config,
         env,
@@ -263,7 +257,7 @@ async fn proxy_request(
             };
             return Ok(generate::replayed(r.status, body, origin));
         }
-        Some(AdmitReply::Refused(r)) => return Err(generate::refusal(r)),
+        Some(AdmitReply::Refused(r)) => return Err(GovernorError::from(r)),
     };
     let body = match prepared {
         Some(p) => Body::Bytes(p.bytes),
@@ -355,7 +349,7 @@ async fn ticket(
     let call = Ticket { ticket, client, cancel };
     match account_client::call(env, &caller.account, object_key(config, &caller), &call).await? {
         TicketReply::Ticket(view) => Ok(respond::json_text(200, view.get().to_owned(), origin)),
-        TicketReply::Refused(r) => Err(generate::refusal(r)),
+        TicketReply::Refused(r) => Err(GovernorError::from(r)),
     }
 }
 
@@ -415,7 +409,7 @@ async fn settle_response(
         }
         _ if status == 429 => {
             let (resp, bytes) = proxy::read(resp).await;
-            let kind = settle::limit_kind(&bytes);
+            let kind = limited::limit_kind(&bytes);
             (
                 resp,
                 Some(Command::UpstreamLimited {
@@ -465,7 +459,7 @@ async fn settle_response(
 
 /// `/v2/batches/{id}/result` (as Sync routes it): the batch id.
 fn batch_result_id(path: &str) -> Option<String> {
-    let canonical = governor_core::route::canonical_path(path).ok()?;
+    let canonical = governor_core::wire::path::canonical_path(path).ok()?;
     let id = canonical.strip_prefix("/v2/batches/")?.strip_suffix("/result")?;
     // The canonical form is lower-cased: take the id as the client spelled it.
     let start = "/v2/batches/".len();

@@ -4,9 +4,9 @@
 //! so it sees every client's rows. The query is checked here, before any
 //! call into the account's object: hostile parameters are a 400.
 
-use governor_core::calls::{Ledger, LedgerReply};
-use governor_core::error::GovernorError;
 use governor_core::ledger::{encode::NEXT_CURSOR_HEADER, LedgerQuery};
+use governor_core::wire::calls::{Ledger, LedgerReply};
+use governor_core::wire::error::GovernorError;
 use worker::{Env, Headers, Request, Response};
 
 use crate::cors::Origin;
@@ -16,8 +16,8 @@ pub async fn serve(
     env: &Env,
     config: &governor_core::config::Config,
     origin: &Origin,
-    caller: &governor_core::keys::Caller,
-    key: Option<&governor_core::secret::Secret>,
+    caller: &governor_core::auth::keys::Caller,
+    key: Option<&governor_core::auth::secret::Secret>,
 ) -> Result<Response, GovernorError> {
     let url = req.url().map_err(|_| GovernorError::BadRequest("unreadable URL".into()))?;
     let query = url.query().unwrap_or("").to_owned();
@@ -34,6 +34,6 @@ pub async fn serve(
             crate::cors::decorate(&headers, origin);
             Ok(Response::builder().with_status(200).with_headers(headers).fixed(page.body.into_bytes()))
         }
-        LedgerReply::Refused(r) => Err(crate::generate::refusal(r)),
+        LedgerReply::Refused(r) => Err(GovernorError::from(r)),
     }
 }

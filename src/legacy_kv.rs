@@ -85,7 +85,7 @@ impl LegacyKv {
         let listed = self.list(LEGACY_JOB_PREFIX).await?;
         let jobs: Vec<String> = listed.iter().filter_map(|(_, v)| v.clone()).collect();
         let mut keys: Vec<String> = listed.into_iter().map(|(k, _)| k).collect();
-        let migrated = governor_core::migrate::from_legacy(stored.as_deref(), &jobs, cursor);
+        let migrated = governor_core::storage::migrate::from_legacy(stored.as_deref(), &jobs, cursor);
         if migrated.skipped > 0 {
             worker::console_warn!("legacy account state: {} unreadable parts skipped", migrated.skipped);
         }

@@ -11,11 +11,12 @@
 //! | [`handler`] | the request flow: route → auth → admit → forward → settle → respond |
 //! | [`generate`] | generate specifics: body rewrite, `Prefer: wait` / `respond-async`, idempotency |
 //! | [`settings`] | reads the wrangler vars and secrets into `governor_core::config::Config` |
-//! | [`account_client`] | the Worker side of the typed calls into the account's object (`governor_core::calls`) |
+//! | [`account_client`] | the Worker side of the typed calls into the account's object (`governor_core::wire::calls`) |
 //! | [`account_object`] | the Durable Object: the core's `Io` (SQL, `fetch`, `setAlarm`, clock, randomness) run by the core's `driver`, which holds every rule |
 //! | [`object_rpc`] | the account object's RPC method `call(account, key, body)`: the contract without Request/Response |
 //! | [`sql_store`] | the account's tables in SQLite: the core's `Store` reads and `Write`s |
 //! | [`proxy`] | streaming forward to Sync (hop-by-hop headers dropped, bodies never buffered) |
+//! | [`request`] | reading a request's parts: a header, a body under a cap, the URL, a client's `webhookUrl` |
 //! | [`respond`] | errors and governor headers onto HTTP responses, in one place |
 //! | [`cors`] | browser origins and preflight |
 //! | [`ops`] | the operations, apart from the data path: the admin API and `/governor/v1/metrics` (admin key, typed admin commands, Prometheus text) |
@@ -43,6 +44,7 @@ pub mod log;
 pub mod object_rpc;
 pub mod ops;
 pub mod proxy;
+pub mod request;
 pub mod respond;
 pub mod settings;
 pub mod sql_ledger;

@@ -3,9 +3,9 @@
 //! through unchanged; bodies are streamed both ways unless the caller
 //! already holds them as bytes.
 
-use governor_core::backoff::upstream_retry_ms;
-use governor_core::error::GovernorError;
-use governor_core::secret::Secret;
+use governor_core::auth::secret::Secret;
+use governor_core::rates::backoff::upstream_retry_ms;
+use governor_core::wire::error::GovernorError;
 use wasm_bindgen::JsValue;
 use worker::{Fetch, Headers, Request, Response, ResponseBody};
 

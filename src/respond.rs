@@ -2,9 +2,9 @@
 //! becomes a status and a JSON body, and where the RateLimit fields and
 //! `Retry-After` are written.
 
-use governor_core::contract::PolicyState;
-use governor_core::error::GovernorError;
-use governor_core::headers::{ratelimit, ratelimit_policy};
+use governor_core::wire::error::GovernorError;
+use governor_core::wire::headers::PolicyState;
+use governor_core::wire::headers::{ratelimit, ratelimit_policy};
 use worker::{Headers, Response};
 
 use crate::cors::{self, Origin};

@@ -3,7 +3,7 @@
 //! the core's `LedgerWrite`s and read by page for the ledger endpoint.
 
 use governor_core::ledger::{LedgerQuery, LedgerRow, LedgerStore, LedgerWrite};
-use governor_core::store::StoreResult;
+use governor_core::storage::row::StoreResult;
 use governor_core::Ms;
 
 use crate::sql_store::{col_u64, int, json, text, SqlStore};

@@ -9,12 +9,13 @@
 
 use std::cell::Cell;
 
-use governor_core::class::RateClass;
-use governor_core::permits::Permit;
-use governor_core::queue::Job;
-use governor_core::relay::Delivery;
-use governor_core::status::GenerationStatus;
-use governor_core::store::{IdempotencyRecord, IdempotencyState, Store, StoreError, StoreResult, Write};
+use governor_core::lifecycle::permits::Permit;
+use governor_core::lifecycle::status::GenerationStatus;
+use governor_core::queue::job::Job;
+use governor_core::rates::class::RateClass;
+use governor_core::relay::delivery::Delivery;
+use governor_core::storage::row::{StoreError, StoreResult};
+use governor_core::storage::store::{IdempotencyRecord, IdempotencyState, Store, Write};
 use governor_core::Ms;
 use serde::de::DeserializeOwned;
 use worker::{SqlStorage, SqlStorageValue as V};
@@ -126,7 +127,7 @@ impl SqlStore {
 
     /// Decode the JSON of the first column, skipping what does not decode.
     pub(crate) fn records<T: DeserializeOwned>(&self, query: &str, bindings: Vec<V>) -> StoreResult<Vec<T>> {
-        self.rows(query, bindings, |r| governor_core::json::from_str(&col_str(r, 0)?).ok())
+        self.rows(query, bindings, |r| governor_core::wire::json::from_str(&col_str(r, 0)?).ok())
     }
 
     pub(crate) fn exec(&self, query: &str, bindings: Vec<V>) -> worker::Result<()> {
@@ -197,7 +198,7 @@ impl SqlStore {
                 }
                 Write::PutJob(j) => {
                     let generation = match &j.state {
-                        governor_core::queue::JobState::Submitted { generation } => text(generation),
+                        governor_core::queue::job::JobState::Submitted { generation } => text(generation),
                         _ => V::Null,
                     };
                     let client_key = j.spec.idempotency_key.as_deref().map_or(V::Null, text);
@@ -311,7 +312,7 @@ impl Store for SqlStore {
 
     fn outbox_schedule(&self) -> StoreResult<Vec<Delivery>> {
         self.rows("SELECT head, length(body) FROM outbox", Vec::new(), |r| {
-            let mut d: Delivery = governor_core::json::from_str(&col_str(r, 0)?).ok()?;
+            let mut d: Delivery = governor_core::wire::json::from_str(&col_str(r, 0)?).ok()?;
             d.body_bytes = col_u64(r, 1)?;
             Some(d)
         })
@@ -379,7 +380,7 @@ impl Store for SqlStore {
 
     fn delivery(&self, id: u64) -> StoreResult<Option<Delivery>> {
         let rows = self.rows("SELECT head, body FROM outbox WHERE id = ?", vec![int(id)], |r| {
-            let mut d: Delivery = governor_core::json::from_str(&col_str(r, 0)?).ok()?;
+            let mut d: Delivery = governor_core::wire::json::from_str(&col_str(r, 0)?).ok()?;
             d.body = col_str(r, 1)?;
             Some(d)
         })?;

@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 
-use governor_core::metrics::Tally;
+use governor_core::operations::metrics::Tally;
 
 const MAX_ACCOUNTS: usize = 256;
 

@@ -1,13 +1,16 @@
 //! The account object's own outgoing calls: listing Sync's active
 //! generations for reconciliation, and relay deliveries to clients.
 
-use governor_core::contract::{Command, DispatchJob, DispatchOutcome, Observed};
-use governor_core::listing::ListedPage;
-use governor_core::reconcile::ActiveGeneration;
-use governor_core::relay::{Attempt, Delivery};
-use governor_core::secret::Secret;
-use governor_core::settle::{created_id, ended_in_create, limit_kind};
-use governor_core::status::GenerationStatus;
+use governor_core::auth::secret::Secret;
+use governor_core::lifecycle::limited::limit_kind;
+use governor_core::lifecycle::pages::ListedPage;
+use governor_core::lifecycle::reconcile::ActiveGeneration;
+use governor_core::lifecycle::settle::{created_id, ended_in_create};
+use governor_core::lifecycle::status::GenerationStatus;
+use governor_core::lifecycle::status::Observed;
+use governor_core::queue::job::{DispatchJob, DispatchOutcome};
+use governor_core::relay::delivery::{Attempt, Delivery};
+use governor_core::wire::contract::Command;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{Fetch, Headers, Request};
@@ -137,7 +140,8 @@ pub async fn list_active(base: &str, key: &Secret, limit: u32, cursor: Option<&s
 
 /// `GET /v2/batch` of the open batches, as the core asked for it.
 pub async fn list_batches(base: &str, key: &Secret, limit: u32, timeout_ms: u64) -> ListedPage {
-    let url = format!("{base}/v2/batch?status={}&limit={limit}", governor_core::status::BatchStatus::open_query());
+    let url =
+        format!("{base}/v2/batch?status={}&limit={limit}", governor_core::lifecycle::status::BatchStatus::open_query());
     let Some((status, bytes)) = get(&url, key, timeout_ms).await else { return ListedPage::Failed };
     if status == 429 {
         return ListedPage::Limited { body: String::from_utf8_lossy(&bytes).into_owned() };
@@ -184,7 +188,7 @@ pub async fn deliver(d: &Delivery, timeout_ms: u64) -> Attempt {
 /// local mode in effect now: rules tightened or `LOCAL_MODE` turned off
 /// since the payload was queued stop it (given up, not retried).
 pub fn deliverable(d: &Delivery, local_mode: bool) -> bool {
-    match crate::generate::check_webhook_url(&d.url, local_mode) {
+    match crate::request::check_webhook_url(&d.url, local_mode) {
         Ok(()) => true,
         Err(why) => {
             worker::console_warn!("relay delivery {} given up: {}", d.id, why);

@@ -5,13 +5,14 @@
 //! per generation and status: the account drops replays). Forged, expired
 //! or malformed callbacks get a 4xx and change nothing.
 
-use governor_core::calls::Settle;
-use governor_core::calls::SettleReply;
 use governor_core::config::Config;
-use governor_core::contract::{Refusal, RelayRequest};
-use governor_core::error::GovernorError;
-use governor_core::status::GenerationStatus;
-use governor_core::webhook::{sign_token, verify_sync_signature, verify_token, Claims, WebhookError};
+use governor_core::lifecycle::status::GenerationStatus;
+use governor_core::relay::delivery::RelayRequest;
+use governor_core::relay::webhook::{sign_token, verify_sync_signature, verify_token, Claims, WebhookError};
+use governor_core::wire::calls::Settle;
+use governor_core::wire::calls::SettleReply;
+use governor_core::wire::contract::Refusal;
+use governor_core::wire::error::GovernorError;
 use serde::Deserialize;
 use worker::{Date, Env, Request, Response};
 
@@ -81,7 +82,7 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config, token: &str) -
         return Err(GovernorError::BadWebhook(WebhookError::LocalToken.message()));
     }
     // Bounded while reading: a body without Content-Length is cut at the cap.
-    let body = crate::generate::read_json_body(&mut req, config.max_body_bytes).await?;
+    let body = crate::request::read_json_body(&mut req, config.max_body_bytes).await?;
     match &config.webhooks.sync_secret {
         Some(secret) => {
             let header = req.headers().get("sync-signature").ok().flatten();

@@ -17,9 +17,10 @@
 //! under a minute.
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
-use governor_core::config::Limits;
-use governor_core::contract::{AdmitRequest, Command, Reply};
-use governor_core::mem::MemAccount;
+use governor_core::admission::request::AdmitRequest;
+use governor_core::config::limits::Limits;
+use governor_core::storage::mem::MemAccount;
+use governor_core::wire::contract::{Command, Reply};
 
 const WINDOW_MS: u64 = 60_000;
 const MARGIN_MS: u64 = 1_000;

@@ -1,10 +1,12 @@
 //! Property tests of the admission core with an injected clock.
 
-use governor_core::config::Limits;
-use governor_core::contract::{AdmitRequest, Command, Observed, Reason, Reply};
-use governor_core::mem::MemAccount;
-use governor_core::status::GenerationStatus;
-use governor_core::window::{RateLimit, WindowLog};
+use governor_core::admission::request::{AdmitRequest, Reason};
+use governor_core::config::limits::Limits;
+use governor_core::lifecycle::status::GenerationStatus;
+use governor_core::lifecycle::status::Observed;
+use governor_core::rates::window::{RateLimit, WindowLog};
+use governor_core::storage::mem::MemAccount;
+use governor_core::wire::contract::{Command, Reply};
 use proptest::prelude::*;
 
 fn admit(class: &str, permit: bool) -> Command {
@@ -87,7 +89,7 @@ proptest! {
             now += gap % 300;
             match op {
                 0 | 1 => {
-                    let used_before = st.state.policies(&limits, now, &governor_core::class::RateClass::Generate, false)[0].remaining;
+                    let used_before = st.state.policies(&limits, now, &governor_core::rates::class::RateClass::Generate, false)[0].remaining;
                     match st.apply(&limits, now, 0.5, admit("generate", true)) {
                         Reply::Admitted(a) => {
                             let permit = a.permit.expect("generate admission carries a permit");
@@ -97,7 +99,7 @@ proptest! {
                             bound.push(id);
                         }
                         Reply::Rejected(r) => {
-                            let used_after = st.state.policies(&limits, now, &governor_core::class::RateClass::Generate, false)[0].remaining;
+                            let used_after = st.state.policies(&limits, now, &governor_core::rates::class::RateClass::Generate, false)[0].remaining;
                             prop_assert_eq!(used_before, used_after, "a refusal spent budget");
                             prop_assert!(r.retry_after_ms >= 1);
                             if r.reason == Reason::Rate {
@@ -162,7 +164,7 @@ fn upstream_429_pauses_the_class() {
     let mut st = MemAccount::default();
     let cmd = Command::UpstreamLimited {
         class: "other".into(),
-        kind: governor_core::contract::LimitKind::Rate,
+        kind: governor_core::lifecycle::limited::LimitKind::Rate,
         permit: None,
         retry_after_ms: Some(2_000),
     };

@@ -5,12 +5,13 @@
 //! governor's refusal; spawned generations are never adopted; the part
 //! survives a restart.
 
+use governor_core::admission::request::{AdmitRequest, Reason};
 use governor_core::batch::{CreateAnswer, SeenBatch};
-use governor_core::config::Limits;
-use governor_core::contract::{AdmitRequest, Command, Reason, Reply};
-use governor_core::listing::{ListStep, ListedPage};
-use governor_core::mem::MemAccount;
-use governor_core::reconcile::ActiveGeneration;
+use governor_core::config::limits::Limits;
+use governor_core::lifecycle::pages::{ListStep, ListedPage};
+use governor_core::lifecycle::reconcile::ActiveGeneration;
+use governor_core::storage::mem::MemAccount;
+use governor_core::wire::contract::{Command, Reply};
 
 fn batch() -> AdmitRequest {
     AdmitRequest { class: "other".into(), batch: true, ..AdmitRequest::default() }
@@ -26,7 +27,7 @@ fn open(id: &str, pending: u32) -> SeenBatch {
     SeenBatch { id: id.into(), terminal: false, pending: Some(pending) }
 }
 
-fn admit(acc: &mut MemAccount, l: &Limits, now: u64) -> Result<u64, governor_core::contract::Rejection> {
+fn admit(acc: &mut MemAccount, l: &Limits, now: u64) -> Result<u64, governor_core::admission::request::Rejection> {
     match acc.apply(l, now, 0.5, Command::Admit(batch())) {
         Reply::Admitted(a) => Ok(a.batch_permit.expect("a batch permit")),
         Reply::Rejected(r) => Err(r),

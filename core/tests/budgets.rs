@@ -5,11 +5,13 @@
 //! UTC, the ledger's settled costs add up to what the budget consumed, and
 //! a restart loses no reservation.
 
+use governor_core::admission::request::{AdmitRequest, Reason};
+use governor_core::budget::estimate::CostRequest;
 use governor_core::budget::{BudgetLimits, MicroUsd};
-use governor_core::config::Limits;
-use governor_core::contract::{AdmitRequest, Command, CostRequest, Reason, Reply};
-use governor_core::mem::MemAccount;
-use governor_core::status::GenerationStatus;
+use governor_core::config::limits::Limits;
+use governor_core::lifecycle::status::GenerationStatus;
+use governor_core::storage::mem::MemAccount;
+use governor_core::wire::contract::{Command, Reply};
 
 fn limits() -> Limits {
     let mut l = Limits::for_window(100, 100, 4, 60_000, 0);
@@ -134,7 +136,7 @@ fn a_queued_job_waits_for_the_renewal_and_its_ticket_says_so() {
     // The client's 0.70 takes one 0.40 job; the second is queued (respond-async).
     admit(&mut acc, &l, NOW, create("mobile", Some(400_000))).unwrap();
     let mut queued = create("mobile", Some(400_000));
-    queued.enqueue = Some(governor_core::queue::JobSpec {
+    queued.enqueue = Some(governor_core::queue::job::JobSpec {
         client: "mobile".into(),
         priority: 0,
         body: "{}".into(),

@@ -3,14 +3,16 @@
 //! each kind is next due.
 
 use governor_core::account::Effect;
-use governor_core::class::RateClass;
-use governor_core::config::Limits;
-use governor_core::contract::{AdmitRequest, Command, RelayRequest, Reply};
-use governor_core::drained::PendingView;
-use governor_core::mem::MemAccount;
-use governor_core::queue::JobSpec;
-use governor_core::relay::Attempt;
-use governor_core::status::GenerationStatus;
+use governor_core::admission::request::AdmitRequest;
+use governor_core::config::limits::Limits;
+use governor_core::lifecycle::status::GenerationStatus;
+use governor_core::operations::drained::PendingView;
+use governor_core::queue::job::JobSpec;
+use governor_core::rates::class::RateClass;
+use governor_core::relay::delivery::Attempt;
+use governor_core::relay::delivery::RelayRequest;
+use governor_core::storage::mem::MemAccount;
+use governor_core::wire::contract::{Command, Reply};
 
 fn pending(acc: &mut MemAccount, l: &Limits, now: u64) -> PendingView {
     match acc.apply(l, now, 0.5, Command::Status) {

@@ -3,14 +3,16 @@
 //! simulation's strict mode (`DST_STRICT=1`, `known_bugs_stay_fixed`) covers
 //! the same ground at random.
 
-use governor_core::config::Limits;
-use governor_core::contract::{
-    AdmitRequest, Command, DispatchOutcome, IdempotencyKey, LimitKind, Refusal, Replay, Reply,
-};
-use governor_core::mem::MemAccount;
-use governor_core::queue::JobSpec;
-use governor_core::settle;
-use governor_core::status::GenerationStatus;
+use governor_core::admission::idempotency::{IdempotencyKey, Replay};
+use governor_core::admission::request::AdmitRequest;
+use governor_core::config::limits::Limits;
+use governor_core::lifecycle::limited::LimitKind;
+use governor_core::lifecycle::settle;
+use governor_core::lifecycle::status::GenerationStatus;
+use governor_core::queue::job::DispatchOutcome;
+use governor_core::queue::job::JobSpec;
+use governor_core::storage::mem::MemAccount;
+use governor_core::wire::contract::{Command, Refusal, Reply};
 
 fn generate() -> AdmitRequest {
     AdmitRequest { class: "generate".into(), permit: true, ..AdmitRequest::default() }
@@ -232,8 +234,8 @@ fn a_queued_job_answered_with_an_ended_generation_frees_its_permit() {
 #[test]
 
 fn a_listing_longer_than_the_reserved_share_completes() {
-    use governor_core::listing::{ListStep, ListedPage};
-    use governor_core::reconcile::ActiveGeneration;
+    use governor_core::lifecycle::pages::{ListStep, ListedPage};
+    use governor_core::lifecycle::reconcile::ActiveGeneration;
     let window = 6_000;
     let mut l = Limits::for_window(100, 5, 3, window, 0);
     l.reconcile.page_size = 1;

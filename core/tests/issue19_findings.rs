@@ -2,11 +2,12 @@
 //! the core decides, each named after it. The runtime's part of a finding
 //! is shown in workerd (tests/e2e/issue19.test.mjs).
 
-use governor_core::config::Limits;
-use governor_core::contract::{AdmitRequest, Command, Reply};
-use governor_core::mem::MemAccount;
-use governor_core::ops::AdminCommand;
-use governor_core::status::GenerationStatus;
+use governor_core::admission::request::AdmitRequest;
+use governor_core::config::limits::Limits;
+use governor_core::lifecycle::status::GenerationStatus;
+use governor_core::operations::admin::AdminCommand;
+use governor_core::storage::mem::MemAccount;
+use governor_core::wire::contract::{Command, Reply};
 
 const MINUTE: u64 = 60_000;
 
@@ -54,8 +55,8 @@ fn finding_6_a_config_error_never_prints_a_client_key() {
 
 #[test]
 fn finding_10_a_line_longer_than_its_bound_answers_a_bounded_retry_after() {
-    use governor_core::contract::Hold;
-    use governor_core::queue::JobSpec;
+    use governor_core::admission::request::Hold;
+    use governor_core::queue::job::JobSpec;
     let l = Limits::for_window(1, 100, 100, MINUTE, 0);
     let mut acc = MemAccount::default();
     assert!(admitted(&mut acc, &l, 0, generate()), "the window's one admission");
@@ -112,8 +113,8 @@ fn finding_4_shadow_mode_with_pacing_does_not_lock_the_account_out_after_the_swi
 
 #[test]
 fn finding_7_stored_times_far_in_the_future_never_wedge_the_account() {
-    use governor_core::permits::{Holder, Permit};
-    use governor_core::store::Write;
+    use governor_core::lifecycle::permits::{Holder, Permit};
+    use governor_core::storage::store::Write;
     const Y2100: u64 = 4_102_444_800_000;
     let now = 1_000_000_000_000; // 2001
     let l = Limits::for_window(10, 1, 1, MINUTE, 0);
@@ -169,7 +170,8 @@ fn finding_7_stored_times_far_in_the_future_never_wedge_the_account() {
 
 #[test]
 fn finding_8_force_releasing_an_unbound_permit_keeps_its_idempotency_key_until_a_listing() {
-    use governor_core::contract::{IdempotencyKey, Refusal};
+    use governor_core::admission::idempotency::IdempotencyKey;
+    use governor_core::wire::contract::Refusal;
     let l = Limits::for_window(100, 100, 1, MINUTE, 0);
     let keyed = || AdmitRequest {
         permit: true,
@@ -200,7 +202,8 @@ fn finding_8_force_releasing_an_unbound_permit_keeps_its_idempotency_key_until_a
 
 #[test]
 fn finding_3_a_callback_frees_only_its_own_generation_and_swallows_no_other_webhook() {
-    use governor_core::contract::{Refusal, RelayRequest};
+    use governor_core::relay::delivery::RelayRequest;
+    use governor_core::wire::contract::Refusal;
     let l = Limits::for_window(100, 100, 2, MINUTE, 0);
     let mut acc = MemAccount::default();
     let create = |acc: &mut MemAccount, now, callback: &str, generation: &str| {
@@ -229,7 +232,7 @@ fn finding_3_a_callback_frees_only_its_own_generation_and_swallows_no_other_webh
 
 #[test]
 fn finding_3_a_forged_end_on_one_callback_never_makes_another_generations_webhook_a_duplicate() {
-    use governor_core::contract::RelayRequest;
+    use governor_core::relay::delivery::RelayRequest;
     let l = Limits::for_window(100, 100, 2, MINUTE, 0);
     let mut acc = MemAccount::default();
     for (now, cb, generation) in [(0, "cb-a", "gen-a"), (1, "cb-b", "gen-b")] {
@@ -261,8 +264,9 @@ fn finding_3_a_forged_end_on_one_callback_never_makes_another_generations_webhoo
 
 #[test]
 fn finding_2_bodies_past_one_row_are_refused_when_queued_and_dropped_when_relayed() {
-    use governor_core::contract::{Refusal, RelayRequest};
-    use governor_core::queue::{JobSpec, MAX_QUEUED_BODY_BYTES};
+    use governor_core::queue::job::{JobSpec, MAX_QUEUED_BODY_BYTES};
+    use governor_core::relay::delivery::RelayRequest;
+    use governor_core::wire::contract::Refusal;
     let l = Limits::for_window(1, 100, 2, MINUTE, 0);
     let mut acc = MemAccount::default();
     let big = "x".repeat(MAX_QUEUED_BODY_BYTES as usize + 1);
@@ -271,7 +275,7 @@ fn finding_2_bodies_past_one_row_are_refused_when_queued_and_dropped_when_relaye
     let q = AdmitRequest { enqueue: Some(spec), permit: true, ..generate() };
     let out = acc.run(&l, 0, 0.5, Command::Admit(q));
     assert_eq!(out.reply, Reply::Refused(Refusal::BodyTooLarge { limit: MAX_QUEUED_BODY_BYTES }));
-    let job_rows = out.writes.iter().filter(|w| matches!(w, governor_core::store::Write::PutJob(_))).count();
+    let job_rows = out.writes.iter().filter(|w| matches!(w, governor_core::storage::store::Write::PutJob(_))).count();
     assert_eq!(job_rows, 0, "no job row for a refused body");
     // A relayed payload that would not fit one row: the permit frees, the relay is dropped and counted.
     let req = AdmitRequest { permit: true, callback: Some("cb".into()), ..generate() };

@@ -1,11 +1,14 @@
 //! The account's line (held requests, queued jobs) and idempotency, natively
 //! with an injected clock.
 
-use governor_core::config::Limits;
-use governor_core::contract::{AdmitRequest, Command, DispatchOutcome, Hold, IdempotencyKey, Refusal, Replay, Reply};
-use governor_core::mem::MemAccount;
-use governor_core::queue::JobSpec;
-use governor_core::status::GenerationStatus;
+use governor_core::admission::idempotency::{IdempotencyKey, Replay};
+use governor_core::admission::request::{AdmitRequest, Hold};
+use governor_core::config::limits::Limits;
+use governor_core::lifecycle::status::GenerationStatus;
+use governor_core::queue::job::DispatchOutcome;
+use governor_core::queue::job::JobSpec;
+use governor_core::storage::mem::MemAccount;
+use governor_core::wire::contract::{Command, Refusal, Reply};
 
 fn limits() -> Limits {
     Limits::for_window(100, 100, 1, 60_000, 0)
@@ -83,10 +86,10 @@ fn idempotency_keys_replay_and_never_spend_twice() {
     assert!(matches!(st.apply(&l, 1, 0.5, Command::Admit(req.clone())), Reply::Refused(Refusal::InProgress { .. })));
     let replay = Replay { key: key.clone(), status: 201, body: "{\"id\":\"g1\"}".into(), refetch: None };
     st.apply(&l, 2, 0.5, Command::Bind { permit: p, generation: "g1".into(), replay: Some(replay.clone()) });
-    let remaining = st.state.policies(&l, 3, &governor_core::class::RateClass::Generate, false)[0].remaining;
+    let remaining = st.state.policies(&l, 3, &governor_core::rates::class::RateClass::Generate, false)[0].remaining;
     assert_eq!(st.apply(&l, 3, 0.5, Command::Admit(req.clone())), Reply::Replay(replay));
     assert_eq!(
-        st.state.policies(&l, 3, &governor_core::class::RateClass::Generate, false)[0].remaining,
+        st.state.policies(&l, 3, &governor_core::rates::class::RateClass::Generate, false)[0].remaining,
         remaining,
         "a replay spends nothing"
     );

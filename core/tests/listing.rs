@@ -2,12 +2,14 @@
 //! and lookup (spending the reserved `other` budget first), interprets
 //! Sync's answers, and converges the permits; the object only fetches.
 
-use governor_core::config::Limits;
-use governor_core::contract::{AdmitRequest, Command, Observed, Reply};
-use governor_core::listing::{ListStep, ListedPage};
-use governor_core::mem::MemAccount;
-use governor_core::reconcile::ActiveGeneration;
-use governor_core::status::GenerationStatus;
+use governor_core::admission::request::AdmitRequest;
+use governor_core::config::limits::Limits;
+use governor_core::lifecycle::pages::{ListStep, ListedPage};
+use governor_core::lifecycle::reconcile::ActiveGeneration;
+use governor_core::lifecycle::status::GenerationStatus;
+use governor_core::lifecycle::status::Observed;
+use governor_core::storage::mem::MemAccount;
+use governor_core::wire::contract::{Command, Reply};
 
 fn limits() -> Limits {
     let mut l = Limits::for_window(100, 100, 3, 60_000, 0);
@@ -49,7 +51,7 @@ fn pages_then_lookup_then_converge() {
     let gens: Vec<String> = acc.state.permits.held().iter().filter_map(|p| p.generation().map(str::to_owned)).collect();
     assert_eq!(gens, vec!["a".to_owned(), "outside".to_owned()], "gone released, outside adopted");
     // Three internal `other` requests were spent: two pages and a lookup.
-    let other = acc.state.policies(&l, 13, &governor_core::class::RateClass::Other, false)[0].remaining;
+    let other = acc.state.policies(&l, 13, &governor_core::rates::class::RateClass::Other, false)[0].remaining;
     assert_eq!(other, 100 - 3 - l.reconcile_reserve());
 }
 
@@ -79,7 +81,7 @@ fn a_listing_past_its_page_bound_only_adopts() {
     held(&mut acc, &l, 0, "kept");
     acc.apply(&l, 10, 0.5, Command::ListStart);
     let mut reply = Reply::List(ListStep::Done);
-    for i in 0..governor_core::listing::MAX_PAGES {
+    for i in 0..governor_core::lifecycle::pages::MAX_PAGES {
         let page = ListedPage::Items { items: active(&[&format!("o{i}")]), count: 1 };
         reply = acc.apply(&l, 11 + u64::from(i), 0.5, Command::Listed { page });
     }

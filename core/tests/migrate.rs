@@ -6,11 +6,13 @@
 
 use std::collections::BTreeMap;
 
+use governor_core::admission::idempotency::IdempotencyKey;
+use governor_core::admission::request::{AdmitRequest, Reason};
 use governor_core::config::Config;
-use governor_core::contract::{AdmitRequest, Command, IdempotencyKey, Reason, Reply};
-use governor_core::mem::MemAccount;
-use governor_core::migrate::from_legacy;
-use governor_core::store::SCHEMA_VERSION;
+use governor_core::storage::mem::MemAccount;
+use governor_core::storage::migrate::from_legacy;
+use governor_core::storage::store::SCHEMA_VERSION;
+use governor_core::wire::contract::{Command, Reply};
 use serde_json::Value;
 
 fn fixture(name: &str) -> Value {
@@ -18,7 +20,7 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixture present")).expect("fixture is JSON")
 }
 
-fn migrated() -> (MemAccount, governor_core::config::Limits, Value, u64) {
+fn migrated() -> (MemAccount, governor_core::config::limits::Limits, Value, u64) {
     let kv = fixture("kv.json");
     let expected = fixture("expected.json");
     let entries = kv["entries"].as_object().expect("entries");
@@ -132,7 +134,7 @@ fn hostile_legacy_values_are_skipped_not_fatal() {
     assert_eq!(out.skipped, 3);
     let mut acc = MemAccount::default();
     acc.store.write(&out.writes);
-    let limits = governor_core::config::Limits::for_window(5, 5, 1, 1_000, 0);
+    let limits = governor_core::config::limits::Limits::for_window(5, 5, 1, 1_000, 0);
     acc.restart(&limits);
     assert!(matches!(acc.apply(&limits, 1, 0.5, Command::Status), Reply::Status(_)));
     let windows = r#"{"windows":{"other":{"s":"x"}},"permits":{"held":[{"id":"bad"}]},"idempotency":{"k":{"at":1}}}"#;

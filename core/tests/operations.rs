@@ -3,12 +3,13 @@
 //! overrides read back from a hostile row, shadow mode, load shedding, and
 //! what FAIL_MODE=open asks of reconciliation.
 
-use governor_core::config::Limits;
-use governor_core::contract::{AdmitRequest, Command, Hold, Reason, Reply};
-use governor_core::mem::MemAccount;
-use governor_core::metrics::Tally;
-use governor_core::ops::AdminCommand;
-use governor_core::store::Write;
+use governor_core::admission::request::{AdmitRequest, Hold, Reason};
+use governor_core::config::limits::Limits;
+use governor_core::operations::admin::AdminCommand;
+use governor_core::operations::metrics::Tally;
+use governor_core::storage::mem::MemAccount;
+use governor_core::storage::store::Write;
+use governor_core::wire::contract::{Command, Reply};
 
 fn limits() -> Limits {
     Limits::for_window(2, 100, 1, 60_000, 0)
@@ -49,7 +50,7 @@ fn queued_work_waits_while_paused_and_goes_after_the_resume() {
     let l = limits();
     let mut acc = MemAccount::default();
     admin(&mut acc, &l, 0, AdminCommand::Pause { body: String::new() });
-    let spec = governor_core::queue::JobSpec {
+    let spec = governor_core::queue::job::JobSpec {
         client: "c".into(),
         priority: 0,
         body: "{}".into(),

@@ -1,11 +1,16 @@
 //! The hostile review's findings on the storage change, each as the
 //! smallest history that showed it (they failed before their fixes).
 use governor_core::account::Effect;
-use governor_core::config::Limits;
-use governor_core::contract::*;
-use governor_core::mem::MemAccount;
-use governor_core::queue::JobSpec;
-use governor_core::status::GenerationStatus;
+use governor_core::admission::idempotency::IdempotencyKey;
+use governor_core::admission::idempotency::Replay;
+use governor_core::admission::request::AdmitRequest;
+use governor_core::config::limits::Limits;
+use governor_core::lifecycle::status::GenerationStatus;
+use governor_core::queue::job::DispatchOutcome;
+use governor_core::queue::job::JobSpec;
+use governor_core::relay::delivery::RelayRequest;
+use governor_core::storage::mem::MemAccount;
+use governor_core::wire::contract::*;
 
 fn generate() -> AdmitRequest {
     AdmitRequest { class: "generate".into(), permit: true, ..AdmitRequest::default() }
@@ -128,7 +133,7 @@ fn orphan_in_flight_key_is_stuck_forever() {
     let l = Limits::for_window(100, 100, 10, 60_000, 0);
     let legacy =
         r#"{"idempotency":{"c\u001fk":{"at":0,"state":"in_flight","permit":7}},"permits":{"held":[],"next_id":7}}"#;
-    let m = governor_core::migrate::from_legacy(Some(legacy), &[], None);
+    let m = governor_core::storage::migrate::from_legacy(Some(legacy), &[], None);
     let mut acc = MemAccount::default();
     acc.store.write(&m.writes);
     acc.restart(&l);
@@ -185,7 +190,7 @@ fn hostile_legacy_values() {
     ];
     for (i, c) in cases.iter().enumerate() {
         let r = std::panic::catch_unwind(|| {
-            let m = governor_core::migrate::from_legacy(Some(c), &[], None);
+            let m = governor_core::storage::migrate::from_legacy(Some(c), &[], None);
             let mut acc = MemAccount::default();
             acc.store.write(&m.writes);
             acc.restart(&l);

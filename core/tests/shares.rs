@@ -5,11 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use governor_core::config::Limits;
-use governor_core::contract::{AdmitRequest, ClientRef, Command, DispatchOutcome, Hold, Reply};
-use governor_core::mem::MemAccount;
-use governor_core::queue::JobSpec;
+use governor_core::admission::request::{AdmitRequest, ClientRef, Hold};
+use governor_core::config::limits::Limits;
+use governor_core::queue::job::DispatchOutcome;
+use governor_core::queue::job::JobSpec;
 use governor_core::shares::limits::ClientLimits;
+use governor_core::storage::mem::MemAccount;
+use governor_core::wire::contract::{Command, Reply};
 
 const ACCOUNT: &str = "a-acme";
 
@@ -122,7 +124,7 @@ impl Sim {
             *self.completed.entry(client).or_default() += 1;
             let cmd = Command::Webhook {
                 generation: g,
-                status: governor_core::status::GenerationStatus::Completed,
+                status: governor_core::lifecycle::status::GenerationStatus::Completed,
                 relay: None,
                 output_ms: None,
             };
@@ -285,14 +287,14 @@ fn status_lists_clients_with_their_limits_sources_and_work() {
 
 #[test]
 fn operator_overrides_per_client_win_over_the_var_and_show_their_source() {
-    use governor_core::ops::AdminCommand;
+    use governor_core::operations::admin::AdminCommand;
     let mut sim = Sim::new(limits(7, WEIGHTS), 1_000);
     sim.submit(create("one"));
     let set = |body: Option<&str>, client: &str| {
         Command::Admin(AdminCommand::ClientLimits { client: client.into(), body: body.map(str::to_owned) })
     };
     let r = sim.st.apply(&sim.l, sim.now, 0.5, set(Some(r#"{"weight":9,"concurrency":1}"#), "one"));
-    let Reply::Admin(governor_core::ops::AdminReply::Client { client }) = r else { panic!("{r:?}") };
+    let Reply::Admin(governor_core::operations::admin::AdminReply::Client { client }) = r else { panic!("{r:?}") };
     assert_eq!((client.weight, client.concurrency, client.reserved), (9, Some(1), 0));
     let json = serde_json::to_value(&client).unwrap();
     assert_eq!(
@@ -304,7 +306,7 @@ fn operator_overrides_per_client_win_over_the_var_and_show_their_source() {
     let Reply::Rejected(r) = sim.submit(create("one")) else { panic!("over the overridden concurrency") };
     assert_eq!(r.policy, "client_concurrency");
     // DELETE: back to the var.
-    let Reply::Admin(governor_core::ops::AdminReply::Client { client }) =
+    let Reply::Admin(governor_core::operations::admin::AdminReply::Client { client }) =
         sim.st.apply(&sim.l, sim.now, 0.5, set(None, "one"))
     else {
         panic!()
@@ -318,7 +320,7 @@ fn operator_overrides_per_client_win_over_the_var_and_show_their_source() {
         (Some(r#"{"weight":1}"#), "bad name"),
     ] {
         let r = sim.st.apply(&sim.l, sim.now, 0.5, set(body, name));
-        let Reply::Refused(governor_core::contract::Refusal::Invalid(m)) = r else { panic!("{r:?}") };
+        let Reply::Refused(governor_core::wire::contract::Refusal::Invalid(m)) = r else { panic!("{r:?}") };
         assert!(!m.contains("secret"), "{m}");
     }
 }
@@ -331,11 +333,11 @@ fn metrics_carry_a_series_per_client() {
     }
     sim.submit(queued("one"));
     let Reply::Metrics(m) =
-        sim.st.apply(&sim.l, sim.now, 0.5, Command::Admin(governor_core::ops::AdminCommand::Metrics))
+        sim.st.apply(&sim.l, sim.now, 0.5, Command::Admin(governor_core::operations::admin::AdminCommand::Metrics))
     else {
         panic!()
     };
-    let text = governor_core::metrics::render(&[("a-acme".to_owned(), *m)]);
+    let text = governor_core::operations::metrics::render(&[("a-acme".to_owned(), *m)]);
     for line in [
         r#"sync_governor_client_permits_in_use{account="a-acme",client="four"} 7"#,
         r#"sync_governor_client_queued_jobs{account="a-acme",client="four"} 3"#,

@@ -1,14 +1,17 @@
 //! The account as tables: restarts at any step change nothing, records stay
 //! within their bounds, bodies stay out of memory.
 
-use governor_core::config::Limits;
-use governor_core::contract::{
-    AdmitRequest, Command, DispatchOutcome, IdempotencyKey, Observed, Reason, Refusal, RelayRequest, Replay, Reply,
-};
-use governor_core::mem::MemAccount;
-use governor_core::queue::JobSpec;
-use governor_core::status::GenerationStatus;
-use governor_core::store::Store;
+use governor_core::admission::idempotency::{IdempotencyKey, Replay};
+use governor_core::admission::request::{AdmitRequest, Reason};
+use governor_core::config::limits::Limits;
+use governor_core::lifecycle::status::GenerationStatus;
+use governor_core::lifecycle::status::Observed;
+use governor_core::queue::job::DispatchOutcome;
+use governor_core::queue::job::JobSpec;
+use governor_core::relay::delivery::RelayRequest;
+use governor_core::storage::mem::MemAccount;
+use governor_core::storage::store::Store;
+use governor_core::wire::contract::{Command, Refusal, Reply};
 use proptest::prelude::*;
 
 fn limits() -> Limits {
@@ -168,7 +171,7 @@ impl Driver {
                 let outcome = match op {
                     Op::Dispatch(0) => DispatchOutcome::Transient,
                     Op::Dispatch(1) => DispatchOutcome::Limited {
-                        kind: governor_core::contract::LimitKind::Rate,
+                        kind: governor_core::lifecycle::limited::LimitKind::Rate,
                         retry_after_ms: None,
                     },
                     _ => {
@@ -452,8 +455,8 @@ fn without_metrics(r: &Reply) -> Reply {
     let mut r = r.clone();
     if let Reply::Status(s) = &mut r {
         s.counters = Default::default();
-        s.waits = governor_core::metrics::Metrics::default().waits();
-        s.series = governor_core::metrics::Series::default().view(0);
+        s.waits = governor_core::operations::metrics::Metrics::default().waits();
+        s.series = governor_core::operations::metrics::Series::default().view(0);
         // When work is next due rests on memory-only state too (a running
         // listing, the queue's block): only what is pending must survive.
         s.pending.next_listing_in_ms = None;

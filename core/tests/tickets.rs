@@ -2,12 +2,15 @@
 //! its 409 says when to retry) and durations learned from reconciliation
 //! (finding 3), natively with an injected clock.
 
-use governor_core::config::Limits;
-use governor_core::contract::{AdmitRequest, Command, IdempotencyKey, Observed, Refusal, Reply};
-use governor_core::mem::MemAccount;
-use governor_core::queue::{is_reserved_idempotency_key, is_ticket_id, ticket_id, JobSpec};
-use governor_core::reconcile::ActiveGeneration;
-use governor_core::status::GenerationStatus;
+use governor_core::admission::idempotency::IdempotencyKey;
+use governor_core::admission::request::AdmitRequest;
+use governor_core::config::limits::Limits;
+use governor_core::lifecycle::reconcile::ActiveGeneration;
+use governor_core::lifecycle::status::GenerationStatus;
+use governor_core::lifecycle::status::Observed;
+use governor_core::queue::job::{is_reserved_idempotency_key, is_ticket_id, ticket_id, JobSpec};
+use governor_core::storage::mem::MemAccount;
+use governor_core::wire::contract::{Command, Refusal, Reply};
 
 fn limits() -> Limits {
     Limits::for_window(100, 100, 1, 60_000, 0)
@@ -116,7 +119,7 @@ fn reconciliation_learns_durations_from_the_statuses_it_reads() {
     let mut acc = MemAccount::default();
     let Reply::Admitted(a) = acc.apply(&l, 0, 0.5, Command::Admit(generate())) else { panic!() };
     acc.apply(&l, 0, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: "g0".into(), replay: None });
-    assert_eq!(acc.state.durations.expected(None), governor_core::durations::PRIOR_MS);
+    assert_eq!(acc.state.durations.expected(None), governor_core::lifecycle::durations::PRIOR_MS);
     // A lost webhook: the listing at 2 s no longer shows g0, and its final
     // status was read back.
     let ended = vec![Observed { id: "g0".into(), status: GenerationStatus::Completed, output_ms: None }];

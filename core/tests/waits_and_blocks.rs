@@ -4,11 +4,13 @@
 //! waking the alarm every millisecond.
 
 use governor_core::account::Effect;
-use governor_core::config::Limits;
-use governor_core::contract::{AdmitRequest, Blocked, Command, DispatchOutcome, Hold, Reply, HOLD_MAX_CALLS};
-use governor_core::mem::MemAccount;
-use governor_core::queue::JobSpec;
-use governor_core::status::GenerationStatus;
+use governor_core::admission::request::{AdmitRequest, Hold, HOLD_MAX_CALLS};
+use governor_core::config::limits::Limits;
+use governor_core::lifecycle::status::GenerationStatus;
+use governor_core::queue::job::JobSpec;
+use governor_core::queue::job::{Blocked, DispatchOutcome};
+use governor_core::storage::mem::MemAccount;
+use governor_core::wire::contract::{Command, Reply};
 
 fn limits() -> Limits {
     Limits::for_window(100, 100, 1, 60_000, 0)

@@ -16,12 +16,24 @@
 
 use serde_json::Value;
 
-use crate::routes::catalog::MODELS;
-
 /// Frames per second used for `estimatedFrameCount`.
 pub const FPS: f64 = 25.0;
 /// Largest `options.sim_output_seconds` accepted.
 pub const MAX_SECONDS: f64 = 86_400.0;
+
+/// `(model, description, simulated USD per output second)`.
+pub const MODELS: &[(&str, &str, f64)] = &[
+    ("sync-3", "Sync's newest studio-grade model", 0.133),
+    ("lipsync-2", "Zero-shot lip-sync, natural speaking style", 0.04),
+    ("lipsync-2-pro", "lipsync-2 with higher fidelity for close-ups", 0.067),
+    ("lipsync-1.9.0-beta", "Fast, earlier generation model", 0.02),
+    ("react-1", "Performance editing: emotions and head motion", 0.067),
+];
+
+/// Whether `m` is one of Sync's models.
+pub fn is_model(m: &str) -> bool {
+    MODELS.iter().any(|(id, _, _)| *id == m)
+}
 
 /// USD per output second of `model`, if it is a model.
 pub fn price(model: &str) -> Option<f64> {

@@ -128,6 +128,28 @@ impl Generation {
     }
 }
 
+/// Everything a new generation needs.
+#[derive(Debug, Clone)]
+pub struct NewGeneration {
+    pub key: String,
+    pub model: String,
+    pub input: serde_json::Value,
+    pub options: serde_json::Value,
+    pub segments: serde_json::Value,
+    pub webhook_url: Option<String>,
+    pub output_file_name: Option<String>,
+    pub project_id: Option<String>,
+    pub files: Vec<FilePart>,
+    pub source: &'static str,
+    /// The batch that spawns it: not charged to the generation cap.
+    pub batch_id: Option<String>,
+    /// Total duration override (split 10% pending / 90% processing).
+    pub duration_ms: Option<u64>,
+    pub outcome: Outcome,
+    /// The media length the estimate endpoints price ([`crate::cost`]).
+    pub media_seconds: f64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,11 +13,12 @@
 //! | [`gate`] | front middleware: request log with body digest, auth → faults → rate check |
 //! | [`limits`] | request classes, strict sliding-window log, per-key accounts |
 //! | [`cost`] | media length, Sync's estimates, the error of actual over estimate |
-//! | [`generation`] | the generation object, statuses, outcomes |
-//! | [`batch`] | the batch object, its lines, metrics, transitions, webhooks and JSONL result |
+//! | [`generation`] | the generation object, statuses, outcomes, what a new one needs |
+//! | [`batch`] | the batch object, its lines, metrics, wire form and JSONL result |
 //! | [`batch_input`] | reading a batch create: multipart JSONL, bounds, line validation |
-//! | [`state`] | the store, transitions, concurrency reservations, reset |
-//! | [`lifecycle`] | timers driving PENDING → PROCESSING → terminal |
+//! | [`state`] | the store, accounts, concurrency reservations, reset |
+//! | [`lifecycle`] | the lives of generations (inserted, PENDING → PROCESSING → terminal) and batches (stored, jobs created, terminal with their last generation, webhooks) |
+//! | [`webhook_log`] | the webhook log and one webhook to send (data only) |
 //! | [`webhooks`] | signed webhook delivery with drop/dup/delay/reorder faults |
 //! | [`reqlog`] | the ring buffer behind `/_sim/requests` |
 //! | [`stats`] | the `/_sim/stats` document |
@@ -51,6 +52,7 @@ pub mod routing;
 pub mod state;
 pub mod stats;
 pub mod util;
+pub mod webhook_log;
 pub mod webhooks;
 
 use std::net::SocketAddr;

@@ -11,10 +11,10 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::generation::{FilePart, Generation, Outcome, Status};
+use crate::generation::Generation;
 use crate::limits::Account;
 use crate::reqlog::RequestLog;
-use crate::webhooks::WebhookLog;
+use crate::webhook_log::WebhookLog;
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it.
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -40,28 +40,6 @@ impl Store {
     pub fn account(&mut self, key: &str) -> &mut Account {
         self.accounts.entry(key.to_string()).or_default()
     }
-}
-
-/// Everything a new generation needs.
-#[derive(Debug, Clone)]
-pub struct NewGeneration {
-    pub key: String,
-    pub model: String,
-    pub input: serde_json::Value,
-    pub options: serde_json::Value,
-    pub segments: serde_json::Value,
-    pub webhook_url: Option<String>,
-    pub output_file_name: Option<String>,
-    pub project_id: Option<String>,
-    pub files: Vec<FilePart>,
-    pub source: &'static str,
-    /// The batch that spawns it: not charged to the generation cap.
-    pub batch_id: Option<String>,
-    /// Total duration override (split 10% pending / 90% processing).
-    pub duration_ms: Option<u64>,
-    pub outcome: Outcome,
-    /// The media length the estimate endpoints price ([`crate::cost`]).
-    pub media_seconds: f64,
 }
 
 /// The simulator.
@@ -136,124 +114,8 @@ impl Sim {
         self.config.read().unwrap_or_else(|e| e.into_inner()).keys.iter().position(|k| k == key)
     }
 
-    fn notify(&self) {
+    pub(crate) fn notify(&self) {
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
-    }
-
-    /// Inserts an active generation (the caller checked concurrency and holds
-    /// the store lock) and starts its timers. Returns its JSON.
-    pub fn insert_locked(self: &Arc<Self>, store: &mut Store, ng: NewGeneration, cfg: &Config) -> Generation {
-        let id = self.new_id();
-        let seq = store.next_seq;
-        store.next_seq += 1;
-        let (pending, processing) = match ng.duration_ms {
-            Some(total) => (total / 10, total - total / 10),
-            None => (cfg.pending_ms, cfg.processing_ms),
-        };
-        let draw = self.random_upto(2_000_000) as f64 / 1_000_000.0 - 1.0;
-        let planned = crate::cost::actual_seconds(ng.media_seconds, cfg.estimate_bias, cfg.estimate_error, draw);
-        let g = Generation {
-            id: id.clone(),
-            key: ng.key.clone(),
-            seq,
-            created_at: crate::util::now_rfc3339(),
-            status: Status::Pending,
-            model: ng.model,
-            input: ng.input,
-            options: ng.options,
-            segments: ng.segments,
-            webhook_url: ng.webhook_url,
-            output_file_name: ng.output_file_name,
-            project_id: ng.project_id,
-            output_url: None,
-            output_duration: None,
-            planned_output_seconds: planned,
-            error: None,
-            error_code: None,
-            files: ng.files,
-            source: ng.source,
-            batch_id: ng.batch_id.clone(),
-        };
-        if ng.batch_id.is_some() {
-            store.account(&ng.key).activate_batch();
-        } else {
-            store.account(&ng.key).activate();
-        }
-        store.gens.insert(id.clone(), g.clone());
-        crate::lifecycle::spawn(
-            self.clone(),
-            id,
-            Duration::from_millis(pending),
-            Duration::from_millis(processing),
-            ng.outcome,
-        );
-        self.notify();
-        g
-    }
-
-    /// PENDING → PROCESSING. False if the generation is gone.
-    pub fn start_processing(&self, id: &str) -> bool {
-        let mut store = lock(&self.store);
-        let Some(g) = store.gens.get_mut(id) else {
-            return false;
-        };
-        if g.status != Status::Pending {
-            return false;
-        }
-        g.status = Status::Processing;
-        drop(store);
-        self.notify();
-        true
-    }
-
-    /// Makes a generation terminal, frees its slot and fires its webhook.
-    pub fn finish(self: &Arc<Self>, id: &str, outcome: Outcome) {
-        let report = self.cfg().report_output_duration;
-        let mut store = lock(&self.store);
-        let Some(g) = store.gens.get_mut(id) else {
-            return;
-        };
-        if g.status.is_terminal() {
-            return;
-        }
-        match outcome {
-            Outcome::Complete => {
-                g.status = Status::Completed;
-                let name = g.output_file_name.clone().unwrap_or_else(|| "output".into());
-                g.output_url = Some(format!("https://cdn.sync-sim.invalid/generations/{}/{}.mp4", g.id, name));
-                g.output_duration = report.then_some(g.planned_output_seconds);
-            }
-            Outcome::Fail => {
-                g.status = Status::Failed;
-                g.error = Some("Simulated failure: an input url contains 'fail'".into());
-                g.error_code = Some("generation_failed".into());
-            }
-            Outcome::Reject => {
-                g.status = Status::Rejected;
-                g.error = Some("Simulated rejection: an input url contains 'reject'".into());
-                g.error_code = Some("generation_rejected".into());
-            }
-        }
-        let snapshot = g.clone();
-        let acct = store.account(&snapshot.key);
-        if snapshot.batch_id.is_some() {
-            acct.batch_active = acct.batch_active.saturating_sub(1);
-        } else {
-            acct.active = acct.active.saturating_sub(1);
-        }
-        match outcome {
-            Outcome::Complete => acct.completed += 1,
-            Outcome::Fail => acct.failed += 1,
-            Outcome::Reject => acct.rejected += 1,
-        }
-        if let Some(b) = snapshot.batch_id.as_deref() {
-            crate::batch::generation_done(self, &mut store, b, outcome == Outcome::Complete);
-        }
-        drop(store);
-        self.notify();
-        if let Some(url) = snapshot.webhook_url.clone() {
-            crate::webhooks::dispatch(self, url, &snapshot);
-        }
     }
 
     /// Clears generations, stats and logs; keeps the configuration.

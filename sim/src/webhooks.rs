@@ -2,68 +2,13 @@
 //! terminal, and of the batch object at each batch status change, signed with `Sync-Signature` when a secret is set, with drop,
 //! duplicate, delay and reorder faults. No retries (Sync documents none).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
-
-use serde::Serialize;
 
 use crate::generation::Generation;
 use crate::state::{lock, Sim};
 use crate::util;
-
-/// Deliveries kept at most in the log.
-pub const CAPACITY: usize = 1000;
-
-/// Webhook counters for `/_sim/stats`.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct WebhookStats {
-    /// Terminal generations that had a webhook url.
-    pub scheduled: u64,
-    /// POSTs attempted (a duplicate counts twice).
-    pub sent: u64,
-    /// POSTs answered 2xx.
-    pub delivered: u64,
-    /// POSTs answered non-2xx or that failed to connect.
-    pub failed: u64,
-    /// Webhooks not sent because of the drop fault.
-    pub dropped: u64,
-    /// Webhooks sent twice because of the dup fault.
-    pub duplicated: u64,
-}
-
-/// One delivery attempt (or a dropped one), for `GET /_sim/webhooks`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Delivery {
-    /// `generation` or `batch`.
-    pub kind: &'static str,
-    /// The id of the generation (or of the batch, for `kind: batch`).
-    pub generation_id: String,
-    pub generation_status: &'static str,
-    pub url: String,
-    /// 1 for the first copy, 2 for a duplicate.
-    pub copy: u8,
-    pub dropped: bool,
-    pub status: Option<u16>,
-    pub error: Option<String>,
-    pub signature: Option<String>,
-    pub at_ms: u64,
-}
-
-#[derive(Debug, Default)]
-pub struct WebhookLog {
-    pub stats: WebhookStats,
-    pub deliveries: VecDeque<Delivery>,
-}
-
-impl WebhookLog {
-    fn record(&mut self, d: Delivery) {
-        if self.deliveries.len() >= CAPACITY {
-            self.deliveries.pop_front();
-        }
-        self.deliveries.push_back(d);
-    }
-}
+use crate::webhook_log::{Delivery, Hook};
 
 /// Schedules the webhook of a generation that just turned terminal.
 pub fn dispatch(sim: &Arc<Sim>, url: String, g: &Generation) {
@@ -73,16 +18,6 @@ pub fn dispatch(sim: &Arc<Sim>, url: String, g: &Generation) {
         Hook { kind: "generation", id: g.id.clone(), status: g.status.as_str(), body: g.to_json(), drop_rate },
         url,
     );
-}
-
-/// One webhook to send: what it is about and its payload.
-pub struct Hook {
-    pub kind: &'static str,
-    pub id: String,
-    pub status: &'static str,
-    pub body: serde_json::Value,
-    /// Probability that it is not sent at all.
-    pub drop_rate: f64,
 }
 
 /// Schedules one webhook with the delivery faults of the configuration.

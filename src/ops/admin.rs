@@ -3,42 +3,27 @@
 //! log who did what, and answer JSON. Without `GOVERNOR_ADMIN_KEY` every
 //! route here is a 404.
 
-use governor_core::calls::{Admin, AdminReply, Status, StatusReply};
 use governor_core::config::{Config, LogLevel};
-use governor_core::error::GovernorError;
-use governor_core::keys::{bearer_token, fingerprint, is_admin_key};
-use governor_core::metrics::MetricsView;
-use governor_core::ops::AdminCommand;
-use governor_core::route::AdminRoute;
+use governor_core::operations::admin::AdminCommand;
+use governor_core::operations::metrics::MetricsView;
+use governor_core::wire::calls::{Admin, AdminReply, Status, StatusReply};
+use governor_core::wire::error::GovernorError;
+use governor_core::wire::route::AdminRoute;
 use serde::Serialize;
 use worker::{Env, Request, Response};
 
 use crate::account_client;
 use crate::cors::Origin;
 use crate::directory::{self, Entry};
-use crate::generate::read_json_body;
 use crate::log::Line;
+use crate::request::read_json_body;
 use crate::respond;
 
+use super::auth::authorize;
 use super::metrics::snapshots;
 
 /// The largest admin request body.
 const MAX_BODY: u64 = 16 << 10;
-
-/// The admin key's fingerprint when the caller presents it.
-pub fn authorize(req: &Request, config: &Config) -> Result<String, GovernorError> {
-    let Some(expected) = &config.admin_key else { return Err(GovernorError::NotFound) };
-    let h = req.headers();
-    let presented = h
-        .get("x-governor-admin-key")
-        .ok()
-        .flatten()
-        .or_else(|| h.get("authorization").ok().flatten().and_then(|v| bearer_token(&v).map(str::to_owned)));
-    if !is_admin_key(expected, presented.as_deref()) {
-        return Err(GovernorError::AdminUnauthorized);
-    }
-    Ok(fingerprint(expected.expose())[..8].to_owned())
-}
 
 pub async fn handle(
     mut req: Request,
@@ -55,7 +40,7 @@ pub async fn handle(
                 // The account's own view (the deployment's webhook settings
                 // are in a client's status).
                 StatusReply::Status(view) => Ok(respond::json_text(200, view.get().to_owned(), origin)),
-                StatusReply::Refused(r) => Err(crate::generate::refusal(r)),
+                StatusReply::Refused(r) => Err(GovernorError::from(r)),
             };
         }
         // Bodies are read (bounded) here and parsed by the core in the object.
@@ -93,7 +78,7 @@ pub async fn handle(
     match reply {
         AdminReply::Admin(body) => Ok(respond::json_text(200, body.get().to_owned(), origin)),
         AdminReply::Ticket(view) => Ok(respond::json_text(200, view.get().to_owned(), origin)),
-        AdminReply::Refused(r) => Err(crate::generate::refusal(r)),
+        AdminReply::Refused(r) => Err(GovernorError::from(r)),
     }
 }
 

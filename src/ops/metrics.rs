@@ -1,11 +1,11 @@
 //! `GET /governor/v1/metrics`: every account's metrics snapshot (from its
 //! object) as Prometheus text, behind the admin key.
 
-use governor_core::calls::{Metrics, MetricsReply};
 use governor_core::config::Config;
-use governor_core::error::GovernorError;
-use governor_core::metrics::{render, MetricsView};
-use governor_core::route::is_account_name;
+use governor_core::operations::metrics::{render, MetricsView};
+use governor_core::wire::calls::{Metrics, MetricsReply};
+use governor_core::wire::error::GovernorError;
+use governor_core::wire::path::is_account_name;
 use worker::{Env, Headers, Request, Response};
 
 use crate::account_client;
@@ -31,7 +31,7 @@ pub(super) async fn snapshots(env: &Env, accounts: &[String]) -> Vec<Option<Metr
 
 /// `GET /governor/v1/metrics[?account=NAME]`: Prometheus text.
 pub async fn metrics(req: &Request, env: &Env, config: &Config, origin: &Origin) -> Result<Response, GovernorError> {
-    super::admin::authorize(req, config)?;
+    super::auth::authorize(req, config)?;
     let url = req.inner().url();
     let one = url.split_once('?').and_then(|(_, q)| {
         q.split('&').find_map(|kv| kv.strip_prefix("account=")).filter(|a| is_account_name(a)).map(str::to_owned)

@@ -7,15 +7,17 @@
 //!
 //! | module | one concept |
 //! |---|---|
-//! | [`admin`] | the admin key, typed admin commands to the account objects and the directory |
+//! | [`auth`] | the admin key: its check, the caller's fingerprint |
+//! | [`admin`] | typed admin commands to the account objects and the directory |
 //! | [`metrics`] | Prometheus text from every account's metrics snapshot |
 
 pub mod admin;
+pub mod auth;
 pub mod metrics;
 
 use governor_core::config::Config;
-use governor_core::error::GovernorError;
-use governor_core::route::{route, Route};
+use governor_core::wire::error::GovernorError;
+use governor_core::wire::route::{route, Route};
 use worker::{Env, Request, Response};
 
 use crate::cors::Origin;

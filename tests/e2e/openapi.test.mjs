@@ -374,7 +374,7 @@ test("a queued create (Prefer: respond-async): 202, Location, the ticket", async
 });
 
 test("GET /governor/v1/status: the operations fields (mode, paused, limits, counters, waits, series, expectedEndInMs)", async () => {
-  // The pass-through account name (core/src/keys.rs fingerprint); the admin list says it too.
+  // The pass-through account name (core/src/auth/keys.rs fingerprint); the admin list says it too.
   ctx.account = `k-${sha256(`sync-governor/v1/${SIM_KEY}`).slice(0, 32)}`;
   const r = await govCall(gov, "/governor/v1/status");
   assert.equal(r.status, 200, r.text);

@@ -94,7 +94,7 @@ export const waitFor = (what, condition, deadlineMs = 10_000) => until(what, con
  * Wait until the governor reports that nothing is pending for `forMs`: no
  * relay delivery or queued submission running or due within `forMs` (with
  * `listings`, no reconciliation listing either), read from the status
- * view's `pending` (core/src/drained.rs). Once it holds, nothing the
+ * view's `pending` (core/src/operations/drained.rs). Once it holds, nothing the
  * governor does before then can change what a negative assertion reads.
  * Returns the `pending` view.
  */

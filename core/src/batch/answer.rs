@@ -41,7 +41,7 @@ pub enum CreateAnswer {
 
 /// Sync's terminal batch statuses (an unknown one is not).
 pub fn is_terminal(status: &str) -> bool {
-    crate::status::BatchStatus::parse(status).is_terminal()
+    crate::lifecycle::status::BatchStatus::parse(status).is_terminal()
 }
 
 fn valid_id(id: &str) -> bool {
@@ -87,9 +87,9 @@ pub fn after_create(status: u16, body: &[u8]) -> CreateAnswer {
                 None => CreateAnswer::Unknown,
             }
         }
-        429 => match crate::settle::limit_kind(body) {
-            crate::contract::LimitKind::Concurrency => CreateAnswer::ConcurrencyLimited,
-            crate::contract::LimitKind::Rate => CreateAnswer::RateLimited,
+        429 => match crate::lifecycle::limited::limit_kind(body) {
+            crate::lifecycle::limited::LimitKind::Concurrency => CreateAnswer::ConcurrencyLimited,
+            crate::lifecycle::limited::LimitKind::Rate => CreateAnswer::RateLimited,
         },
         400..=499 => CreateAnswer::Refused { status },
         _ => CreateAnswer::Unknown,

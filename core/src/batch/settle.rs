@@ -3,9 +3,10 @@
 //! Sync's 429 becomes the governor's own, with an honest retry time.
 
 use crate::account::AccountState;
-use crate::class::RateClass;
-use crate::config::Limits;
-use crate::contract::{AdmitRequest, Reply};
+use crate::admission::request::AdmitRequest;
+use crate::config::limits::Limits;
+use crate::rates::class::RateClass;
+use crate::wire::contract::Reply;
 use crate::Ms;
 
 use super::{BatchPermitId, CreateAnswer};

@@ -11,8 +11,8 @@ use crate::budget::Period;
 use crate::budget::{Book, BudgetLimits, CostSource, Estimate, Exhausted, MicroUsd, Scope};
 use crate::ledger::{FinalStatus, Ledger};
 use crate::ledger::{MAX_BYTES, MAX_ROWS};
-use crate::permits::PermitId;
-use crate::status::GenerationStatus;
+use crate::lifecycle::permits::PermitId;
+use crate::lifecycle::status::GenerationStatus;
 use crate::Ms;
 
 /// Why a create's cost cannot be admitted.
@@ -83,7 +83,7 @@ impl Costs {
     /// operator's release): a create never bound and never in doubt was
     /// not made (released); otherwise the outcome is unknown and the job
     /// counts at its estimate.
-    pub fn permit_gone(&mut self, cfg: &CostConfig, permit: &crate::permits::Permit, now: Ms) {
+    pub fn permit_gone(&mut self, cfg: &CostConfig, permit: &crate::lifecycle::permits::Permit, now: Ms) {
         let Some(row) = self.ledger.by_permit(permit.id) else { return };
         let status = if permit.generation().is_none() && permit.unknown_since.is_none() {
             FinalStatus::Refused
@@ -100,7 +100,7 @@ impl Costs {
         store: &dyn crate::ledger::LedgerStore,
         query: &str,
         client: Option<&str>,
-    ) -> crate::store::StoreResult<crate::ledger::LedgerPage> {
+    ) -> crate::storage::row::StoreResult<crate::ledger::LedgerPage> {
         let q = crate::ledger::LedgerQuery::parse(query, client)
             .unwrap_or(crate::ledger::LedgerQuery { client: Some(String::new()), ..Default::default() });
         let (rows, next) = crate::ledger::read_page(store, &q)?;

@@ -110,6 +110,21 @@ pub fn output_ms(v: &Value) -> Option<u64> {
     (s.is_finite() && (0.0..=MAX_OUTPUT_SECONDS).contains(&s)).then(|| (s * 1000.0).round() as u64)
 }
 
+/// What the account needs to price and budget a create.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostRequest {
+    pub client: String,
+    /// Sync's estimate (`POST /v2/analyze/cost`), when it answered.
+    #[serde(default)]
+    pub sync_estimate: Option<crate::budget::MicroUsd>,
+    /// The client's budgets (`CLIENT_LIMITS` usdPerDay / usdPerMonth).
+    #[serde(default)]
+    pub budgets: crate::budget::BudgetLimits,
+    /// The queue ticket or the client's `Idempotency-Key`.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,11 +3,13 @@
 //! Sync reports. The rules are in [`crate::budget::costs`]; this is glue.
 
 use crate::account::AccountState;
+use crate::admission::request::Reason;
 use crate::budget::costs::{CostAsk, CostRefusal};
+use crate::budget::estimate::CostRequest;
 use crate::budget::Estimate;
-use crate::config::Limits;
-use crate::contract::{CostRequest, Observed, Reason};
-use crate::permits::PermitId;
+use crate::config::limits::Limits;
+use crate::lifecycle::permits::PermitId;
+use crate::lifecycle::status::Observed;
 use crate::Ms;
 
 /// A cost refusal as the admission's terms: reason, policy name, when.

@@ -5,9 +5,11 @@
 use super::join::{join_all, Task};
 use super::{Driver, Io, IoResult, MAX_DISPATCH_PER_WAKE, RELAY_CONCURRENCY};
 use crate::account::Effect;
-use crate::contract::{Blocked, Command, Reply};
-use crate::listing::{self, ListStep, ListedPage};
-use crate::relay::Delivery;
+use crate::lifecycle::pages::MAX_PAGES;
+use crate::lifecycle::pages::{ListStep, ListedPage};
+use crate::queue::job::Blocked;
+use crate::relay::delivery::Delivery;
+use crate::wire::contract::{Command, Reply};
 
 impl<I: Io> Driver<I> {
     /// Run `effects`: reconciliation, dispatch and the deliveries side by side.
@@ -100,7 +102,7 @@ impl<I: Io> Driver<I> {
         let timeout = self.config.timeouts.list_ms;
         let mut step = self.reply(Command::ListStart).await?;
         // The core bounds a run (pages, one lookup); this bounds the loop too.
-        for _ in 0..=listing::MAX_PAGES + 1 {
+        for _ in 0..=MAX_PAGES + 1 {
             let command = match (step, &key) {
                 (Reply::List(ListStep::Page { .. }), None) => Command::Listed { page: ListedPage::NoKey },
                 (Reply::List(ListStep::Page { cursor, limit }), Some(k)) => {

@@ -6,11 +6,14 @@
 //! bound, order and retry is the driver's.
 
 use crate::account::AccountState;
-use crate::contract::{Command, DispatchJob, DispatchOutcome, Observed, Reply};
-use crate::listing::ListedPage;
-use crate::relay::{Attempt, Delivery};
-use crate::secret::Secret;
-use crate::store::{Store, StoreError, Write};
+use crate::auth::secret::Secret;
+use crate::lifecycle::pages::ListedPage;
+use crate::lifecycle::status::Observed;
+use crate::queue::job::{DispatchJob, DispatchOutcome};
+use crate::relay::delivery::{Attempt, Delivery};
+use crate::storage::row::StoreError;
+use crate::storage::store::{Store, Write};
+use crate::wire::contract::{Command, Reply};
 use crate::Ms;
 
 /// An I/O failure: nothing the driver can decide around (storage gone).

@@ -17,10 +17,10 @@ use std::cell::{Cell, RefCell};
 pub use io::{Io, IoError, IoResult, Observation};
 
 use crate::account::{apply, AccountState, Effect};
+use crate::auth::seal::unseal;
+use crate::auth::secret::Secret;
 use crate::config::Config;
-use crate::contract::{Command, Reply};
-use crate::seal::unseal;
-use crate::secret::Secret;
+use crate::wire::contract::{Command, Reply};
 use crate::Ms;
 
 /// At most this many queued jobs submitted per dispatch loop (the alarm re-arms).

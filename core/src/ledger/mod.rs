@@ -26,8 +26,8 @@ pub use row::{FinalStatus, LedgerRow};
 
 pub use encode::LedgerPage;
 
-use crate::permits::PermitId;
-use crate::store::StoreResult;
+use crate::lifecycle::permits::PermitId;
+use crate::storage::row::StoreResult;
 use crate::Ms;
 
 /// Rows kept at most, and their bytes.

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::budget::{CostSource, Estimate, MicroUsd, Reservation};
-use crate::permits::PermitId;
-use crate::status::GenerationStatus;
+use crate::lifecycle::permits::PermitId;
+use crate::lifecycle::status::GenerationStatus;
 use crate::Ms;
 
 /// How a job ended: Sync's terminal status, or the governor's knowledge.

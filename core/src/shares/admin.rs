@@ -7,9 +7,9 @@
 use super::client::is_client_name;
 use super::limits::LimitSpec;
 use crate::account::AccountState;
-use crate::config::Limits;
-use crate::contract::{Refusal, Reply};
-use crate::ops::AdminReply;
+use crate::config::limits::Limits;
+use crate::operations::admin::AdminReply;
+use crate::wire::contract::{Refusal, Reply};
 use crate::Ms;
 
 /// Largest override body read.
@@ -25,7 +25,7 @@ impl AccountState {
             None => None,
             Some(b) if b.len() > MAX_BODY => return invalid("the body is over 4096 bytes"),
             Some(b) => {
-                let spec: LimitSpec = match crate::json::from_str(b) {
+                let spec: LimitSpec = match crate::wire::json::from_str(b) {
                     Ok(s) => s,
                     Err(_) => {
                         return invalid(

@@ -10,7 +10,7 @@
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
-use crate::keys::KeyEntry;
+use crate::auth::keys::KeyEntry;
 
 /// Longest client name, in bytes.
 pub const MAX_CLIENT_NAME: usize = 64;
@@ -89,14 +89,15 @@ mod tests {
 
     #[test]
     fn key_entries_read_both_forms() {
-        let m: std::collections::BTreeMap<String, KeyEntry> =
-            crate::json::from_str(r#"{"k1":"acme","k2":{"account":"acme","client":"mobile"},"k3":{"account":"b"}}"#)
-                .unwrap();
+        let m: std::collections::BTreeMap<String, KeyEntry> = crate::wire::json::from_str(
+            r#"{"k1":"acme","k2":{"account":"acme","client":"mobile"},"k3":{"account":"b"}}"#,
+        )
+        .unwrap();
         assert_eq!(m["k1"], KeyEntry { account: "acme".into(), client: None });
         assert_eq!(m["k2"].client.as_deref(), Some("mobile"));
         assert_eq!(m["k3"].client, None);
         for bad in [r#"{"k":{"client":"x"}}"#, r#"{"k":{"account":"a","x":1}}"#, r#"{"k":5}"#, r#"{"k":["a"]}"#] {
-            assert!(crate::json::from_str::<std::collections::BTreeMap<String, KeyEntry>>(bad).is_err(), "{bad}");
+            assert!(crate::wire::json::from_str::<std::collections::BTreeMap<String, KeyEntry>>(bad).is_err(), "{bad}");
         }
     }
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::class::RateClass;
+use crate::rates::class::RateClass;
 
 /// Most of a count field (`weight`, `reserved`, `concurrency`).
 pub const MAX_COUNT: u32 = 10_000;
@@ -136,7 +136,7 @@ pub struct ClientLimits {
 /// Is `name` an account key of `CLIENT_LIMITS`: `*`, a managed account's
 /// name (`acme`) or an account's object name (`a-acme`, `k-<fingerprint>`)?
 fn is_account_key(name: &str) -> bool {
-    name == "*" || crate::route::is_account_name(name) || crate::route::is_account_name(&format!("a-{name}"))
+    name == "*" || crate::wire::path::is_account_name(name) || crate::wire::path::is_account_name(&format!("a-{name}"))
 }
 
 impl ClientLimits {
@@ -147,7 +147,7 @@ impl ClientLimits {
                              \"concurrency\", \"generatePerMinute\", \"requestsPerMinute\", \"usdPerDay\", \
                              \"usdPerMonth\"}}}";
         let raw: BTreeMap<String, BTreeMap<String, LimitSpec>> =
-            crate::json::from_str(text).map_err(|_| SHAPE.to_owned())?;
+            crate::wire::json::from_str(text).map_err(|_| SHAPE.to_owned())?;
         if raw.len() > MAX_ENTRIES || raw.values().map(BTreeMap::len).sum::<usize>() > MAX_ENTRIES {
             return Err(format!("names at most {MAX_ENTRIES} accounts and clients"));
         }

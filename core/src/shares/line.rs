@@ -4,10 +4,11 @@
 
 use super::fair::{self, FairKey};
 use crate::account::AccountState;
-use crate::class::RateClass;
-use crate::config::Limits;
-use crate::contract::{AdmitRequest, PolicyState, Reason};
-use crate::queue::{Job, JobState};
+use crate::admission::request::{AdmitRequest, Reason};
+use crate::config::limits::Limits;
+use crate::queue::job::{Job, JobState};
+use crate::rates::class::RateClass;
+use crate::wire::headers::PolicyState;
 use crate::Ms;
 
 /// Policy name of a client's own concurrency cap.

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::fair::VirtualClock;
 use super::limits::ClientLimit;
 pub use super::status::LimitSource;
-use crate::class::RateClass;
-use crate::config::Limits;
-use crate::store::Write;
-use crate::window::{RateLimit, WindowLog};
+use crate::config::limits::Limits;
+use crate::rates::class::RateClass;
+use crate::rates::window::{RateLimit, WindowLog};
+use crate::storage::store::Write;
 use crate::Ms;
 
 /// Clients with an operator override at most.

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use super::limits::ClientLimit;
 use super::status::{ClientView, SourcesView};
 use crate::account::AccountState;
-use crate::config::Limits;
-use crate::queue::JobState;
+use crate::config::limits::Limits;
+use crate::queue::job::JobState;
 use crate::Ms;
 
 /// Clients listed in status at most (the busiest first).
@@ -48,11 +48,11 @@ impl AccountState {
 
     /// Per-client gauges for the scrape: clients with work or permits
     /// (at most [`MAX_LISTED`], busiest first).
-    pub(crate) fn client_gauges(&self, limits: &Limits, now: Ms) -> Vec<crate::metrics::ClientGauge> {
-        let mut out: Vec<crate::metrics::ClientGauge> = self
+    pub(crate) fn client_gauges(&self, limits: &Limits, now: Ms) -> Vec<crate::operations::metrics::ClientGauge> {
+        let mut out: Vec<crate::operations::metrics::ClientGauge> = self
             .tally(now)
             .into_iter()
-            .map(|(client, t)| crate::metrics::ClientGauge {
+            .map(|(client, t)| crate::operations::metrics::ClientGauge {
                 weight: self.shares.limit(limits, &client).weight(),
                 client,
                 in_use: t.in_use,
@@ -121,7 +121,7 @@ impl AccountState {
             target_share: if busy && demand > 0 { f64::from(l.weight()) / demand as f64 } else { 0.0 },
             generate_remaining: self
                 .shares
-                .rate_state(limits, client, &crate::class::RateClass::Generate, now)
+                .rate_state(limits, client, &crate::rates::class::RateClass::Generate, now)
                 .map(|r| r.0),
             client: client.to_owned(),
         }

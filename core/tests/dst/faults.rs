@@ -5,16 +5,17 @@
 //! override overruns Sync's window), oversized bodies, hostile stored
 //! times, and switches between shadow and enforce (each a redeployment).
 
-use governor_core::contract::{Refusal, RelayRequest};
-use governor_core::ops::AdminCommand;
-use governor_core::queue::MAX_QUEUED_BODY_BYTES;
-use governor_core::status::GenerationStatus;
-use governor_core::store::Write;
+use governor_core::lifecycle::status::GenerationStatus;
+use governor_core::operations::admin::AdminCommand;
+use governor_core::queue::job::MAX_QUEUED_BODY_BYTES;
+use governor_core::relay::delivery::RelayRequest;
+use governor_core::storage::store::Write;
+use governor_core::wire::contract::Refusal;
 
 use super::*;
 
 /// Rounding and the skew a clamp allows.
-const CLOCK_SLACK_MS: Ms = governor_core::bound::CLOCK_SKEW_MS + 1_000;
+const CLOCK_SLACK_MS: Ms = governor_core::storage::bound::CLOCK_SKEW_MS + 1_000;
 /// Far past any policy's maximum (2100-01-01).
 const Y2100: Ms = 4_102_444_800_000;
 

@@ -12,13 +12,15 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use governor_core::account::AccountState;
-use governor_core::contract::{Command, DispatchJob, DispatchOutcome, Observed, Reply};
+use governor_core::auth::secret::Secret;
 use governor_core::driver::{Io, IoResult, Observation};
-use governor_core::listing::{ListStep, ListedPage};
-use governor_core::permits::Holder;
-use governor_core::relay::{Attempt, Delivery};
-use governor_core::secret::Secret;
-use governor_core::store::{MemStore, Store, Write};
+use governor_core::lifecycle::pages::{ListStep, ListedPage};
+use governor_core::lifecycle::permits::Holder;
+use governor_core::lifecycle::status::Observed;
+use governor_core::queue::job::{DispatchJob, DispatchOutcome};
+use governor_core::relay::delivery::{Attempt, Delivery};
+use governor_core::storage::store::{MemStore, Store, Write};
+use governor_core::wire::contract::{Command, Reply};
 use governor_core::Ms;
 
 use crate::rng::Rng;
@@ -170,7 +172,8 @@ impl Shared {
         }
         self.stats.reconcile_failed += 1;
         // Refused for budget while a Sync 429's backoff holds `other`: the fault's doing.
-        let backoff = state.backoff.get(&governor_core::class::RateClass::Other).is_some_and(|b| b.until > self.now);
+        let backoff =
+            state.backoff.get(&governor_core::rates::class::RateClass::Other).is_some_and(|b| b.until > self.now);
         // Refused for budget after its first page: a starved listing.
         let starved = r.pages > 0 && !self.starvable_listing;
         if starved && !(r.fault || backoff) {

@@ -10,9 +10,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use governor_core::config::Limits;
-use governor_core::contract::LimitKind;
-use governor_core::reconcile::ActiveGeneration;
+use governor_core::config::limits::Limits;
+use governor_core::lifecycle::limited::LimitKind;
+use governor_core::lifecycle::reconcile::ActiveGeneration;
 use governor_core::Ms;
 
 #[derive(Clone, Debug)]

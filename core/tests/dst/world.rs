@@ -18,19 +18,23 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use governor_core::account::{apply, AccountState};
-use governor_core::config::{Config, Limits};
-use governor_core::contract::{
-    AdmitRequest, Command, DispatchJob, DispatchOutcome, Hold, IdempotencyKey, LimitKind, Observed, Refusal,
-    RelayRequest, Reply,
-};
+use governor_core::admission::idempotency::IdempotencyKey;
+use governor_core::admission::request::{AdmitRequest, Hold};
+use governor_core::config::limits::Limits;
+use governor_core::config::Config;
 use governor_core::driver::{Driver, IoResult};
-use governor_core::listing::ListedPage;
-use governor_core::permits::Holder;
-use governor_core::queue::{JobSpec, JobState};
-use governor_core::reconcile::ActiveGeneration;
-use governor_core::relay::Attempt;
-use governor_core::settle;
-use governor_core::store::IdempotencyState;
+use governor_core::lifecycle::limited::LimitKind;
+use governor_core::lifecycle::pages::ListedPage;
+use governor_core::lifecycle::permits::Holder;
+use governor_core::lifecycle::reconcile::ActiveGeneration;
+use governor_core::lifecycle::settle;
+use governor_core::lifecycle::status::Observed;
+use governor_core::queue::job::{DispatchJob, DispatchOutcome};
+use governor_core::queue::job::{JobSpec, JobState};
+use governor_core::relay::delivery::Attempt;
+use governor_core::relay::delivery::RelayRequest;
+use governor_core::storage::store::IdempotencyState;
+use governor_core::wire::contract::{Command, Refusal, Reply};
 use governor_core::Ms;
 
 use crate::io::{Answer as IoAnswer, Call, Shared, SimIo};
@@ -855,8 +859,8 @@ impl World {
                 // Metrics are written every few seconds, not per command: a
                 // restart may lose the last of them (a counter reset).
                 s.counters = Default::default();
-                s.waits = governor_core::metrics::Metrics::default().waits();
-                s.series = governor_core::metrics::Series::default().view(0);
+                s.waits = governor_core::operations::metrics::Metrics::default().waits();
+                s.series = governor_core::operations::metrics::Series::default().view(0);
                 serde_json::to_string(&s).unwrap_or_default()
             }
             other => format!("{other:?}"),
@@ -1164,7 +1168,7 @@ impl World {
                         #[derive(serde::Deserialize)]
                         struct L {
                             id: String,
-                            status: governor_core::status::GenerationStatus,
+                            status: governor_core::lifecycle::status::GenerationStatus,
                         }
                         serde_json::from_str::<Vec<L>>(&req.body)
                             .unwrap_or_default()
@@ -1218,7 +1222,7 @@ impl World {
         let queued_before = self.state().outbox.counters.next_id;
         // The object hands a freed permit to the queue at once (the call
         // runs on while its submissions wait for Sync).
-        let status = governor_core::status::GenerationStatus::parse(&status);
+        let status = governor_core::lifecycle::status::GenerationStatus::parse(&status);
         self.call(Command::Webhook { generation: gen.clone(), status, relay, output_ms: None });
         if self.state().permits.holds_generation(&gen) {
             return Err(format!("permits: the webhook of {gen} left its permit held"));
@@ -1607,7 +1611,7 @@ impl World {
     /// How long reconciliation runs stopped by an injected fault kept it
     /// waiting after `from`. A page Sync answers 5xx, 429 (its own count,
     /// which outside traffic shares) or not at all ends the run, and the core
-    /// (core/src/listing.rs) tries again `reconcile.min_ms` later; a Sync 429
+    /// (core/src/lifecycle/listing.rs) tries again `reconcile.min_ms` later; a Sync 429
     /// also pauses `other` for up to `backoff.cap_ms` (exponential, full
     /// jitter), and a run refused its budget meanwhile waits for the pause to
     /// end. None of that is bounded by a number of faults (they are drawn at

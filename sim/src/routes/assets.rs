@@ -7,7 +7,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::errors::ApiError;
-use crate::routes::generate::read_json;
+use crate::routes::body::read_json;
 use crate::state::Sim;
 
 pub async fn upload(State(sim): State<Arc<Sim>>, req: Request) -> Result<Json<Value>, ApiError> {

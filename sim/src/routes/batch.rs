@@ -45,7 +45,7 @@ pub async fn create(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Ca
         acct.batch_concurrency_limited += 1;
         return ApiError::batch_concurrency_limited(cfg.batch_concurrency).into_response();
     }
-    let v = crate::batch::insert_locked(&sim, &mut store, &caller.key, parsed.lines, parsed.webhook_url);
+    let v = crate::lifecycle::insert_batch_locked(&sim, &mut store, &caller.key, parsed.lines, parsed.webhook_url);
     (StatusCode::CREATED, Json(v)).into_response()
 }
 
@@ -146,6 +146,6 @@ pub async fn result_file(
     }
     let store = lock(&sim.store);
     let b = store.batches.get(&id).ok_or_else(forbidden)?;
-    let body = b.result_jsonl(&store);
+    let body = b.result_jsonl(&store.gens);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }

@@ -8,23 +8,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::cost;
+use crate::cost::{self, MODELS};
 use crate::errors::ApiError;
-use crate::routes::generate::read_json;
+use crate::routes::body::read_json;
 use crate::state::Sim;
-
-/// `(model, description, simulated USD per output second)`.
-pub const MODELS: &[(&str, &str, f64)] = &[
-    ("sync-3", "Sync's newest studio-grade model", 0.133),
-    ("lipsync-2", "Zero-shot lip-sync, natural speaking style", 0.04),
-    ("lipsync-2-pro", "lipsync-2 with higher fidelity for close-ups", 0.067),
-    ("lipsync-1.9.0-beta", "Fast, earlier generation model", 0.02),
-    ("react-1", "Performance editing: emotions and head motion", 0.067),
-];
-
-pub fn is_model(m: &str) -> bool {
-    MODELS.iter().any(|(id, _, _)| *id == m)
-}
 
 /// `GET /v2/models`.
 pub async fn models() -> Json<Value> {

@@ -11,10 +11,11 @@ use serde_json::{json, Value};
 
 use crate::config::ConfigPatch;
 use crate::errors::ApiError;
+use crate::generation::NewGeneration;
 use crate::generation::Outcome;
 use crate::reqlog::mask_key;
 use crate::routes::query;
-use crate::state::{lock, NewGeneration, Sim};
+use crate::state::{lock, Sim};
 
 pub async fn health() -> Json<Value> {
     Json(json!({"ok": true}))
@@ -46,7 +47,7 @@ pub async fn webhooks(State(sim): State<Arc<Sim>>, RawQuery(raw): RawQuery) -> R
     let n = limit_param(raw.as_deref())?;
     let log = lock(&sim.webhooks);
     let skip = log.deliveries.len().saturating_sub(n);
-    let items: Vec<&crate::webhooks::Delivery> = log.deliveries.iter().skip(skip).collect();
+    let items: Vec<&crate::webhook_log::Delivery> = log.deliveries.iter().skip(skip).collect();
     Ok(Json(serde_json::to_value(items).unwrap_or(Value::Null)))
 }
 
@@ -119,7 +120,7 @@ pub async fn outside(State(sim): State<Arc<Sim>>, body: Bytes) -> Result<Json<Va
             outcome: Outcome::Complete,
             media_seconds: 10.0,
         };
-        ids.push(sim.insert_locked(&mut store, ng, &cfg).id);
+        ids.push(crate::lifecycle::insert_locked(&sim, &mut store, ng, &cfg).id);
     }
     Ok(Json(json!({"ids": ids, "refused": refused})))
 }

@@ -11,14 +11,13 @@ use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::cost::is_model;
 use crate::errors::ApiError;
 use crate::gate::{Caller, FilesSeen};
+use crate::generation::NewGeneration;
 use crate::generation::{FilePart, Outcome};
-use crate::routes::catalog::is_model;
-use crate::state::{lock, NewGeneration, Reservation, Sim};
-
-/// Largest JSON body accepted.
-pub const MAX_JSON_BYTES: usize = 32 * 1024 * 1024;
+use crate::routes::body::read_json;
+use crate::state::{lock, Reservation, Sim};
 
 /// Checks an `Idempotency-Key`: 1–128 chars of `[A-Za-z0-9._~-]`.
 pub fn valid_idempotency_key(k: &str) -> bool {
@@ -81,7 +80,7 @@ async fn create_inner(sim: Arc<Sim>, caller: Caller, req: Request) -> Result<Res
     }
     reservation.release_locked(&mut store);
     let cfg = sim.cfg();
-    let g = sim.insert_locked(&mut store, ng, &cfg);
+    let g = crate::lifecycle::insert_locked(&sim, &mut store, ng, &cfg);
     if let Some(ik) = ikey {
         store.idempotency.insert((key, ik), g.id.clone());
     }
@@ -97,26 +96,6 @@ fn replay(sim: &Sim, key: &str, ik: &str) -> Option<Value> {
     let store = lock(&sim.store);
     let id = store.idempotency.get(&(key.to_string(), ik.to_string()))?;
     store.gens.get(id).map(|g| g.to_json())
-}
-
-/// Reads a JSON object body.
-pub async fn read_json(req: Request) -> Result<Value, ApiError> {
-    let bytes = axum::body::to_bytes(req.into_body(), MAX_JSON_BYTES)
-        .await
-        .map_err(|_| ApiError::invalid("Request body could not be read or is too large"))?;
-    parse_json_object(&bytes)
-}
-
-/// Parses bytes as a JSON object (an empty body is an empty object).
-pub fn parse_json_object(bytes: &[u8]) -> Result<Value, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Object(Map::new()));
-    }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(ApiError::invalid("Request body must be a JSON object")),
-        Err(e) => Err(ApiError::invalid(format!("Malformed JSON: {e}"))),
-    }
 }
 
 /// Streams a multipart body: text fields are kept, file parts are hashed
@@ -260,6 +239,7 @@ mod tests {
         assert!(validate(json!({"model":"nope","input":[{}]}), &[], "k").is_err());
         assert!(validate(json!({"model":"sync-3"}), &[], "k").is_err());
         assert!(validate(json!({"model":"sync-3","input":[]}), &[], "k").is_err());
+        use crate::routes::body::parse_json_object;
         assert!(parse_json_object(b"{nope").is_err());
         assert!(parse_json_object(b"[1]").is_err());
     }

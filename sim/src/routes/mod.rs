@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod batch;
+pub mod body;
 pub mod catalog;
 pub mod control;
 pub mod generate;

@@ -1,0 +1,415 @@
+//! The admission decision. A request passes when every rate bucket it
+//! spends from has room in its span, its class is not paused by an upstream
+//! 429, a concurrency permit is free (for generates), and nothing is ahead
+//! of it in the account's line: held requests (`Prefer: wait`) and queued
+//! jobs are served in arrival order, so a newcomer cannot overtake them.
+//! All or nothing: budget is spent and a permit reserved together, or not
+//! at all. A client `Idempotency-Key` maps a retry to the first answer.
+
+use crate::account::AccountState;
+use crate::admission::idempotency::Replay;
+use crate::admission::request::Held;
+use crate::admission::request::IN_PROGRESS_RETRY_MS;
+use crate::admission::request::MAX_HELD;
+use crate::admission::request::{AdmitRequest, Admitted, Reason, Rejection, HOLD_GRACE_MS};
+use crate::config::limits::Limits;
+use crate::lifecycle::permits::CONCURRENCY;
+use crate::queue::job::{is_ticket_id, JobState};
+use crate::queue::QueueFull;
+use crate::rates::class::RateClass;
+use crate::storage::row::StoreResult;
+use crate::storage::store::{IdempotencyRecord, IdempotencyState, Store};
+use crate::wire::contract::{Refusal, Reply};
+use crate::Ms;
+
+impl AccountState {
+    /// Would a request pass now, capacity-wise? `Err` carries the refusal
+    /// that lasts longest (the earliest time at which every limit has room).
+    pub(crate) fn admit_check(&self, limits: &Limits, now: Ms, req: &AdmitRequest) -> Result<(), Rejection> {
+        let mut refusal: Option<(Ms, Reason, String, u32)> = None;
+        let mut refuse = |at: Ms, reason: Reason, policy: &str, limit: u32| {
+            if refusal.as_ref().is_none_or(|r| at > r.0) {
+                refusal = Some((at, reason, policy.to_owned(), limit));
+            }
+        };
+        for bucket in limits.buckets(&req.class) {
+            let Some(rate) = limits.rate(&bucket) else { continue };
+            if let Some(Err(until)) = self.backoff.get(&bucket).map(|b| b.check(now)) {
+                refuse(until, Reason::UpstreamBackoff, bucket.as_str(), rate.limit);
+            }
+            let reserve = self.client_reserve(limits, &bucket, req.internal);
+            if let Err(at) = self.windows.get(&bucket).map_or(Ok(()), |w| w.check_reserving(rate, now, reserve)) {
+                refuse(at, Reason::Rate, bucket.as_str(), rate.limit);
+            }
+        }
+        if req.permit {
+            if let Err(b) = self.cost_check(limits, req.cost.as_ref(), req.model.as_deref(), now) {
+                refuse(b.retry_at, b.reason, &b.policy, 0);
+            }
+        }
+        if req.permit && (!self.permits.has_room(&limits.concurrency) || self.reconcile.is_full(now)) {
+            refuse(self.next_permit_free(now), Reason::Concurrency, CONCURRENCY, limits.concurrency.cap);
+        }
+        if req.batch && !self.batches.has_room(&limits.batches, now) {
+            let cap = self.batches.cap(&limits.batches, now);
+            refuse(self.next_batch_free(limits, now), Reason::Concurrency, crate::batch::POLICY, cap);
+        }
+        // The client's own limits, in the same decision (all or nothing).
+        if let Some(client) = req.client_name() {
+            if let Some((at, reason, policy, limit)) = self.client_refusal(limits, now, client, &req.class, req.permit)
+            {
+                refuse(at, reason, &policy, limit);
+            }
+        }
+        match refusal {
+            None => Ok(()),
+            Some((at, reason, policy, limit)) => Err(self.rejection(limits, now, req, reason, policy, limit, at)),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rejection(
+        &self,
+        limits: &Limits,
+        now: Ms,
+        req: &AdmitRequest,
+        reason: Reason,
+        policy: String,
+        limit: u32,
+        at: Ms,
+    ) -> Rejection {
+        let at = at.max(now + 1);
+        let mut policies = self.policies(limits, now, &req.class, req.permit);
+        policies.extend(self.client_policies(limits, now, req));
+        Rejection { reason, policy, limit, retry_at_ms: at, retry_after_ms: at - now, policies, hold: None }
+    }
+
+    /// The line position of a request: its held ticket, or the back.
+    fn seq_of(&self, hold: Option<u64>) -> u64 {
+        hold.filter(|t| self.held.iter().any(|h| h.ticket == *t)).unwrap_or(u64::MAX)
+    }
+
+    /// The earliest a batch permit may free: the next listing of Sync's
+    /// batches (or a lease's end), never before a second from now.
+    pub(crate) fn next_batch_free(&self, limits: &Limits, now: Ms) -> Ms {
+        let listing = self.reconcile.next_at.filter(|at| *at > now).unwrap_or(now + limits.reconcile.min_ms);
+        self.batches.next_expiry().map_or(listing, |e| e.min(listing)).max(now + 1_000)
+    }
+
+    /// Is anything ahead of `seq` in the line of `class` (batch creates
+    /// wait in a line of their own)?
+    pub(crate) fn ahead(&self, class: &RateClass, batch: bool, seq: u64, now: Ms) -> bool {
+        let held =
+            self.held.iter().any(|h| h.class == *class && h.batch == batch && h.ticket < seq && h.expires_at > now);
+        let queued = *class == RateClass::Generate
+            && self.queue.jobs().iter().any(|j| j.state == JobState::Queued && j.seq < seq && j.not_before <= now);
+        held || queued
+    }
+
+    /// Capacity check plus the line: a request behind others waits its turn.
+    fn admissible(&self, limits: &Limits, now: Ms, req: &AdmitRequest) -> Result<(), Rejection> {
+        self.admit_check(limits, now, req)?;
+        let seq = self.seq_of(req.hold.as_ref().and_then(|h| h.ticket));
+        let behind = if req.batch {
+            self.ahead(&req.class, true, seq, now)
+        } else {
+            self.fair_ahead(limits, &req.class, Self::place_of(req, seq), now)
+        };
+        if behind {
+            if req.batch {
+                let cap = self.batches.cap(&limits.batches, now);
+                let at = self.next_batch_free(limits, now);
+                return Err(self.rejection(
+                    limits,
+                    now,
+                    req,
+                    Reason::Concurrency,
+                    crate::batch::POLICY.into(),
+                    cap,
+                    at,
+                ));
+            }
+            let (reason, policy, limit) = if req.permit {
+                (Reason::Concurrency, CONCURRENCY.to_owned(), limits.concurrency.cap)
+            } else {
+                let limit = limits.rate(&req.class).map_or(0, |r| r.limit);
+                (Reason::Rate, req.class.to_string(), limit)
+            };
+            // Those ahead take the room there is; the next frees after them.
+            let at = if req.permit { self.next_permit_free(now) } else { now + 1_000 };
+            return Err(self.rejection(limits, now, req, reason, policy, limit, at.max(now + 1_000)));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn admit(
+        &mut self,
+        limits: &Limits,
+        store: &dyn Store,
+        now: Ms,
+        req: &AdmitRequest,
+    ) -> StoreResult<Reply> {
+        self.held.retain(|h| h.expires_at > now);
+        if let Some(c) = &req.client {
+            self.shares.learn_account(&c.account);
+        }
+        if let Some(t) = &req.tally {
+            self.metrics.tally(t);
+            if t.fail_open > 0 {
+                // Requests went to Sync undecided (FAIL_MODE=open): creates
+                // among them may hold Sync's slots. List soon and adopt them.
+                self.reconcile.suspect(&limits.reconcile, now);
+            }
+        }
+        if let Some(spec) = &req.enqueue {
+            // A body the store could not hold as one row is refused at the door.
+            if spec.body.len() as u64 > crate::queue::job::MAX_QUEUED_BODY_BYTES {
+                return Ok(Reply::Refused(Refusal::BodyTooLarge { limit: crate::queue::job::MAX_QUEUED_BODY_BYTES }));
+            }
+        }
+        let mut stale: Option<IdempotencyRecord> = None;
+        if let Some(key) = &req.idempotency {
+            if let Some(job) = self.queue.by_idempotency(&key.client, &key.key) {
+                return Ok(Reply::Queued(self.ticket_view(limits, now, job)));
+            }
+            if let Some(job) = store.job_by_client_key(&key.client, &key.key)? {
+                return Ok(Reply::Queued(self.ticket_view(limits, now, &job)));
+            }
+            let policy = &limits.idempotency;
+            match self.idempotency.lookup(store, key)? {
+                // Past its TTL, unless its generation still runs: a retry
+                // then still gets the first answer.
+                Some(r @ IdempotencyRecord { state: IdempotencyState::Done { .. }, .. })
+                    if r.at.saturating_add(policy.ttl_ms) <= now && !self.done_generation_runs(&r) =>
+                {
+                    stale = Some(r)
+                }
+                Some(IdempotencyRecord { state: IdempotencyState::Done { status, generation, body }, .. }) => {
+                    return Ok(self.replay(limits, now, key.clone(), status, generation, body));
+                }
+                Some(IdempotencyRecord { state: IdempotencyState::InFlight { permit }, .. }) => {
+                    let retry_after_ms = self.in_progress_retry_at(permit, now) - now;
+                    return Ok(Reply::Refused(Refusal::InProgress { retry_after_ms }));
+                }
+                None => {}
+            }
+            if stale.is_none() && req.permit && !self.idempotency.has_room(policy) {
+                let records = self.idempotency.totals.records >= u64::from(policy.max_records);
+                let (name, bound) = if records {
+                    ("idempotency_records", u64::from(policy.max_records))
+                } else {
+                    ("idempotency_bytes", policy.max_bytes)
+                };
+                let mut r = self.rejection(limits, now, req, Reason::IdempotencyFull, name.into(), 0, now + 60_000);
+                r.limit = u32::try_from(bound).unwrap_or(u32::MAX);
+                self.metrics.refused(&req.class, Reason::IdempotencyFull.name(), now);
+                return Ok(Reply::Rejected(r));
+            }
+        }
+        let decision = match &self.paused {
+            Some(p) => {
+                let at = now + p.retry_after_s.saturating_mul(1_000);
+                Err(self.rejection(limits, now, req, Reason::Paused, "paused".into(), 0, at))
+            }
+            None => self.admissible(limits, now, req),
+        };
+        Ok(match decision {
+            // Shadow mode: the refusal is counted, and the request goes.
+            Err(r) if limits.shadow && r.reason != Reason::Paused => {
+                self.metrics.would_refuse(r.reason.name());
+                self.admitted(limits, now, req, stale.as_ref())
+            }
+            Ok(()) => self.admitted(limits, now, req, stale.as_ref()),
+            Err(rejection) => self.refuse(limits, now, req, rejection),
+        })
+    }
+
+    fn admitted(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest, stale: Option<&IdempotencyRecord>) -> Reply {
+        self.metrics.admitted(&req.class, now);
+        Reply::Admitted(self.commit(limits, now, req, stale))
+    }
+
+    /// When a key still in flight is expected to resolve: a create on its
+    /// way to Sync answers within seconds; one whose answer was lost waits
+    /// for the next reconciliation listing (or its reservation's end).
+    fn in_progress_retry_at(&self, permit: crate::lifecycle::permits::PermitId, now: Ms) -> Ms {
+        let soon = now + IN_PROGRESS_RETRY_MS;
+        let Some(p) = self.permits.held().iter().find(|p| p.id == permit) else { return soon };
+        if p.unknown_since.is_none() {
+            return soon.min(p.expires.max(now + 1));
+        }
+        let listing = self.reconcile.next_at.filter(|at| *at > now).unwrap_or(soon);
+        listing.min(p.expires).max(soon)
+    }
+
+    fn done_generation_runs(&self, r: &IdempotencyRecord) -> bool {
+        matches!(&r.state, IdempotencyState::Done { generation: Some(g), .. } if self.permits.holds_generation(g))
+    }
+
+    /// A retried key: Sync's first answer, or (when it was too large to
+    /// keep) its generation to read back, which costs one `other` request.
+    fn replay(
+        &mut self,
+        limits: &Limits,
+        now: Ms,
+        key: crate::admission::idempotency::IdempotencyKey,
+        status: u16,
+        generation: Option<String>,
+        body: Option<String>,
+    ) -> Reply {
+        if let Some(body) = body {
+            return Reply::Replay(Replay { key, status, body, refetch: None });
+        }
+        let read = AdmitRequest { class: RateClass::Other, ..AdmitRequest::default() };
+        if let Err(r) = self.admit_check(limits, now, &read) {
+            self.metrics.refused(&RateClass::Generate, r.reason.name(), now);
+            return Reply::Rejected(r);
+        }
+        self.spend(limits, &RateClass::Other, now);
+        Reply::Replay(Replay { key, status, body: String::new(), refetch: generation })
+    }
+
+    /// Spend the budget and reserve the permit.
+    fn commit(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest, stale: Option<&IdempotencyRecord>) -> Admitted {
+        self.spend(limits, &req.class, now);
+        let mut received = now;
+        if let Some(t) = req.hold.as_ref().and_then(|h| h.ticket) {
+            if let Some(h) = self.held.iter().find(|h| h.ticket == t) {
+                self.metrics.held_wait(now.saturating_sub(h.since));
+                received = h.since;
+            }
+            self.held.retain(|h| h.ticket != t);
+        }
+        let permit = req.permit.then(|| self.permits.reserve(&limits.concurrency, now, req.model.clone()));
+        if let Some(p) = permit {
+            self.permits.set_callback(p, req.callback.clone());
+            self.cost_admitted(limits, req.cost.as_ref(), req.model.as_deref(), p, received, now);
+        }
+        let batch_permit = req.batch.then(|| self.batches.reserve(&limits.batches, now));
+        if let Some(client) = req.client_name().map(str::to_owned) {
+            if let Some(p) = permit {
+                self.permits.tag(p, Some(&client));
+            }
+            self.client_served(limits, &client, &req.class, now);
+        }
+        if let (Some(p), Some(key)) = (permit, &req.idempotency) {
+            self.idempotency.begin(key, p, now, stale);
+        }
+        let in_flight = if req.report_in_flight {
+            self.permits.held().iter().filter_map(|p| p.generation().map(str::to_owned)).collect()
+        } else {
+            Vec::new()
+        };
+        let mut policies = self.policies(limits, now, &req.class, req.permit);
+        policies.extend(self.client_policies(limits, now, req));
+        Admitted { permit, batch_permit, policies, in_flight, announce: false }
+    }
+
+    /// Not now: queue the job, keep the held request's place, or refuse.
+    fn refuse(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest, mut rejection: Rejection) -> Reply {
+        if let Some(spec) = &req.enqueue {
+            self.next_seq += 1;
+            let seq = self.next_seq;
+            // The caller's random id; without one (native tests, old callers),
+            // the old numbering (guessable: the Worker always sends one).
+            let ticket = match req.ticket_id.as_deref().filter(|t| is_ticket_id(t) && self.queue.get(t).is_none()) {
+                Some(t) => t.to_owned(),
+                None => format!("tk_{:x}_{:x}", now, seq),
+            };
+            match self.queue.enqueue(&limits.queue, ticket.clone(), seq, spec.clone(), now) {
+                Ok(_) => self.metrics.queued(),
+                Err(full) => {
+                    self.metrics.refused(&req.class, Reason::QueueFull.name(), now);
+                    rejection.reason = Reason::QueueFull;
+                    (rejection.policy, rejection.limit) = match full {
+                        QueueFull::Depth => ("queue".into(), limits.queue.max_depth),
+                        QueueFull::Bytes => {
+                            ("queue_bytes".into(), u32::try_from(limits.queue.max_bytes).unwrap_or(u32::MAX))
+                        }
+                    };
+                    // Room comes back as the line moves: a job leaves it at the
+                    // rate the account admits generations.
+                    let at = self.next_permit_free(now).max(now + 1_000);
+                    (rejection.retry_at_ms, rejection.retry_after_ms) = (at, at - now);
+                    return Reply::Rejected(rejection);
+                }
+            }
+            if req.sealed_key.is_some() {
+                self.sealed_key.clone_from(&req.sealed_key);
+            }
+            return match self.queue.get(&ticket) {
+                Some(job) => Reply::Queued(self.ticket_view(limits, now, job)),
+                None => Reply::Rejected(rejection),
+            };
+        }
+        let full_line = self.held.len() >= MAX_HELD && req.hold.as_ref().is_none_or(|h| h.ticket.is_none());
+        // A budget renews at midnight UTC: longer than any hold.
+        let budget = matches!(rejection.reason, Reason::BudgetExhausted | Reason::CostUnknown);
+        if let Some(hold) = req.hold.as_ref().filter(|_| !full_line && !budget) {
+            // Past its bound the line is longer than anyone waits: shed.
+            let line_full =
+                self.line_ahead(&req.class, self.seq_of(hold.ticket), now) > crate::admission::shed::MAX_AHEAD;
+            let shed = self.shed_estimate(limits, now, req, &rejection);
+            if let Some(expected) = shed.or(line_full.then_some(crate::admission::shed::MAX_ESTIMATE_MS)) {
+                // Longer than the client will wait: say so now, with the estimate.
+                if let Some(t) = hold.ticket {
+                    self.held.retain(|h| h.ticket != t);
+                }
+                self.metrics.shed();
+                if line_full {
+                    rejection.reason = Reason::LineFull;
+                }
+                self.metrics.refused(&req.class, rejection.reason.name(), now);
+                rejection.retry_after_ms =
+                    expected.max(rejection.retry_after_ms).min(crate::admission::shed::MAX_ESTIMATE_MS);
+                rejection.retry_at_ms = now + rejection.retry_after_ms;
+                return Reply::Rejected(rejection);
+            }
+            let expires_at = now + hold.sleep_ms(&rejection) + HOLD_GRACE_MS;
+            let existing = hold.ticket.and_then(|t| self.held.iter_mut().find(|h| h.ticket == t));
+            let ticket = match existing {
+                Some(h) => {
+                    h.expires_at = expires_at;
+                    h.ticket
+                }
+                None => {
+                    self.next_seq += 1;
+                    let client = req.client_name().map(str::to_owned);
+                    self.held.push(Held {
+                        ticket: self.next_seq,
+                        class: req.class.clone(),
+                        expires_at,
+                        since: now,
+                        batch: req.batch,
+                        client,
+                    });
+                    self.metrics.held(&req.class, now);
+                    self.next_seq
+                }
+            };
+            rejection.hold = Some(ticket);
+            return Reply::Rejected(rejection);
+        }
+        self.metrics.refused(&req.class, rejection.reason.name(), now);
+        Reply::Rejected(rejection)
+    }
+
+    /// The expected wait of a held request when it is longer than what is
+    /// left of its wait (load shedding), else `None`. Only estimates that
+    /// rest on facts count: a rate limit's slots, and concurrency once
+    /// generation durations have been observed (the prior is a guess);
+    /// a pause has no known end.
+    fn shed_estimate(&self, limits: &Limits, now: Ms, req: &AdmitRequest, r: &Rejection) -> Option<Ms> {
+        let hold = req.hold.as_ref()?;
+        if r.reason == Reason::Paused {
+            return None;
+        }
+        let trust_permit = !req.permit || self.durations.observed();
+        let seq = self.seq_of(hold.ticket);
+        let mut expected = self.expected_wait(limits, now, req, seq, req.permit && trust_permit);
+        if trust_permit || r.reason != Reason::Concurrency {
+            expected = expected.max(r.retry_after_ms);
+        }
+        (expected > hold.remaining_ms).then_some(expected)
+    }
+}

@@ -1,0 +1,13 @@
+//! Admission: whether a request may go to Sync now, wait in the line, or be queued.
+//!
+//! | module | one concept |
+//! |---|---|
+//! | [`request`] | an admission asked and answered: request, hold, held place, admitted or refused |
+//! | [`admit`] | the admission decision: rate, concurrency, backoff, the line of held and queued work, idempotency |
+//! | [`shed`] | the expected wait of a held request, from the line ahead and the observed durations |
+//! | [`idempotency`] | client `Idempotency-Key` records: in-flight in memory, the rest by key in their table, bounded |
+
+pub mod admit;
+pub mod idempotency;
+pub mod request;
+pub mod shed;

@@ -1,0 +1,339 @@
+//! Submitting queued jobs. The object's alarm asks for the next job
+//! ([`Command::Dispatch`](crate::wire::contract::Command::Dispatch)); the core
+//! picks it in service order when the account has room and nothing held is
+//! ahead of it, spends budget and reserves a permit exactly as for a direct
+//! request, and marks it SUBMITTING before any byte leaves. The outcome
+//! comes back as `Dispatched`. The object runs one dispatch at a time, so a
+//! job found SUBMITTING by `Dispatch` was interrupted by a restart: it is
+//! sent again with the same Sync `Idempotency-Key`, so Sync creates it at
+//! most once.
+
+use crate::account::AccountState;
+use crate::admission::request::AdmitRequest;
+use crate::config::limits::Limits;
+use crate::lifecycle::limited::LimitKind;
+use crate::lifecycle::permits::PermitId;
+use crate::lifecycle::status::GenerationStatus;
+use crate::queue::job::DispatchBlock;
+use crate::queue::job::{Blocked, DispatchJob, DispatchOutcome, TicketView};
+use crate::queue::job::{Job, JobState};
+use crate::queue::{CancelError, Queue};
+use crate::rates::backoff::full_jitter;
+use crate::rates::class::RateClass;
+use crate::storage::row::StoreResult;
+use crate::storage::store::Store;
+use crate::time::rfc3339;
+use crate::wire::contract::{Refusal, Reply};
+use crate::Ms;
+
+/// Back in line: as a job that may exist at Sync, or as one that does not.
+type Requeue = fn(&mut Queue, &str, Ms, Ms);
+
+fn generate() -> AdmitRequest {
+    AdmitRequest { class: RateClass::Generate, permit: true, ..AdmitRequest::default() }
+}
+
+impl AccountState {
+    /// The object found queued work ready and could not send it.
+    pub(crate) fn block_dispatch(&mut self, limits: &Limits, reason: Blocked, now: Ms) {
+        let strikes = self.dispatch_block.as_ref().map_or(0, |b| b.strikes).saturating_add(1);
+        let base = limits.queue.retry_ms.max(1);
+        let cap = limits.reconcile.max_ms.max(base);
+        let pause = base.saturating_mul(1u64 << (strikes - 1).min(32)).min(cap);
+        self.dispatch_block = Some(DispatchBlock { reason, strikes, until: now.saturating_add(pause) });
+    }
+
+    /// A job found SUBMITTING that no dispatch is sending now: a restart cut
+    /// its submission off (the one being sent is `live_submission`).
+    pub(crate) fn interrupted_submission(&self) -> Option<&Job> {
+        self.queue.stale_submitting().filter(|j| self.live_submission.as_deref() != Some(j.ticket.as_str()))
+    }
+
+    /// Is sending queued work paused now?
+    pub(crate) fn dispatch_blocked(&self, now: Ms) -> bool {
+        self.dispatch_block.as_ref().is_some_and(|b| b.until > now)
+    }
+
+    pub(crate) fn dispatch(&mut self, limits: &Limits, store: &dyn Store, now: Ms) -> StoreResult<Reply> {
+        if self.paused.is_some() {
+            // An operator paused the account: queued work waits for the resume.
+            return Ok(Reply::Ack { released: 0 });
+        }
+        if let Some(job) = self.interrupted_submission() {
+            let ticket = job.ticket.clone();
+            let JobState::Submitting { permit } = job.state else { return Ok(Reply::Ack { released: 0 }) };
+            // Its permit survived the restart with the rest of the state.
+            // Sending it again is one more request as Sync counts them.
+            let rate = AdmitRequest { class: RateClass::Generate, ..AdmitRequest::default() };
+            if self.permits.held().iter().any(|p| p.id == permit) {
+                match self.admit_check(limits, now, &rate) {
+                    Ok(()) => {
+                        self.spend(limits, &RateClass::Generate, now);
+                        self.queue.may_exist(&ticket, now);
+                        return self.dispatch_job(store, now, &ticket, permit);
+                    }
+                    Err(r) => {
+                        // Not now: the first send may have created it, so the
+                        // permit waits for a listing; the job waits its turn.
+                        self.permits.mark_unknown(&limits.concurrency, permit, now);
+                        self.queue.requeue_unknown(&ticket, r.retry_at_ms, now);
+                        return Ok(Reply::Ack { released: 0 });
+                    }
+                }
+            }
+            // Its permit is gone (expired before the resume): the first send
+            // may still have created it, so it can no longer be canceled.
+            self.queue.requeue_unknown(&ticket, now, now);
+        }
+        // The first in the weighted fair line (a held request first takes
+        // the room itself on its next look).
+        let Some(job) = self.next_fair_job(limits, now) else { return Ok(Reply::Ack { released: 0 }) };
+        let (ticket, client, model, created) =
+            (job.ticket.clone(), job.spec.client.clone(), job.spec.model.clone(), job.created_at);
+        if self.admit_check(limits, now, &generate()).is_err() {
+            return Ok(Reply::Ack { released: 0 });
+        }
+        let cost = job.spec.cost.clone();
+        if let Err(b) = self.cost_check(limits, cost.as_deref(), model.as_deref(), now) {
+            // A budget that cannot cover it: the job waits for the renewal
+            // (its ticket's estimatedStartAt says when), others go on.
+            self.queue.requeue(&ticket, b.retry_at, now);
+            return Ok(Reply::Ack { released: 0 });
+        }
+        self.spend(limits, &RateClass::Generate, now);
+        let permit = self.permits.reserve(&limits.concurrency, now, model.clone());
+        self.cost_admitted(limits, cost.as_deref(), model.as_deref(), permit, created, now);
+        self.permits.tag(permit, Some(&client));
+        self.client_served(limits, &client, &RateClass::Generate, now);
+        // A queued job's callback token names its ticket.
+        self.permits.set_callback(permit, Some(ticket.clone()));
+        self.queue.start(&ticket, permit, now);
+        self.metrics.queue_wait(now.saturating_sub(created));
+        self.metrics.admitted(&RateClass::Generate, now);
+        self.dispatch_job(store, now, &ticket, permit)
+    }
+
+    /// The job to send, with its body read from its row.
+    fn dispatch_job(&mut self, store: &dyn Store, now: Ms, ticket: &str, permit: PermitId) -> StoreResult<Reply> {
+        let Some(job) = self.queue.get(ticket) else { return Ok(Reply::Ack { released: 0 }) };
+        let idempotency_key = job.upstream_idempotency_key();
+        match store.job_body(ticket)? {
+            Some(body) => {
+                self.live_submission = Some(ticket.to_owned());
+                Ok(Reply::Dispatch(DispatchJob { ticket: ticket.to_owned(), permit, body, idempotency_key }))
+            }
+            None => {
+                // The body row is gone (a damaged store): the job cannot be sent.
+                self.permits.release(permit);
+                self.queue.fail(ticket, GenerationStatus::Failed, "the queued body was lost".into(), now);
+                Ok(Reply::Ack { released: 0 })
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn dispatched(
+        &mut self,
+        limits: &Limits,
+        store: &dyn Store,
+        now: Ms,
+        jitter: f64,
+        ticket: &str,
+        permit: PermitId,
+        outcome: DispatchOutcome,
+    ) -> StoreResult<Reply> {
+        if self.live_submission.as_deref() == Some(ticket) {
+            self.live_submission = None;
+        }
+        // Sent again after a restart: the first send may have created it.
+        let may_exist = self.queue.get(ticket).is_some_and(|j| j.maybe_created);
+        match outcome {
+            DispatchOutcome::Created { generation } => {
+                // The one bind path: a webhook may have overtaken this answer.
+                match self.take_recent_end(&generation) {
+                    Some(status) => {
+                        self.queue.ended(ticket, generation.clone(), status, now);
+                        self.permits.bind(&limits.concurrency, permit, &generation, now);
+                        self.permits.release_generation(&generation);
+                    }
+                    None => {
+                        self.queue.submitted(ticket, generation.clone(), now);
+                        self.bind(limits, store, permit, &generation, now)?;
+                    }
+                }
+            }
+            DispatchOutcome::Ended { generation, status } => {
+                // Sync replayed the job's key with a generation that already
+                // ended: the job takes its final status, the permit frees now.
+                self.take_recent_end(&generation);
+                self.queue.ended(ticket, generation.clone(), status, now);
+                self.permits.bind(&limits.concurrency, permit, &generation, now);
+                self.permits.release_generation(&generation);
+            }
+            DispatchOutcome::Limited { kind, retry_after_ms } => {
+                self.metrics.upstream_429();
+                // A job that may exist at Sync keeps its permit until a
+                // listing tells, and can no longer be canceled.
+                let requeue: Requeue = if may_exist { Queue::requeue_unknown } else { Queue::requeue };
+                if may_exist {
+                    self.permits.mark_unknown(&limits.concurrency, permit, now);
+                } else {
+                    self.permits.release(permit);
+                }
+                match kind {
+                    LimitKind::Rate => {
+                        let until = self.backoff.entry(RateClass::Generate).or_default().strike(
+                            &limits.backoff,
+                            now,
+                            jitter,
+                            retry_after_ms,
+                        );
+                        requeue(&mut self.queue, ticket, until, now);
+                    }
+                    LimitKind::Concurrency => {
+                        self.reconcile.suspect(&limits.reconcile, now);
+                        requeue(&mut self.queue, ticket, now, now);
+                    }
+                }
+            }
+            DispatchOutcome::Refused { status, error } => {
+                self.permits.release(permit);
+                let end =
+                    if status == 422 || status == 400 { GenerationStatus::Rejected } else { GenerationStatus::Failed };
+                self.queue.fail(ticket, end, format!("Sync answered {status}: {error}"), now);
+            }
+            DispatchOutcome::Transient => {
+                // Sync may have created it: the permit stays until a listing
+                // tells; the job goes again later with the same Sync
+                // Idempotency-Key, so Sync creates it at most once.
+                self.permits.mark_unknown(&limits.concurrency, permit, now);
+                let attempts = self.queue.get(ticket).map_or(1, |j| j.attempts);
+                let base = limits.queue.retry_ms;
+                let pause = full_jitter(base, base.saturating_mul(256), attempts, jitter).max(base / 2);
+                self.queue.requeue_unknown(ticket, now + pause, now);
+            }
+        }
+        Ok(Reply::Ack { released: 0 })
+    }
+
+    /// A ticket's view. With `client` (managed mode) a ticket belongs to
+    /// the client that queued it: to any other it is unknown (404, so its
+    /// existence is not revealed either).
+    pub(crate) fn ticket(
+        &self,
+        limits: &Limits,
+        store: &dyn Store,
+        now: Ms,
+        ticket: &str,
+        client: Option<&str>,
+    ) -> StoreResult<Reply> {
+        Ok(match self.owned_job(store, ticket, client)? {
+            Some(job) => Reply::Ticket(self.ticket_view(limits, now, &job)),
+            None => Reply::Refused(Refusal::UnknownTicket),
+        })
+    }
+
+    pub(crate) fn cancel(
+        &mut self,
+        limits: &Limits,
+        store: &dyn Store,
+        now: Ms,
+        ticket: &str,
+        client: Option<&str>,
+    ) -> StoreResult<Reply> {
+        let Some(job) = self.owned_job(store, ticket, client)? else {
+            return Ok(Reply::Refused(Refusal::UnknownTicket));
+        };
+        Ok(match self.queue.cancel(ticket, now) {
+            Ok(job) => Reply::Ticket(self.ticket_view(limits, now, &job)),
+            Err(CancelError::AlreadySubmitted) => Reply::Refused(Refusal::AlreadySubmitted),
+            // Out of the line already: canceled before (the same answer), or submitted.
+            Err(CancelError::NotFound) if job.state == JobState::Canceled => {
+                Reply::Ticket(self.ticket_view(limits, now, &job))
+            }
+            Err(CancelError::NotFound) => Reply::Refused(Refusal::AlreadySubmitted),
+        })
+    }
+
+    /// A ticket's job, waiting (memory) or finished (its row). With `client`
+    /// (managed mode) another client's ticket is unknown.
+    fn owned_job(&self, store: &dyn Store, ticket: &str, client: Option<&str>) -> StoreResult<Option<Job>> {
+        let job = match self.queue.get(ticket) {
+            Some(job) => Some(job.clone()),
+            None => store.job(ticket)?,
+        };
+        Ok(job.filter(|j| client.is_none_or(|c| c == j.spec.client)))
+    }
+
+    /// A ticket as its client sees it, with an estimate of when it starts:
+    /// the next permit's expected end plus one expected duration per full
+    /// round of the cap ahead of it, and no earlier than the rate allows.
+    pub(crate) fn ticket_view(&self, limits: &Limits, now: Ms, job: &Job) -> TicketView {
+        let position = (job.state == JobState::Queued).then(|| self.queue.position(&job.ticket).unwrap_or(0) as u32);
+        let estimate = position.map(|p| {
+            let cap = u64::from(limits.concurrency.cap.max(1));
+            let first = if self.permits.has_room(&limits.concurrency) { now } else { self.next_permit_free(now) };
+            let by_slots = first + u64::from(p) / cap * self.durations.expected(job.spec.model.as_deref());
+            let rate = &limits.generate;
+            let by_rate = now + u64::from(p) / u64::from(rate.limit.max(1)) * rate.span_ms();
+            rfc3339(by_slots.max(by_rate).max(job.not_before))
+        });
+        let (generation, error) = match &job.state {
+            JobState::Submitted { generation } => (Some(generation.clone()), None),
+            JobState::Done { generation, error, .. } => (generation.clone(), error.clone()),
+            _ => (None, None),
+        };
+        TicketView {
+            id: job.ticket.clone(),
+            status: job.status(),
+            position,
+            estimated_start_at: estimate,
+            generation_id: generation,
+            error,
+            created_at: rfc3339(job.created_at),
+            client: job.spec.client.clone(),
+            waiting_for: (job.state == JobState::Queued
+                && self.cost_check(limits, job.spec.cost.as_deref(), job.spec.model.as_deref(), now).is_err())
+            .then(|| "budget_exhausted".to_owned()),
+        }
+    }
+
+    /// When the queue next needs the alarm: now if a job may go, else when
+    /// the blocking limit lifts. (A job interrupted mid-submit by a restart
+    /// is resumed by the object when it loads its state.)
+    pub(crate) fn queue_wake(&self, limits: &Limits, now: Ms) -> Option<Ms> {
+        if self.paused.is_some() {
+            return None;
+        }
+        let wake = self.queue_ready_at(limits, now);
+        match &self.dispatch_block {
+            // Nothing can be sent before the block's retry time.
+            Some(b) if b.until > now => wake.map(|w| w.max(b.until)),
+            _ => wake,
+        }
+    }
+
+    fn queue_ready_at(&self, limits: &Limits, now: Ms) -> Option<Ms> {
+        if self.interrupted_submission().is_some() {
+            // A submission cut off by a restart: resume it at once.
+            return Some(now);
+        }
+        let later = self.queue.next_not_before(now);
+        if !self.queue.has_ready(now) {
+            return later;
+        }
+        let Some(job) = self.queue.next_ready(now) else { return later };
+        let held_ahead: Option<Ms> = self
+            .held
+            .iter()
+            .filter(|h| h.class == RateClass::Generate && h.ticket < job.seq)
+            .map(|h| h.expires_at)
+            .min();
+        let ready_at = match (held_ahead, self.admit_check(limits, now, &generate())) {
+            (Some(expiry), _) => expiry,
+            (None, Ok(())) => now,
+            (None, Err(r)) => r.retry_at_ms,
+        };
+        Some(later.map_or(ready_at, |l| l.min(ready_at)))
+    }
+}

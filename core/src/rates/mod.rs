@@ -1,0 +1,11 @@
+//! Rates: Sync's request budgets, and what spends from them.
+//!
+//! | module | one concept |
+//! |---|---|
+//! | [`class`] | `RateClass`: the budgets as a type, spelled in one place |
+//! | [`window`] | exact rate limit: at most N admissions in any span of window + margin (sliding log, optional GCRA pacing) |
+//! | [`backoff`] | what an upstream 429 teaches: exponential pause with full jitter |
+
+pub mod backoff;
+pub mod class;
+pub mod window;

@@ -1,0 +1,387 @@
+//! The account's storage, as the core sees it: typed tables read through the
+//! [`Store`] trait and changed only by the [`Write`]s that
+//! [`Account::apply`](crate::account::Account::apply) returns.
+//!
+//! | table | one row per | in memory |
+//! |---|---|---|
+//! | `meta` | small scalar (counters, backoff, durations, schedule, cursor) | all |
+//! | `admissions` | admission counted in a rate span (class, time) | all (≤ limit per class) |
+//! | `permits` | held concurrency permit | all (≤ cap + adopted) |
+//! | `idempotency` | client `Idempotency-Key` and its outcome | in-flight ones only |
+//! | `jobs` | queued job's metadata and state | waiting ones only |
+//! | `job_bodies` | a waiting job's request body | never (read at dispatch) |
+//! | `outbox` | relay delivery (URL, headers, body) | schedule only (no body) |
+//! | `relayed` | (generation, status) already relayed, for a TTL | never (read by key) |
+//! | `ledger` | generation job: its times, status, estimated and settled cost | open rows only |
+//!
+//! The Durable Object implements [`Store`] over its SQLite storage; the
+//! in-memory [`MemStore`] lets native tests run whole histories and restart
+//! them (drop the account, reload from the store).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::lifecycle::permits::{Permit, PermitId};
+use crate::lifecycle::status::GenerationStatus;
+use crate::queue::job::{Job, JobState};
+use crate::rates::class::RateClass;
+use crate::relay::delivery::Delivery;
+use crate::storage::row::StoreResult;
+use crate::Ms;
+
+/// The layout version this core writes.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// A client `Idempotency-Key` (scoped to its client) and what it led to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    pub at: Ms,
+    pub state: IdempotencyState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case", try_from = "IdempotencyStateRow")]
+pub enum IdempotencyState {
+    /// The first request is on its way to Sync with this permit.
+    InFlight { permit: PermitId },
+    /// Sync's answer. `body` is `None` when it was over the size cap: the
+    /// replay then reads the generation back from Sync.
+    Done { status: u16, generation: Option<String>, body: Option<String> },
+}
+
+/// [`IdempotencyState`] as stored (tagged by `state`), read flat: serde
+/// reads an internally tagged enum by buffering it, machinery this avoids.
+#[derive(Deserialize)]
+struct IdempotencyStateRow {
+    state: String,
+    #[serde(default)]
+    permit: Option<PermitId>,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    generation: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+}
+
+impl TryFrom<IdempotencyStateRow> for IdempotencyState {
+    type Error = &'static str;
+
+    fn try_from(r: IdempotencyStateRow) -> Result<Self, Self::Error> {
+        match (r.state.as_str(), r.permit, r.status) {
+            ("in_flight", Some(permit), _) => Ok(IdempotencyState::InFlight { permit }),
+            ("done", _, Some(status)) => Ok(IdempotencyState::Done { status, generation: r.generation, body: r.body }),
+            _ => Err("not an idempotency state"),
+        }
+    }
+}
+
+impl IdempotencyRecord {
+    /// Bytes the record occupies in storage (key and body).
+    pub fn bytes(&self) -> u64 {
+        let body = match &self.state {
+            IdempotencyState::Done { body, generation, .. } => {
+                body.as_ref().map_or(0, String::len) + generation.as_ref().map_or(0, String::len)
+            }
+            IdempotencyState::InFlight { .. } => 0,
+        };
+        (self.key.len() + body + 32) as u64
+    }
+}
+
+/// One change to the tables. Applied in order, all together (the Durable
+/// Object applies a command's writes without yielding, so they commit as
+/// one transaction).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    Meta {
+        key: &'static str,
+        value: String,
+    },
+    Admission {
+        class: RateClass,
+        at: Ms,
+    },
+    /// Forget admissions of `class` older than `before`.
+    PruneAdmissions {
+        class: RateClass,
+        before: Ms,
+    },
+    /// Keep only the newest `keep` admissions of `class`.
+    TrimAdmissions {
+        class: RateClass,
+        keep: u32,
+    },
+    /// Admissions of `class` stored at `from` are at `to` (a stored time
+    /// clamped, see [`crate::storage::clamp`]).
+    MoveAdmissions {
+        class: RateClass,
+        from: Ms,
+        to: Ms,
+    },
+    PutPermit(Permit),
+    DeletePermit(PermitId),
+    PutIdempotency(IdempotencyRecord),
+    DeleteIdempotency(String),
+    /// A job's metadata and state (never its body).
+    PutJob(Job),
+    PutJobBody {
+        ticket: String,
+        body: String,
+    },
+    DeleteJobBody(String),
+    DeleteJob(String),
+    PutDelivery(Delivery),
+    /// A failed attempt: the row's schedule only (the body is not rewritten).
+    RescheduleDelivery {
+        id: u64,
+        attempts: u32,
+        next_at: Ms,
+    },
+    DeleteDelivery(u64),
+    /// This end was put in the outbox: later webhooks for it are dropped.
+    PutRelayed {
+        generation: String,
+        status: GenerationStatus,
+        at: Ms,
+    },
+    DeleteRelayed {
+        generation: String,
+        status: GenerationStatus,
+    },
+    /// A change to the job ledger ([`crate::ledger`]).
+    Ledger(crate::ledger::LedgerWrite),
+}
+
+/// The reads the core needs. Loading reads the hot part once; the rest is
+/// read by key when a command needs it.
+pub trait Store {
+    fn meta(&self) -> StoreResult<Vec<(String, String)>>;
+    fn admissions(&self) -> StoreResult<Vec<(RateClass, Ms)>>;
+    fn permits(&self) -> StoreResult<Vec<Permit>>;
+    /// Jobs still QUEUED or SUBMITTING (metadata only).
+    fn waiting_jobs(&self) -> StoreResult<Vec<Job>>;
+    /// Outbox rows without their bodies.
+    fn outbox_schedule(&self) -> StoreResult<Vec<Delivery>>;
+    fn in_flight_idempotency(&self) -> StoreResult<Vec<IdempotencyRecord>>;
+
+    fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
+    /// Up to `limit` records stored before `before`, oldest first.
+    fn idempotency_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<IdempotencyRecord>>;
+    fn job(&self, ticket: &str) -> StoreResult<Option<Job>>;
+    fn job_body(&self, ticket: &str) -> StoreResult<Option<String>>;
+    fn job_by_client_key(&self, client: &str, key: &str) -> StoreResult<Option<Job>>;
+    fn jobs_by_generation(&self, generation: &str) -> StoreResult<Vec<Job>>;
+    /// Up to `limit` finished jobs last changed before `before`.
+    fn finished_jobs_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<String>>;
+    fn delivery(&self, id: u64) -> StoreResult<Option<Delivery>>;
+    /// When this (generation, status) was relayed, if it is remembered.
+    fn relayed(&self, generation: &str, status: &GenerationStatus) -> StoreResult<Option<Ms>>;
+    /// Up to `limit` remembered ends relayed before `before`, oldest first.
+    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, GenerationStatus)>>;
+    /// The job ledger's table.
+    fn ledger(&self) -> &dyn crate::ledger::LedgerStore;
+}
+
+/// The tables in memory: the store of native tests and the simulation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemStore {
+    pub meta: BTreeMap<String, String>,
+    /// (class, at) → count (admissions with equal times are kept apart).
+    pub admissions: BTreeMap<(RateClass, Ms), u32>,
+    pub permits: BTreeMap<PermitId, Permit>,
+    pub idempotency: BTreeMap<String, IdempotencyRecord>,
+    pub jobs: BTreeMap<String, Job>,
+    pub job_bodies: BTreeMap<String, String>,
+    pub outbox: BTreeMap<u64, Delivery>,
+    /// (generation, status) → when it was relayed.
+    pub relayed: BTreeMap<(String, GenerationStatus), Ms>,
+    pub ledger: crate::ledger::MemLedger,
+}
+
+impl MemStore {
+    pub fn write(&mut self, writes: &[Write]) {
+        for w in writes {
+            match w.clone() {
+                Write::Meta { key, value } => {
+                    self.meta.insert(key.to_owned(), value);
+                }
+                Write::Admission { class, at } => *self.admissions.entry((class, at)).or_default() += 1,
+                Write::PruneAdmissions { class, before } => {
+                    self.admissions.retain(|(c, at), _| *c != class || *at >= before);
+                }
+                Write::TrimAdmissions { class, keep } => {
+                    let mut left = u64::from(keep);
+                    let times: Vec<Ms> =
+                        self.admissions.keys().filter(|(c, _)| *c == class).map(|(_, at)| *at).rev().collect();
+                    for at in times {
+                        let n = self.admissions.get_mut(&(class.clone(), at)).map_or(0, |n| {
+                            *n = (*n).min(left.try_into().unwrap_or(u32::MAX));
+                            *n
+                        });
+                        left = left.saturating_sub(u64::from(n));
+                        if n == 0 {
+                            self.admissions.remove(&(class.clone(), at));
+                        }
+                    }
+                }
+                Write::MoveAdmissions { class, from, to } => {
+                    if let Some(n) = self.admissions.remove(&(class.clone(), from)) {
+                        *self.admissions.entry((class, to)).or_default() += n;
+                    }
+                }
+                Write::PutPermit(p) => {
+                    self.permits.insert(p.id, p);
+                }
+                Write::DeletePermit(id) => {
+                    self.permits.remove(&id);
+                }
+                Write::PutIdempotency(r) => {
+                    self.idempotency.insert(r.key.clone(), r);
+                }
+                Write::DeleteIdempotency(k) => {
+                    self.idempotency.remove(&k);
+                }
+                Write::PutJob(j) => {
+                    self.jobs.insert(j.ticket.clone(), j);
+                }
+                Write::PutJobBody { ticket, body } => {
+                    self.job_bodies.insert(ticket, body);
+                }
+                Write::DeleteJobBody(t) => {
+                    self.job_bodies.remove(&t);
+                }
+                Write::DeleteJob(t) => {
+                    self.jobs.remove(&t);
+                    self.job_bodies.remove(&t);
+                }
+                Write::PutDelivery(d) => {
+                    self.outbox.insert(d.id, d);
+                }
+                Write::RescheduleDelivery { id, attempts, next_at } => {
+                    if let Some(d) = self.outbox.get_mut(&id) {
+                        d.attempts = attempts;
+                        d.next_at = next_at;
+                    }
+                }
+                Write::DeleteDelivery(id) => {
+                    self.outbox.remove(&id);
+                }
+                Write::PutRelayed { generation, status, at } => {
+                    self.relayed.insert((generation, status), at);
+                }
+                Write::DeleteRelayed { generation, status } => {
+                    self.relayed.remove(&(generation, status));
+                }
+                Write::Ledger(w) => self.ledger.write(std::slice::from_ref(&w)),
+            }
+        }
+    }
+
+    /// Bytes held in every table, roughly as SQLite would store them.
+    pub fn bytes(&self) -> u64 {
+        let idem: u64 = self.idempotency.values().map(IdempotencyRecord::bytes).sum();
+        let bodies: u64 = self.job_bodies.values().map(|b| b.len() as u64).sum();
+        let outbox: u64 = self.outbox.values().map(|d| d.bytes()).sum();
+        let relayed: u64 = self.relayed.keys().map(|(g, s)| (g.len() + s.as_str().len() + 8) as u64).sum();
+        idem + bodies + outbox + relayed
+    }
+}
+
+impl Store for MemStore {
+    fn meta(&self) -> StoreResult<Vec<(String, String)>> {
+        Ok(self.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
+    fn admissions(&self) -> StoreResult<Vec<(RateClass, Ms)>> {
+        Ok(self.admissions.iter().flat_map(|((c, at), n)| std::iter::repeat_n((c.clone(), *at), *n as usize)).collect())
+    }
+
+    fn permits(&self) -> StoreResult<Vec<Permit>> {
+        Ok(self.permits.values().cloned().collect())
+    }
+
+    fn waiting_jobs(&self) -> StoreResult<Vec<Job>> {
+        Ok(self.jobs.values().filter(|j| j.is_waiting()).cloned().collect())
+    }
+
+    fn outbox_schedule(&self) -> StoreResult<Vec<Delivery>> {
+        Ok(self.outbox.values().map(Delivery::without_body).collect())
+    }
+
+    fn in_flight_idempotency(&self) -> StoreResult<Vec<IdempotencyRecord>> {
+        Ok(self
+            .idempotency
+            .values()
+            .filter(|r| matches!(r.state, IdempotencyState::InFlight { .. }))
+            .cloned()
+            .collect())
+    }
+
+    fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        Ok(self.idempotency.get(key).cloned())
+    }
+
+    fn idempotency_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<IdempotencyRecord>> {
+        let mut old: Vec<&IdempotencyRecord> = self.idempotency.values().filter(|r| r.at < before).collect();
+        old.sort_by_key(|r| r.at);
+        Ok(old.into_iter().take(limit as usize).cloned().collect())
+    }
+
+    fn job(&self, ticket: &str) -> StoreResult<Option<Job>> {
+        Ok(self.jobs.get(ticket).cloned())
+    }
+
+    fn job_body(&self, ticket: &str) -> StoreResult<Option<String>> {
+        Ok(self.job_bodies.get(ticket).cloned())
+    }
+
+    fn job_by_client_key(&self, client: &str, key: &str) -> StoreResult<Option<Job>> {
+        Ok(self
+            .jobs
+            .values()
+            .find(|j| j.spec.client == client && j.spec.idempotency_key.as_deref() == Some(key))
+            .cloned())
+    }
+
+    fn jobs_by_generation(&self, generation: &str) -> StoreResult<Vec<Job>> {
+        Ok(self
+            .jobs
+            .values()
+            .filter(|j| matches!(&j.state, JobState::Submitted { generation: g } if g == generation))
+            .cloned()
+            .collect())
+    }
+
+    fn finished_jobs_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<String>> {
+        Ok(self
+            .jobs
+            .values()
+            .filter(|j| j.is_finished() && j.updated_at < before)
+            .take(limit as usize)
+            .map(|j| j.ticket.clone())
+            .collect())
+    }
+
+    fn delivery(&self, id: u64) -> StoreResult<Option<Delivery>> {
+        Ok(self.outbox.get(&id).cloned())
+    }
+
+    fn relayed(&self, generation: &str, status: &GenerationStatus) -> StoreResult<Option<Ms>> {
+        Ok(self.relayed.get(&(generation.to_owned(), status.clone())).copied())
+    }
+
+    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, GenerationStatus)>> {
+        let mut old: Vec<(&(String, GenerationStatus), &Ms)> =
+            self.relayed.iter().filter(|(_, at)| **at < before).collect();
+        // As the SQL store orders them: by time, then by spelling.
+        old.sort_by(|(a, at), (b, bt)| (at, &a.0, a.1.as_str()).cmp(&(bt, &b.0, b.1.as_str())));
+        Ok(old.into_iter().take(limit as usize).map(|(k, _)| k.clone()).collect())
+    }
+
+    fn ledger(&self) -> &dyn crate::ledger::LedgerStore {
+        &self.ledger
+    }
+}

@@ -1,0 +1,21 @@
+//! The admin key: who may call the operations paths.
+
+use governor_core::auth::keys::{bearer_token, fingerprint, is_admin_key};
+use governor_core::config::Config;
+use governor_core::wire::error::GovernorError;
+use worker::Request;
+
+/// The admin key's fingerprint when the caller presents it.
+pub fn authorize(req: &Request, config: &Config) -> Result<String, GovernorError> {
+    let Some(expected) = &config.admin_key else { return Err(GovernorError::NotFound) };
+    let h = req.headers();
+    let presented = h
+        .get("x-governor-admin-key")
+        .ok()
+        .flatten()
+        .or_else(|| h.get("authorization").ok().flatten().and_then(|v| bearer_token(&v).map(str::to_owned)));
+    if !is_admin_key(expected, presented.as_deref()) {
+        return Err(GovernorError::AdminUnauthorized);
+    }
+    Ok(fingerprint(expected.expose())[..8].to_owned())
+}

@@ -1,0 +1,77 @@
+//! Reading a request's parts: a header, a small body under a cap, the
+//! runtime's URL split in two, a client's `webhookUrl` as `fetch` reads it.
+//! A leaf: every handler reads through here.
+
+use governor_core::relay::webhook::{check_webhook_url as check_url, ClientUrl};
+use governor_core::wire::error::GovernorError;
+use js_sys::{Function, Promise, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::Request;
+
+/// A request header's value, if present and readable.
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// Read a small body (a JSON generate body, a webhook), never holding more
+/// than `limit` bytes: a declared `Content-Length` over the limit is refused
+/// at once, and a body without one (chunked) is read chunk by chunk and cut
+/// off with 413 as soon as it passes the limit.
+pub async fn read_json_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, GovernorError> {
+    if header(req, "content-length").and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > limit) {
+        return Err(GovernorError::PayloadTooLarge { limit });
+    }
+    let Some(stream) = req.inner().body() else { return Ok(Vec::new()) };
+    let unreadable = |_| GovernorError::BadRequest("unreadable body".into());
+    let reader = stream.get_reader();
+    let method = |name: &str| -> Result<Function, GovernorError> {
+        Reflect::get(&reader, &JsValue::from_str(name)).and_then(JsCast::dyn_into::<Function>).map_err(unreadable)
+    };
+    let read = method("read")?;
+    let mut bytes = Vec::new();
+    loop {
+        let next: Promise = read.call0(&reader).and_then(JsCast::dyn_into).map_err(unreadable)?;
+        let chunk = JsFuture::from(next).await.map_err(unreadable)?;
+        if Reflect::get(&chunk, &JsValue::from_str("done")).map_err(unreadable)?.as_bool().unwrap_or(true) {
+            return Ok(bytes);
+        }
+        let value: Uint8Array =
+            Reflect::get(&chunk, &JsValue::from_str("value")).and_then(JsCast::dyn_into).map_err(unreadable)?;
+        let len = value.length() as usize;
+        if (bytes.len() + len) as u64 > limit {
+            // Stop the upload here; the rest is never read.
+            if let Ok(cancel) = method("cancel") {
+                let _ = cancel.call0(&reader);
+            }
+            return Err(GovernorError::PayloadTooLarge { limit });
+        }
+        let start = bytes.len();
+        bytes.resize(start + len, 0);
+        value.copy_to(&mut bytes[start..]);
+    }
+}
+
+/// Check a client's `webhookUrl` as the runtime's URL parser (the one
+/// `fetch` uses) reads it, and as it is spelled. The same check runs again
+/// before every relay delivery.
+pub fn check_webhook_url(raw: &str, local_mode: bool) -> Result<(), String> {
+    let url = web_sys::Url::new(raw).map_err(|_| "webhookUrl is not a valid URL".to_owned())?;
+    let (scheme, host) = (url.protocol(), url.hostname());
+    let parts = ClientUrl {
+        scheme: &scheme,
+        host: &host,
+        credentials: !url.username().is_empty() || !url.password().is_empty(),
+    };
+    check_url(raw, &parts, local_mode)
+}
+
+/// `(origin, path and query)` of the runtime's already-serialised absolute
+/// request URL (so the `url` crate, and its Unicode tables, stay out of the
+/// Worker).
+pub fn split_url(url: &str) -> (&str, &str) {
+    let url = url.split('#').next().unwrap_or(url);
+    let after = url.find("://").map_or(0, |i| i + 3);
+    let at = url[after..].find(['/', '?']).map_or(url.len(), |i| after + i);
+    (&url[..at], &url[at..])
+}
