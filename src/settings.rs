@@ -5,7 +5,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use governor_core::config::{Config, ConfigError};
+use governor_core::config::vars::ConfigError;
+use governor_core::config::Config;
 use worker::Env;
 
 thread_local! {

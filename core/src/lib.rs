@@ -12,7 +12,7 @@
 //!
 //! | folder | concern | modules |
 //! |---|---|---|
-//! | [`account`] | one account's hot state and the sans-IO `apply(limits, state, store, now, jitter, command) -> Output` (reply, writes, effects, wake) | |
+//! | [`account`] | one account's hot state and the sans-IO `apply(limits, state, store, now, jitter, command) -> Output` (reply, writes, effects, wake) | `step`, `ends`, `rows`, `status`, `wake` |
 //! | [`driver`] | the one loop every account runs over an `Io` trait (the Durable Object, the simulation): apply → write → effects → results back → wake, with its bounds | `io`, `effects`, `join` |
 //! | [`admission`] | whether a request goes to Sync now, waits in the line, or is queued | `request`, `admit`, `shed`, `idempotency` |
 //! | [`rates`] | Sync's request budgets: the class, the exact window, what a 429 teaches | `class`, `window`, `backoff` |
@@ -23,10 +23,10 @@
 //! | [`batch`] | Sync's Batch API: batch permits (reserved, bound to a batch, freed at its end, cap learned down), reading batch answers | `limit`, `permits`, `settle`, `answer` |
 //! | [`budget`] | cost budgets: money, `PRICES`, the estimate and settle rules, the book of spend per client and UTC period | `money`, `prices`, `vars`, `estimate`, `learned`, `book`, `costs`, `hooks`, `view` |
 //! | [`ledger`] | the job ledger: one row per generation job, bounded, retained; its query and formats | `row`, `query`, `encode` |
-//! | [`operations`] | what an operator sees and sets: commands, runtime overrides, metrics, the drained probe | `admin`, `ops`, `overrides`, `metrics`, `drained` |
+//! | [`operations`] | what an operator sees and sets: commands, runtime overrides, metrics, the drained probe | `admin`, `ops`, `overrides`, `metrics`, `series`, `prometheus`, `drained` |
 //! | [`wire`] | the wire contract: typed commands, replies and calls, errors mapped to HTTP, routes, headers, bodies | `contract`, `calls`, `view`, `error`, `path`, `route`, `rewrite`, `headers`, `prefer`, `json` |
 //! | [`storage`] | the account's tables, the in-memory store, migration, stored times read back bounded | `row`, `store`, `mem`, `migrate`, `clamp`, `bound` |
-//! | [`config`] | every wrangler var and secret, parsed and validated | `limits` |
+//! | [`config`] | every wrangler var and secret, parsed and validated | `vars`, `key_vars`, `limit_vars`, `limits` |
 //! | [`auth`] | authentication: keys, secrets that cannot leak, sealed pass-through keys | `keys`, `secret`, `seal` |
 //! | [`time`] | RFC 3339 of the injected clock (both ways), UTC day and month boundaries | |
 

@@ -337,7 +337,7 @@ fn metrics_carry_a_series_per_client() {
     else {
         panic!()
     };
-    let text = governor_core::operations::metrics::render(&[("a-acme".to_owned(), *m)]);
+    let text = governor_core::operations::prometheus::render(&[("a-acme".to_owned(), *m)]);
     for line in [
         r#"sync_governor_client_permits_in_use{account="a-acme",client="four"} 7"#,
         r#"sync_governor_client_queued_jobs{account="a-acme",client="four"} 3"#,

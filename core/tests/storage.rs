@@ -456,7 +456,7 @@ fn without_metrics(r: &Reply) -> Reply {
     if let Reply::Status(s) = &mut r {
         s.counters = Default::default();
         s.waits = governor_core::operations::metrics::Metrics::default().waits();
-        s.series = governor_core::operations::metrics::Series::default().view(0);
+        s.series = governor_core::operations::series::Series::default().view(0);
         // When work is next due rests on memory-only state too (a running
         // listing, the queue's block): only what is pending must survive.
         s.pending.next_listing_in_ms = None;

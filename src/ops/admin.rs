@@ -5,7 +5,7 @@
 
 use governor_core::config::{Config, LogLevel};
 use governor_core::operations::admin::AdminCommand;
-use governor_core::operations::metrics::MetricsView;
+use governor_core::operations::prometheus::MetricsView;
 use governor_core::wire::calls::{Admin, AdminReply, Status, StatusReply};
 use governor_core::wire::error::GovernorError;
 use governor_core::wire::route::AdminRoute;

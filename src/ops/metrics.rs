@@ -2,7 +2,7 @@
 //! object) as Prometheus text, behind the admin key.
 
 use governor_core::config::Config;
-use governor_core::operations::metrics::{render, MetricsView};
+use governor_core::operations::prometheus::{render, MetricsView};
 use governor_core::wire::calls::{Metrics, MetricsReply};
 use governor_core::wire::error::GovernorError;
 use governor_core::wire::path::is_account_name;

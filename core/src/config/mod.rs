@@ -6,31 +6,21 @@
 //! | module | one concept |
 //! |---|---|
 //! | [`limits`] | `Limits`: what the account's object enforces, and where each value came from |
+//! | [`vars`] | reading a var with bounds and defaults; `ConfigError` names the variable |
+//! | `limit_vars` | the limits' vars, read into `Limits` |
+//! | `key_vars` | the webhook key, the Sync secret, the client keys |
 
+mod key_vars;
+mod limit_vars;
 pub mod limits;
+pub mod vars;
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
-
-use crate::admission::idempotency::IdempotencyPolicy;
-use crate::auth::keys::{KeyEntry, KeyMode, ManagedKeys};
+use crate::auth::keys::KeyMode;
 use crate::auth::secret::Secret;
-use crate::config::limits::plan_cap;
-use crate::config::limits::ExtraClass;
 use crate::config::limits::Limits;
-use crate::config::limits::VarSources;
-use crate::lifecycle::permits::ConcurrencyLimit;
-use crate::lifecycle::reconcile::ReconcilePolicy;
-use crate::queue::job::QueuePolicy;
-use crate::rates::backoff::BackoffPolicy;
-use crate::rates::class::RateClass;
-use crate::rates::window::RateLimit;
-use crate::relay::delivery::RelayPolicy;
-use crate::relay::webhook::DEFAULT_TOKEN_TTL_S;
-use crate::shares::client::is_configurable_client_name;
 use crate::Ms;
 
+use vars::{err, ConfigError, Vars};
 pub const DEFAULT_API_BASE: &str = "https://api.sync.so";
 
 /// The Worker's whole configuration.
@@ -163,82 +153,6 @@ impl WebhookConfig {
     }
 }
 
-/// A configuration problem, naming the variable.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub problem: String,
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid configuration: {}: {}", self.var, self.problem)
-    }
-}
-
-fn err(var: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError { var, problem: problem.into() }
-}
-
-struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
-
-impl Vars<'_> {
-    fn get(&self, var: &str) -> Option<String> {
-        (self.0)(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-    }
-
-    /// A secret that is set must have a value: an empty one (a blank
-    /// `wrangler secret put`, an empty line in `.dev.vars`) would otherwise
-    /// read as unset and silently turn a protection off.
-    fn not_blank(&self, var: &'static str) -> Result<(), ConfigError> {
-        match (self.0)(var) {
-            Some(v) if v.trim().is_empty() => Err(err(var, "is set but empty: give it a value or remove it")),
-            _ => Ok(()),
-        }
-    }
-
-    /// A number of seconds, in milliseconds (checked: never wraps).
-    fn seconds(&self, var: &'static str, default: u64, min: u64, max: u64) -> Result<Ms, ConfigError> {
-        self.number(var, default, min, max)?
-            .checked_mul(1_000)
-            .ok_or_else(|| err(var, "is too large to count in milliseconds"))
-    }
-
-    fn number(&self, var: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
-        let Some(raw) = self.get(var) else { return Ok(default) };
-        let n: u64 = raw.parse().map_err(|_| err(var, format!("expected a whole number, got {raw:?}")))?;
-        if n < min || n > max {
-            return Err(err(var, format!("must be between {min} and {max}, got {n}")));
-        }
-        Ok(n)
-    }
-
-    fn secret_json<T: for<'de> Deserialize<'de>>(
-        &self,
-        var: &'static str,
-        shape: &str,
-    ) -> Result<Option<T>, ConfigError> {
-        match self.get(var) {
-            None => Ok(None),
-            // Never echo the value or serde's message (it may quote it).
-            Some(raw) => crate::wire::json::from_str(&raw).map(Some).map_err(|_| err(var, format!("must be {shape}"))),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ExtraClassSpec {
-    name: String,
-    method: String,
-    path: String,
-    per_minute: u32,
-    #[serde(default)]
-    burst: Option<u32>,
-}
-
-const DEFAULT_EXTRA: &str = r#"[{"name":"upload","method":"POST","path":"/v2/assets/upload","perMinute":120}]"#;
-
 impl Config {
     /// Parse from a variable lookup (wrangler vars and secrets).
     pub fn from_vars(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -295,267 +209,14 @@ impl Config {
             relay_ms: v.number("RELAY_TIMEOUT_MS", d.relay_ms, min, max)?,
         })
     }
-
-    fn limits(v: &Vars) -> Result<Limits, ConfigError> {
-        let window_ms = v.number("RATE_WINDOW_MS", 60_000, 10, 3_600_000)?;
-        let margin_ms = v.number("RATE_MARGIN_MS", 1_000, 0, 60_000)?;
-        let rate = |limit: u64, burst_var: &'static str| -> Result<RateLimit, ConfigError> {
-            let limit = limit as u32;
-            let burst = v.number(burst_var, u64::from(limit), 1, u64::from(limit))? as u32;
-            Ok(RateLimit { limit, window_ms, margin_ms, burst })
-        };
-        let generate = rate(v.number("GENERATE_PER_MINUTE", 60, 1, 100_000)?, "GENERATE_BURST")?;
-        let other = rate(v.number("REQUESTS_PER_MINUTE", 600, 1, 100_000)?, "REQUESTS_BURST")?;
-        let extra_raw = v.get("RATE_CLASSES").unwrap_or_else(|| DEFAULT_EXTRA.to_owned());
-        let specs: Vec<ExtraClassSpec> = crate::wire::json::from_str(&extra_raw).map_err(|e| {
-            err("RATE_CLASSES", format!("expected [{{\"name\",\"method\",\"path\",\"perMinute\"}}]: {e}"))
-        })?;
-        let mut extra = Vec::new();
-        for s in specs {
-            if RateClass::is_builtin(&s.name) || s.name == crate::lifecycle::permits::CONCURRENCY || s.name.is_empty() {
-                return Err(err("RATE_CLASSES", format!("class name {:?} is reserved or empty", s.name)));
-            }
-            if !s.path.starts_with("/v2/") || s.per_minute == 0 {
-                return Err(err("RATE_CLASSES", format!("class {:?} needs a /v2/ path and perMinute >= 1", s.name)));
-            }
-            if crate::wire::path::canonical_path(&s.path).is_err() {
-                return Err(err(
-                    "RATE_CLASSES",
-                    format!("class {:?}: path {:?} is ambiguous (empty or dot segments, ';', escapes)", s.name, s.path),
-                ));
-            }
-            let burst = s.burst.unwrap_or(s.per_minute).clamp(1, s.per_minute);
-            extra.push(ExtraClass {
-                name: s.name,
-                method: s.method.to_ascii_uppercase(),
-                path: s.path,
-                rate: RateLimit { limit: s.per_minute, window_ms, margin_ms, burst },
-            });
-        }
-        let cap = match (v.get("MAX_CONCURRENT_GENERATIONS"), v.get("SYNC_PLAN")) {
-            (Some(_), Some(_)) => {
-                return Err(err(
-                    "MAX_CONCURRENT_GENERATIONS",
-                    "set either MAX_CONCURRENT_GENERATIONS or SYNC_PLAN, not both",
-                ))
-            }
-            (Some(_), None) => v.number("MAX_CONCURRENT_GENERATIONS", 1, 1, 10_000)? as u32,
-            (None, Some(plan)) => plan_cap(&plan).ok_or_else(|| {
-                err(
-                    "SYNC_PLAN",
-                    format!(
-                        "unknown plan {plan:?}: use hobbyist, creator, growth or scale, or MAX_CONCURRENT_GENERATIONS"
-                    ),
-                )
-            })?,
-            (None, None) => 1,
-        };
-        let concurrency = ConcurrencyLimit {
-            cap,
-            reservation_ttl_ms: v.seconds("RESERVATION_TTL_SECONDS", 600, 1, 86_400)?,
-            lease_ttl_ms: v.seconds("PERMIT_LEASE_SECONDS", 3_600, 1, 7 * 86_400)?,
-        };
-        let batches = crate::batch::BatchLimit {
-            cap: v.number("MAX_CONCURRENT_BATCHES", 2, 1, 100)? as u32,
-            reservation_ttl_ms: v.seconds("RESERVATION_TTL_SECONDS", 600, 1, 86_400)?,
-            lease_ttl_ms: v.seconds("BATCH_LEASE_SECONDS", 26 * 3_600, 60, 7 * 86_400)?,
-            learned_ttl_ms: 3_600_000,
-        };
-        let backoff = BackoffPolicy {
-            base_ms: v.number("UPSTREAM_BACKOFF_BASE_MS", 1_000, 1, 600_000)?,
-            cap_ms: v.number("UPSTREAM_BACKOFF_CAP_MS", 60_000, 1, 3_600_000)?,
-        };
-        let reconcile = ReconcilePolicy {
-            min_ms: v.number("RECONCILE_MIN_MS", 15_000, 100, 3_600_000)?,
-            max_ms: v.number("RECONCILE_MAX_MS", 300_000, 100, 86_400_000)?,
-            page_size: v.number("RECONCILE_PAGE_SIZE", 100, 1, 100)? as u32,
-        };
-        if reconcile.max_ms < reconcile.min_ms {
-            return Err(err("RECONCILE_MAX_MS", "must not be below RECONCILE_MIN_MS"));
-        }
-        let relay = RelayPolicy {
-            base_ms: v.number("RELAY_BACKOFF_BASE_MS", 1_000, 1, 600_000)?,
-            cap_ms: v.number("RELAY_BACKOFF_CAP_MS", 300_000, 1, 3_600_000)?,
-            max_age_ms: v.seconds("RELAY_MAX_SECONDS", 86_400, 1, 7 * 86_400)?,
-            max_pending: v.number("RELAY_MAX_PENDING", 1_000, 1, 100_000)? as u32,
-            max_bytes: v.number("RELAY_MAX_BYTES", 64 << 20, 1 << 16, 1 << 30)?,
-            // A replay needs an unexpired token: remember relayed ends as
-            // long as a token lives, plus the signature tolerance.
-            dedupe_ttl_ms: v
-                .seconds("WEBHOOK_TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_S, 1, 30 * 86_400)?
-                .saturating_add(v.seconds("WEBHOOK_TOLERANCE_SECONDS", 300, 1, 86_400)?),
-            dedupe_max: v.number("RELAY_DEDUPE_MAX_RECORDS", 100_000, 1, 10_000_000)? as u32,
-        };
-        let queue = QueuePolicy {
-            max_depth: v.number("QUEUE_MAX_DEPTH", 1_000, 1, 100_000)? as u32,
-            retention_ms: v.seconds("QUEUE_RETENTION_SECONDS", 86_400, 1, 30 * 86_400)?,
-            retry_ms: v.number("QUEUE_RETRY_MS", 1_000, 1, 600_000)?,
-            max_bytes: v.number("QUEUE_MAX_BYTES", 512 << 20, 1 << 16, 4 << 30)?,
-        };
-        let idempotency = IdempotencyPolicy {
-            ttl_ms: v.seconds("IDEMPOTENCY_TTL_SECONDS", 86_400, 1, 7 * 86_400)?,
-            max_records: v.number("IDEMPOTENCY_MAX_RECORDS", 100_000, 1, 10_000_000)? as u32,
-            max_bytes: v.number("IDEMPOTENCY_MAX_BYTES", 64 << 20, 1 << 16, 4 << 30)?,
-            max_body_bytes: v.number("IDEMPOTENCY_MAX_BODY_BYTES", 8 << 10, 0, 1 << 20)?,
-        };
-        let shadow = match v.get("GOVERNOR_MODE").as_deref() {
-            None | Some("enforce") => false,
-            Some("shadow") => true,
-            Some(other) => return Err(err("GOVERNOR_MODE", format!("must be enforce or shadow, got {other:?}"))),
-        };
-        let sources = VarSources {
-            generate: v.get("GENERATE_PER_MINUTE").is_some(),
-            generate_burst: v.get("GENERATE_BURST").is_some(),
-            requests: v.get("REQUESTS_PER_MINUTE").is_some(),
-            requests_burst: v.get("REQUESTS_BURST").is_some(),
-            classes: v.get("RATE_CLASSES").is_some(),
-            concurrency: v.get("MAX_CONCURRENT_GENERATIONS").is_some() || v.get("SYNC_PLAN").is_some(),
-        };
-        Ok(Limits {
-            generate,
-            other,
-            extra,
-            concurrency,
-            backoff,
-            reconcile,
-            relay,
-            queue,
-            idempotency,
-            shadow,
-            sources,
-            costs: crate::budget::vars::CostConfig::from_vars(&|k| v.get(k)).map_err(|(var, e)| err(var, e))?,
-            clients: match v.get("CLIENT_LIMITS") {
-                None => Default::default(),
-                Some(raw) => crate::shares::limits::ClientLimits::parse(&raw).map_err(|e| err("CLIENT_LIMITS", e))?,
-            },
-            batches,
-        })
-    }
-
-    fn webhooks(v: &Vars) -> Result<WebhookConfig, ConfigError> {
-        v.not_blank("GOVERNOR_WEBHOOK_KEY")?;
-        v.not_blank("SYNC_WEBHOOK_SECRET")?;
-        v.not_blank("GOVERNOR_WEBHOOK_KEY_PREVIOUS")?;
-        let key = v.get("GOVERNOR_WEBHOOK_KEY");
-        if key.as_ref().is_some_and(|k| k.len() < 16) {
-            return Err(err("GOVERNOR_WEBHOOK_KEY", "must be at least 16 characters"));
-        }
-        let previous_key = v.get("GOVERNOR_WEBHOOK_KEY_PREVIOUS");
-        if previous_key.as_ref().is_some_and(|k| k.len() < 16) {
-            return Err(err("GOVERNOR_WEBHOOK_KEY_PREVIOUS", "must be at least 16 characters"));
-        }
-        if previous_key.is_some() && key.is_none() {
-            return Err(err("GOVERNOR_WEBHOOK_KEY_PREVIOUS", "is set but GOVERNOR_WEBHOOK_KEY is not"));
-        }
-        if previous_key.is_some() && previous_key == key {
-            return Err(err("GOVERNOR_WEBHOOK_KEY_PREVIOUS", "is the same as GOVERNOR_WEBHOOK_KEY"));
-        }
-        let public_url = v.get("GOVERNOR_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned());
-        if public_url.as_ref().is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://"))) {
-            return Err(err("GOVERNOR_PUBLIC_URL", "must be an http(s) URL"));
-        }
-        let local_mode = match v.get("LOCAL_MODE").as_deref() {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(other) => return Err(err("LOCAL_MODE", format!("must be true or false, got {other:?}"))),
-        };
-        Ok(WebhookConfig {
-            key: key.map(Secret::new),
-            sync_secret: v.get("SYNC_WEBHOOK_SECRET").map(Secret::new),
-            tolerance_s: v.number("WEBHOOK_TOLERANCE_SECONDS", 300, 1, 86_400)?,
-            public_url,
-            local_mode,
-            previous_key: previous_key.map(Secret::new),
-            token_ttl_s: v.number("WEBHOOK_TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_S, 1, 30 * 86_400)?,
-        })
-    }
-
-    fn keys(v: &Vars) -> Result<KeyMode, ConfigError> {
-        for var in ["GOVERNOR_CLIENT_KEYS", "SYNC_API_KEYS", "SYNC_API_KEY"] {
-            v.not_blank(var)?;
-        }
-        let clients: Option<BTreeMap<String, KeyEntry>> = v.secret_json(
-            "GOVERNOR_CLIENT_KEYS",
-            "a JSON object mapping client keys to account names or to {\"account\", \"client\"}",
-        )?;
-        let sync_keys: Option<BTreeMap<String, String>> =
-            v.secret_json("SYNC_API_KEYS", "a JSON object mapping account names to Sync API keys")?;
-        let single = v.get("SYNC_API_KEY");
-        let Some(clients) = clients else {
-            if sync_keys.is_some() {
-                return Err(err("SYNC_API_KEYS", "is set but GOVERNOR_CLIENT_KEYS is not (managed keys need both)"));
-            }
-            if single.is_some() {
-                return Err(err(
-                    "SYNC_API_KEY",
-                    "is set but GOVERNOR_CLIENT_KEYS is not: pass-through mode would ignore it and forward each \
-                     caller's own key (set GOVERNOR_CLIENT_KEYS for managed keys, or remove SYNC_API_KEY)",
-                ));
-            }
-            return Ok(KeyMode::PassThrough);
-        };
-        if clients.is_empty() {
-            return Err(err("GOVERNOR_CLIENT_KEYS", "has no client keys"));
-        }
-        if clients.keys().any(|k| k.len() < 16) {
-            return Err(err("GOVERNOR_CLIENT_KEYS", "every client key must be at least 16 characters"));
-        }
-        // Account names name objects, admin routes and metrics labels.
-        // (The value is not echoed: a map written backwards would put a key here.)
-        if clients.values().any(|e| !crate::wire::path::is_account_name(&format!("a-{}", e.account))) {
-            return Err(err(
-                "GOVERNOR_CLIENT_KEYS",
-                "every account name must be letters, digits, '.', '_' or '-', at most 128",
-            ));
-        }
-        if clients.values().filter_map(|e| e.client.as_deref()).any(|c| !is_configurable_client_name(c)) {
-            return Err(err(
-                "GOVERNOR_CLIENT_KEYS",
-                "every client name must be letters, digits, '.', '_' or '-', at most 64, not starting with c- or h-",
-            ));
-        }
-        let sync_keys: BTreeMap<String, Secret> = match (sync_keys, single) {
-            (Some(map), _) => map.into_iter().map(|(a, k)| (a, Secret::new(k))).collect(),
-            (None, Some(key)) => {
-                let accounts: std::collections::BTreeSet<&String> = clients.values().map(|e| &e.account).collect();
-                if accounts.len() != 1 {
-                    return Err(err(
-                        "SYNC_API_KEY",
-                        "serves a single account, but GOVERNOR_CLIENT_KEYS names several: use SYNC_API_KEYS",
-                    ));
-                }
-                accounts.into_iter().map(|a| (a.clone(), Secret::new(key.clone()))).collect()
-            }
-            (None, None) => {
-                return Err(err(
-                    "SYNC_API_KEYS",
-                    "GOVERNOR_CLIENT_KEYS is set but no Sync key is (SYNC_API_KEYS or SYNC_API_KEY)",
-                ))
-            }
-        };
-        // No name is printed: with either map written backwards it would be a key.
-        let missing = clients
-            .values()
-            .map(|e| &e.account)
-            .filter(|a| !sync_keys.contains_key(*a))
-            .collect::<std::collections::BTreeSet<_>>()
-            .len();
-        if missing > 0 {
-            return Err(err(
-                "SYNC_API_KEYS",
-                format!(
-                    "has no Sync key for {missing} of the accounts GOVERNOR_CLIENT_KEYS names (GOVERNOR_CLIENT_KEYS maps \
-                     client key -> account name, SYNC_API_KEYS account name -> Sync key)"
-                ),
-            ));
-        }
-        Ok(KeyMode::Managed(ManagedKeys::with_entries(clients, sync_keys)))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rates::class::RateClass;
+    use crate::relay::webhook::DEFAULT_TOKEN_TTL_S;
+    use std::collections::BTreeMap;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

@@ -48,11 +48,11 @@ impl AccountState {
 
     /// Per-client gauges for the scrape: clients with work or permits
     /// (at most [`MAX_LISTED`], busiest first).
-    pub(crate) fn client_gauges(&self, limits: &Limits, now: Ms) -> Vec<crate::operations::metrics::ClientGauge> {
-        let mut out: Vec<crate::operations::metrics::ClientGauge> = self
+    pub(crate) fn client_gauges(&self, limits: &Limits, now: Ms) -> Vec<crate::operations::prometheus::ClientGauge> {
+        let mut out: Vec<crate::operations::prometheus::ClientGauge> = self
             .tally(now)
             .into_iter()
-            .map(|(client, t)| crate::operations::metrics::ClientGauge {
+            .map(|(client, t)| crate::operations::prometheus::ClientGauge {
                 weight: self.shares.limit(limits, &client).weight(),
                 client,
                 in_use: t.in_use,

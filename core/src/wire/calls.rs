@@ -18,7 +18,7 @@ use crate::admission::idempotency::Replay;
 use crate::admission::request::{AdmitRequest, Admitted, Rejection};
 use crate::ledger::encode::LedgerPage;
 use crate::operations::admin::AdminCommand;
-use crate::operations::metrics::MetricsView;
+use crate::operations::prometheus::MetricsView;
 use crate::wire::contract::{Command, Refusal};
 
 /// A call into the account's object and the reply it gets.

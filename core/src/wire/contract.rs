@@ -193,7 +193,7 @@ pub enum Reply {
     /// The answer to an operator's command: the body of its response.
     Admin(crate::operations::admin::AdminReply),
     /// The account's metrics, for the Worker to render.
-    Metrics(Box<crate::operations::metrics::MetricsView>),
+    Metrics(Box<crate::operations::prometheus::MetricsView>),
     /// A page of the job ledger, encoded as asked.
     Ledger(LedgerPage),
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::admission::request::{Reason, Rejection};
 use crate::auth::keys::AuthError;
-use crate::config::ConfigError;
+use crate::config::vars::ConfigError;
 use crate::wire::contract::Refusal;
 
 #[derive(Clone, Debug, PartialEq)]

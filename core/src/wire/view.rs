@@ -30,9 +30,9 @@ pub struct StatusView {
     pub limits: Vec<crate::operations::overrides::LimitView>,
     pub counters: crate::operations::metrics::Counters,
     /// Wait percentiles of held requests and queued jobs.
-    pub waits: crate::operations::metrics::WaitsView,
+    pub waits: crate::operations::series::WaitsView,
     /// The last 15 minutes per class, for the dashboard.
-    pub series: crate::operations::metrics::SeriesView,
+    pub series: crate::operations::series::SeriesView,
     /// Budgets, spend per client, the ledger ([`crate::budget::view`]).
     pub costs: crate::budget::view::CostsView,
     /// What is still pending and when it is due (the drained probe).

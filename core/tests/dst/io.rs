@@ -19,7 +19,8 @@ use governor_core::lifecycle::permits::Holder;
 use governor_core::lifecycle::status::Observed;
 use governor_core::queue::job::{DispatchJob, DispatchOutcome};
 use governor_core::relay::delivery::{Attempt, Delivery};
-use governor_core::storage::store::{MemStore, Store, Write};
+use governor_core::storage::mem::MemStore;
+use governor_core::storage::store::{Store, Write};
 use governor_core::wire::contract::{Command, Reply};
 use governor_core::Ms;
 

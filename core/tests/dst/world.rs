@@ -860,7 +860,7 @@ impl World {
                 // restart may lose the last of them (a counter reset).
                 s.counters = Default::default();
                 s.waits = governor_core::operations::metrics::Metrics::default().waits();
-                s.series = governor_core::operations::metrics::Series::default().view(0);
+                s.series = governor_core::operations::series::Series::default().view(0);
                 serde_json::to_string(&s).unwrap_or_default()
             }
             other => format!("{other:?}"),
