@@ -5,15 +5,12 @@
 use std::cell::{Ref, RefCell};
 use std::rc::Rc;
 
-use governor_core::config::Config;
 use governor_core::driver::{Driver, Io, IoError, IoResult};
-use governor_core::lifecycle::pages::ListedPage;
-use governor_core::lifecycle::status::Observed;
+use governor_core::lifecycle::{pages::ListedPage, status::Observed};
 use governor_core::queue::job::{DispatchJob, DispatchOutcome};
 use governor_core::relay::delivery::{Attempt, Delivery};
 use governor_core::storage::store::{Store, Write};
-use governor_core::wire::contract::Command;
-use governor_core::{auth::secret::Secret, Ms};
+use governor_core::{auth::secret::Secret, config::Config, wire::contract::Command, Ms};
 use worker::{durable_object, Date, DurableObject, Env, Request, Response, Result, State};
 
 use crate::account_client::{body_text, CallResult, ACCOUNT_HEADER, KEY_HEADER};
@@ -36,10 +33,6 @@ pub struct ObjectIo {
     legacy: LegacyKv,
 }
 
-fn io_error(e: impl std::fmt::Display) -> IoError {
-    IoError(e.to_string())
-}
-
 impl ObjectIo {
     fn store(&self) -> IoResult<Ref<'_, SqlStore>> {
         Ref::filter_map(self.store.borrow(), Option::as_ref).map_err(|_| IoError("account storage not open".into()))
@@ -50,11 +43,11 @@ impl Io for ObjectIo {
     async fn open(&self) -> IoResult<()> {
         if self.store.borrow().is_none() {
             // One command's writes in one transactionSync (see SqlStore::atomic).
-            let store = SqlStore::open(self.state.storage().sql()).map_err(io_error)?.atomic(self.legacy.storage());
+            let store = SqlStore::open(self.state.storage().sql()).map_err(IoError::of)?.atomic(self.legacy.storage());
             *self.store.borrow_mut() = Some(store);
         }
         if self.store()?.schema_version()?.is_none() {
-            self.legacy.migrate_into(self.state.storage().sql()).await.map_err(io_error)?;
+            self.legacy.migrate_into(self.state.storage().sql()).await.map_err(IoError::of)?;
         }
         Ok(())
     }
@@ -64,7 +57,7 @@ impl Io for ObjectIo {
     }
 
     fn write(&self, writes: &[Write]) -> IoResult<()> {
-        self.store()?.write(writes).map_err(io_error)
+        self.store()?.write(writes).map_err(IoError::of)
     }
 
     fn stored_account(&self) -> Option<String> {
@@ -72,11 +65,11 @@ impl Io for ObjectIo {
     }
 
     fn store_account(&self, name: &str) -> IoResult<()> {
-        self.store()?.set_account_name(name).map_err(io_error)
+        self.store()?.set_account_name(name).map_err(IoError::of)
     }
 
     async fn set_alarm(&self, in_ms: Ms) -> IoResult<()> {
-        self.state.storage().set_alarm(in_ms as i64).await.map_err(io_error)
+        self.state.storage().set_alarm(in_ms as i64).await.map_err(IoError::of)
     }
 
     fn now(&self) -> Ms {

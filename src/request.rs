@@ -2,7 +2,7 @@
 //! runtime's URL split in two, a client's `webhookUrl` as `fetch` reads it.
 //! A leaf: every handler reads through here.
 
-use governor_core::relay::webhook::{check_webhook_url as check_url, ClientUrl};
+use governor_core::relay::url::{check_webhook_url as check_url, ClientUrl};
 use governor_core::wire::error::GovernorError;
 use js_sys::{Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};

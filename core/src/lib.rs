@@ -14,11 +14,11 @@
 //! |---|---|---|
 //! | [`account`] | one account's hot state and the sans-IO `apply(limits, state, store, now, jitter, command) -> Output` (reply, writes, effects, wake) | `step`, `ends`, `rows`, `status`, `wake` |
 //! | [`driver`] | the one loop every account runs over an `Io` trait (the Durable Object, the simulation): apply → write → effects → results back → wake, with its bounds | `io`, `effects`, `join` |
-//! | [`admission`] | whether a request goes to Sync now, waits in the line, or is queued | `request`, `admit`, `shed`, `idempotency` |
+//! | [`admission`] | whether a request goes to Sync now, waits in the line, or is queued | `request`, `admit`, `hold`, `replay`, `shed`, `idempotency` |
 //! | [`rates`] | Sync's request budgets: the class, the exact window, what a 429 teaches | `class`, `window`, `backoff` |
 //! | [`lifecycle`] | a generation from permit to end: Sync's answers, statuses, callbacks, durations, reconciliation and its listings | `permits`, `status`, `limited`, `settle`, `callback`, `durations`, `reconcile`, `pages`, `listing` |
-//! | [`queue`] | the durable generation queue (`Prefer: respond-async`) and submitting its jobs | `job`, `dispatch` |
-//! | [`relay`] | the durable outbox of webhook payloads for clients' own URLs; webhook tokens and signatures | `delivery`, `webhook` |
+//! | [`queue`] | the durable generation queue (`Prefer: respond-async`) and submitting its jobs | `job`, `dispatch`, `ticket` |
+//! | [`relay`] | the durable outbox of webhook payloads for clients' own URLs; webhook tokens and signatures | `delivery`, `webhook`, `url` |
 //! | [`shares`] | sharing an account among its clients: client names, `CLIENT_LIMITS`, weighted fair order | `client`, `limits`, `fair`, `line`, `state`, `status`, `view`, `admin` |
 //! | [`batch`] | Sync's Batch API: batch permits (reserved, bound to a batch, freed at its end, cap learned down), reading batch answers | `limit`, `permits`, `settle`, `answer` |
 //! | [`budget`] | cost budgets: money, `PRICES`, the estimate and settle rules, the book of spend per client and UTC period | `money`, `prices`, `vars`, `estimate`, `learned`, `book`, `costs`, `hooks`, `view` |

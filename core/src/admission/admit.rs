@@ -7,15 +7,10 @@
 //! at all. A client `Idempotency-Key` maps a retry to the first answer.
 
 use crate::account::AccountState;
-use crate::admission::idempotency::Replay;
-use crate::admission::request::Held;
-use crate::admission::request::IN_PROGRESS_RETRY_MS;
-use crate::admission::request::MAX_HELD;
-use crate::admission::request::{AdmitRequest, Admitted, Reason, Rejection, HOLD_GRACE_MS};
+use crate::admission::request::{AdmitRequest, Admitted, Reason, Rejection};
 use crate::config::limits::Limits;
 use crate::lifecycle::permits::CONCURRENCY;
-use crate::queue::job::{is_ticket_id, JobState};
-use crate::queue::QueueFull;
+use crate::queue::job::JobState;
 use crate::rates::class::RateClass;
 use crate::storage::row::StoreResult;
 use crate::storage::store::{IdempotencyRecord, IdempotencyState, Store};
@@ -85,7 +80,7 @@ impl AccountState {
     }
 
     /// The line position of a request: its held ticket, or the back.
-    fn seq_of(&self, hold: Option<u64>) -> u64 {
+    pub(crate) fn seq_of(&self, hold: Option<u64>) -> u64 {
         hold.filter(|t| self.held.iter().any(|h| h.ticket == *t)).unwrap_or(u64::MAX)
     }
 
@@ -229,46 +224,6 @@ impl AccountState {
         Reply::Admitted(self.commit(limits, now, req, stale))
     }
 
-    /// When a key still in flight is expected to resolve: a create on its
-    /// way to Sync answers within seconds; one whose answer was lost waits
-    /// for the next reconciliation listing (or its reservation's end).
-    fn in_progress_retry_at(&self, permit: crate::lifecycle::permits::PermitId, now: Ms) -> Ms {
-        let soon = now + IN_PROGRESS_RETRY_MS;
-        let Some(p) = self.permits.held().iter().find(|p| p.id == permit) else { return soon };
-        if p.unknown_since.is_none() {
-            return soon.min(p.expires.max(now + 1));
-        }
-        let listing = self.reconcile.next_at.filter(|at| *at > now).unwrap_or(soon);
-        listing.min(p.expires).max(soon)
-    }
-
-    fn done_generation_runs(&self, r: &IdempotencyRecord) -> bool {
-        matches!(&r.state, IdempotencyState::Done { generation: Some(g), .. } if self.permits.holds_generation(g))
-    }
-
-    /// A retried key: Sync's first answer, or (when it was too large to
-    /// keep) its generation to read back, which costs one `other` request.
-    fn replay(
-        &mut self,
-        limits: &Limits,
-        now: Ms,
-        key: crate::admission::idempotency::IdempotencyKey,
-        status: u16,
-        generation: Option<String>,
-        body: Option<String>,
-    ) -> Reply {
-        if let Some(body) = body {
-            return Reply::Replay(Replay { key, status, body, refetch: None });
-        }
-        let read = AdmitRequest { class: RateClass::Other, ..AdmitRequest::default() };
-        if let Err(r) = self.admit_check(limits, now, &read) {
-            self.metrics.refused(&RateClass::Generate, r.reason.name(), now);
-            return Reply::Rejected(r);
-        }
-        self.spend(limits, &RateClass::Other, now);
-        Reply::Replay(Replay { key, status, body: String::new(), refetch: generation })
-    }
-
     /// Spend the budget and reserve the permit.
     fn commit(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest, stale: Option<&IdempotencyRecord>) -> Admitted {
         self.spend(limits, &req.class, now);
@@ -303,113 +258,5 @@ impl AccountState {
         let mut policies = self.policies(limits, now, &req.class, req.permit);
         policies.extend(self.client_policies(limits, now, req));
         Admitted { permit, batch_permit, policies, in_flight, announce: false }
-    }
-
-    /// Not now: queue the job, keep the held request's place, or refuse.
-    fn refuse(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest, mut rejection: Rejection) -> Reply {
-        if let Some(spec) = &req.enqueue {
-            self.next_seq += 1;
-            let seq = self.next_seq;
-            // The caller's random id; without one (native tests, old callers),
-            // the old numbering (guessable: the Worker always sends one).
-            let ticket = match req.ticket_id.as_deref().filter(|t| is_ticket_id(t) && self.queue.get(t).is_none()) {
-                Some(t) => t.to_owned(),
-                None => format!("tk_{:x}_{:x}", now, seq),
-            };
-            match self.queue.enqueue(&limits.queue, ticket.clone(), seq, spec.clone(), now) {
-                Ok(_) => self.metrics.queued(),
-                Err(full) => {
-                    self.metrics.refused(&req.class, Reason::QueueFull.name(), now);
-                    rejection.reason = Reason::QueueFull;
-                    (rejection.policy, rejection.limit) = match full {
-                        QueueFull::Depth => ("queue".into(), limits.queue.max_depth),
-                        QueueFull::Bytes => {
-                            ("queue_bytes".into(), u32::try_from(limits.queue.max_bytes).unwrap_or(u32::MAX))
-                        }
-                    };
-                    // Room comes back as the line moves: a job leaves it at the
-                    // rate the account admits generations.
-                    let at = self.next_permit_free(now).max(now + 1_000);
-                    (rejection.retry_at_ms, rejection.retry_after_ms) = (at, at - now);
-                    return Reply::Rejected(rejection);
-                }
-            }
-            if req.sealed_key.is_some() {
-                self.sealed_key.clone_from(&req.sealed_key);
-            }
-            return match self.queue.get(&ticket) {
-                Some(job) => Reply::Queued(self.ticket_view(limits, now, job)),
-                None => Reply::Rejected(rejection),
-            };
-        }
-        let full_line = self.held.len() >= MAX_HELD && req.hold.as_ref().is_none_or(|h| h.ticket.is_none());
-        // A budget renews at midnight UTC: longer than any hold.
-        let budget = matches!(rejection.reason, Reason::BudgetExhausted | Reason::CostUnknown);
-        if let Some(hold) = req.hold.as_ref().filter(|_| !full_line && !budget) {
-            // Past its bound the line is longer than anyone waits: shed.
-            let line_full =
-                self.line_ahead(&req.class, self.seq_of(hold.ticket), now) > crate::admission::shed::MAX_AHEAD;
-            let shed = self.shed_estimate(limits, now, req, &rejection);
-            if let Some(expected) = shed.or(line_full.then_some(crate::admission::shed::MAX_ESTIMATE_MS)) {
-                // Longer than the client will wait: say so now, with the estimate.
-                if let Some(t) = hold.ticket {
-                    self.held.retain(|h| h.ticket != t);
-                }
-                self.metrics.shed();
-                if line_full {
-                    rejection.reason = Reason::LineFull;
-                }
-                self.metrics.refused(&req.class, rejection.reason.name(), now);
-                rejection.retry_after_ms =
-                    expected.max(rejection.retry_after_ms).min(crate::admission::shed::MAX_ESTIMATE_MS);
-                rejection.retry_at_ms = now + rejection.retry_after_ms;
-                return Reply::Rejected(rejection);
-            }
-            let expires_at = now + hold.sleep_ms(&rejection) + HOLD_GRACE_MS;
-            let existing = hold.ticket.and_then(|t| self.held.iter_mut().find(|h| h.ticket == t));
-            let ticket = match existing {
-                Some(h) => {
-                    h.expires_at = expires_at;
-                    h.ticket
-                }
-                None => {
-                    self.next_seq += 1;
-                    let client = req.client_name().map(str::to_owned);
-                    self.held.push(Held {
-                        ticket: self.next_seq,
-                        class: req.class.clone(),
-                        expires_at,
-                        since: now,
-                        batch: req.batch,
-                        client,
-                    });
-                    self.metrics.held(&req.class, now);
-                    self.next_seq
-                }
-            };
-            rejection.hold = Some(ticket);
-            return Reply::Rejected(rejection);
-        }
-        self.metrics.refused(&req.class, rejection.reason.name(), now);
-        Reply::Rejected(rejection)
-    }
-
-    /// The expected wait of a held request when it is longer than what is
-    /// left of its wait (load shedding), else `None`. Only estimates that
-    /// rest on facts count: a rate limit's slots, and concurrency once
-    /// generation durations have been observed (the prior is a guess);
-    /// a pause has no known end.
-    fn shed_estimate(&self, limits: &Limits, now: Ms, req: &AdmitRequest, r: &Rejection) -> Option<Ms> {
-        let hold = req.hold.as_ref()?;
-        if r.reason == Reason::Paused {
-            return None;
-        }
-        let trust_permit = !req.permit || self.durations.observed();
-        let seq = self.seq_of(hold.ticket);
-        let mut expected = self.expected_wait(limits, now, req, seq, req.permit && trust_permit);
-        if trust_permit || r.reason != Reason::Concurrency {
-            expected = expected.max(r.retry_after_ms);
-        }
-        (expected > hold.remaining_ms).then_some(expected)
     }
 }

@@ -149,7 +149,7 @@ impl WebhookConfig {
     /// hostname)? Only on loopback: a deployment that left `LOCAL_MODE` on
     /// is served as if it were off.
     pub fn local_for(&self, host: &str) -> bool {
-        self.local_mode && crate::relay::webhook::is_loopback_host(host)
+        self.local_mode && crate::relay::url::is_loopback_host(host)
     }
 }
 

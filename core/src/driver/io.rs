@@ -26,6 +26,13 @@ impl From<StoreError> for IoError {
     }
 }
 
+impl IoError {
+    /// An executor's failure, by its message.
+    pub fn of(e: impl std::fmt::Display) -> Self {
+        IoError(e.to_string())
+    }
+}
+
 pub type IoResult<T> = Result<T, IoError>;
 
 /// One step the driver takes, shown to [`Io::observe`] (tests watch the

@@ -12,10 +12,12 @@
 //! | module | one concept |
 //! |---|---|
 //! | [`job`] | a queued job as stored and as it travels: spec, state, row, ticket view, dispatch outcome |
-//! | [`dispatch`] | submitting queued jobs: pick, record the outcome, ticket views |
+//! | [`dispatch`] | submitting queued jobs: pick, record the outcome |
+//! | [`ticket`] | a ticket as its client sees it: view, estimate, read, cancel |
 
 pub mod dispatch;
 pub mod job;
+pub mod ticket;
 
 use std::collections::BTreeMap;
 

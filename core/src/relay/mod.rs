@@ -6,9 +6,11 @@
 //! | module | one concept |
 //! |---|---|
 //! | [`delivery`] | one delivery's row, how an attempt ended, the relay's policy |
-//! | [`webhook`] | callback tokens, `Sync-Signature` checks, which client URLs may be called |
+//! | [`webhook`] | callback tokens, `Sync-Signature` checks |
+//! | [`url`] | which client URLs the relay may deliver to (SSRF checks) |
 
 pub mod delivery;
+pub mod url;
 pub mod webhook;
 
 use serde::{Deserialize, Serialize};
