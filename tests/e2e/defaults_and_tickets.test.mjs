@@ -25,7 +25,10 @@ const call = govCall;
 const RANDOM_TICKET = /^tk_[0-9a-f]{32}$/;
 
 test("no secrets set: callbacks, the relay and the queue work, and the deployment key survives a restart", async () => {
-  const { sim, gov } = await setup({ "processing-ms": 1_500 });
+  // Sync sends each webhook once (no retries): the direct generation must end
+  // after the restart below is over, or its webhook meets a runtime that is
+  // down. 6 s covers a restart on a loaded 2-core machine.
+  const { sim, gov } = await setup({ "processing-ms": 6_000 });
   const hook = await receiver();
   // A direct create: its webhookUrl is the governor's callback, and Sync's
   // webhook reaches the client's own URL through the relay.
