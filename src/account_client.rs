@@ -88,6 +88,12 @@ extern "C" {
     fn rpc_call(this: &RawStub, account: &str, key: &JsValue, body: &str) -> Result<js_sys::Promise, JsValue>;
 }
 
+/// How the account object's own failures begin (an `Error` thrown by its
+/// RPC method, see `src/object_rpc.rs`): the object was reached and failed
+/// on this request. Any other rejection is the runtime's (unreachable,
+/// reset, overloaded, or another class answering).
+pub const OBJECT_FAILED: &str = "account object failed: ";
+
 /// A reply's JSON, or the status and message of a call the object could not run.
 pub type CallResult = Result<String, (u16, String)>;
 
@@ -143,9 +149,11 @@ fn stub(env: &Env, name: &str) -> Result<RawStub, GovernorError> {
 }
 
 /// One command's JSON to the account's object over RPC; the reply's JSON.
-/// The object threw (it could not run the command: malformed, its
-/// configuration or storage failed), was reset or overloaded: nothing was
-/// decided, so the caller may retry (503 with Retry-After), never a 500.
+/// The object could not run the command (malformed, its configuration or
+/// storage failed: [`GovernorError::Failed`]), or could not be reached,
+/// was reset or overloaded ([`GovernorError::Unavailable`], the only one
+/// `FAIL_MODE=open` forwards undecided): nothing was decided, so the
+/// caller may retry (503 with Retry-After), never a 500.
 async fn rpc(env: &Env, account: &str, body: &str, key: Option<&Secret>) -> Result<String, GovernorError> {
     let key = key.map_or(JsValue::UNDEFINED, |k| JsValue::from_str(k.expose()));
     let promise = stub(env, account)?.rpc_call(account, &key, body).map_err(|_| unavailable("unreachable"))?;
@@ -155,7 +163,12 @@ async fn rpc(env: &Env, account: &str, body: &str, key: Option<&Secret>) -> Resu
             // The object's own message (a status and a fixed text, never a
             // key) or the runtime's (reset, overloaded, unreachable).
             let message = js_sys::Reflect::get(&e, &JsValue::from_str("message")).ok().and_then(|m| m.as_string());
-            worker::console_error!("account object call failed: {}", message.unwrap_or_default());
+            let message = message.unwrap_or_default();
+            worker::console_error!("account object call failed: {}", message);
+            // Reached, and it failed on this request: never a reason to fail open.
+            if message.contains(OBJECT_FAILED) {
+                return Err(GovernorError::Failed("account object: failed".into()));
+            }
             Err(unavailable("failed"))
         }
     }

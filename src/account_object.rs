@@ -60,6 +60,16 @@ impl Io for ObjectIo {
         self.store()?.write(writes).map_err(IoError::of)
     }
 
+    fn stores_nothing(&self) -> IoResult<bool> {
+        // A read only: an object that never writes is not kept.
+        let sql = self.state.storage().sql();
+        let n: Vec<serde_json::Value> = sql
+            .exec("SELECT 1 AS t FROM sqlite_master LIMIT 1", None)
+            .and_then(|c| c.to_array())
+            .map_err(IoError::of)?;
+        Ok(n.is_empty())
+    }
+
     fn stored_account(&self) -> Option<String> {
         self.store.borrow().as_ref().and_then(SqlStore::account_name)
     }

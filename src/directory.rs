@@ -22,8 +22,25 @@ pub const MAX_LIST: u32 = 1_000;
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Call {
-    Announce { account: String, at: u64 },
-    List { limit: u32 },
+    Announce {
+        account: String,
+        at: u64,
+    },
+    List {
+        limit: u32,
+    },
+    /// Accounts by name from `offset` (the scrape's pages), and how many there are.
+    Page {
+        offset: u32,
+        limit: u32,
+    },
+}
+
+/// One page of the accounts by name.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Page {
+    pub total: u64,
+    pub accounts: Vec<String>,
 }
 
 /// One account as the directory knows it.
@@ -52,6 +69,11 @@ pub async fn announce(env: &Env, account: &str, at: u64) {
 /// The accounts seen, most recently seen first.
 pub async fn list(env: &Env, limit: u32) -> Result<Vec<Entry>, GovernorError> {
     call(env, &Call::List { limit: limit.min(MAX_LIST) }).await
+}
+
+/// Up to `limit` accounts by name from `offset`, and how many the directory holds.
+pub async fn page(env: &Env, offset: u32, limit: u32) -> Result<Page, GovernorError> {
+    call(env, &Call::Page { offset, limit: limit.min(MAX_LIST) }).await
 }
 
 /// The singleton's side.
@@ -95,6 +117,29 @@ pub fn serve(sql: &SqlStorage, body: &str) -> worker::Result<Response> {
                 vec![V::Integer(MAX_ACCOUNTS as i64)],
             )?;
             json_response(&1u64)
+        }
+        Call::Page { offset, limit } => {
+            let total = sql
+                .exec("SELECT count(*) FROM directory", None)?
+                .raw()
+                .next()
+                .and_then(|r| r.ok())
+                .and_then(|r| match r.first() {
+                    Some(V::Integer(n)) => u64::try_from(*n).ok(),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            let cursor = sql.exec(
+                "SELECT account FROM directory ORDER BY account LIMIT ? OFFSET ?",
+                vec![V::Integer(i64::from(limit.min(MAX_LIST))), V::Integer(i64::from(offset))],
+            )?;
+            let mut accounts = Vec::new();
+            for row in cursor.raw() {
+                if let Some(V::String(a)) = row?.first() {
+                    accounts.push(a.clone());
+                }
+            }
+            json_response(&Page { total, accounts })
         }
         Call::List { limit } => {
             let cursor = sql.exec(

@@ -303,6 +303,10 @@ async fn proxy_request(
         retry_cap_ms: config.limits.backoff.cap_ms,
     };
     let upstream_status = resp.status_code();
+    let unproven = crate::provisional::after_answer(env, &caller.account, key, &admitted, upstream_status).await;
+    if unproven {
+        decision.account = crate::provisional::UNVERIFIED;
+    }
     // The directory hears of accounts Sync knows: a key Sync refuses (401,
     // 403) is never listed, so throwaway keys cannot push real accounts out.
     if admitted.announce && !matches!(upstream_status, 401 | 403) {
@@ -318,7 +322,9 @@ async fn proxy_request(
     };
     // What the governor added: everything but Sync's time and the deliberate wait.
     let added = forwarded_at.saturating_sub(started).saturating_sub(decision.waited_ms);
-    tally::record(&caller.account, upstream_status, added);
+    if !unproven {
+        tally::record(&caller.account, upstream_status, added);
+    }
     decision.added_ms = added;
     decision.log(
         LogLevel::Info,

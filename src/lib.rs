@@ -21,6 +21,7 @@
 //! | [`cors`] | browser origins and preflight |
 //! | [`ops`] | the operations, apart from the data path: the admin API and `/governor/v1/metrics` (admin key, typed admin commands, Prometheus text) |
 //! | [`directory`] | the deployment's list of accounts (a singleton object), announced off the hot path |
+//! | [`provisional`] | a pass-through key's account stores nothing until Sync accepts the key once (the core's rule) |
 //! | [`tally`] | per-isolate upstream statuses and added latency, sent with the account's next admission |
 //! | [`log`] | structured JSON log lines at `LOG_LEVEL`, never a secret |
 //! | [`legacy_kv`] | the previous layout's key-value storage, read once at migration through the runtime's API |
@@ -43,6 +44,7 @@ pub mod legacy_kv;
 pub mod log;
 pub mod object_rpc;
 pub mod ops;
+pub mod provisional;
 pub mod proxy;
 pub mod request;
 pub mod respond;

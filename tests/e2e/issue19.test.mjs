@@ -3,11 +3,18 @@
 // own generation (finding 3, signature checks off), a queued body past the
 // store's cap (finding 2: 413, never fail-open, no bodiless job), and an
 // unknown create outcome ends at the first complete listing after it
-// (finding 11).
+// (finding 11), keys Sync refuses leave no durable state and the scrape
+// reads every account (finding 5), an object that fails on a request is
+// never a reason to forward it, and a failed command leaves none of its
+// rows (finding 2).
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { startSim, startGovernor, govCall, generateBody, until } from "../lib/harness.mjs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startSim, startGovernor, govCall, generateBody, until, SIM_KEY } from "../lib/harness.mjs";
+import { durableObjects, editObjects } from "../lib/persisted.mjs";
 
 const WEBHOOK_KEY = "issue19-webhook-key-0123456789abcdef";
 const cleanup = [];
@@ -134,4 +141,103 @@ test("finding 11: an unknown create outcome ends at the first complete listing a
   assert.ok(admitted, "admitted");
   const lists = fake.got.filter((g) => g.method === "GET" && g.path.startsWith("/v2/generations")).length;
   assert.ok(lists >= 1, `listed ${lists} times in ${Date.now() - started} ms`);
+});
+
+const ADMIN_KEY = "issue19-admin-key-0123456789abcdef";
+const admin = (gov, path) => govCall(gov, path, { key: null, headers: { "x-governor-admin-key": ADMIN_KEY } });
+
+test("finding 5: keys Sync refuses leave no durable state; the first accepted answer makes a real account", async () => {
+  const second = "sk-sim-second-account";
+  const s = await sim({ key: [SIM_KEY, second] });
+  const gov = await governor({ SYNC_API_BASE: s.url, GOVERNOR_WEBHOOK_KEY: WEBHOOK_KEY, GOVERNOR_ADMIN_KEY: ADMIN_KEY });
+  assert.equal((await govCall(gov, "/v2/generations")).status, 200);
+  await until("the accepted account is in the directory", async () => (await admin(gov, "/governor/v1/admin/accounts")).json?.accounts?.length === 1);
+  const before = durableObjects(gov.persistDir);
+  const random = Array.from({ length: 20 }, (_, i) => `sk-random-${i}-${Math.random().toString(36).slice(2)}`);
+  const statuses = [];
+  for (const [i, key] of random.entries()) {
+    const r =
+      i % 3 === 0
+        ? await govCall(gov, "/v2/generations", { key })
+        : await govCall(gov, "/v2/generate", {
+            method: "POST",
+            key,
+            body: generateBody(),
+            headers: i % 3 === 1 ? { "idempotency-key": `k-${i}` } : { prefer: "respond-async" },
+          });
+    statuses.push(r.status);
+  }
+  assert.deepEqual(statuses, random.map(() => 401), "Sync's 401 reaches each caller");
+  const after = durableObjects(gov.persistDir);
+  const added = Object.keys(after).filter((id) => !(id in before));
+  assert.deepEqual(added, [], `objects that store something for refused keys: ${JSON.stringify(added.map((id) => after[id]))}`);
+  for (const [id, tables] of Object.entries(before)) {
+    assert.deepEqual(after[id], tables, `rows of an existing object changed: ${id}`);
+  }
+  assert.equal((await admin(gov, "/governor/v1/admin/accounts")).json.accounts.length, 1, "the directory lists the accepted account only");
+  // A key Sync accepts: its first answer makes it a real account, which survives a restart.
+  const first = await govCall(gov, "/v2/generate", { method: "POST", key: second, body: generateBody(), headers: { "idempotency-key": "second-1" } });
+  assert.equal(first.status, 201, first.text);
+  const real = await until("the accepted key's object stores its rows", () => {
+    const now = durableObjects(gov.persistDir);
+    const ids = Object.keys(now).filter((id) => !(id in before));
+    return ids.length === 1 && (now[ids[0]].idempotency ?? 0) === 1 ? now[ids[0]] : null;
+  }, 10_000);
+  assert.ok(real.permits >= 0 && real.meta > 0, JSON.stringify(real));
+  await gov.restart();
+  const replay = await govCall(gov, "/v2/generate", { method: "POST", key: second, body: generateBody(), headers: { "idempotency-key": "second-1" } });
+  assert.equal(replay.json?.id, first.json.id, `the idempotency record survived the restart: ${replay.status} ${replay.text}`);
+});
+
+test("finding 5: the metrics scrape reads every account, not the 40 most recently seen", async () => {
+  const keys = Array.from({ length: 45 }, (_, i) => `sk-sim-scrape-${i}`);
+  const s = await sim({ key: keys });
+  const gov = await governor({ SYNC_API_BASE: s.url, GOVERNOR_WEBHOOK_KEY: WEBHOOK_KEY, GOVERNOR_ADMIN_KEY: ADMIN_KEY });
+  for (const key of keys) assert.equal((await govCall(gov, "/v2/generations", { key })).status, 200);
+  await until("every account is in the directory", async () => (await admin(gov, "/governor/v1/admin/accounts")).json?.accounts?.length === keys.length, 20_000);
+  const scrape = await admin(gov, "/governor/v1/metrics");
+  assert.equal(scrape.status, 200, scrape.text.slice(0, 300));
+  const accounts = new Set([...scrape.text.matchAll(/account="(k-[0-9a-f]+)"/g)].map((m) => m[1]));
+  assert.equal(accounts.size, keys.length, `accounts in the scrape: ${accounts.size}`);
+  assert.match(scrape.text, /sync_governor_scrape_accounts 45\b/);
+});
+
+test("finding 2: an account object that fails on this request is never a reason to forward it (FAIL_MODE=open)", async () => {
+  const s = await sim({});
+  const dir = mkdtempSync(join(tmpdir(), "issue19-f2-"));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  const vars = { SYNC_API_BASE: s.url, GOVERNOR_WEBHOOK_KEY: WEBHOOK_KEY, FAIL_MODE: "open" };
+  let gov = await startGovernor(vars, { persistDir: dir });
+  assert.equal((await govCall(gov, "/v2/generate", { method: "POST", body: generateBody() })).status, 201);
+  await gov.stop();
+  // Stored state the object cannot write to (as a crash or an operator could leave it).
+  editObjects(dir, "permits", "DROP TABLE permits; CREATE TABLE permits (id INTEGER PRIMARY KEY, row TEXT NOT NULL CHECK (id < 0));");
+  gov = await governor(vars, { persistDir: dir });
+  const sent = (await s.stats()).totals.requests.generate;
+  const res = await govCall(gov, "/v2/generate", { method: "POST", body: generateBody() });
+  assert.notEqual(res.headers.get("x-governor-decision"), "fail-open", "forwarded without a decision");
+  assert.equal(res.status, 503, `${res.status} ${res.text.slice(0, 300)}`);
+  assert.equal(res.json.errorCode, "governor_unavailable");
+  assert.equal((await s.stats()).totals.requests.generate, sent, "nothing reached Sync");
+});
+
+test("finding 2: a command whose write fails leaves none of its rows (one transaction per command)", async () => {
+  const s = await sim({});
+  const dir = mkdtempSync(join(tmpdir(), "issue19-f2t-"));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  const vars = { SYNC_API_BASE: s.url, GOVERNOR_WEBHOOK_KEY: WEBHOOK_KEY };
+  let gov = await startGovernor(vars, { persistDir: dir });
+  assert.equal((await govCall(gov, "/v2/generations")).status, 200);
+  await gov.stop();
+  // The permit is written after the create's admission rows: its failure must take them back.
+  editObjects(dir, "permits", "DROP TABLE permits; CREATE TABLE permits (id INTEGER PRIMARY KEY, row TEXT NOT NULL CHECK (id < 0));");
+  gov = await startGovernor(vars, { persistDir: dir });
+  assert.equal((await govCall(gov, "/v2/generate", { method: "POST", body: generateBody() })).status, 503);
+  await gov.stop();
+  editObjects(dir, "permits", "DROP TABLE permits;");
+  gov = await governor(vars, { persistDir: dir });
+  const st = (await govCall(gov, "/governor/v1/status")).json;
+  const generate = st.policies.find((p) => p.name === "generate");
+  assert.equal(generate.remaining, generate.quota, `the failed create's admission row stayed: ${JSON.stringify(generate)}`);
+  assert.equal(st.concurrency.inUse, 0);
 });

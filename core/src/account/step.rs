@@ -188,7 +188,10 @@ impl AccountState {
                 }
                 Reply::Ack { released: 0 }
             }
-            Command::Status | Command::Admin(_) | Command::Ledger { .. } => Reply::Ack { released: 0 },
+            // KeyAccepted is the driver's (it writes the tables out).
+            Command::Status | Command::Admin(_) | Command::Ledger { .. } | Command::KeyAccepted => {
+                Reply::Ack { released: 0 }
+            }
         })
     }
 }

@@ -257,6 +257,6 @@ impl AccountState {
         };
         let mut policies = self.policies(limits, now, &req.class, req.permit);
         policies.extend(self.client_policies(limits, now, req));
-        Admitted { permit, batch_permit, policies, in_flight, announce: false }
+        Admitted { permit, batch_permit, policies, in_flight, announce: false, provisional: false }
     }
 }

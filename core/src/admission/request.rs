@@ -155,6 +155,10 @@ pub struct Admitted {
     /// about once a minute).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub announce: bool,
+    /// The account's key is unproven and nothing of it is stored: the
+    /// Worker sends `Command::KeyAccepted` when Sync's answer accepts the key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub provisional: bool,
 }
 
 /// Why a request was refused.

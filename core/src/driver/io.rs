@@ -54,6 +54,12 @@ pub trait Io {
     fn with_store<T>(&self, f: impl FnOnce(&dyn Store) -> T) -> IoResult<T>;
     /// Write rows, in order, in one transaction, durably before the reply.
     fn write(&self, writes: &[Write]) -> IoResult<()>;
+    /// Nothing at all is stored for this account (no table): a
+    /// pass-through account then starts provisional ([`super::provisional`]).
+    /// Only reads. Worlds without durable storage say `false`.
+    fn stores_nothing(&self) -> IoResult<bool> {
+        Ok(false)
+    }
     /// The account's name as stored (an alarm has no caller to ask).
     fn stored_account(&self) -> Option<String>;
     fn store_account(&self, name: &str) -> IoResult<()>;

@@ -11,10 +11,12 @@
 mod effects;
 pub mod io;
 pub mod join;
+pub mod provisional;
 
 use std::cell::{Cell, RefCell};
 
 pub use io::{Io, IoError, IoResult, Observation};
+use provisional::Provisional;
 
 use crate::account::{apply, AccountState, Effect};
 use crate::auth::seal::unseal;
@@ -44,6 +46,9 @@ pub struct Driver<I> {
     dispatching: Cell<bool>,
     /// The account's name, as the Worker names it and as stored.
     account: RefCell<Option<String>>,
+    /// The tables in memory while Sync has not yet accepted the account's
+    /// key (pass-through mode; see [`provisional`]): nothing is durable.
+    provisional: RefCell<Option<Provisional>>,
 }
 
 impl<I: Io> Driver<I> {
@@ -56,7 +61,13 @@ impl<I: Io> Driver<I> {
             key: RefCell::new(None),
             dispatching: Cell::new(false),
             account: RefCell::new(None),
+            provisional: RefCell::new(None),
         }
+    }
+
+    /// Whether the account's key is still unproven (nothing is stored yet).
+    pub fn provisional(&self) -> bool {
+        self.provisional.borrow().is_some()
     }
 
     pub fn io(&self) -> &I {
@@ -93,13 +104,19 @@ impl<I: Io> Driver<I> {
         if let Some(name) = account {
             self.remember_account(name)?;
         }
+        if matches!(command, Command::KeyAccepted) {
+            return self.key_accepted().await;
+        }
         let blocked = self.with_state(|a| a.dispatch_block.is_some()).unwrap_or(false);
         if blocked && (brought_key || self.upstream_key().await.is_some()) {
             // The key is back: queued work may go at once.
             self.run(Command::DispatchUnblocked).await?;
         }
         let freeing = matches!(command, Command::Webhook { .. } | Command::Callback { .. });
-        let (reply, effects) = self.run(command).await?;
+        let (mut reply, effects) = self.run(command).await?;
+        if let (true, Reply::Admitted(a)) = (self.provisional(), &mut reply) {
+            a.provisional = true;
+        }
         self.perform(effects).await?;
         if freeing && matches!(reply, Reply::Ack { released } if released > 0) {
             // A permit just freed: hand it to the next queued job now rather
@@ -122,8 +139,17 @@ impl<I: Io> Driver<I> {
         if self.cache.borrow().is_some() {
             return Ok(());
         }
-        self.io.open().await?;
-        let loaded = self.io.with_store(|s| AccountState::load(s, &self.config.limits))??;
+        if !self.config.keys.is_managed() && !self.provisional() && self.io.stores_nothing()? {
+            *self.provisional.borrow_mut() = Some(Provisional::default());
+        }
+        let held = self.provisional.borrow().as_ref().map(|p| AccountState::load(p.store(), &self.config.limits));
+        let loaded = match held {
+            Some(loaded) => loaded?,
+            None => {
+                self.io.open().await?;
+                self.io.with_store(|s| AccountState::load(s, &self.config.limits))??
+            }
+        };
         let interrupted = loaded.queue.stale_submitting().is_some();
         if self.cache.borrow().is_none() {
             *self.cache.borrow_mut() = Some(loaded);
@@ -155,6 +181,12 @@ impl<I: Io> Driver<I> {
         let account = cache.get_or_insert_with(AccountState::default);
         self.io.observe(Observation::Before(account, &command));
         let jitter = self.io.jitter();
+        if let Some(p) = self.provisional.borrow_mut().as_mut() {
+            let out = apply(&self.config.limits, account, p.store(), now, jitter, command);
+            self.io.observe(Observation::After(account, &out.reply));
+            p.write(&out.writes);
+            return Ok((out.reply, out.effects, out.wake));
+        }
         let out = self.io.with_store(|store| apply(&self.config.limits, account, store, now, jitter, command))?;
         self.io.observe(Observation::After(account, &out.reply));
         if let Err(e) = self.io.write(&out.writes) {
@@ -168,6 +200,10 @@ impl<I: Io> Driver<I> {
     /// Arm the alarm at `wake` unless one as early is already armed.
     async fn schedule(&self, wake: Option<Ms>, now: Ms) -> IoResult<()> {
         let Some(at) = wake else { return Ok(()) };
+        if self.provisional() {
+            // An alarm is durable state: armed once the key is accepted.
+            return Ok(());
+        }
         if self.alarm_at.get().is_some_and(|c| c <= at && c > now) {
             return Ok(());
         }
@@ -191,9 +227,35 @@ impl<I: Io> Driver<I> {
         if self.account_name().as_deref() == Some(name) {
             return Ok(());
         }
-        self.io.store_account(name)?;
+        if !self.provisional() {
+            self.io.store_account(name)?;
+        }
         *self.account.borrow_mut() = Some(name.to_owned());
         Ok(())
+    }
+
+    /// Sync accepted the account's key: write out the tables held in memory
+    /// (one transaction), keep the account's name, and run a tick, which
+    /// arms the alarm for whatever is due. Nothing to do for a real account.
+    async fn key_accepted(&self) -> IoResult<Reply> {
+        let Some(p) = self.provisional.borrow_mut().take() else { return Ok(Reply::Ack { released: 0 }) };
+        let stored = async {
+            self.io.open().await?;
+            self.io.write(&p.replay())?;
+            match self.account.borrow().clone() {
+                Some(name) => self.io.store_account(&name),
+                None => Ok(()),
+            }
+        };
+        if let Err(e) = stored.await {
+            // Still nothing durable for sure: stay provisional, try again on the next acceptance.
+            *self.provisional.borrow_mut() = Some(p);
+            return Err(e);
+        }
+        self.alarm_at.set(None);
+        let (_, effects) = self.run(Command::Tick).await?;
+        self.perform(effects).await?;
+        Ok(Reply::Ack { released: 0 })
     }
 
     /// The account's Sync key: from the configuration (managed), else the

@@ -105,6 +105,17 @@ impl Settle {
     }
 }
 
+/// Sync accepted the account's key (`Command::KeyAccepted`): a provisional
+/// account becomes a real one ([`crate::driver::provisional`]).
+pub struct KeyAccepted;
+
+impl Call for KeyAccepted {
+    type Reply = SettleReply;
+    fn command(&self) -> Command {
+        Command::KeyAccepted
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SettleReply {

@@ -158,6 +158,9 @@ pub enum Command {
     /// The alarm fired: expire leases.
     #[serde(skip)]
     Tick,
+    /// Sync accepted the account's key (pass-through mode): a provisional
+    /// account's tables are written out ([`crate::driver::provisional`]).
+    KeyAccepted,
     /// The account's state for `GET /governor/v1/status`.
     Status,
     /// An operator's command (the admin API).
