@@ -2,7 +2,9 @@
 //! governor from a page. Requests without an `Origin` (servers, SDKs) are
 //! not browser requests and pass.
 
-use worker::{Headers, Request};
+use worker::Headers;
+
+use crate::request::Request;
 
 const ALLOW_HEADERS: &str =
     "x-api-key, authorization, content-type, idempotency-key, prefer, x-governor-client, x-governor-priority, \

@@ -20,7 +20,9 @@ use governor_core::wire::error::GovernorError;
 use governor_core::wire::prefer::Prefer;
 use governor_core::wire::rewrite::GenerateBody;
 use serde_json::value::RawValue;
-use worker::{Date, Delay, Env, Headers, Request, Response};
+use worker::{Date, Delay, Env, Headers, Response};
+
+use crate::request::Request;
 
 use crate::account_client;
 use crate::cors::{self, Origin};

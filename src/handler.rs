@@ -19,7 +19,9 @@ use governor_core::wire::error::GovernorError;
 use governor_core::wire::headers::PolicyState;
 use governor_core::wire::prefer;
 use governor_core::wire::route::{route, Proxy, ProxyKind, Route};
-use worker::{Context, Date, Env, Request, Response};
+use worker::{Context, Date, Env, Response};
+
+use crate::request::Request;
 
 use crate::account_client;
 use crate::analytics;

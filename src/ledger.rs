@@ -7,7 +7,9 @@
 use governor_core::ledger::{encode::NEXT_CURSOR_HEADER, LedgerQuery};
 use governor_core::wire::calls::{Ledger, LedgerReply};
 use governor_core::wire::error::GovernorError;
-use worker::{Env, Headers, Request, Response};
+use worker::{Env, Headers, Response};
+
+use crate::request::Request;
 
 use crate::cors::Origin;
 

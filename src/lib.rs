@@ -56,11 +56,12 @@ pub mod timeout;
 pub mod upstream;
 pub mod webhook;
 
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, Context, Env, Result};
 
 /// The governor: the data plane, the operations (admin API, metrics) and
 /// the accounts' Durable Objects, in one script.
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    Ok(handler::handle(req, &env, &ctx).await)
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
+    // The runtime's own request: nothing is converted until a route reads it.
+    Ok(handler::handle(request::Request::new(req), &env, &ctx).await.into())
 }

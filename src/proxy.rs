@@ -7,7 +7,9 @@ use governor_core::auth::secret::Secret;
 use governor_core::rates::backoff::upstream_retry_ms;
 use governor_core::wire::error::GovernorError;
 use wasm_bindgen::JsValue;
-use worker::{Fetch, Headers, Request, Response, ResponseBody};
+use worker::{Fetch, Headers, Response, ResponseBody};
+
+use crate::request::Request;
 
 use crate::timeout::Boxed;
 
@@ -111,7 +113,7 @@ pub async fn forward(
     // A redirect (a batch result's signed URL) goes back to the client: the
     // Sync key the governor set must never travel to another host.
     init.set_redirect(web_sys::RequestRedirect::Manual);
-    let upstream: Request = web_sys::Request::new_with_str_and_init(url, &init)
+    let upstream: worker::Request = web_sys::Request::new_with_str_and_init(url, &init)
         .map_err(|_| GovernorError::BadRequest("request cannot be forwarded".into()))?
         .into();
     let boxed = Boxed::new();

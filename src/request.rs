@@ -1,5 +1,6 @@
-//! Reading a request's parts: a header, a small body under a cap, the
-//! runtime's URL split in two, a client's `webhookUrl` as `fetch` reads it.
+//! Reading a request's parts: the request itself (read lazily, never its
+//! `cf`), a header, a small body under a cap, the runtime's URL split in
+//! two, a client's `webhookUrl` as `fetch` reads it.
 //! A leaf: every handler reads through here.
 
 use governor_core::relay::url::{check_webhook_url as check_url, ClientUrl};
@@ -7,7 +8,56 @@ use governor_core::wire::error::GovernorError;
 use js_sys::{Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::Request;
+
+/// The request the runtime handed the Worker (`#[event(fetch)]` takes the
+/// runtime's own `web_sys::Request`). The `worker` crate's `Request` reads
+/// method, URL, headers and `request.cf` on every request; `cf` is the costly
+/// part (the runtime builds its object on first read) and the governor never
+/// needs it. This reads the URL and the headers once, the rest on demand.
+pub struct Request {
+    inner: web_sys::Request,
+    headers: worker::Headers,
+    path: String,
+}
+
+impl Request {
+    pub fn new(inner: web_sys::Request) -> Self {
+        let path = path_of(&inner.url());
+        let headers = worker::Headers(inner.headers());
+        Request { inner, headers, path }
+    }
+
+    /// The runtime's request (its body, signal, URL).
+    pub fn inner(&self) -> &web_sys::Request {
+        &self.inner
+    }
+
+    pub fn headers(&self) -> &worker::Headers {
+        &self.headers
+    }
+
+    pub fn method(&self) -> worker::Method {
+        worker::Method::from(self.inner.method())
+    }
+
+    /// The URL's path (no query), as the `worker` crate gives it.
+    pub fn path(&self) -> String {
+        self.path.clone()
+    }
+
+    pub fn url(&self) -> worker::Result<worker::Url> {
+        worker::Url::parse(&self.inner.url()).map_err(|e| worker::Error::RustError(e.to_string()))
+    }
+}
+
+/// The path of the runtime's absolute URL: up to the query, `/` when empty.
+fn path_of(url: &str) -> String {
+    let (_, rest) = split_url(url);
+    match rest.split('?').next() {
+        Some(p) if !p.is_empty() => p.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
 
 /// A request header's value, if present and readable.
 pub fn header(req: &Request, name: &str) -> Option<String> {

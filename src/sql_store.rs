@@ -82,6 +82,25 @@ pub(crate) fn json<T: serde::Serialize>(v: &T) -> V {
     V::String(serde_json::to_string(v).unwrap_or_default())
 }
 
+/// A prune of admission rows: it deletes only rows that every span has
+/// left (a reload would drop them anyway), so it is safe on its own, whatever
+/// happens to the rest of its command's writes.
+fn is_prune(w: &Write) -> bool {
+    matches!(w, Write::PruneAdmissions { .. })
+}
+
+/// `Some(the one other write)` (or `Some(None)`: prunes only) when a
+/// command's writes need no transaction: prunes, plus at most one write that
+/// is one statement. `None`: several rows change together.
+fn lone_statement(writes: &[Write]) -> Option<Option<&Write>> {
+    let mut others = writes.iter().filter(|w| !is_prune(w));
+    let one = others.next();
+    let single = one.is_none_or(|w| {
+        matches!(w, Write::Admission { .. } | Write::Meta { .. } | Write::PutPermit(_) | Write::DeletePermit(_))
+    });
+    (single && others.next().is_none()).then_some(one)
+}
+
 /// The `meta` row that keeps the account's name (the core ignores it).
 const ACCOUNT_META: &str = "object_account";
 
@@ -142,6 +161,15 @@ impl SqlStore {
         let Some(storage) = self.storage.as_ref().filter(|_| !writes.is_empty()) else {
             return self.write_rows(writes);
         };
+        if let Some(last) = lone_statement(writes) {
+            // No transaction needed (the common admission: one row in, the
+            // rows that left the span out): the prunes go first, each safe
+            // alone, then the one statement, atomic by itself.
+            for w in writes.iter().filter(|w| is_prune(w)) {
+                self.write_rows(std::slice::from_ref(w))?;
+            }
+            return last.map_or(Ok(()), |w| self.write_rows(std::slice::from_ref(w)));
+        }
         let transaction: Option<Function> =
             Reflect::get(storage, &JsValue::from_str("transactionSync")).ok().and_then(|f| f.dyn_into().ok());
         let Some(transaction) = transaction else { return self.write_rows(writes) };

@@ -14,7 +14,9 @@ use governor_core::wire::calls::SettleReply;
 use governor_core::wire::contract::Refusal;
 use governor_core::wire::error::GovernorError;
 use serde::Deserialize;
-use worker::{Date, Env, Request, Response};
+use worker::{Date, Env, Response};
+
+use crate::request::Request;
 
 use crate::account_client;
 use crate::cors::Origin;

@@ -10,7 +10,9 @@ use governor_core::wire::calls::{Admin, AdminReply, Status, StatusReply};
 use governor_core::wire::error::GovernorError;
 use governor_core::wire::route::AdminRoute;
 use serde::Serialize;
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
+
+use crate::request::Request;
 
 use crate::account_client;
 use crate::cors::Origin;

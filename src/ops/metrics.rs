@@ -6,7 +6,9 @@ use governor_core::operations::prometheus::{render, MetricsView};
 use governor_core::wire::calls::{Metrics, MetricsReply};
 use governor_core::wire::error::GovernorError;
 use governor_core::wire::path::is_account_name;
-use worker::{Env, Headers, Request, Response};
+use worker::{Env, Headers, Response};
+
+use crate::request::Request;
 
 use crate::account_client;
 use crate::cors::{self, Origin};

@@ -18,7 +18,9 @@ pub mod metrics;
 use governor_core::config::Config;
 use governor_core::wire::error::GovernorError;
 use governor_core::wire::route::{route, Route};
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
+
+use crate::request::Request;
 
 use crate::cors::Origin;
 
