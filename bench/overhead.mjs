@@ -8,6 +8,8 @@
 //   - the governor (admission = one Durable Object call);
 //   - the governor on an account whose list contains a terminal generation
 //     (admission + an Observe call to release permits it may hold);
+//   - with BENCH_OVERHEAD_BASE_SCRIPT=<build>/index.js: another build of the
+//     governor (e.g. main before a change), same vars, same rounds (an A/B);
 //   - the floor of a Rust Worker (bench/floor, built by scripts/build-floor.sh;
 //     skipped when not built): a trivial web_sys Worker answering itself, and
 //     calling a no-op Rust Durable Object over RPC and over fetch;
@@ -51,6 +53,8 @@ export function params() {
     path: "/v2/generations?limit=1",
     windowMs: 1000,
     timeoutS: env("BENCH_OVERHEAD_TIMEOUT_S", 180), // per concurrency
+    baseScript: process.env.BENCH_OVERHEAD_BASE_SCRIPT || null,
+    baseName: process.env.BENCH_OVERHEAD_BASE_NAME || "governor, previous build",
   };
 }
 
@@ -80,16 +84,18 @@ export async function runOverhead(P = params(), log = () => {}) {
     "pending-ms": 10,
     "processing-ms": 10,
   });
-  let gov, pass, peer, peerShm, floor;
+  let gov, govBase, pass, peer, peerShm, floor;
   try {
-    gov = await startGovernor({
+    const vars = {
       SYNC_API_BASE: sim.url,
       MAX_CONCURRENT_GENERATIONS: 100,
       GENERATE_PER_MINUTE: 100_000,
       REQUESTS_PER_MINUTE: 100_000,
       RATE_WINDOW_MS: P.windowMs,
       RATE_MARGIN_MS: 0,
-    });
+    };
+    gov = await startGovernor(vars);
+    if (P.baseScript) govBase = await startGovernor(vars, { scriptPath: P.baseScript });
     pass = await startPassthrough(sim.url);
     floor = await startFloor();
     peer = await startPeer(sim.url, { limit: 100_000, periodMs: P.windowMs });
@@ -110,6 +116,7 @@ export async function runOverhead(P = params(), log = () => {}) {
       { id: "pass", group: "main", name: "pass-through Worker", url: pass.url + P.path, headers: k },
       { id: "peer", group: "main", name: "JS peer (GCRA Durable Object over RPC, storage.put per admission)", url: peer.url + P.path, headers: k },
       { id: "gov", group: "main", name: "governor", url: gov.url + P.path, headers: k },
+      ...(govBase ? [{ id: "gov-base", group: "main", extra: true, name: P.baseName, url: govBase.url + P.path, headers: k }] : []),
       { id: "gov-observe", group: "main", extra: true, name: "governor, list shows a terminal generation (admit + observe)", url: gov.url + P.path, headers: { "x-api-key": KEY_B } },
       // Breakdown: no upstream unless said.
       { id: "js-direct", group: "breakdown", extra: true, name: "JS Worker answers itself (no object, no upstream)", url: peer.url + "/_peer/direct", headers: k },
@@ -178,6 +185,7 @@ export async function runOverhead(P = params(), log = () => {}) {
     await peer?.stop();
     await floor?.stop();
     await pass?.stop();
+    await govBase?.stop();
     await gov?.stop();
     await sim.stop();
   }

@@ -173,7 +173,7 @@ if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
     `(${P.warmup} warm-up requests per target, then up to ${P.rounds} rounds × ${P.perRound} requests per target), ` +
     `at concurrency ${runs2.map((r) => r.concurrency).join(" and ")} (1 = a sequential client, as in issue 9's reference numbers).`);
   p();
-  const mainIds = ["direct", "pass", "peer", "gov", "gov-observe"];
+  const mainIds = ["direct", "pass", "peer", "gov", "gov-base", "gov-observe"];
   const ratio = (a, b) => (a && b && Number.isFinite(a.p50) && Number.isFinite(b.p50) && b.p50 > 0 ? a.p50 / b.p50 : NaN);
   const head = ["target"];
   for (const run of runs2) head.push(`c=${run.concurrency} p50 ms`, `c=${run.concurrency} p99 ms`, `c=${run.concurrency} p50 ÷ pass-through`, `c=${run.concurrency} p50 ÷ JS peer`);
