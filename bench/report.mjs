@@ -565,16 +565,18 @@ if (S8) {
   else {
     const P8 = S8.params;
     p(`Pass-through mode, \`X-Governor-Client\` names; this build (weighted fair queueing, \`CLIENT_LIMITS\` weights) beside the release before it (${P8.baseCommit}: plain round-robin across clients, no weights), same run. ` +
-      `A: three clients with weights 1:2:4, each with a backlog, cap 7, generations of ${P8.generationMs} ms; shares of the generations completed in a ${P8.windowMs / 1000} s window. ` +
+      `A: three clients with weights 1:2:4, each with the same backlog (queued while the account is paused, enough for every client to the window's end at any share), cap 7, generations of ${P8.generationMs} ms; shares of the generations completed in a ${P8.windowMs / 1000} s window. ` +
       `B: a greedy client with 200 queued jobs and a light one queueing one job every 2 s, cap 3, generations of ${P8.lightGenerationMs} ms; the light client's wait from asking to its job's submission.`);
     p();
     for (const n of S8.notes ?? []) p(`- ${n}`);
     const sh = (r, c) => (r ? `${pc(r.shares[c])} (${r.counts[c]})` : "–");
+    const left = (r) => (r?.left ? ["h-one", "h-two", "h-four"].map((c) => r.left[c]).join(", ") : "–");
     table(["client (weight)", "target", "weighted fair (this build)", "round-robin (" + P8.baseCommit + ")"], [
       ["h-one (1)", pc(1 / 7), sh(S8.weighted.fair, "h-one"), sh(S8.weighted.roundRobin, "h-one")],
       ["h-two (2)", pc(2 / 7), sh(S8.weighted.fair, "h-two"), sh(S8.weighted.roundRobin, "h-two")],
       ["h-four (4)", pc(4 / 7), sh(S8.weighted.fair, "h-four"), sh(S8.weighted.roundRobin, "h-four")],
       ["completions in the window", "", String(S8.weighted.fair.total), String(S8.weighted.roundRobin?.total ?? "–")],
+      ["jobs left per client at the window's end (one, two, four)", "> 0 each", left(S8.weighted.fair), left(S8.weighted.roundRobin)],
     ]);
     const f = S8.weighted.fair;
     const worst = Math.max(...Object.entries({ "h-one": 1 / 7, "h-two": 2 / 7, "h-four": 4 / 7 }).map(([c, w]) => Math.abs(f.shares[c] - w) / w));

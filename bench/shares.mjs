@@ -86,25 +86,37 @@ async function weighted(P, scriptPath, vars) {
   const w = await world(7, P.generationMs, vars, scriptPath);
   const hook = await receiver();
   try {
-    // Enough backlog for the whole window at the heaviest client's share.
+    // The same backlog for every client, enough for each to the window's
+    // end at any share (round-robin serves each a third, weights 1:2:4 the
+    // heaviest 4/7) even counting what drains while the backlog is queued:
+    // a share means nothing once a client has run dry (`left` says).
     const perSecond = (7 * 1000) / P.generationMs;
-    const total = Math.ceil((perSecond * (P.windowMs + 6_000)) / 1000);
-    const backlog = { "h-one": Math.ceil(total / 7) + 20, "h-two": Math.ceil((2 * total) / 7) + 20, "h-four": Math.ceil((4 * total) / 7) + 20 };
+    const each = Math.ceil((perSecond * (P.windowMs + 6_000)) / 1000) + 60;
     const order = [];
-    for (const [c, n] of Object.entries(backlog)) for (let i = 0; i < n; i++) order.push([c, i]);
-    // Interleaved, so that neither build sees one client's backlog first.
-    order.sort((a, b) => a[1] / backlog[a[0]] - b[1] / backlog[b[0]]);
+    for (let i = 0; i < each; i++) for (const c of Object.keys(WEIGHTS)) order.push([c, i]);
+    // Queued by 8 callers at once, interleaved, so that neither build sees
+    // one client's backlog first and the queueing is short beside the window.
+    await req(`${w.gov.url}/v2/generations?limit=1`, { headers: { "x-api-key": SIM_KEY } });
     const deadline = Date.now() + 120_000;
-    for (const [c, i] of order) {
-      if (Date.now() > deadline) break;
-      await queue(w.gov, c, hook.url, i);
-    }
+    let next = 0;
+    const queued = Object.fromEntries(Object.keys(WEIGHTS).map((c) => [c, 0]));
+    const caller = async () => {
+      while (next < order.length && Date.now() < deadline) {
+        const [c, i] = order[next++];
+        const r = await queue(w.gov, c, hook.url, i);
+        if (r.status === 201 || r.status === 202) queued[c]++;
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, caller));
     const from = Date.now() + 1_500;
     const to = from + P.windowMs;
     await sleep(to - Date.now() + 300);
     const counts = Object.fromEntries(Object.keys(WEIGHTS).map((c) => [c, hook.got.filter((g) => g.client === c && g.at >= from && g.at < to).length]));
     const sum = Object.values(counts).reduce((a, b) => a + b, 0);
-    return { counts, total: sum, shares: Object.fromEntries(Object.entries(counts).map(([c, n]) => [c, n / Math.max(1, sum)])) };
+    // Jobs not yet completed at the window's end: a share is only a share
+    // while every client still has work (0 here would make it meaningless).
+    const left = Object.fromEntries(Object.entries(queued).map(([c, n]) => [c, n - hook.got.filter((g) => g.client === c && g.at < to).length]));
+    return { counts, total: sum, left, shares: Object.fromEntries(Object.entries(counts).map(([c, n]) => [c, n / Math.max(1, sum)])) };
   } finally {
     await hook.close();
     await w.stop();

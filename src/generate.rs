@@ -67,13 +67,9 @@ pub async fn prepare_body(req: &mut Request, config: &Config, caller: &Caller) -
 /// The client, for fairness: the managed client key's label, or in
 /// pass-through mode the `X-Governor-Client` header (else the key's label).
 pub fn client_name(req: &Request, config: &Config, caller: &Caller) -> String {
-    if config.keys.is_managed() {
-        return caller.client.clone();
-    }
     // Advisory: any caller holding the account's key can claim any name.
-    header(req, "x-governor-client")
-        .and_then(|c| governor_core::shares::client::header_client(&c))
-        .unwrap_or_else(|| caller.client.clone())
+    let named = header(req, "x-governor-client");
+    governor_core::shares::client::request_client(config.keys.is_managed(), &caller.client, named.as_deref())
 }
 
 /// Build the admission request of a create.

@@ -19,7 +19,7 @@
 //! | [`lifecycle`] | a generation from permit to end: Sync's answers, statuses, callbacks, durations, reconciliation and its listings | `permits`, `status`, `limited`, `settle`, `callback`, `durations`, `reconcile`, `pages`, `listing` |
 //! | [`queue`] | the durable generation queue (`Prefer: respond-async`) and submitting its jobs | `job`, `dispatch`, `ticket` |
 //! | [`relay`] | the durable outbox of webhook payloads for clients' own URLs; webhook tokens and signatures | `delivery`, `webhook`, `url` |
-//! | [`shares`] | sharing an account among its clients: client names, `CLIENT_LIMITS`, weighted fair order | `client`, `limits`, `fair`, `line`, `state`, `status`, `view`, `admin` |
+//! | [`shares`] | sharing an account among its clients: client names, `CLIENT_LIMITS`, weighted fair order | `client`, `limits`, `fair`, `order`, `line`, `clamp`, `state`, `status`, `view`, `admin` |
 //! | [`batch`] | Sync's Batch API: batch permits (reserved, bound to a batch, freed at its end, cap learned down), reading batch answers | `limit`, `permits`, `settle`, `answer` |
 //! | [`budget`] | cost budgets: money, `PRICES`, the estimate and settle rules, the book of spend per client and UTC period | `money`, `prices`, `vars`, `estimate`, `learned`, `book`, `costs`, `hooks`, `view` |
 //! | [`ledger`] | the job ledger: one row per generation job, bounded, retained; its query and formats | `row`, `query`, `encode` |

@@ -293,3 +293,59 @@ fn finding_2_bodies_past_one_row_are_refused_when_queued_and_dropped_when_relaye
     let Reply::Status(s) = acc.apply(&l, 4, 0.5, Command::Status) else { panic!() };
     assert_eq!((s.relay.pending, s.relay.dropped), (0, 1));
 }
+
+/// Finding 9: rotating `X-Governor-Client` names must not game the queue.
+/// Fairness goes by the caller's key first: with managed keys the client a
+/// request counts for is its key's, whatever the header says
+/// (`shares::client::request_client`), so a key sending ten names is one
+/// client beside an honest key, and the fair order serves the two alike.
+/// (Counting each name as a client gave the honest key 2 of 22 turns.) In
+/// pass-through mode the account is the one key every caller holds, and the
+/// header splits it (advisory).
+#[test]
+fn finding_9_rotating_x_governor_client_names_gain_no_share_over_the_callers_key() {
+    use governor_core::admission::request::ClientRef;
+    use governor_core::queue::job::{DispatchOutcome, JobSpec};
+    use governor_core::shares::client::request_client;
+    let mut l = Limits::for_window(100_000, 100_000, 100, MINUTE, 0);
+    l.queue.max_depth = 1_000;
+    l.queue.max_bytes = 1 << 30;
+    let queued = |client: String| {
+        let spec = JobSpec {
+            client: client.clone(),
+            priority: 0,
+            body: "{}".into(),
+            model: None,
+            idempotency_key: None,
+            cost: None,
+        };
+        let who = Some(ClientRef { account: "a-acme".into(), client });
+        AdmitRequest { enqueue: Some(spec), client: who, permit: true, ..generate() }
+    };
+    let mut acc = MemAccount::default();
+    acc.apply(&l, 1, 0.5, Command::Admin(AdminCommand::Pause { body: String::new() }));
+    let mut owner = std::collections::BTreeMap::new();
+    for i in 0..20 {
+        let mut ask = |client: String, who: &str| {
+            let Reply::Queued(t) = acc.apply(&l, 2 + i, 0.5, Command::Admit(queued(client))) else { panic!("queued") };
+            owner.insert(t.id, who.to_owned());
+        };
+        ask(request_client(true, "honest", None), "honest");
+        for n in 0..10 {
+            ask(request_client(true, "rotator", Some(&format!("name-{n}"))), "rotator");
+        }
+    }
+    acc.apply(&l, 100, 0.5, Command::Admin(AdminCommand::Resume));
+    let mut honest = 0;
+    for i in 0..22 {
+        let Reply::Dispatch(job) = acc.apply(&l, 101 + i, 0.5, Command::Dispatch) else { panic!("dispatch {i}") };
+        honest += usize::from(owner[&job.ticket] == "honest");
+        let outcome = DispatchOutcome::Created { generation: format!("g-{i}") };
+        acc.apply(&l, 101 + i, 0.5, Command::Dispatched { ticket: job.ticket.clone(), permit: job.permit, outcome });
+    }
+    assert!(honest >= 10, "the honest key got {honest} of 22 turns beside a key rotating ten names");
+    // Pass-through: the header's client splits the one key; no header is the key's label.
+    assert_eq!(request_client(false, "c-01234567", Some("name-3")), "h-name-3");
+    assert_eq!(request_client(false, "c-01234567", None), "c-01234567");
+    assert_eq!(request_client(false, "c-01234567", Some("\t")), "c-01234567");
+}

@@ -32,6 +32,13 @@ fn create(client: &str) -> AdmitRequest {
 }
 
 fn queued(client: &str) -> AdmitRequest {
+    queued_in(ACCOUNT, client)
+}
+
+/// A pass-through account: the object of one Sync key.
+const PASS_ACCOUNT: &str = "k-0123456789abcdef0123456789abcdef";
+
+fn queued_in(account: &str, client: &str) -> AdmitRequest {
     let spec = JobSpec {
         client: client.into(),
         priority: 0,
@@ -40,7 +47,8 @@ fn queued(client: &str) -> AdmitRequest {
         idempotency_key: None,
         cost: None,
     };
-    AdmitRequest { enqueue: Some(spec), ..create(client) }
+    let who = Some(ClientRef { account: account.into(), client: client.into() });
+    AdmitRequest { enqueue: Some(spec), client: who, ..create(client) }
 }
 
 /// One account with generations of a fixed duration: every admitted or
@@ -160,6 +168,44 @@ fn weights_one_two_four_share_a_cap_of_seven() {
         assert!((g - want).abs() <= 0.05 * want, "shares {got:?}");
     }
     assert_eq!((sim.in_use("one"), sim.in_use("two"), sim.in_use("four")), (1, 2, 4));
+}
+
+/// Pass-through mode: the account is one Sync key's object and its clients
+/// are named by `X-Governor-Client`: the header `one` (or `h-one`, the name
+/// the governor shows: the same client) is the client `h-one`, and it takes
+/// the `CLIENT_LIMITS` entry written either way (`h-one` first, then `one`),
+/// here under `*` as an operator writes it for every key. Weights 1:2:4
+/// then take 1/7, 2/7, 4/7 of a cap of 7.
+#[test]
+fn pass_through_header_clients_share_by_the_client_limits_entries_of_their_names() {
+    use governor_core::shares::client::header_client;
+    let l = limits(7, r#"{"*":{"one":{"weight":1},"two":{"weight":2},"h-four":{"weight":4},"h-two":{"reserved":1}}}"#);
+    for (header, client, weight) in [
+        ("one", "h-one", 1),
+        ("h-one", "h-one", 1),
+        ("two", "h-two", 2),
+        ("h-two", "h-two", 2),
+        ("four", "h-four", 4),
+        ("h-four", "h-four", 4),
+    ] {
+        let name = header_client(header).unwrap();
+        assert_eq!(name, client, "{header}");
+        assert_eq!(l.clients.resolve(PASS_ACCOUNT, &name).weight, Some(weight), "{header}");
+    }
+    // Field by field: `h-two`'s own entry and `two`'s both count.
+    assert_eq!(l.clients.resolve(PASS_ACCOUNT, "h-two").reserved, Some(1));
+    let mut sim = Sim::new(l, 1_000);
+    for _ in 0..300 {
+        for header in ["one", "h-two", "four"] {
+            sim.submit(queued_in(PASS_ACCOUNT, &header_client(header).unwrap()));
+        }
+    }
+    sim.run_until(1_000 + 30 * 1_000);
+    let got = shares(&sim.completed, &["h-one", "h-two", "h-four"]);
+    for (g, want) in got.iter().zip([1.0 / 7.0, 2.0 / 7.0, 4.0 / 7.0]) {
+        assert!((g - want).abs() <= 0.05 * want, "shares {got:?}");
+    }
+    assert_eq!((sim.in_use("h-one"), sim.in_use("h-two"), sim.in_use("h-four")), (1, 2, 4));
 }
 
 #[test]
@@ -285,6 +331,31 @@ fn status_lists_clients_with_their_limits_sources_and_work() {
     assert_eq!(json[0]["sources"]["concurrency"], "default");
 }
 
+/// Queued and held work counts toward its client's usage in status: a
+/// client holding no permit but with jobs queued and a request held in
+/// line uses the account as much as one running that many.
+#[test]
+fn queued_and_held_work_counts_toward_its_clients_usage_in_status() {
+    let mut sim = Sim::new(limits(2, "{}"), 1_000);
+    for _ in 0..2 {
+        sim.submit(create("runner"));
+    }
+    for _ in 0..2 {
+        sim.submit(queued("waiter"));
+    }
+    let hold = AdmitRequest { hold: Some(Hold { ticket: None, remaining_ms: 10_000, calls: 1 }), ..create("waiter") };
+    let Reply::Rejected(r) = sim.submit(hold) else { panic!("held") };
+    assert!(r.hold.is_some(), "held in line");
+    let Reply::Status(s) = sim.st.apply(&sim.l, sim.now, 0.5, Command::Status) else { panic!() };
+    let view = |c: &str| s.clients.iter().find(|v| v.client == c).unwrap().clone();
+    let (runner, waiter) = (view("runner"), view("waiter"));
+    assert_eq!((runner.in_use, runner.usage), (2, 2));
+    assert_eq!((waiter.in_use, waiter.queued, waiter.held, waiter.usage), (0, 2, 1, 3));
+    assert!((waiter.usage_share - 0.6).abs() < 1e-9 && (runner.usage_share - 0.4).abs() < 1e-9);
+    let json = serde_json::to_value(&waiter).unwrap();
+    assert_eq!((json["usage"].as_u64(), json["usageShare"].as_f64()), (Some(3), Some(0.6)));
+}
+
 #[test]
 fn operator_overrides_per_client_win_over_the_var_and_show_their_source() {
     use governor_core::operations::admin::AdminCommand;
@@ -346,4 +417,86 @@ fn metrics_carry_a_series_per_client() {
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }
+}
+
+/// Issue 19 finding 7 for a client's own rate logs: a stored stamp far in
+/// the future (a migration, a hostile row) is clamped on load like the
+/// account's, so it fills the client's window for one span at most, and
+/// the row is moved in the table too (a second restart reads it clamped).
+#[test]
+fn a_clients_stamps_in_the_future_are_clamped_on_load() {
+    use governor_core::storage::store::Write;
+    const Y2100: u64 = 4_102_444_800_000;
+    let now = 1_000_000_000_000; // 2001
+    let l = limits(100, r#"{"*":{"*":{"generatePerMinute":1}}}"#);
+    let mut st = MemAccount::default();
+    st.apply(&l, now, 0.5, Command::Admit(create("a")));
+    st.store.write(&[Write::Admission { class: "generate@b".into(), at: Y2100 }]);
+    st.restart(&l);
+    let Reply::Rejected(r) = st.apply(&l, now + 1, 0.5, Command::Admit(create("b"))) else {
+        panic!("the clamped stamp still counts for one span")
+    };
+    assert_eq!(r.policy, "client_generate");
+    assert!(r.retry_after_ms <= 60_000, "a stamp in 2100 fills b's window for {} days", r.retry_after_ms / 86_400_000);
+    st.restart(&l);
+    let later = now + 60_000 + 2;
+    assert!(matches!(st.apply(&l, later, 0.5, Command::Admit(create("b"))), Reply::Admitted(_)), "b passes again");
+}
+
+/// Ticket positions follow the order the dispatcher serves, not
+/// round-robin: with weights 1:2:4, queued while the account is paused,
+/// each ticket's position (its view, and the admin list's) is the place its
+/// job takes when the account resumes and the dispatcher sends them.
+#[test]
+fn ticket_positions_are_the_order_the_dispatcher_serves() {
+    use governor_core::operations::admin::{AdminCommand, AdminReply};
+    let mut sim = Sim::new(limits(21, WEIGHTS), 1_000_000);
+    let pause = Command::Admin(AdminCommand::Pause { body: String::new() });
+    assert!(matches!(sim.st.apply(&sim.l, sim.now, 0.5, pause), Reply::Admin(_)));
+    for _ in 0..7 {
+        for c in ["one", "two", "four"] {
+            sim.submit(queued(c));
+        }
+    }
+    let mut by_position: Vec<(u32, String)> = sim
+        .tickets
+        .keys()
+        .map(|t| {
+            let Reply::Ticket(v) =
+                sim.st.apply(&sim.l, sim.now, 0.5, Command::Ticket { ticket: t.clone(), client: None })
+            else {
+                panic!("ticket {t}")
+            };
+            (v.position.expect("queued"), t.clone())
+        })
+        .collect();
+    by_position.sort();
+    let positions: Vec<u32> = by_position.iter().map(|(p, _)| *p).collect();
+    assert_eq!(positions, (0..21).collect::<Vec<u32>>(), "each place once");
+    let Reply::Admin(AdminReply::Jobs(jobs)) = sim.st.apply(&sim.l, sim.now, 0.5, Command::Admin(AdminCommand::Queue))
+    else {
+        panic!("the admin list")
+    };
+    let listed: Vec<&str> = jobs.jobs.iter().map(|j| j.ticket.as_str()).collect();
+    let expected: Vec<&str> = by_position.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(listed, expected, "the admin list is in line order");
+    assert_eq!(jobs.jobs.iter().map(|j| j.position.unwrap()).collect::<Vec<_>>(), positions);
+    // Resume: the dispatcher sends them (nothing ends meanwhile), in its order.
+    sim.st.apply(&sim.l, sim.now, 0.5, Command::Admin(AdminCommand::Resume));
+    let mut sent = Vec::new();
+    for _ in 0..21 {
+        let Reply::Dispatch(job) = sim.st.apply(&sim.l, sim.now, 0.5, Command::Dispatch) else { panic!("dispatch") };
+        let outcome = DispatchOutcome::Created { generation: format!("g-{}", job.ticket) };
+        sim.st.apply(
+            &sim.l,
+            sim.now,
+            0.5,
+            Command::Dispatched { ticket: job.ticket.clone(), permit: job.permit, outcome },
+        );
+        sent.push(job.ticket.clone());
+    }
+    assert_eq!(sent, expected, "positions promised the order the dispatcher served");
+    // Not round-robin: the heavier client's jobs are ahead.
+    let first7: Vec<&str> = sent[..7].iter().map(|t| sim.tickets[t].as_str()).collect();
+    assert_eq!(first7.iter().filter(|c| **c == "four").count(), 4, "{first7:?}");
 }

@@ -6,6 +6,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
+import { createHash } from "node:crypto";
 import { startSim, startGovernor, generateBody, SIM_KEY, until, govCall, sleep } from "../lib/harness.mjs";
 
 const ADMIN = "shares-test-admin-key-0123456789";
@@ -81,24 +82,48 @@ const countBetween = (got, from, to) => {
 
 /**
  * Queue a backlog for every client while the account is paused, resume,
- * let the line settle, then count the completions of a window.
+ * let the line settle, then count the completions of a window. `mode`
+ * names the account and how a client calls (managed keys by default).
  */
-async function sharesOf(gov, hook, backlog) {
-  assert.equal((await admin(gov, "/accounts/a-acme/pause", { method: "POST", body: { retryAfterSeconds: 5 } })).status, 200);
-  for (const [client, n] of Object.entries(backlog)) await enqueue(gov, client, n, hook.url);
-  assert.equal((await admin(gov, "/accounts/a-acme/resume", { method: "POST" })).status, 200);
+async function sharesOf(gov, hook, backlog, mode = managed) {
+  assert.equal((await admin(gov, `/accounts/${mode.account}/pause`, { method: "POST", body: { retryAfterSeconds: 5 } })).status, 200);
+  for (const [client, n] of Object.entries(backlog)) await mode.enqueue.call(mode, gov, client, n, hook.url);
+  assert.equal((await admin(gov, `/accounts/${mode.account}/resume`, { method: "POST" })).status, 200);
   const from = Date.now() + 2_000;
   const to = from + 14_000;
   await sleep(to - Date.now() + 500);
-  const st = (await as(Object.keys(backlog)[0], "/governor/v1/status", { gov })).json;
+  const st = (await mode.call(Object.keys(backlog)[0], "/governor/v1/status", { gov })).json;
   for (const c of Object.keys(backlog)) {
-    const view = st.clients.find((v) => v.client === c);
+    const view = st.clients.find((v) => v.client === mode.name(c));
     assert.ok(view && view.queued > 0, `${c} still has a backlog at the end of the window (${JSON.stringify(view)})`);
   }
   const counts = countBetween(hook.got, from, to);
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   return { counts, total, shares: Object.fromEntries(Object.keys(backlog).map((c) => [c, (counts[c] ?? 0) / total])), st };
 }
+
+const managed = { account: "a-acme", enqueue, call: as, name: (c) => c };
+
+/**
+ * Pass-through mode: every caller holds the one Sync key (the account is
+ * `k-<fingerprint>`), and names its client with `X-Governor-Client`.
+ */
+const PASS_ACCOUNT = `k-${createHash("sha256").update(`sync-governor/v1/${SIM_KEY}`).digest("hex").slice(0, 32)}`;
+const passCall = (client, path, opts = {}) =>
+  govCall(opts.gov, path, { ...opts, headers: { ...(opts.headers ?? {}), "x-governor-client": client } });
+const passThrough = {
+  account: PASS_ACCOUNT,
+  call: passCall,
+  name: (c) => `h-${c}`,
+  header: (c) => c,
+  async enqueue(gov, client, n, hookUrl) {
+    for (let i = 0; i < n; i++) {
+      const body = generateBody({ webhookUrl: `${hookUrl}/${client}/${i}` });
+      const r = await passCall(this.header(client), "/v2/generate", { gov, method: "POST", body, headers: { prefer: "respond-async" } });
+      assert.equal(r.status, 202, `${client}: ${r.status} ${r.text}`);
+    }
+  },
+};
 
 test("weights 1:2:4 on a cap of 7: completed generations within 5% of 1/7, 2/7, 4/7; with one idle, the other two split its share 1:2", async () => {
   const clients = ["one", "two", "four"];
@@ -130,6 +155,40 @@ test("weights 1:2:4 on a cap of 7: completed generations within 5% of 1/7, 2/7, 
   console.log(`# weights 1:2 (four idle), cap 7: ${JSON.stringify(two.counts)} of ${two.total}: ${JSON.stringify(two.shares)}`);
   assert.ok(Math.abs(two.shares.one - 1 / 3) <= 0.05 / 3, `one: ${two.shares.one}`);
   assert.ok(Math.abs(two.shares.two - 2 / 3) <= 0.05 * (2 / 3), `two: ${two.shares.two}`);
+});
+
+test("pass-through: X-Governor-Client one|h-two|four with CLIENT_LIMITS weights 1:2:4 under the header's names, on a cap of 7: completed generations within 5% of 1/7, 2/7, 4/7", async () => {
+  // The operator writes the names the callers send; `h-two` and `two` are one client.
+  const limits = { "*": { one: { weight: 1 }, two: { weight: 2 }, "h-four": { weight: 4 } } };
+  const sim = await startSim({ "generate-per-minute": 100_000, "other-per-minute": 100_000, concurrency: 7, "pending-ms": 20, "processing-ms": 380 });
+  const gov = await startGovernor({
+    SYNC_API_BASE: sim.url,
+    GOVERNOR_ADMIN_KEY: ADMIN,
+    GENERATE_PER_MINUTE: "100000",
+    REQUESTS_PER_MINUTE: "100000",
+    GOVERNOR_WEBHOOK_KEY: "shares-test-webhook-key-0123456789",
+    LOCAL_MODE: "true",
+    RECONCILE_MIN_MS: "1000",
+    QUEUE_MAX_DEPTH: "5000",
+    MAX_CONCURRENT_GENERATIONS: "7",
+    CLIENT_LIMITS: JSON.stringify(limits),
+  });
+  cleanup.push(() => sim.stop(), () => gov.stop());
+  // Sync accepts the key once before the account stores anything (issue 19 finding 5).
+  assert.equal((await passCall("one", "/v2/generations?limit=1", { gov })).status, 200);
+  const hook = await receiver();
+  const got = await sharesOf(gov, hook, { one: 120, two: 180, four: 300 }, { ...passThrough, header: (c) => (c === "two" ? "h-two" : c) });
+  const want = { one: 1 / 7, two: 2 / 7, four: 4 / 7 };
+  console.log(`# pass-through, weights 1:2:4, cap 7: ${JSON.stringify(got.counts)} of ${got.total}: ${JSON.stringify(got.shares)}`);
+  assert.ok(got.total >= 150, `enough completions to judge (${got.total})`);
+  for (const c of Object.keys(want)) {
+    assert.ok(Math.abs(got.shares[c] - want[c]) <= 0.05 * want[c], `${c}: ${got.shares[c]} vs ${want[c]}`);
+  }
+  for (const [c, w] of [["h-one", 1], ["h-two", 2], ["h-four", 4]]) {
+    const view = got.st.clients.find((v) => v.client === c);
+    assert.deepEqual([view.weight, view.sources.weight], [w, "var"], c);
+  }
+  assert.ok(!got.st.clients.some((v) => v.client.startsWith("h-h-")), "h-two is not h-h-two");
 });
 
 /** When a ticket left QUEUED (polled every 25 ms, bounded). */

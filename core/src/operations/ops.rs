@@ -104,12 +104,11 @@ impl AccountState {
 
     fn jobs_view(&self, limits: &Limits, now: Ms) -> JobsView {
         let jobs = self
-            .queue
-            .service_order()
+            .queue_positions(limits, now)
             .into_iter()
             .take(MAX_LISTED_JOBS)
-            .map(|job| {
-                let t: TicketView = self.ticket_view(limits, now, job);
+            .map(|(job, position)| {
+                let t: TicketView = self.ticket_view_at(limits, now, job, Some(position));
                 JobView {
                     ticket: t.id,
                     client: t.client,

@@ -239,18 +239,10 @@ impl AccountState {
         if !self.queue.has_ready(now) {
             return later;
         }
-        let Some(job) = self.queue.next_ready(now) else { return later };
-        let held_ahead: Option<Ms> = self
-            .held
-            .iter()
-            .filter(|h| h.class == RateClass::Generate && h.ticket < job.seq)
-            .map(|h| h.expires_at)
-            .min();
-        let ready_at = match (held_ahead, self.admit_check(limits, now, &generate())) {
-            (Some(expiry), _) => expiry,
-            (None, Ok(())) => now,
-            (None, Err(r)) => r.retry_at_ms,
-        };
-        Some(later.map_or(ready_at, |l| l.min(ready_at)))
+        let ready_at = self.fair_ready_at(limits, now);
+        match (ready_at, later) {
+            (Some(r), Some(l)) => Some(r.min(l)),
+            (r, l) => r.or(l),
+        }
     }
 }

@@ -2,9 +2,10 @@
 //! could not admit yet, stored with the account and submitted by the object
 //! itself as permits and tokens free.
 //!
-//! Service order is round-robin across the account's clients (so one client
-//! with 500 jobs does not starve another with 1), then by priority (higher
-//! first) and arrival within a client. A job goes QUEUED → SUBMITTING (a
+//! Service order is the account's weighted fair order across its clients
+//! ([`crate::shares::order`]: one client with 500 jobs does not starve
+//! another with 1), then by priority (higher first) and arrival within a
+//! client. A job goes QUEUED → SUBMITTING (a
 //! permit reserved, the request on its way, with a Sync `Idempotency-Key`
 //! derived from the ticket so a crash mid-submit cannot create it twice) →
 //! SUBMITTED (bound to a generation) → the generation's terminal status.
@@ -161,8 +162,10 @@ impl Queue {
         Ok(&self.jobs[self.jobs.len() - 1])
     }
 
-    /// Queued jobs in service order: round-robin over clients (starting after
-    /// the one served last), priority then arrival within a client.
+    /// Queued jobs round-robin over clients (starting after the one served
+    /// last), priority then arrival within a client: the order of releases
+    /// before weighted fair queueing, kept to read their stored cursor. The
+    /// line's order is [`crate::shares::order`]'s.
     pub fn service_order(&self) -> Vec<&Job> {
         let mut by_client: BTreeMap<&str, Vec<&Job>> = BTreeMap::new();
         for j in self.jobs.iter().filter(|j| j.state == JobState::Queued) {
@@ -186,16 +189,6 @@ impl Queue {
             }
         }
         order
-    }
-
-    /// The next job to submit, if one is ready.
-    pub fn next_ready(&self, now: Ms) -> Option<&Job> {
-        self.service_order().into_iter().find(|j| j.not_before <= now)
-    }
-
-    /// 0-based place in the service order.
-    pub fn position(&self, ticket: &str) -> Option<usize> {
-        self.service_order().iter().position(|j| j.ticket == ticket)
     }
 
     /// A job left SUBMITTING by a runtime that died mid-submit.

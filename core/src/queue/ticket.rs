@@ -65,7 +65,14 @@ impl AccountState {
     /// the next permit's expected end plus one expected duration per full
     /// round of the cap ahead of it, and no earlier than the rate allows.
     pub(crate) fn ticket_view(&self, limits: &Limits, now: Ms, job: &Job) -> TicketView {
-        let position = (job.state == JobState::Queued).then(|| self.queue.position(&job.ticket).unwrap_or(0) as u32);
+        let position =
+            (job.state == JobState::Queued).then(|| self.queue_position(limits, now, &job.ticket).unwrap_or(0));
+        self.ticket_view_at(limits, now, job, position)
+    }
+
+    /// [`AccountState::ticket_view`] with the job's place in the fair line
+    /// (from [`AccountState::queue_positions`]) already known.
+    pub(crate) fn ticket_view_at(&self, limits: &Limits, now: Ms, job: &Job, position: Option<u32>) -> TicketView {
         let estimate = position.map(|p| {
             let cap = u64::from(limits.concurrency.cap.max(1));
             let first = if self.permits.has_room(&limits.concurrency) { now } else { self.next_permit_free(now) };

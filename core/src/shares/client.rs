@@ -32,15 +32,35 @@ pub fn is_configurable_client_name(name: &str) -> bool {
 
 /// The client named by an `X-Governor-Client` value in pass-through mode:
 /// `h-` and its letters, digits, `.`, `_`, `-` (others dropped), at most
-/// 64 bytes in all; `None` when nothing is left.
+/// 64 bytes in all; `None` when nothing is left. A value that already
+/// starts with `h-` (the name the governor shows) is that client:
+/// `h-mobile` and `mobile` are one client, never `h-h-mobile`.
 pub fn header_client(value: &str) -> Option<String> {
-    let kept: String = value
-        .trim()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
-        .take(MAX_CLIENT_NAME - 2)
-        .collect();
+    let value = value.trim();
+    let value = value.strip_prefix("h-").unwrap_or(value);
+    let kept: String =
+        value.chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(MAX_CLIENT_NAME - 2).collect();
     (!kept.is_empty()).then(|| format!("h-{kept}"))
+}
+
+/// The client a request counts for (fairness, limits, usage), the
+/// caller's key first (issue 19 finding 9): with managed keys the key's
+/// client, whatever `X-Governor-Client` says (a caller cannot split its key
+/// into more shares than the key has); in pass-through mode, where the
+/// account is the one key every caller holds, the header's client splits
+/// that key (advisory), else the key's label.
+pub fn request_client(managed: bool, key_client: &str, header: Option<&str>) -> String {
+    match header.filter(|_| !managed).and_then(header_client) {
+        Some(h) => h,
+        None => key_client.to_owned(),
+    }
+}
+
+/// The `CLIENT_LIMITS` names a client's entry may be written under, in
+/// the order they win: its own name, then for a header's client (`h-one`)
+/// the name as the caller sends it (`one`).
+pub fn entry_names(client: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(client).chain(client.strip_prefix("h-").filter(|n| !n.is_empty()))
 }
 
 impl<'de> Deserialize<'de> for KeyEntry {
@@ -83,6 +103,11 @@ mod tests {
             assert!(!is_configurable_client_name(bad), "{bad:?}");
         }
         assert_eq!(header_client(" web/1 ").as_deref(), Some("h-web1"));
+        assert_eq!(header_client("h-web1").as_deref(), Some("h-web1"));
+        assert_eq!(header_client("h-h-x").as_deref(), Some("h-h-x"));
+        assert_eq!(header_client("h-"), None);
+        assert_eq!(entry_names("h-one").collect::<Vec<_>>(), ["h-one", "one"]);
+        assert_eq!(entry_names("mobile").collect::<Vec<_>>(), ["mobile"]);
         assert_eq!(header_client("\u{7f}\t"), None);
         assert_eq!(header_client(&"y".repeat(200)).map(|h| h.len()), Some(MAX_CLIENT_NAME));
     }

@@ -45,7 +45,8 @@ pub struct VirtualClock {
     tags: BTreeMap<String, u64>,
 }
 
-fn step(weight: u32) -> u64 {
+/// How far one admission moves a client of `weight` in virtual time.
+pub(crate) fn step(weight: u32) -> u64 {
     SCALE / u64::from(weight.max(1))
 }
 
@@ -93,11 +94,17 @@ impl VirtualClock {
 
 /// The key of a client with these limits, permits held and clock.
 pub fn key(limit: &ClientLimit, in_use: u32, clock: &VirtualClock, client: &str) -> FairKey {
+    projected(limit, in_use, clock.next_finish(client, limit.weight()).saturating_sub(step(limit.weight())))
+}
+
+/// The key of a client holding `in_use` permits whose last finish tag is
+/// `tag` (what [`key`] reads from the clock; the line's projection moves it).
+pub fn projected(limit: &ClientLimit, in_use: u32, tag: u64) -> FairKey {
     let weight = limit.weight();
     FairKey {
         over_reservation: in_use >= limit.reserved.unwrap_or(0),
         share: ((2 * u64::from(in_use) + 1) << 31) / u64::from(weight),
-        finish: clock.next_finish(client, weight),
+        finish: tag.saturating_add(step(weight)),
     }
 }
 

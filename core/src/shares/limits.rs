@@ -4,7 +4,9 @@
 //! "concurrency": 3, "generatePerMinute": 20, "requestsPerMinute": 200,
 //! "usdPerDay": 5, "usdPerMonth": 100}}}`: every field optional, `*` the
 //! default. A client's value of a field is the first set among
-//! (account, client), (account, `*`), (`*`, client), (`*`, `*`).
+//! (account, client), (account, `*`), (`*`, client), (`*`, `*`), where a
+//! pass-through client named by `X-Governor-Client: one` (the client
+//! `h-one`) is found under `h-one`, then under `one` (the name as sent).
 //! Parsing never echoes a name or a value of the map (a map written the
 //! wrong way round would put a client key there): errors say where, by
 //! position.
@@ -182,19 +184,36 @@ impl ClientLimits {
     pub fn resolve(&self, account: &str, client: &str) -> ClientLimit {
         let name = account.strip_prefix("a-").unwrap_or(account);
         let get = |a: &str, c: &str| self.accounts.get(a).and_then(|m| m.get(c)).copied().unwrap_or_default();
-        get(name, client).or(get(name, "*")).or(get("*", client)).or(get("*", "*"))
+        let named = |a: &str| super::client::entry_names(client).fold(ClientLimit::default(), |l, c| l.or(get(a, c)));
+        named(name).or(get(name, "*")).or(named("*")).or(get("*", "*"))
     }
 
     /// The clients named for `account` (not `*`), with their merged limits.
+    /// A pass-through account's (`k-…`) clients are headers' names: `one`
+    /// is shown as the client it names, `h-one`.
     pub fn named(&self, account: &str) -> Vec<(String, ClientLimit)> {
         let name = account.strip_prefix("a-").unwrap_or(account);
-        let mut names: Vec<&String> = Vec::new();
+        let pass_through = account.starts_with("k-");
+        let mut names: Vec<String> = Vec::new();
         for a in [name, "*"] {
-            names.extend(self.accounts.get(a).into_iter().flat_map(|m| m.keys()).filter(|c| *c != "*"));
+            for c in self.accounts.get(a).into_iter().flat_map(|m| m.keys()).filter(|c| *c != "*") {
+                let header = pass_through && !c.starts_with("c-");
+                names.push(if header {
+                    super::client::header_client(c).unwrap_or_else(|| c.clone())
+                } else {
+                    c.clone()
+                });
+            }
         }
         names.sort();
         names.dedup();
-        names.into_iter().map(|c| (c.clone(), self.resolve(account, c))).collect()
+        names
+            .into_iter()
+            .map(|c| {
+                let limit = self.resolve(account, &c);
+                (c, limit)
+            })
+            .collect()
     }
 
     /// The limits in force for `account` only (what its object needs).
@@ -224,6 +243,9 @@ mod tests {
         assert_eq!(l.resolve("a-other", "x").concurrency, Some(5));
         assert_eq!(l.resolve("k-0123", "batch").concurrency, Some(5));
         assert_eq!(l.named("a-acme").iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(), ["batch", "mobile"]);
+        // Pass-through: the names are headers' (`batch` is the client `h-batch`).
+        assert_eq!(l.named("k-0123").iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(), ["h-batch"]);
+        assert_eq!(l.named("k-0123")[0].1.weight, Some(4));
     }
 
     #[test]

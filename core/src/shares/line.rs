@@ -24,6 +24,13 @@ pub(crate) struct Place<'a> {
     pub job: Option<&'a Job>,
 }
 
+impl Place<'_> {
+    /// The same place (a held request's and a job's numbers may meet).
+    pub fn is(&self, other: &Place) -> bool {
+        self.seq == other.seq && self.job.is_none() == other.job.is_none()
+    }
+}
+
 /// A client's own refusal: (earliest retry, reason, policy, limit).
 pub(crate) type ClientRefusal = (Ms, Reason, String, u32);
 
@@ -121,63 +128,23 @@ impl AccountState {
         }
     }
 
-    /// Does `a` go before `b` (`a` of client key `ka`)?
-    fn before(a: &Place, ka: FairKey, b: &Place, kb: FairKey) -> bool {
-        if a.client == b.client {
-            (std::cmp::Reverse(a.priority), a.seq) < (std::cmp::Reverse(b.priority), b.seq)
-        } else {
-            (ka, a.seq) < (kb, b.seq)
-        }
-    }
-
     /// Is anything that may go now ahead of `me` in the fair line of `class`?
     /// Places whose client's own limits hold them back are not ahead.
     pub(crate) fn fair_ahead(&self, limits: &Limits, class: &RateClass, me: Place, now: Ms) -> bool {
-        let permit = *class == RateClass::Generate;
-        let mine = self.fair_key(limits, me.client, class);
-        self.places(class, now).iter().filter(|p| p.seq != me.seq).any(|p| {
-            let key = self.fair_key(limits, p.client, class);
-            Self::before(p, key, &me, mine) && self.client_refusal(limits, now, p.client, class, permit).is_none()
-        })
+        self.next_in_line(limits, class, now, Some(me)).is_some_and(|p| !p.is(&me))
     }
 
-    /// Places ahead of `me` (an estimate for load shedding): its client's
-    /// own earlier places, and from every other client as many as its
-    /// weight takes while `me`'s client is served up to `me`.
+    /// Places ahead of `me` in the fair line (an estimate for load shedding).
     pub(crate) fn fair_count_ahead(&self, limits: &Limits, class: &RateClass, me: Place, now: Ms) -> usize {
-        let places = self.places(class, now);
-        let mine = self.fair_key(limits, me.client, class);
-        let own = places.iter().filter(|p| p.client == me.client && Self::before(p, mine, &me, mine)).count();
-        let my_weight = self.shares.limit(limits, me.client).weight() as usize;
-        let mut others: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-        for p in places.iter().filter(|p| p.client != me.client) {
-            *others.entry(p.client).or_default() += 1;
-        }
-        let mut ahead = own;
-        for (client, n) in others {
-            let w = self.shares.limit(limits, client).weight() as usize;
-            let first = usize::from(self.fair_key(limits, client, class) < mine);
-            ahead += n.min(((own * w).div_ceil(my_weight)).max(first));
-        }
-        ahead
+        let line = self.fair_line(limits, class, now, Some(me));
+        line.iter().position(|p| p.is(&me)).unwrap_or(line.len())
     }
 
     /// The queued job to submit next: the first place in the fair line whose
     /// client's limits let it go, if that place is a queued job (a held
     /// request first in line takes the room itself on its next look).
     pub(crate) fn next_fair_job(&self, limits: &Limits, now: Ms) -> Option<&Job> {
-        let class = RateClass::Generate;
-        let mut best: Option<(Place, FairKey)> = None;
-        for p in self.places(&class, now) {
-            if self.client_refusal(limits, now, p.client, &class, true).is_some() {
-                continue;
-            }
-            let key = self.fair_key(limits, p.client, &class);
-            if best.as_ref().is_none_or(|(b, kb)| Self::before(&p, key, b, *kb)) {
-                best = Some((p, key));
-            }
-        }
-        best.and_then(|(p, _)| p.job)
+        self.next_in_line(limits, &RateClass::Generate, now, None).and_then(|p| p.job)
     }
 
     /// `client` was admitted for `class` now: count it toward the client's

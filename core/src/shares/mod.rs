@@ -10,14 +10,18 @@
 //! | [`line`] | the hooks into admission: a client's own limits, the fair line, counting what it spends |
 //! | [`status`] | the shapes shown per client: limits and their sources, work, shares |
 //! | [`view`] | status per client: limits and their sources, permits, queued and held work, shares |
+//! | [`clamp`] | a client's stored rate stamps clamped on load, as the account's |
 //! | [`admin`] | an operator's overrides of one client's limits |
+//! | [`order`] | the one order of the line (projected weighted fair order): dispatch, turns, positions |
 //! | [`fair`] | the weighted fair order: reservations first, then permits per weight, then virtual time |
 
 pub mod admin;
+pub mod clamp;
 pub mod client;
 pub mod fair;
 pub mod limits;
 pub mod line;
+pub mod order;
 pub mod state;
 pub mod status;
 pub mod view;

@@ -34,7 +34,7 @@ pub struct SharesRow {
 pub struct Shares {
     pub row: SharesRow,
     /// `<class>@<client>` → the client's log of that class.
-    logs: BTreeMap<String, WindowLog>,
+    pub(super) logs: BTreeMap<String, WindowLog>,
     pub clock: VirtualClock,
 }
 

@@ -52,6 +52,11 @@ pub struct ClientView {
     /// The share its weight gives it among the clients with work now
     /// (0 when it has none: its share is lent).
     pub target_share: f64,
+    /// Its permits, queued jobs and held requests together: queued and
+    /// held work counts toward its client's usage.
+    pub usage: u32,
+    /// Its usage over every client's (0 when none has any).
+    pub usage_share: f64,
     /// Left of its own generate budget in the window, if it has one.
     pub generate_remaining: Option<u32>,
 }

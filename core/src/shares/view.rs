@@ -20,13 +20,20 @@ struct Tally {
     held: u32,
 }
 
+impl Tally {
+    fn usage(&self) -> u32 {
+        self.in_use + self.queued + self.held
+    }
+}
+
 impl AccountState {
     /// One client's view (listed or not).
     pub(crate) fn client_view(&self, limits: &Limits, now: Ms, client: &str) -> ClientView {
         let mut tally = self.tally(now);
         tally.entry(client.to_owned()).or_default();
         let demand = self.demand_weight(limits, &tally);
-        self.view_of(limits, now, client, &tally[client], demand)
+        let usage = Self::usage(&tally);
+        self.view_of(limits, now, client, &tally[client], (demand, usage))
     }
 
     /// Every client with work, permits, an override or a named limit.
@@ -39,9 +46,9 @@ impl AccountState {
         for (c, _) in limits.clients.named(account) {
             tally.entry(c).or_default();
         }
-        let demand = self.demand_weight(limits, &tally);
-        let mut views: Vec<ClientView> = tally.iter().map(|(c, t)| self.view_of(limits, now, c, t, demand)).collect();
-        views.sort_by_key(|v| std::cmp::Reverse(v.in_use + v.queued + v.held));
+        let totals = (self.demand_weight(limits, &tally), Self::usage(&tally));
+        let mut views: Vec<ClientView> = tally.iter().map(|(c, t)| self.view_of(limits, now, c, t, totals)).collect();
+        views.sort_by_key(|v| std::cmp::Reverse(v.usage));
         views.truncate(MAX_LISTED);
         views
     }
@@ -85,18 +92,21 @@ impl AccountState {
 
     /// The weights of the clients with work, together.
     fn demand_weight(&self, limits: &Limits, tally: &BTreeMap<String, Tally>) -> u64 {
-        tally
-            .iter()
-            .filter(|(_, t)| t.in_use + t.queued + t.held > 0)
-            .map(|(c, _)| u64::from(self.shares.limit(limits, c).weight()))
-            .sum()
+        tally.iter().filter(|(_, t)| t.usage() > 0).map(|(c, _)| u64::from(self.shares.limit(limits, c).weight())).sum()
     }
 
-    fn view_of(&self, limits: &Limits, now: Ms, client: &str, t: &Tally, demand: u64) -> ClientView {
+    /// Permits, queued jobs and held requests of every client together.
+    fn usage(tally: &BTreeMap<String, Tally>) -> u32 {
+        tally.values().map(Tally::usage).sum()
+    }
+
+    /// `totals`: the weights of the clients with work, and their usage.
+    fn view_of(&self, limits: &Limits, now: Ms, client: &str, t: &Tally, totals: (u64, u32)) -> ClientView {
+        let (demand, usage) = totals;
         let cap = f64::from(limits.concurrency.cap.max(1));
         let l: ClientLimit = self.shares.limit(limits, client);
         let s = self.shares.sources(limits, client);
-        let busy = t.in_use + t.queued + t.held > 0;
+        let busy = t.usage() > 0;
         ClientView {
             weight: l.weight(),
             reserved: l.reserved.unwrap_or(0),
@@ -119,6 +129,8 @@ impl AccountState {
             held: t.held,
             share: f64::from(t.in_use) / cap,
             target_share: if busy && demand > 0 { f64::from(l.weight()) / demand as f64 } else { 0.0 },
+            usage: t.usage(),
+            usage_share: if usage > 0 { f64::from(t.usage()) / f64::from(usage) } else { 0.0 },
             generate_remaining: self
                 .shares
                 .rate_state(limits, client, &crate::rates::class::RateClass::Generate, now)

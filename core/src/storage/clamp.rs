@@ -25,6 +25,7 @@ impl AccountState {
                 moves.push(crate::storage::store::Write::TrimAdmissions { class: class.clone(), keep: rate.limit });
             }
         }
+        moves.extend(self.shares.clamp_times(limits, now));
         for w in moves {
             self.journal(w);
         }
