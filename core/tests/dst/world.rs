@@ -855,6 +855,7 @@ impl World {
                 s.clients.retain(|c| c.in_use + c.queued > 0);
                 for c in &mut s.clients {
                     (c.held, c.target_share) = (0, 0.0);
+                    (c.usage, c.usage_share) = (c.in_use + c.queued, 0.0);
                 }
                 // Metrics are written every few seconds, not per command: a
                 // restart may lose the last of them (a counter reset).
