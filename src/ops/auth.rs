@@ -1,9 +1,9 @@
 //! The admin key: who may call the operations paths.
 
+use crate::request::Request;
 use governor_core::auth::keys::{bearer_token, fingerprint, is_admin_key};
 use governor_core::config::Config;
 use governor_core::wire::error::GovernorError;
-use crate::request::Request;
 
 /// The admin key's fingerprint when the caller presents it.
 pub fn authorize(req: &Request, config: &Config) -> Result<String, GovernorError> {
