@@ -85,6 +85,7 @@ export async function runOverhead(P = params(), log = () => {}) {
     "processing-ms": 10,
   });
   let gov, govBase, pass, peer, peerShm, floor;
+  const extra = [];
   try {
     const vars = {
       SYNC_API_BASE: sim.url,
@@ -95,6 +96,10 @@ export async function runOverhead(P = params(), log = () => {}) {
       RATE_MARGIN_MS: 0,
     };
     gov = await startGovernor(vars);
+    // The same build without the static-assets router in front (Miniflare
+    // runs wrangler.toml's [assets] as a router Worker ahead of the governor).
+    const govBare = await startGovernor(vars, { workerOptions: { assets: undefined } });
+    extra.push(govBare);
     if (P.baseScript) govBase = await startGovernor(vars, { scriptPath: P.baseScript });
     pass = await startPassthrough(sim.url);
     floor = await startFloor();
@@ -134,6 +139,8 @@ export async function runOverhead(P = params(), log = () => {}) {
       { id: "peer-nowrite", group: "breakdown", extra: true, name: "JS peer without the storage write (+ upstream)", url: peer.url + P.path, headers: { ...k, "x-peer-variant": "nowrite" } },
       { id: "peer-unconfirmed", group: "breakdown", extra: true, name: "JS peer, put with allowUnconfirmed (the reply does not wait for the write)", url: peer.url + P.path, headers: { ...k, "x-peer-variant": "unconfirmed" } },
       ...(peerShm ? [{ id: "peer-tmpfs", group: "breakdown", extra: true, name: "JS peer with its SQLite files on tmpfs (/dev/shm): the write without the disk", url: peerShm.url + P.path, headers: k }] : []),
+      { id: "gov-bare", group: "breakdown", extra: true, name: "governor without the static-assets router in front", url: govBare.url + P.path, headers: k },
+      { id: "gov-health-bare", group: "breakdown", extra: true, name: "diagnostic: governor /governor/v1/health without the static-assets router", url: govBare.url + "/governor/v1/health", headers: k },
       { id: "gov-status", group: "breakdown", extra: true, name: "diagnostic: governor /governor/v1/status (one object call, no write)", url: gov.url + "/governor/v1/status", headers: k },
     ];
     const runs = [];
@@ -186,6 +193,7 @@ export async function runOverhead(P = params(), log = () => {}) {
     await floor?.stop();
     await pass?.stop();
     await govBase?.stop();
+    for (const g of extra) await g.stop();
     await gov?.stop();
     await sim.stop();
   }
