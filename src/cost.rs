@@ -23,7 +23,10 @@ pub fn client_budgets(config: &Config, caller: &Caller, client: &str) -> BudgetL
     BudgetLimits { day: l.usd_per_day, month: l.usd_per_month }
 }
 
-/// The cost part of `admit` (a create).
+/// The cost part of `admit` (a create), and whether asking Sync's estimate
+/// took the account's directory announcement (the estimate's `other`
+/// admission was the first in a while): the caller announces then, so an
+/// account that only creates under a budget is still listed and scraped.
 pub async fn request(
     env: &Env,
     config: &Config,
@@ -32,15 +35,17 @@ pub async fn request(
     client: String,
     prepared: Option<&Prepared>,
     admit: &AdmitRequest,
-) -> CostRequest {
+) -> (CostRequest, bool) {
     let budgets = client_budgets(config, caller, &client);
     let key_name = admit.ticket_id.clone().or_else(|| admit.idempotency.as_ref().map(|k| k.key.clone()));
     let mut cost = CostRequest { client, sync_estimate: None, budgets, key: key_name };
     let wants = governor_core::budget::costs::wants_sync_estimate(&config.limits.costs, &budgets);
+    let mut announce = false;
     if let (true, Some(p)) = (wants, prepared) {
-        cost.sync_estimate = sync_estimate(env, config, caller, key, p).await;
+        let (estimate, announced) = sync_estimate(env, config, caller, key, p).await;
+        (cost.sync_estimate, announce) = (estimate, announced);
     }
-    cost
+    (cost, announce)
 }
 
 /// Sync's estimate, if the account admits the `other` request it costs
@@ -51,14 +56,14 @@ async fn sync_estimate(
     caller: &Caller,
     key: Option<&Secret>,
     p: &Prepared,
-) -> Option<governor_core::budget::MicroUsd> {
+) -> (Option<governor_core::budget::MicroUsd>, bool) {
     let ask = AdmitRequest { class: RateClass::Other, ..AdmitRequest::default() };
-    let reply = crate::account_client::call(env, &caller.account, key, &Admit(&ask)).await.ok()?;
-    if !matches!(reply, AdmitReply::Admitted(_)) {
-        return None;
-    }
-    let body = std::str::from_utf8(&p.bytes).ok()?;
+    let announce = match crate::account_client::call(env, &caller.account, key, &Admit(&ask)).await {
+        Ok(AdmitReply::Admitted(a)) => a.announce,
+        _ => return (None, false),
+    };
+    let Ok(body) = std::str::from_utf8(&p.bytes) else { return (None, announce) };
     let answer =
-        crate::upstream::analyze_cost(&config.api_base, &caller.upstream_key, body, config.timeouts.read_ms).await?;
-    parse_sync_estimate(&answer)
+        crate::upstream::analyze_cost(&config.api_base, &caller.upstream_key, body, config.timeouts.read_ms).await;
+    (answer.as_deref().and_then(parse_sync_estimate), announce)
 }

@@ -86,9 +86,12 @@ async fn dispatch(
                 StatusReply::Refused(r) => Err(GovernorError::from(r)),
             }
         }
+        Route::Ledger if crate::ledger::asks_as_admin(&req) => {
+            crate::ledger::serve_admin(&req, env, config, origin).await
+        }
         Route::Ledger => {
             let caller = authenticate(&req, config)?;
-            crate::ledger::serve(&req, env, config, origin, &caller, object_key(config, &caller)).await
+            crate::ledger::serve_caller(&req, env, config, origin, &caller, object_key(config, &caller)).await
         }
         Route::Proxy(p) if p.kind == ProxyKind::Create => {
             // Callbacks and the queue's sealed key need a key: the deployment's when none is set.
@@ -203,9 +206,12 @@ async fn proxy_request(
     let idempotency = admit.idempotency.clone();
     let class = admit.class.to_string();
     let mut admit = admit;
+    let mut estimate_announced = false;
     if creates {
         let client = generate::client_name(&req, config, &caller);
-        admit.cost = Some(crate::cost::request(env, config, &caller, key, client, prepared.as_ref(), &admit).await);
+        let (cost, announced) =
+            crate::cost::request(env, config, &caller, key, client, prepared.as_ref(), &admit).await;
+        (admit.cost, estimate_announced) = (Some(cost), announced);
         if let Some(job) = admit.enqueue.as_mut() {
             job.cost = admit.cost.clone().map(Box::new);
         }
@@ -311,7 +317,7 @@ async fn proxy_request(
     }
     // The directory hears of accounts Sync knows: a key Sync refuses (401,
     // 403) is never listed, so throwaway keys cannot push real accounts out.
-    if admitted.announce && !matches!(upstream_status, 401 | 403) {
+    if (admitted.announce || estimate_announced) && !matches!(upstream_status, 401 | 403) {
         let (env, account) = (env.clone(), caller.account.clone());
         ctx.wait_until(async move { crate::directory::announce(&env, &account, Date::now().as_millis()).await });
     }

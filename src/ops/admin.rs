@@ -56,6 +56,13 @@ pub async fn handle(
         AdminRoute::ReleasePermit { account, target } => {
             ("release_permit", account, AdminCommand::ReleasePermit { target })
         }
+        // Every client's rows (a client key sees only its own, /governor/v1/ledger).
+        AdminRoute::Ledger(account) => return crate::ledger::serve(&req, env, origin, &account, None, None).await,
+        AdminRoute::Budget { account, set } => {
+            let body = if set { Some(text_body(&mut req).await?) } else { None };
+            let action = if set { "set_budget" } else { "clear_budget" };
+            (action, account, AdminCommand::Budget { body })
+        }
         AdminRoute::ClientLimits { account, client, set } => {
             let body = if set { Some(text_body(&mut req).await?) } else { None };
             let action = if set { "set_client_limits" } else { "clear_client_limits" };

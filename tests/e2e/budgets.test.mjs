@@ -193,3 +193,108 @@ test("budgets: concurrent creates overspend at most the estimate error of what i
       `(${(((settled - LIMIT) / LIMIT) * 100).toFixed(1)} %), documented bound e x reserved = ${(E * estimated).toFixed(4)}`,
   );
 });
+
+const ADMIN_KEY = "budgets-admin-key-0123456789abcdef";
+const admin = (gov, method, path, body) =>
+  govCall(gov, `/governor/v1/admin/accounts/a-acme${path}`, { method, key: null, body, headers: { "x-governor-admin-key": ADMIN_KEY } });
+
+test("budgets: operator overrides reach admission (a client's usdPerDay, the account's budget); the admin key reads every client's ledger rows", async () => {
+  // The account's var budget makes the Worker ask Sync for estimates (5 s = 0.20).
+  // The web client's monthly budget is CLIENT_LIMITS' (0.60: three jobs).
+  const { gov } = await setup({
+    BUDGET_USD_PER_DAY: "100",
+    GOVERNOR_ADMIN_KEY: ADMIN_KEY,
+    CLIENT_LIMITS: JSON.stringify({ acme: { web: { usdPerMonth: 0.6 } } }),
+  });
+  const set = await admin(gov, "PUT", "/clients/mobile/limits", { usdPerDay: 0.3 });
+  assert.equal(set.status, 200, set.text);
+  assert.equal(set.json.client.sources.usdPerDay, "override");
+  assert.equal((await create(gov, MOBILE, 5, 1)).status, 201);
+  const refused = await create(gov, MOBILE, 5, 2);
+  assert.equal(refused.status, 429, `the client's override did not bind: ${refused.text}`);
+  assert.equal(refused.json.errorCode, "budget_exhausted");
+  assert.match(refused.json.message, /client_budget\.usd_per_day/);
+  assert.equal((await create(gov, WEB, 5, 3)).status, 201, "another client still passes");
+  // A job Sync fails (its input URL says so to the simulator): its reservation is released.
+  assert.equal((await create(gov, WEB, 5, "fail-1")).status, 201);
+  // The account's budget, overridden below what is spent (0.40) plus one more.
+  const before = (await status(gov)).costs.budgets.find((b) => b.period === "day");
+  assert.deepEqual([before.limitUsd, before.source], [100, "var"]);
+  const budget = await admin(gov, "PUT", "/budget", { usdPerDay: 0.5 });
+  assert.equal(budget.status, 200, budget.text);
+  assert.equal(budget.json.costs.budgets.find((b) => b.period === "day").limitUsd, 0.5);
+  const shown = (await status(gov)).costs.budgets.find((b) => b.period === "day");
+  assert.deepEqual([shown.limitUsd, shown.source], [0.5, "override"], "status shows the override and its source");
+  // The override outlives a restart of the runtime (persisted with the account).
+  await idle(gov);
+  await gov.restart();
+  const kept = (await status(gov)).costs.budgets.find((b) => b.period === "day");
+  assert.deepEqual([kept.limitUsd, kept.source], [0.5, "override"]);
+  const accountRefused = await create(gov, WEB, 5, 4);
+  assert.equal(accountRefused.status, 429, accountRefused.text);
+  assert.match(accountRefused.json.message, /(^|[^_])budget\.usd_per_day/);
+  for (const bad of [{ usdPerDay: -1 }, { usdPerWeek: 1 }, "[]"]) {
+    const r = await admin(gov, "PUT", "/budget", bad);
+    assert.equal(r.status, 400, `${JSON.stringify(bad)}: ${r.status} ${r.text}`);
+  }
+  assert.equal((await admin(gov, "DELETE", "/budget")).status, 200);
+  assert.equal((await create(gov, WEB, 5, 5)).status, 201, "back to the var's 100");
+  assert.equal((await create(gov, WEB, 5, 6)).status, 201, "0.60 of the web client's 0.60 a month");
+  const monthly = await create(gov, WEB, 5, 7);
+  assert.equal(monthly.status, 429, `CLIENT_LIMITS usdPerMonth did not bind: ${monthly.text}`);
+  assert.match(monthly.json.message, /client_budget\.usd_per_month/);
+  const d = new Date();
+  const nextMonth = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+  const wantRetry = Math.ceil((nextMonth - Date.now()) / 1000);
+  assert.ok(Math.abs(Number(monthly.headers.get("retry-after")) - wantRetry) <= 3, `Retry-After ${monthly.headers.get("retry-after")} s, next month in ${wantRetry} s`);
+  await idle(gov);
+  // The admin key: every client's rows; client= filters; a client key: its own.
+  const all = await admin(gov, "GET", "/ledger?limit=100");
+  assert.equal(all.status, 200, all.text);
+  const clients = all.json.rows.map((r) => r.client).sort();
+  assert.deepEqual([...new Set(clients)], ["mobile", "web"], JSON.stringify(clients));
+  const web = await admin(gov, "GET", "/ledger?client=web&format=ndjson");
+  assert.equal(web.status, 200, web.text);
+  const webRows = web.text.trim().split("\n").map((l) => JSON.parse(l));
+  const failed = webRows.filter((r) => r.status === "FAILED");
+  assert.equal(failed.length, 1, web.text);
+  assert.deepEqual([failed[0].estimatedMicroUsd, failed[0].settledMicroUsd, failed[0].settledFrom], [200_000, 0, "released"]);
+  assert.ok(webRows.length >= 2 && webRows.every((r) => r.client === "web"), web.text);
+  assert.equal((await admin(gov, "GET", "/ledger?since=yesterday")).status, 400);
+  const own = await ledgerRows(gov, MOBILE);
+  assert.ok(own.length >= 1 && own.every((r) => r.client === "mobile"));
+  const noKey = await govCall(gov, "/governor/v1/admin/accounts/a-acme/ledger", { key: MOBILE });
+  assert.equal(noKey.status, 401, "a client key is not the admin key");
+  // The same view on the client's path: the admin key with account=, paged.
+  const adminRows = [];
+  let cursor = null;
+  for (let page = 0; page < 20; page++) {
+    const q = ["account=a-acme", "limit=2", cursor ? `cursor=${cursor}` : ""].filter(Boolean).join("&");
+    const r = await govCall(gov, `/governor/v1/ledger?${q}`, { key: null, headers: { "x-governor-admin-key": ADMIN_KEY } });
+    assert.equal(r.status, 200, r.text);
+    adminRows.push(...r.json.rows);
+    cursor = r.json.nextCursor;
+    if (!cursor) break;
+  }
+  assert.deepEqual(adminRows.map((r) => r.id), all.json.rows.map((r) => r.id), "every client's rows, page by page");
+  const csv = await govCall(gov, "/governor/v1/ledger?account=a-acme&client=mobile&format=csv", { key: null, headers: { "x-governor-admin-key": ADMIN_KEY } });
+  assert.equal(csv.status, 200, csv.text);
+  assert.equal(csv.text.trim().split("\r\n").length, 1 + own.length, csv.text);
+  const asClient = await govCall(gov, "/governor/v1/ledger?account=a-acme", { key: MOBILE });
+  assert.equal(asClient.status, 401, `account= is the admin key's: ${asClient.text}`);
+  const wrongAdmin = await govCall(gov, "/governor/v1/ledger?account=a-acme", { key: null, headers: { "x-governor-admin-key": "not-the-admin-key-0123456789" } });
+  assert.equal(wrongAdmin.status, 401);
+  for (const q of ["", "account=", "account=acme", "account=a-acme&account=a-acme", "account=a-acme&nope=1"]) {
+    const r = await govCall(gov, `/governor/v1/ledger?${q}`, { key: null, headers: { "x-governor-admin-key": ADMIN_KEY } });
+    assert.equal(r.status, 400, `${q}: ${r.status} ${r.text}`);
+  }
+  // Spend per client in the scrape, in USD, equal to what the ledger settled.
+  const scrape = await govCall(gov, "/governor/v1/metrics", { key: null, headers: { "x-governor-admin-key": ADMIN_KEY } });
+  assert.equal(scrape.status, 200, scrape.text.slice(0, 300));
+  const gauge = (client) =>
+    Number(scrape.text.match(new RegExp(`sync_governor_client_spend_usd\\{account="a-acme",client="${client}",period="day",state="settled"\\} ([0-9.]+)`))?.[1]);
+  const settledOf = (client) => sum(all.json.rows.filter((r) => r.client === client).map((r) => r.settledMicroUsd ?? 0)) / 1e6;
+  assert.equal(gauge("mobile"), settledOf("mobile"), scrape.text.split("\n").filter((l) => l.includes("spend")).join("\n"));
+  assert.equal(gauge("web"), settledOf("web"));
+  assert.match(scrape.text, /sync_governor_budget_usd\{account="a-acme",period="day"\} 100\n/);
+});

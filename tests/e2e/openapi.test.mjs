@@ -547,6 +547,40 @@ test("admin: limits set and cleared", async () => {
   assert.deepEqual(cleared.json.limits.find((l) => l.name === "concurrency"), { name: "concurrency", value: 1, source: "var" });
 });
 
+test("the ledger (the caller's, the admin key's with account=, the admin path; json, ndjson, csv) and the budget override", async () => {
+  const mine = await govCall(gov, "/governor/v1/ledger?limit=1");
+  assert.equal(mine.status, 200, mine.text);
+  conforms("GET", "/governor/v1/ledger", mine, { expectTemplate: "/governor/v1/ledger" });
+  assert.ok(mine.json.rows.length === 1, mine.text);
+  for (const format of ["ndjson", "csv"]) conforms("GET", "/governor/v1/ledger", await govCall(gov, `/governor/v1/ledger?format=${format}`));
+  const bad = await govCall(gov, "/governor/v1/ledger?since=yesterday");
+  assert.equal(bad.status, 400);
+  conforms("GET", "/governor/v1/ledger", bad);
+  const all = await govCall(gov, `/governor/v1/ledger?account=${ctx.account}`, { key: null, headers: { "x-governor-admin-key": ADMIN_KEY } });
+  assert.equal(all.status, 200, all.text);
+  conforms("GET", "/governor/v1/ledger", all);
+  const notAdmin = await govCall(gov, `/governor/v1/ledger?account=${ctx.account}`);
+  assert.equal(notAdmin.status, 401, notAdmin.text);
+  conforms("GET", "/governor/v1/ledger", notAdmin);
+  const path = `/governor/v1/admin/accounts/${ctx.account}/ledger`;
+  const viaAdmin = await admin(`${path}?format=json`);
+  assert.equal(viaAdmin.status, 200, viaAdmin.text);
+  conforms("GET", path, viaAdmin, { expectTemplate: "/governor/v1/admin/accounts/{account}/ledger" });
+  assert.deepEqual(viaAdmin.json.rows.map((r) => r.id), all.json.rows.map((r) => r.id));
+  const budget = `/governor/v1/admin/accounts/${ctx.account}/budget`;
+  const set = await admin(budget, { method: "PUT", body: { usdPerDay: 50 } });
+  assert.equal(set.status, 200, set.text);
+  conforms("PUT", budget, set, { expectTemplate: "/governor/v1/admin/accounts/{account}/budget" });
+  assert.deepEqual(set.json.costs.budgets.map((b) => [b.period, b.limitUsd, b.source]), [["day", 50, "override"]]);
+  const refused = await admin(budget, { method: "PUT", body: { usdPerDay: -1 } });
+  assert.equal(refused.status, 400);
+  conforms("PUT", budget, refused);
+  const cleared = await admin(budget, { method: "DELETE" });
+  assert.equal(cleared.status, 200, cleared.text);
+  conforms("DELETE", budget, cleared);
+  assert.deepEqual(cleared.json.costs.budgets, []);
+});
+
 test("admin: pause (then a create and a read are 503 account_paused with Retry-After), resume", async () => {
   const base = `/governor/v1/admin/accounts/${ctx.account}`;
   const paused = await admin(`${base}/pause`, { method: "POST", body: { retryAfterSeconds: 30, reason: "openapi test" } });

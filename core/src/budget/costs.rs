@@ -6,7 +6,7 @@
 use crate::budget::estimate::{choose, settle, Ending};
 use crate::budget::learned::LearnedCosts;
 use crate::budget::vars::{BudgetOverride, CostConfig};
-use crate::budget::view::{BudgetView, CostsView, LedgerView, SpendView};
+use crate::budget::view::{BudgetSource, BudgetView, CostsView, LedgerView, SpendView};
 use crate::budget::Period;
 use crate::budget::{Book, BudgetLimits, CostSource, Estimate, Exhausted, MicroUsd, Scope};
 use crate::ledger::{FinalStatus, Ledger};
@@ -243,9 +243,14 @@ pub fn view(c: &Costs, cfg: &CostConfig, now: Ms) -> CostsView {
         .filter_map(|p| {
             let limit = limits.of(p)?;
             let s = c.book.spend(&Scope::Account, p, now);
+            let overridden = match p {
+                Period::Day => c.overrides.usd_per_day.is_some(),
+                Period::Month => c.overrides.usd_per_month.is_some(),
+            };
             Some(BudgetView {
                 period: p,
                 limit_usd: limit.usd(),
+                source: if overridden { BudgetSource::Override } else { BudgetSource::Var },
                 settled_usd: s.settled.usd(),
                 reserved_usd: s.reserved.usd(),
                 remaining_usd: limit.minus(s.total()).usd(),

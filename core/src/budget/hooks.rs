@@ -23,8 +23,19 @@ pub struct CostBlock {
 /// estimate may answer again, or an operator adds a price).
 pub const UNKNOWN_RETRY_MS: Ms = 60_000;
 
-fn ask<'a>(req: &'a CostRequest, model: Option<&'a str>) -> CostAsk<'a> {
-    CostAsk { client: &req.client, model, sync_estimate: req.sync_estimate, client_limits: req.budgets }
+impl AccountState {
+    /// What the create asks of the costs part. The client's budgets are the
+    /// ones in force: the operator's override of that client
+    /// (`PUT .../clients/{client}/limits`) where set, else what the Worker
+    /// read from `CLIENT_LIMITS`.
+    fn ask<'a>(&self, req: &'a CostRequest, model: Option<&'a str>) -> CostAsk<'a> {
+        let o = self.shares.row.overrides.get(&req.client).copied().unwrap_or_default();
+        let client_limits = crate::budget::BudgetLimits {
+            day: o.usd_per_day.or(req.budgets.day),
+            month: o.usd_per_month.or(req.budgets.month),
+        };
+        CostAsk { client: &req.client, model, sync_estimate: req.sync_estimate, client_limits }
+    }
 }
 
 impl AccountState {
@@ -37,7 +48,7 @@ impl AccountState {
         now: Ms,
     ) -> Result<Option<Estimate>, CostBlock> {
         let Some(req) = req else { return Ok(None) };
-        match self.costs.check(&limits.costs, &ask(req, model), now) {
+        match self.costs.check(&limits.costs, &self.ask(req, model), now) {
             Ok(e) => Ok(e),
             Err(CostRefusal::Exhausted(x)) => {
                 let who = match &x.scope {

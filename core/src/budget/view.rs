@@ -12,6 +12,9 @@ use crate::budget::Period;
 pub struct BudgetView {
     pub period: Period,
     pub limit_usd: f64,
+    /// Where the limit came from: `var` (`BUDGET_USD_PER_DAY` /
+    /// `_PER_MONTH`) or `override` (`PUT .../admin/accounts/{account}/budget`).
+    pub source: BudgetSource,
     /// Settled in the period (what Sync reported).
     pub settled_usd: f64,
     /// Reserved by jobs still running (their estimates).
@@ -19,6 +22,14 @@ pub struct BudgetView {
     pub remaining_usd: f64,
     /// RFC 3339 UTC.
     pub renews_at: String,
+}
+
+/// Where an account budget's limit came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetSource {
+    Var,
+    Override,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -107,6 +107,9 @@ impl<I: Io> Driver<I> {
         if matches!(command, Command::KeyAccepted) {
             return self.key_accepted().await;
         }
+        if self.provisional() && provisional::makes_real(&command) {
+            self.key_accepted().await?;
+        }
         let blocked = self.with_state(|a| a.dispatch_block.is_some()).unwrap_or(false);
         if blocked && (brought_key || self.upstream_key().await.is_some()) {
             // The key is back: queued work may go at once.

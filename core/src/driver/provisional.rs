@@ -5,7 +5,8 @@
 //! no state behind once its object is evicted. The first answer of Sync that
 //! accepts the key ([`accepts_key`], sent by the Worker as
 //! `Command::KeyAccepted`) writes the tables out ([`Provisional::replay`]) and
-//! the account is real from then on. Managed accounts are configured, so
+//! the account is real from then on, as it is after an operator's command
+//! that changes it ([`makes_real`]). Managed accounts are configured, so
 //! never provisional.
 //!
 //! Bounded: the tables in memory are the same bounded tables (queue depth and
@@ -14,8 +15,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::operations::admin::AdminCommand;
 use crate::storage::mem::MemStore;
 use crate::storage::store::Write;
+use crate::wire::contract::Command;
 
 /// Does Sync's answer to a forwarded request show that it accepted the key?
 /// A success or a redirect, or a client error other than an authentication
@@ -23,6 +26,14 @@ use crate::storage::store::Write;
 /// the riskier reading). Server errors prove nothing.
 pub fn accepts_key(status: u16) -> bool {
     (200..400).contains(&status) || ((400..500).contains(&status) && !matches!(status, 401 | 403 | 407 | 429))
+}
+
+/// Does this command make a provisional account real by itself? An
+/// operator's command that changes the account (the admin key is trusted:
+/// a pause, limits, budgets set before the account's first request must
+/// outlive its object); reading its queue or its metrics does not.
+pub fn makes_real(command: &Command) -> bool {
+    matches!(command, Command::Admin(c) if !matches!(c, AdminCommand::Metrics | AdminCommand::Queue))
 }
 
 /// The account's tables while its key is unproven.

@@ -46,6 +46,12 @@ pub enum AdminCommand {
         #[serde(default)]
         body: Option<String>,
     },
+    /// `PUT .../budget` (the body, read by [`crate::budget::admin`]) or,
+    /// without a body, `DELETE`.
+    Budget {
+        #[serde(default)]
+        body: Option<String>,
+    },
 }
 
 /// Force-released keyed creates awaiting a listing, at most.
@@ -61,6 +67,7 @@ pub enum AdminReply {
     Cancelled { cancelled: u32 },
     Released { released: u32 },
     Client { client: crate::shares::status::ClientView },
+    Costs { costs: crate::budget::view::CostsView },
 }
 
 /// An operator's pause, as stored (`meta` row `paused`).

@@ -94,10 +94,11 @@ impl AccountState {
                 }
                 AdminReply::Released { released: 1 }
             }
-            AdminCommand::Metrics => return Ok(Reply::Metrics(Box::new(self.metrics_view(limits)))),
+            AdminCommand::Metrics => return Ok(Reply::Metrics(Box::new(self.metrics_view(limits, now)))),
             AdminCommand::ClientLimits { client, body } => {
                 return Ok(self.client_limits_admin(limits, now, &client, body.as_deref()))
             }
+            AdminCommand::Budget { body } => return Ok(self.budget_admin(limits, now, body.as_deref())),
         };
         Ok(Reply::Admin(reply))
     }
@@ -123,7 +124,7 @@ impl AccountState {
         JobsView { depth: self.queue.depth(), jobs }
     }
 
-    pub(crate) fn metrics_view(&self, limits: &Limits) -> MetricsView {
+    pub(crate) fn metrics_view(&self, limits: &Limits, now: Ms) -> MetricsView {
         let m = &self.metrics;
         MetricsView {
             counters: m.counters.clone(),
@@ -141,6 +142,7 @@ impl AccountState {
             paused: self.paused.is_some(),
             shadow: limits.shadow,
             clients: self.client_gauges(limits, 0),
+            spend: crate::budget::metrics::gauges(&self.costs, &limits.costs, now),
         }
     }
 }

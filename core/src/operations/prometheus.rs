@@ -29,6 +29,9 @@ pub struct MetricsView {
     /// Per client: permits, queued and held work, weight (see [`crate::shares`]).
     #[serde(default)]
     pub clients: Vec<ClientGauge>,
+    /// Budgets and spend, the account's and per client ([`crate::budget::metrics`]).
+    #[serde(default)]
+    pub spend: crate::budget::metrics::SpendGauges,
 }
 
 /// One client's gauges in the scrape.
@@ -167,6 +170,9 @@ pub fn render(accounts: &[(String, MetricsView)]) -> String {
             }
         }
     }
+    let spend: Vec<(&str, &crate::budget::metrics::SpendGauges)> =
+        accounts.iter().map(|(a, m)| (a.as_str(), &m.spend)).collect();
+    crate::budget::metrics::render(&mut out, &spend);
     out
 }
 
@@ -196,6 +202,7 @@ mod tests {
             paused: false,
             shadow: false,
             clients: Vec::new(),
+            spend: Default::default(),
         };
         m.counters.refused.insert("rate".into(), 2);
         let text = render(&[("a-\"q\"".into(), m)]);

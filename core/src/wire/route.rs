@@ -166,6 +166,13 @@ pub enum AdminRoute {
         client: String,
         set: bool,
     },
+    /// `PUT` (`set`) or `DELETE` the account's budget overrides.
+    Budget {
+        account: String,
+        set: bool,
+    },
+    /// `GET` the account's job ledger, every client's rows.
+    Ledger(String),
 }
 
 fn admin(method: &str, rest: &str) -> Route {
@@ -192,6 +199,9 @@ fn admin(method: &str, rest: &str) -> Route {
             AdminRoute::ClientLimits { account: a(), client: (*c).to_owned(), set: m == "PUT" }
         }
         (_, ["accounts", _, "clients", _, "limits"]) => return Route::MethodNotAllowed,
+        (m @ ("PUT" | "DELETE"), ["accounts", _, "budget"]) => AdminRoute::Budget { account: a(), set: m == "PUT" },
+        ("GET", ["accounts", _, "ledger"]) => AdminRoute::Ledger(a()),
+        (_, ["accounts", _, "budget" | "ledger"]) => return Route::MethodNotAllowed,
         ("DELETE", ["accounts", _, "permits", g]) => {
             AdminRoute::ReleasePermit { account: a(), target: (*g).to_owned() }
         }
