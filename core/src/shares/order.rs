@@ -12,6 +12,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
 use super::fair::FairKey;
+use super::limits::ClientLimit;
 use super::line::Place;
 use crate::account::AccountState;
 use crate::admission::request::AdmitRequest;
@@ -23,10 +24,24 @@ use crate::Ms;
 /// One client's projected state while the line is laid out.
 struct Projected<'a> {
     places: Vec<Place<'a>>,
+    /// Its limits, resolved once per layout (not once per place).
+    limit: ClientLimit,
     next: usize,
     key: FairKey,
     in_use: u32,
     tag: u64,
+}
+
+/// Each client's own refusal, asked once per walk of the line (a client
+/// with hundreds of places is looked at once): when it may go, if not now.
+#[derive(Default)]
+struct Refusals<'a>(BTreeMap<&'a str, Option<Ms>>);
+
+impl<'a> Refusals<'a> {
+    fn of(&mut self, st: &AccountState, limits: &Limits, now: Ms, client: &'a str, class: &RateClass) -> Option<Ms> {
+        let permit = *class == RateClass::Generate;
+        *self.0.entry(client).or_insert_with(|| st.client_refusal(limits, now, client, class, permit).map(|r| r.0))
+    }
 }
 
 impl AccountState {
@@ -59,7 +74,7 @@ impl AccountState {
             let tag = key.finish.saturating_sub(super::fair::step(limit.weight()));
             let i = clients.len();
             heap.push(Reverse((key, places[0].seq, i)));
-            clients.push(Projected { places, next: 0, key, in_use, tag });
+            clients.push(Projected { places, limit, next: 0, key, in_use, tag });
         }
         let mut out = Vec::new();
         while let Some(Reverse((_, _, i))) = heap.pop() {
@@ -70,10 +85,9 @@ impl AccountState {
                 continue;
             }
             if permits {
-                let limit = self.shares.limit(limits, c.places[0].client);
                 c.in_use += 1;
-                c.tag = c.tag.saturating_add(super::fair::step(limit.weight()));
-                c.key = super::fair::projected(&limit, c.in_use, c.tag);
+                c.tag = c.tag.saturating_add(super::fair::step(c.limit.weight()));
+                c.key = super::fair::projected(&c.limit, c.in_use, c.tag);
             }
             heap.push(Reverse((c.key, c.places[c.next].seq, i)));
         }
@@ -89,10 +103,10 @@ impl AccountState {
         now: Ms,
         extra: Option<Place<'a>>,
     ) -> Option<Place<'a>> {
-        let permit = *class == RateClass::Generate;
+        let mut refusals = Refusals::default();
         self.fair_line(limits, class, now, extra)
             .into_iter()
-            .find(|p| self.client_refusal(limits, now, p.client, class, permit).is_none())
+            .find(|p| refusals.of(self, limits, now, p.client, class).is_none())
     }
 
     /// Every waiting job in line order with its position (0-based, held
@@ -120,8 +134,9 @@ impl AccountState {
     pub(crate) fn fair_ready_at(&self, limits: &Limits, now: Ms) -> Option<Ms> {
         let mut ready_at: Option<Ms> = None;
         let soonest = |a: Option<Ms>, b: Ms| Some(a.map_or(b, |a| a.min(b)));
+        let mut refusals = Refusals::default();
         for p in self.fair_line(limits, &RateClass::Generate, now, None) {
-            if let Some((at, ..)) = self.client_refusal(limits, now, p.client, &RateClass::Generate, true) {
+            if let Some(at) = refusals.of(self, limits, now, p.client, &RateClass::Generate) {
                 ready_at = soonest(ready_at, at);
                 continue;
             }
