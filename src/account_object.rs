@@ -5,6 +5,7 @@
 use std::cell::{Ref, RefCell};
 use std::rc::Rc;
 
+use governor_core::batch::{CreateAnswer, SeenBatch};
 use governor_core::driver::{Driver, Io, IoError, IoResult};
 use governor_core::lifecycle::{pages::ListedPage, status::Observed};
 use governor_core::queue::job::{DispatchJob, DispatchOutcome};
@@ -16,7 +17,7 @@ use worker::{durable_object, Date, DurableObject, Env, Request, Response, Result
 use crate::account_client::{body_text, CallResult, ACCOUNT_HEADER, KEY_HEADER};
 use crate::legacy_kv::LegacyKv;
 use crate::sql_store::SqlStore;
-use crate::{settings, upstream};
+use crate::{lane_upstream, settings, upstream};
 
 #[durable_object]
 pub struct AccountObject {
@@ -112,6 +113,18 @@ impl Io for ObjectIo {
 
     async fn deliver(&self, delivery: &Delivery, local_mode: bool, timeout_ms: Ms) -> Attempt {
         upstream::relay(delivery, local_mode, timeout_ms).await
+    }
+
+    async fn submit_batch(&self, key: &Secret, lines: &str, timeout_ms: Ms) -> CreateAnswer {
+        lane_upstream::submit_batch(&self.config.api_base, key, lines, timeout_ms).await
+    }
+
+    async fn read_batch(&self, key: &Secret, id: &str, timeout_ms: Ms) -> Option<SeenBatch> {
+        lane_upstream::read_batch(&self.config.api_base, key, id, timeout_ms).await
+    }
+
+    async fn batch_result(&self, key: &Secret, id: &str, timeout_ms: Ms) -> Option<String> {
+        lane_upstream::batch_result(&self.config.api_base, key, id, timeout_ms).await
     }
 }
 

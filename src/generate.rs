@@ -104,6 +104,11 @@ pub fn create_request(
             .transpose()?
             .unwrap_or(0);
         let sealed_key = if config.keys.is_managed() { None } else { seal_key(config, &caller.upstream_key) };
+        admit.lane = match header(req, "x-governor-lane").map(|l| l.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("direct") => false,
+            Some("batch") => true,
+            Some(_) => return Err(GovernorError::BadRequest("X-Governor-Lane must be batch or direct".into())),
+        };
         if config.keys.is_managed() || sealed_key.is_some() {
             admit.enqueue = Some(JobSpec {
                 client,

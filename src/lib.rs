@@ -39,6 +39,7 @@ pub mod deployment;
 pub mod directory;
 pub mod generate;
 pub mod handler;
+pub mod lane_upstream;
 pub mod ledger;
 pub mod legacy_kv;
 pub mod log;

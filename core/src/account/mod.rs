@@ -55,6 +55,8 @@ pub struct AccountState {
     pub permits: Permits,
     /// Batch permits (Sync's Batch API): their own part and row.
     pub batches: crate::batch::BatchPermits,
+    /// The batch lane: its batches in flight and counters (its jobs are queue rows).
+    pub lane: crate::batch::lane::Lane,
     pub backoff: BTreeMap<RateClass, Backoff>,
     pub durations: Durations,
     pub reconcile: Schedule,
@@ -131,6 +133,8 @@ pub enum Effect {
     Dispatch,
     /// List Sync's active generations, then `Command::Reconciled`.
     Reconcile,
+    /// Run the batch lane while `Command::Lane(Next)` has a step.
+    Lane,
 }
 
 /// Apply one command. `jitter` is a uniform sample in `[0, 1)`.

@@ -73,6 +73,7 @@ impl AccountState {
         let idem = &limits.idempotency;
         StatusView {
             batches: self.batches.view(&limits.batches, now),
+            lane: self.lane_view(limits),
             policies,
             concurrency: ConcurrencyView {
                 limit: limits.concurrency.cap,

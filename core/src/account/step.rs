@@ -150,6 +150,7 @@ impl AccountState {
                 Reply::Ack { released: 0 }
             }
             Command::Dispatch => self.dispatch(limits, store, now)?,
+            Command::Lane(cmd) => self.lane_command(limits, store, now, jitter, cmd)?,
             Command::Dispatched { ticket, permit, outcome } => {
                 self.dispatched(limits, store, now, jitter, &ticket, permit, outcome)?
             }
@@ -185,6 +186,9 @@ impl AccountState {
                 }
                 if self.reconcile.due(now) {
                     effects.push(Effect::Reconcile);
+                }
+                if self.paused.is_none() && self.lane_due(limits, now) {
+                    effects.push(Effect::Lane);
                 }
                 Reply::Ack { released: 0 }
             }

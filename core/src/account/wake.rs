@@ -21,6 +21,7 @@ impl AccountState {
             self.reconcile.next_at,
             self.outbox.next_wake(),
             self.queue_wake(limits, now),
+            self.paused.is_none().then(|| self.lane_wake(limits, now)).flatten(),
             sweep,
         ]
         .into_iter()

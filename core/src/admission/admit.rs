@@ -206,6 +206,10 @@ impl AccountState {
                 let at = now + p.retry_after_s.saturating_mul(1_000);
                 Err(self.rejection(limits, now, req, Reason::Paused, "paused".into(), 0, at))
             }
+            // Batch-lane work waits for a batch, not for a permit.
+            None if self.lane_wants(limits, req) => {
+                Err(self.rejection(limits, now, req, Reason::Concurrency, "batch_lane".into(), 0, now + 1))
+            }
             None => self.admissible(limits, now, req),
         };
         Ok(match decision {

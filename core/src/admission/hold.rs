@@ -25,7 +25,12 @@ impl AccountState {
                 None => format!("tk_{:x}_{:x}", now, seq),
             };
             match self.queue.enqueue(&limits.queue, ticket.clone(), seq, spec.clone(), now) {
-                Ok(_) => self.metrics.queued(),
+                Ok(_) => {
+                    self.metrics.queued();
+                    if self.lane_wants(limits, req) {
+                        self.lane_enqueued(&ticket);
+                    }
+                }
                 Err(full) => {
                     self.metrics.refused(&req.class, Reason::QueueFull.name(), now);
                     rejection.reason = Reason::QueueFull;

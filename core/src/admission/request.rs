@@ -43,6 +43,9 @@ pub struct AdmitRequest {
     /// `POST /v2/batch`: a batch permit too (all or nothing with the budget).
     #[serde(default)]
     pub batch: bool,
+    /// `X-Governor-Lane: batch` on a queued create: batch-lane work.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lane: bool,
     /// The ticket id a queued job gets (the caller draws 128 random bits,
     /// see [`crate::queue::job::ticket_id`]); without one the core numbers it.
     #[serde(default)]

@@ -18,10 +18,19 @@ pub struct BatchLimit {
     /// How long a cap learned from Sync's `concurrency_limit_reached` holds
     /// before the configured cap is tried again.
     pub learned_ttl_ms: Ms,
+    /// The batch lane (`SYNC_BATCH`).
+    #[serde(default)]
+    pub lane: super::lane::LanePolicy,
 }
 
 impl Default for BatchLimit {
     fn default() -> Self {
-        BatchLimit { cap: 2, reservation_ttl_ms: 600_000, lease_ttl_ms: 26 * 3_600_000, learned_ttl_ms: 3_600_000 }
+        BatchLimit {
+            cap: 2,
+            reservation_ttl_ms: 600_000,
+            lease_ttl_ms: 26 * 3_600_000,
+            learned_ttl_ms: 3_600_000,
+            lane: super::lane::LanePolicy::OFF,
+        }
     }
 }

@@ -11,8 +11,20 @@
 //! | [`permits`] | batch permits: reserved at admission, bound to a batch id, freed at its end; the cap learned down from Sync |
 //! | [`settle`] | what Sync's answer to a batch create means: bind, release, learn, or wait for a listing |
 //! | [`answer`] | reading Sync's batch answers (create, reads, lists), bounded and hostile-safe |
+//! | [`lane`] | the batch lane: `SYNC_BATCH`, its batches in flight and counters, its messages |
+//! | [`lane_step`] | the lane's rules: when a batch goes, is read, its result read |
+//! | [`lane_answer`] | what Sync's answers to the lane's calls do to a lane batch and its jobs |
+//! | [`lane_wake`] | when the lane needs the alarm |
+//! | [`lane_pick`] | which lane jobs go in the next batch (fair order, line and byte bounds) |
+//! | [`lane_lines`] | the lane's JSONL: input lines from queued bodies, the result read back |
 
 pub mod answer;
+pub mod lane;
+pub mod lane_answer;
+pub mod lane_lines;
+pub mod lane_pick;
+pub mod lane_step;
+pub mod lane_wake;
 pub mod limit;
 pub mod permits;
 pub mod settle;

@@ -258,7 +258,13 @@ impl BatchPermits {
 mod tests {
     use super::*;
 
-    const CFG: BatchLimit = BatchLimit { cap: 2, reservation_ttl_ms: 100, lease_ttl_ms: 10_000, learned_ttl_ms: 1_000 };
+    const CFG: BatchLimit = BatchLimit {
+        cap: 2,
+        reservation_ttl_ms: 100,
+        lease_ttl_ms: 10_000,
+        learned_ttl_ms: 1_000,
+        lane: crate::batch::lane::LanePolicy::OFF,
+    };
 
     fn open(id: &str, pending: u32) -> SeenBatch {
         SeenBatch { id: id.into(), terminal: false, pending: Some(pending) }

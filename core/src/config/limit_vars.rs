@@ -98,6 +98,7 @@ impl Config {
             reservation_ttl_ms: v.seconds("RESERVATION_TTL_SECONDS", 600, 1, 86_400)?,
             lease_ttl_ms: v.seconds("BATCH_LEASE_SECONDS", 26 * 3_600, 60, 7 * 86_400)?,
             learned_ttl_ms: 3_600_000,
+            lane: lane_policy(v)?,
         };
         let backoff = BackoffPolicy {
             base_ms: v.number("UPSTREAM_BACKOFF_BASE_MS", 1_000, 1, 600_000)?,
@@ -169,4 +170,19 @@ impl Config {
             batches,
         })
     }
+}
+
+/// The batch lane (`SYNC_BATCH`, off by default: only Scale and Enterprise have the API).
+fn lane_policy(v: &Vars) -> Result<crate::batch::lane::LanePolicy, ConfigError> {
+    Ok(crate::batch::lane::LanePolicy {
+        enabled: match v.get("SYNC_BATCH").as_deref().map(str::trim) {
+            None | Some("") | Some("off") => false,
+            Some("on") => true,
+            Some(other) => return Err(err("SYNC_BATCH", format!("must be on or off, got {other:?}"))),
+        },
+        poll_ms: v.number("SYNC_BATCH_POLL_MS", 60_000, 100, 3_600_000)?,
+        linger_ms: v.number("SYNC_BATCH_LINGER_MS", 60_000, 0, 86_400_000)?,
+        max_wait_ms: v.seconds("SYNC_BATCH_MAX_WAIT_SECONDS", 3_600, 1, 7 * 86_400)?,
+        ..crate::batch::lane::LanePolicy::OFF
+    })
 }

@@ -17,12 +17,13 @@ impl<I: Io> Driver<I> {
         if effects.is_empty() {
             return Ok(());
         }
-        let (mut dispatch, mut reconcile, mut deliveries) = (false, false, Vec::new());
+        let (mut dispatch, mut reconcile, mut lane, mut deliveries) = (false, false, false, Vec::new());
         for effect in effects {
             match effect {
                 Effect::Dispatch => dispatch = true,
                 Effect::Deliver(delivery) => deliveries.push(delivery),
                 Effect::Reconcile => reconcile = true,
+                Effect::Lane => lane = true,
             }
         }
         let reconciling = async move {
@@ -39,8 +40,15 @@ impl<I: Io> Driver<I> {
                 Ok(())
             }
         };
+        let laning = async move {
+            if lane {
+                self.lane().await
+            } else {
+                Ok(())
+            }
+        };
         let tasks: Vec<Task<'_, IoResult<()>>> =
-            vec![Box::pin(reconciling), Box::pin(dispatching), Box::pin(self.relay(deliveries))];
+            vec![Box::pin(reconciling), Box::pin(dispatching), Box::pin(laning), Box::pin(self.relay(deliveries))];
         join_all(tasks).await.into_iter().collect()
     }
 

@@ -7,6 +7,7 @@
 
 use crate::account::AccountState;
 use crate::auth::secret::Secret;
+use crate::batch::{CreateAnswer, SeenBatch};
 use crate::lifecycle::pages::ListedPage;
 use crate::lifecycle::status::Observed;
 use crate::queue::job::{DispatchJob, DispatchOutcome};
@@ -82,6 +83,21 @@ pub trait Io {
     /// POST a relay payload to the client's URL (checked again as the
     /// runtime parses it, with `local_mode`).
     async fn deliver(&self, delivery: &Delivery, local_mode: bool, timeout_ms: Ms) -> Attempt;
+    /// `POST /v2/batch` of a lane batch: a multipart body whose `input` is
+    /// these JSONL `lines` (no `webhook_url`: the lane reads its batches).
+    /// An I/O without the Batch API answers as a plan without it would.
+    async fn submit_batch(&self, _key: &Secret, _lines: &str, _timeout_ms: Ms) -> CreateAnswer {
+        CreateAnswer::Refused { status: 402 }
+    }
+    /// `GET /v2/batch/{id}` (nothing usable: `None`).
+    async fn read_batch(&self, _key: &Secret, _id: &str, _timeout_ms: Ms) -> Option<SeenBatch> {
+        None
+    }
+    /// The batch's result JSONL: `GET /v2/batches/{id}/result`, then its
+    /// redirect fetched without the account's key (not read: `None`).
+    async fn batch_result(&self, _key: &Secret, _id: &str, _timeout_ms: Ms) -> Option<String> {
+        None
+    }
     /// Watch a step (tests); nothing by default.
     fn observe(&self, _step: Observation<'_>) {}
 }

@@ -11,6 +11,7 @@
 mod effects;
 pub mod io;
 pub mod join;
+mod lane;
 pub mod provisional;
 
 use std::cell::{Cell, RefCell};
@@ -44,6 +45,8 @@ pub struct Driver<I> {
     /// One dispatch loop at a time: a job is SUBMITTING only while its loop
     /// awaits Sync, so any other SUBMITTING job was cut off by a restart.
     dispatching: Cell<bool>,
+    /// One batch-lane loop at a time.
+    laning: Cell<bool>,
     /// The account's name, as the Worker names it and as stored.
     account: RefCell<Option<String>>,
     /// The tables in memory while Sync has not yet accepted the account's
@@ -60,6 +63,7 @@ impl<I: Io> Driver<I> {
             alarm_at: Cell::new(None),
             key: RefCell::new(None),
             dispatching: Cell::new(false),
+            laning: Cell::new(false),
             account: RefCell::new(None),
             provisional: RefCell::new(None),
         }

@@ -116,6 +116,10 @@ pub enum TicketStatus {
     Submitting,
     Submitted,
     Canceled,
+    /// Batch-lane work waiting for a batch.
+    WaitingForBatch,
+    /// In a lane batch (its ticket shows the batch).
+    Batched,
     /// The job ended with its generation's (or the governor's) final status.
     Ended(GenerationStatus),
 }
@@ -127,6 +131,8 @@ impl TicketStatus {
             TicketStatus::Submitting => "SUBMITTING",
             TicketStatus::Submitted => "SUBMITTED",
             TicketStatus::Canceled => "CANCELED",
+            TicketStatus::WaitingForBatch => "WAITING_FOR_BATCH",
+            TicketStatus::Batched => "BATCHED",
             TicketStatus::Ended(s) => s.as_str(),
         }
     }
@@ -146,6 +152,8 @@ impl<'de> Deserialize<'de> for TicketStatus {
             "SUBMITTING" => TicketStatus::Submitting,
             "SUBMITTED" => TicketStatus::Submitted,
             "CANCELED" => TicketStatus::Canceled,
+            "WAITING_FOR_BATCH" => TicketStatus::WaitingForBatch,
+            "BATCHED" => TicketStatus::Batched,
             _ => TicketStatus::Ended(GenerationStatus::parse(&s)),
         })
     }

@@ -49,10 +49,25 @@ pub struct JobSpec {
 #[serde(tag = "state", rename_all = "snake_case", try_from = "JobStateRow")]
 pub enum JobState {
     Queued,
-    Submitting { permit: PermitId },
-    Submitted { generation: String },
-    Done { status: GenerationStatus, generation: Option<String>, error: Option<String> },
+    Submitting {
+        permit: PermitId,
+    },
+    Submitted {
+        generation: String,
+    },
+    Done {
+        status: GenerationStatus,
+        generation: Option<String>,
+        error: Option<String>,
+    },
     Canceled,
+    /// Batch-lane work waiting for a batch ([`crate::batch::lane`]).
+    Lane,
+    /// In a lane batch: its create (`batch: None`) or the batch Sync made.
+    Batched {
+        batch_permit: u64,
+        batch: Option<String>,
+    },
 }
 
 /// [`JobState`] as stored (tagged by `state`), read flat: serde reads an
@@ -68,6 +83,10 @@ struct JobStateRow {
     status: Option<GenerationStatus>,
     #[serde(default)]
     error: Option<String>,
+    #[serde(default)]
+    batch_permit: Option<u64>,
+    #[serde(default)]
+    batch: Option<String>,
 }
 
 impl TryFrom<JobStateRow> for JobState {
@@ -80,6 +99,11 @@ impl TryFrom<JobStateRow> for JobState {
             ("submitted", _, Some(generation), _) => JobState::Submitted { generation },
             ("done", _, generation, Some(status)) => JobState::Done { status, generation, error: r.error },
             ("canceled", ..) => JobState::Canceled,
+            ("lane", ..) => JobState::Lane,
+            ("batched", ..) => match r.batch_permit {
+                Some(batch_permit) => JobState::Batched { batch_permit, batch: r.batch },
+                None => return Err("not a job state"),
+            },
             _ => return Err("not a job state"),
         })
     }
@@ -104,6 +128,9 @@ pub struct Job {
     /// can no longer be canceled (it goes again with the same Sync key).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub maybe_created: bool,
+    /// The lane batch Sync made for it, kept once it is out of the batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
 }
 
 /// The namespace of the Sync `Idempotency-Key`s the queue submits with.
@@ -143,11 +170,13 @@ impl Job {
             JobState::Submitted { .. } => TicketStatus::Submitted,
             JobState::Done { status, .. } => TicketStatus::Ended(status.clone()),
             JobState::Canceled => TicketStatus::Canceled,
+            JobState::Lane => TicketStatus::WaitingForBatch,
+            JobState::Batched { .. } => TicketStatus::Batched,
         }
     }
 
     pub fn is_waiting(&self) -> bool {
-        matches!(self.state, JobState::Queued | JobState::Submitting { .. })
+        matches!(self.state, JobState::Queued | JobState::Submitting { .. } | JobState::Lane | JobState::Batched { .. })
     }
 
     /// Out of the line for good (submitted, done or canceled).
@@ -212,6 +241,9 @@ pub struct TicketView {
     /// (`estimatedStartAt`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_for: Option<String>,
+    /// The lane batch that holds (or held) the job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
 }
 
 /// The one field of a [`TicketView`] the Worker reads (for `Location`).

@@ -78,7 +78,7 @@ impl Queue {
     }
 
     /// Change a waiting job and record its new row.
-    fn update(&mut self, ticket: &str, f: impl FnOnce(&mut Job)) -> Option<&Job> {
+    pub(crate) fn update(&mut self, ticket: &str, f: impl FnOnce(&mut Job)) -> Option<&Job> {
         let index = self.jobs.iter().position(|j| j.ticket == ticket)?;
         f(&mut self.jobs[index]);
         let job = self.jobs[index].clone();
@@ -154,6 +154,7 @@ impl Queue {
             not_before: now,
             bytes,
             maybe_created: false,
+            batch: None,
         };
         self.bytes += bytes;
         self.writes.push(Write::PutJob(job.clone()));
@@ -264,7 +265,7 @@ impl Queue {
     /// Cancel a job still QUEUED; returns its final row.
     pub fn cancel(&mut self, ticket: &str, now: Ms) -> Result<Job, CancelError> {
         let job = self.get(ticket).ok_or(CancelError::NotFound)?;
-        if job.state != JobState::Queued || job.maybe_created {
+        if !matches!(job.state, JobState::Queued | JobState::Lane) || job.maybe_created {
             return Err(CancelError::AlreadySubmitted);
         }
         let mut done = job.clone();

@@ -98,6 +98,10 @@ impl AccountState {
             waiting_for: (job.state == JobState::Queued
                 && self.cost_check(limits, job.spec.cost.as_deref(), job.spec.model.as_deref(), now).is_err())
             .then(|| "budget_exhausted".to_owned()),
+            batch_id: match &job.state {
+                JobState::Batched { batch, .. } => batch.clone(),
+                _ => job.batch.clone(),
+            },
         }
     }
 }

@@ -50,6 +50,9 @@ pub struct ClientLimit {
     pub usd_per_day: Option<MicroUsd>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usd_per_month: Option<MicroUsd>,
+    /// `"batch"`: every queued job of the client is batch-lane work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane: Option<crate::batch::lane::LaneChoice>,
 }
 
 /// A limit object as written (USD as JSON numbers).
@@ -63,6 +66,7 @@ pub(crate) struct LimitSpec {
     requests_per_minute: Option<u64>,
     usd_per_day: Option<f64>,
     usd_per_month: Option<f64>,
+    lane: Option<crate::batch::lane::LaneChoice>,
 }
 
 impl LimitSpec {
@@ -86,6 +90,7 @@ impl LimitSpec {
             requests_per_minute: count(self.requests_per_minute, "requestsPerMinute", 1, MAX_PER_MINUTE)?,
             usd_per_day: usd(self.usd_per_day, "usdPerDay")?,
             usd_per_month: usd(self.usd_per_month, "usdPerMonth")?,
+            lane: self.lane,
         };
         if let (Some(r), Some(c)) = (limit.reserved, limit.concurrency) {
             if r > c {
@@ -107,11 +112,17 @@ impl ClientLimit {
             requests_per_minute: self.requests_per_minute.or(fallback.requests_per_minute),
             usd_per_day: self.usd_per_day.or(fallback.usd_per_day),
             usd_per_month: self.usd_per_month.or(fallback.usd_per_month),
+            lane: self.lane.or(fallback.lane),
         }
     }
 
     pub fn is_empty(&self) -> bool {
         *self == ClientLimit::default()
+    }
+
+    /// Is every queued job of the client batch-lane work?
+    pub fn lane_batch(&self) -> bool {
+        self.lane == Some(crate::batch::lane::LaneChoice::Batch)
     }
 
     /// The client's weight (1 unless set).

@@ -133,6 +133,9 @@ pub enum Command {
     /// How submitting a queued job ended.
     #[serde(skip)]
     Dispatched { ticket: String, permit: PermitId, outcome: DispatchOutcome },
+    /// The batch lane's own steps ([`crate::batch::lane`]).
+    #[serde(skip)]
+    Lane(crate::batch::lane::LaneCommand),
     /// Queued work is ready but cannot be sent (`reason`): the queue backs
     /// off (exponentially, up to a cap) instead of waking the alarm at once.
     #[serde(skip)]
@@ -193,6 +196,9 @@ pub enum Reply {
     /// What a reconciliation run fetches next.
     #[serde(skip)]
     List(crate::lifecycle::pages::ListStep),
+    /// What the batch lane does next.
+    #[serde(skip)]
+    Lane(crate::batch::lane::LaneStep),
     /// The answer to an operator's command: the body of its response.
     Admin(crate::operations::admin::AdminReply),
     /// The account's metrics, for the Worker to render.

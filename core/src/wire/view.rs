@@ -17,6 +17,8 @@ pub struct StatusView {
     pub concurrency: ConcurrencyView,
     /// Batch permits (Sync's Batch API).
     pub batches: crate::batch::BatchesView,
+    /// The batch lane: jobs waiting for it, batches in flight, calls saved.
+    pub lane: crate::batch::lane::LaneView,
     pub backoff: Vec<BackoffView>,
     pub reconcile: ReconcileView,
     pub relay: RelayView,
