@@ -50,7 +50,7 @@ async function world(p) {
     MAX_CONCURRENT_BATCHES: "2",
     SYNC_BATCH: "on",
     SYNC_BATCH_POLL_MS: String(Math.max(100, ms(30))),
-    SYNC_BATCH_LINGER_MS: String(ms(60)),
+    SYNC_BATCH_LINGER_MS: String(ms(300)),
     RECONCILE_MIN_MS: String(Math.max(100, ms(15))),
     RECONCILE_MAX_MS: String(Math.max(100, ms(300))),
     LOCAL_MODE: "true",
