@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { execSync } from "node:child_process";
 import { join } from "node:path";
 import { fmt } from "./lib.mjs";
+import { renderBatch } from "./batch.mjs";
 
 const [dir, outFile] = process.argv.slice(2);
 if (!dir || !outFile) {
@@ -608,6 +609,21 @@ if (S8) {
     p("C: an admitted read (`GET /v2/generations?limit=1`), with `CLIENT_LIMITS` configured vs without, two workerds side by side in interleaved rounds, sequential client:");
     p();
     table(["configuration", "n", "p50 ms", "p90 ms", "p99 ms"], S8.latency.map((r) => [r.name, String(r.n), fmt(r.p50, 2), fmt(r.p90, 2), fmt(r.p99, 2)]));
+  }
+}
+
+// ---------------------------------------------------------------- 9
+// The batch lane (issue 18): bench/batch.mjs.
+const B9 = results.batch;
+if (B9) {
+  if (B9.error) {
+    p("## 9. The batch lane");
+    p();
+    p(`Not measured: ${B9.error}`);
+    p();
+  } else {
+    for (const l of renderBatch(B9)) p(l);
+    target("batch lane: 600 queued jobs through 2 batch calls, no 429 from Sync", "2 batch calls, 0 refused", `${B9.withLane.batchCalls} batch calls, ${B9.withLane.refusedBySync} refused`, B9.withLane.batchCalls === 2 && B9.withLane.refusedBySync === 0, `${B9.withLane.batchCalls} batch calls, ${B9.withLane.refusedBySync} refused`);
   }
 }
 
