@@ -252,3 +252,36 @@ fn a_partial_batch_goes_once_arrivals_pause_or_the_oldest_waited_ten_lingers() {
     }
     panic!("no batch went");
 }
+
+#[test]
+fn a_client_whose_limits_say_lane_batch_has_all_its_queued_jobs_batched() {
+    let mut l = limits();
+    l.clients = governor_core::shares::limits::ClientLimits::parse(
+        r#"{"*": {"bulk": {"lane": "batch"}, "live": {"lane": "direct"}}}"#,
+    )
+    .unwrap();
+    let mut acc = MemAccount::default();
+    // Fill the cap so that work without the lane queues.
+    for _ in 0..3 {
+        let plain = AdmitRequest { class: "generate".into(), permit: true, ..AdmitRequest::default() };
+        let Reply::Admitted(_) = acc.apply(&l, 0, 0.5, Command::Admit(plain)) else { panic!() };
+    }
+    let bulk: Vec<String> = (0..20).map(|n| queue(&mut acc, &l, 0, job("bulk", n, false))).collect();
+    let live = queue(&mut acc, &l, 0, job("live", 100, false));
+    let other = queue(&mut acc, &l, 0, job("other", 101, false));
+    assert!(bulk.iter().all(|t| ticket(&mut acc, &l, 1, t).status == TicketStatus::WaitingForBatch));
+    assert_eq!(ticket(&mut acc, &l, 1, &live).status, TicketStatus::Queued);
+    assert_eq!(ticket(&mut acc, &l, 1, &other).status, TicketStatus::Queued);
+    let LaneStep::Submit { lines, count: 20, .. } = next(&mut acc, &l, 2) else { panic!("no batch") };
+    let ids = request_ids(&lines);
+    assert!(bulk.iter().all(|t| ids.contains(&format!("sync-governor-{t}"))));
+    // With SYNC_BATCH off, nothing is lane work, whatever the client's limits say.
+    let mut off = l.clone();
+    off.batches.lane.enabled = false;
+    let mut acc = MemAccount::default();
+    let Reply::Admitted(a) = acc.apply(&off, 0, 0.5, Command::Admit(job("bulk", 200, false))) else {
+        panic!("a free cap admits it directly")
+    };
+    assert!(a.permit.is_some());
+    assert_eq!(status(&mut acc, &off, 1).lane.waiting, 0);
+}

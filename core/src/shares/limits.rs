@@ -158,7 +158,7 @@ impl ClientLimits {
         const SHAPE: &str =
             "must be a JSON object {\"<account>\"|\"*\": {\"<client>\"|\"*\": {\"weight\", \"reserved\", \
                              \"concurrency\", \"generatePerMinute\", \"requestsPerMinute\", \"usdPerDay\", \
-                             \"usdPerMonth\"}}}";
+                             \"usdPerMonth\", \"lane\"}}}";
         let raw: BTreeMap<String, BTreeMap<String, LimitSpec>> =
             crate::wire::json::from_str(text).map_err(|_| SHAPE.to_owned())?;
         if raw.len() > MAX_ENTRIES || raw.values().map(BTreeMap::len).sum::<usize>() > MAX_ENTRIES {
