@@ -64,6 +64,8 @@ const status = async (gov) => (await req(`${gov.url}/governor/v1/status`, { head
 async function drain(p, lane, log) {
   const { sim, gov } = await world(p);
   try {
+    // One read Sync answers proves the key (a provisional account's lane work goes direct).
+    await req(`${gov.url}/v2/generations?limit=1`, { headers: { "x-api-key": SIM_KEY } });
     const t0 = now();
     const headers = { "x-api-key": SIM_KEY, "content-type": "application/json", prefer: "respond-async" };
     if (lane) headers["x-governor-lane"] = "batch";

@@ -285,3 +285,23 @@ fn a_client_whose_limits_say_lane_batch_has_all_its_queued_jobs_batched() {
     assert!(a.permit.is_some());
     assert_eq!(status(&mut acc, &off, 1).lane.waiting, 0);
 }
+
+#[test]
+fn lane_work_in_an_account_whose_key_is_unproven_goes_direct() {
+    // A provisional account (its key not yet accepted by Sync) arms no
+    // alarm: nothing may wait there for a batch.
+    let l = limits();
+    let mut acc = MemAccount::default();
+    let unproven = |n| AdmitRequest { key_unproven: true, ..job("a", n, true) };
+    let Reply::Admitted(a) = acc.apply(&l, 0, 0.5, Command::Admit(unproven(0))) else { panic!("a free cap sends it") };
+    assert!(a.permit.is_some());
+    for _ in 0..2 {
+        let plain = AdmitRequest { class: "generate".into(), permit: true, ..AdmitRequest::default() };
+        let Reply::Admitted(_) = acc.apply(&l, 0, 0.5, Command::Admit(plain)) else { panic!() };
+    }
+    let t = queue(&mut acc, &l, 0, unproven(1));
+    assert_eq!(ticket(&mut acc, &l, 1, &t).status, TicketStatus::Queued, "queued as direct work");
+    // Once the key is proven, lane work waits for a batch again.
+    let t = queue(&mut acc, &l, 1, job("a", 2, true));
+    assert_eq!(ticket(&mut acc, &l, 2, &t).status, TicketStatus::WaitingForBatch);
+}

@@ -75,6 +75,7 @@ test("600 queued batch-lane jobs drain through 2 batch calls; rejected lines fal
     queue(gov, "lane", i, { client: i % 3 ? "b" : "a", options: long.has(i) ? { sim_input_ms: 45_000 } : {} }),
   );
   assert.ok(lane.every((r) => r.status === 202 && r.id), JSON.stringify(lane.find((r) => r.status !== 202)));
+  // The direct creates above proved the key (a provisional account's lane work goes direct).
   const first = await ticket(gov, lane[0].id);
   // Lane work never waits in the direct line: it waits for a batch, is in one, or already ended through one.
   assert.ok(["WAITING_FOR_BATCH", "BATCHED"].includes(first.status) || (first.status === "COMPLETED" && first.batchId), JSON.stringify(first));
@@ -130,16 +131,21 @@ test("600 queued batch-lane jobs drain through 2 batch calls; rejected lines fal
 test("a 402 turns the lane off for the account with a clear status; its work completes directly", async () => {
   const { sim, gov } = await setup(SIM, { ...VARS, SYNC_BATCH_LINGER_MS: "0" });
   await sim.configure({ batches_enabled: false });
+  // A read Sync answers proves the key: until then the account is provisional and its lane work goes direct.
+  assert.equal((await govCall(gov, "/v2/generations?limit=1")).status, 200);
   const jobs = await pool([...Array(20).keys()], 10, (i) => queue(gov, "plan", i));
   assert.ok(jobs.every((r) => r.status === 202));
+  let last;
   const st = await waitFor(
     "the lane to turn off and the jobs to drain",
     async () => {
-      const s = await status(gov);
+      const s = (last = await status(gov));
       return s.lane.off && s.queue.depth === 0 && s;
     },
     60_000,
-  );
+  ).catch((e) => {
+    throw new Error(`${e.message}: ${JSON.stringify({ lane: last?.lane, queue: last?.queue, batches: last?.batches })}`);
+  });
   assert.equal(st.lane.enabled, false);
   assert.equal(st.lane.off, "plan_without_batches");
   assert.equal(st.lane.fellBack, 20);

@@ -46,6 +46,11 @@ pub struct AdmitRequest {
     /// `X-Governor-Lane: batch` on a queued create: batch-lane work.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lane: bool,
+    /// Set by the driver while Sync has not yet accepted the account's key
+    /// (a provisional account, [`crate::driver::provisional`]): such an
+    /// account arms no alarm, so nothing may wait in it for a batch.
+    #[serde(skip)]
+    pub key_unproven: bool,
     /// The ticket id a queued job gets (the caller draws 128 random bits,
     /// see [`crate::queue::job::ticket_id`]); without one the core numbers it.
     #[serde(default)]

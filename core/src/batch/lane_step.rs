@@ -35,9 +35,15 @@ impl AccountState {
         limits.batches.lane.enabled && self.lane.off.is_none() && !limits.shadow
     }
 
-    /// Does this request queue a job for the lane?
+    /// Does this request queue a job for the lane? Not while the account's
+    /// key is unproven: that work goes as direct work (admitted and sent
+    /// when the cap allows, which proves the key), as a provisional
+    /// account arms no alarm to run the lane.
     pub(crate) fn lane_wants(&self, limits: &Limits, req: &AdmitRequest) -> bool {
         let Some(spec) = &req.enqueue else { return false };
+        if req.key_unproven {
+            return false;
+        }
         self.lane_open(limits) && (req.lane || self.shares.limit(limits, &spec.client).lane_batch())
     }
 

@@ -99,7 +99,7 @@ impl<I: Io> Driver<I> {
 
     /// A call from the Worker: `account` names the account, `key` is the
     /// Sync key its client presented (pass-through mode).
-    pub async fn call(&self, command: Command, account: Option<&str>, key: Option<Secret>) -> IoResult<Reply> {
+    pub async fn call(&self, mut command: Command, account: Option<&str>, key: Option<Secret>) -> IoResult<Reply> {
         let brought_key = key.is_some();
         if key.is_some() {
             *self.key.borrow_mut() = key;
@@ -120,6 +120,9 @@ impl<I: Io> Driver<I> {
             self.run(Command::DispatchUnblocked).await?;
         }
         let freeing = matches!(command, Command::Webhook { .. } | Command::Callback { .. });
+        if let (true, Command::Admit(req)) = (self.provisional(), &mut command) {
+            req.key_unproven = true;
+        }
         let (mut reply, effects) = self.run(command).await?;
         if let (true, Reply::Admitted(a)) = (self.provisional(), &mut reply) {
             a.provisional = true;
