@@ -2,15 +2,13 @@
 //! generations for reconciliation, and relay deliveries to clients.
 
 use governor_core::auth::secret::Secret;
-use governor_core::lifecycle::limited::limit_kind;
 use governor_core::lifecycle::pages::ListedPage;
 use governor_core::lifecycle::reconcile::ActiveGeneration;
-use governor_core::lifecycle::settle::{created_id, ended_in_create};
+use governor_core::lifecycle::settle::read_create;
 use governor_core::lifecycle::status::GenerationStatus;
 use governor_core::lifecycle::status::Observed;
 use governor_core::queue::job::{DispatchJob, DispatchOutcome};
 use governor_core::relay::delivery::{Attempt, Delivery};
-use governor_core::wire::contract::Command;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{Fetch, Headers, Request};
@@ -219,22 +217,7 @@ pub async fn submit(base: &str, key: &Secret, job: &DispatchJob, timeout_ms: u64
     let Some((status, bytes)) = send(req, timeout_ms).await else {
         return DispatchOutcome::Transient;
     };
-    match status {
-        200..=299 => match created_id(&bytes) {
-            Some(generation) => match ended_in_create(status, &bytes) {
-                // The job's key replayed a generation that already ended: its
-                // final status frees the permit at once (as for a direct create).
-                Some(Command::Observe { mut generations }) if !generations.is_empty() => {
-                    DispatchOutcome::Ended { generation, status: generations.swap_remove(0).status }
-                }
-                _ => DispatchOutcome::Created { generation },
-            },
-            None => DispatchOutcome::Transient,
-        },
-        429 => DispatchOutcome::Limited { kind: limit_kind(&bytes), retry_after_ms: None },
-        400..=499 => {
-            DispatchOutcome::Refused { status, error: String::from_utf8_lossy(&bytes).chars().take(500).collect() }
-        }
-        _ => DispatchOutcome::Transient,
-    }
+    // Sync's answer, read as for a direct create (its Retry-After is not
+    // seen here: the backoff's own schedule applies).
+    DispatchOutcome::from(read_create(status, &bytes, None))
 }

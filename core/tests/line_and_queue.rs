@@ -140,3 +140,47 @@ fn queued_jobs_are_submitted_as_permits_free_and_take_their_final_status() {
     assert_eq!(v.status.as_str(), "COMPLETED");
     assert_eq!(st.state.permits.in_use(), 0);
 }
+
+/// One reading of Sync's create answers: what a direct create's proxy
+/// settles (`settle::after_create`) and what a queued job's submission
+/// records (`DispatchOutcome::from(settle::read_create(..))`) agree for every
+/// answer: bound, freed, kept unsettled, or backed off.
+#[test]
+fn direct_and_queued_creates_read_sync_alike() {
+    use governor_core::lifecycle::limited::LimitKind;
+    use governor_core::lifecycle::settle::{after_create, read_create};
+    let answers: [(u16, &[u8]); 9] = [
+        (201, br#"{"id":"g1","status":"PENDING"}"#),
+        (200, br#"{"id":"g2","status":"COMPLETED"}"#),
+        (200, b"{}"),
+        (200, br#"[{"id":"g3"}]"#),
+        (429, br#"{"errorCode":"concurrency_limit_exceeded"}"#),
+        (429, b"not json"),
+        (422, br#"{"message":"bad input"}"#),
+        (503, b""),
+        (302, b""),
+    ];
+    for (status, body) in answers {
+        let direct = after_create(7, status, body, Some(2_000), None);
+        let queued = DispatchOutcome::from(read_create(status, body, Some(2_000)));
+        let agree = match (&direct, &queued) {
+            (Some(Command::Bind { generation: a, .. }), DispatchOutcome::Created { generation: b })
+            | (Some(Command::Bind { generation: a, .. }), DispatchOutcome::Ended { generation: b, .. }) => a == b,
+            (
+                Some(Command::UpstreamLimited { kind: a, retry_after_ms: ra, .. }),
+                DispatchOutcome::Limited { kind: b, retry_after_ms: rb },
+            ) => a == b && ra == rb,
+            (Some(Command::Release { .. }), DispatchOutcome::Refused { status: s, .. }) => *s == status,
+            (Some(Command::Unsettled { .. }), DispatchOutcome::Transient) => true,
+            _ => false,
+        };
+        assert!(agree, "{status} {}: direct {direct:?}, queued {queued:?}", String::from_utf8_lossy(body));
+    }
+    let ended = DispatchOutcome::from(read_create(200, br#"{"id":"g2","status":"COMPLETED"}"#, None));
+    assert_eq!(ended, DispatchOutcome::Ended { generation: "g2".into(), status: GenerationStatus::Completed });
+    let limited = read_create(429, b"not json", None);
+    assert_eq!(
+        DispatchOutcome::from(limited),
+        DispatchOutcome::Limited { kind: LimitKind::Rate, retry_after_ms: None }
+    );
+}

@@ -9,9 +9,10 @@
 use crate::account::AccountState;
 use crate::admission::request::{AdmitRequest, Admitted, Reason, Rejection};
 use crate::config::limits::Limits;
-use crate::lifecycle::permits::CONCURRENCY;
+use crate::lifecycle::permits::{PermitId, CONCURRENCY};
 use crate::queue::job::JobState;
 use crate::rates::class::RateClass;
+use crate::shares::line::Place;
 use crate::storage::row::StoreResult;
 use crate::storage::store::{IdempotencyRecord, IdempotencyState, Store};
 use crate::wire::contract::{Refusal, Reply};
@@ -101,14 +102,20 @@ impl AccountState {
         held || queued
     }
 
-    /// Capacity check plus the line: a request behind others waits its turn.
-    fn admissible(&self, limits: &Limits, now: Ms, req: &AdmitRequest) -> Result<(), Rejection> {
+    /// Admission's one check, for direct and queued work alike: an
+    /// operator's pause, capacity ([`Self::admit_check`]), then the line: a
+    /// request behind others waits its turn. `me` is its place in the line
+    /// (a held ticket or the back, or a queued job's own place).
+    pub(crate) fn admissible(&self, limits: &Limits, now: Ms, req: &AdmitRequest, me: Place) -> Result<(), Rejection> {
+        if let Some(p) = &self.paused {
+            let at = now + p.retry_after_s.saturating_mul(1_000);
+            return Err(self.rejection(limits, now, req, Reason::Paused, "paused".into(), 0, at));
+        }
         self.admit_check(limits, now, req)?;
-        let seq = self.seq_of(req.hold.as_ref().and_then(|h| h.ticket));
         let behind = if req.batch {
-            self.ahead(&req.class, true, seq, now)
+            self.ahead(&req.class, true, me.seq, now)
         } else {
-            self.fair_ahead(limits, &req.class, Self::place_of(req, seq), now)
+            self.fair_ahead(limits, &req.class, me, now)
         };
         if behind {
             if req.batch {
@@ -201,16 +208,12 @@ impl AccountState {
                 return Ok(Reply::Rejected(r));
             }
         }
-        let decision = match &self.paused {
-            Some(p) => {
-                let at = now + p.retry_after_s.saturating_mul(1_000);
-                Err(self.rejection(limits, now, req, Reason::Paused, "paused".into(), 0, at))
-            }
-            // Batch-lane work waits for a batch, not for a permit.
-            None if self.lane_wants(limits, req) => {
-                Err(self.rejection(limits, now, req, Reason::Concurrency, "batch_lane".into(), 0, now + 1))
-            }
-            None => self.admissible(limits, now, req),
+        let me = Self::place_of(req, self.seq_of(req.hold.as_ref().and_then(|h| h.ticket)));
+        // Batch-lane work waits for a batch, not for a permit (after an operator's pause).
+        let decision = if self.paused.is_none() && self.lane_wants(limits, req) {
+            Err(self.rejection(limits, now, req, Reason::Concurrency, "batch_lane".into(), 0, now + 1))
+        } else {
+            self.admissible(limits, now, req, me)
         };
         Ok(match decision {
             // Shadow mode: the refusal is counted, and the request goes.
@@ -224,13 +227,6 @@ impl AccountState {
     }
 
     fn admitted(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest, stale: Option<&IdempotencyRecord>) -> Reply {
-        self.metrics.admitted(&req.class, now);
-        Reply::Admitted(self.commit(limits, now, req, stale))
-    }
-
-    /// Spend the budget and reserve the permit.
-    fn commit(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest, stale: Option<&IdempotencyRecord>) -> Admitted {
-        self.spend(limits, &req.class, now);
         let mut received = now;
         if let Some(t) = req.hold.as_ref().and_then(|h| h.ticket) {
             if let Some(h) = self.held.iter().find(|h| h.ticket == t) {
@@ -239,6 +235,31 @@ impl AccountState {
             }
             self.held.retain(|h| h.ticket != t);
         }
+        let (permit, batch_permit) = self.commit(limits, now, req, received, stale);
+        let in_flight = if req.report_in_flight {
+            self.permits.held().iter().filter_map(|p| p.generation().map(str::to_owned)).collect()
+        } else {
+            Vec::new()
+        };
+        let mut policies = self.policies(limits, now, &req.class, req.permit);
+        policies.extend(self.client_policies(limits, now, req));
+        Reply::Admitted(Admitted { permit, batch_permit, policies, in_flight, announce: false, provisional: false })
+    }
+
+    /// Admission's one commit step, for direct and queued work alike: spend
+    /// the budget, reserve the permit (and the batch permit), its cost and
+    /// its client's share, all in the same turn. `received` is when the
+    /// work arrived (a held request's first call, a queued job's creation).
+    pub(crate) fn commit(
+        &mut self,
+        limits: &Limits,
+        now: Ms,
+        req: &AdmitRequest,
+        received: Ms,
+        stale: Option<&IdempotencyRecord>,
+    ) -> (Option<PermitId>, Option<crate::batch::BatchPermitId>) {
+        self.metrics.admitted(&req.class, now);
+        self.spend(limits, &req.class, now);
         let permit = req.permit.then(|| self.permits.reserve(&limits.concurrency, now, req.model.clone()));
         if let Some(p) = permit {
             self.permits.set_callback(p, req.callback.clone());
@@ -254,13 +275,6 @@ impl AccountState {
         if let (Some(p), Some(key)) = (permit, &req.idempotency) {
             self.idempotency.begin(key, p, now, stale);
         }
-        let in_flight = if req.report_in_flight {
-            self.permits.held().iter().filter_map(|p| p.generation().map(str::to_owned)).collect()
-        } else {
-            Vec::new()
-        };
-        let mut policies = self.policies(limits, now, &req.class, req.permit);
-        policies.extend(self.client_policies(limits, now, req));
-        Admitted { permit, batch_permit, policies, in_flight, announce: false, provisional: false }
+        (permit, batch_permit)
     }
 }

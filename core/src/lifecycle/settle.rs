@@ -3,7 +3,7 @@
 //! generation seen in a terminal status frees its permit at once.
 
 use crate::admission::idempotency::{IdempotencyKey, Replay};
-use crate::lifecycle::limited::limit_kind;
+use crate::lifecycle::limited::{limit_kind, LimitKind};
 use crate::lifecycle::permits::PermitId;
 use crate::lifecycle::status::GenerationStatus;
 use crate::lifecycle::status::Observed;
@@ -43,6 +43,43 @@ fn one_or_many(body: &[u8]) -> Result<OneOrMany, serde_json::Error> {
     }
 }
 
+/// What Sync answered a `POST /v2/generate`: read here once, for a direct
+/// create (the Worker's proxy, [`after_create`]) and a queued job's
+/// submission (the object's, `DispatchOutcome::from`) alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CreateAnswer {
+    /// A 2xx naming one generation; `ended` when it had already ended (Sync
+    /// replaying an old generation for a reused `Idempotency-Key`).
+    Created { generation: String, ended: Option<Observed> },
+    /// A 429: which limit, and Sync's `Retry-After` when it sent one.
+    Limited { kind: LimitKind, retry_after_ms: Option<u64> },
+    /// A 4xx other than 429: nothing was created.
+    Refused { status: u16, error: String },
+    /// A 2xx without a generation, a 5xx, anything else: Sync may have it.
+    Unknown,
+}
+
+/// Read Sync's answer to a create (hostile input: anything unreadable is
+/// [`CreateAnswer::Unknown`], never a guess that nothing was created).
+pub fn read_create(status: u16, body: &[u8], retry_after_ms: Option<u64>) -> CreateAnswer {
+    match status {
+        200..=299 => match one_or_many(body) {
+            Ok(OneOrMany::One(g)) => {
+                let ended = g.status.as_ref().filter(|s| s.is_terminal()).map(|s| Observed {
+                    id: g.id.clone(),
+                    status: s.clone(),
+                    output_ms: g.output_ms(),
+                });
+                CreateAnswer::Created { generation: g.id, ended }
+            }
+            _ => CreateAnswer::Unknown,
+        },
+        429 => CreateAnswer::Limited { kind: limit_kind(body), retry_after_ms },
+        400..=499 => CreateAnswer::Refused { status, error: String::from_utf8_lossy(body).chars().take(500).collect() },
+        _ => CreateAnswer::Unknown,
+    }
+}
+
 /// After `POST /v2/generate`: bind on 2xx (keeping the answer for a client
 /// `Idempotency-Key`); free the permit when Sync refused (a 4xx: nothing was
 /// created); a 429 teaches backoff. When the outcome is unknown (a 2xx
@@ -55,42 +92,26 @@ pub fn after_create(
     retry_after_ms: Option<u64>,
     key: Option<IdempotencyKey>,
 ) -> Option<Command> {
-    if (200..300).contains(&status) {
-        let Ok(OneOrMany::One(g)) = one_or_many(body) else {
-            return Some(Command::Unsettled { permit });
-        };
-        let replay =
-            key.map(|key| Replay { key, status, body: String::from_utf8_lossy(body).into_owned(), refetch: None });
-        return Some(Command::Bind { permit, generation: g.id, replay });
-    }
-    if status == 429 {
-        return Some(Command::UpstreamLimited {
-            class: RateClass::Generate,
-            kind: limit_kind(body),
-            permit: Some(permit),
-            retry_after_ms,
-        });
-    }
-    if status >= 500 {
-        // A gateway error after Sync took the create: it may exist.
-        return Some(Command::Unsettled { permit });
-    }
-    Some(Command::Release { permit })
+    Some(match read_create(status, body, retry_after_ms) {
+        CreateAnswer::Created { generation, .. } => {
+            let replay =
+                key.map(|key| Replay { key, status, body: String::from_utf8_lossy(body).into_owned(), refetch: None });
+            Command::Bind { permit, generation, replay }
+        }
+        CreateAnswer::Limited { kind, retry_after_ms } => {
+            Command::UpstreamLimited { class: RateClass::Generate, kind, permit: Some(permit), retry_after_ms }
+        }
+        CreateAnswer::Refused { .. } => Command::Release { permit },
+        CreateAnswer::Unknown => Command::Unsettled { permit },
+    })
 }
 
 /// A create answered with a generation that already ended (Sync replaying
 /// an old generation for a reused `Idempotency-Key`): after its bind, this
 /// frees the permit at once.
 pub fn ended_in_create(status: u16, body: &[u8]) -> Option<Command> {
-    if !(200..300).contains(&status) {
-        return None;
-    }
-    match one_or_many(body) {
-        Ok(OneOrMany::One(g)) if g.status.as_ref().is_some_and(GenerationStatus::is_terminal) => {
-            let output_ms = g.output_ms();
-            let status = g.status.unwrap_or(GenerationStatus::Completed);
-            Some(Command::Observe { generations: vec![Observed { id: g.id, status, output_ms }] })
-        }
+    match read_create(status, body, None) {
+        CreateAnswer::Created { ended: Some(o), .. } => Some(Command::Observe { generations: vec![o] }),
         _ => None,
     }
 }

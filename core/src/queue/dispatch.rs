@@ -9,7 +9,7 @@
 //! most once.
 
 use crate::account::AccountState;
-use crate::admission::request::AdmitRequest;
+use crate::admission::request::{AdmitRequest, ClientRef, Reason};
 use crate::config::limits::Limits;
 use crate::lifecycle::limited::LimitKind;
 use crate::lifecycle::permits::PermitId;
@@ -20,6 +20,7 @@ use crate::queue::job::{Job, JobState};
 use crate::queue::Queue;
 use crate::rates::backoff::full_jitter;
 use crate::rates::class::RateClass;
+use crate::shares::line::Place;
 use crate::storage::row::StoreResult;
 use crate::storage::store::Store;
 use crate::wire::contract::Reply;
@@ -30,6 +31,18 @@ type Requeue = fn(&mut Queue, &str, Ms, Ms);
 
 fn generate() -> AdmitRequest {
     AdmitRequest { class: RateClass::Generate, permit: true, ..AdmitRequest::default() }
+}
+
+/// A queued job as an admission request: a generate with its model, cost and
+/// client; its callback token names its ticket.
+fn job_request(job: &Job) -> AdmitRequest {
+    AdmitRequest {
+        model: job.spec.model.clone(),
+        cost: job.spec.cost.as_deref().cloned(),
+        callback: Some(job.ticket.clone()),
+        client: Some(ClientRef { account: String::new(), client: job.spec.client.clone() }),
+        ..generate()
+    }
 }
 
 impl AccountState {
@@ -54,11 +67,7 @@ impl AccountState {
     }
 
     pub(crate) fn dispatch(&mut self, limits: &Limits, store: &dyn Store, now: Ms) -> StoreResult<Reply> {
-        if self.paused.is_some() {
-            // An operator paused the account: queued work waits for the resume.
-            return Ok(Reply::Ack { released: 0 });
-        }
-        if let Some(job) = self.interrupted_submission() {
+        if let Some(job) = self.interrupted_submission().filter(|_| self.paused.is_none()) {
             let ticket = job.ticket.clone();
             let JobState::Submitting { permit } = job.state else { return Ok(Reply::Ack { released: 0 }) };
             // Its permit survived the restart with the rest of the state.
@@ -87,28 +96,22 @@ impl AccountState {
         // The first in the weighted fair line (a held request first takes
         // the room itself on its next look).
         let Some(job) = self.next_fair_job(limits, now) else { return Ok(Reply::Ack { released: 0 }) };
-        let (ticket, client, model, created) =
-            (job.ticket.clone(), job.spec.client.clone(), job.spec.model.clone(), job.created_at);
-        if self.admit_check(limits, now, &generate()).is_err() {
+        let (ticket, created, req) = (job.ticket.clone(), job.created_at, job_request(job));
+        let me = Place { client: &job.spec.client, seq: job.seq, priority: job.spec.priority, job: None };
+        // The same admissible -> commit as a direct request.
+        if let Err(r) = self.admissible(limits, now, &req, me) {
+            if matches!(r.reason, Reason::BudgetExhausted | Reason::CostUnknown) {
+                // A budget that cannot cover it: the job waits for the renewal
+                // (its ticket's estimatedStartAt says when), others go on.
+                self.queue.requeue(&ticket, r.retry_at_ms, now);
+            }
             return Ok(Reply::Ack { released: 0 });
         }
-        let cost = job.spec.cost.clone();
-        if let Err(b) = self.cost_check(limits, cost.as_deref(), model.as_deref(), now) {
-            // A budget that cannot cover it: the job waits for the renewal
-            // (its ticket's estimatedStartAt says when), others go on.
-            self.queue.requeue(&ticket, b.retry_at, now);
+        let Some(permit) = self.commit(limits, now, &req, created, None).0 else {
             return Ok(Reply::Ack { released: 0 });
-        }
-        self.spend(limits, &RateClass::Generate, now);
-        let permit = self.permits.reserve(&limits.concurrency, now, model.clone());
-        self.cost_admitted(limits, cost.as_deref(), model.as_deref(), permit, created, now);
-        self.permits.tag(permit, Some(&client));
-        self.client_served(limits, &client, &RateClass::Generate, now);
-        // A queued job's callback token names its ticket.
-        self.permits.set_callback(permit, Some(ticket.clone()));
+        };
         self.queue.start(&ticket, permit, now);
         self.metrics.queue_wait(now.saturating_sub(created));
-        self.metrics.admitted(&RateClass::Generate, now);
         self.dispatch_job(store, now, &ticket, permit)
     }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::lifecycle::limited::LimitKind;
 use crate::lifecycle::permits::PermitId;
+use crate::lifecycle::settle::CreateAnswer;
 use crate::lifecycle::status::{GenerationStatus, TicketStatus};
 use crate::Ms;
 
@@ -210,6 +211,21 @@ pub enum DispatchOutcome {
     },
     /// 5xx or unreachable: try again later with the same idempotency key.
     Transient,
+}
+
+impl From<CreateAnswer> for DispatchOutcome {
+    /// Sync's answer to a queued job's submission, as read for every create.
+    fn from(answer: CreateAnswer) -> Self {
+        match answer {
+            CreateAnswer::Created { generation, ended: None } => DispatchOutcome::Created { generation },
+            CreateAnswer::Created { generation, ended: Some(o) } => {
+                DispatchOutcome::Ended { generation, status: o.status }
+            }
+            CreateAnswer::Limited { kind, retry_after_ms } => DispatchOutcome::Limited { kind, retry_after_ms },
+            CreateAnswer::Refused { status, error } => DispatchOutcome::Refused { status, error },
+            CreateAnswer::Unknown => DispatchOutcome::Transient,
+        }
+    }
 }
 
 /// A queued job to submit now.

@@ -1125,7 +1125,7 @@ impl World {
                 if epoch != self.epoch {
                     return Ok(()); // the object that sent it is gone
                 }
-                // As src/upstream.rs::submit maps Sync's answer.
+                // As src/upstream.rs::submit reads Sync's answer (settle::read_create).
                 if let Some(Answer::Created(g, _)) = &answer {
                     let gens = self.job_gens.entry(job.ticket.clone()).or_default();
                     gens.insert(g.clone());
@@ -1136,13 +1136,8 @@ impl World {
                 let outcome = match answer {
                     Some(Answer::Created(generation, status)) => {
                         let body = format!(r#"{{"id":"{generation}","status":"{status}"}}"#);
-                        match settle::ended_in_create(201, body.as_bytes()) {
-                            // A replayed key's generation that already ended.
-                            Some(Command::Observe { mut generations }) if !generations.is_empty() => {
-                                DispatchOutcome::Ended { generation, status: generations.swap_remove(0).status }
-                            }
-                            _ => DispatchOutcome::Created { generation },
-                        }
+                        // Read as every create is (a replayed key's generation may have ended).
+                        DispatchOutcome::from(settle::read_create(201, body.as_bytes(), None))
                     }
                     Some(Answer::Limited(kind)) => DispatchOutcome::Limited { kind, retry_after_ms: None },
                     _ => DispatchOutcome::Transient,
