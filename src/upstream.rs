@@ -2,9 +2,9 @@
 //! generations for reconciliation, and relay deliveries to clients.
 
 use governor_core::auth::secret::Secret;
+use governor_core::lifecycle::answer::read_create;
 use governor_core::lifecycle::pages::ListedPage;
 use governor_core::lifecycle::reconcile::ActiveGeneration;
-use governor_core::lifecycle::settle::read_create;
 use governor_core::lifecycle::status::GenerationStatus;
 use governor_core::lifecycle::status::Observed;
 use governor_core::queue::job::{DispatchJob, DispatchOutcome};

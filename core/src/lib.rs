@@ -16,7 +16,7 @@
 //! | [`driver`] | the one loop every account runs over an `Io` trait (the Durable Object, the simulation): apply → write → effects → results back → wake, with its bounds | `io`, `effects`, `join` |
 //! | [`admission`] | whether a request goes to Sync now, waits in the line, or is queued | `request`, `admit`, `hold`, `replay`, `shed`, `idempotency` |
 //! | [`rates`] | Sync's request budgets: the class, the exact window, what a 429 teaches | `class`, `window`, `backoff` |
-//! | [`lifecycle`] | a generation from permit to end: Sync's answers, statuses, callbacks, durations, reconciliation and its listings | `permits`, `status`, `limited`, `settle`, `callback`, `durations`, `reconcile`, `pages`, `listing` |
+//! | [`lifecycle`] | a generation from permit to end: Sync's answers, statuses, callbacks, durations, reconciliation and its listings | `permits`, `status`, `limited`, `answer`, `settle`, `callback`, `durations`, `reconcile`, `pages`, `listing` |
 //! | [`queue`] | the durable generation queue (`Prefer: respond-async`) and submitting its jobs | `job`, `dispatch`, `ticket` |
 //! | [`relay`] | the durable outbox of webhook payloads for clients' own URLs; webhook tokens and signatures | `delivery`, `webhook`, `url` |
 //! | [`shares`] | sharing an account among its clients: client names, `CLIENT_LIMITS`, weighted fair order | `client`, `limits`, `fair`, `order`, `line`, `clamp`, `state`, `status`, `view`, `admin` |

@@ -143,12 +143,13 @@ fn queued_jobs_are_submitted_as_permits_free_and_take_their_final_status() {
 
 /// One reading of Sync's create answers: what a direct create's proxy
 /// settles (`settle::after_create`) and what a queued job's submission
-/// records (`DispatchOutcome::from(settle::read_create(..))`) agree for every
+/// records (`DispatchOutcome::from(answer::read_create(..))`) agree for every
 /// answer: bound, freed, kept unsettled, or backed off.
 #[test]
 fn direct_and_queued_creates_read_sync_alike() {
+    use governor_core::lifecycle::answer::read_create;
     use governor_core::lifecycle::limited::LimitKind;
-    use governor_core::lifecycle::settle::{after_create, read_create};
+    use governor_core::lifecycle::settle::after_create;
     let answers: [(u16, &[u8]); 9] = [
         (201, br#"{"id":"g1","status":"PENDING"}"#),
         (200, br#"{"id":"g2","status":"COMPLETED"}"#),

@@ -18,9 +18,7 @@ use crate::operations::metrics::Metrics;
 use crate::operations::overrides::Overrides;
 use crate::queue::job::DispatchBlock;
 use crate::queue::Queue;
-use crate::rates::backoff::Backoff;
-use crate::rates::class::RateClass;
-use crate::rates::window::WindowLog;
+use crate::rates::state::Rates;
 use crate::relay::delivery::Delivery;
 use crate::relay::Outbox;
 use crate::storage::row::StoreError;
@@ -51,13 +49,13 @@ pub const ANNOUNCE_EVERY_MS: Ms = 60_000;
 /// limits (not by how long the account has lived). The tables are the truth.
 #[derive(Clone, Debug, Default)]
 pub struct AccountState {
-    pub windows: BTreeMap<RateClass, WindowLog>,
+    /// Windows and backoffs by bucket, with their rows ([`crate::rates::state`]).
+    pub rates: Rates,
     pub permits: Permits,
     /// Batch permits (Sync's Batch API): their own part and row.
     pub batches: crate::batch::BatchPermits,
     /// The batch lane: its batches in flight and counters (its jobs are queue rows).
     pub lane: crate::batch::lane::Lane,
-    pub backoff: BTreeMap<RateClass, Backoff>,
     pub durations: Durations,
     pub reconcile: Schedule,
     pub outbox: Outbox,

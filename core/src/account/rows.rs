@@ -14,7 +14,7 @@ use crate::lifecycle::status::GenerationStatus;
 use crate::operations::overrides::Overrides;
 use crate::queue::Queue;
 use crate::rates::class::RateClass;
-use crate::rates::window::WindowLog;
+use crate::rates::state::Rates;
 use crate::relay::Outbox;
 use crate::storage::row::StoreResult;
 use crate::storage::store::{Store, Write, SCHEMA_VERSION};
@@ -54,21 +54,14 @@ impl AccountState {
         let client_stamps: BTreeMap<String, Vec<Ms>> =
             stamps.extract_if(.., |c, _| c.as_str().contains('@')).map(|(c, s)| (c.as_str().to_owned(), s)).collect();
         let tats: BTreeMap<RateClass, Ms> = meta_value(&meta, "tat");
-        let windows = stamps
-            .into_iter()
-            .filter_map(|(class, s)| {
-                let rate = limits.rate(&class)?;
-                Some((class.clone(), WindowLog::restore(s, tats.get(&class).copied().unwrap_or(0), rate)))
-            })
-            .collect();
+        let rates = Rates::restore(limits, stamps, &tats, meta_value(&meta, "backoff"));
         let permits = Permits::restore(store.permits()?, meta_value(&meta, "permit_next_id"));
         let cursor: Option<String> = meta_value(&meta, "queue_cursor");
         let mut state = AccountState {
-            windows,
+            rates,
             permits,
             batches: meta_value::<crate::batch::BatchPermits>(&meta, "batches").bounded(MAX_BATCH_PERMITS),
             lane: meta_value::<crate::batch::lane::Lane>(&meta, "lane").bounded(),
-            backoff: meta_value(&meta, "backoff"),
             durations: meta_value(&meta, "durations"),
             reconcile: meta_value(&meta, "reconcile"),
             outbox: Outbox::restore(store.outbox_schedule()?, meta_value(&meta, "relay")),
@@ -117,13 +110,12 @@ impl AccountState {
 
     /// Every meta row, as it would be written now.
     pub(super) fn meta_values(&self) -> Vec<(&'static str, String)> {
-        let tats: BTreeMap<&RateClass, Ms> =
-            self.windows.iter().filter(|(_, w)| w.tat() > 0).map(|(c, w)| (c, w.tat())).collect();
+        let tats = self.rates.tats();
         vec![
             ("schema_version", SCHEMA_VERSION.to_string()),
             ("tat", json(&tats)),
             ("permit_next_id", json(&self.permits.next_id())),
-            ("backoff", json(&self.backoff)),
+            ("backoff", json(&self.rates.backoff)),
             ("batches", json(&self.batches)),
             ("lane", json(&self.lane)),
             ("durations", json(&self.durations)),
@@ -152,26 +144,13 @@ impl AccountState {
 
     /// Count one admission of `class` (every bucket it spends from).
     pub(crate) fn spend(&mut self, limits: &Limits, class: &RateClass, now: Ms) {
-        for bucket in limits.buckets(class) {
-            if let Some(rate) = limits.rate(&bucket) {
-                let log = self.windows.entry(bucket.clone()).or_default();
-                let (at, dropped_before) = log.record(rate, now);
-                self.journal.push(Write::Admission { class: bucket.clone(), at });
-                if let Some(before) = dropped_before {
-                    self.journal.push(Write::PruneAdmissions { class: bucket.clone(), before });
-                    if limits.shadow {
-                        // Shadow admits past the limit, several in one
-                        // millisecond: rows of one time outlive a prune by time.
-                        self.journal.push(Write::TrimAdmissions { class: bucket, keep: rate.limit });
-                    }
-                }
-            }
-        }
+        self.rates.spend(limits, class, now);
     }
 
     /// Everything that changed since the last flush, as rows.
     pub(super) fn flush(&mut self, limits: &Limits, now: Ms) -> Vec<Write> {
-        let mut writes = std::mem::take(&mut self.journal);
+        let mut writes = self.rates.take_writes();
+        writes.append(&mut self.journal);
         writes.extend(self.queue.take_writes());
         writes.extend(self.outbox.take_writes());
         writes.extend(self.idempotency.take_writes());
@@ -205,16 +184,8 @@ impl AccountState {
     /// span, idle backoffs, expired idempotency records and finished jobs
     /// past their retention (a bounded batch per minute).
     pub(super) fn compact(&mut self, limits: &Limits, store: &dyn Store, now: Ms) -> StoreResult<()> {
-        for (name, log) in self.windows.iter_mut() {
-            if let Some(rate) = limits.rate(name) {
-                if let Some(before) = log.prune(rate, now) {
-                    self.journal.push(Write::PruneAdmissions { class: name.clone(), before });
-                }
-            }
-        }
-        self.windows.retain(|name, log| limits.rate(name).is_some_and(|r| !log.is_idle(r, now)));
+        self.rates.compact(limits, now);
         self.shares.compact(limits, now, &mut self.journal);
-        self.backoff.retain(|_, b| !b.is_idle(now));
         self.held.retain(|h| h.expires_at > now);
         let horizon = now.saturating_sub(limits.concurrency.reservation_ttl_ms);
         self.recent_ends.retain(|(_, _, at, _)| *at > horizon);

@@ -38,7 +38,7 @@ impl AccountState {
             .into_iter()
             .filter_map(|b| limits.rate(&b).map(|r| (b, r)))
             .map(|(bucket, rate)| {
-                let log = self.windows.get(&bucket);
+                let log = self.rates.windows.get(&bucket);
                 let reserve = self.client_reserve(limits, &bucket, false);
                 PolicyState {
                     name: bucket.to_string(),
@@ -115,6 +115,7 @@ impl AccountState {
                 blocked_retry_in_ms: self.dispatch_block.as_ref().map(|b| b.until.saturating_sub(now)),
             },
             backoff: self
+                .rates
                 .backoff
                 .iter()
                 .filter(|(_, b)| !b.is_idle(now))
@@ -150,7 +151,7 @@ impl AccountState {
                     outbox_schedule: self.outbox.pending() as u32,
                     in_flight_keys: self.idempotency.in_flight() as u32,
                     held: self.held.len() as u32,
-                    admission_stamps: self.windows.values().map(WindowLog::len).sum::<usize>() as u32,
+                    admission_stamps: self.rates.windows.values().map(WindowLog::len).sum::<usize>() as u32,
                 },
             },
             mode: if limits.shadow { "shadow" } else { "enforce" }.to_owned(),

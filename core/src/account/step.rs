@@ -119,14 +119,7 @@ impl AccountState {
                 }
                 match kind {
                     LimitKind::Rate => {
-                        for bucket in limits.buckets(&class) {
-                            self.backoff.entry(bucket).or_default().strike(
-                                &limits.backoff,
-                                now,
-                                jitter,
-                                retry_after_ms,
-                            );
-                        }
+                        self.rates.strike(limits, &class, now, jitter, retry_after_ms);
                     }
                     LimitKind::Concurrency => self.reconcile.suspect(&limits.reconcile, now),
                 }

@@ -30,11 +30,11 @@ impl AccountState {
         };
         for bucket in limits.buckets(&req.class) {
             let Some(rate) = limits.rate(&bucket) else { continue };
-            if let Some(Err(until)) = self.backoff.get(&bucket).map(|b| b.check(now)) {
+            if let Some(Err(until)) = self.rates.backoff.get(&bucket).map(|b| b.check(now)) {
                 refuse(until, Reason::UpstreamBackoff, bucket.as_str(), rate.limit);
             }
             let reserve = self.client_reserve(limits, &bucket, req.internal);
-            if let Err(at) = self.windows.get(&bucket).map_or(Ok(()), |w| w.check_reserving(rate, now, reserve)) {
+            if let Err(at) = self.rates.windows.get(&bucket).map_or(Ok(()), |w| w.check_reserving(rate, now, reserve)) {
                 refuse(at, Reason::Rate, bucket.as_str(), rate.limit);
             }
         }

@@ -72,12 +72,12 @@ impl AccountState {
         for bucket in limits.buckets(&req.class) {
             let Some(rate) = limits.rate(&bucket) else { continue };
             let span = rate.span_ms();
-            let frees: Vec<Ms> = self
-                .windows
-                .get(&bucket)
-                .map_or_else(Vec::new, |w| w.stamps().iter().filter(|s| **s + span > now).map(|s| s + span).collect());
+            let frees: Vec<Ms> =
+                self.rates.windows.get(&bucket).map_or_else(Vec::new, |w| {
+                    w.stamps().iter().filter(|s| **s + span > now).map(|s| s + span).collect()
+                });
             at = at.max(slot_free_at(&frees, rate.limit, span, ahead, now));
-            if let Some(b) = self.backoff.get(&bucket) {
+            if let Some(b) = self.rates.backoff.get(&bucket) {
                 at = at.max(b.until);
             }
         }

@@ -41,14 +41,7 @@ impl AccountState {
             CreateAnswer::RateLimited => {
                 self.metrics.upstream_429();
                 self.batches.release(permit);
-                for bucket in limits.buckets(&RateClass::Other) {
-                    self.backoff.entry(bucket.to_owned()).or_default().strike(
-                        &limits.backoff,
-                        now,
-                        jitter,
-                        retry_after_ms,
-                    );
-                }
+                self.rates.strike(limits, &RateClass::Other, now, jitter, retry_after_ms);
                 return self.governor_refusal(limits, now);
             }
         };

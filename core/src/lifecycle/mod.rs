@@ -6,6 +6,7 @@
 //! | [`pages`] | a listing's steps, pages and run in progress, as data |
 //! | [`limited`] | which limit a Sync 429 speaks of (`LimitKind`), read from its body |
 //! | [`permits`] | concurrency permits: reserved, bound to a generation, adopted, released, leased |
+//! | [`answer`] | Sync's answer to a create, read once for direct and queued creates (`read_create`) |
 //! | [`settle`] | what a Sync response tells the account: bind, release, observe, 429 |
 //! | [`status`] | `GenerationStatus` (Sync's, parsed once; unknown ones never free a permit) and `TicketStatus`, spelled in one place |
 //! | [`callback`] | a webhook on a bound callback URL: its payload must be its own create's generation; duplicates per callback |
@@ -13,6 +14,7 @@
 //! | [`reconcile`] | converging permits to Sync's list of active generations, adaptive period |
 //! | [`listing`] | reconciliation as a conversation: the core asks for each page and lookup, the object only fetches |
 
+pub mod answer;
 pub mod callback;
 pub mod durations;
 pub mod limited;

@@ -3,82 +3,12 @@
 //! generation seen in a terminal status frees its permit at once.
 
 use crate::admission::idempotency::{IdempotencyKey, Replay};
-use crate::lifecycle::limited::{limit_kind, LimitKind};
+use crate::lifecycle::answer::{one_or_many, read_create, CreateAnswer, OneOrMany};
 use crate::lifecycle::permits::PermitId;
 use crate::lifecycle::status::GenerationStatus;
 use crate::lifecycle::status::Observed;
 use crate::rates::class::RateClass;
 use crate::wire::contract::Command;
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Generation {
-    id: String,
-    #[serde(default)]
-    status: Option<GenerationStatus>,
-    /// Any JSON (Sync's answers are hostile input): read by
-    /// [`crate::budget::estimate::output_ms`].
-    #[serde(default, rename = "outputDuration")]
-    output_duration: Option<serde_json::Value>,
-}
-
-impl Generation {
-    fn output_ms(&self) -> Option<u64> {
-        self.output_duration.as_ref().and_then(crate::budget::estimate::output_ms)
-    }
-}
-
-/// One generation, or a list of them: what a Sync response body holds.
-enum OneOrMany {
-    One(Generation),
-    Many(Vec<Generation>),
-}
-
-/// Read a body as one generation (an object) or a list (an array), by its
-/// first byte: no buffering of an untagged enum.
-fn one_or_many(body: &[u8]) -> Result<OneOrMany, serde_json::Error> {
-    match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => serde_json::from_slice(body).map(OneOrMany::Many),
-        _ => serde_json::from_slice(body).map(OneOrMany::One),
-    }
-}
-
-/// What Sync answered a `POST /v2/generate`: read here once, for a direct
-/// create (the Worker's proxy, [`after_create`]) and a queued job's
-/// submission (the object's, `DispatchOutcome::from`) alike.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CreateAnswer {
-    /// A 2xx naming one generation; `ended` when it had already ended (Sync
-    /// replaying an old generation for a reused `Idempotency-Key`).
-    Created { generation: String, ended: Option<Observed> },
-    /// A 429: which limit, and Sync's `Retry-After` when it sent one.
-    Limited { kind: LimitKind, retry_after_ms: Option<u64> },
-    /// A 4xx other than 429: nothing was created.
-    Refused { status: u16, error: String },
-    /// A 2xx without a generation, a 5xx, anything else: Sync may have it.
-    Unknown,
-}
-
-/// Read Sync's answer to a create (hostile input: anything unreadable is
-/// [`CreateAnswer::Unknown`], never a guess that nothing was created).
-pub fn read_create(status: u16, body: &[u8], retry_after_ms: Option<u64>) -> CreateAnswer {
-    match status {
-        200..=299 => match one_or_many(body) {
-            Ok(OneOrMany::One(g)) => {
-                let ended = g.status.as_ref().filter(|s| s.is_terminal()).map(|s| Observed {
-                    id: g.id.clone(),
-                    status: s.clone(),
-                    output_ms: g.output_ms(),
-                });
-                CreateAnswer::Created { generation: g.id, ended }
-            }
-            _ => CreateAnswer::Unknown,
-        },
-        429 => CreateAnswer::Limited { kind: limit_kind(body), retry_after_ms },
-        400..=499 => CreateAnswer::Refused { status, error: String::from_utf8_lossy(body).chars().take(500).collect() },
-        _ => CreateAnswer::Unknown,
-    }
-}
 
 /// After `POST /v2/generate`: bind on 2xx (keeping the answer for a client
 /// `Idempotency-Key`); free the permit when Sync refused (a 4xx: nothing was
@@ -116,14 +46,6 @@ pub fn ended_in_create(status: u16, body: &[u8]) -> Option<Command> {
     }
 }
 
-/// The generation id in a create response.
-pub fn created_id(body: &[u8]) -> Option<String> {
-    match one_or_many(body) {
-        Ok(OneOrMany::One(g)) => Some(g.id),
-        _ => None,
-    }
-}
-
 /// Terminal statuses in a generation or list response of generations the
 /// account holds permits for (`held`), if any.
 pub fn observed(body: &[u8], held: &[String]) -> Option<Command> {
@@ -145,7 +67,8 @@ pub fn observed(body: &[u8], held: &[String]) -> Option<Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lifecycle::limited::LimitKind;
+    use crate::lifecycle::answer::created_id;
+    use crate::lifecycle::limited::{limit_kind, LimitKind};
 
     #[test]
     fn create_outcomes() {

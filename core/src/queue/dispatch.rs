@@ -184,12 +184,7 @@ impl AccountState {
                 }
                 match kind {
                     LimitKind::Rate => {
-                        let until = self.backoff.entry(RateClass::Generate).or_default().strike(
-                            &limits.backoff,
-                            now,
-                            jitter,
-                            retry_after_ms,
-                        );
+                        let until = self.rates.strike(limits, &RateClass::Generate, now, jitter, retry_after_ms);
                         requeue(&mut self.queue, ticket, until, now);
                     }
                     LimitKind::Concurrency => {

@@ -5,9 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::lifecycle::answer::CreateAnswer;
 use crate::lifecycle::limited::LimitKind;
 use crate::lifecycle::permits::PermitId;
-use crate::lifecycle::settle::CreateAnswer;
 use crate::lifecycle::status::{GenerationStatus, TicketStatus};
 use crate::Ms;
 

@@ -14,23 +14,9 @@ use crate::Ms;
 impl AccountState {
     /// Clamp every stored time to `now` plus its policy's maximum.
     pub(crate) fn clamp_times(&mut self, limits: &Limits, now: Ms) {
-        let mut moves = Vec::new();
-        for (class, log) in &mut self.windows {
-            if let Some(rate) = limits.rate(class) {
-                for (from, to) in log.clamp_times(rate, now) {
-                    moves.push(crate::storage::store::Write::MoveAdmissions { class: class.clone(), from, to });
-                }
-                // Rows past the limit (a hostile row, a lowered limit) were not
-                // loaded: the table keeps what memory keeps.
-                moves.push(crate::storage::store::Write::TrimAdmissions { class: class.clone(), keep: rate.limit });
-            }
-        }
-        moves.extend(self.shares.clamp_times(limits, now));
-        for w in moves {
+        self.rates.clamp_times(limits, now);
+        for w in self.shares.clamp_times(limits, now) {
             self.journal(w);
-        }
-        for b in self.backoff.values_mut() {
-            b.until = at_most(b.until, now.saturating_add(limits.backoff.cap_ms));
         }
         self.permits.clamp_times(&limits.concurrency, now);
         let r = &limits.reconcile;

@@ -154,7 +154,7 @@ pub fn from_legacy(account: Option<&str>, jobs: &[String], cursor: Option<String
         let state = match (entry.state.as_str(), entry.permit, entry.status, entry.body) {
             ("in_flight", Some(permit), _, _) => IdempotencyState::InFlight { permit },
             ("done", _, Some(status), Some(body)) => {
-                let generation = crate::lifecycle::settle::created_id(body.as_bytes());
+                let generation = crate::lifecycle::answer::created_id(body.as_bytes());
                 IdempotencyState::Done { status, generation, body: Some(body) }
             }
             _ => {

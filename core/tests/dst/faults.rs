@@ -157,7 +157,7 @@ impl World {
         self.config.limits.shadow = false;
         self.redeploy();
         let now = self.now;
-        let backoff = self.state().backoff.values().map(|b| b.until.saturating_sub(now)).max().unwrap_or(0);
+        let backoff = self.state().rates.backoff.values().map(|b| b.until.saturating_sub(now)).max().unwrap_or(0);
         let bound = self.l.generate.span_ms() + backoff + CLOCK_SLACK_MS;
         let probe = AdmitRequest { class: "generate".into(), internal: true, ..AdmitRequest::default() };
         match self.reply(Command::Admit(probe)) {

@@ -174,7 +174,7 @@ impl Shared {
         self.stats.reconcile_failed += 1;
         // Refused for budget while a Sync 429's backoff holds `other`: the fault's doing.
         let backoff =
-            state.backoff.get(&governor_core::rates::class::RateClass::Other).is_some_and(|b| b.until > self.now);
+            state.rates.backoff.get(&governor_core::rates::class::RateClass::Other).is_some_and(|b| b.until > self.now);
         // Refused for budget after its first page: a starved listing.
         let starved = r.pages > 0 && !self.starvable_listing;
         if starved && !(r.fault || backoff) {

@@ -23,6 +23,7 @@ use governor_core::admission::request::{AdmitRequest, Hold};
 use governor_core::config::limits::Limits;
 use governor_core::config::Config;
 use governor_core::driver::{Driver, IoResult};
+use governor_core::lifecycle::answer;
 use governor_core::lifecycle::limited::LimitKind;
 use governor_core::lifecycle::pages::ListedPage;
 use governor_core::lifecycle::permits::Holder;
@@ -619,7 +620,7 @@ fn limited_body(kind: LimitKind) -> String {
 }
 
 fn id_in(body: &str) -> Option<String> {
-    settle::created_id(body.as_bytes())
+    answer::created_id(body.as_bytes())
 }
 
 impl World {
@@ -1125,7 +1126,7 @@ impl World {
                 if epoch != self.epoch {
                     return Ok(()); // the object that sent it is gone
                 }
-                // As src/upstream.rs::submit reads Sync's answer (settle::read_create).
+                // As src/upstream.rs::submit reads Sync's answer (answer::read_create).
                 if let Some(Answer::Created(g, _)) = &answer {
                     let gens = self.job_gens.entry(job.ticket.clone()).or_default();
                     gens.insert(g.clone());
@@ -1137,7 +1138,7 @@ impl World {
                     Some(Answer::Created(generation, status)) => {
                         let body = format!(r#"{{"id":"{generation}","status":"{status}"}}"#);
                         // Read as every create is (a replayed key's generation may have ended).
-                        DispatchOutcome::from(settle::read_create(201, body.as_bytes(), None))
+                        DispatchOutcome::from(answer::read_create(201, body.as_bytes(), None))
                     }
                     Some(Answer::Limited(kind)) => DispatchOutcome::Limited { kind, retry_after_ms: None },
                     _ => DispatchOutcome::Transient,
