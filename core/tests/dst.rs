@@ -252,3 +252,26 @@ fn a_broken_relay_report_is_caught() {
     }
     panic!("no seed caught an object that drops its relay reports");
 }
+
+/// The mutation check of the shipped driver itself: built with a mutant
+/// feature of governor-core (test-only, off by default, never in the
+/// Worker's build), `Driver` breaks one of its rules, and some seed of the
+/// ordinary simulation must catch it. `bash scripts/dst-mutants.sh` builds
+/// and runs each mutant; this prints the first seed that caught it.
+///  - `mutant-drop-delivered`: the relay's `Delivered` report is lost.
+///  - `mutant-skip-freed-dispatch`: no dispatch when a webhook frees a permit.
+#[cfg(any(feature = "mutant-skip-freed-dispatch", feature = "mutant-drop-delivered"))]
+#[test]
+fn a_driver_mutant_is_caught() {
+    let steps = env_u64("DST_STEPS").unwrap_or(2_000) as usize;
+    let base = env_u64("DST_BASE").unwrap_or(0);
+    for seed in base..base + env_u64("DST_SEEDS").unwrap_or(64) {
+        let p = Params::from_seed(seed, false);
+        let h = history(seed, steps, &p);
+        if let Err((step, msg)) = run(seed, &p, &h, true) {
+            eprintln!("\nDST mutant caught: seed {seed}, step {step} of {steps}: {msg}\n(replay: DST_SEED={seed} DST_STEPS={steps} with the same --features)\n");
+            return;
+        }
+    }
+    panic!("no seed caught the driver mutant");
+}

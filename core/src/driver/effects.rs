@@ -62,6 +62,9 @@ impl<I: Io> Driver<I> {
                 .map(|delivery| -> Task<'_, IoResult<()>> {
                     Box::pin(async move {
                         let attempt = self.io.deliver(delivery, local, timeout).await;
+                        if cfg!(feature = "mutant-drop-delivered") {
+                            return Ok(()); // the test-only mutant: the report is lost
+                        }
                         self.run(Command::Delivered { id: delivery.id, attempt }).await.map(|_| ())
                     })
                 })

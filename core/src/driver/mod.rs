@@ -128,7 +128,9 @@ impl<I: Io> Driver<I> {
             a.provisional = true;
         }
         self.perform(effects).await?;
-        if freeing && matches!(reply, Reply::Ack { released } if released > 0) {
+        let freed = freeing && matches!(reply, Reply::Ack { released } if released > 0);
+        // (`mutant-skip-freed-dispatch`: a test-only mutant breaks this rule, scripts/dst-mutants.sh.)
+        if freed && !cfg!(feature = "mutant-skip-freed-dispatch") {
             // A permit just freed: hand it to the next queued job now rather
             // than on the next alarm (Sync waits a moment longer for its 200).
             self.dispatch().await?;
