@@ -63,9 +63,7 @@ impl AccountState {
             CreateAnswer::RateLimited => {
                 self.metrics.upstream_429();
                 self.batches.release(permit);
-                for bucket in limits.buckets(&RateClass::Other) {
-                    self.backoff.entry(bucket).or_default().strike(&limits.backoff, now, jitter, None);
-                }
+                self.rates.strike(limits, &RateClass::Other, now, jitter, None);
                 self.lane_drop(permit, Back::Lane, now);
             }
             CreateAnswer::Unknown => {
