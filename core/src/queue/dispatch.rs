@@ -97,7 +97,8 @@ impl AccountState {
         // the room itself on its next look).
         let Some(job) = self.next_fair_job(limits, now) else { return Ok(Reply::Ack { released: 0 }) };
         let (ticket, created, req) = (job.ticket.clone(), job.created_at, job_request(job));
-        let me = Place { client: &job.spec.client, seq: job.seq, priority: job.spec.priority, job: None };
+        // The job's own place in the line (not a held request's with its number).
+        let me = Place { client: &job.spec.client, seq: job.seq, priority: job.spec.priority, job: Some(job) };
         // The same admissible -> commit as a direct request.
         if let Err(r) = self.admissible(limits, now, &req, me) {
             if matches!(r.reason, Reason::BudgetExhausted | Reason::CostUnknown) {
