@@ -114,6 +114,11 @@ impl<I: Io> Driver<I> {
         if self.provisional() && provisional::makes_real(&command) {
             self.key_accepted().await?;
         }
+        if self.provisional() && self.alarm_at.get().is_some_and(|at| at <= self.io.now()) {
+            // No alarm while provisional: a wake that is due (a listing
+            // that ends an unknown create, a relay retry) runs now.
+            self.alarm().await?;
+        }
         let blocked = self.with_state(|a| a.dispatch_block.is_some()).unwrap_or(false);
         if blocked && (brought_key || self.upstream_key().await.is_some()) {
             // The key is back: queued work may go at once.
@@ -214,6 +219,11 @@ impl<I: Io> Driver<I> {
         let Some(at) = wake else { return Ok(()) };
         if self.provisional() {
             // An alarm is durable state: armed once the key is accepted.
+            // Until then the wake is kept in memory and runs at the next
+            // call due after it (see `call`).
+            if self.alarm_at.get().is_none_or(|c| at < c) {
+                self.alarm_at.set(Some(at));
+            }
             return Ok(());
         }
         if self.alarm_at.get().is_some_and(|c| c <= at && c > now) {

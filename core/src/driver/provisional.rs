@@ -31,9 +31,18 @@ pub fn accepts_key(status: u16) -> bool {
 /// Does this command make a provisional account real by itself? An
 /// operator's command that changes the account (the admin key is trusted:
 /// a pause, limits, budgets set before the account's first request must
-/// outlive its object); reading its queue or its metrics does not.
+/// outlive its object); reading its queue or its metrics does not. So does
+/// a webhook on a callback token (or a Sync-signed webhook): the Worker
+/// verified the token against the deployment's key, so this deployment
+/// minted it for a create Sync accepted, and its relay (retries, the alarm)
+/// must outlive the object, as after a runtime that lost the account's
+/// instance or a deployment moved to a new store.
 pub fn makes_real(command: &Command) -> bool {
-    matches!(command, Command::Admin(c) if !matches!(c, AdminCommand::Metrics | AdminCommand::Queue))
+    match command {
+        Command::Admin(c) => !matches!(c, AdminCommand::Metrics | AdminCommand::Queue),
+        Command::Webhook { .. } | Command::Callback { .. } => true,
+        _ => false,
+    }
 }
 
 /// The account's tables while its key is unproven.
