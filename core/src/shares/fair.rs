@@ -141,6 +141,12 @@ mod tests {
         assert_eq!(fill(&[w(1), w(2), w(4)], 7), vec![1, 2, 4]);
     }
 
+    /// The case a generated run found (2.45 over quota, within the pairwise bound).
+    #[test]
+    fn weights_nineteen_four_three_three_two_on_twenty_seven() {
+        assert_eq!(fill(&[w(19), w(4), w(3), w(3), w(2)], 27), vec![19, 3, 2, 2, 1]);
+    }
+
     #[test]
     fn reservations_come_first() {
         let reserved = ClientLimit { reserved: Some(2), ..ClientLimit::default() };
@@ -148,18 +154,31 @@ mod tests {
     }
 
     proptest! {
-        /// Permits converge to the weights: each client within two permits
-        /// of its exact share (start-time fair queueing's lag bound), and
-        /// never more than the cap in all.
+        /// Permits converge to the weights. The guarantee of start-time fair
+        /// queueing is pairwise: for any two clients with demand,
+        /// `n_i / w_i - n_j / w_j <= 1 / w_j` (a client is never more than
+        /// one of the other's admissions ahead in virtual time; the fixed
+        /// point adds at most `n / 2^20`). Against each client's exact
+        /// quota the lag is below the number of clients, not a constant
+        /// (weights 19:4:3:3:2 on 27 give 19, 3, 2, 2, 1: 2.45 over quota,
+        /// as any divisor method can), so the quota check takes that bound.
         #[test]
         fn shares_converge_to_weights(weights in proptest::collection::vec(1u32..20, 1..6), cap in 1u32..200) {
             let limits: Vec<ClientLimit> = weights.iter().map(|x| w(*x)).collect();
             let got = fill(&limits, cap);
             prop_assert_eq!(got.iter().sum::<u32>(), cap);
+            let norm = |i: usize| f64::from(got[i]) / f64::from(weights[i]);
+            for i in 0..weights.len() {
+                for j in 0..weights.len() {
+                    let bound = 1.0 / f64::from(weights[j]) + 1e-3;
+                    prop_assert!(norm(i) - norm(j) <= bound, "{:?} {:?}: {} vs {}", got, weights, i, j);
+                }
+            }
             let total: u32 = weights.iter().sum();
+            let clients = weights.len() as f64;
             for (g, wt) in got.iter().zip(&weights) {
                 let exact = f64::from(cap) * f64::from(*wt) / f64::from(total);
-                prop_assert!((f64::from(*g) - exact).abs() <= 2.0 + 1e-9, "{:?} {:?}", got, weights);
+                prop_assert!((f64::from(*g) - exact).abs() < clients + 1e-9, "{:?} {:?}", got, weights);
             }
         }
 
