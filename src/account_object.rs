@@ -16,7 +16,7 @@ use worker::{durable_object, Date, DurableObject, Env, Request, Response, Result
 
 use crate::account_client::{body_text, CallResult, ACCOUNT_HEADER, KEY_HEADER};
 use crate::legacy_kv::LegacyKv;
-use crate::sql_store::SqlStore;
+use crate::sql::SqlStore;
 use crate::{lane_upstream, settings, upstream};
 
 #[durable_object]

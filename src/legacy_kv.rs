@@ -79,7 +79,7 @@ impl LegacyKv {
     /// An account written by the previous release (one JSON value plus
     /// `job:*` keys) becomes rows of `store`; the old keys go in the same breath.
     pub async fn migrate_into(&self, sql: worker::SqlStorage) -> worker::Result<()> {
-        let store = crate::sql_store::SqlStore::open(sql)?;
+        let store = crate::sql::SqlStore::open(sql)?;
         let stored = self.get(LEGACY_STATE_KEY).await.unwrap_or(None);
         let cursor = self.get(LEGACY_CURSOR_KEY).await.unwrap_or(None);
         let listed = self.list(LEGACY_JOB_PREFIX).await?;

@@ -14,7 +14,7 @@
 //! | [`account_client`] | the Worker side of the typed calls into the account's object (`governor_core::wire::calls`) |
 //! | [`account_object`] | the Durable Object: the core's `Io` (SQL, `fetch`, `setAlarm`, clock, randomness) run by the core's `driver`, which holds every rule |
 //! | [`object_rpc`] | the account object's RPC method `call(account, key, body)`: the contract without Request/Response |
-//! | [`sql_store`] | the account's tables in SQLite: the core's `Store` reads and `Write`s |
+//! | [`sql`] | the account's tables in SQLite: the core's `Store` reads and `Write`s, the ledger's table |
 //! | [`proxy`] | streaming forward to Sync (hop-by-hop headers dropped, bodies never buffered) |
 //! | [`request`] | reading a request's parts: a header, a body under a cap, the URL, a client's `webhookUrl` |
 //! | [`respond`] | errors and governor headers onto HTTP responses, in one place |
@@ -50,8 +50,7 @@ pub mod proxy;
 pub mod request;
 pub mod respond;
 pub mod settings;
-pub mod sql_ledger;
-pub mod sql_store;
+pub mod sql;
 pub mod tally;
 pub mod timeout;
 pub mod upstream;

@@ -6,17 +6,11 @@ use governor_core::ledger::{LedgerQuery, LedgerRow, LedgerStore, LedgerWrite};
 use governor_core::storage::row::StoreResult;
 use governor_core::Ms;
 
-use crate::sql_store::{col_u64, int, json, text, SqlStore};
+use super::store::SqlStore;
+use super::values::{col_u64, int, json, text};
 
 /// A time after every row (within JavaScript's safe integers).
 const NO_END: Ms = (1 << 53) - 1;
-
-pub const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY, client TEXT NOT NULL, received INTEGER NOT NULL, \
-     open INTEGER NOT NULL, bytes INTEGER NOT NULL, row TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS ledger_by_client ON ledger (client, id)",
-    "CREATE INDEX IF NOT EXISTS ledger_by_age ON ledger (open, received)",
-];
 
 impl SqlStore {
     pub(crate) fn write_ledger(&self, w: &LedgerWrite) -> worker::Result<()> {
