@@ -3,15 +3,16 @@
 # lives in the wire (de)serialisers only — core/src/lifecycle/status.rs
 # (GenerationStatus, TicketStatus) and core/src/rates/class.rs (RateClass) — so no
 # other production file of the core or the Worker may hold one as a string
-# literal. Comments and the `#[cfg(test)] mod` at a file's end (wire bodies
-# as test data) are not production code and are skipped.
+# literal. Comments, the `#[cfg(test)] mod` at a file's end and a module's
+# own `tests.rs` (wire bodies as test data) are not production code and are
+# skipped.
 # Run alone: bash scripts/check-literals.sh (exit 1 and the offending lines).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 literals='"(PENDING|PROCESSING|COMPLETED|FAILED|REJECTED|CANCELED|CANCELLED|TIMED_OUT|QUEUED|SUBMITTING|SUBMITTED|generate|other)"'
 found=$(
   git ls-files -co --exclude-standard 'core/src/*.rs' 'src/*.rs' \
-    | grep -v -x -e core/src/lifecycle/status.rs -e core/src/rates/class.rs \
+    | grep -v -x -e core/src/lifecycle/status.rs -e core/src/rates/class.rs -e '.*/tests\.rs' \
     | while read -r f; do
         awk -v f="$f" '
           prev ~ /^#\[cfg\(test\)\]/ && $0 ~ /^(pub(\(crate\))? )?mod / { exit }

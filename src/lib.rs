@@ -33,10 +33,13 @@
 pub mod account_client;
 pub mod account_object;
 pub mod analytics;
+pub mod caller;
 pub mod cors;
 pub mod cost;
+pub mod decision;
 pub mod deployment;
 pub mod directory;
+pub mod forward;
 pub mod generate;
 pub mod handler;
 pub mod lane_upstream;

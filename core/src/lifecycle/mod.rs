@@ -7,6 +7,7 @@
 //! | [`limited`] | which limit a Sync 429 speaks of (`LimitKind`), read from its body |
 //! | [`permits`] | concurrency permits: reserved, bound to a generation, adopted, released, leased |
 //! | [`answer`] | Sync's answer to a create, read once for direct and queued creates (`read_create`) |
+//! | [`forwarded`] | Sync's answer to a forwarded request, read in one place: its command, whether the client waits for it |
 //! | [`settle`] | what a Sync response tells the account: bind, release, observe, 429 |
 //! | [`status`] | `GenerationStatus` (Sync's, parsed once; unknown ones never free a permit) and `TicketStatus`, spelled in one place |
 //! | [`callback`] | a webhook on a bound callback URL: its payload must be its own create's generation; duplicates per callback |
@@ -17,6 +18,7 @@
 pub mod answer;
 pub mod callback;
 pub mod durations;
+pub mod forwarded;
 pub mod limited;
 pub mod listing;
 pub mod pages;

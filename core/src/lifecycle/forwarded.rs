@@ -1,0 +1,130 @@
+//! Sync's answer to a request the governor admitted and forwarded, read in
+//! one place: what it means for the account (bind, release, observe, a
+//! batch's end, a 429) and whether the client's answer waits for that. The
+//! Worker only reads the body when [`Forwarded::needs_body`] asks for it, and
+//! sends what [`Forwarded::read`] returns.
+
+use crate::admission::idempotency::IdempotencyKey;
+use crate::batch::{self, BatchPermitId, CreateAnswer, SeenBatch};
+use crate::lifecycle::limited::limit_kind;
+use crate::lifecycle::permits::PermitId;
+use crate::lifecycle::settle;
+use crate::wire::contract::Command;
+use crate::wire::path::canonical_path;
+use crate::wire::route::{Proxy, ProxyKind};
+use crate::Ms;
+
+/// What the account admitted, as the answer's reader needs it.
+#[derive(Clone, Debug)]
+pub struct Forwarded {
+    pub proxy: Proxy,
+    pub permit: Option<PermitId>,
+    /// The batch permit of a batch create.
+    pub batch_permit: Option<BatchPermitId>,
+    /// The batch whose result this read asks for (`/v2/batches/{id}/result`).
+    pub batch_result: Option<String>,
+    /// The client's `Idempotency-Key` of a create.
+    pub idempotency: Option<IdempotencyKey>,
+    /// Generations the account holds permits for, of the ones a read may show.
+    pub in_flight: Vec<String>,
+}
+
+/// What the answer means for the account.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Settlement {
+    /// The command the answer means, if any.
+    pub command: Option<Command>,
+    /// After a bind: the generation already ended (Sync replayed an old one).
+    pub ended: Option<Command>,
+    /// A 429 of Sync's: the client's answer is the governor's own 429, so it
+    /// waits for the account's reply.
+    pub limited: bool,
+    /// The generation a create bound (for the decision's log line).
+    pub generation: Option<String>,
+}
+
+impl Forwarded {
+    /// Whether [`Forwarded::read`] needs the answer's body (else it is
+    /// streamed to the client untouched and `read` gets an empty one).
+    pub fn needs_body(&self, status: u16) -> bool {
+        match self.proxy.kind {
+            ProxyKind::Create if self.permit.is_some() => true,
+            ProxyKind::BatchCreate if self.batch_permit.is_some() => true,
+            ProxyKind::ReadsBatches if (300..400).contains(&status) => false,
+            ProxyKind::ReadsBatches if (200..300).contains(&status) => self.batch_result.is_none(),
+            ProxyKind::ReadsGenerations if (200..300).contains(&status) => !self.in_flight.is_empty(),
+            _ => status == 429,
+        }
+    }
+
+    /// What Sync's answer (`status`, the body if [`Forwarded::needs_body`],
+    /// its `Retry-After` capped) means for the account.
+    pub fn read(self, status: u16, body: &[u8], retry_after_ms: Option<Ms>) -> Settlement {
+        let (mut ended, class) = (None, self.proxy.class.clone());
+        let command = match (self.proxy.kind, self.permit, self.batch_permit) {
+            (ProxyKind::Create, Some(permit), _) => {
+                ended = settle::ended_in_create(status, body);
+                settle::after_create(permit, status, body, retry_after_ms, self.idempotency)
+            }
+            (ProxyKind::BatchCreate, _, Some(permit)) => {
+                let answer = batch::answer::after_create(status, body);
+                Some(Command::BatchCreated { permit, answer, retry_after_ms })
+            }
+            // The result is served (behind its redirect) once the batch ended.
+            (ProxyKind::ReadsBatches, _, _) if (300..400).contains(&status) => self
+                .batch_result
+                .map(|id| Command::BatchesSeen { batches: vec![SeenBatch { id, terminal: true, pending: Some(0) }] }),
+            (ProxyKind::ReadsBatches, _, _) if (200..300).contains(&status) && self.batch_result.is_none() => {
+                let batches: Vec<SeenBatch> = batch::answer::seen(body).into_iter().filter(|b| b.terminal).collect();
+                (!batches.is_empty()).then_some(Command::BatchesSeen { batches })
+            }
+            (ProxyKind::ReadsGenerations, _, _) if (200..300).contains(&status) && !self.in_flight.is_empty() => {
+                settle::observed(body, &self.in_flight)
+            }
+            _ if status == 429 => {
+                Some(Command::UpstreamLimited { class, kind: limit_kind(body), permit: None, retry_after_ms })
+            }
+            _ => None,
+        };
+        let generation = match &command {
+            Some(Command::Bind { generation, .. }) => Some(generation.clone()),
+            _ => None,
+        };
+        let limited = matches!(
+            command,
+            Some(
+                Command::UpstreamLimited { .. }
+                    | Command::BatchCreated {
+                        answer: CreateAnswer::ConcurrencyLimited | CreateAnswer::RateLimited,
+                        ..
+                    }
+            )
+        );
+        Settlement { command, ended, limited, generation }
+    }
+
+    /// When the forward itself failed (no answer, or past its time box):
+    /// Sync may have taken a create, so its permit waits for a listing to
+    /// tell; a batch create's outcome is unknown too.
+    pub fn unanswered(&self) -> Vec<Command> {
+        let permit = self.permit.map(|permit| Command::Unsettled { permit });
+        let batch = self.batch_permit.map(|permit| Command::BatchCreated {
+            permit,
+            answer: CreateAnswer::Unknown,
+            retry_after_ms: None,
+        });
+        permit.into_iter().chain(batch).collect()
+    }
+}
+
+/// `/v2/batches/{id}/result` (as Sync routes it): the batch id, as the
+/// client spelled it (the canonical form is lower-cased).
+pub fn batch_result_id(path: &str) -> Option<String> {
+    let canonical = canonical_path(path).ok()?;
+    let id = canonical.strip_prefix("/v2/batches/")?.strip_suffix("/result")?;
+    let start = "/v2/batches/".len();
+    path.get(start..start + id.len()).filter(|s| !s.is_empty() && !s.contains('/')).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests;
