@@ -6,8 +6,10 @@
 //! derives from `DurableObject` through `scripts/rpc-classes.mjs`, which RPC
 //! requires).
 //!
-//! The singletons of the same class (the directory, the deployment key) are
-//! still called with `stub.fetch(url, init)`, off the admission path.
+//! The singletons of the same class have RPC methods and contracts of their
+//! own: `stub.deploymentKey()` ([`crate::deployment`]) and
+//! `stub.directory(body)` ([`crate::directory::contract`]). The class's
+//! `fetch` serves nothing.
 //!
 //! In pass-through mode the caller's Sync key rides along (an argument of the
 //! call) so the object can reconcile and relay on the account's behalf; the object keeps
@@ -30,10 +32,6 @@ use wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
 pub const BINDING: &str = "ACCOUNTS";
-pub const KEY_HEADER: &str = "x-governor-upstream-key";
-/// The account's name, with every call: the object keeps it in storage so
-/// that its alarm knows which managed Sync key is the account's.
-pub const ACCOUNT_HEADER: &str = "x-governor-account";
 /// The var naming the region where new account objects are created.
 pub const LOCATION_HINT_VAR: &str = "ACCOUNT_LOCATION_HINT";
 /// Cloudflare's Durable Object location hints.
@@ -81,11 +79,15 @@ fn location_hint(env: &Env) -> Option<&'static str> {
 extern "C" {
     /// A Durable Object stub as JavaScript sees it.
     type RawStub;
-    #[wasm_bindgen(method, catch, js_name = fetch)]
-    fn fetch_with_init(this: &RawStub, url: &str, init: &web_sys::RequestInit) -> Result<js_sys::Promise, JsValue>;
     /// The account object's RPC method (`src/object_rpc.rs`).
     #[wasm_bindgen(method, catch, js_name = call)]
     fn rpc_call(this: &RawStub, account: &str, key: &JsValue, body: &str) -> Result<js_sys::Promise, JsValue>;
+    /// The deployment key singleton's RPC method.
+    #[wasm_bindgen(method, catch, js_name = deploymentKey)]
+    fn rpc_deployment_key(this: &RawStub) -> Result<js_sys::Promise, JsValue>;
+    /// The directory singleton's RPC method.
+    #[wasm_bindgen(method, catch, js_name = directory)]
+    fn rpc_directory(this: &RawStub, body: &str) -> Result<js_sys::Promise, JsValue>;
 }
 
 /// How the account object's own failures begin (an `Error` thrown by its
@@ -96,14 +98,6 @@ pub const OBJECT_FAILED: &str = "account object failed: ";
 
 /// A reply's JSON, or the status and message of a call the object could not run.
 pub type CallResult = Result<String, (u16, String)>;
-
-/// The object's side: a call's body as text (one `text()` on the runtime's request).
-pub async fn body_text(req: &worker::Request) -> String {
-    match req.inner().text() {
-        Ok(p) => JsFuture::from(p).await.ok().and_then(|v| v.as_string()).unwrap_or_default(),
-        Err(_) => String::new(),
-    }
-}
 
 /// Make one call into the account's Durable Object; its typed reply.
 pub async fn call<C: Call>(
@@ -156,7 +150,22 @@ fn stub(env: &Env, name: &str) -> Result<RawStub, GovernorError> {
 /// caller may retry (503 with Retry-After), never a 500.
 async fn rpc(env: &Env, account: &str, body: &str, key: Option<&Secret>) -> Result<String, GovernorError> {
     let key = key.map_or(JsValue::UNDEFINED, |k| JsValue::from_str(k.expose()));
-    let promise = stub(env, account)?.rpc_call(account, &key, body).map_err(|_| unavailable("unreachable"))?;
+    settle(stub(env, account)?.rpc_call(account, &key, body)).await
+}
+
+/// The deployment key singleton (named `name`): the key's hex.
+pub async fn deployment_key(env: &Env, name: &str) -> Result<String, GovernorError> {
+    settle(stub(env, name)?.rpc_deployment_key()).await
+}
+
+/// One directory call's JSON to the directory singleton (named `name`); the reply's JSON.
+pub async fn directory(env: &Env, name: &str, body: &str) -> Result<String, GovernorError> {
+    settle(stub(env, name)?.rpc_directory(body)).await
+}
+
+/// An RPC call's answer: its text, or why not (see [`rpc`]).
+async fn settle(promise: Result<js_sys::Promise, JsValue>) -> Result<String, GovernorError> {
+    let promise = promise.map_err(|_| unavailable("unreachable"))?;
     match JsFuture::from(promise).await {
         Ok(text) => Ok(text.as_string().unwrap_or_default()),
         Err(e) => {
@@ -172,30 +181,4 @@ async fn rpc(env: &Env, account: &str, body: &str, key: Option<&Secret>) -> Resu
             Err(unavailable("failed"))
         }
     }
-}
-
-/// POST `body` to the object named `name` (a singleton of the account
-/// class: the directory, the deployment key) at `url`; its answer's text.
-/// Failures as [`rpc`]'s.
-pub async fn post(env: &Env, name: &str, url: &str, body: &str, key: Option<&Secret>) -> Result<String, GovernorError> {
-    let stub = stub(env, name)?;
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&JsValue::from_str(body));
-    let headers = web_sys::Headers::new().map_err(|_| internal("headers"))?;
-    headers.set(ACCOUNT_HEADER, name).map_err(|_| internal("headers"))?;
-    if let Some(k) = key {
-        headers.set(KEY_HEADER, k.expose()).map_err(|_| internal("headers"))?;
-    }
-    init.set_headers(&headers);
-    let promise = stub.fetch_with_init(url, &init).map_err(|_| unavailable("unreachable"))?;
-    let resp: web_sys::Response = JsFuture::from(promise).await.map_err(|_| unavailable("unreachable"))?.into();
-    if resp.status() != 200 {
-        // Reached, and it failed on this request: never a reason to fail open.
-        worker::console_error!("account object answered {}", resp.status());
-        return Err(GovernorError::Failed("account object: failed".into()));
-    }
-    let text = resp.text().map_err(|_| unavailable("unreadable"))?;
-    let text = JsFuture::from(text).await.map_err(|_| unavailable("unreadable"))?;
-    Ok(text.as_string().unwrap_or_default())
 }

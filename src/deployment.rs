@@ -5,7 +5,9 @@
 //! It is 32 random bytes drawn once, on first use, by a singleton Durable
 //! Object (the `ACCOUNTS` class under a reserved name no account can take:
 //! account objects are named `k-…` or `a-…`) and kept in its SQLite storage.
-//! Workers and account objects ask it once per isolate and cache the answer.
+//! Its contract is one RPC method of its own, `deploymentKey()`, whose reply
+//! is the key's hex (`src/object_rpc.rs`); Workers and account objects ask it
+//! once per isolate and cache the answer.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -13,23 +15,14 @@ use std::rc::Rc;
 use governor_core::auth::secret::Secret;
 use governor_core::config::Config;
 use governor_core::wire::error::GovernorError;
-use serde::{Deserialize, Serialize};
-use worker::{Env, Response, SqlStorage, SqlStorageValue};
+use worker::{Env, SqlStorage, SqlStorageValue};
 
 /// The singleton's object name.
 pub const OBJECT_NAME: &str = "__deployment__";
-/// The path the singleton answers on (no command is sent to it).
-pub const PATH: &str = "/deployment-key";
-const URL: &str = "https://account.internal/deployment-key";
 
 thread_local! {
     static KEY: RefCell<Option<Secret>> = const { RefCell::new(None) };
     static KEYED: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
-}
-
-#[derive(Serialize, Deserialize)]
-struct KeyReply {
-    key: String,
 }
 
 /// The deployment key (hex of 32 bytes), cached per isolate.
@@ -38,12 +31,11 @@ pub async fn key(env: &Env) -> Result<Secret, GovernorError> {
         return Ok(k);
     }
     let unavailable = |what: &str| GovernorError::Unavailable(format!("deployment key: {what}"));
-    let text = crate::account_client::post(env, OBJECT_NAME, URL, "", None).await?;
-    let reply: KeyReply = governor_core::wire::json::from_str(&text).map_err(|_| unavailable("unreadable"))?;
-    if reply.key.len() < 32 {
+    let hex = crate::account_client::deployment_key(env, OBJECT_NAME).await?;
+    if hex.len() < 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(unavailable("malformed"));
     }
-    let key = Secret::new(reply.key);
+    let key = Secret::new(hex);
     KEY.with(|k| *k.borrow_mut() = Some(key.clone()));
     Ok(key)
 }
@@ -72,40 +64,23 @@ pub async fn master(env: &Env, config: &Config) -> Option<Secret> {
     }
 }
 
-/// The singletons on the account class (the deployment key, the
-/// directory), answered by path; `None` for an account's call.
-pub async fn singleton(sql: &SqlStorage, req: &worker::Request) -> Option<worker::Result<Response>> {
-    if req.path() == PATH {
-        return Some(serve(sql));
-    }
-    if req.path() == crate::directory::PATH {
-        let body = crate::account_client::body_text(req).await;
-        return Some(crate::directory::serve(sql, &body));
-    }
-    None
-}
-
 /// The singleton's side: draw the key on the first call, keep it, return it.
 /// SQL calls are synchronous, so two first calls cannot both insert.
-pub fn serve(sql: &SqlStorage) -> worker::Result<Response> {
+pub fn draw(sql: &SqlStorage) -> worker::Result<String> {
     sql.exec(
         "CREATE TABLE IF NOT EXISTS deployment_key (id INTEGER PRIMARY KEY CHECK (id = 1), key TEXT NOT NULL)",
         None,
     )?;
     for row in sql.exec("SELECT key FROM deployment_key WHERE id = 1", None)?.raw() {
         if let Some(SqlStorageValue::String(key)) = row?.into_iter().next() {
-            return reply(key);
+            return Ok(key);
         }
     }
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|_| worker::Error::RustError("no randomness".into()))?;
     let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     sql.exec("INSERT INTO deployment_key (id, key) VALUES (1, ?)", vec![SqlStorageValue::String(key.clone())])?;
-    reply(key)
-}
-
-fn reply(key: String) -> worker::Result<Response> {
-    Response::ok(serde_json::to_string(&KeyReply { key }).map_err(|e| worker::Error::RustError(e.to_string()))?)
+    Ok(key)
 }
 
 /// A uniform draw in [0, 1) from the runtime's randomness (0.5 if it fails).

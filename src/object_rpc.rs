@@ -1,21 +1,30 @@
-//! The account object's RPC method, `call(account, key, body)`: the same
-//! JSON command in and JSON reply out that its `fetch` carries, without a
-//! Request, Headers or Response on either side (the Worker's side:
+//! The object's RPC methods, one per contract, each a string in and a string
+//! out (no Request, Headers or Response on either side; the Worker's side:
 //! [`crate::account_client`]). workerd serves RPC only on classes deriving
 //! from `DurableObject`: `scripts/rpc-classes.mjs` (run by scripts/build.sh)
 //! makes the exported class do so.
 //!
-//! `account`: the account's name (the object keeps it for its alarm);
-//! `key`: the caller's Sync key in pass-through mode (kept in memory only).
-//! A command the object cannot run throws an `Error` whose message is its
+//! - `call(account, key, body)`: an account's [`Command`] JSON in, its reply
+//!   JSON out. `account`: the account's name (the object keeps it for its
+//!   alarm); `key`: the caller's Sync key in pass-through mode (kept in
+//!   memory only).
+//! - `deploymentKey()`: the deployment key singleton's key ([`crate::deployment`]).
+//! - `directory(body)`: a directory call ([`crate::directory::contract`]).
+//!
+//! A call the object cannot run throws an `Error` whose message is its
 //! status and a fixed text (never a key), after [`OBJECT_FAILED`]: the
 //! Worker answers 503 and never forwards such a request undecided (the
 //! object was reached and failed on it).
 
+use governor_core::{auth::secret::Secret, wire::contract::Command};
 use wasm_bindgen::prelude::wasm_bindgen;
 
 use crate::account_client::OBJECT_FAILED;
 use crate::account_object::AccountObject;
+
+fn failed(status: u16, message: &str) -> js_sys::Error {
+    js_sys::Error::new(&format!("{OBJECT_FAILED}{status} {message}"))
+}
 
 #[wasm_bindgen]
 impl AccountObject {
@@ -25,8 +34,23 @@ impl AccountObject {
         key: Option<String>,
         body: String,
     ) -> Result<String, js_sys::Error> {
-        self.serve_command(account.as_deref(), key.as_deref(), &body)
-            .await
-            .map_err(|(status, message)| js_sys::Error::new(&format!("{OBJECT_FAILED}{status} {message}")))
+        let driver = self.driver().map_err(|e| failed(500, e))?;
+        let command: Command =
+            governor_core::wire::json::from_str(&body).map_err(|_| failed(400, "malformed command"))?;
+        let reply = driver.call(command, account.as_deref(), key.map(Secret::new)).await;
+        let reply = reply.map_err(|e| failed(500, &e.0))?;
+        serde_json::to_string(&reply).map_err(|_| failed(500, "encoding the reply failed"))
+    }
+
+    #[wasm_bindgen(js_name = deploymentKey)]
+    pub fn deployment_key(&self) -> Result<String, js_sys::Error> {
+        crate::deployment::draw(&self.sql()).map_err(|_| failed(500, "deployment key storage failed"))
+    }
+
+    pub fn directory(&self, body: String) -> Result<String, js_sys::Error> {
+        crate::directory::table::serve(&self.sql(), &body).map_err(|r| {
+            let (status, text) = r.status_and_text();
+            failed(status, text)
+        })
     }
 }
