@@ -95,12 +95,15 @@ export async function runOverhead(P = params(), log = () => {}) {
       RATE_WINDOW_MS: P.windowMs,
       RATE_MARGIN_MS: 0,
     };
-    gov = await startGovernor(vars);
-    // The same build without the static-assets router in front (Miniflare
-    // runs wrangler.toml's [assets] as a router Worker ahead of the governor).
-    const govBare = await startGovernor(vars, { workerOptions: { assets: undefined } });
-    extra.push(govBare);
-    if (P.baseScript) govBase = await startGovernor(vars, { scriptPath: P.baseScript });
+    // Workerd's output (the governor's decision log lines, one per admission
+    // at the default LOG_LEVEL=info) is read by a counting sink in this
+    // process, as in section 7, rather than printed.
+    const logs = { lines: 0, push() { this.lines++; } };
+    gov = await startGovernor(vars, { logs });
+    // The same build with LOG_LEVEL=off: what the decision log line costs.
+    const govQuiet = await startGovernor({ ...vars, LOG_LEVEL: "off" }, { logs });
+    extra.push(govQuiet);
+    if (P.baseScript) govBase = await startGovernor(vars, { scriptPath: P.baseScript, logs });
     pass = await startPassthrough(sim.url);
     floor = await startFloor();
     peer = await startPeer(sim.url, { limit: 100_000, periodMs: P.windowMs });
@@ -139,8 +142,7 @@ export async function runOverhead(P = params(), log = () => {}) {
       { id: "peer-nowrite", group: "breakdown", extra: true, name: "JS peer without the storage write (+ upstream)", url: peer.url + P.path, headers: { ...k, "x-peer-variant": "nowrite" } },
       { id: "peer-unconfirmed", group: "breakdown", extra: true, name: "JS peer, put with allowUnconfirmed (the reply does not wait for the write)", url: peer.url + P.path, headers: { ...k, "x-peer-variant": "unconfirmed" } },
       ...(peerShm ? [{ id: "peer-tmpfs", group: "breakdown", extra: true, name: "JS peer with its SQLite files on tmpfs (/dev/shm): the write without the disk", url: peerShm.url + P.path, headers: k }] : []),
-      { id: "gov-bare", group: "breakdown", extra: true, name: "governor without the static-assets router in front", url: govBare.url + P.path, headers: k },
-      { id: "gov-health-bare", group: "breakdown", extra: true, name: "diagnostic: governor /governor/v1/health without the static-assets router", url: govBare.url + "/governor/v1/health", headers: k },
+      { id: "gov-logoff", group: "breakdown", extra: true, name: "governor with LOG_LEVEL=off (no decision log line)", url: govQuiet.url + P.path, headers: k },
       { id: "gov-status", group: "breakdown", extra: true, name: "diagnostic: governor /governor/v1/status (one object call, no write)", url: gov.url + "/governor/v1/status", headers: k },
     ];
     const runs = [];
@@ -186,7 +188,7 @@ export async function runOverhead(P = params(), log = () => {}) {
     }
     const stats = await sim.stats();
     const main = runs.find((r) => r.concurrency === P.concurrency) ?? runs[runs.length - 1];
-    return { params: P, runs, rows: main?.rows ?? [], upstream429: stats.totals.rate_limited.other };
+    return { params: P, runs, rows: main?.rows ?? [], upstream429: stats.totals.rate_limited.other, logLines: logs.lines };
   } finally {
     await peerShm?.stop();
     await peer?.stop();

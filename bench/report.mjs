@@ -174,7 +174,7 @@ if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
     `(${P.warmup} warm-up requests per target, then up to ${P.rounds} rounds × ${P.perRound} requests per target), ` +
     `at concurrency ${runs2.map((r) => r.concurrency).join(" and ")} (1 = a sequential client, as in issue 9's reference numbers).`);
   p();
-  const mainIds = ["direct", "pass", "peer", "gov", "gov-bare", "gov-base", "gov-observe"];
+  const mainIds = ["direct", "pass", "peer", "gov", "gov-base", "gov-observe"];
   const ratio = (a, b) => (a && b && Number.isFinite(a.p50) && Number.isFinite(b.p50) && b.p50 > 0 ? a.p50 / b.p50 : NaN);
   const head = ["target"];
   for (const run of runs2) head.push(`c=${run.concurrency} p50 ms`, `c=${run.concurrency} p99 ms`, `c=${run.concurrency} p50 ÷ pass-through`, `c=${run.concurrency} p50 ÷ JS peer`);
@@ -213,15 +213,6 @@ if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
         target(`c=${run.concurrency}: governor ${q} ≤ 1.1 × (Rust floor + the peer's admission) ${q}`, "≤ 1.10×", `${fmt(rf, 2)}× (${fmt(gov?.[q], 2)} vs ${fmt(ref, 2)} ms)`,
           rf <= 1.1, `${fmt(rf - 1.1, 2)}× (${fmt(gov?.[q] - 1.1 * ref, 2)} ms over)`);
       }
-      // The same build without the static-assets router in front (diagnostic:
-      // the Rust floor, the peer and the pass-through have no router either).
-      const bare = byId(run, "gov-bare");
-      if (bare) {
-        const bp = r(bare, pass), bq = r(bare, peer), bf = bare[q] / ref;
-        trows.push([`c=${run.concurrency}: governor without the router ${q} ≤ 1.3 × pass-through ${q}`, "≤ 1.30×", `${fmt(bp, 2)}× (${fmt(bare[q], 2)} vs ${fmt(pass?.[q], 2)} ms)`, verdict(bp, 1.3)]);
-        trows.push([`c=${run.concurrency}: governor without the router ${q} ≤ 1.1 × JS peer ${q}`, "≤ 1.10×", `${fmt(bq, 2)}× (${fmt(bare[q], 2)} vs ${fmt(peer?.[q], 2)} ms)`, verdict(bq, 1.1)]);
-        if (Number.isFinite(ref)) trows.push([`c=${run.concurrency}: governor without the router ${q} ≤ 1.1 × (Rust floor + the peer's admission) ${q}`, "≤ 1.10×", `${fmt(bf, 2)}× (${fmt(bare[q], 2)} vs ${fmt(ref, 2)} ms)`, verdict(bf, 1.1)]);
-      }
       const base = byId(run, "gov-base");
       if (base) trows.push([`c=${run.concurrency}: A/B: this build ÷ ${base.name} (${q})`, "< 1 = faster", `${fmt(gov?.[q] / base[q], 2)}× (${fmt(gov?.[q], 2)} vs ${fmt(base[q], 2)} ms)`, "–"]);
     }
@@ -232,7 +223,7 @@ if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
   p();
   p("Every row below was measured in the same interleaved rounds as the table above. Rows without the upstream answer in the Worker or the object; the no-op object is a JS Durable Object with a method that returns at once (RPC) and a `fetch` handler that answers at once (fetch). The Rust floor (`bench/floor`, a bench fixture) is a workers-rs Worker on `web_sys` types and a Rust Durable Object with one `#[wasm_bindgen]` method, made RPC-capable by `scripts/rpc-classes.mjs` (the class derives from `DurableObject`).");
   p();
-  const bIds = ["js-direct", "rust-direct", "rust-converted", "gov-health", "gov-health-bare", "noop-rpc", "rust-rpc", "noop-fetch", "rust-fetch", "pass", "peer-nowrite", "peer-unconfirmed", "peer-tmpfs", "peer", "gov-status", "gov-bare", "gov"];
+  const bIds = ["js-direct", "rust-direct", "rust-converted", "gov-health", "noop-rpc", "rust-rpc", "noop-fetch", "rust-fetch", "pass", "peer-nowrite", "peer-unconfirmed", "peer-tmpfs", "peer", "gov-status", "gov-logoff", "gov"];
   const bhead = ["measured target"];
   for (const run of runs2) bhead.push(`c=${run.concurrency} p50 ms`, `c=${run.concurrency} p99 ms`);
   table(bhead, bIds.filter((id) => runs2.some((r) => byId(r, id))).map((id) => {
@@ -246,10 +237,8 @@ if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
     ["Node client → workerd → a JS Worker → answer (the floor)", "JS Worker answers itself", (g) => g("js-direct")],
     ["a trivial Rust (web_sys) Worker instead of a JS one: the floor of workers-rs", "Rust floor − JS Worker", (g) => g("rust-direct") - g("js-direct")],
     ["the worker crate's Request/Response instead of web_sys types (what a web_sys entry saves)", "Rust converted − Rust floor", (g) => g("rust-converted") - g("rust-direct")],
-    ["the static-assets router in front of the governor (wrangler.toml's [assets], as Miniflare runs it)", "health − health without the router", (g) => g("gov-health") - g("gov-health-bare")],
-    ["the same, on an admitted request", "governor − governor without the router", (g) => g("gov") - g("gov-bare")],
     ["the governor's wasm Worker instead of a JS one", "health − JS Worker", (g) => g("gov-health") - g("js-direct")],
-    ["the governor's Worker above the Rust floor (routing, config, response building)", "health without the router − Rust floor", (g) => g("gov-health-bare") - g("rust-direct")],
+    ["the governor's Worker above the Rust floor (routing, config, response building)", "health − Rust floor", (g) => g("gov-health") - g("rust-direct")],
     ["one call into a Rust Durable Object over RPC (string in, string out)", "Rust RPC − Rust floor", (g) => g("rust-rpc") - g("rust-direct")],
     ["one call into a Rust Durable Object over fetch", "Rust fetch − Rust floor", (g) => g("rust-fetch") - g("rust-direct")],
     ["one call into a Durable Object over RPC", "no-op RPC − JS Worker", (g) => g("noop-rpc") - g("js-direct")],
@@ -264,7 +253,7 @@ if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
     ["the governor's read-only object call (status: RPC + JSON + load)", "status − health", (g) => g("gov-status") - g("gov-health")],
     ["the governor's whole admission (wasm Worker, object call, JSON, write, settle)", "governor − pass-through", (g) => g("gov") - g("pass")],
     ["of which beyond a read-only call (the write, the admission logic, settling)", "(governor − pass-through) − (status − JS Worker)", (g) => g("gov") - g("pass") - (g("gov-status") - g("js-direct"))],
-    ["the governor's admission without the router (Worker, RPC call, JSON, write)", "governor without the router − pass-through", (g) => g("gov-bare") - g("pass")],
+    ["of which the decision log line (one `console.log` per admission at the default LOG_LEVEL=info)", "governor − governor with LOG_LEVEL=off", (g) => g("gov") - g("gov-logoff")],
   ];
   const dhead = ["cost", "derived as (p50s)"];
   for (const run of runs2) dhead.push(`c=${run.concurrency} ms`);
@@ -284,8 +273,9 @@ if (!runs2.length || !runs2.some((r) => byId(r, "peer"))) {
     "The account machine itself is not where the time goes: `cargo run --release -p governor-core --example admit_profile -- 3000 <step>` (core/examples/admit_profile.rs: the command decoded, `account::apply`, the reply encoded, and the Worker's side of both) " +
     "measured 12–28 µs per admission natively (2 rows: one admission inserted, one prune), against milliseconds per request here. " +
     "What grew \"beyond a read-only call\" between runs tracks the machine's load and its disk, not the code: the JS peer's own write grew the same way (peer − peer on tmpfs above). " +
-    "Two costs sit outside the governor's code: the static-assets router Miniflare runs in front of a Worker with `[assets]` (the dashboard and the OpenAPI document; the rows \"without the static-assets router\"), " +
-    "which the pass-through Worker, the JS peer and the Rust floor do not have, and each SQLite commit's trip to the disk, which the peer pays too.");
+    "The dashboard and the OpenAPI document are compiled into the Worker (src/assets.rs): no static-assets router runs in front of it any more, as none runs in front of the pass-through Worker, the JS peer or the Rust floor " +
+    "(Miniflare ran wrangler.toml's `[assets]` as a router Worker ahead of the governor; an interleaved A/B measured that hop, see the note in the header). " +
+    "One cost sits outside the governor's code: each SQLite commit's trip to the disk, which the peer pays too.");
   p();
 }
 

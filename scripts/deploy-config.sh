@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prints a copy of wrangler.toml for measuring the built Worker offline
 # (scripts/size.sh, scripts/startup.sh): without [build] (the Worker is
-# already built: nothing rebuilds) and with absolute paths (main, [assets]
-# directory), so the copy may live anywhere.
+# already built: nothing rebuilds) and with absolute paths (main, and an [assets]
+# directory if there is one), so the copy may live anywhere.
 #   bash scripts/deploy-config.sh > DIR/wrangler.toml
 set -euo pipefail
 cd "$(dirname "$0")/.."

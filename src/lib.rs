@@ -8,6 +8,7 @@
 //!
 //! | module | one concept |
 //! |---|---|
+//! | [`assets`] | the dashboard and the OpenAPI document (`public/`), compiled in and answered first |
 //! | [`handler`] | the route table: one arm per route |
 //! | [`forward`] | a proxied request: prepare → decide (one call into the account's object) → forward → settle → respond |
 //! | [`caller`] | the key a request presents and the caller it resolves to |
@@ -37,6 +38,7 @@
 pub mod account_client;
 pub mod account_object;
 pub mod analytics;
+pub mod assets;
 pub mod caller;
 pub mod cors;
 pub mod cost;
@@ -71,5 +73,9 @@ use worker::{event, Context, Env, Result};
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     // The runtime's own request: nothing is converted until a route reads it.
-    Ok(handler::handle(request::Request::new(req), &env, &ctx).await.into())
+    let req = request::Request::new(req);
+    if let Some(file) = assets::serve(&req) {
+        return Ok(file.into());
+    }
+    Ok(handler::handle(req, &env, &ctx).await.into())
 }

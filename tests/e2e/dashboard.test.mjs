@@ -1,5 +1,5 @@
-// The operator dashboard (GET /governor/v1/dashboard, a static asset in
-// public/): served with its CSP, and in headless Chromium it shows the
+// The operator dashboard (GET /governor/v1/dashboard, a static file in
+// public/ compiled into the Worker, src/assets.rs): served with its CSP, and in headless Chromium it shows the
 // governor's real numbers for real traffic, as a client and (once the admin
 // API exists) as the operator. Its polling is checked under a fake clock:
 // one request at a time, backoff on errors, nothing while the tab is hidden.
@@ -158,7 +158,7 @@ async function enterKey(page, key) {
   await page.click("#connectBtn");
 }
 
-test("the page is a static asset with a hash-based CSP, and _headers matches the page", { skip: !haveBrowser() && "no Chromium" }, async () => {
+test("the page is a static file with a hash-based CSP, and _headers matches the page", { skip: !haveBrowser() && "no Chromium" }, async () => {
   const r = await fetch(gov.url + PAGE);
   assert.equal(r.status, 200);
   assert.match(r.headers.get("content-type"), /^text\/html/);

@@ -1,6 +1,6 @@
 // The OpenAPI 3.1 document of the governor's own routes
-// (public/governor/v1/openapi.json, served as a static asset at
-// GET /governor/v1/openapi.json) against real responses: the document must
+// (public/governor/v1/openapi.json, compiled into the Worker and served at
+// GET /governor/v1/openapi.json, src/assets.rs) against real responses: the document must
 // be valid OpenAPI 3.1 with every schema compiling under JSON Schema 2020-12,
 // and every response the governor gives below must be one the document
 // describes (status, required headers, JSON body against its schema). A
@@ -260,6 +260,39 @@ test("the document is served as JSON and is valid OpenAPI 3.1", async () => {
   assert.match(doc.openapi, /^3\.1\.\d+$/);
 });
 
+test("the static files are the Worker's own: the bytes of public/, GET and HEAD, an ETag that revalidates, any other method a bare 405", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { ROOT } = await import("../lib/harness.mjs");
+  for (const [path, file, type] of [
+    [DOC_PATH, "openapi.json", /^application\/json\b/],
+    ["/governor/v1/dashboard", "dashboard.html", /^text\/html\b/],
+  ]) {
+    const r = await fetch(gov.url + path);
+    assert.equal(r.status, 200, path);
+    assert.match(r.headers.get("content-type") ?? "", type, path);
+    assert.equal(await r.text(), readFileSync(join(ROOT, "public", "governor", "v1", file), "utf8"), `${path}: the bytes of public/`);
+    const etag = r.headers.get("etag");
+    assert.match(etag ?? "", /^"[0-9a-f]{16}"$/, `${path}: a strong ETag`);
+    const again = await fetch(gov.url + path, { headers: { "if-none-match": etag } });
+    assert.equal(again.status, 304, `${path}: revalidated`);
+    assert.equal(await again.text(), "");
+    assert.equal((await fetch(gov.url + path, { headers: { "if-none-match": '"0000000000000000"' } })).status, 200);
+    const head = await fetch(gov.url + path, { method: "HEAD" });
+    assert.equal(head.status, 200, `${path}: HEAD`);
+    assert.equal(head.headers.get("etag"), etag);
+    for (const method of ["POST", "PUT", "DELETE"]) {
+      const other = await fetch(gov.url + path, { method });
+      assert.equal(other.status, 405, `${path}: ${method}`);
+      assert.equal(other.headers.get("allow"), "GET, HEAD");
+      assert.equal(await other.text(), "");
+    }
+  }
+  const csp = (await fetch(gov.url + "/governor/v1/dashboard")).headers.get("content-security-policy");
+  assert.match(csp ?? "", /default-src 'none'/, "the dashboard's CSP from public/_headers");
+  assert.equal((await fetch(gov.url + DOC_PATH)).headers.get("content-security-policy"), null, "the document has no rule in public/_headers");
+});
+
 test("every schema compiles under JSON Schema 2020-12 (strict), every $ref resolves", () => {
   for (const name of Object.keys(doc.components.schemas)) {
     assert.doesNotThrow(() => validator({ $ref: `#/components/schemas/${name}` }), `components/schemas/${name}`);
@@ -445,7 +478,7 @@ test("errors: unknown route 404, missing key 401, wrong method 405, ambiguous pa
   assert.equal(wrongMethod.status, 405);
   checkResponse(deref(doc, doc.components.responses.MethodNotAllowed), wrongMethod, "POST /governor/v1/status");
 
-  // The static assets are served ahead of the Worker: another method is the asset server's bare 405.
+  // The static files (src/assets.rs): another method is a bare 405, as the asset server answered.
   const assetMethod = await govCall(gov, DOC_PATH, { method: "POST", key: null });
   assert.equal(assetMethod.status, 405);
   assert.equal(assetMethod.text, "");

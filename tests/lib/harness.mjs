@@ -92,8 +92,7 @@ export async function startGovernor(vars = {}, { persistDir, logs, scriptPath, w
     port,
     durableObjects: { ACCOUNTS: { className: "AccountObject", useSQLite: true } },
     durableObjectsPersist: dir,
-    // Static assets (public/: the dashboard, the OpenAPI document), served ahead of the Worker as in wrangler.toml.
-    assets: { directory: join(ROOT, "public"), routerConfig: { has_user_worker: true } },
+    // No static assets: the dashboard and the OpenAPI document are compiled into the Worker (src/assets.rs), as in wrangler.toml.
     bindings: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])),
     ...stdio,
   });
