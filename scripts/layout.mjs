@@ -41,7 +41,7 @@ function modulePath(crateDir, file) {
 // line continuation, a raw string holding `"`, or a `'"'` char literal
 // cannot pair quotes wrongly and hide (or invent) a reference.
 const CHAR = /^'(?:\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|.)|[^\\'])'/;
-const RAW = /^(?:br|r)(#*)"/;
+const RAW = /^(?:br|cr|r)(#*)"/;
 function code(text) {
   let out = "";
   let i = 0;
@@ -60,13 +60,13 @@ function code(text) {
         else i++;
       } while (i < n && depth > 0);
       out += " ";
-    } else if ((c === "r" || c === "b") && !wordBefore(i) && (m = RAW.exec(text.slice(i, i + 300)))) {
+    } else if ((c === "r" || c === "b" || c === "c") && !wordBefore(i) && (m = RAW.exec(text.slice(i, i + 300)))) {
       const close = '"' + m[1];
       const end = text.indexOf(close, i + m[0].length);
       i = end < 0 ? n : end + close.length;
       out += '""';
-    } else if (c === '"' || (c === "b" && d === '"' && !wordBefore(i))) {
-      i += c === "b" ? 2 : 1;
+    } else if (c === '"' || ((c === "b" || c === "c") && d === '"' && !wordBefore(i))) {
+      i += c === '"' ? 1 : 2;
       while (i < n && text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
       i++;
       out += '""';
@@ -81,12 +81,20 @@ function code(text) {
   return out;
 }
 
-// A module's own `tests.rs` (its `#[cfg(test)] mod tests;`) is test code.
-const isTestFile = (f) => f.endsWith("/tests.rs");
+// A module's own `tests.rs` is test code when its parent declares it so:
+// `#[cfg(test)] mod tests;` in a/b.rs or a/b/mod.rs for a/b/tests.rs (any
+// other `tests.rs` is production code like any file).
+function isTestFile(f) {
+  if (!f.endsWith("/tests.rs")) return false;
+  const dir = dirname(f);
+  return [`${dir}.rs`, join(dir, "mod.rs"), join(dir, "lib.rs"), join(dir, "main.rs")].some(
+    (p) => existsSync(p) && /#\[cfg\(test\)\]\s*mod\s+tests\s*;/.test(code(readFileSync(p, "utf8"))),
+  );
+}
 
 // Lines as `wc -l` counts them.
 function lineCount(text) {
-  return text.split("\n").length - (text.endsWith("\n") ? 1 : 0);
+  return (text.match(/\n/g) || []).length;
 }
 
 // Every path a `use` tree names, expanded: `use crate::a::{b, c::d}` -> a::b, a::c::d.
@@ -111,18 +119,16 @@ function usePaths(tree) {
 }
 
 function graph(crateDir) {
-  const all = files(join(root, crateDir)).filter((f) => !isTestFile(f));
-  const byModule = new Map(all.map((f) => [modulePath(join(root, crateDir), f).join("::"), f]));
-  const edges = new Map();
-  const resolve = (segs) => {
-    for (let n = segs.length; n > 0; n--) {
-      const f = byModule.get(segs.slice(0, n).join("::"));
-      if (f) return f;
-    }
-    return null;
-  };
+  const dir = join(root, crateDir);
+  const all = files(dir).filter((f) => !isTestFile(f));
+  const byModule = new Map(all.map((f) => [modulePath(dir, f).join("::"), f]));
+  const isModule = (segs) => byModule.has(segs.join("::"));
+  // Pass 1: every path each file names, made absolute, and what its
+  // `pub use` items re-export (module -> name -> absolute path).
+  const named = new Map();
+  const reexports = new Map();
   for (const f of all) {
-    const here = modulePath(join(root, crateDir), f);
+    const here = modulePath(dir, f);
     const text = code(readFileSync(f, "utf8"));
     // Inline modules (`mod tests { ... }`): `self` and `super` inside one are
     // relative to it, not to the file's module.
@@ -136,23 +142,62 @@ function graph(crateDir) {
       inline.push({ name: m[1], start: m.index, end });
     }
     const scope = (at) => [...here, ...inline.filter((b) => b.start < at && at < b.end).map((b) => b.name)];
-    const refs = [];
-    for (const m of text.matchAll(/\buse\s+((?:crate|super|self)::[^;]+);/g)) refs.push(...usePaths(m[1]).map((r) => [r, m.index]));
-    for (const m of text.matchAll(/\b((?:crate|super)(?:::[A-Za-z_][A-Za-z0-9_]*)+)/g)) refs.push([m[1], m.index]);
-    const targets = new Set();
-    for (const [r, at] of refs) {
+    // `crate::…`, `super::…`, `self::…`, and a path through a child module
+    // of this one (`use child::x;`, `child::f()`): absolute segments, or null.
+    const absolute = (r, at) => {
       const segs = r.split("::");
       const mod = scope(at);
-      let abs;
-      if (segs[0] === "crate") abs = segs.slice(1);
-      else if (segs[0] === "self") abs = [...mod, ...segs.slice(1)];
-      else {
+      if (segs[0] === "crate") return segs.slice(1);
+      if (segs[0] === "self") return [...mod, ...segs.slice(1)];
+      if (segs[0] === "super") {
         // `super` is the parent of the enclosing module (a/b.rs and a/b/mod.rs are both `a::b`).
         let base = mod.slice();
         let i = 0;
         while (segs[i] === "super") { base = base.slice(0, -1); i++; }
-        abs = [...base, ...segs.slice(i)];
+        return [...base, ...segs.slice(i)];
       }
+      return isModule([...mod, segs[0]]) ? [...mod, ...segs] : null;
+    };
+    const refs = [];
+    for (const m of text.matchAll(/\b(pub(?:\([a-z]+\))?\s+)?use\s+([^;]+);/g)) {
+      for (const r of usePaths(m[2])) {
+        const abs = absolute(r.replace(/^::/, ""), m.index);
+        if (!abs) continue;
+        refs.push(abs);
+        if (m[1]) {
+          const alias = /as(\w+)$/.exec(m[2].replace(/\s+/g, ""));
+          const name = r.split("::").pop();
+          const key = here.join("::");
+          if (!reexports.has(key)) reexports.set(key, new Map());
+          reexports.get(key).set(alias && !m[2].includes("{") ? alias[1] : name, abs);
+        }
+      }
+    }
+    // Paths in code (the `use` items were read above, whole).
+    const body = text.replace(/\buse\s+[^;]+;/g, (u) => " ".repeat(u.length));
+    for (const m of body.matchAll(/(?<![A-Za-z0-9_:])([A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)+)/g)) {
+      const abs = absolute(m[1], m.index);
+      if (abs) refs.push(abs);
+    }
+    named.set(f, refs);
+  }
+  // The file that defines what `segs` names: the longest module prefix, then
+  // through that module's re-exports (`pub use`) to where the item lives.
+  const resolve = (segs, depth = 0) => {
+    for (let n = segs.length; n > 0; n--) {
+      const key = segs.slice(0, n).join("::");
+      const f = byModule.get(key);
+      if (!f) continue;
+      const via = segs.length > n && depth < 8 ? reexports.get(key)?.get(segs[n]) : undefined;
+      if (via) return resolve([...via, ...segs.slice(n + 1)], depth + 1) ?? f;
+      return f;
+    }
+    return null;
+  };
+  const edges = new Map();
+  for (const f of all) {
+    const targets = new Set();
+    for (const abs of named.get(f)) {
       const t = resolve(abs);
       if (t && t !== f) targets.add(t);
     }

@@ -96,9 +96,6 @@ extern "C" {
 /// reset, overloaded, or another class answering).
 pub const OBJECT_FAILED: &str = "account object failed: ";
 
-/// A reply's JSON, or the status and message of a call the object could not run.
-pub type CallResult = Result<String, (u16, String)>;
-
 /// Make one call into the account's Durable Object; its typed reply.
 pub async fn call<C: Call>(
     env: &Env,

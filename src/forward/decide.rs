@@ -23,18 +23,26 @@ pub enum Verdict {
     Answered(Response),
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Who asks, and how long it may be held.
+pub struct Asking<'a> {
+    pub env: &'a Env,
+    pub config: &'a Config,
+    pub caller: &'a Caller,
+    /// The key the object may keep in memory (pass-through mode).
+    pub key: Option<&'a Secret>,
+    pub req: &'a Request,
+    /// `Prefer: wait`, capped.
+    pub hold_ms: Option<u64>,
+}
+
 pub async fn decide(
-    env: &Env,
-    config: &Config,
-    caller: &Caller,
-    key: Option<&Secret>,
+    a: &Asking<'_>,
     admit: AdmitRequest,
-    wait_ms: Option<u64>,
-    req: &Request,
-    (decision, origin): (&mut Decision<'_>, &Origin),
+    decision: &mut Decision<'_>,
+    origin: &Origin,
 ) -> Result<Verdict, GovernorError> {
-    let reply = match generate::admit(env, &caller.account, key, admit, wait_ms, req, &mut decision.waited_ms).await {
+    let Asking { env, config, caller, key, req, hold_ms } = *a;
+    let reply = match generate::admit(env, &caller.account, key, admit, hold_ms, req, &mut decision.waited_ms).await {
         Ok(reply) => reply,
         // FAIL_MODE=open: the account's object cannot decide; forward
         // without a decision rather than fail the client. Logged and

@@ -14,6 +14,7 @@ pub mod prepare;
 pub mod settle;
 
 use governor_core::config::{Config, LogLevel};
+use governor_core::driver::provisional::announces;
 use governor_core::lifecycle::forwarded::{batch_result_id, Forwarded};
 use governor_core::wire::error::GovernorError;
 use governor_core::wire::headers::PolicyState;
@@ -57,8 +58,10 @@ pub async fn serve(
     let caller = config.keys.resolve(presented.as_deref())?;
     let key = object_key(config, &caller);
     let prefer = prefer::parse(header(&req, "prefer").as_deref());
-    let wait_ms = prefer.wait_s.map(|s| s.saturating_mul(1_000).min(config.max_wait_ms));
+    let wait_ms = prefer.hold_ms(config.max_wait_ms);
     let creates = p.kind == ProxyKind::Create;
+    // What the governor adds starts here: the body, the estimate, the decision.
+    let started = Date::now().as_millis();
     let admission = prepare::admission(&mut req, env, config, &caller, key, &p, &prefer).await?;
     let (idempotency, class) = (admission.request.idempotency.clone(), admission.request.class.to_string());
     let mut decision = Decision {
@@ -70,9 +73,8 @@ pub async fn serve(
         waited_ms: 0,
         added_ms: 0,
     };
-    let started = Date::now().as_millis();
-    let verdict =
-        decide::decide(env, config, &caller, key, admission.request, wait_ms, &req, (&mut decision, origin)).await?;
+    let asking = decide::Asking { env, config, caller: &caller, key, req: &req, hold_ms: wait_ms };
+    let verdict = decide::decide(&asking, admission.request, &mut decision, origin).await?;
     let (admitted, undecided) = match verdict {
         Verdict::Forward { admitted, undecided } => (admitted, undecided),
         Verdict::Answered(resp) => return Ok(resp),
@@ -112,9 +114,8 @@ pub async fn serve(
     if unproven {
         decision.account = crate::provisional::UNVERIFIED;
     }
-    // The directory hears of accounts Sync knows: a key Sync refuses (401,
-    // 403) is never listed, so throwaway keys cannot push real accounts out.
-    if (admitted.announce || admission.estimate_announced) && !matches!(upstream_status, 401 | 403) {
+    // The directory hears of accounts Sync knows (the core's rule).
+    if announces(admitted.announce || admission.estimate_announced, unproven, upstream_status) {
         let (env, account) = (env.clone(), caller.account.clone());
         ctx.wait_until(async move { crate::directory::announce(&env, &account, Date::now().as_millis()).await });
     }

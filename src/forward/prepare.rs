@@ -44,27 +44,20 @@ pub async fn admission(
     } else {
         None
     };
-    let mut request = if creates {
+    let request = if creates {
         generate::create_request(req, config, caller, prefer, body.as_ref())?
     } else {
-        AdmitRequest {
-            class: p.class.clone(),
-            report_in_flight: p.kind == ProxyKind::ReadsGenerations,
-            batch: p.kind == ProxyKind::BatchCreate,
-            ..AdmitRequest::default()
-        }
+        AdmitRequest::for_proxy(p)
     };
     // The client it counts toward (its share, its own limits).
     let client = generate::client_name(req, config, caller);
-    let mut estimate_announced = false;
-    if creates {
+    let (mut request, estimate_announced) = if creates {
         let (cost, announced) =
             crate::cost::request(env, config, caller, key, client.clone(), body.as_ref(), &request).await;
-        (request.cost, estimate_announced) = (Some(cost), announced);
-        if let Some(job) = request.enqueue.as_mut() {
-            job.cost = request.cost.clone().map(Box::new);
-        }
-    }
+        (request.with_cost(cost), announced)
+    } else {
+        (request, false)
+    };
     request.tally = tally::take(&caller.account);
     request.client = Some(ClientRef { account: caller.account.clone(), client });
     Ok(Admission { request, body, estimate_announced })

@@ -189,6 +189,34 @@ test("finding 5: keys Sync refuses leave no durable state; the first accepted an
   assert.equal(replay.json?.id, first.json.id, `the idempotency record survived the restart: ${replay.status} ${replay.text}`);
 });
 
+test("finding 5: a key Sync answers with a server error or a 429 is not announced to the directory (the core's rule, as for a 401)", async () => {
+  // An upstream that answers unknown keys 503 or 429 before any
+  // authentication (an outage at Sync's edge, a limit in front of its auth):
+  // neither proves a key.
+  const accepted = new Set(["sk-known-a", "sk-known-b"]);
+  let refusal = 503;
+  const upstream = await server((req) =>
+    accepted.has(req.headers["x-api-key"])
+      ? [200, { "content-type": "application/json" }, "[]"]
+      : [refusal, { "content-type": "application/json" }, JSON.stringify({ statusCode: refusal })],
+  );
+  const gov = await governor({ SYNC_API_BASE: upstream.url, GOVERNOR_WEBHOOK_KEY: WEBHOOK_KEY, GOVERNOR_ADMIN_KEY: ADMIN_KEY });
+  const listed = async () => (await admin(gov, "/governor/v1/admin/accounts")).json?.accounts?.map((a) => a.account) ?? [];
+  assert.equal((await govCall(gov, "/v2/generations", { key: "sk-known-a" })).status, 200);
+  await until("the first accepted account is in the directory", async () => (await listed()).length === 1);
+  for (const status of [503, 429]) {
+    refusal = status;
+    for (let i = 0; i < 3; i++) {
+      const r = await govCall(gov, "/v2/generations", { key: `sk-unknown-${status}-${i}` });
+      assert.equal(r.status, status === 503 ? 503 : 429, r.text);
+    }
+  }
+  // An announcement sent after every one of theirs: once it is listed, theirs would be too.
+  assert.equal((await govCall(gov, "/v2/generations", { key: "sk-known-b" })).status, 200);
+  await until("the second accepted account is in the directory", async () => (await listed()).length >= 2);
+  assert.equal((await listed()).length, 2, `the directory lists only accepted keys: ${JSON.stringify(await listed())}`);
+});
+
 test("finding 5: the metrics scrape reads every account, not the 40 most recently seen", async () => {
   const keys = Array.from({ length: 45 }, (_, i) => `sk-sim-scrape-${i}`);
   const s = await sim({ key: keys });

@@ -81,6 +81,28 @@ pub struct ClientRef {
 }
 
 impl AdmitRequest {
+    /// The admission a proxied request that is not a create asks for: its
+    /// class, whether its answer may show generations the account holds
+    /// (a read of generations), whether it takes a batch permit.
+    pub fn for_proxy(proxy: &crate::wire::route::Proxy) -> AdmitRequest {
+        use crate::wire::route::ProxyKind;
+        AdmitRequest {
+            class: proxy.class.clone(),
+            report_in_flight: proxy.kind == ProxyKind::ReadsGenerations,
+            batch: proxy.kind == ProxyKind::BatchCreate,
+            ..AdmitRequest::default()
+        }
+    }
+
+    /// A create's cost estimate, on the request and on the job it may queue.
+    pub fn with_cost(mut self, cost: CostRequest) -> AdmitRequest {
+        if let Some(job) = self.enqueue.as_mut() {
+            job.cost = Some(Box::new(cost.clone()));
+        }
+        self.cost = Some(cost);
+        self
+    }
+
     /// The client a request counts toward: its own, or its queued job's.
     pub fn client_name(&self) -> Option<&str> {
         self.client.as_ref().map(|c| c.client.as_str()).or(self.enqueue.as_ref().map(|j| j.client.as_str()))

@@ -20,7 +20,7 @@ pub struct BatchLimit {
     pub learned_ttl_ms: Ms,
     /// The batch lane (`SYNC_BATCH`).
     #[serde(default)]
-    pub lane: super::lane::LanePolicy,
+    pub lane: super::lane_policy::LanePolicy,
 }
 
 impl Default for BatchLimit {
@@ -30,7 +30,7 @@ impl Default for BatchLimit {
             reservation_ttl_ms: 600_000,
             lease_ttl_ms: 26 * 3_600_000,
             learned_ttl_ms: 3_600_000,
-            lane: super::lane::LanePolicy::OFF,
+            lane: super::lane_policy::LanePolicy::OFF,
         }
     }
 }

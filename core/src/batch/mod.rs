@@ -11,7 +11,8 @@
 //! | [`permits`] | batch permits: reserved at admission, bound to a batch id, freed at its end; the cap learned down from Sync |
 //! | [`settle`] | what Sync's answer to a batch create means: bind, release, learn, or wait for a listing |
 //! | [`answer`] | reading Sync's batch answers (create, reads, lists), bounded and hostile-safe |
-//! | [`lane`] | the batch lane: `SYNC_BATCH`, its batches in flight and counters, its messages |
+//! | [`lane`] | the batch lane: its batches in flight and counters, its messages |
+//! | [`lane_policy`] | the lane's configuration (`SYNC_BATCH*`), apart from its mechanism |
 //! | [`lane_step`] | the lane's rules: when a batch goes, is read, its result read |
 //! | [`lane_answer`] | what Sync's answers to the lane's calls do to a lane batch and its jobs |
 //! | [`lane_wake`] | when the lane needs the alarm |
@@ -23,6 +24,7 @@ pub mod lane;
 pub mod lane_answer;
 pub mod lane_lines;
 pub mod lane_pick;
+pub mod lane_policy;
 pub mod lane_step;
 pub mod lane_wake;
 pub mod limit;

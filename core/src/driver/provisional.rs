@@ -28,6 +28,15 @@ pub fn accepts_key(status: u16) -> bool {
     (200..400).contains(&status) || ((400..500).contains(&status) && !matches!(status, 401 | 403 | 407 | 429))
 }
 
+/// Does the directory hear of the account after Sync answered `status` to a
+/// request whose admission said an announcement is `due`? Only of accounts
+/// Sync knows: never while the key is `unproven` (this answer did not accept
+/// it: a 5xx or a 429 proves nothing), never on an authentication refusal,
+/// so throwaway keys cannot push real accounts out of the bounded directory.
+pub fn announces(due: bool, unproven: bool, status: u16) -> bool {
+    due && !unproven && !matches!(status, 401 | 403 | 407)
+}
+
 /// Does this command make a provisional account real by itself? An
 /// operator's command that changes the account (the admin key is trusted:
 /// a pause, limits, budgets set before the account's first request must
@@ -105,6 +114,19 @@ mod tests {
         for s in [401, 403, 407, 429, 500, 502, 503, 100] {
             assert!(!accepts_key(s), "{s}");
         }
+    }
+
+    #[test]
+    fn only_known_keys_are_announced() {
+        assert!(announces(true, false, 200));
+        assert!(announces(true, false, 503), "a real account's key is known whatever Sync answers now");
+        for s in [401, 403, 407] {
+            assert!(!announces(true, false, s), "{s}");
+        }
+        for s in [200, 429, 503] {
+            assert!(!announces(true, true, s), "unproven: {s}");
+        }
+        assert!(!announces(false, false, 200), "not due");
     }
 
     #[test]

@@ -43,48 +43,78 @@ pub struct Settlement {
     pub generation: Option<String>,
 }
 
+/// How an answer is read: one match decides both whether the body is needed
+/// and what it means, so the two cannot disagree.
+enum Reading {
+    Create(PermitId),
+    BatchCreate(BatchPermitId),
+    /// A batch's result was served (behind its redirect): the batch ended.
+    BatchEnded(String),
+    /// A read of batches: the terminal ones end.
+    Batches,
+    /// A read of generations the account holds permits for.
+    Generations,
+    /// A 429 of Sync's.
+    Limited,
+    Nothing,
+}
+
+impl Reading {
+    fn needs_body(&self) -> bool {
+        !matches!(self, Reading::BatchEnded(_) | Reading::Nothing)
+    }
+}
+
 impl Forwarded {
+    fn reading(&self, status: u16) -> Reading {
+        let (ok, redirect) = ((200..300).contains(&status), (300..400).contains(&status));
+        match (&self.proxy.kind, self.permit, self.batch_permit) {
+            (ProxyKind::Create, Some(permit), _) => Reading::Create(permit),
+            (ProxyKind::BatchCreate, _, Some(permit)) => Reading::BatchCreate(permit),
+            (ProxyKind::ReadsBatches, _, _) if redirect => {
+                self.batch_result.clone().map_or(Reading::Nothing, Reading::BatchEnded)
+            }
+            (ProxyKind::ReadsBatches, _, _) if ok && self.batch_result.is_none() => Reading::Batches,
+            (ProxyKind::ReadsGenerations, _, _) if ok && !self.in_flight.is_empty() => Reading::Generations,
+            _ if status == 429 => Reading::Limited,
+            _ => Reading::Nothing,
+        }
+    }
+
     /// Whether [`Forwarded::read`] needs the answer's body (else it is
     /// streamed to the client untouched and `read` gets an empty one).
     pub fn needs_body(&self, status: u16) -> bool {
-        match self.proxy.kind {
-            ProxyKind::Create if self.permit.is_some() => true,
-            ProxyKind::BatchCreate if self.batch_permit.is_some() => true,
-            ProxyKind::ReadsBatches if (300..400).contains(&status) => false,
-            ProxyKind::ReadsBatches if (200..300).contains(&status) => self.batch_result.is_none(),
-            ProxyKind::ReadsGenerations if (200..300).contains(&status) => !self.in_flight.is_empty(),
-            _ => status == 429,
-        }
+        self.reading(status).needs_body()
     }
 
     /// What Sync's answer (`status`, the body if [`Forwarded::needs_body`],
     /// its `Retry-After` capped) means for the account.
     pub fn read(self, status: u16, body: &[u8], retry_after_ms: Option<Ms>) -> Settlement {
-        let (mut ended, class) = (None, self.proxy.class.clone());
-        let command = match (self.proxy.kind, self.permit, self.batch_permit) {
-            (ProxyKind::Create, Some(permit), _) => {
+        let mut ended = None;
+        let command = match self.reading(status) {
+            Reading::Create(permit) => {
                 ended = settle::ended_in_create(status, body);
                 settle::after_create(permit, status, body, retry_after_ms, self.idempotency)
             }
-            (ProxyKind::BatchCreate, _, Some(permit)) => {
+            Reading::BatchCreate(permit) => {
                 let answer = batch::answer::after_create(status, body);
                 Some(Command::BatchCreated { permit, answer, retry_after_ms })
             }
-            // The result is served (behind its redirect) once the batch ended.
-            (ProxyKind::ReadsBatches, _, _) if (300..400).contains(&status) => self
-                .batch_result
-                .map(|id| Command::BatchesSeen { batches: vec![SeenBatch { id, terminal: true, pending: Some(0) }] }),
-            (ProxyKind::ReadsBatches, _, _) if (200..300).contains(&status) && self.batch_result.is_none() => {
+            Reading::BatchEnded(id) => {
+                Some(Command::BatchesSeen { batches: vec![SeenBatch { id, terminal: true, pending: Some(0) }] })
+            }
+            Reading::Batches => {
                 let batches: Vec<SeenBatch> = batch::answer::seen(body).into_iter().filter(|b| b.terminal).collect();
                 (!batches.is_empty()).then_some(Command::BatchesSeen { batches })
             }
-            (ProxyKind::ReadsGenerations, _, _) if (200..300).contains(&status) && !self.in_flight.is_empty() => {
-                settle::observed(body, &self.in_flight)
-            }
-            _ if status == 429 => {
-                Some(Command::UpstreamLimited { class, kind: limit_kind(body), permit: None, retry_after_ms })
-            }
-            _ => None,
+            Reading::Generations => settle::observed(body, &self.in_flight),
+            Reading::Limited => Some(Command::UpstreamLimited {
+                class: self.proxy.class,
+                kind: limit_kind(body),
+                permit: None,
+                retry_after_ms,
+            }),
+            Reading::Nothing => None,
         };
         let generation = match &command {
             Some(Command::Bind { generation, .. }) => Some(generation.clone()),
