@@ -6,7 +6,8 @@
 use governor_core::auth::secret::Secret;
 use governor_core::rates::backoff::upstream_retry_ms;
 use governor_core::wire::error::GovernorError;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{Fetch, Headers, Response, ResponseBody};
 
 use crate::request::Request;
@@ -42,8 +43,12 @@ fn is_dropped_request_header(name: &str) -> bool {
         || name.starts_with("x-governor-")
 }
 
+/// The response headers never passed back (hop-by-hop).
+const DROPPED_RESPONSE_HEADERS: [&str; 6] =
+    ["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"];
+
 fn is_dropped_response_header(name: &str) -> bool {
-    matches!(name, "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade")
+    DROPPED_RESPONSE_HEADERS.contains(&name)
 }
 
 /// The body to send upstream.
@@ -79,7 +84,11 @@ pub async fn forward(
     auth: UpstreamAuth<'_>,
     deadline: Deadline,
 ) -> Result<Response, GovernorError> {
-    let headers = Headers::new();
+    // The client's headers copied in one call, then the dropped ones removed
+    // (by name only: no value crosses into wasm).
+    let headers = web_sys::Headers::new_with_headers(req.inner().headers().as_ref())
+        .map(Headers)
+        .map_err(|_| GovernorError::BadRequest("request cannot be forwarded".into()))?;
     // Headers the client named in `Connection` are hop-by-hop too.
     let named: Vec<String> = req
         .headers()
@@ -88,10 +97,10 @@ pub async fn forward(
         .flatten()
         .map(|v| v.split(',').map(|t| t.trim().to_ascii_lowercase()).collect())
         .unwrap_or_default();
-    for (name, value) in req.headers().entries() {
+    for name in req.headers().keys() {
         let credential = CREDENTIAL_HEADERS.contains(&name.as_str());
-        if !credential && !is_dropped_request_header(&name) && !named.contains(&name) {
-            let _ = headers.append(&name, &value);
+        if credential || is_dropped_request_header(&name) || named.contains(&name) {
+            let _ = headers.delete(&name);
         }
     }
     if let UpstreamAuth::Key(key) | UpstreamAuth::Managed(Some(key)) = auth {
@@ -113,6 +122,9 @@ pub async fn forward(
     // A redirect (a batch result's signed URL) goes back to the client: the
     // Sync key the governor set must never travel to another host.
     init.set_redirect(web_sys::RequestRedirect::Manual);
+    if !deadline.whole {
+        return boxed_head(url, &init, deadline.ms).await;
+    }
     let upstream: worker::Request = web_sys::Request::new_with_str_and_init(url, &init)
         .map_err(|_| GovernorError::BadRequest("request cannot be forwarded".into()))?
         .into();
@@ -123,13 +135,52 @@ pub async fn forward(
             .send_with_signal(&signal)
             .await
             .map_err(|_| GovernorError::Upstream("the request to Sync failed".into()))?;
-        if deadline.whole {
-            let (resp, _) = read(rebuild(resp)).await;
-            return Ok(resp);
-        }
-        Ok(rebuild(resp))
+        let (resp, _) = read(rebuild(resp)).await;
+        Ok(resp)
     };
     boxed.run(deadline.ms, call).await.unwrap_or(Err(GovernorError::UpstreamTimeout { ms: deadline.ms }))
+}
+
+#[wasm_bindgen(
+    inline_js = "export function boxedFetch(u,i,ms,drop){let q;const c=new AbortController();i.signal=c.signal;\
+try{q=new Request(u,i)}catch{return Promise.reject('invalid')}const t=setTimeout(()=>c.abort(),ms);\
+return fetch(q).then(r=>{clearTimeout(t);const h=new Headers(r.headers);for(const n of drop)h.delete(n);return[r,h]},\
+e=>{clearTimeout(t);throw c.signal.aborted?'timeout':e})}"
+)]
+extern "C" {
+    /// `fetch` boxed until the response head (`ms`), in one call: the timer
+    /// is cleared once the head is in, so the body streams untimed. Resolves
+    /// to `[response, its headers copied without `drop`]`; rejects with
+    /// `'invalid'` (no request can be built), `'timeout'`, or the fetch's error.
+    #[wasm_bindgen(js_name = boxedFetch)]
+    fn boxed_fetch(url: &str, init: &web_sys::RequestInit, ms: f64, drop: &js_sys::Array) -> js_sys::Promise;
+}
+
+/// A forward whose time box ends at Sync's response head (anything but a
+/// create): the same as the boxed `Fetch` + [`rebuild`] path, with the
+/// timer, the request and the header copy on the JavaScript side.
+async fn boxed_head(url: &str, init: &web_sys::RequestInit, ms: u64) -> Result<Response, GovernorError> {
+    thread_local! {
+        static DROP: js_sys::Array = DROPPED_RESPONSE_HEADERS.iter().map(|n| JsValue::from_str(n)).collect();
+    }
+    let promise = DROP.with(|drop| boxed_fetch(url, init, ms as f64, drop));
+    match wasm_bindgen_futures::JsFuture::from(promise).await {
+        Ok(pair) => {
+            let pair: js_sys::Array = pair.unchecked_into();
+            let raw: web_sys::Response = pair.get(0).unchecked_into();
+            let headers = Headers(pair.get(1).unchecked_into());
+            let builder = Response::builder().with_status(raw.status()).with_headers(headers);
+            Ok(match raw.body() {
+                Some(stream) => builder.stream(stream),
+                None => builder.empty(),
+            })
+        }
+        Err(e) if e.as_string().as_deref() == Some("invalid") => {
+            Err(GovernorError::BadRequest("request cannot be forwarded".into()))
+        }
+        Err(e) if e.as_string().as_deref() == Some("timeout") => Err(GovernorError::UpstreamTimeout { ms }),
+        Err(_) => Err(GovernorError::Upstream("the request to Sync failed".into())),
+    }
 }
 
 /// A copy of an upstream response with mutable headers, hop-by-hop removed.

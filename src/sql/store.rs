@@ -7,9 +7,11 @@
 //! Stored rows are read as hostile: a row that does not decode is skipped
 //! (and counted in `skipped`), never a reason to wedge the account.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
+use governor_core::rates::class::RateClass;
 use governor_core::storage::row::StoreResult;
+use governor_core::Ms;
 use serde::de::DeserializeOwned;
 use worker::{SqlStorage, SqlStorageValue as V};
 
@@ -23,6 +25,9 @@ pub struct SqlStore {
     /// `state.storage`, whose `transactionSync` makes one command's writes
     /// atomic (none without it: native helpers, the directory).
     pub(super) storage: Option<wasm_bindgen::JsValue>,
+    /// Prunes not yet run (see `write.rs`, `PRUNE_EVERY`): per class, the
+    /// latest `before`, and how many admissions deferred them.
+    pub(super) prunes: RefCell<(Vec<(RateClass, Ms)>, u32)>,
 }
 
 /// The `meta` row that keeps the account's name (the core ignores it).
@@ -34,7 +39,7 @@ impl SqlStore {
         for ddl in SCHEMA.iter().chain(LEDGER_SCHEMA) {
             sql.exec(ddl, None)?;
         }
-        Ok(SqlStore { sql, skipped: Cell::new(0), storage: None })
+        Ok(SqlStore { sql, skipped: Cell::new(0), storage: None, prunes: RefCell::default() })
     }
 
     /// Every [`SqlStore::write`] in one `transactionSync` of `storage` (the

@@ -4,8 +4,10 @@
 
 use std::cell::Cell;
 
+use governor_core::rates::class::RateClass;
 use governor_core::relay::delivery::Delivery;
 use governor_core::storage::store::{IdempotencyState, Write};
+use governor_core::Ms;
 use worker::SqlStorageValue as V;
 
 use super::store::SqlStore;
@@ -17,6 +19,18 @@ use super::values::{int, json, text};
 fn is_prune(w: &Write) -> bool {
     matches!(w, Write::PruneAdmissions { .. })
 }
+
+/// Lone prunes (an admission's row in, the rows that left its span out)
+/// wait in memory for at most this many admissions, then run as one
+/// statement per class: one SQLite statement per admission instead of two.
+/// Safe to defer: a prune deletes only rows every span has left, and no
+/// decision reads those (`WindowLog::used`, `remaining` and `reset_in`
+/// count what is inside the span; `check` indexes from the newest; a
+/// reload keeps at most `limit` newest), so until it runs, or after a
+/// restart that lost it, they are stale rows the next prune of the class
+/// deletes (`at < before` covers every earlier prune). Any other write runs
+/// the pending prunes first, so a limits change never sees them.
+const PRUNE_EVERY: u32 = 32;
 
 /// `Some(the one other write)` (or `Some(None)`: prunes only) when a
 /// command's writes need no transaction: prunes, plus at most one write that
@@ -41,17 +55,26 @@ impl SqlStore {
         };
         if let Some(last) = lone_statement(writes) {
             // No transaction needed (the common admission: one row in, the
-            // rows that left the span out): the prunes go first, each safe
-            // alone, then the one statement, atomic by itself.
-            for w in writes.iter().filter(|w| is_prune(w)) {
-                self.write_rows(std::slice::from_ref(w))?;
+            // rows that left the span out): the prunes go first (deferred
+            // while only admissions come), each safe alone, then the one
+            // statement, atomic by itself.
+            let admission = matches!(last, Some(Write::Admission { .. }));
+            for w in writes.iter() {
+                if let Write::PruneAdmissions { class, before } = w {
+                    self.defer_prune(class, *before);
+                }
+            }
+            if !admission || self.prunes.borrow().1 >= PRUNE_EVERY {
+                self.run_prunes()?;
             }
             return last.map_or(Ok(()), |w| self.write_rows(std::slice::from_ref(w)));
         }
+        self.run_prunes()?;
         let transaction: Option<Function> =
             Reflect::get(storage, &JsValue::from_str("transactionSync")).ok().and_then(|f| f.dyn_into().ok());
         let Some(transaction) = transaction else { return self.write_rows(writes) };
-        let inner = SqlStore { sql: self.sql.clone(), skipped: Cell::new(0), storage: None };
+        let inner =
+            SqlStore { sql: self.sql.clone(), skipped: Cell::new(0), storage: None, prunes: Default::default() };
         let rows = writes.to_vec();
         // Throwing inside the callback rolls the transaction back.
         let body = Closure::once(move || -> Result<JsValue, JsValue> {
@@ -64,6 +87,29 @@ impl SqlStore {
                 e.as_string().unwrap_or_else(|| "write failed".into())
             ))
         })
+    }
+
+    /// Keep a prune for later: the latest `before` of its class.
+    fn defer_prune(&self, class: &RateClass, before: Ms) {
+        let mut prunes = self.prunes.borrow_mut();
+        match prunes.0.iter_mut().find(|(c, _)| c == class) {
+            Some((_, b)) => *b = (*b).max(before),
+            None => prunes.0.push((class.clone(), before)),
+        }
+        prunes.1 += 1;
+    }
+
+    /// Run the deferred prunes (each safe alone); forgotten only once run.
+    fn run_prunes(&self) -> worker::Result<()> {
+        let pending = std::mem::take(&mut *self.prunes.borrow_mut());
+        for (i, (class, before)) in pending.0.iter().enumerate() {
+            if let Err(e) = self.write_rows(&[Write::PruneAdmissions { class: class.clone(), before: *before }]) {
+                let mut prunes = self.prunes.borrow_mut();
+                prunes.0.extend(pending.0[i..].iter().cloned());
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     fn write_rows(&self, writes: &[Write]) -> worker::Result<()> {
