@@ -17,6 +17,11 @@
 //       mode), built by scripts/build-base.sh into its own directory; so the
 //       cost of metrics is measured, not asserted. Not measured (and said so)
 //       when that build is missing;
+//   e   optional: the previous build (BENCH_MODES_PREV_COMMIT, e.g. f89376c,
+//       the tree before the driver refactor; BENCH_MODES_PREV_DIR, default
+//       ${TMPDIR:-/tmp}/sync-governor-base-<commit>; BENCH_MODES_PREV_LABEL),
+//       built by scripts/build-base.sh, with LOG_LEVEL=off as (a): this
+//       build's admission latency beside the previous one's, same run;
 // plus the simulator directly, so that each p50 can also be read as what the
 // governor adds to Sync's own time.
 // Measured per configuration: an admitted read (`GET /v2/generations?limit=1`
@@ -51,6 +56,14 @@ export function baseBuild() {
   return join(dir, "build");
 }
 
+/** The previous build (configuration e), when BENCH_MODES_PREV_COMMIT names one. */
+export function prevBuild() {
+  const commit = process.env.BENCH_MODES_PREV_COMMIT;
+  if (!commit) return null;
+  const dir = process.env.BENCH_MODES_PREV_DIR || join(process.env.TMPDIR || "/tmp", `sync-governor-base-${commit}`);
+  return { commit, build: join(dir, "build"), label: process.env.BENCH_MODES_PREV_LABEL || "the previous build" };
+}
+
 export function params() {
   const concurrencies = list("BENCH_MODES_CONCURRENCY", [1, 8]);
   return {
@@ -65,6 +78,7 @@ export function params() {
     windowMs: 1000,
     baseCommit: baseCommit(),
     baseBuild: baseBuild(),
+    prev: prevBuild(),
   };
 }
 
@@ -157,7 +171,18 @@ export async function runModes(P = params(), log = () => {}) {
       ? [{ id: "d", name: `(d) release before the operations features (${P.baseCommit})`, vars: common, scriptPath: join(P.baseBuild, "index.js"), base: true }]
       : []),
   ];
+  const prevAvailable = P.prev && existsSync(join(P.prev.build, "index.js"));
+  if (prevAvailable) {
+    configs.push({
+      id: "e",
+      name: `(e) ${P.prev.label} (${P.prev.commit}), LOG_LEVEL=off`,
+      vars: { ...common, GOVERNOR_MODE: "enforce", LOG_LEVEL: "off" },
+      scriptPath: join(P.prev.build, "index.js"),
+      base: true,
+    });
+  }
   const notes = [];
+  if (P.prev && !prevAvailable) notes.push(`(e) not measured: no build at ${P.prev.build} (run \`bash scripts/build-base.sh ${P.prev.commit}\`)`);
   if (!baseAvailable) {
     notes.push(`(d) not measured: no build at ${P.baseBuild} (run \`bash scripts/build-base.sh ${P.baseCommit}\`)`);
     log(`section 7: ${notes[notes.length - 1]}`);

@@ -497,6 +497,8 @@ if (!M7 || M7.error || !M7.runs?.length) {
   p(hasD
     ? `- **(d) the release before the operations features** (commit ${P.baseCommit}: no metrics, no tally, no decision logs, no shadow mode), built by \`scripts/build-base.sh\` exactly as production is built (\`${cfg.get("d")?.build}\`), so that what metrics cost is measured rather than asserted. It also lacks the rest of what came since (the admin API, overrides, pause, the accounts directory, \`FAIL_MODE\`), so (a) ÷ (d) is an upper bound on the cost of metrics.`
     : `- **(d) the release before the operations features**: not measured (${(M7.notes ?? []).join("; ") || "no build"}).`);
+  if (cfg.has("e")) p(`- **(e) ${P.prev.label}** (commit ${P.prev.commit}), built by \`scripts/build-base.sh\` exactly as production is built (\`${cfg.get("e")?.build}\`), with \`LOG_LEVEL=off\` as (a): this build's admission latency beside the previous build's, same run, same method.`);
+  else if (P.prev) p(`- **(e) ${P.prev.label}**: not measured (${(M7.notes ?? []).join("; ") || "no build"}).`);
   p();
   const ratioTxt = (q) => (q ? `${fmt(q.p50, 2)}× [${fmt(q.lo, 2)}, ${fmt(q.hi, 2)}]` : "–");
   for (const run of M7.runs) {
@@ -537,11 +539,17 @@ if (!M7 || M7.error || !M7.runs?.length) {
   const comparisons = [
     ["c", "shadow mode vs enforce: (c) ÷ (a); above 1 = shadow costs", true, 1],
     ["d", `metrics: the release before them vs this one: (d) ÷ (a); below 1 = this release costs`, true, -1],
+    ...(P.prev ? [["e", `the previous build (${P.prev.commit}) vs this one: (e) ÷ (a); below 1 = this build is slower`, true, -1]] : []),
     ["b", "decision logs on vs off: (b) ÷ (a); above 1 = logs cost", false, 1],
     ["a2", "A/A control: (a′) ÷ (a)", false, 1],
   ];
   for (const run of M7.runs) {
     for (const [id, what, isTarget, cost] of comparisons) {
+      if (id === "e" && !cfg.has("e")) {
+        modesVerdicts.push([run.concurrency, what, "not measured", null]);
+        target(`c=${run.concurrency}: admission latency within noise of the previous build (${P.prev.commit}, ${P.prev.label}) or faster, same run`, "within noise (or faster)", "not measured", null);
+        continue;
+      }
       if (id === "d" && !hasD) {
         modesVerdicts.push([run.concurrency, what, "not measured", null]);
         if (isTarget) target(`c=${run.concurrency}: metrics cost nothing measurable (p50 of this release within noise of the release before the operations features, ${P.baseCommit}, same run)`, "within noise", "not measured", null);
@@ -553,7 +561,9 @@ if (!M7 || M7.error || !M7.runs?.length) {
       if (!isTarget) continue;
       const name = id === "c"
         ? `c=${run.concurrency}: shadow mode costs nothing measurable (p50 within noise of enforce mode, same run)`
-        : `c=${run.concurrency}: metrics cost nothing measurable (p50 of this release within noise of the release before the operations features, ${P.baseCommit}, same run)`;
+        : id === "e"
+          ? `c=${run.concurrency}: admission latency within noise of the previous build (${P.prev.commit}, ${P.prev.label}) or faster, same run`
+          : `c=${run.concurrency}: metrics cost nothing measurable (p50 of this release within noise of the release before the operations features, ${P.baseCommit}, same run)`;
       const measured = j.parts.map((x) => `${x.op} ${ratioTxt(x.q)}`).join(", ");
       const missed = j.parts.filter((x) => !x.ok).map((x) => `${x.op} ${fmt(Math.abs(x.q.p50 - 1) * 100, 0)} % (${sg(x.ms)} ms)`).join(", ");
       target(name, "within noise (or faster)", measured || "–", j.parts.length ? j.ok : null, missed);
