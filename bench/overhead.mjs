@@ -23,7 +23,8 @@
 // interleaved rounds in a rotating order, so that drift (CPU frequency, GC)
 // spreads evenly. Every loop is bounded in count and time; loopback only.
 import { accessSync, constants } from "node:fs";
-import { startSim, startGovernor, generateBody, SIM_KEY } from "../tests/lib/harness.mjs";
+import { join } from "node:path";
+import { startSim, startGovernor, generateBody, SIM_KEY, ROOT } from "../tests/lib/harness.mjs";
 import { now, sleep, pct, mean, req, pool, startPassthrough, startPeer, startFloor } from "./lib.mjs";
 
 const env = (k, d) => (process.env[k] === undefined || process.env[k] === "" ? d : Number(process.env[k]));
@@ -55,6 +56,9 @@ export function params() {
     timeoutS: env("BENCH_OVERHEAD_TIMEOUT_S", 180), // per concurrency
     baseScript: process.env.BENCH_OVERHEAD_BASE_SCRIPT || null,
     baseName: process.env.BENCH_OVERHEAD_BASE_NAME || "governor, previous build",
+    // BENCH_OVERHEAD_BASE_ROUTER=1: the previous build behind Miniflare's
+    // static-assets router (public/ as assets), as builds with [assets] ran.
+    baseRouter: process.env.BENCH_OVERHEAD_BASE_ROUTER === "1",
   };
 }
 
@@ -103,7 +107,8 @@ export async function runOverhead(P = params(), log = () => {}) {
     // The same build with LOG_LEVEL=off: what the decision log line costs.
     const govQuiet = await startGovernor({ ...vars, LOG_LEVEL: "off" }, { logs });
     extra.push(govQuiet);
-    if (P.baseScript) govBase = await startGovernor(vars, { scriptPath: P.baseScript, logs });
+    const router = { assets: { directory: join(ROOT, "public"), routerConfig: { has_user_worker: true } } };
+    if (P.baseScript) govBase = await startGovernor(vars, { scriptPath: P.baseScript, logs, ...(P.baseRouter ? { workerOptions: router } : {}) });
     pass = await startPassthrough(sim.url);
     floor = await startFloor();
     peer = await startPeer(sim.url, { limit: 100_000, periodMs: P.windowMs });
