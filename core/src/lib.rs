@@ -37,6 +37,7 @@ pub mod batch;
 pub mod budget;
 pub mod config;
 pub mod driver;
+pub mod ids;
 pub mod ledger;
 pub mod lifecycle;
 pub mod operations;

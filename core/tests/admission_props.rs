@@ -95,7 +95,7 @@ proptest! {
                             let permit = a.permit.expect("generate admission carries a permit");
                             next += 1;
                             let id = format!("g{next}");
-                            st.apply(&limits, now, 0.5, Command::Bind { permit, generation: id.clone(), replay: None });
+                            st.apply(&limits, now, 0.5, Command::Bind { permit, generation: id.clone().into(), replay: None });
                             bound.push(id);
                         }
                         Reply::Rejected(r) => {
@@ -118,7 +118,7 @@ proptest! {
                 2 => {
                     if !bound.is_empty() {
                         let id = bound.remove(0);
-                        let obs = Command::Observe { generations: vec![Observed { id, status: GenerationStatus::Completed, output_ms: None }] };
+                        let obs = Command::Observe { generations: vec![Observed { id: id.into(), status: GenerationStatus::Completed, output_ms: None }] };
                         st.apply(&limits, now, 0.5, obs);
                     }
                 }
@@ -141,12 +141,12 @@ fn concurrency_retry_after_comes_from_observed_durations() {
         let t = i * 10_000;
         let Reply::Admitted(a) = st.apply(&limits, t, 0.5, admit("generate", true)) else { panic!() };
         let id = format!("g{i}");
-        st.apply(&limits, t, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: id.clone(), replay: None });
+        st.apply(&limits, t, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: id.clone().into(), replay: None });
         st.apply(
             &limits,
             t + 8_000,
             0.5,
-            Command::Webhook { generation: id, status: GenerationStatus::Completed, relay: None, output_ms: None },
+            Command::Webhook { generation: id.into(), status: GenerationStatus::Completed, relay: None, output_ms: None },
         );
     }
     let t = 100_000;

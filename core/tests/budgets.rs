@@ -5,6 +5,7 @@
 //! UTC, the ledger's settled costs add up to what the budget consumed, and
 //! a restart loses no reservation.
 
+use governor_core::ids::PermitId;
 use governor_core::admission::request::{AdmitRequest, Reason};
 use governor_core::budget::estimate::CostRequest;
 use governor_core::budget::{BudgetLimits, MicroUsd};
@@ -43,7 +44,7 @@ fn create(client: &str, sync_estimate: Option<u64>) -> AdmitRequest {
     }
 }
 
-fn admit(acc: &mut MemAccount, l: &Limits, now: u64, req: AdmitRequest) -> Result<u64, (Reason, u64, String)> {
+fn admit(acc: &mut MemAccount, l: &Limits, now: u64, req: AdmitRequest) -> Result<PermitId, (Reason, u64, String)> {
     match acc.apply(l, now, 0.5, Command::Admit(req)) {
         Reply::Admitted(a) => Ok(a.permit.expect("permit")),
         Reply::Rejected(r) => Err((r.reason, r.retry_at_ms, r.policy)),

@@ -123,7 +123,7 @@ fn finding_7_stored_times_far_in_the_future_never_wedge_the_account() {
     acc.store.write(&[
         Write::Meta { key: "backoff", value: format!(r#"{{"generate":{{"strikes":1,"until":{Y2100}}}}}"#) },
         Write::PutPermit(Permit {
-            id: 1,
+            id: 1.into(),
             holder: Holder::Request,
             since: Y2100,
             bound_at: None,
@@ -340,7 +340,7 @@ fn finding_9_rotating_x_governor_client_names_gain_no_share_over_the_callers_key
     for i in 0..22 {
         let Reply::Dispatch(job) = acc.apply(&l, 101 + i, 0.5, Command::Dispatch) else { panic!("dispatch {i}") };
         honest += usize::from(owner[&job.ticket] == "honest");
-        let outcome = DispatchOutcome::Created { generation: format!("g-{i}") };
+        let outcome = DispatchOutcome::Created { generation: format!("g-{i}").into() };
         acc.apply(&l, 101 + i, 0.5, Command::Dispatched { ticket: job.ticket.clone(), permit: job.permit, outcome });
     }
     assert!(honest >= 10, "the honest key got {honest} of 22 turns beside a key rotating ten names");

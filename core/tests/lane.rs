@@ -10,7 +10,8 @@ use governor_core::batch::lane::{LaneCommand, LaneStep};
 use governor_core::batch::{CreateAnswer, SeenBatch};
 use governor_core::config::limits::Limits;
 use governor_core::lifecycle::status::{GenerationStatus, TicketStatus};
-use governor_core::queue::job::{ticket_id, DispatchOutcome, JobSpec, TicketView};
+use governor_core::ids::TicketId;
+use governor_core::queue::job::{DispatchOutcome, JobSpec, TicketView};
 use governor_core::storage::mem::MemAccount;
 use governor_core::wire::contract::{Command, Reply};
 use governor_core::wire::view::StatusView;
@@ -43,13 +44,13 @@ fn job(client: &str, n: u32, lane: bool) -> AdmitRequest {
         class: "generate".into(),
         permit: true,
         enqueue: Some(spec),
-        ticket_id: Some(ticket_id(id)),
+        ticket_id: Some(TicketId::random(id)),
         lane,
         ..AdmitRequest::default()
     }
 }
 
-fn queue(acc: &mut MemAccount, l: &Limits, now: u64, req: AdmitRequest) -> String {
+fn queue(acc: &mut MemAccount, l: &Limits, now: u64, req: AdmitRequest) -> TicketId {
     match acc.apply(l, now, 0.5, Command::Admit(req)) {
         Reply::Queued(t) => t.id,
         other => panic!("{other:?}"),
@@ -70,8 +71,8 @@ fn status(acc: &mut MemAccount, l: &Limits, now: u64) -> StatusView {
     }
 }
 
-fn ticket(acc: &mut MemAccount, l: &Limits, now: u64, t: &str) -> TicketView {
-    match acc.apply(l, now, 0.5, Command::Ticket { ticket: t.into(), client: None }) {
+fn ticket(acc: &mut MemAccount, l: &Limits, now: u64, t: impl AsRef<str>) -> TicketView {
+    match acc.apply(l, now, 0.5, Command::Ticket { ticket: t.as_ref().into(), client: None }) {
         Reply::Ticket(v) => v,
         other => panic!("{other:?}"),
     }
@@ -157,10 +158,10 @@ fn six_hundred_lane_jobs_go_in_two_batches_and_each_ticket_gets_its_result() {
     let second = ids[1].trim_start_matches("sync-governor-");
     let t = ticket(&mut acc, &l, 1_015, second);
     assert_eq!(t.status, TicketStatus::Ended(GenerationStatus::Completed));
-    assert_eq!(t.generation_id.as_deref(), Some("g-1"));
+    assert_eq!(t.generation_id.as_ref().map(|g| g.as_str()), Some("g-1"));
     assert_eq!(t.batch_id.as_deref(), Some(batch.as_str()));
     // The rejected line is back in the direct queue and goes as a create.
-    let rejected = ids[0].trim_start_matches("sync-governor-").to_owned();
+    let rejected = TicketId::from(ids[0].trim_start_matches("sync-governor-"));
     assert_eq!(ticket(&mut acc, &l, 1_015, &rejected).status, TicketStatus::Queued);
     for permit in held {
         acc.apply(&l, 1_015, 0.5, Command::Release { permit });
@@ -169,12 +170,12 @@ fn six_hundred_lane_jobs_go_in_two_batches_and_each_ticket_gets_its_result() {
     for now in 1_016..1_020 {
         if let Reply::Dispatch(d) = acc.apply(&l, now, 0.5, Command::Dispatch) {
             sent.push(d.ticket.clone());
-            let outcome = DispatchOutcome::Created { generation: format!("direct-{now}") };
+            let outcome = DispatchOutcome::Created { generation: format!("direct-{now}").into() };
             acc.apply(&l, now, 0.5, Command::Dispatched { ticket: d.ticket, permit: d.permit, outcome });
         }
     }
     assert!(sent.contains(&rejected) && sent.contains(&direct), "{sent:?}");
-    assert!(!ids1.iter().chain(request_ids(&lines2).iter()).any(|id| id.ends_with(&direct)), "never batched");
+    assert!(!ids1.iter().chain(request_ids(&lines2).iter()).any(|id| id.ends_with(direct.as_str())), "never batched");
 }
 
 #[test]
@@ -266,7 +267,7 @@ fn a_client_whose_limits_say_lane_batch_has_all_its_queued_jobs_batched() {
         let plain = AdmitRequest { class: "generate".into(), permit: true, ..AdmitRequest::default() };
         let Reply::Admitted(_) = acc.apply(&l, 0, 0.5, Command::Admit(plain)) else { panic!() };
     }
-    let bulk: Vec<String> = (0..20).map(|n| queue(&mut acc, &l, 0, job("bulk", n, false))).collect();
+    let bulk: Vec<TicketId> = (0..20).map(|n| queue(&mut acc, &l, 0, job("bulk", n, false))).collect();
     let live = queue(&mut acc, &l, 0, job("live", 100, false));
     let other = queue(&mut acc, &l, 0, job("other", 101, false));
     assert!(bulk.iter().all(|t| ticket(&mut acc, &l, 1, t).status == TicketStatus::WaitingForBatch));

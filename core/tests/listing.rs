@@ -2,6 +2,7 @@
 //! and lookup (spending the reserved `other` budget first), interprets
 //! Sync's answers, and converges the permits; the object only fetches.
 
+use governor_core::ids::GenerationId;
 use governor_core::admission::request::AdmitRequest;
 use governor_core::config::limits::Limits;
 use governor_core::lifecycle::pages::{ListStep, ListedPage};
@@ -45,11 +46,11 @@ fn pages_then_lookup_then_converge() {
     let Reply::List(ListStep::Lookup { ids }) = acc.apply(&l, 12, 0.5, Command::Listed { page }) else {
         panic!("the presumed ended are looked up")
     };
-    assert_eq!(ids, vec!["gone".to_owned()]);
+    assert_eq!(ids, vec![GenerationId::from("gone")]);
     let ended = vec![Observed { id: "gone".into(), status: GenerationStatus::Completed, output_ms: None }];
     assert_eq!(acc.apply(&l, 13, 0.5, Command::LookedUp { ended }), Reply::List(ListStep::Done));
-    let gens: Vec<String> = acc.state.permits.held().iter().filter_map(|p| p.generation().map(str::to_owned)).collect();
-    assert_eq!(gens, vec!["a".to_owned(), "outside".to_owned()], "gone released, outside adopted");
+    let gens: Vec<GenerationId> = acc.state.permits.held().iter().filter_map(|p| p.generation().cloned()).collect();
+    assert_eq!(gens, vec![GenerationId::from("a"), "outside".into()], "gone released, outside adopted");
     // Three internal `other` requests were spent: two pages and a lookup.
     let other = acc.state.policies(&l, 13, &governor_core::rates::class::RateClass::Other, false)[0].remaining;
     assert_eq!(other, 100 - 3 - l.reconcile_reserve());
@@ -86,6 +87,6 @@ fn a_listing_past_its_page_bound_only_adopts() {
         reply = acc.apply(&l, 11 + u64::from(i), 0.5, Command::Listed { page });
     }
     assert_eq!(reply, Reply::List(ListStep::Done));
-    assert!(acc.state.permits.holds_generation("kept"), "a partial list proves no absence");
-    assert!(acc.state.permits.holds_generation("o0"));
+    assert!(acc.state.permits.holds_generation(&"kept".into()), "a partial list proves no absence");
+    assert!(acc.state.permits.holds_generation(&"o0".into()));
 }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use governor_core::ids::{GenerationId, TicketId};
 use governor_core::admission::idempotency::IdempotencyKey;
 use governor_core::admission::request::{AdmitRequest, Reason};
 use governor_core::config::Config;
@@ -55,10 +56,10 @@ fn the_previous_layout_loads_with_everything_in_flight() {
     let inv = &expected["invariants"];
     assert_eq!(u64::from(status.queue.depth), inv["queueDepth"].as_u64().unwrap());
     assert_eq!(u64::from(status.concurrency.in_use), inv["permitsInUse"].as_u64().unwrap());
-    let mut gens: Vec<String> = status.concurrency.in_flight.iter().filter_map(|f| f.generation.clone()).collect();
+    let mut gens: Vec<GenerationId> = status.concurrency.in_flight.iter().filter_map(|f| f.generation.clone()).collect();
     gens.sort();
-    let mut want: Vec<String> =
-        inv["inFlightGenerations"].as_array().unwrap().iter().map(|g| g.as_str().unwrap().to_owned()).collect();
+    let mut want: Vec<GenerationId> =
+        inv["inFlightGenerations"].as_array().unwrap().iter().map(|g| g.as_str().unwrap().into()).collect();
     want.sort();
     assert_eq!(gens, want, "the permits are bound to the same generations");
     // Spent tokens: the same budget left as the old code reported.
@@ -75,12 +76,12 @@ fn the_previous_layout_loads_with_everything_in_flight() {
     }
     // The queue's service order and round-robin cursor survived.
     let tickets = expected["tickets"].as_object().unwrap();
-    let order: Vec<String> = acc.state.queue.service_order().iter().map(|j| j.ticket.clone()).collect();
-    let want: Vec<String> = inv["queuedTicketsInServiceOrder"]
+    let order: Vec<TicketId> = acc.state.queue.service_order().iter().map(|j| j.ticket.clone()).collect();
+    let want: Vec<TicketId> = inv["queuedTicketsInServiceOrder"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|name| tickets[name.as_str().unwrap()].as_str().unwrap().to_owned())
+        .map(|name| tickets[name.as_str().unwrap()].as_str().unwrap().into())
         .collect();
     assert_eq!(order, want);
     assert_eq!(acc.state.queue.last_client(), inv["cursor"].as_str());
@@ -93,7 +94,7 @@ fn the_previous_layout_loads_with_everything_in_flight() {
         };
         let old = &expected["ticketViews"][name];
         assert_eq!(view.status.as_str(), old["status"].as_str().unwrap(), "{name}");
-        assert_eq!(view.generation_id.as_deref(), old["generationId"].as_str(), "{name}");
+        assert_eq!(view.generation_id.as_ref().map(|g| g.as_str()), old["generationId"].as_str(), "{name}");
         assert_eq!(view.client, old["client"].as_str().unwrap(), "{name}");
     }
     // Bodies are in their own rows, not in memory.

@@ -29,7 +29,7 @@ fn queued(client: &str, body: &str) -> AdmitRequest {
     };
     AdmitRequest { enqueue: Some(spec), ..generate() }
 }
-fn permit(r: Reply) -> u64 {
+fn permit(r: Reply) -> governor_core::ids::PermitId {
     match r {
         Reply::Admitted(a) => a.permit.unwrap(),
         other => panic!("{other:?}"),
@@ -158,7 +158,7 @@ fn tick_loads_every_due_body_at_once() {
             0,
             0.5,
             Command::Webhook {
-                generation: format!("g{i}"),
+                generation: format!("g{i}").into(),
                 status: GenerationStatus::Completed,
                 relay: Some(RelayRequest { url: "https://c/h".into(), body: body.clone(), headers: vec![] }),
                 output_ms: None,

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use governor_core::ids::{PermitId, TicketId};
 use governor_core::admission::request::{AdmitRequest, ClientRef, Hold};
 use governor_core::config::limits::Limits;
 use governor_core::queue::job::DispatchOutcome;
@@ -62,11 +63,11 @@ struct Sim {
     n: u64,
     /// generation → (client, ends at)
     running: BTreeMap<String, (String, u64)>,
-    tickets: BTreeMap<String, String>,
+    tickets: BTreeMap<TicketId, String>,
     completed: BTreeMap<String, u32>,
     /// When each client's jobs started, with when they were asked for.
     started: Vec<(String, u64, u64)>,
-    asked: BTreeMap<String, u64>,
+    asked: BTreeMap<TicketId, u64>,
 }
 
 impl Sim {
@@ -85,10 +86,10 @@ impl Sim {
         }
     }
 
-    fn start(&mut self, client: &str, permit: u64, asked: u64) {
+    fn start(&mut self, client: &str, permit: PermitId, asked: u64) {
         self.n += 1;
         let g = format!("g{}", self.n);
-        self.st.apply(&self.l, self.now, 0.5, Command::Bind { permit, generation: g.clone(), replay: None });
+        self.st.apply(&self.l, self.now, 0.5, Command::Bind { permit, generation: g.clone().into(), replay: None });
         self.running.insert(g, (client.to_owned(), self.now + self.duration));
         self.started.push((client.to_owned(), asked, self.now));
     }
@@ -112,7 +113,7 @@ impl Sim {
             let Reply::Dispatch(job) = self.st.apply(&self.l, self.now, 0.5, Command::Dispatch) else { return };
             self.n += 1;
             let g = format!("g{}", self.n);
-            let outcome = DispatchOutcome::Created { generation: g.clone() };
+            let outcome = DispatchOutcome::Created { generation: g.clone().into() };
             let cmd = Command::Dispatched { ticket: job.ticket.clone(), permit: job.permit, outcome };
             self.st.apply(&self.l, self.now, 0.5, cmd);
             let client = self.tickets[&job.ticket].clone();
@@ -131,7 +132,7 @@ impl Sim {
             let (client, _) = self.running.remove(&g).unwrap();
             *self.completed.entry(client).or_default() += 1;
             let cmd = Command::Webhook {
-                generation: g,
+                generation: g.into(),
                 status: governor_core::lifecycle::status::GenerationStatus::Completed,
                 relay: None,
                 output_ms: None,
@@ -458,7 +459,7 @@ fn ticket_positions_are_the_order_the_dispatcher_serves() {
             sim.submit(queued(c));
         }
     }
-    let mut by_position: Vec<(u32, String)> = sim
+    let mut by_position: Vec<(u32, TicketId)> = sim
         .tickets
         .keys()
         .map(|t| {
@@ -486,7 +487,7 @@ fn ticket_positions_are_the_order_the_dispatcher_serves() {
     let mut sent = Vec::new();
     for _ in 0..21 {
         let Reply::Dispatch(job) = sim.st.apply(&sim.l, sim.now, 0.5, Command::Dispatch) else { panic!("dispatch") };
-        let outcome = DispatchOutcome::Created { generation: format!("g-{}", job.ticket) };
+        let outcome = DispatchOutcome::Created { generation: format!("g-{}", job.ticket).into() };
         sim.st.apply(
             &sim.l,
             sim.now,

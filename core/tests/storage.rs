@@ -99,9 +99,9 @@ fn op() -> impl Strategy<Value = Op> {
 /// What the driver remembers of a history (the same for both twins).
 #[derive(Default)]
 struct Driver {
-    unbound: Vec<u64>,
+    unbound: Vec<governor_core::ids::PermitId>,
     generations: Vec<String>,
-    tickets: Vec<String>,
+    tickets: Vec<governor_core::ids::TicketId>,
     /// Every generation bound so far (ended or not).
     seen: Vec<String>,
     n: u32,
@@ -129,7 +129,7 @@ impl Driver {
                         body,
                         refetch: None,
                     };
-                    Command::Bind { permit, generation, replay: Some(replay) }
+                    Command::Bind { permit, generation: generation.into(), replay: Some(replay) }
                 }
                 None => Command::Tick,
             },
@@ -137,7 +137,7 @@ impl Driver {
                 Some(id) => {
                     self.generations.remove(0);
                     Command::Webhook {
-                        generation: id,
+                        generation: id.into(),
                         status: GenerationStatus::Completed,
                         relay: None,
                         output_ms: None,
@@ -178,7 +178,7 @@ impl Driver {
                         self.n += 1;
                         let generation = format!("g{}", self.n);
                         self.generations.push(generation.clone());
-                        DispatchOutcome::Created { generation }
+                        DispatchOutcome::Created { generation: generation.into() }
                     }
                 };
                 return Some(Command::Dispatched { ticket: job.ticket.clone(), permit: job.permit, outcome });
@@ -257,7 +257,7 @@ fn a_large_replay_is_kept_as_its_generation_and_read_back() {
     acc.apply(&l, 1, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: "g1".into(), replay: Some(replay) });
     assert!(acc.store.bytes() < 1_000, "the 30 KB body is not stored: {}", acc.store.bytes());
     let Reply::Replay(r) = acc.apply(&l, 2, 0.5, Command::Admit(keyed("c", "big"))) else { panic!() };
-    assert_eq!((r.status, r.refetch.as_deref(), r.body.as_str()), (201, Some("g1"), ""));
+    assert_eq!((r.status, r.refetch.as_ref().map(|g| g.as_str()), r.body.as_str()), (201, Some("g1"), ""));
     let small = Replay { key, status: 201, body: "{\"id\":\"g2\"}".into(), refetch: None };
     let Reply::Admitted(b) = acc.apply(&l, 3, 0.5, Command::Admit(keyed("c", "small"))) else { panic!() };
     let mut small = small;
@@ -290,7 +290,7 @@ fn the_idempotency_table_is_bounded_and_expires() {
             body: format!("{{\"id\":\"g{i}\"}}"),
             refetch: None,
         };
-        let bind = Command::Bind { permit: a.permit.unwrap(), generation: format!("g{i}"), replay: Some(replay) };
+        let bind = Command::Bind { permit: a.permit.unwrap(), generation: format!("g{i}").into(), replay: Some(replay) };
         acc.apply(&l, i, 0.5, bind);
     }
     assert_eq!(acc.store.idempotency.len(), 5);
@@ -303,7 +303,7 @@ fn the_idempotency_table_is_bounded_and_expires() {
     // ...and the sweep frees the table once they ended.
     for i in 0..5 {
         let end = Command::Webhook {
-            generation: format!("g{i}"),
+            generation: format!("g{i}").into(),
             status: GenerationStatus::Completed,
             relay: None,
             output_ms: None,
@@ -337,7 +337,7 @@ fn queued_bodies_live_in_their_rows_and_the_queue_is_bounded_in_bytes() {
     // Fill the permits so everything queues.
     for i in 0..2 {
         let Reply::Admitted(a) = acc.apply(&l, i, 0.5, Command::Admit(generate())) else { panic!() };
-        acc.apply(&l, i, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: format!("g{i}"), replay: None });
+        acc.apply(&l, i, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: format!("g{i}").into(), replay: None });
     }
     let body = "b".repeat(4_000);
     for i in 0..2 {
@@ -366,7 +366,7 @@ fn queued_bodies_live_in_their_rows_and_the_queue_is_bounded_in_bytes() {
     let Reply::Ticket(t) = acc.apply(&l, 33, 0.5, Command::Ticket { ticket: job.ticket.clone(), client: None }) else {
         panic!()
     };
-    assert_eq!((t.status.as_str(), t.generation_id.as_deref()), ("SUBMITTED", Some("g9")));
+    assert_eq!((t.status.as_str(), t.generation_id.as_ref().map(|g| g.as_str())), ("SUBMITTED", Some("g9")));
     acc.apply(
         &l,
         34,
@@ -406,7 +406,7 @@ fn each_end_is_relayed_once_and_replays_are_dropped() {
         acc.apply(&l, 9, 0.5, relayed_webhook(g, "COMPLETED"));
     }
     assert_eq!(acc.store.relayed.len(), 3);
-    assert!(!acc.store.relayed.contains_key(&("g1".to_owned(), GenerationStatus::Completed)), "the oldest was evicted");
+    assert!(!acc.store.relayed.contains_key(&("g1".into(), GenerationStatus::Completed)), "the oldest was evicted");
     // Expired: past the TTL (a token that old no longer opens) the table empties.
     acc.apply(&l, 80_000, 0.5, Command::Tick);
     assert!(acc.store.relayed.is_empty());

@@ -8,7 +8,8 @@ use governor_core::config::limits::Limits;
 use governor_core::lifecycle::reconcile::ActiveGeneration;
 use governor_core::lifecycle::status::GenerationStatus;
 use governor_core::lifecycle::status::Observed;
-use governor_core::queue::job::{is_reserved_idempotency_key, is_ticket_id, ticket_id, JobSpec};
+use governor_core::ids::TicketId;
+use governor_core::queue::job::{is_reserved_idempotency_key, JobSpec};
 use governor_core::storage::mem::MemAccount;
 use governor_core::wire::contract::{Command, Refusal, Reply};
 
@@ -20,7 +21,7 @@ fn generate() -> AdmitRequest {
     AdmitRequest { class: "generate".into(), permit: true, ..AdmitRequest::default() }
 }
 
-fn queued(client: &str, ticket: Option<String>) -> AdmitRequest {
+fn queued(client: &str, ticket: Option<TicketId>) -> AdmitRequest {
     let spec = JobSpec {
         client: client.into(),
         priority: 0,
@@ -44,9 +45,9 @@ fn full() -> (Limits, MemAccount) {
 #[test]
 fn a_ticket_carries_the_random_id_the_caller_drew() {
     let (l, mut acc) = full();
-    let id = ticket_id([0xab; 16]);
-    assert_eq!(id, format!("tk_{}", "ab".repeat(16)));
-    assert!(is_ticket_id(&id));
+    let id = TicketId::random([0xab; 16]);
+    assert_eq!(id.as_str(), format!("tk_{}", "ab".repeat(16)));
+    assert_eq!(TicketId::parse(id.as_str()), Some(id.clone()));
     let Reply::Queued(t) = acc.apply(&l, 10, 0.5, Command::Admit(queued("c-a", Some(id.clone())))) else { panic!() };
     assert_eq!(t.id, id);
     // An id that is not of that shape is not taken as given.
@@ -62,7 +63,7 @@ fn a_ticket_carries_the_random_id_the_caller_drew() {
 #[test]
 fn a_ticket_belongs_to_the_client_that_queued_it() {
     let (l, mut acc) = full();
-    let id = ticket_id([7; 16]);
+    let id = TicketId::random([7; 16]);
     let Reply::Queued(_) = acc.apply(&l, 10, 0.5, Command::Admit(queued("c-owner", Some(id.clone())))) else {
         panic!()
     };

@@ -2,6 +2,7 @@
 //! and deduplicated, durations learned, queued jobs given their end, a
 //! create bound to its generation (or freed at once when it ended first).
 
+use crate::ids::GenerationId;
 use crate::config::limits::Limits;
 use crate::lifecycle::permits::{Holder, Permit, PermitId};
 use crate::lifecycle::status::GenerationStatus;
@@ -93,7 +94,7 @@ impl AccountState {
         Ok(())
     }
 
-    pub(super) fn forget_relayed(&mut self, ends: Vec<(String, GenerationStatus)>) {
+    pub(super) fn forget_relayed(&mut self, ends: Vec<(GenerationId, GenerationStatus)>) {
         for (generation, status) in ends {
             self.outbox.counters.remembered = self.outbox.counters.remembered.saturating_sub(1);
             self.journal.push(Write::DeleteRelayed { generation, status });
@@ -105,7 +106,7 @@ impl AccountState {
     /// duration, as for status reads).
     pub(super) fn learn_ended(&mut self, gone: &[Permit], ended: &[Observed], listed_from: Ms) {
         for p in gone.iter().filter(|p| matches!(p.holder, Holder::Generation(_))) {
-            let seen = ended.iter().any(|o| Some(o.id.as_str()) == p.generation() && o.status.is_terminal());
+            let seen = ended.iter().any(|o| Some(&o.id) == p.generation() && o.status.is_terminal());
             if seen {
                 self.durations.observe(p.model.as_deref(), listed_from.saturating_sub(p.since));
             }
@@ -139,7 +140,7 @@ impl AccountState {
 
     /// The status a generation was seen ending with before its bind, if so
     /// (and forget it).
-    pub(crate) fn take_recent_end(&mut self, generation: &str) -> Option<GenerationStatus> {
+    pub(crate) fn take_recent_end(&mut self, generation: &GenerationId) -> Option<GenerationStatus> {
         let i = self.recent_ends.iter().position(|(g, ..)| g == generation)?;
         Some(self.recent_ends.remove(i).1)
     }
@@ -153,7 +154,7 @@ impl AccountState {
         limits: &Limits,
         store: &dyn Store,
         permit: PermitId,
-        generation: &str,
+        generation: &GenerationId,
         now: Ms,
     ) -> StoreResult<u32> {
         self.permits.bind(&limits.concurrency, permit, generation, now);

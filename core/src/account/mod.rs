@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::ids::TicketId;
+use crate::ids::GenerationId;
 use crate::admission::idempotency::Idempotency;
 use crate::admission::request::Held;
 use crate::config::limits::Limits;
@@ -74,7 +76,7 @@ pub struct AccountState {
     /// overtake the Worker's `Bind`): the bind then frees the permit at once.
     /// Bounded; in memory only (reconciliation covers a restart).
     /// (generation, status, when, the callback that said so).
-    pub(crate) recent_ends: Vec<(String, GenerationStatus, Ms, Option<String>)>,
+    pub(crate) recent_ends: Vec<(GenerationId, GenerationStatus, Ms, Option<TicketId>)>,
     /// A reconciliation run in progress (memory only: a restart lists again).
     pub(crate) listing: Option<crate::lifecycle::pages::Listing>,
     /// Rows written since the last flush (admissions, prunes).
@@ -94,9 +96,9 @@ pub struct AccountState {
     announced_at: Option<Ms>,
     /// The queued job a dispatch is sending now (memory only: after a
     /// restart a SUBMITTING job is one whose send was cut off).
-    pub(crate) live_submission: Option<String>,
+    pub(crate) live_submission: Option<TicketId>,
     /// The callback a webhook being applied came on (tags `recent_ends`).
-    pub(crate) callback_said: Option<String>,
+    pub(crate) callback_said: Option<TicketId>,
     /// The stored times were clamped to the first command's clock.
     pub(crate) clamped: bool,
     /// Unbound permits an operator force-released while their keyed create

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::ids::GenerationId;
 use crate::admission::idempotency::Idempotency;
 use crate::config::limits::Limits;
 use crate::lifecycle::permits::{PermitId, Permits};
@@ -200,7 +201,7 @@ impl AccountState {
             self.costs.ledger.sweep(store.ledger(), now, limits.costs.retention_days)?;
             let horizon = now.saturating_sub(limits.relay.dedupe_ttl_ms);
             let expired = store.relayed_older_than(horizon, 256)?;
-            let touched = |g: &String, s: &GenerationStatus| {
+            let touched = |g: &GenerationId, s: &GenerationStatus| {
                 self.journal.iter().any(|w| match w {
                     Write::PutRelayed { generation, status, .. } | Write::DeleteRelayed { generation, status } => {
                         generation == g && status == s
@@ -208,7 +209,7 @@ impl AccountState {
                     _ => false,
                 })
             };
-            let expired: Vec<(String, GenerationStatus)> =
+            let expired: Vec<(GenerationId, GenerationStatus)> =
                 expired.into_iter().filter(|(g, s)| !touched(g, s)).collect();
             self.forget_relayed(expired);
             let before = now.saturating_sub(limits.queue.retention_ms);

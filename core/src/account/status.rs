@@ -2,6 +2,7 @@
 //! status document, when the next permit frees, which generations a
 //! listing presumes ended.
 
+use crate::ids::GenerationId;
 use crate::account::AccountState;
 use crate::config::limits::Limits;
 use crate::lifecycle::permits::Holder;
@@ -84,7 +85,7 @@ impl AccountState {
                     .held()
                     .iter()
                     .map(|p| InFlightView {
-                        generation: p.generation().map(str::to_owned),
+                        generation: p.generation().cloned(),
                         adopted: matches!(p.holder, Holder::Adopted(_)),
                         age_ms: now.saturating_sub(p.since),
                         model: p.model.clone(),
@@ -168,14 +169,14 @@ impl AccountState {
 
     /// Generations a complete listing of `active` (begun at `listed_from`)
     /// would release: the object looks up their final status first.
-    pub fn presumed_ended(&self, active: &[String], listed_from: Ms) -> Vec<String> {
+    pub fn presumed_ended(&self, active: &[GenerationId], listed_from: Ms) -> Vec<GenerationId> {
         self.permits
             .held()
             .iter()
             .filter(|p| p.bound_at.is_some_and(|b| b < listed_from))
             .filter_map(|p| p.generation())
-            .filter(|g| !active.iter().any(|a| a == g))
-            .map(str::to_owned)
+            .filter(|g| !active.contains(g))
+            .cloned()
             .collect()
     }
 }

@@ -1,6 +1,7 @@
 //! One command's effect on the account's state: the match over every
 //! [`Command`] that is not the operator's, the status or the ledger's.
 
+use crate::ids::GenerationId;
 use crate::admission::request::{AdmitRequest, Reason};
 use crate::config::limits::Limits;
 use crate::lifecycle::limited::LimitKind;
@@ -65,7 +66,7 @@ impl AccountState {
             Command::Reconciled { listed_from, active, complete, ended } => {
                 self.jobs_ended(store, &ended, now)?;
                 self.costs_saw(limits, &ended, now);
-                let active: Vec<(String, Option<String>)> = active.into_iter().map(|a| (a.id, a.model)).collect();
+                let active: Vec<(GenerationId, Option<String>)> = active.into_iter().map(|a| (a.id, a.model)).collect();
                 // Sync marks nothing on a batch's generations: while batches
                 // are open, that many unknown active ones are not adopted.
                 let active = crate::batch::not_spawned(active, self.batches.spawned_allowance(), |g| {

@@ -237,7 +237,7 @@ impl AccountState {
         }
         let (permit, batch_permit) = self.commit(limits, now, req, received, stale);
         let in_flight = if req.report_in_flight {
-            self.permits.held().iter().filter_map(|p| p.generation().map(str::to_owned)).collect()
+            self.permits.held().iter().filter_map(|p| p.generation().cloned()).collect()
         } else {
             Vec::new()
         };

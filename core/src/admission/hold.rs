@@ -7,7 +7,7 @@ use crate::admission::request::Held;
 use crate::admission::request::MAX_HELD;
 use crate::admission::request::{AdmitRequest, Reason, Rejection, HOLD_GRACE_MS};
 use crate::config::limits::Limits;
-use crate::queue::job::is_ticket_id;
+use crate::ids::TicketId;
 use crate::queue::QueueFull;
 use crate::wire::contract::Reply;
 use crate::Ms;
@@ -20,9 +20,9 @@ impl AccountState {
             let seq = self.next_seq;
             // The caller's random id; without one (native tests, old callers),
             // the old numbering (guessable: the Worker always sends one).
-            let ticket = match req.ticket_id.as_deref().filter(|t| is_ticket_id(t) && self.queue.get(t).is_none()) {
-                Some(t) => t.to_owned(),
-                None => format!("tk_{:x}_{:x}", now, seq),
+            let ticket = match req.ticket_id.as_ref().filter(|t| t.is_random() && self.queue.get(t).is_none()) {
+                Some(t) => t.clone(),
+                None => TicketId::numbered(now, seq),
             };
             match self.queue.enqueue(&limits.queue, ticket.clone(), seq, spec.clone(), now) {
                 Ok(_) => {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::GenerationId;
 use crate::lifecycle::permits::PermitId;
 use crate::storage::row::StoreResult;
 use crate::storage::store::{IdempotencyRecord, IdempotencyState, Store, Write};
@@ -112,7 +113,7 @@ impl Idempotency {
         &mut self,
         permit: PermitId,
         replay: Option<Replay>,
-        generation: Option<&str>,
+        generation: Option<&GenerationId>,
         now: Ms,
         policy: &IdempotencyPolicy,
     ) {
@@ -123,7 +124,7 @@ impl Idempotency {
                 let keep = r.body.len() as u64 <= policy.max_body_bytes || generation.is_none();
                 let body = keep.then_some(r.body);
                 let state =
-                    IdempotencyState::Done { status: r.status, generation: generation.map(str::to_owned), body };
+                    IdempotencyState::Done { status: r.status, generation: generation.cloned(), body };
                 self.put(IdempotencyRecord { key: record.key, at: now, state }, old);
             }
             None => self.delete(record.key, old),
@@ -137,7 +138,7 @@ impl Idempotency {
         store: &dyn Store,
         now: Ms,
         policy: &IdempotencyPolicy,
-        running: impl Fn(&str) -> bool,
+        running: impl Fn(&GenerationId) -> bool,
     ) -> StoreResult<()> {
         if self.totals.records == 0 {
             return Ok(());
@@ -190,5 +191,5 @@ pub struct Replay {
     pub body: String,
     /// The body was over the replay cap: read this generation back from Sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refetch: Option<String>,
+    pub refetch: Option<GenerationId>,
 }

@@ -1,6 +1,7 @@
 //! A retried client `Idempotency-Key`: Sync's first answer replayed (or its
 //! generation read back), and when a key still in flight should resolve.
 
+use crate::ids::GenerationId;
 use crate::account::AccountState;
 use crate::admission::idempotency::Replay;
 use crate::admission::request::AdmitRequest;
@@ -37,7 +38,7 @@ impl AccountState {
         now: Ms,
         key: crate::admission::idempotency::IdempotencyKey,
         status: u16,
-        generation: Option<String>,
+        generation: Option<GenerationId>,
         body: Option<String>,
     ) -> Reply {
         if let Some(body) = body {

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::TicketId;
+use crate::ids::GenerationId;
 use crate::admission::idempotency::IdempotencyKey;
 use crate::budget::estimate::CostRequest;
 use crate::lifecycle::permits::PermitId;
@@ -54,11 +56,11 @@ pub struct AdmitRequest {
     /// The ticket id a queued job gets (the caller draws 128 random bits,
     /// see [`crate::queue::job::ticket_id`]); without one the core numbers it.
     #[serde(default)]
-    pub ticket_id: Option<String>,
+    pub ticket_id: Option<TicketId>,
     /// The id the create's callback token names (the caller draws it; a
     /// queued job's is its ticket id): the permit remembers it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub callback: Option<String>,
+    pub callback: Option<TicketId>,
     /// What the Worker saw of earlier requests it forwarded (statuses,
     /// added latency), counted with this admission.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -180,7 +182,7 @@ pub struct Admitted {
     pub batch_permit: Option<crate::batch::BatchPermitId>,
     pub policies: Vec<PolicyState>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub in_flight: Vec<String>,
+    pub in_flight: Vec<GenerationId>,
     /// Tell the deployment's directory that the account is active (at most
     /// about once a minute).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

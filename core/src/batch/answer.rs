@@ -44,12 +44,8 @@ pub fn is_terminal(status: &str) -> bool {
     crate::lifecycle::status::BatchStatus::parse(status).is_terminal()
 }
 
-fn valid_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
-}
-
 fn batch(v: &Value) -> Option<SeenBatch> {
-    let id = v.get("id")?.as_str().filter(|id| valid_id(id))?;
+    let id = v.get("id")?.as_str().filter(|id| crate::ids::is_sync_id(id))?;
     let status = v.get("status")?.as_str()?;
     let pending =
         v.pointer("/metrics/pending_count").and_then(Value::as_u64).map(|n| n.min(u64::from(u32::MAX)) as u32);

@@ -7,6 +7,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::ids::GenerationId;
 use crate::lifecycle::status::GenerationStatus;
 
 /// A result larger than this is not parsed (500 lines of a few hundred bytes).
@@ -35,7 +36,7 @@ pub fn input_line(request_id: &str, body: &str) -> Option<String> {
 pub struct ResultLine {
     pub request_id: String,
     /// The generation the batch made for it (none: the line was rejected).
-    pub generation: Option<String>,
+    pub generation: Option<GenerationId>,
     pub status: Option<GenerationStatus>,
     pub error: Option<String>,
 }
@@ -51,10 +52,6 @@ struct Raw {
     error_code: Option<String>,
 }
 
-fn valid_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
-}
-
 /// The lines of a result JSONL (bounded; bad lines skipped).
 pub fn result_lines(body: &str) -> Vec<ResultLine> {
     if body.len() > MAX_RESULT_BYTES {
@@ -64,8 +61,8 @@ pub fn result_lines(body: &str) -> Vec<ResultLine> {
         .filter(|l| !l.trim().is_empty())
         .filter_map(|l| serde_json::from_str::<Raw>(l).ok())
         .filter_map(|r| {
-            let request_id = r.request_id.filter(|id| valid_id(id))?;
-            let generation = r.generation_id.filter(|id| valid_id(id));
+            let request_id = r.request_id.filter(|id| crate::ids::is_sync_id(id))?;
+            let generation = r.generation_id.as_deref().and_then(GenerationId::parse);
             let status = r.status.as_deref().map(GenerationStatus::parse);
             let error = r.error_code.map(|c| c.chars().filter(|c| c.is_ascii_graphic()).take(64).collect());
             Some(ResultLine { request_id, generation, status, error })
@@ -103,7 +100,7 @@ mod tests {
         );
         let lines = result_lines(body);
         assert_eq!(lines.len(), 3);
-        assert_eq!(lines[0].generation.as_deref(), Some("g1"));
+        assert_eq!(lines[0].generation.as_ref().map(GenerationId::as_str), Some("g1"));
         assert_eq!(lines[0].status, Some(GenerationStatus::Completed));
         assert_eq!(lines[1].generation, None);
         assert_eq!(lines[1].error.as_deref(), Some("input_too_long"));

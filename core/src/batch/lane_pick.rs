@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::ids::TicketId;
 use crate::account::AccountState;
 use crate::batch::lane::{LaneBatchView, LaneView};
 use crate::batch::lane_lines::input_line;
@@ -22,8 +23,8 @@ use crate::storage::store::Store;
 #[derive(Debug, Default)]
 pub(crate) struct Pick {
     pub lines: String,
-    pub tickets: Vec<String>,
-    pub unbatchable: Vec<String>,
+    pub tickets: Vec<TicketId>,
+    pub unbatchable: Vec<TicketId>,
 }
 
 impl AccountState {

@@ -8,6 +8,7 @@
 //! its batch permit until a listing binds it to the batch Sync made (or
 //! proves it made none: its jobs then go direct, as ones that may exist).
 
+use crate::ids::TicketId;
 use crate::account::AccountState;
 use crate::admission::request::AdmitRequest;
 use crate::batch::lane::{LaneBatch, LaneCommand, LaneStep, MAX_LANE_BATCHES};
@@ -48,11 +49,11 @@ impl AccountState {
     }
 
     /// A job just queued for the lane waits for a batch.
-    pub(crate) fn lane_enqueued(&mut self, ticket: &str) {
+    pub(crate) fn lane_enqueued(&mut self, ticket: &TicketId) {
         self.queue.update(ticket, |j| j.state = JobState::Lane);
     }
 
-    pub(super) fn lane_move(&mut self, tickets: &[String], back: Back, now: Ms) {
+    pub(super) fn lane_move(&mut self, tickets: &[TicketId], back: Back, now: Ms) {
         for t in tickets {
             self.queue.update(t, |j| {
                 match back {
@@ -72,7 +73,7 @@ impl AccountState {
     }
 
     /// The tickets of a lane batch (its jobs name its permit).
-    pub(super) fn lane_tickets(&self, permit: BatchPermitId) -> Vec<String> {
+    pub(super) fn lane_tickets(&self, permit: BatchPermitId) -> Vec<TicketId> {
         let of = |j: &&crate::queue::job::Job| matches!(&j.state, JobState::Batched { batch_permit, .. } if *batch_permit == permit);
         self.queue.jobs().iter().filter(of).map(|j| j.ticket.clone()).collect()
     }
@@ -89,7 +90,7 @@ impl AccountState {
     /// a batch past its lease and lane work that waited too long go direct.
     pub(super) fn lane_tidy(&mut self, limits: &Limits, now: Ms) {
         if !self.lane_open(limits) {
-            let waiting: Vec<String> = self.lane_waiting().map(|j| j.ticket.clone()).collect();
+            let waiting: Vec<TicketId> = self.lane_waiting().map(|j| j.ticket.clone()).collect();
             self.lane_move(&waiting, Back::Direct(false), now);
         }
         for b in self.lane.batches.clone() {
@@ -120,7 +121,7 @@ impl AccountState {
         let waiting = self.lane_waiting().count() as u32;
         let oldest = self.lane_waiting().map(|j| j.created_at).min();
         if waiting < policy.min_jobs && oldest.is_some_and(|t| t.saturating_add(policy.max_wait_ms) <= now) {
-            let tickets: Vec<String> = self.lane_waiting().map(|j| j.ticket.clone()).collect();
+            let tickets: Vec<TicketId> = self.lane_waiting().map(|j| j.ticket.clone()).collect();
             self.lane_move(&tickets, Back::Direct(false), now);
         }
     }

@@ -19,6 +19,8 @@
 //! | [`lane_pick`] | which lane jobs go in the next batch (fair order, line and byte bounds) |
 //! | [`lane_lines`] | the lane's JSONL: input lines from queued bodies, the result read back |
 
+use crate::ids::GenerationId;
+
 pub mod answer;
 pub mod lane;
 pub mod lane_answer;
@@ -41,7 +43,11 @@ pub const POLICY: &str = "batches";
 /// The active generations reconciliation may adopt: all it knows, and the
 /// unknown ones past the first `allowance` (the generations open batches
 /// may still run; the list is newest first, as a batch's spawned ones are).
-pub fn not_spawned<T>(active: Vec<(String, T)>, allowance: u32, known: impl Fn(&str) -> bool) -> Vec<(String, T)> {
+pub fn not_spawned<T>(
+    active: Vec<(GenerationId, T)>,
+    allowance: u32,
+    known: impl Fn(&GenerationId) -> bool,
+) -> Vec<(GenerationId, T)> {
     let mut skip = allowance;
     active
         .into_iter()
@@ -59,8 +65,8 @@ pub fn not_spawned<T>(active: Vec<(String, T)>, allowance: u32, known: impl Fn(&
 mod tests {
     #[test]
     fn unknown_generations_up_to_the_allowance_are_not_adopted() {
-        let active: Vec<(String, ())> = ["a", "b", "c", "mine"].iter().map(|s| (s.to_string(), ())).collect();
-        let kept = super::not_spawned(active, 2, |g| g == "mine");
+        let active: Vec<(crate::ids::GenerationId, ())> = ["a", "b", "c", "mine"].iter().map(|s| ((*s).into(), ())).collect();
+        let kept = super::not_spawned(active, 2, |g| *g == "mine");
         let ids: Vec<&str> = kept.iter().map(|(g, _)| g.as_str()).collect();
         assert_eq!(ids, ["c", "mine"]);
     }

@@ -3,6 +3,7 @@
 //! upstream 429 and each job's end. Every rule is here; the account only
 //! calls the hooks in the turn the event happens.
 
+use crate::ids::GenerationId;
 use crate::budget::estimate::{choose, settle, Ending};
 use crate::budget::learned::LearnedCosts;
 use crate::budget::vars::{BudgetOverride, CostConfig};
@@ -64,7 +65,7 @@ impl Costs {
     pub fn saw_end(
         &mut self,
         cfg: &CostConfig,
-        generation: &str,
+        generation: &GenerationId,
         status: &GenerationStatus,
         output_ms: Option<u64>,
         now: Ms,
@@ -161,7 +162,7 @@ impl Costs {
     }
 
     /// Sync created the generation.
-    pub fn bound(&mut self, permit: PermitId, generation: &str, now: Ms) {
+    pub fn bound(&mut self, permit: PermitId, generation: &GenerationId, now: Ms) {
         if let Some(id) = self.ledger.by_permit(permit) {
             self.ledger.update(id, |r| {
                 r.generation = Some(generation.to_owned());
@@ -178,7 +179,7 @@ impl Costs {
     }
 
     /// The row of a job by its permit, else by its generation.
-    pub fn row_of(&self, permit: Option<PermitId>, generation: Option<&str>) -> Option<u64> {
+    pub fn row_of(&self, permit: Option<PermitId>, generation: Option<&GenerationId>) -> Option<u64> {
         permit.and_then(|p| self.ledger.by_permit(p)).or_else(|| generation.and_then(|g| self.ledger.by_generation(g)))
     }
 

@@ -5,6 +5,7 @@
 //! `core/tests/dst` is another. An implementation only executes: every
 //! bound, order and retry is the driver's.
 
+use crate::ids::GenerationId;
 use crate::account::AccountState;
 use crate::auth::secret::Secret;
 use crate::batch::{CreateAnswer, SeenBatch};
@@ -79,7 +80,7 @@ pub trait Io {
     /// `GET /v2/batch` of the open batches (`ListedPage::Batches`, or why not).
     async fn list_batches(&self, key: &Secret, limit: u32, timeout_ms: Ms) -> ListedPage;
     /// The final statuses of `ids` (nothing read is no statuses).
-    async fn lookup(&self, key: &Secret, ids: &[String], timeout_ms: Ms) -> Vec<Observed>;
+    async fn lookup(&self, key: &Secret, ids: &[GenerationId], timeout_ms: Ms) -> Vec<Observed>;
     /// POST a relay payload to the client's URL (checked again as the
     /// runtime parses it, with `local_mode`).
     async fn deliver(&self, delivery: &Delivery, local_mode: bool, timeout_ms: Ms) -> Attempt;

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::ids::GenerationId;
 use crate::budget::{CostSource, MicroUsd};
 use crate::ledger::query::Format;
 use crate::ledger::LedgerRow;
@@ -53,7 +54,7 @@ fn view(r: &LedgerRow) -> RowView<'_> {
         key: r.key.as_deref(),
         client: &r.client,
         model: r.model.as_deref(),
-        generation_id: r.generation.as_deref(),
+        generation_id: r.generation.as_ref().map(GenerationId::as_str),
         received: rfc3339(r.received),
         admitted: r.admitted.map(rfc3339),
         submitted: r.submitted.map(rfc3339),
@@ -97,7 +98,7 @@ fn csv_line(r: &LedgerRow) -> String {
         o(&r.key),
         cell(&r.client),
         o(&r.model),
-        o(&r.generation),
+        o(&r.generation.as_ref().map(|g| g.to_string())),
         rfc3339(r.received),
         t(r.admitted),
         t(r.submitted),

@@ -26,6 +26,7 @@ pub use row::{FinalStatus, LedgerRow};
 
 pub use encode::LedgerPage;
 
+use crate::ids::GenerationId;
 use crate::lifecycle::permits::PermitId;
 use crate::storage::row::StoreResult;
 use crate::Ms;
@@ -135,8 +136,8 @@ impl Ledger {
         self.open.values().find(|r| r.permit == Some(permit)).map(|r| r.id)
     }
 
-    pub fn by_generation(&self, generation: &str) -> Option<u64> {
-        self.open.values().find(|r| r.generation.as_deref() == Some(generation)).map(|r| r.id)
+    pub fn by_generation(&self, generation: &GenerationId) -> Option<u64> {
+        self.open.values().find(|r| r.generation.as_ref() == Some(generation)).map(|r| r.id)
     }
 
     pub fn by_key(&self, key: &str) -> Option<u64> {
@@ -243,7 +244,7 @@ mod tests {
         }
         let id = l.by_permit(PermitId::from(3u64)).unwrap();
         l.update(id, |r| r.generation = Some("g3".into()));
-        assert_eq!(l.by_generation("g3"), Some(id));
+        assert_eq!(l.by_generation(&"g3".into()), Some(id));
         for i in 0..4u64 {
             l.close(i, i * day + 1, |r| r.status = Some(FinalStatus::Refused));
         }

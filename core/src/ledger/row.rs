@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::GenerationId;
 use crate::budget::{CostSource, Estimate, MicroUsd, Reservation};
 use crate::lifecycle::permits::PermitId;
 use crate::lifecycle::status::GenerationStatus;
@@ -63,7 +64,7 @@ pub struct LedgerRow {
     #[serde(default)]
     pub model: Option<String>,
     #[serde(default)]
-    pub generation: Option<String>,
+    pub generation: Option<GenerationId>,
     pub received: Ms,
     #[serde(default)]
     pub admitted: Option<Ms>,
@@ -126,6 +127,6 @@ impl LedgerRow {
     /// Bytes the row occupies in storage, roughly.
     pub fn bytes(&self) -> u64 {
         let s = |o: &Option<String>| o.as_ref().map_or(0, String::len);
-        (self.client.len() + s(&self.key) + s(&self.model) + s(&self.generation) + 160) as u64
+        (self.client.len() + s(&self.key) + s(&self.model) + self.generation.as_ref().map_or(0, |g| g.as_str().len()) + 160) as u64
     }
 }

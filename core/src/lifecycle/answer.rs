@@ -4,12 +4,13 @@
 
 use serde::Deserialize;
 
+use crate::ids::GenerationId;
 use crate::lifecycle::limited::{limit_kind, LimitKind};
 use crate::lifecycle::status::{GenerationStatus, Observed};
 
 #[derive(Deserialize)]
 pub(crate) struct Generation {
-    pub(crate) id: String,
+    pub(crate) id: GenerationId,
     #[serde(default)]
     pub(crate) status: Option<GenerationStatus>,
     /// Any JSON (Sync's answers are hostile input): read by
@@ -46,7 +47,7 @@ pub(crate) fn one_or_many(body: &[u8]) -> Result<OneOrMany, serde_json::Error> {
 pub enum CreateAnswer {
     /// A 2xx naming one generation; `ended` when it had already ended (Sync
     /// replaying an old generation for a reused `Idempotency-Key`).
-    Created { generation: String, ended: Option<Observed> },
+    Created { generation: GenerationId, ended: Option<Observed> },
     /// A 429: which limit, and Sync's `Retry-After` when it sent one.
     Limited { kind: LimitKind, retry_after_ms: Option<u64> },
     /// A 4xx other than 429: nothing was created.
@@ -77,7 +78,7 @@ pub fn read_create(status: u16, body: &[u8], retry_after_ms: Option<u64>) -> Cre
 }
 
 /// The generation id in a create response.
-pub fn created_id(body: &[u8]) -> Option<String> {
+pub fn created_id(body: &[u8]) -> Option<GenerationId> {
     match one_or_many(body) {
         Ok(OneOrMany::One(g)) => Some(g.id),
         _ => None,

@@ -9,6 +9,8 @@
 //! are deduplicated per callback, so a forged copy on one URL never makes
 //! another generation's real webhook a duplicate.
 
+use crate::ids::TicketId;
+use crate::ids::GenerationId;
 use crate::account::AccountState;
 use crate::config::limits::Limits;
 use crate::lifecycle::permits::PermitId;
@@ -24,19 +26,19 @@ pub const MISMATCH: &str = "the payload's id is not the generation this callback
 
 impl AccountState {
     /// Does what the account knows allow `generation` on `callback`?
-    fn callback_matches(&self, callback: &str, generation: &str) -> bool {
+    fn callback_matches(&self, callback: &TicketId, generation: &GenerationId) -> bool {
         let held = self.permits.held();
-        let own = held.iter().find(|p| p.callback.as_deref() == Some(callback));
+        let own = held.iter().find(|p| p.callback.as_ref() == Some(callback));
         if own.and_then(|p| p.generation()).is_some_and(|g| g != generation) {
             return false;
         }
         let holder = held.iter().find(|p| p.generation() == Some(generation));
-        holder.and_then(|p| p.callback.as_deref()).is_none_or(|c| c == callback)
+        holder.and_then(|p| p.callback.as_ref()).is_none_or(|c| c == callback)
     }
 
     /// Would the end recorded for `generation` free `permit` at its bind?
     /// Only if no callback said it, or its own did.
-    pub(crate) fn recent_end_is_for(&self, permit: PermitId, generation: &str) -> bool {
+    pub(crate) fn recent_end_is_for(&self, permit: PermitId, generation: &GenerationId) -> bool {
         let Some((.., said)) = self.recent_ends.iter().find(|(g, ..)| g == generation) else { return true };
         let own = self.permits.held().iter().find(|p| p.id == permit).and_then(|p| p.callback.clone());
         said.is_none() || *said == own
@@ -47,7 +49,7 @@ impl AccountState {
         limits: &Limits,
         store: &dyn Store,
         now: Ms,
-        callback: String,
+        callback: TicketId,
         seen: Observed,
         relay: Option<RelayRequest>,
     ) -> StoreResult<Reply> {
@@ -59,7 +61,7 @@ impl AccountState {
         self.callback_said = None;
         let released = freed?.len() as u32;
         if let Some(r) = relay {
-            let key = Observed { id: format!("{}#{callback}", seen.id), status: seen.status, output_ms: None };
+            let key = Observed { id: GenerationId::new(format!("{}#{callback}", seen.id)), status: seen.status, output_ms: None };
             self.relay_once(limits, store, now, key, r)?;
         }
         Ok(Reply::Ack { released })

@@ -10,6 +10,7 @@
 //! of Sync's answers) or a failure postpones the run. The listing's progress
 //! lives in memory only: a restart simply lists again.
 
+use crate::ids::GenerationId;
 use crate::account::AccountState;
 use crate::admission::request::AdmitRequest;
 use crate::config::limits::Limits;
@@ -94,12 +95,12 @@ impl AccountState {
         let retry = now + limits.reconcile.min_ms;
         let step = match page {
             ListedPage::Items { items, count } => {
-                let cursor = items.last().map(|g| g.id.clone());
+                let cursor = items.last().map(|g| g.id.as_str().to_owned());
                 listing.active.extend(items);
                 listing.pages += 1;
                 let last = count < limits.reconcile.page_size as usize || cursor.is_none();
                 if last {
-                    let ids: Vec<String> = listing.active.iter().map(|a| a.id.clone()).collect();
+                    let ids: Vec<GenerationId> = listing.active.iter().map(|a| a.id.clone()).collect();
                     let gone = self.presumed_ended(&ids, listing.listed_from);
                     if !gone.is_empty() && self.spend_internal(limits, now).is_ok() {
                         self.listing = Some(listing);

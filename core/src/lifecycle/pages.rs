@@ -2,6 +2,7 @@
 //! fetches next, how fetching a page went, and the run in progress (memory
 //! only). [`crate::lifecycle::listing`] decides each step.
 
+use crate::ids::GenerationId;
 use serde::{Deserialize, Serialize};
 
 use crate::lifecycle::reconcile::ActiveGeneration;
@@ -19,7 +20,7 @@ pub enum ListStep {
     /// `GET /v2/generations?status=PENDING,PROCESSING&limit=…[&cursor=…]`.
     Page { cursor: Option<String>, limit: u32 },
     /// `GET /v2/generations?ids=…`: final statuses.
-    Lookup { ids: Vec<String> },
+    Lookup { ids: Vec<GenerationId> },
     /// `GET /v2/batch?status=PENDING,JOBS_CREATED,PROCESSING&limit=…`: the
     /// open batches (asked first in a run while batch permits are held).
     Batches { limit: u32 },

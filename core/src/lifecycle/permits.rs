@@ -12,6 +12,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::TicketId;
+use crate::ids::GenerationId;
 use crate::Ms;
 
 /// How many generations may be active at once, and the backstop leases.
@@ -25,7 +27,7 @@ pub struct ConcurrencyLimit {
     pub lease_ttl_ms: Ms,
 }
 
-pub type PermitId = u64;
+pub use crate::ids::PermitId;
 
 /// Who holds a permit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,9 +36,9 @@ pub enum Holder {
     /// An admitted request still waiting for Sync's answer.
     Request,
     /// A generation the governor admitted.
-    Generation(String),
+    Generation(GenerationId),
     /// A generation created outside the governor, found by reconciliation.
-    Adopted(String),
+    Adopted(GenerationId),
 }
 
 /// One held permit.
@@ -60,11 +62,11 @@ pub struct Permit {
     pub client: Option<String>,
     /// The id its create's callback token names, if bound to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub callback: Option<String>,
+    pub callback: Option<TicketId>,
 }
 
 impl Permit {
-    pub fn generation(&self) -> Option<&str> {
+    pub fn generation(&self) -> Option<&GenerationId> {
         match &self.holder {
             Holder::Request => None,
             Holder::Generation(id) | Holder::Adopted(id) => Some(id),
@@ -85,7 +87,7 @@ impl Permits {
     /// Rebuild from stored permits.
     pub fn restore(mut held: Vec<Permit>, next_id: PermitId) -> Self {
         held.sort_by_key(|p| p.id);
-        let next_id = held.iter().map(|p| p.id).max().unwrap_or(0).max(next_id);
+        let next_id = held.iter().map(|p| p.id).max().unwrap_or_default().max(next_id);
         Permits { held, next_id }
     }
 
@@ -108,7 +110,7 @@ impl Permits {
     }
 
     /// Bind `permit` to the callback its create's token names.
-    pub fn set_callback(&mut self, permit: PermitId, callback: Option<String>) {
+    pub fn set_callback(&mut self, permit: PermitId, callback: Option<TicketId>) {
         if let Some(p) = self.held.iter_mut().find(|p| p.id == permit) {
             p.callback = callback;
         }
@@ -136,7 +138,7 @@ impl Permits {
 
     /// Reserve a permit for a request on its way to Sync.
     pub fn reserve(&mut self, cfg: &ConcurrencyLimit, now: Ms, model: Option<String>) -> PermitId {
-        self.next_id = self.next_id.saturating_add(1);
+        self.next_id = self.next_id.next();
         let id = self.next_id;
         self.held.push(Permit {
             id,
@@ -178,7 +180,7 @@ impl Permits {
     /// Bind a reservation to the generation Sync created. If reconciliation
     /// adopted that generation first, the adopted permit is merged away.
     /// Returns false when the reservation is unknown (already expired).
-    pub fn bind(&mut self, cfg: &ConcurrencyLimit, permit: PermitId, generation: &str, now: Ms) -> bool {
+    pub fn bind(&mut self, cfg: &ConcurrencyLimit, permit: PermitId, generation: &GenerationId, now: Ms) -> bool {
         self.held.retain(|p| !matches!(&p.holder, Holder::Adopted(g) if g == generation));
         let already_bound = self.held.iter().any(|p| p.generation() == Some(generation));
         let Some(index) = self.held.iter().position(|p| p.id == permit) else {
@@ -203,21 +205,21 @@ impl Permits {
     }
 
     /// Release whatever permit a generation holds; returns it.
-    pub fn release_generation(&mut self, generation: &str) -> Option<Permit> {
+    pub fn release_generation(&mut self, generation: &GenerationId) -> Option<Permit> {
         let index = self.held.iter().position(|p| p.generation() == Some(generation))?;
         Some(self.held.remove(index))
     }
 
-    pub fn holds_generation(&self, generation: &str) -> bool {
+    pub fn holds_generation(&self, generation: &GenerationId) -> bool {
         self.held.iter().any(|p| p.generation() == Some(generation))
     }
 
     /// Take a permit for a generation found active upstream but unknown here.
-    pub fn adopt(&mut self, cfg: &ConcurrencyLimit, generation: &str, model: Option<String>, now: Ms) -> bool {
+    pub fn adopt(&mut self, cfg: &ConcurrencyLimit, generation: &GenerationId, model: Option<String>, now: Ms) -> bool {
         if self.holds_generation(generation) {
             return false;
         }
-        self.next_id = self.next_id.saturating_add(1);
+        self.next_id = self.next_id.next();
         self.held.push(Permit {
             id: self.next_id,
             holder: Holder::Adopted(generation.to_owned()),
@@ -240,11 +242,11 @@ impl Permits {
     pub fn reconcile(
         &mut self,
         cfg: &ConcurrencyLimit,
-        active: &[(String, Option<String>)],
+        active: &[(GenerationId, Option<String>)],
         listed_from: Ms,
         now: Ms,
     ) -> (Vec<Permit>, u32) {
-        let listed = |g: &str| active.iter().any(|(id, _)| id == g);
+        let listed = |g: &GenerationId| active.iter().any(|(id, _)| id == g);
         // A create whose answer was lost before the listing began: whatever
         // it made is in the listing (and adopted below) or already ended.
         let unknown_before = |p: &Permit| p.unknown_since.is_some_and(|u| u < listed_from);

@@ -8,6 +8,7 @@
 //! the governor never admitted are adopted. The period halves to the
 //! minimum after a drift and doubles up to the maximum while quiet.
 
+use crate::ids::GenerationId;
 use serde::{Deserialize, Serialize};
 
 use crate::Ms;
@@ -23,7 +24,7 @@ pub struct ReconcilePolicy {
 /// A generation Sync lists as active.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActiveGeneration {
-    pub id: String,
+    pub id: GenerationId,
     #[serde(default)]
     pub model: Option<String>,
 }

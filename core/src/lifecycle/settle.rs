@@ -2,6 +2,7 @@
 //! binds its permit, a refusal frees it, a 429 teaches backoff, and any
 //! generation seen in a terminal status frees its permit at once.
 
+use crate::ids::GenerationId;
 use crate::admission::idempotency::{IdempotencyKey, Replay};
 use crate::lifecycle::answer::{one_or_many, read_create, CreateAnswer, OneOrMany};
 use crate::lifecycle::permits::PermitId;
@@ -48,7 +49,7 @@ pub fn ended_in_create(status: u16, body: &[u8]) -> Option<Command> {
 
 /// Terminal statuses in a generation or list response of generations the
 /// account holds permits for (`held`), if any.
-pub fn observed(body: &[u8], held: &[String]) -> Option<Command> {
+pub fn observed(body: &[u8], held: &[GenerationId]) -> Option<Command> {
     let generations = match one_or_many(body).ok()? {
         OneOrMany::One(g) => vec![g],
         OneOrMany::Many(v) => v,
@@ -67,6 +68,7 @@ pub fn observed(body: &[u8], held: &[String]) -> Option<Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::PermitId;
     use crate::lifecycle::answer::created_id;
     use crate::lifecycle::limited::{limit_kind, LimitKind};
 
@@ -74,25 +76,25 @@ mod tests {
     fn create_outcomes() {
         let body = br#"{"id":"g1","status":"PENDING"}"#;
         assert_eq!(
-            after_create(7, 201, body, None, None),
-            Some(Command::Bind { permit: 7, generation: "g1".into(), replay: None })
+            after_create(PermitId(7), 201, body, None, None),
+            Some(Command::Bind { permit: PermitId(7), generation: "g1".into(), replay: None })
         );
         assert_eq!(
-            after_create(7, 201, b"{}", None, None),
-            Some(Command::Unsettled { permit: 7 }),
+            after_create(PermitId(7), 201, b"{}", None, None),
+            Some(Command::Unsettled { permit: PermitId(7) }),
             "2xx without an id"
         );
         for status in [500, 502, 503, 504] {
-            assert_eq!(after_create(7, status, b"{}", None, None), Some(Command::Unsettled { permit: 7 }), "{status}");
+            assert_eq!(after_create(PermitId(7), status, b"{}", None, None), Some(Command::Unsettled { permit: PermitId(7) }), "{status}");
         }
-        assert_eq!(after_create(7, 400, b"{}", None, None), Some(Command::Release { permit: 7 }));
+        assert_eq!(after_create(PermitId(7), 400, b"{}", None, None), Some(Command::Release { permit: PermitId(7) }));
         let busy = br#"{"statusCode":429,"errorCode":"concurrency_limit_exceeded"}"#;
         assert!(matches!(
-            after_create(7, 429, busy, Some(2_000), None),
+            after_create(PermitId(7), 429, busy, Some(2_000), None),
             Some(Command::UpstreamLimited { kind: LimitKind::Concurrency, retry_after_ms: Some(2_000), .. })
         ));
         let key = IdempotencyKey { client: "c".into(), key: "k".into() };
-        let Some(Command::Bind { replay: Some(r), .. }) = after_create(7, 201, body, None, Some(key)) else { panic!() };
+        let Some(Command::Bind { replay: Some(r), .. }) = after_create(PermitId(7), 201, body, None, Some(key)) else { panic!() };
         assert_eq!((r.status, r.body.as_bytes()), (201, &body[..]));
     }
 
@@ -107,7 +109,7 @@ mod tests {
     fn observes_only_held_terminal_generations() {
         let list =
             br#"[{"id":"a","status":"COMPLETED"},{"id":"b","status":"PROCESSING"},{"id":"c","status":"FAILED"}]"#;
-        let held = vec!["a".to_owned(), "b".to_owned()];
+        let held: Vec<GenerationId> = vec!["a".into(), "b".into()];
         assert_eq!(
             observed(list, &held),
             Some(Command::Observe {
@@ -115,6 +117,6 @@ mod tests {
             })
         );
         assert_eq!(observed(list, &[]), None);
-        assert_eq!(created_id(br#"{"id":"g9"}"#).as_deref(), Some("g9"));
+        assert_eq!(created_id(br#"{"id":"g9"}"#).as_ref().map(GenerationId::as_str), Some("g9"));
     }
 }

@@ -11,6 +11,7 @@
 
 use std::fmt;
 
+use crate::ids::GenerationId;
 use serde::{Deserialize, Serialize};
 
 /// The spelling an unknown status that is not short and plain is kept as.
@@ -206,7 +207,7 @@ impl BatchStatus {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observed {
-    pub id: String,
+    pub id: GenerationId,
     pub status: GenerationStatus,
     /// Sync's `outputDuration` in milliseconds, when the body had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::TicketId;
 use crate::operations::overrides::LimitView;
 use crate::time::rfc3339;
 use crate::Ms;
@@ -31,7 +32,7 @@ pub enum AdminCommand {
     Resume,
     Queue,
     Cancel {
-        ticket: String,
+        ticket: TicketId,
     },
     Drain,
     /// A generation id, or `permit-<n>` for a permit not yet bound.
@@ -104,7 +105,7 @@ pub struct JobsView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobView {
-    pub ticket: String,
+    pub ticket: TicketId,
     pub client: String,
     pub priority: i64,
     pub status: crate::lifecycle::status::TicketStatus,

@@ -4,6 +4,8 @@
 //! Each is a [`AdminCommand`] through the same `apply` as everything else;
 //! the Worker checks the admin key and logs who did what.
 
+use crate::ids::TicketId;
+use crate::ids::GenerationId;
 use crate::account::AccountState;
 use crate::config::limits::Limits;
 use crate::operations::admin::parse_pause;
@@ -63,7 +65,7 @@ impl AccountState {
             AdminCommand::Queue => AdminReply::Jobs(self.jobs_view(limits, now)),
             AdminCommand::Cancel { ticket } => return self.cancel(limits, store, now, &ticket, None),
             AdminCommand::Drain => {
-                let waiting: Vec<String> = self
+                let waiting: Vec<TicketId> = self
                     .queue
                     .jobs()
                     .iter()
@@ -74,9 +76,9 @@ impl AccountState {
                 AdminReply::Cancelled { cancelled: n as u32 }
             }
             AdminCommand::ReleasePermit { target } => {
-                let freed = match target.strip_prefix("permit-").and_then(|n| n.parse().ok()) {
+                let freed = match target.strip_prefix("permit-").and_then(|n| n.parse().ok()).map(crate::ids::PermitId) {
                     Some(id) => self.permits.release(id),
-                    None => self.permits.release_generation(&target),
+                    None => self.permits.release_generation(&GenerationId::new(target.as_str())),
                 };
                 let Some(p) = freed else { return Ok(Reply::Refused(Refusal::NotFound)) };
                 let keyed = self.idempotency.in_flight_permits().any(|k| k == p.id);

@@ -8,6 +8,7 @@
 //! sent again with the same Sync `Idempotency-Key`, so Sync creates it at
 //! most once.
 
+use crate::ids::TicketId;
 use crate::account::AccountState;
 use crate::admission::request::{AdmitRequest, ClientRef, Reason};
 use crate::config::limits::Limits;
@@ -27,7 +28,7 @@ use crate::wire::contract::Reply;
 use crate::Ms;
 
 /// Back in line: as a job that may exist at Sync, or as one that does not.
-type Requeue = fn(&mut Queue, &str, Ms, Ms);
+type Requeue = fn(&mut Queue, &TicketId, Ms, Ms);
 
 fn generate() -> AdmitRequest {
     AdmitRequest { class: RateClass::Generate, permit: true, ..AdmitRequest::default() }
@@ -58,7 +59,7 @@ impl AccountState {
     /// A job found SUBMITTING that no dispatch is sending now: a restart cut
     /// its submission off (the one being sent is `live_submission`).
     pub(crate) fn interrupted_submission(&self) -> Option<&Job> {
-        self.queue.stale_submitting().filter(|j| self.live_submission.as_deref() != Some(j.ticket.as_str()))
+        self.queue.stale_submitting().filter(|j| self.live_submission.as_ref() != Some(&j.ticket))
     }
 
     /// Is sending queued work paused now?
@@ -117,13 +118,13 @@ impl AccountState {
     }
 
     /// The job to send, with its body read from its row.
-    fn dispatch_job(&mut self, store: &dyn Store, now: Ms, ticket: &str, permit: PermitId) -> StoreResult<Reply> {
+    fn dispatch_job(&mut self, store: &dyn Store, now: Ms, ticket: &TicketId, permit: PermitId) -> StoreResult<Reply> {
         let Some(job) = self.queue.get(ticket) else { return Ok(Reply::Ack { released: 0 }) };
         let idempotency_key = job.upstream_idempotency_key();
         match store.job_body(ticket)? {
             Some(body) => {
-                self.live_submission = Some(ticket.to_owned());
-                Ok(Reply::Dispatch(DispatchJob { ticket: ticket.to_owned(), permit, body, idempotency_key }))
+                self.live_submission = Some(ticket.clone());
+                Ok(Reply::Dispatch(DispatchJob { ticket: ticket.clone(), permit, body, idempotency_key }))
             }
             None => {
                 // The body row is gone (a damaged store): the job cannot be sent.
@@ -141,11 +142,11 @@ impl AccountState {
         store: &dyn Store,
         now: Ms,
         jitter: f64,
-        ticket: &str,
+        ticket: &TicketId,
         permit: PermitId,
         outcome: DispatchOutcome,
     ) -> StoreResult<Reply> {
-        if self.live_submission.as_deref() == Some(ticket) {
+        if self.live_submission.as_ref() == Some(ticket) {
             self.live_submission = None;
         }
         // Sent again after a restart: the first send may have created it.

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::TicketId;
+use crate::ids::GenerationId;
 use crate::lifecycle::answer::CreateAnswer;
 use crate::lifecycle::limited::LimitKind;
 use crate::lifecycle::permits::PermitId;
@@ -54,11 +56,11 @@ pub enum JobState {
         permit: PermitId,
     },
     Submitted {
-        generation: String,
+        generation: GenerationId,
     },
     Done {
         status: GenerationStatus,
-        generation: Option<String>,
+        generation: Option<GenerationId>,
         error: Option<String>,
     },
     Canceled,
@@ -66,7 +68,7 @@ pub enum JobState {
     Lane,
     /// In a lane batch: its create (`batch: None`) or the batch Sync made.
     Batched {
-        batch_permit: u64,
+        batch_permit: crate::batch::BatchPermitId,
         batch: Option<String>,
     },
 }
@@ -79,13 +81,13 @@ struct JobStateRow {
     #[serde(default)]
     permit: Option<PermitId>,
     #[serde(default)]
-    generation: Option<String>,
+    generation: Option<GenerationId>,
     #[serde(default)]
     status: Option<GenerationStatus>,
     #[serde(default)]
     error: Option<String>,
     #[serde(default)]
-    batch_permit: Option<u64>,
+    batch_permit: Option<crate::batch::BatchPermitId>,
     #[serde(default)]
     batch: Option<String>,
 }
@@ -112,7 +114,7 @@ impl TryFrom<JobStateRow> for JobState {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
-    pub ticket: String,
+    pub ticket: TicketId,
     pub seq: u64,
     pub spec: JobSpec,
     pub state: JobState,
@@ -145,17 +147,6 @@ pub fn is_reserved_idempotency_key(key: &str) -> bool {
     let key = key.trim().as_bytes();
     let prefix = RESERVED_IDEMPOTENCY_PREFIX.as_bytes();
     key.len() >= prefix.len() && key[..prefix.len()].eq_ignore_ascii_case(prefix)
-}
-
-/// A ticket id from 128 random bits the caller drew: unguessable, and
-/// inside Sync's `Idempotency-Key` alphabet once prefixed.
-pub fn ticket_id(random: [u8; 16]) -> String {
-    format!("tk_{}", hex::encode(random))
-}
-
-/// Does a caller-supplied ticket id look like one of [`ticket_id`]'s?
-pub fn is_ticket_id(id: &str) -> bool {
-    id.strip_prefix("tk_").is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 impl Job {
@@ -191,13 +182,13 @@ impl Job {
 #[serde(rename_all = "snake_case")]
 pub enum DispatchOutcome {
     Created {
-        generation: String,
+        generation: GenerationId,
     },
     /// Sync answered with a generation that had already ended, in its final
     /// `status` (the job's `Idempotency-Key` replayed an old create): the
     /// permit frees at once, as for a direct create (`settle::ended_in_create`).
     Ended {
-        generation: String,
+        generation: GenerationId,
         status: GenerationStatus,
     },
     Limited {
@@ -231,7 +222,7 @@ impl From<CreateAnswer> for DispatchOutcome {
 /// A queued job to submit now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DispatchJob {
-    pub ticket: String,
+    pub ticket: TicketId,
     pub permit: PermitId,
     pub body: String,
     pub idempotency_key: String,
@@ -241,14 +232,14 @@ pub struct DispatchJob {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TicketView {
-    pub id: String,
+    pub id: TicketId,
     pub status: TicketStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated_start_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub generation_id: Option<String>,
+    pub generation_id: Option<GenerationId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub created_at: String,
@@ -264,8 +255,8 @@ pub struct TicketView {
 
 /// The one field of a [`TicketView`] the Worker reads (for `Location`).
 #[derive(Debug, Deserialize)]
-pub struct TicketId {
-    pub id: String,
+pub struct TicketLocation {
+    pub id: TicketId,
 }
 
 /// Why the queue cannot send its work.

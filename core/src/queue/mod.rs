@@ -22,6 +22,8 @@ pub mod ticket;
 
 use std::collections::BTreeMap;
 
+use crate::ids::TicketId;
+use crate::ids::GenerationId;
 use crate::lifecycle::permits::PermitId;
 use crate::lifecycle::status::GenerationStatus;
 use crate::queue::job::Job;
@@ -69,8 +71,8 @@ impl Queue {
         self.bytes
     }
 
-    pub fn get(&self, ticket: &str) -> Option<&Job> {
-        self.jobs.iter().find(|j| j.ticket == ticket)
+    pub fn get(&self, ticket: &TicketId) -> Option<&Job> {
+        self.jobs.iter().find(|j| &j.ticket == ticket)
     }
 
     pub fn last_client(&self) -> Option<&str> {
@@ -78,8 +80,8 @@ impl Queue {
     }
 
     /// Change a waiting job and record its new row.
-    pub(crate) fn update(&mut self, ticket: &str, f: impl FnOnce(&mut Job)) -> Option<&Job> {
-        let index = self.jobs.iter().position(|j| j.ticket == ticket)?;
+    pub(crate) fn update(&mut self, ticket: &TicketId, f: impl FnOnce(&mut Job)) -> Option<&Job> {
+        let index = self.jobs.iter().position(|j| &j.ticket == ticket)?;
         f(&mut self.jobs[index]);
         let job = self.jobs[index].clone();
         if job.is_waiting() {
@@ -130,7 +132,7 @@ impl Queue {
     pub fn enqueue(
         &mut self,
         policy: &QueuePolicy,
-        ticket: String,
+        ticket: TicketId,
         seq: u64,
         mut spec: JobSpec,
         now: Ms,
@@ -197,7 +199,7 @@ impl Queue {
         self.jobs.iter().find(|j| matches!(j.state, JobState::Submitting { .. }))
     }
 
-    pub fn start(&mut self, ticket: &str, permit: PermitId, now: Ms) {
+    pub fn start(&mut self, ticket: &TicketId, permit: PermitId, now: Ms) {
         let client = self.get(ticket).map(|j| j.spec.client.clone());
         self.update(ticket, |j| {
             j.state = JobState::Submitting { permit };
@@ -210,7 +212,7 @@ impl Queue {
     }
 
     /// Sync has it: the job leaves the line (and its body the store).
-    pub fn submitted(&mut self, ticket: &str, generation: String, now: Ms) {
+    pub fn submitted(&mut self, ticket: &TicketId, generation: GenerationId, now: Ms) {
         self.update(ticket, |j| {
             j.state = JobState::Submitted { generation };
             j.updated_at = now;
@@ -219,7 +221,7 @@ impl Queue {
 
     /// Sync created it, and it was already seen ending (its webhook came
     /// before the answer): it leaves the line with its final status.
-    pub fn ended(&mut self, ticket: &str, generation: String, status: GenerationStatus, now: Ms) {
+    pub fn ended(&mut self, ticket: &TicketId, generation: GenerationId, status: GenerationStatus, now: Ms) {
         self.update(ticket, |j| {
             j.state = JobState::Done { status, generation: Some(generation), error: None };
             j.updated_at = now;
@@ -228,25 +230,25 @@ impl Queue {
 
     /// Back to the queue after a send whose outcome is unknown: it may
     /// exist at Sync, so it goes again (same key) and cannot be canceled.
-    pub fn requeue_unknown(&mut self, ticket: &str, at: Ms, now: Ms) {
+    pub fn requeue_unknown(&mut self, ticket: &TicketId, at: Ms, now: Ms) {
         self.back_in_line(ticket, at, now, true);
     }
 
     /// Back to the queue (a 429 or a transient failure), not before `at`.
-    pub fn requeue(&mut self, ticket: &str, at: Ms, now: Ms) {
+    pub fn requeue(&mut self, ticket: &TicketId, at: Ms, now: Ms) {
         self.back_in_line(ticket, at, now, false);
     }
 
     /// A submission is sent again after a restart cut it off: the first
     /// send may have created the generation.
-    pub fn may_exist(&mut self, ticket: &str, now: Ms) {
+    pub fn may_exist(&mut self, ticket: &TicketId, now: Ms) {
         self.update(ticket, |j| {
             j.maybe_created = true;
             j.updated_at = now;
         });
     }
 
-    fn back_in_line(&mut self, ticket: &str, at: Ms, now: Ms, maybe_created: bool) {
+    fn back_in_line(&mut self, ticket: &TicketId, at: Ms, now: Ms, maybe_created: bool) {
         self.update(ticket, |j| {
             j.state = JobState::Queued;
             j.not_before = at;
@@ -255,7 +257,7 @@ impl Queue {
         });
     }
 
-    pub fn fail(&mut self, ticket: &str, status: GenerationStatus, error: String, now: Ms) {
+    pub fn fail(&mut self, ticket: &TicketId, status: GenerationStatus, error: String, now: Ms) {
         self.update(ticket, |j| {
             j.state = JobState::Done { status, generation: None, error: Some(error) };
             j.updated_at = now;
@@ -263,7 +265,7 @@ impl Queue {
     }
 
     /// Cancel a job still QUEUED; returns its final row.
-    pub fn cancel(&mut self, ticket: &str, now: Ms) -> Result<Job, CancelError> {
+    pub fn cancel(&mut self, ticket: &TicketId, now: Ms) -> Result<Job, CancelError> {
         let job = self.get(ticket).ok_or(CancelError::NotFound)?;
         if !matches!(job.state, JobState::Queued | JobState::Lane) || job.maybe_created {
             return Err(CancelError::AlreadySubmitted);

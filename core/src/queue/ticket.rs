@@ -1,6 +1,7 @@
 //! Tickets as their clients see them: a job's view with its estimated start,
 //! reading and canceling a ticket (another client's ticket is unknown).
 
+use crate::ids::TicketId;
 use crate::account::AccountState;
 use crate::config::limits::Limits;
 use crate::queue::job::{Job, JobState, TicketView};
@@ -20,7 +21,7 @@ impl AccountState {
         limits: &Limits,
         store: &dyn Store,
         now: Ms,
-        ticket: &str,
+        ticket: &TicketId,
         client: Option<&str>,
     ) -> StoreResult<Reply> {
         Ok(match self.owned_job(store, ticket, client)? {
@@ -34,7 +35,7 @@ impl AccountState {
         limits: &Limits,
         store: &dyn Store,
         now: Ms,
-        ticket: &str,
+        ticket: &TicketId,
         client: Option<&str>,
     ) -> StoreResult<Reply> {
         let Some(job) = self.owned_job(store, ticket, client)? else {
@@ -53,7 +54,7 @@ impl AccountState {
 
     /// A ticket's job, waiting (memory) or finished (its row). With `client`
     /// (managed mode) another client's ticket is unknown.
-    pub(crate) fn owned_job(&self, store: &dyn Store, ticket: &str, client: Option<&str>) -> StoreResult<Option<Job>> {
+    pub(crate) fn owned_job(&self, store: &dyn Store, ticket: &TicketId, client: Option<&str>) -> StoreResult<Option<Job>> {
         let job = match self.queue.get(ticket) {
             Some(job) => Some(job.clone()),
             None => store.job(ticket)?,

@@ -16,6 +16,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::ids::TicketId;
 use crate::auth::seal::{seal_bytes, unseal_bytes};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -44,7 +45,7 @@ pub struct Claims {
     /// The create this URL was made for (see [`crate::lifecycle::callback`]); tokens
     /// minted before it carry none and are not bound.
     #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
-    pub callback: Option<String>,
+    pub callback: Option<TicketId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use super::fair::FairKey;
 use super::limits::ClientLimit;
 use super::line::Place;
+use crate::ids::TicketId;
 use crate::account::AccountState;
 use crate::admission::request::AdmitRequest;
 use crate::config::limits::Limits;
@@ -123,8 +124,8 @@ impl AccountState {
     }
 
     /// A waiting job's position in [`AccountState::queue_positions`].
-    pub(crate) fn queue_position(&self, limits: &Limits, now: Ms, ticket: &str) -> Option<u32> {
-        self.queue_positions(limits, now).into_iter().find(|(j, _)| j.ticket == ticket).map(|(_, p)| p)
+    pub(crate) fn queue_position(&self, limits: &Limits, now: Ms, ticket: &TicketId) -> Option<u32> {
+        self.queue_positions(limits, now).into_iter().find(|(j, _)| &j.ticket == ticket).map(|(_, p)| p)
     }
 
     /// When the first place of the `generate` line may go: a job first goes

@@ -3,6 +3,8 @@
 //! Durable Object does; `restart` drops the hot state and reloads it from
 //! the tables, as a runtime restart does.
 
+use crate::ids::TicketId;
+use crate::ids::GenerationId;
 use crate::account::{apply, AccountState, Output};
 use crate::config::limits::Limits;
 use std::collections::BTreeMap;
@@ -54,11 +56,11 @@ pub struct MemStore {
     pub admissions: BTreeMap<(RateClass, Ms), u32>,
     pub permits: BTreeMap<PermitId, Permit>,
     pub idempotency: BTreeMap<String, IdempotencyRecord>,
-    pub jobs: BTreeMap<String, Job>,
-    pub job_bodies: BTreeMap<String, String>,
+    pub jobs: BTreeMap<TicketId, Job>,
+    pub job_bodies: BTreeMap<TicketId, String>,
     pub outbox: BTreeMap<u64, Delivery>,
     /// (generation, status) → when it was relayed.
-    pub relayed: BTreeMap<(String, GenerationStatus), Ms>,
+    pub relayed: BTreeMap<(GenerationId, GenerationStatus), Ms>,
     pub ledger: crate::ledger::MemLedger,
 }
 
@@ -146,7 +148,7 @@ impl MemStore {
         let idem: u64 = self.idempotency.values().map(IdempotencyRecord::bytes).sum();
         let bodies: u64 = self.job_bodies.values().map(|b| b.len() as u64).sum();
         let outbox: u64 = self.outbox.values().map(|d| d.bytes()).sum();
-        let relayed: u64 = self.relayed.keys().map(|(g, s)| (g.len() + s.as_str().len() + 8) as u64).sum();
+        let relayed: u64 = self.relayed.keys().map(|(g, s)| (g.as_str().len() + s.as_str().len() + 8) as u64).sum();
         idem + bodies + outbox + relayed
     }
 }
@@ -191,11 +193,11 @@ impl Store for MemStore {
         Ok(old.into_iter().take(limit as usize).cloned().collect())
     }
 
-    fn job(&self, ticket: &str) -> StoreResult<Option<Job>> {
+    fn job(&self, ticket: &TicketId) -> StoreResult<Option<Job>> {
         Ok(self.jobs.get(ticket).cloned())
     }
 
-    fn job_body(&self, ticket: &str) -> StoreResult<Option<String>> {
+    fn job_body(&self, ticket: &TicketId) -> StoreResult<Option<String>> {
         Ok(self.job_bodies.get(ticket).cloned())
     }
 
@@ -207,7 +209,7 @@ impl Store for MemStore {
             .cloned())
     }
 
-    fn jobs_by_generation(&self, generation: &str) -> StoreResult<Vec<Job>> {
+    fn jobs_by_generation(&self, generation: &GenerationId) -> StoreResult<Vec<Job>> {
         Ok(self
             .jobs
             .values()
@@ -216,7 +218,7 @@ impl Store for MemStore {
             .collect())
     }
 
-    fn finished_jobs_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<String>> {
+    fn finished_jobs_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<TicketId>> {
         Ok(self
             .jobs
             .values()
@@ -230,12 +232,12 @@ impl Store for MemStore {
         Ok(self.outbox.get(&id).cloned())
     }
 
-    fn relayed(&self, generation: &str, status: &GenerationStatus) -> StoreResult<Option<Ms>> {
+    fn relayed(&self, generation: &GenerationId, status: &GenerationStatus) -> StoreResult<Option<Ms>> {
         Ok(self.relayed.get(&(generation.to_owned(), status.clone())).copied())
     }
 
-    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, GenerationStatus)>> {
-        let mut old: Vec<(&(String, GenerationStatus), &Ms)> =
+    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(GenerationId, GenerationStatus)>> {
+        let mut old: Vec<(&(GenerationId, GenerationStatus), &Ms)> =
             self.relayed.iter().filter(|(_, at)| **at < before).collect();
         // As the SQL store orders them: by time, then by spelling.
         old.sort_by(|(a, at), (b, bt)| (at, &a.0, a.1.as_str()).cmp(&(bt, &b.0, b.1.as_str())));

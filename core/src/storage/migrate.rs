@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::ids::PermitId;
 use crate::lifecycle::permits::Permit;
 use crate::queue::job::Job;
 use crate::rates::class::RateClass;
@@ -152,7 +153,7 @@ pub fn from_legacy(account: Option<&str>, jobs: &[String], cursor: Option<String
             continue;
         };
         let state = match (entry.state.as_str(), entry.permit, entry.status, entry.body) {
-            ("in_flight", Some(permit), _, _) => IdempotencyState::InFlight { permit },
+            ("in_flight", Some(permit), _, _) => IdempotencyState::InFlight { permit: PermitId(permit) },
             ("done", _, Some(status), Some(body)) => {
                 let generation = crate::lifecycle::answer::created_id(body.as_bytes());
                 IdempotencyState::Done { status, generation, body: Some(body) }

@@ -20,6 +20,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::TicketId;
+use crate::ids::GenerationId;
 use crate::lifecycle::permits::{Permit, PermitId};
 use crate::lifecycle::status::GenerationStatus;
 use crate::queue::job::Job;
@@ -46,7 +48,7 @@ pub enum IdempotencyState {
     InFlight { permit: PermitId },
     /// Sync's answer. `body` is `None` when it was over the size cap: the
     /// replay then reads the generation back from Sync.
-    Done { status: u16, generation: Option<String>, body: Option<String> },
+    Done { status: u16, generation: Option<GenerationId>, body: Option<String> },
 }
 
 /// [`IdempotencyState`] as stored (tagged by `state`), read flat: serde
@@ -59,7 +61,7 @@ struct IdempotencyStateRow {
     #[serde(default)]
     status: Option<u16>,
     #[serde(default)]
-    generation: Option<String>,
+    generation: Option<GenerationId>,
     #[serde(default)]
     body: Option<String>,
 }
@@ -81,7 +83,7 @@ impl IdempotencyRecord {
     pub fn bytes(&self) -> u64 {
         let body = match &self.state {
             IdempotencyState::Done { body, generation, .. } => {
-                body.as_ref().map_or(0, String::len) + generation.as_ref().map_or(0, String::len)
+                body.as_ref().map_or(0, String::len) + generation.as_ref().map_or(0, |g| g.as_str().len())
             }
             IdempotencyState::InFlight { .. } => 0,
         };
@@ -126,11 +128,11 @@ pub enum Write {
     /// A job's metadata and state (never its body).
     PutJob(Job),
     PutJobBody {
-        ticket: String,
+        ticket: TicketId,
         body: String,
     },
-    DeleteJobBody(String),
-    DeleteJob(String),
+    DeleteJobBody(TicketId),
+    DeleteJob(TicketId),
     PutDelivery(Delivery),
     /// A failed attempt: the row's schedule only (the body is not rewritten).
     RescheduleDelivery {
@@ -141,12 +143,12 @@ pub enum Write {
     DeleteDelivery(u64),
     /// This end was put in the outbox: later webhooks for it are dropped.
     PutRelayed {
-        generation: String,
+        generation: GenerationId,
         status: GenerationStatus,
         at: Ms,
     },
     DeleteRelayed {
-        generation: String,
+        generation: GenerationId,
         status: GenerationStatus,
     },
     /// A change to the job ledger ([`crate::ledger`]).
@@ -168,17 +170,17 @@ pub trait Store {
     fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
     /// Up to `limit` records stored before `before`, oldest first.
     fn idempotency_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<IdempotencyRecord>>;
-    fn job(&self, ticket: &str) -> StoreResult<Option<Job>>;
-    fn job_body(&self, ticket: &str) -> StoreResult<Option<String>>;
+    fn job(&self, ticket: &TicketId) -> StoreResult<Option<Job>>;
+    fn job_body(&self, ticket: &TicketId) -> StoreResult<Option<String>>;
     fn job_by_client_key(&self, client: &str, key: &str) -> StoreResult<Option<Job>>;
-    fn jobs_by_generation(&self, generation: &str) -> StoreResult<Vec<Job>>;
+    fn jobs_by_generation(&self, generation: &GenerationId) -> StoreResult<Vec<Job>>;
     /// Up to `limit` finished jobs last changed before `before`.
-    fn finished_jobs_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<String>>;
+    fn finished_jobs_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<TicketId>>;
     fn delivery(&self, id: u64) -> StoreResult<Option<Delivery>>;
     /// When this (generation, status) was relayed, if it is remembered.
-    fn relayed(&self, generation: &str, status: &GenerationStatus) -> StoreResult<Option<Ms>>;
+    fn relayed(&self, generation: &GenerationId, status: &GenerationStatus) -> StoreResult<Option<Ms>>;
     /// Up to `limit` remembered ends relayed before `before`, oldest first.
-    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, GenerationStatus)>>;
+    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(GenerationId, GenerationStatus)>>;
     /// The job ledger's table.
     fn ledger(&self) -> &dyn crate::ledger::LedgerStore;
 }

@@ -14,6 +14,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::ids::TicketId;
+use crate::ids::GenerationId;
 use crate::admission::idempotency::Replay;
 use crate::admission::request::{AdmitRequest, Admitted, Rejection};
 use crate::ledger::encode::LedgerPage;
@@ -85,7 +87,7 @@ impl Settle {
 
     /// A verified webhook from Sync.
     pub fn webhook(
-        generation: String,
+        generation: GenerationId,
         status: crate::lifecycle::status::GenerationStatus,
         relay: Option<crate::relay::delivery::RelayRequest>,
         output_ms: Option<crate::Ms>,
@@ -95,8 +97,8 @@ impl Settle {
 
     /// A webhook on a callback URL bound to one create (see [`crate::lifecycle::callback`]).
     pub fn callback(
-        callback: String,
-        generation: String,
+        callback: TicketId,
+        generation: GenerationId,
         status: crate::lifecycle::status::GenerationStatus,
         relay: Option<crate::relay::delivery::RelayRequest>,
         output_ms: Option<crate::Ms>,
@@ -154,7 +156,7 @@ impl Call for Status {
 
 /// Read a ticket, or cancel it (`client`: managed mode's owner check).
 pub struct Ticket {
-    pub ticket: String,
+    pub ticket: TicketId,
     pub client: Option<String>,
     pub cancel: bool,
 }
@@ -261,7 +263,7 @@ mod tests {
 
     #[test]
     fn a_settle_is_built_only_from_settling_commands() {
-        assert!(Settle::new(Command::Release { permit: 1 }).is_some());
+        assert!(Settle::new(Command::Release { permit: crate::ids::PermitId(1) }).is_some());
         assert!(Settle::new(Command::Status).is_none());
         assert!(Settle::new(Command::Tick).is_none());
     }

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::TicketId;
+use crate::ids::GenerationId;
 use crate::admission::idempotency::Replay;
 use crate::admission::request::AdmitRequest;
 use crate::admission::request::Admitted;
@@ -44,7 +46,7 @@ pub enum Command {
     /// client `Idempotency-Key`, Sync's answer is kept for replays.
     Bind {
         permit: PermitId,
-        generation: String,
+        generation: GenerationId,
         #[serde(default)]
         replay: Option<Replay>,
     },
@@ -71,7 +73,7 @@ pub enum Command {
     /// A verified webhook from Sync: free the generation's permit and, if
     /// the client gave its own `webhookUrl`, queue the payload for it.
     Webhook {
-        generation: String,
+        generation: GenerationId,
         status: GenerationStatus,
         relay: Option<RelayRequest>,
         /// The payload's `outputDuration`, in milliseconds.
@@ -82,8 +84,8 @@ pub enum Command {
     /// `callback`): refused unless the payload's generation is that
     /// create's; deduplicated per callback (see [`crate::lifecycle::callback`]).
     Callback {
-        callback: String,
-        generation: String,
+        callback: TicketId,
+        generation: GenerationId,
         status: GenerationStatus,
         relay: Option<RelayRequest>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,7 +134,7 @@ pub enum Command {
     Dispatch,
     /// How submitting a queued job ended.
     #[serde(skip)]
-    Dispatched { ticket: String, permit: PermitId, outcome: DispatchOutcome },
+    Dispatched { ticket: TicketId, permit: PermitId, outcome: DispatchOutcome },
     /// The batch lane's own steps ([`crate::batch::lane`]).
     #[serde(skip)]
     Lane(crate::batch::lane::LaneCommand),
@@ -147,14 +149,14 @@ pub enum Command {
     /// A queue ticket's state (`GET /governor/v1/queue/{ticket}`). With
     /// `client` (managed mode), a ticket of another client is unknown.
     Ticket {
-        ticket: String,
+        ticket: TicketId,
         #[serde(default)]
         client: Option<String>,
     },
     /// Cancel a ticket not yet submitted (`DELETE /governor/v1/queue/{ticket}`);
     /// `client` as for `Ticket`.
     Cancel {
-        ticket: String,
+        ticket: TicketId,
         #[serde(default)]
         client: Option<String>,
     },

@@ -10,6 +10,7 @@
 //! segments, `;` parameters, dot segments, backslashes, and percent-escapes
 //! of characters that never need one (`%2F`, `%2E`, `%5C`, `%61`, `%25`, ...).
 
+use crate::ids::TicketId;
 use crate::config::limits::Limits;
 use crate::rates::class::RateClass;
 use crate::wire::path::canonical_path;
@@ -30,7 +31,7 @@ pub enum Route {
     Webhook(String),
     /// `GET` / `DELETE /governor/v1/queue/{ticket}`.
     Ticket {
-        ticket: String,
+        ticket: TicketId,
         cancel: bool,
     },
     /// `/governor/v1/admin/...` (the admin key).
@@ -94,12 +95,10 @@ pub fn route(method: &str, path: &str, limits: &Limits) -> Route {
         };
     }
     if let Some(ticket) = path.strip_prefix("/governor/v1/queue/") {
-        if ticket.is_empty() || ticket.contains('/') {
-            return Route::NotFound;
-        }
+        let Some(ticket) = TicketId::from_path(ticket) else { return Route::NotFound };
         return match method {
-            "GET" => Route::Ticket { ticket: ticket.to_owned(), cancel: false },
-            "DELETE" => Route::Ticket { ticket: ticket.to_owned(), cancel: true },
+            "GET" => Route::Ticket { ticket, cancel: false },
+            "DELETE" => Route::Ticket { ticket, cancel: true },
             _ => Route::MethodNotAllowed,
         };
     }
@@ -154,7 +153,7 @@ pub enum AdminRoute {
     Drain(String),
     CancelJob {
         account: String,
-        ticket: String,
+        ticket: TicketId,
     },
     ReleasePermit {
         account: String,
@@ -194,7 +193,10 @@ fn admin(method: &str, rest: &str) -> Route {
         ("POST", ["accounts", _, "resume"]) => AdminRoute::Resume(a()),
         ("GET", ["accounts", _, "queue"]) => AdminRoute::Queue(a()),
         ("DELETE", ["accounts", _, "queue"]) => AdminRoute::Drain(a()),
-        ("DELETE", ["accounts", _, "queue", t]) => AdminRoute::CancelJob { account: a(), ticket: (*t).to_owned() },
+        ("DELETE", ["accounts", _, "queue", t]) => match TicketId::from_path(t) {
+            Some(ticket) => AdminRoute::CancelJob { account: a(), ticket },
+            None => return Route::NotFound,
+        },
         (m @ ("PUT" | "DELETE"), ["accounts", _, "clients", c, "limits"]) => {
             AdminRoute::ClientLimits { account: a(), client: (*c).to_owned(), set: m == "PUT" }
         }

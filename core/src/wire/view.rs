@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::ids::GenerationId;
 use crate::queue::job::Blocked;
 use crate::rates::class::RateClass;
 use crate::wire::headers::PolicyState;
@@ -122,7 +123,7 @@ pub struct ConcurrencyView {
 #[serde(rename_all = "camelCase")]
 pub struct InFlightView {
     /// `None` while the request is still on its way to Sync.
-    pub generation: Option<String>,
+    pub generation: Option<GenerationId>,
     pub adopted: bool,
     pub age_ms: Ms,
     pub model: Option<String>,

@@ -5,6 +5,7 @@
 //! override overruns Sync's window), oversized bodies, hostile stored
 //! times, and switches between shadow and enforce (each a redeployment).
 
+use governor_core::ids::{GenerationId, TicketId};
 use governor_core::lifecycle::status::GenerationStatus;
 use governor_core::operations::admin::AdminCommand;
 use governor_core::queue::job::MAX_QUEUED_BODY_BYTES;
@@ -61,12 +62,12 @@ impl World {
     /// A callback URL no create was given posts a running governed
     /// generation's id: refused, its permit stays held, nothing is relayed.
     pub(super) fn forged_callback(&mut self, pick: u16) -> Check {
-        let bound: Vec<(String, String)> = self
+        let bound: Vec<(GenerationId, TicketId)> = self
             .state()
             .permits
             .held()
             .iter()
-            .filter_map(|p| Some((p.generation()?.to_owned(), p.callback.clone()?)))
+            .filter_map(|p| Some((p.generation()?.clone(), p.callback.clone()?)))
             .collect();
         if bound.is_empty() {
             return Ok(());
@@ -75,7 +76,7 @@ impl World {
         self.stats.hostile += 1;
         let relay = RelayRequest { url: "https://attacker.example/hook".into(), body: "{}".into(), headers: vec![] };
         let forged = Command::Callback {
-            callback: format!("{callback}-forged"),
+            callback: format!("{callback}-forged").into(),
             generation: gen.clone(),
             status: GenerationStatus::Completed,
             relay: Some(relay),

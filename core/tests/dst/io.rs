@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 use governor_core::account::AccountState;
 use governor_core::auth::secret::Secret;
 use governor_core::driver::{Io, IoResult, Observation};
+use governor_core::ids::{GenerationId, PermitId};
 use governor_core::lifecycle::pages::{ListStep, ListedPage};
 use governor_core::lifecycle::permits::Holder;
 use governor_core::lifecycle::status::Observed;
@@ -35,7 +36,7 @@ pub const MASTER: &str = "0123456789abcdef0123456789abcdef0123456789abcdef012345
 pub enum Call {
     Submit(DispatchJob),
     Page { cursor: Option<String>, limit: u32 },
-    Lookup(Vec<String>),
+    Lookup(Vec<GenerationId>),
     Deliver(Delivery),
 }
 
@@ -84,7 +85,7 @@ pub struct Shared {
     /// What the driver's steps counted.
     pub stats: Stats,
     /// Permits held before the command being applied (id, adopted).
-    held_before: BTreeMap<u64, bool>,
+    held_before: BTreeMap<PermitId, bool>,
     /// The command being applied is a webhook / part of a listing.
     webhook: bool,
     listing: bool,
@@ -115,7 +116,7 @@ impl Shared {
         }
     }
 
-    fn held(state: &AccountState) -> BTreeMap<u64, bool> {
+    fn held(state: &AccountState) -> BTreeMap<PermitId, bool> {
         state.permits.held().iter().map(|p| (p.id, matches!(p.holder, Holder::Adopted(_)))).collect()
     }
 
@@ -279,7 +280,7 @@ impl Io for SimIo {
         }
     }
 
-    async fn lookup(&self, _key: &Secret, ids: &[String], _timeout_ms: Ms) -> Vec<Observed> {
+    async fn lookup(&self, _key: &Secret, ids: &[GenerationId], _timeout_ms: Ms) -> Vec<Observed> {
         match self.ask(Call::Lookup(ids.to_vec())).await {
             Answer::LookedUp(o) => o,
             _ => Vec::new(),

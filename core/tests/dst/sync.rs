@@ -192,7 +192,7 @@ impl Sync {
         self.active_at(t)
             .filter(|g| cursor.is_none_or(|c| g.id.as_str() > c))
             .take(page)
-            .map(|g| ActiveGeneration { id: g.id.clone(), model: g.model.clone() })
+            .map(|g| ActiveGeneration { id: g.id.as_str().into(), model: g.model.clone() })
             .collect()
     }
 }

@@ -23,6 +23,7 @@ use governor_core::admission::request::{AdmitRequest, Hold};
 use governor_core::config::limits::Limits;
 use governor_core::config::Config;
 use governor_core::driver::{Driver, IoResult};
+use governor_core::ids::{GenerationId, PermitId, TicketId};
 use governor_core::lifecycle::answer;
 use governor_core::lifecycle::limited::LimitKind;
 use governor_core::lifecycle::pages::ListedPage;
@@ -494,13 +495,13 @@ enum Kind {
     /// A client request the Worker forwards (generate with a permit, or any other class).
     Client {
         class: String,
-        permit: Option<u64>,
+        permit: Option<PermitId>,
         key: Option<IdempotencyKey>,
         hook: bool,
         model: Option<String>,
     },
     Read {
-        in_flight: Vec<String>,
+        in_flight: Vec<GenerationId>,
         ids: Vec<String>,
     },
     Refetch,
@@ -518,7 +519,7 @@ enum Kind {
     Lookup {
         epoch: u64,
         slot: u64,
-        ids: Vec<String>,
+        ids: Vec<GenerationId>,
     },
     Outside {
         create: bool,
@@ -554,7 +555,7 @@ struct Holding {
 
 #[derive(Clone, Debug)]
 struct TicketInfo {
-    id: String,
+    id: TicketId,
     /// Client and key, when the job was keyed.
     key: Option<(String, String)>,
     canceled: bool,
@@ -587,11 +588,11 @@ pub struct World {
     /// Scoped client key → the generation its client was told about.
     told: BTreeMap<String, String>,
     /// Scoped client key → the permit of its admitted request.
-    keyed_permits: BTreeMap<String, u64>,
+    keyed_permits: BTreeMap<String, PermitId>,
     /// Keys of `respond-async` creates admitted at once (they skip the bound).
     async_keys: BTreeSet<String>,
     /// Ticket → the generations its submissions were answered with.
-    job_gens: BTreeMap<String, BTreeSet<String>>,
+    job_gens: BTreeMap<TicketId, BTreeSet<String>>,
     /// Generations whose end was put in the relay outbox.
     relayed: BTreeSet<String>,
     pub stats: Stats,
@@ -619,7 +620,7 @@ fn limited_body(kind: LimitKind) -> String {
     }
 }
 
-fn id_in(body: &str) -> Option<String> {
+fn id_in(body: &str) -> Option<GenerationId> {
     answer::created_id(body.as_bytes())
 }
 
@@ -992,7 +993,7 @@ impl World {
                 Kind::Read { ids, .. } => {
                     let items: Vec<String> = ids
                         .iter()
-                        .filter_map(|g| self.sync.status(g).map(|s| format!(r#"{{"id":"{g}","status":"{s}"}}"#)))
+                        .filter_map(|g| self.sync.status(g.as_str()).map(|s| format!(r#"{{"id":"{g}","status":"{s}"}}"#)))
                         .collect();
                     body = if items.len() == 1 && ids.len() == 1 {
                         items[0].clone()
@@ -1003,7 +1004,7 @@ impl World {
                 Kind::Lookup { ids, .. } => {
                     let items: Vec<String> = ids
                         .iter()
-                        .filter_map(|g| self.sync.status(g).map(|s| format!(r#"{{"id":"{g}","status":"{s}"}}"#)))
+                        .filter_map(|g| self.sync.status(g.as_str()).map(|s| format!(r#"{{"id":"{g}","status":"{s}"}}"#)))
                         .collect();
                     body = format!("[{}]", items.join(","));
                 }
@@ -1170,7 +1171,7 @@ impl World {
                         serde_json::from_str::<Vec<L>>(&req.body)
                             .unwrap_or_default()
                             .into_iter()
-                            .map(|g| Observed { id: g.id, status: g.status, output_ms: None })
+                            .map(|g| Observed { id: g.id.into(), status: g.status, output_ms: None })
                             .collect()
                     }
                     _ => Vec::new(),
@@ -1220,8 +1221,8 @@ impl World {
         // The object hands a freed permit to the queue at once (the call
         // runs on while its submissions wait for Sync).
         let status = governor_core::lifecycle::status::GenerationStatus::parse(&status);
-        self.call(Command::Webhook { generation: gen.clone(), status, relay, output_ms: None });
-        if self.state().permits.holds_generation(&gen) {
+        self.call(Command::Webhook { generation: gen.as_str().into(), status, relay, output_ms: None });
+        if self.state().permits.holds_generation(&gen.as_str().into()) {
             return Err(format!("permits: the webhook of {gen} left its permit held"));
         }
         if self.state().outbox.counters.next_id > queued_before && !self.relayed.insert(gen.clone()) {
@@ -1324,7 +1325,7 @@ impl World {
                 self.stats.replays += 1;
                 let told = id_in(&r.body).or(r.refetch.clone());
                 if let Some(g) = told {
-                    self.tell(&scoped(&r.key), &g)?;
+                    self.tell(&scoped(&r.key), g.as_str())?;
                 }
                 if let Some(k) = &admit.idempotency {
                     if r.key != *k {
@@ -1438,7 +1439,7 @@ impl World {
                     permit: true,
                     model: MODELS[model as usize % 3].map(str::to_owned),
                     idempotency: key.map(|k| IdempotencyKey { client: format!("c{client}"), key: format!("k{k}") }),
-                    callback: Some(format!("cb{:x}", s.r)),
+                    callback: Some(format!("cb{:x}", s.r).into()),
                     ..AdmitRequest::default()
                 };
                 let wait = hold.then(|| r.range(100, 5_000));
@@ -1491,8 +1492,8 @@ impl World {
                     match self.reply(Command::Ticket { ticket: t.id.clone(), client: None }) {
                         Reply::Ticket(v) => {
                             if let Some(g) = &v.generation_id {
-                                let at_sync = self.sync.by_key.get(&job_key(&t.id));
-                                if at_sync != Some(g) {
+                                let at_sync = self.sync.by_key.get(&job_key(t.id.as_str()));
+                                if at_sync.map(String::as_str) != Some(g.as_str()) {
                                     return Err(format!(
                                         "queue: ticket {} says generation {g}, Sync has {at_sync:?} for its key",
                                         t.id
@@ -1652,7 +1653,7 @@ impl World {
                     }
                 }
                 Some(g) => {
-                    let Some(gen) = self.sync.gens.get(g) else {
+                    let Some(gen) = self.sync.gens.get(g.as_str()) else {
                         return Err(format!("permits: {p:?} holds a generation Sync never created"));
                     };
                     if let Some(e) = gen.ended {
@@ -1678,8 +1679,8 @@ impl World {
                 return Err(format!("permits: generation {g} holds two permits: {:?}", st.permits.held()));
             }
         }
-        let table: BTreeSet<u64> = store.permits.keys().copied().collect();
-        let memory: BTreeSet<u64> = st.permits.held().iter().map(|p| p.id).collect();
+        let table: BTreeSet<PermitId> = store.permits.keys().copied().collect();
+        let memory: BTreeSet<PermitId> = st.permits.held().iter().map(|p| p.id).collect();
         if table != memory {
             return Err(format!("storage: permits table {table:?} is not memory's {memory:?}"));
         }
@@ -1702,8 +1703,8 @@ impl World {
                 l.queue.max_bytes
             ));
         }
-        let bodies: BTreeSet<&String> = store.job_bodies.keys().collect();
-        let waiting_tickets: BTreeSet<&String> = waiting.iter().map(|j| &j.ticket).collect();
+        let bodies: BTreeSet<&TicketId> = store.job_bodies.keys().collect();
+        let waiting_tickets: BTreeSet<&TicketId> = waiting.iter().map(|j| &j.ticket).collect();
         if bodies != waiting_tickets {
             return Err(format!("storage: body rows {bodies:?} are not the waiting jobs {waiting_tickets:?}"));
         }
@@ -1775,7 +1776,7 @@ impl World {
         // Queued jobs against Sync: a job that reached Sync is never canceled or
         // failed, and a ticket's generation is the one its key created.
         for t in &self.tickets {
-            let at_sync = self.sync.by_key.get(&job_key(&t.id));
+            let at_sync = self.sync.by_key.get(&job_key(t.id.as_str()));
             let Some(job) = store.jobs.get(&t.id) else { continue };
             match (&job.state, at_sync) {
                 (JobState::Canceled, Some(g)) => {
@@ -1785,17 +1786,17 @@ impl World {
                     return Err(format!("queue: ticket {} is {status} but its key created {g} at Sync", t.id));
                 }
                 (JobState::Submitted { generation }, s) | (JobState::Done { generation: Some(generation), .. }, s)
-                    if s != Some(generation) =>
+                    if s.map(String::as_str) != Some(generation.as_str()) =>
                 {
                     return Err(format!("queue: ticket {} says {generation}, Sync has {s:?} for its key", t.id));
                 }
                 (JobState::Done { generation: Some(g), status, .. }, _) => {
-                    let gen = &self.sync.gens[g];
+                    let gen = &self.sync.gens[g.as_str()];
                     if gen.ended.is_none() || gen.final_status != status.as_str() {
                         return Err(format!(
                             "queue: ticket {} is {status}, Sync says {g} is {:?}",
                             t.id,
-                            self.sync.status(g)
+                            self.sync.status(g.as_str())
                         ));
                     }
                 }
@@ -1806,14 +1807,14 @@ impl World {
             }
         }
         // No client key maps to two generations, nor to two tickets.
-        let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut by_key: BTreeMap<String, Vec<GenerationId>> = BTreeMap::new();
         let live = |at: Ms| at.saturating_add(l.idempotency.ttl_ms) > now;
         for r in store.idempotency.values().filter(|r| live(r.at)) {
             if let IdempotencyState::Done { generation: Some(g), .. } = &r.state {
                 by_key.entry(r.key.clone()).or_default().push(g.clone());
             }
         }
-        let mut jobs_by_key: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        let mut jobs_by_key: BTreeMap<String, Vec<&TicketId>> = BTreeMap::new();
         for j in store.jobs.values() {
             if let Some(k) = &j.spec.idempotency_key {
                 let sk = format!("{}\u{1f}{k}", j.spec.client);

@@ -30,9 +30,9 @@ fn a_job_reserves_settles_and_the_ledger_adds_up() {
     c.admitted(row2, c.check(&cfg, &ask, now).unwrap(), PermitId::from(2u64), 0, now);
     let Err(CostRefusal::Exhausted(x)) = c.check(&cfg, &ask, now) else { panic!() };
     assert_eq!(x.scope, Scope::Account);
-    c.bound(PermitId::from(1u64), "g1", now + 10);
+    c.bound(PermitId::from(1u64), &"g1".into(), now + 10);
     c.upstream_429(PermitId::from(2u64));
-    let r1 = c.row_of(None, Some("g1")).unwrap();
+    let r1 = c.row_of(None, Some(&"g1".into())).unwrap();
     assert_eq!(
         c.ended(&cfg, r1, FinalStatus::Sync(GenerationStatus::Completed), Some(12.0), now + 99),
         Some(MicroUsd(480_000))
