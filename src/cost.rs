@@ -37,7 +37,8 @@ pub async fn request(
     admit: &AdmitRequest,
 ) -> (CostRequest, bool) {
     let budgets = client_budgets(config, caller, &client);
-    let key_name = admit.ticket_id.clone().or_else(|| admit.idempotency.as_ref().map(|k| k.key.clone()));
+    let key_name =
+        admit.ticket_id.as_ref().map(|t| t.to_string()).or_else(|| admit.idempotency.as_ref().map(|k| k.key.clone()));
     let mut cost = CostRequest { client, sync_estimate: None, budgets, key: key_name };
     let wants = governor_core::budget::costs::wants_sync_estimate(&config.limits.costs, &budgets);
     let mut announce = false;

@@ -12,8 +12,8 @@ use governor_core::auth::keys::Caller;
 use governor_core::auth::seal::seal;
 use governor_core::auth::secret::Secret;
 use governor_core::config::Config;
-use governor_core::queue::job::TicketId;
-use governor_core::queue::job::{ticket_id, JobSpec};
+use governor_core::ids::TicketId;
+use governor_core::queue::job::{JobSpec, TicketLocation};
 use governor_core::rates::class::RateClass;
 use governor_core::wire::calls::{Admit, AdmitReply as Reply, Settle};
 use governor_core::wire::error::GovernorError;
@@ -41,7 +41,7 @@ pub struct Prepared {
     pub model: Option<String>,
     /// The id the callback token names (a ticket id: a queued job's ticket
     /// is this id), when the body points at the governor's callback.
-    pub callback: Option<String>,
+    pub callback: Option<TicketId>,
 }
 
 /// Read and prepare a JSON generate body: its model, and the bytes to send,
@@ -139,10 +139,10 @@ fn seal_key(config: &Config, key: &Secret) -> Option<String> {
 }
 
 /// A queue ticket id: 128 random bits.
-fn random_ticket_id() -> Result<String, GovernorError> {
+fn random_ticket_id() -> Result<TicketId, GovernorError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|_| GovernorError::Internal("no randomness".into()))?;
-    Ok(ticket_id(bytes))
+    Ok(TicketId::random(bytes))
 }
 
 /// Ask for admission; with `Prefer: wait`, keep the request's place in the
@@ -209,7 +209,7 @@ async fn first_call(
 pub fn queued(ticket: &RawValue, origin: &Origin) -> Response {
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json");
-    if let Ok(t) = governor_core::wire::json::from_str::<TicketId>(ticket.get()) {
+    if let Ok(t) = governor_core::wire::json::from_str::<TicketLocation>(ticket.get()) {
         let _ = headers.set("location", &format!("/governor/v1/queue/{}", t.id));
     }
     let _ = headers.set("preference-applied", "respond-async");

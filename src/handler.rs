@@ -4,6 +4,7 @@
 //! [`GovernorError`], turned into HTTP by [`respond::error`] only.
 
 use governor_core::config::Config;
+use governor_core::ids::TicketId;
 use governor_core::wire::calls::{Status, StatusReply, Ticket, TicketReply};
 use governor_core::wire::error::GovernorError;
 use governor_core::wire::route::{route, ProxyKind, Route};
@@ -121,7 +122,7 @@ async fn ticket(
     env: &Env,
     config: &Config,
     origin: &Origin,
-    ticket: String,
+    ticket: TicketId,
     cancel: bool,
 ) -> Result<Response, GovernorError> {
     let caller = authenticate(req, config)?;

@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use governor_core::batch::{CreateAnswer, SeenBatch};
 use governor_core::driver::{Io, IoError, IoResult};
+use governor_core::ids::GenerationId;
 use governor_core::lifecycle::{pages::ListedPage, status::Observed};
 use governor_core::queue::job::{DispatchJob, DispatchOutcome};
 use governor_core::relay::delivery::{Attempt, Delivery};
@@ -107,7 +108,7 @@ impl Io for ObjectIo {
         upstream::list_batches(&self.config.api_base, key, limit, timeout_ms).await
     }
 
-    async fn lookup(&self, key: &Secret, ids: &[String], timeout_ms: Ms) -> Vec<Observed> {
+    async fn lookup(&self, key: &Secret, ids: &[GenerationId], timeout_ms: Ms) -> Vec<Observed> {
         upstream::statuses(&self.config.api_base, key, ids, timeout_ms).await
     }
 

@@ -2,6 +2,7 @@
 //! generations for reconciliation, and relay deliveries to clients.
 
 use governor_core::auth::secret::Secret;
+use governor_core::ids::GenerationId;
 use governor_core::lifecycle::answer::read_create;
 use governor_core::lifecycle::pages::ListedPage;
 use governor_core::lifecycle::reconcile::ActiveGeneration;
@@ -17,7 +18,7 @@ use crate::timeout::Boxed;
 
 #[derive(Deserialize)]
 struct Listed {
-    id: String,
+    id: GenerationId,
     #[serde(default)]
     status: Option<GenerationStatus>,
     #[serde(default)]
@@ -28,8 +29,8 @@ struct Listed {
 
 /// Final statuses of `ids` (`GET /v2/generations?ids=...`); empty on failure
 /// or after `timeout_ms`.
-pub async fn statuses(base: &str, key: &Secret, ids: &[String], timeout_ms: u64) -> Vec<Observed> {
-    let list = ids.iter().map(|i| urlencode(i)).collect::<Vec<_>>().join(",");
+pub async fn statuses(base: &str, key: &Secret, ids: &[GenerationId], timeout_ms: u64) -> Vec<Observed> {
+    let list = ids.iter().map(|i| urlencode(i.as_str())).collect::<Vec<_>>().join(",");
     let Some((200..=299, bytes)) = get(&format!("{base}/v2/generations?ids={list}"), key, timeout_ms).await else {
         return Vec::new();
     };
@@ -60,8 +61,8 @@ async fn send(req: Request, timeout_ms: u64) -> Option<(u16, Vec<u8>)> {
 
 /// One generation's current JSON (`GET /v2/generate/{id}`), if Sync has it
 /// within `timeout_ms`.
-pub async fn generation(base: &str, key: &Secret, id: &str, timeout_ms: u64) -> Option<String> {
-    match get(&format!("{base}/v2/generate/{}", urlencode(id)), key, timeout_ms).await? {
+pub async fn generation(base: &str, key: &Secret, id: &GenerationId, timeout_ms: u64) -> Option<String> {
+    match get(&format!("{base}/v2/generate/{}", urlencode(id.as_str())), key, timeout_ms).await? {
         (200..=299, bytes) => String::from_utf8(bytes).ok(),
         _ => None,
     }

@@ -6,6 +6,7 @@
 //! or malformed callbacks get a 4xx and change nothing.
 
 use governor_core::config::Config;
+use governor_core::ids::{GenerationId, TicketId};
 use governor_core::lifecycle::status::GenerationStatus;
 use governor_core::relay::delivery::RelayRequest;
 use governor_core::relay::webhook::{sign_token, verify_sync_signature, verify_token, Claims, WebhookError};
@@ -29,7 +30,7 @@ const RELAYED_HEADERS: [&str; 3] = ["content-type", "sync-signature", "x-signatu
 
 #[derive(Deserialize)]
 struct Payload {
-    id: String,
+    id: GenerationId,
     status: GenerationStatus,
     /// Any JSON: read by `budget::estimate::output_ms` (hostile input).
     #[serde(default, rename = "outputDuration")]
@@ -45,15 +46,14 @@ pub fn callback_url(
     account: &str,
     client_url: Option<String>,
     local: bool,
-    callback: &str,
+    callback: &TicketId,
 ) -> Result<Option<String>, GovernorError> {
     let Some(key) = config.webhooks.key.as_ref() else { return Ok(None) };
     let base = config.webhooks.public_url.as_deref().unwrap_or(origin);
     let mut nonce = [0u8; 12];
     getrandom::fill(&mut nonce).map_err(|_| GovernorError::Internal("no randomness".into()))?;
     let expires_s = Date::now().as_millis() / 1_000 + config.webhooks.token_ttl_s;
-    let claims =
-        Claims { account: account.to_owned(), client_url, expires_s, local, callback: Some(callback.to_owned()) };
+    let claims = Claims { account: account.to_owned(), client_url, expires_s, local, callback: Some(callback.clone()) };
     Ok(Some(format!("{base}{ROUTE}{}", sign_token(key.expose().as_bytes(), &claims, nonce))))
 }
 

@@ -141,12 +141,22 @@ fn concurrency_retry_after_comes_from_observed_durations() {
         let t = i * 10_000;
         let Reply::Admitted(a) = st.apply(&limits, t, 0.5, admit("generate", true)) else { panic!() };
         let id = format!("g{i}");
-        st.apply(&limits, t, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: id.clone().into(), replay: None });
+        st.apply(
+            &limits,
+            t,
+            0.5,
+            Command::Bind { permit: a.permit.unwrap(), generation: id.clone().into(), replay: None },
+        );
         st.apply(
             &limits,
             t + 8_000,
             0.5,
-            Command::Webhook { generation: id.into(), status: GenerationStatus::Completed, relay: None, output_ms: None },
+            Command::Webhook {
+                generation: id.into(),
+                status: GenerationStatus::Completed,
+                relay: None,
+                output_ms: None,
+            },
         );
     }
     let t = 100_000;

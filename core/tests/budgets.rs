@@ -5,11 +5,11 @@
 //! UTC, the ledger's settled costs add up to what the budget consumed, and
 //! a restart loses no reservation.
 
-use governor_core::ids::PermitId;
 use governor_core::admission::request::{AdmitRequest, Reason};
 use governor_core::budget::estimate::CostRequest;
 use governor_core::budget::{BudgetLimits, MicroUsd};
 use governor_core::config::limits::Limits;
+use governor_core::ids::PermitId;
 use governor_core::lifecycle::status::GenerationStatus;
 use governor_core::storage::mem::MemAccount;
 use governor_core::wire::contract::{Command, Reply};

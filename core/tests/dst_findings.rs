@@ -3,10 +3,10 @@
 //! simulation's strict mode (`DST_STRICT=1`, `known_bugs_stay_fixed`) covers
 //! the same ground at random.
 
-use governor_core::ids::PermitId;
 use governor_core::admission::idempotency::{IdempotencyKey, Replay};
 use governor_core::admission::request::AdmitRequest;
 use governor_core::config::limits::Limits;
+use governor_core::ids::PermitId;
 use governor_core::lifecycle::limited::LimitKind;
 use governor_core::lifecycle::settle;
 use governor_core::lifecycle::status::GenerationStatus;
@@ -217,7 +217,11 @@ fn a_queued_job_answered_with_an_ended_generation_frees_its_permit() {
     assert_eq!(acc.state.permits.in_use(), 0, "the ended generation's permit is still held");
     match acc.apply(&l, 6, 0.5, Command::Ticket { ticket, client: None }) {
         Reply::Ticket(v) => {
-            assert_eq!((v.status.as_str(), v.generation_id.as_ref().map(|g| g.as_str())), ("FAILED", Some("g9")), "{v:?}");
+            assert_eq!(
+                (v.status.as_str(), v.generation_id.as_ref().map(|g| g.as_str())),
+                ("FAILED", Some("g9")),
+                "{v:?}"
+            );
         }
         other => panic!("no ticket: {other:?}"),
     }

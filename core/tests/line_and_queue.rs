@@ -1,10 +1,10 @@
 //! The account's line (held requests, queued jobs) and idempotency, natively
 //! with an injected clock.
 
-use governor_core::ids::PermitId;
 use governor_core::admission::idempotency::{IdempotencyKey, Replay};
 use governor_core::admission::request::{AdmitRequest, Hold};
 use governor_core::config::limits::Limits;
+use governor_core::ids::PermitId;
 use governor_core::lifecycle::status::GenerationStatus;
 use governor_core::queue::job::DispatchOutcome;
 use governor_core::queue::job::JobSpec;

@@ -2,9 +2,9 @@
 //! and lookup (spending the reserved `other` budget first), interprets
 //! Sync's answers, and converges the permits; the object only fetches.
 
-use governor_core::ids::GenerationId;
 use governor_core::admission::request::AdmitRequest;
 use governor_core::config::limits::Limits;
+use governor_core::ids::GenerationId;
 use governor_core::lifecycle::pages::{ListStep, ListedPage};
 use governor_core::lifecycle::reconcile::ActiveGeneration;
 use governor_core::lifecycle::status::GenerationStatus;

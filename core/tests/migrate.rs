@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use governor_core::ids::{GenerationId, TicketId};
 use governor_core::admission::idempotency::IdempotencyKey;
 use governor_core::admission::request::{AdmitRequest, Reason};
 use governor_core::config::Config;
+use governor_core::ids::{GenerationId, TicketId};
 use governor_core::storage::mem::MemAccount;
 use governor_core::storage::migrate::from_legacy;
 use governor_core::storage::store::SCHEMA_VERSION;
@@ -56,7 +56,8 @@ fn the_previous_layout_loads_with_everything_in_flight() {
     let inv = &expected["invariants"];
     assert_eq!(u64::from(status.queue.depth), inv["queueDepth"].as_u64().unwrap());
     assert_eq!(u64::from(status.concurrency.in_use), inv["permitsInUse"].as_u64().unwrap());
-    let mut gens: Vec<GenerationId> = status.concurrency.in_flight.iter().filter_map(|f| f.generation.clone()).collect();
+    let mut gens: Vec<GenerationId> =
+        status.concurrency.in_flight.iter().filter_map(|f| f.generation.clone()).collect();
     gens.sort();
     let mut want: Vec<GenerationId> =
         inv["inFlightGenerations"].as_array().unwrap().iter().map(|g| g.as_str().unwrap().into()).collect();

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use governor_core::ids::{PermitId, TicketId};
 use governor_core::admission::request::{AdmitRequest, ClientRef, Hold};
 use governor_core::config::limits::Limits;
+use governor_core::ids::{PermitId, TicketId};
 use governor_core::queue::job::DispatchOutcome;
 use governor_core::queue::job::JobSpec;
 use governor_core::shares::limits::ClientLimits;

@@ -290,7 +290,8 @@ fn the_idempotency_table_is_bounded_and_expires() {
             body: format!("{{\"id\":\"g{i}\"}}"),
             refetch: None,
         };
-        let bind = Command::Bind { permit: a.permit.unwrap(), generation: format!("g{i}").into(), replay: Some(replay) };
+        let bind =
+            Command::Bind { permit: a.permit.unwrap(), generation: format!("g{i}").into(), replay: Some(replay) };
         acc.apply(&l, i, 0.5, bind);
     }
     assert_eq!(acc.store.idempotency.len(), 5);
@@ -337,7 +338,12 @@ fn queued_bodies_live_in_their_rows_and_the_queue_is_bounded_in_bytes() {
     // Fill the permits so everything queues.
     for i in 0..2 {
         let Reply::Admitted(a) = acc.apply(&l, i, 0.5, Command::Admit(generate())) else { panic!() };
-        acc.apply(&l, i, 0.5, Command::Bind { permit: a.permit.unwrap(), generation: format!("g{i}").into(), replay: None });
+        acc.apply(
+            &l,
+            i,
+            0.5,
+            Command::Bind { permit: a.permit.unwrap(), generation: format!("g{i}").into(), replay: None },
+        );
     }
     let body = "b".repeat(4_000);
     for i in 0..2 {

@@ -5,10 +5,10 @@
 use governor_core::admission::idempotency::IdempotencyKey;
 use governor_core::admission::request::AdmitRequest;
 use governor_core::config::limits::Limits;
+use governor_core::ids::TicketId;
 use governor_core::lifecycle::reconcile::ActiveGeneration;
 use governor_core::lifecycle::status::GenerationStatus;
 use governor_core::lifecycle::status::Observed;
-use governor_core::ids::TicketId;
 use governor_core::queue::job::{is_reserved_idempotency_key, JobSpec};
 use governor_core::storage::mem::MemAccount;
 use governor_core::wire::contract::{Command, Refusal, Reply};

@@ -134,7 +134,7 @@ pub async fn serve(
     }
     decision.added_ms = added;
     let outcome = if undecided { "forwarded_undecided" } else { "admitted" };
-    let generation = settled.as_ref().ok().and_then(|s| s.1.as_deref());
+    let generation = settled.as_ref().ok().and_then(|s| s.1.as_ref().map(governor_core::ids::GenerationId::as_str));
     decision.log(LogLevel::Info, outcome, None, Some(upstream_status), generation);
     let (mut resp, _) = settled?;
     if let Some(w) = prefer.wait_s.filter(|_| wait_ms.is_some()) {

@@ -3,6 +3,7 @@
 //! the governor's own 429 with an honest Retry-After.
 
 use governor_core::auth::secret::Secret;
+use governor_core::ids::GenerationId;
 use governor_core::lifecycle::forwarded::Forwarded;
 use governor_core::wire::calls::{Settle, SettleReply};
 use governor_core::wire::error::GovernorError;
@@ -19,7 +20,7 @@ pub async fn settle(
     forwarded: Forwarded,
     resp: Response,
     retry_cap_ms: u64,
-) -> Result<(Response, Option<String>), GovernorError> {
+) -> Result<(Response, Option<GenerationId>), GovernorError> {
     let status = resp.status_code();
     let retry_after = proxy::upstream_retry_after_ms(&resp, retry_cap_ms);
     let (resp, body) = if forwarded.needs_body(status) { proxy::read(resp).await } else { (resp, Vec::new()) };

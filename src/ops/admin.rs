@@ -70,7 +70,7 @@ pub async fn handle(
         }
     };
     let target = match &command {
-        AdminCommand::Cancel { ticket } => Some(ticket.clone()),
+        AdminCommand::Cancel { ticket } => Some(ticket.to_string()),
         AdminCommand::ReleasePermit { target } => Some(target.clone()),
         AdminCommand::ClientLimits { client, .. } => Some(client.clone()),
         _ => None,

@@ -1,5 +1,6 @@
 //! The core's [`Store`] over the account's tables: every read the core makes.
 
+use governor_core::ids::{GenerationId, TicketId};
 use governor_core::lifecycle::permits::Permit;
 use governor_core::lifecycle::status::GenerationStatus;
 use governor_core::queue::job::Job;
@@ -54,12 +55,13 @@ impl Store for SqlStore {
         )
     }
 
-    fn job(&self, ticket: &str) -> StoreResult<Option<Job>> {
-        Ok(self.records("SELECT row FROM jobs WHERE ticket = ?", vec![text(ticket)])?.into_iter().next())
+    fn job(&self, ticket: &TicketId) -> StoreResult<Option<Job>> {
+        Ok(self.records("SELECT row FROM jobs WHERE ticket = ?", vec![text(ticket.as_str())])?.into_iter().next())
     }
 
-    fn job_body(&self, ticket: &str) -> StoreResult<Option<String>> {
-        let rows = self.rows("SELECT body FROM job_bodies WHERE ticket = ?", vec![text(ticket)], |r| col_str(r, 0))?;
+    fn job_body(&self, ticket: &TicketId) -> StoreResult<Option<String>> {
+        let rows =
+            self.rows("SELECT body FROM job_bodies WHERE ticket = ?", vec![text(ticket.as_str())], |r| col_str(r, 0))?;
         Ok(rows.into_iter().next())
     }
 
@@ -70,32 +72,32 @@ impl Store for SqlStore {
             .next())
     }
 
-    fn jobs_by_generation(&self, generation: &str) -> StoreResult<Vec<Job>> {
-        self.records("SELECT row FROM jobs WHERE generation = ?", vec![text(generation)])
+    fn jobs_by_generation(&self, generation: &GenerationId) -> StoreResult<Vec<Job>> {
+        self.records("SELECT row FROM jobs WHERE generation = ?", vec![text(generation.as_str())])
     }
 
-    fn finished_jobs_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<String>> {
+    fn finished_jobs_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<TicketId>> {
         self.rows(
             "SELECT ticket FROM jobs WHERE waiting = 0 AND updated_at < ? LIMIT ?",
             vec![int(before), int(u64::from(limit))],
-            |r| col_str(r, 0),
+            |r| col_str(r, 0).map(TicketId::from),
         )
     }
 
-    fn relayed(&self, generation: &str, status: &GenerationStatus) -> StoreResult<Option<Ms>> {
+    fn relayed(&self, generation: &GenerationId, status: &GenerationStatus) -> StoreResult<Option<Ms>> {
         let rows = self.rows(
             "SELECT at FROM relayed WHERE generation = ? AND status = ?",
-            vec![text(generation), text(status.as_str())],
+            vec![text(generation.as_str()), text(status.as_str())],
             |r| col_u64(r, 0),
         )?;
         Ok(rows.into_iter().next())
     }
 
-    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(String, GenerationStatus)>> {
+    fn relayed_older_than(&self, before: Ms, limit: u32) -> StoreResult<Vec<(GenerationId, GenerationStatus)>> {
         self.rows(
             "SELECT generation, status FROM relayed WHERE at < ? ORDER BY at, generation, status LIMIT ?",
             vec![int(before), int(u64::from(limit))],
-            |r| Some((col_str(r, 0)?, GenerationStatus::parse(&col_str(r, 1)?))),
+            |r| Some((col_str(r, 0)?.into(), GenerationStatus::parse(&col_str(r, 1)?))),
         )
     }
 

@@ -135,9 +135,9 @@ impl SqlStore {
                     self.exec("DELETE FROM admissions WHERE class = ? AND at < ?", vec![text(class.as_str()), int(*before)])?
                 }
                 Write::PutPermit(p) => {
-                    self.exec("INSERT OR REPLACE INTO permits (id, row) VALUES (?, ?)", vec![int(p.id), json(p)])?
+                    self.exec("INSERT OR REPLACE INTO permits (id, row) VALUES (?, ?)", vec![int(p.id.0), json(p)])?
                 }
-                Write::DeletePermit(id) => self.exec("DELETE FROM permits WHERE id = ?", vec![int(*id)])?,
+                Write::DeletePermit(id) => self.exec("DELETE FROM permits WHERE id = ?", vec![int(id.0)])?,
                 Write::PutIdempotency(r) => {
                     let in_flight = matches!(r.state, IdempotencyState::InFlight { .. });
                     self.exec(
@@ -150,7 +150,7 @@ impl SqlStore {
                 }
                 Write::PutJob(j) => {
                     let generation = match &j.state {
-                        governor_core::queue::job::JobState::Submitted { generation } => text(generation),
+                        governor_core::queue::job::JobState::Submitted { generation } => text(generation.as_str()),
                         _ => V::Null,
                     };
                     let client_key = j.spec.idempotency_key.as_deref().map_or(V::Null, text);
@@ -158,7 +158,7 @@ impl SqlStore {
                         "INSERT OR REPLACE INTO jobs (ticket, waiting, client, client_key, generation, updated_at, row) \
                          VALUES (?, ?, ?, ?, ?, ?, ?)",
                         vec![
-                            text(&j.ticket),
+                            text(j.ticket.as_str()),
                             V::Integer(i64::from(j.is_waiting())),
                             text(&j.spec.client),
                             client_key,
@@ -170,14 +170,14 @@ impl SqlStore {
                 }
                 Write::PutJobBody { ticket, body } => self.exec(
                     "INSERT OR REPLACE INTO job_bodies (ticket, body) VALUES (?, ?)",
-                    vec![text(ticket), text(body)],
+                    vec![text(ticket.as_str()), text(body)],
                 )?,
                 Write::DeleteJobBody(ticket) => {
-                    self.exec("DELETE FROM job_bodies WHERE ticket = ?", vec![text(ticket)])?
+                    self.exec("DELETE FROM job_bodies WHERE ticket = ?", vec![text(ticket.as_str())])?
                 }
                 Write::DeleteJob(ticket) => {
-                    self.exec("DELETE FROM jobs WHERE ticket = ?", vec![text(ticket)])?;
-                    self.exec("DELETE FROM job_bodies WHERE ticket = ?", vec![text(ticket)])?
+                    self.exec("DELETE FROM jobs WHERE ticket = ?", vec![text(ticket.as_str())])?;
+                    self.exec("DELETE FROM job_bodies WHERE ticket = ?", vec![text(ticket.as_str())])?
                 }
                 Write::PutDelivery(d) => self.exec(
                     "INSERT OR REPLACE INTO outbox (id, head, body) VALUES (?, ?, ?)",
@@ -197,11 +197,11 @@ impl SqlStore {
                 Write::DeleteDelivery(id) => self.exec("DELETE FROM outbox WHERE id = ?", vec![int(*id)])?,
                 Write::PutRelayed { generation, status, at } => self.exec(
                     "INSERT OR REPLACE INTO relayed (generation, status, at) VALUES (?, ?, ?)",
-                    vec![text(generation), text(status.as_str()), int(*at)],
+                    vec![text(generation.as_str()), text(status.as_str()), int(*at)],
                 )?,
                 Write::DeleteRelayed { generation, status } => self.exec(
                     "DELETE FROM relayed WHERE generation = ? AND status = ?",
-                    vec![text(generation), text(status.as_str())],
+                    vec![text(generation.as_str()), text(status.as_str())],
                 )?,
                 Write::Ledger(w) => self.write_ledger(w)?,
             }

@@ -2,8 +2,8 @@
 //! and deduplicated, durations learned, queued jobs given their end, a
 //! create bound to its generation (or freed at once when it ended first).
 
-use crate::ids::GenerationId;
 use crate::config::limits::Limits;
+use crate::ids::GenerationId;
 use crate::lifecycle::permits::{Holder, Permit, PermitId};
 use crate::lifecycle::status::GenerationStatus;
 use crate::lifecycle::status::Observed;

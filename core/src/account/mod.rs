@@ -6,11 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::ids::TicketId;
-use crate::ids::GenerationId;
 use crate::admission::idempotency::Idempotency;
 use crate::admission::request::Held;
 use crate::config::limits::Limits;
+use crate::ids::GenerationId;
+use crate::ids::TicketId;
 use crate::lifecycle::durations::Durations;
 use crate::lifecycle::permits::{Permit, PermitId, Permits};
 use crate::lifecycle::reconcile::Schedule;

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::ids::GenerationId;
 use crate::admission::idempotency::Idempotency;
 use crate::config::limits::Limits;
+use crate::ids::GenerationId;
 use crate::lifecycle::permits::{PermitId, Permits};
 use crate::lifecycle::status::GenerationStatus;
 use crate::operations::overrides::Overrides;

@@ -2,9 +2,9 @@
 //! status document, when the next permit frees, which generations a
 //! listing presumes ended.
 
-use crate::ids::GenerationId;
 use crate::account::AccountState;
 use crate::config::limits::Limits;
+use crate::ids::GenerationId;
 use crate::lifecycle::permits::Holder;
 use crate::lifecycle::permits::CONCURRENCY;
 use crate::operations::admin::Paused;

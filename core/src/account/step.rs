@@ -1,9 +1,9 @@
 //! One command's effect on the account's state: the match over every
 //! [`Command`] that is not the operator's, the status or the ledger's.
 
-use crate::ids::GenerationId;
 use crate::admission::request::{AdmitRequest, Reason};
 use crate::config::limits::Limits;
+use crate::ids::GenerationId;
 use crate::lifecycle::limited::LimitKind;
 use crate::lifecycle::status::Observed;
 use crate::storage::row::StoreResult;

@@ -123,8 +123,7 @@ impl Idempotency {
             Some(r) => {
                 let keep = r.body.len() as u64 <= policy.max_body_bytes || generation.is_none();
                 let body = keep.then_some(r.body);
-                let state =
-                    IdempotencyState::Done { status: r.status, generation: generation.cloned(), body };
+                let state = IdempotencyState::Done { status: r.status, generation: generation.cloned(), body };
                 self.put(IdempotencyRecord { key: record.key, at: now, state }, old);
             }
             None => self.delete(record.key, old),

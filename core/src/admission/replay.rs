@@ -1,12 +1,12 @@
 //! A retried client `Idempotency-Key`: Sync's first answer replayed (or its
 //! generation read back), and when a key still in flight should resolve.
 
-use crate::ids::GenerationId;
 use crate::account::AccountState;
 use crate::admission::idempotency::Replay;
 use crate::admission::request::AdmitRequest;
 use crate::admission::request::IN_PROGRESS_RETRY_MS;
 use crate::config::limits::Limits;
+use crate::ids::GenerationId;
 use crate::rates::class::RateClass;
 use crate::storage::store::{IdempotencyRecord, IdempotencyState};
 use crate::wire::contract::Reply;

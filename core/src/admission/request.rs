@@ -4,10 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::TicketId;
-use crate::ids::GenerationId;
 use crate::admission::idempotency::IdempotencyKey;
 use crate::budget::estimate::CostRequest;
+use crate::ids::GenerationId;
+use crate::ids::TicketId;
 use crate::lifecycle::permits::PermitId;
 use crate::queue::job::JobSpec;
 use crate::rates::class::RateClass;

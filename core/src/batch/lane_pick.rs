@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::ids::TicketId;
 use crate::account::AccountState;
 use crate::batch::lane::{LaneBatchView, LaneView};
 use crate::batch::lane_lines::input_line;
 use crate::budget::costs::CostAsk;
 use crate::config::limits::Limits;
+use crate::ids::TicketId;
 use crate::queue::job::{Job, JobState};
 use crate::shares::fair;
 use crate::storage::row::StoreResult;

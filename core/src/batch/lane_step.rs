@@ -8,12 +8,12 @@
 //! its batch permit until a listing binds it to the batch Sync made (or
 //! proves it made none: its jobs then go direct, as ones that may exist).
 
-use crate::ids::TicketId;
 use crate::account::AccountState;
 use crate::admission::request::AdmitRequest;
 use crate::batch::lane::{LaneBatch, LaneCommand, LaneStep, MAX_LANE_BATCHES};
 use crate::batch::{BatchHolder, BatchPermitId};
 use crate::config::limits::Limits;
+use crate::ids::TicketId;
 use crate::queue::job::JobState;
 use crate::rates::class::RateClass;
 use crate::storage::row::StoreResult;

@@ -65,7 +65,8 @@ pub fn not_spawned<T>(
 mod tests {
     #[test]
     fn unknown_generations_up_to_the_allowance_are_not_adopted() {
-        let active: Vec<(crate::ids::GenerationId, ())> = ["a", "b", "c", "mine"].iter().map(|s| ((*s).into(), ())).collect();
+        let active: Vec<(crate::ids::GenerationId, ())> =
+            ["a", "b", "c", "mine"].iter().map(|s| ((*s).into(), ())).collect();
         let kept = super::not_spawned(active, 2, |g| *g == "mine");
         let ids: Vec<&str> = kept.iter().map(|(g, _)| g.as_str()).collect();
         assert_eq!(ids, ["c", "mine"]);

@@ -3,13 +3,13 @@
 //! upstream 429 and each job's end. Every rule is here; the account only
 //! calls the hooks in the turn the event happens.
 
-use crate::ids::GenerationId;
 use crate::budget::estimate::{choose, settle, Ending};
 use crate::budget::learned::LearnedCosts;
 use crate::budget::vars::{BudgetOverride, CostConfig};
 use crate::budget::view::{BudgetSource, BudgetView, CostsView, LedgerView, SpendView};
 use crate::budget::Period;
 use crate::budget::{Book, BudgetLimits, CostSource, Estimate, Exhausted, MicroUsd, Scope};
+use crate::ids::GenerationId;
 use crate::ledger::{FinalStatus, Ledger};
 use crate::ledger::{MAX_BYTES, MAX_ROWS};
 use crate::lifecycle::permits::PermitId;

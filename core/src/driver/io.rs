@@ -5,10 +5,10 @@
 //! `core/tests/dst` is another. An implementation only executes: every
 //! bound, order and retry is the driver's.
 
-use crate::ids::GenerationId;
 use crate::account::AccountState;
 use crate::auth::secret::Secret;
 use crate::batch::{CreateAnswer, SeenBatch};
+use crate::ids::GenerationId;
 use crate::lifecycle::pages::ListedPage;
 use crate::lifecycle::status::Observed;
 use crate::queue::job::{DispatchJob, DispatchOutcome};

@@ -13,7 +13,10 @@ fn ids_keep_their_bytes_on_the_wire() {
     // As map keys too (JSON object keys are strings).
     let m: std::collections::BTreeMap<PermitId, GenerationId> = [(PermitId(3), g.clone())].into();
     assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"3":"gen-1"}"#);
-    assert_eq!(serde_json::from_str::<std::collections::BTreeMap<PermitId, GenerationId>>(r#"{"3":"gen-1"}"#).unwrap(), m);
+    assert_eq!(
+        serde_json::from_str::<std::collections::BTreeMap<PermitId, GenerationId>>(r#"{"3":"gen-1"}"#).unwrap(),
+        m
+    );
 }
 
 #[test]

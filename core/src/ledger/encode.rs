@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
-use crate::ids::GenerationId;
 use crate::budget::{CostSource, MicroUsd};
+use crate::ids::GenerationId;
 use crate::ledger::query::Format;
 use crate::ledger::LedgerRow;
 use crate::time::rfc3339;

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::GenerationId;
 use crate::budget::{CostSource, Estimate, MicroUsd, Reservation};
+use crate::ids::GenerationId;
 use crate::lifecycle::permits::PermitId;
 use crate::lifecycle::status::GenerationStatus;
 use crate::Ms;
@@ -127,6 +127,10 @@ impl LedgerRow {
     /// Bytes the row occupies in storage, roughly.
     pub fn bytes(&self) -> u64 {
         let s = |o: &Option<String>| o.as_ref().map_or(0, String::len);
-        (self.client.len() + s(&self.key) + s(&self.model) + self.generation.as_ref().map_or(0, |g| g.as_str().len()) + 160) as u64
+        (self.client.len()
+            + s(&self.key)
+            + s(&self.model)
+            + self.generation.as_ref().map_or(0, |g| g.as_str().len())
+            + 160) as u64
     }
 }

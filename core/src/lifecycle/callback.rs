@@ -9,10 +9,10 @@
 //! are deduplicated per callback, so a forged copy on one URL never makes
 //! another generation's real webhook a duplicate.
 
-use crate::ids::TicketId;
-use crate::ids::GenerationId;
 use crate::account::AccountState;
 use crate::config::limits::Limits;
+use crate::ids::GenerationId;
+use crate::ids::TicketId;
 use crate::lifecycle::permits::PermitId;
 use crate::lifecycle::status::Observed;
 use crate::relay::delivery::RelayRequest;
@@ -61,7 +61,11 @@ impl AccountState {
         self.callback_said = None;
         let released = freed?.len() as u32;
         if let Some(r) = relay {
-            let key = Observed { id: GenerationId::new(format!("{}#{callback}", seen.id)), status: seen.status, output_ms: None };
+            let key = Observed {
+                id: GenerationId::new(format!("{}#{callback}", seen.id)),
+                status: seen.status,
+                output_ms: None,
+            };
             self.relay_once(limits, store, now, key, r)?;
         }
         Ok(Reply::Ack { released })

@@ -6,6 +6,7 @@
 
 use crate::admission::idempotency::IdempotencyKey;
 use crate::batch::{self, BatchPermitId, CreateAnswer, SeenBatch};
+use crate::ids::GenerationId;
 use crate::lifecycle::limited::limit_kind;
 use crate::lifecycle::permits::PermitId;
 use crate::lifecycle::settle;
@@ -26,7 +27,7 @@ pub struct Forwarded {
     /// The client's `Idempotency-Key` of a create.
     pub idempotency: Option<IdempotencyKey>,
     /// Generations the account holds permits for, of the ones a read may show.
-    pub in_flight: Vec<String>,
+    pub in_flight: Vec<GenerationId>,
 }
 
 /// What the answer means for the account.
@@ -40,7 +41,7 @@ pub struct Settlement {
     /// waits for the account's reply.
     pub limited: bool,
     /// The generation a create bound (for the decision's log line).
-    pub generation: Option<String>,
+    pub generation: Option<GenerationId>,
 }
 
 /// How an answer is read: one match decides both whether the body is needed

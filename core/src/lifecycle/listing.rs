@@ -10,10 +10,10 @@
 //! of Sync's answers) or a failure postpones the run. The listing's progress
 //! lives in memory only: a restart simply lists again.
 
-use crate::ids::GenerationId;
 use crate::account::AccountState;
 use crate::admission::request::AdmitRequest;
 use crate::config::limits::Limits;
+use crate::ids::GenerationId;
 use crate::lifecycle::limited::limit_kind;
 use crate::lifecycle::limited::LimitKind;
 use crate::lifecycle::pages::ListStep;

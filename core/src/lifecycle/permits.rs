@@ -12,8 +12,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::TicketId;
 use crate::ids::GenerationId;
+use crate::ids::TicketId;
 use crate::Ms;
 
 /// How many generations may be active at once, and the backstop leases.

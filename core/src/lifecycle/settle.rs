@@ -2,8 +2,8 @@
 //! binds its permit, a refusal frees it, a 429 teaches backoff, and any
 //! generation seen in a terminal status frees its permit at once.
 
-use crate::ids::GenerationId;
 use crate::admission::idempotency::{IdempotencyKey, Replay};
+use crate::ids::GenerationId;
 use crate::lifecycle::answer::{one_or_many, read_create, CreateAnswer, OneOrMany};
 use crate::lifecycle::permits::PermitId;
 use crate::lifecycle::status::GenerationStatus;
@@ -85,7 +85,11 @@ mod tests {
             "2xx without an id"
         );
         for status in [500, 502, 503, 504] {
-            assert_eq!(after_create(PermitId(7), status, b"{}", None, None), Some(Command::Unsettled { permit: PermitId(7) }), "{status}");
+            assert_eq!(
+                after_create(PermitId(7), status, b"{}", None, None),
+                Some(Command::Unsettled { permit: PermitId(7) }),
+                "{status}"
+            );
         }
         assert_eq!(after_create(PermitId(7), 400, b"{}", None, None), Some(Command::Release { permit: PermitId(7) }));
         let busy = br#"{"statusCode":429,"errorCode":"concurrency_limit_exceeded"}"#;
@@ -94,7 +98,9 @@ mod tests {
             Some(Command::UpstreamLimited { kind: LimitKind::Concurrency, retry_after_ms: Some(2_000), .. })
         ));
         let key = IdempotencyKey { client: "c".into(), key: "k".into() };
-        let Some(Command::Bind { replay: Some(r), .. }) = after_create(PermitId(7), 201, body, None, Some(key)) else { panic!() };
+        let Some(Command::Bind { replay: Some(r), .. }) = after_create(PermitId(7), 201, body, None, Some(key)) else {
+            panic!()
+        };
         assert_eq!((r.status, r.body.as_bytes()), (201, &body[..]));
     }
 

@@ -4,10 +4,10 @@
 //! Each is a [`AdminCommand`] through the same `apply` as everything else;
 //! the Worker checks the admin key and logs who did what.
 
-use crate::ids::TicketId;
-use crate::ids::GenerationId;
 use crate::account::AccountState;
 use crate::config::limits::Limits;
+use crate::ids::GenerationId;
+use crate::ids::TicketId;
 use crate::operations::admin::parse_pause;
 use crate::operations::admin::JobView;
 use crate::operations::admin::JobsView;
@@ -76,7 +76,8 @@ impl AccountState {
                 AdminReply::Cancelled { cancelled: n as u32 }
             }
             AdminCommand::ReleasePermit { target } => {
-                let freed = match target.strip_prefix("permit-").and_then(|n| n.parse().ok()).map(crate::ids::PermitId) {
+                let freed = match target.strip_prefix("permit-").and_then(|n| n.parse().ok()).map(crate::ids::PermitId)
+                {
                     Some(id) => self.permits.release(id),
                     None => self.permits.release_generation(&GenerationId::new(target.as_str())),
                 };

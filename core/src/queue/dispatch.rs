@@ -8,10 +8,10 @@
 //! sent again with the same Sync `Idempotency-Key`, so Sync creates it at
 //! most once.
 
-use crate::ids::TicketId;
 use crate::account::AccountState;
 use crate::admission::request::{AdmitRequest, ClientRef, Reason};
 use crate::config::limits::Limits;
+use crate::ids::TicketId;
 use crate::lifecycle::limited::LimitKind;
 use crate::lifecycle::permits::PermitId;
 use crate::lifecycle::status::GenerationStatus;

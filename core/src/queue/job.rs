@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::TicketId;
 use crate::ids::GenerationId;
+use crate::ids::TicketId;
 use crate::lifecycle::answer::CreateAnswer;
 use crate::lifecycle::limited::LimitKind;
 use crate::lifecycle::permits::PermitId;

@@ -22,8 +22,8 @@ pub mod ticket;
 
 use std::collections::BTreeMap;
 
-use crate::ids::TicketId;
 use crate::ids::GenerationId;
+use crate::ids::TicketId;
 use crate::lifecycle::permits::PermitId;
 use crate::lifecycle::status::GenerationStatus;
 use crate::queue::job::Job;

@@ -1,9 +1,9 @@
 //! Tickets as their clients see them: a job's view with its estimated start,
 //! reading and canceling a ticket (another client's ticket is unknown).
 
-use crate::ids::TicketId;
 use crate::account::AccountState;
 use crate::config::limits::Limits;
+use crate::ids::TicketId;
 use crate::queue::job::{Job, JobState, TicketView};
 use crate::queue::CancelError;
 use crate::storage::row::StoreResult;
@@ -54,7 +54,12 @@ impl AccountState {
 
     /// A ticket's job, waiting (memory) or finished (its row). With `client`
     /// (managed mode) another client's ticket is unknown.
-    pub(crate) fn owned_job(&self, store: &dyn Store, ticket: &TicketId, client: Option<&str>) -> StoreResult<Option<Job>> {
+    pub(crate) fn owned_job(
+        &self,
+        store: &dyn Store,
+        ticket: &TicketId,
+        client: Option<&str>,
+    ) -> StoreResult<Option<Job>> {
         let job = match self.queue.get(ticket) {
             Some(job) => Some(job.clone()),
             None => store.job(ticket)?,

@@ -16,8 +16,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::ids::TicketId;
 use crate::auth::seal::{seal_bytes, unseal_bytes};
+use crate::ids::TicketId;
 
 type HmacSha256 = Hmac<Sha256>;
 

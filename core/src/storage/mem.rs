@@ -3,10 +3,10 @@
 //! Durable Object does; `restart` drops the hot state and reloads it from
 //! the tables, as a runtime restart does.
 
-use crate::ids::TicketId;
-use crate::ids::GenerationId;
 use crate::account::{apply, AccountState, Output};
 use crate::config::limits::Limits;
+use crate::ids::GenerationId;
+use crate::ids::TicketId;
 use std::collections::BTreeMap;
 
 use crate::lifecycle::permits::{Permit, PermitId};

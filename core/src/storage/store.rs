@@ -20,8 +20,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::TicketId;
 use crate::ids::GenerationId;
+use crate::ids::TicketId;
 use crate::lifecycle::permits::{Permit, PermitId};
 use crate::lifecycle::status::GenerationStatus;
 use crate::queue::job::Job;

@@ -14,10 +14,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::ids::TicketId;
-use crate::ids::GenerationId;
 use crate::admission::idempotency::Replay;
 use crate::admission::request::{AdmitRequest, Admitted, Rejection};
+use crate::ids::GenerationId;
+use crate::ids::TicketId;
 use crate::ledger::encode::LedgerPage;
 use crate::operations::admin::AdminCommand;
 use crate::operations::prometheus::MetricsView;

@@ -7,13 +7,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::TicketId;
-use crate::ids::GenerationId;
 use crate::admission::idempotency::Replay;
 use crate::admission::request::AdmitRequest;
 use crate::admission::request::Admitted;
 use crate::admission::request::Reason;
 use crate::admission::request::Rejection;
+use crate::ids::GenerationId;
+use crate::ids::TicketId;
 use crate::ledger::encode::LedgerPage;
 use crate::lifecycle::limited::LimitKind;
 use crate::lifecycle::permits::PermitId;

@@ -10,8 +10,8 @@
 //! segments, `;` parameters, dot segments, backslashes, and percent-escapes
 //! of characters that never need one (`%2F`, `%2E`, `%5C`, `%61`, `%25`, ...).
 
-use crate::ids::TicketId;
 use crate::config::limits::Limits;
+use crate::ids::TicketId;
 use crate::rates::class::RateClass;
 use crate::wire::path::canonical_path;
 use crate::wire::path::is_account_name;

@@ -993,7 +993,9 @@ impl World {
                 Kind::Read { ids, .. } => {
                     let items: Vec<String> = ids
                         .iter()
-                        .filter_map(|g| self.sync.status(g.as_str()).map(|s| format!(r#"{{"id":"{g}","status":"{s}"}}"#)))
+                        .filter_map(|g| {
+                            self.sync.status(g.as_str()).map(|s| format!(r#"{{"id":"{g}","status":"{s}"}}"#))
+                        })
                         .collect();
                     body = if items.len() == 1 && ids.len() == 1 {
                         items[0].clone()
@@ -1004,7 +1006,9 @@ impl World {
                 Kind::Lookup { ids, .. } => {
                     let items: Vec<String> = ids
                         .iter()
-                        .filter_map(|g| self.sync.status(g.as_str()).map(|s| format!(r#"{{"id":"{g}","status":"{s}"}}"#)))
+                        .filter_map(|g| {
+                            self.sync.status(g.as_str()).map(|s| format!(r#"{{"id":"{g}","status":"{s}"}}"#))
+                        })
                         .collect();
                     body = format!("[{}]", items.join(","));
                 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::ids::{GenerationId, PermitId};
 use crate::lifecycle::status::{GenerationStatus, Observed};
 use crate::rates::class::RateClass;
 
@@ -15,16 +16,16 @@ fn forwarded(kind: ProxyKind, class: RateClass) -> Forwarded {
 
 #[test]
 fn a_create_binds_its_permit_and_reads_the_body() {
-    let f = Forwarded { permit: Some(7), ..forwarded(ProxyKind::Create, RateClass::Generate) };
+    let f = Forwarded { permit: Some(PermitId(7)), ..forwarded(ProxyKind::Create, RateClass::Generate) };
     assert!(f.needs_body(201));
     let s = f.read(201, br#"{"id":"g1","status":"PENDING"}"#, None);
-    assert_eq!(s.command, Some(Command::Bind { permit: 7, generation: "g1".into(), replay: None }));
-    assert_eq!((s.generation.as_deref(), s.limited, s.ended), (Some("g1"), false, None));
+    assert_eq!(s.command, Some(Command::Bind { permit: PermitId(7), generation: "g1".into(), replay: None }));
+    assert_eq!((s.generation.as_ref().map(GenerationId::as_str), s.limited, s.ended), (Some("g1"), false, None));
 }
 
 #[test]
 fn a_create_that_already_ended_frees_its_permit_after_the_bind() {
-    let f = Forwarded { permit: Some(7), ..forwarded(ProxyKind::Create, RateClass::Generate) };
+    let f = Forwarded { permit: Some(PermitId(7)), ..forwarded(ProxyKind::Create, RateClass::Generate) };
     let s = f.read(200, br#"{"id":"g1","status":"COMPLETED"}"#, None);
     assert!(matches!(s.command, Some(Command::Bind { .. })));
     assert!(
@@ -39,7 +40,8 @@ fn a_429_is_the_governors_own_answer_for_every_kind() {
         (ProxyKind::ReadsGenerations, RateClass::Other),
         (ProxyKind::Create, RateClass::Generate),
     ] {
-        let f = Forwarded { permit: (kind == ProxyKind::Create).then_some(3), ..forwarded(kind.clone(), class) };
+        let f =
+            Forwarded { permit: (kind == ProxyKind::Create).then_some(PermitId(3)), ..forwarded(kind.clone(), class) };
         assert!(f.needs_body(429), "{kind:?}");
         let s = f.read(429, br#"{"errorCode":"rate_limit_exceeded"}"#, Some(2_000));
         assert!(s.limited, "{kind:?}");
@@ -91,10 +93,14 @@ fn a_batch_create_that_sync_refuses_for_its_limits_is_limited() {
 
 #[test]
 fn an_unanswered_forward_leaves_its_permits_unsettled() {
-    let f = Forwarded { permit: Some(1), batch_permit: Some(2), ..forwarded(ProxyKind::Create, RateClass::Generate) };
+    let f = Forwarded {
+        permit: Some(PermitId(1)),
+        batch_permit: Some(2),
+        ..forwarded(ProxyKind::Create, RateClass::Generate)
+    };
     let commands = f.unanswered();
     assert_eq!(commands.len(), 2);
-    assert_eq!(commands[0], Command::Unsettled { permit: 1 });
+    assert_eq!(commands[0], Command::Unsettled { permit: PermitId(1) });
     assert!(matches!(commands[1], Command::BatchCreated { permit: 2, answer: CreateAnswer::Unknown, .. }));
     assert!(forwarded(ProxyKind::Other, RateClass::Other).unanswered().is_empty());
 }
