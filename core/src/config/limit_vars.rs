@@ -64,7 +64,7 @@ impl Config {
             }
             let burst = s.burst.unwrap_or(s.per_minute).clamp(1, s.per_minute);
             extra.push(ExtraClass {
-                name: s.name,
+                name: RateClass::from(s.name),
                 method: s.method.to_ascii_uppercase(),
                 path: s.path,
                 rate: RateLimit { limit: s.per_minute, window_ms, margin_ms, burst },

@@ -18,7 +18,9 @@ use crate::Ms;
 /// A rate class beyond `generate` and `other`, matched by method and path.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtraClass {
-    pub name: String,
+    /// Always a [`RateClass::Extra`] (a built-in name is refused where
+    /// `RATE_CLASSES` is read).
+    pub name: RateClass,
     pub method: String,
     pub path: String,
     pub rate: RateLimit,
@@ -59,7 +61,7 @@ impl Limits {
         match class {
             RateClass::Generate => Some(&self.generate),
             RateClass::Other => Some(&self.other),
-            RateClass::Extra(name) => self.extra.iter().find(|c| c.name == *name).map(|c| &c.rate),
+            RateClass::Extra(_) => self.extra.iter().find(|c| c.name == *class).map(|c| &c.rate),
         }
     }
 
@@ -78,7 +80,7 @@ impl Limits {
     pub fn classes(&self) -> impl Iterator<Item = (RateClass, &RateLimit)> {
         [(RateClass::Generate, &self.generate), (RateClass::Other, &self.other)]
             .into_iter()
-            .chain(self.extra.iter().map(|c| (RateClass::Extra(c.name.clone()), &c.rate)))
+            .chain(self.extra.iter().map(|c| (c.name.clone(), &c.rate)))
     }
 
     /// The buckets a request of `class` spends from: its own, and `other`

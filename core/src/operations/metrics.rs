@@ -83,7 +83,7 @@ impl Tally {
 #[serde(rename_all = "camelCase", default)]
 pub struct Counters {
     /// Admissions by class.
-    pub admitted: BTreeMap<String, u64>,
+    pub admitted: BTreeMap<RateClass, u64>,
     /// Refusals by reason.
     pub refused: BTreeMap<String, u64>,
     /// Shadow mode: what would have been refused, by reason.
@@ -129,7 +129,10 @@ pub struct Metrics {
     pub flush_at: Ms,
 }
 
-fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+fn bump<K: Ord + Clone + std::borrow::Borrow<Q>, Q: Ord + ToOwned<Owned = K> + ?Sized>(
+    map: &mut BTreeMap<K, u64>,
+    key: &Q,
+) {
     match map.get_mut(key) {
         Some(n) => *n = n.saturating_add(1),
         None => {
@@ -140,14 +143,14 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
 
 impl Metrics {
     pub fn admitted(&mut self, class: &RateClass, now: Ms) {
-        bump(&mut self.counters.admitted, class.as_str());
-        self.series.record(class.as_str(), Outcome::Admitted, now);
+        bump(&mut self.counters.admitted, class);
+        self.series.record(class, Outcome::Admitted, now);
         self.dirty = true;
     }
 
     pub fn refused(&mut self, class: &RateClass, reason: &str, now: Ms) {
         bump(&mut self.counters.refused, reason);
-        self.series.record(class.as_str(), Outcome::Refused, now);
+        self.series.record(class, Outcome::Refused, now);
         self.dirty = true;
     }
 
@@ -158,7 +161,7 @@ impl Metrics {
 
     pub fn held(&mut self, class: &RateClass, now: Ms) {
         self.counters.held += 1;
-        self.series.record(class.as_str(), Outcome::Held, now);
+        self.series.record(class, Outcome::Held, now);
         self.dirty = true;
     }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 use crate::config::limits::{plan_cap, Limits};
+use crate::rates::class::RateClass;
 use crate::rates::window::RateLimit;
 
 /// The largest per-minute limit and concurrency cap an override may set
@@ -53,7 +54,7 @@ pub struct Overrides {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_burst: Option<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub classes: Vec<(String, ClassOverride)>,
+    pub classes: Vec<(RateClass, ClassOverride)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
 }
@@ -121,7 +122,7 @@ impl LimitsPatch {
                 return Err(format!("at most {MAX_CLASSES} classes"));
             }
             for (name, raw) in classes {
-                if !base.extra.iter().any(|e| &e.name == name) {
+                if !base.extra.iter().any(|e| e.name.as_str() == name) {
                     return Err("classes: only classes named in RATE_CLASSES can be overridden".into());
                 }
                 if let Some(c) = class_override(raw)? {
@@ -141,8 +142,8 @@ fn class_override(raw: &RawValue) -> Result<Option<ClassOverride>, String> {
 }
 
 impl Overrides {
-    fn class(&self, name: &str) -> Option<&ClassOverride> {
-        self.classes.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+    fn class(&self, class: &RateClass) -> Option<&ClassOverride> {
+        self.classes.iter().find(|(n, _)| n == class).map(|(_, c)| c)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -166,10 +167,11 @@ impl Overrides {
             Some(None) => self.classes.clear(),
             Some(Some(classes)) => {
                 for (name, raw) in classes {
-                    self.classes.retain(|(n, _)| n != name);
+                    let class = RateClass::from(name.as_str());
+                    self.classes.retain(|(n, _)| *n != class);
                     // Checked by `LimitsPatch::parse`.
                     if let Ok(Some(c)) = class_override(raw) {
-                        self.classes.push((name.clone(), c));
+                        self.classes.push((class, c));
                     }
                 }
             }

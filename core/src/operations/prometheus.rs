@@ -89,12 +89,10 @@ impl MetricsView {
     fn samples(&self) -> Vec<Sample<'_>> {
         let c = &self.counters;
         let mut out: Vec<Sample<'_>> = Vec::new();
-        for (family, key, map) in [
-            (0, "class", &c.admitted),
-            (1, "reason", &c.refused),
-            (2, "reason", &c.would_refuse),
-            (3, "status", &c.upstream),
-        ] {
+        out.extend(c.admitted.iter().map(|(class, n)| (0, Some(("class", class.as_str())), *n)));
+        for (family, key, map) in
+            [(1, "reason", &c.refused), (2, "reason", &c.would_refuse), (3, "status", &c.upstream)]
+        {
             out.extend(map.iter().map(|(k, n)| (family, Some((key, k.as_str())), *n)));
         }
         for (outcome, n) in

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use crate::rates::class::RateClass;
 use crate::Ms;
 
 /// The dashboard's series: 90 steps of 10 seconds (15 minutes).
@@ -23,7 +24,7 @@ type Ring = VecDeque<[u32; 3]>;
 pub struct Series {
     /// The step that `back()` of every ring counts.
     end: u64,
-    classes: Vec<(String, Ring)>,
+    classes: Vec<(RateClass, Ring)>,
 }
 
 /// Which of a step's three numbers.
@@ -50,13 +51,13 @@ impl Series {
         self.end = step;
     }
 
-    pub fn record(&mut self, class: &str, outcome: Outcome, now: Ms) {
+    pub fn record(&mut self, class: &RateClass, outcome: Outcome, now: Ms) {
         self.advance(now);
         let i = match self.classes.iter().position(|(c, _)| c == class) {
             Some(i) => i,
             None if self.classes.len() >= MAX_SERIES_CLASSES => return,
             None => {
-                self.classes.push((class.to_owned(), VecDeque::from(vec![[0; 3]; STEPS])));
+                self.classes.push((class.clone(), VecDeque::from(vec![[0; 3]; STEPS])));
                 self.classes.len() - 1
             }
         };
@@ -88,10 +89,10 @@ pub struct SeriesView {
     pub ends_at: Ms,
     /// By class name (a JSON object).
     #[serde(serialize_with = "as_map")]
-    pub classes: Vec<(String, ClassSeries)>,
+    pub classes: Vec<(RateClass, ClassSeries)>,
 }
 
-fn as_map<S: serde::Serializer>(v: &[(String, ClassSeries)], s: S) -> Result<S::Ok, S::Error> {
+fn as_map<S: serde::Serializer>(v: &[(RateClass, ClassSeries)], s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(v.iter().map(|(k, c)| (k, c)))
 }
 
@@ -151,10 +152,11 @@ mod tests {
     #[test]
     fn the_series_slides_and_keeps_fifteen_minutes() {
         let mut s = Series::default();
-        s.record("generate", Outcome::Admitted, 1_000_000);
-        s.record("generate", Outcome::Refused, 1_000_500);
+        s.record(&RateClass::Generate, Outcome::Admitted, 1_000_000);
+        s.record(&RateClass::Generate, Outcome::Refused, 1_000_500);
         let v = s.view(1_000_900);
-        let class = |v: &SeriesView| v.classes.iter().find(|(c, _)| c == "generate").map(|(_, s)| s.clone()).unwrap();
+        let class =
+            |v: &SeriesView| v.classes.iter().find(|(c, _)| *c == RateClass::Generate).map(|(_, s)| s.clone()).unwrap();
         let g = &class(&v);
         assert_eq!((g.admitted.len(), g.admitted[STEPS - 1], g.refused[STEPS - 1]), (STEPS, 1, 1));
         let later = s.view(1_000_000 + 3 * STEP_MS);

@@ -127,7 +127,7 @@ pub fn route(method: &str, path: &str, limits: &Limits) -> Route {
             .extra
             .iter()
             .find(|c| c.method.eq_ignore_ascii_case(method) && canonical_path(&c.path).is_ok_and(|p| p == canonical))
-            .map_or(RateClass::Other, |c| RateClass::Extra(c.name.clone()))
+            .map_or(RateClass::Other, |c| c.name.clone())
     };
     Route::Proxy(Proxy { class, kind })
 }
