@@ -61,7 +61,9 @@ async fn sync_estimate(
     let ask = AdmitRequest { class: RateClass::Other, ..AdmitRequest::default() };
     let announce = match crate::account_client::call(env, &caller.account, key, &Admit(&ask)).await {
         Ok(AdmitReply::Admitted(a)) => a.announce,
-        _ => return (None, false),
+        // Not admitted now (or no answer): no estimate, the core falls back.
+        Ok(AdmitReply::Rejected(_) | AdmitReply::Queued(_) | AdmitReply::Replay(_) | AdmitReply::Refused(_))
+        | Err(_) => return (None, false),
     };
     let Ok(body) = std::str::from_utf8(&p.bytes) else { return (None, announce) };
     let answer =
