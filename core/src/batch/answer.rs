@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::lifecycle::status::BatchStatus;
+
 /// Answers larger than this are not parsed (a batch list of 100 is far smaller).
 pub const MAX_BODY: usize = 1 << 20;
 /// Batches taken from one answer at most.
@@ -39,17 +41,12 @@ pub enum CreateAnswer {
     Unknown,
 }
 
-/// Sync's terminal batch statuses (an unknown one is not).
-pub fn is_terminal(status: &str) -> bool {
-    crate::lifecycle::status::BatchStatus::parse(status).is_terminal()
-}
-
 fn batch(v: &Value) -> Option<SeenBatch> {
     let id = v.get("id")?.as_str().filter(|id| crate::ids::is_sync_id(id))?;
     let status = v.get("status")?.as_str()?;
     let pending =
         v.pointer("/metrics/pending_count").and_then(Value::as_u64).map(|n| n.min(u64::from(u32::MAX)) as u32);
-    Some(SeenBatch { id: id.to_owned(), terminal: is_terminal(status), pending })
+    Some(SeenBatch { id: id.to_owned(), terminal: BatchStatus::parse(status).is_terminal(), pending })
 }
 
 /// The batches in a read's answer: one batch object, an array of them, or
