@@ -3,6 +3,8 @@
 //! time it added.
 
 use governor_core::config::{Config, LogLevel};
+use governor_core::ids::GenerationId;
+use governor_core::rates::class::RateClass;
 use worker::Env;
 
 use crate::analytics;
@@ -13,7 +15,7 @@ pub struct Decision<'a> {
     pub config: &'a Config,
     pub account: &'a str,
     pub client: &'a str,
-    pub class: &'a str,
+    pub class: &'a RateClass,
     pub env: &'a Env,
     /// Time spent held in line (`Prefer: wait`).
     pub waited_ms: u64,
@@ -30,10 +32,11 @@ impl Decision<'_> {
         outcome: &str,
         reason: Option<&str>,
         status: Option<u16>,
-        generation: Option<&str>,
+        generation: Option<&GenerationId>,
     ) {
         let (account, client, class, wait_ms, added_ms) =
-            (self.account, self.client, self.class, self.waited_ms, self.added_ms);
+            (self.account, self.client, self.class.as_str(), self.waited_ms, self.added_ms);
+        let generation = generation.map(GenerationId::as_str);
         let point = analytics::Point { account, client, class, outcome, reason, generation, wait_ms, status, added_ms };
         analytics::write(self.env, &point);
         if level < self.config.log_level {
@@ -42,7 +45,7 @@ impl Decision<'_> {
         let mut line = Line::new(level, "decision")
             .str("account", self.account)
             .str("client", self.client)
-            .str("class", self.class)
+            .str("class", class)
             .str("outcome", outcome)
             .opt("reason", reason)
             .num("waitMs", self.waited_ms)

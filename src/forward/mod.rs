@@ -63,7 +63,7 @@ pub async fn serve(
     // What the governor adds starts here: the body, the estimate, the decision.
     let started = Date::now().as_millis();
     let admission = prepare::admission(&mut req, env, config, &caller, key, &p, &prefer).await?;
-    let (idempotency, class) = (admission.request.idempotency.clone(), admission.request.class.to_string());
+    let (idempotency, class) = (admission.request.idempotency.clone(), admission.request.class.clone());
     let mut decision = Decision {
         config,
         env,
@@ -134,7 +134,7 @@ pub async fn serve(
     }
     decision.added_ms = added;
     let outcome = if undecided { "forwarded_undecided" } else { "admitted" };
-    let generation = settled.as_ref().ok().and_then(|s| s.1.as_ref().map(governor_core::ids::GenerationId::as_str));
+    let generation = settled.as_ref().ok().and_then(|s| s.1.as_ref());
     decision.log(LogLevel::Info, outcome, None, Some(upstream_status), generation);
     let (mut resp, _) = settled?;
     if let Some(w) = prefer.wait_s.filter(|_| wait_ms.is_some()) {
