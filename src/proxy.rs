@@ -153,7 +153,7 @@ extern "C" {
     /// to `[response, its headers copied without `drop`]`; rejects with
     /// `'invalid'` (no request can be built), `'timeout'`, or the fetch's error.
     #[wasm_bindgen(js_name = boxedFetch)]
-    fn boxed_fetch(url: &str, init: &web_sys::RequestInit, ms: f64, drop: &js_sys::Array) -> js_sys::Promise;
+    fn boxed_fetch(url: &str, init: &web_sys::RequestInit, ms: f64, dropped: &js_sys::Array) -> js_sys::Promise;
 }
 
 /// A forward whose time box ends at Sync's response head (anything but a
