@@ -82,6 +82,12 @@ pub struct Shared {
     pub lease_ttl_ms: Ms,
     /// Report accepted deliveries as failed (see `Params::lying_relay`).
     pub lying_relay: bool,
+    /// The driver's last `Dispatch` handed out a job: a dispatch loop that
+    /// is not running now stopped at its per-wake bound (or was cut off by a
+    /// restart), not because nothing could go (see `World::work_conserving`).
+    pub loop_found_work: bool,
+    /// The last command the driver applied (its variant), for reports.
+    pub last_command: String,
     /// What the driver's steps counted.
     pub stats: Stats,
     /// Permits held before the command being applied (id, adopted).
@@ -89,6 +95,7 @@ pub struct Shared {
     /// The command being applied is a webhook / part of a listing.
     webhook: bool,
     listing: bool,
+    dispatch: bool,
     trace: bool,
 }
 
@@ -108,10 +115,13 @@ impl Shared {
             starvable_listing,
             lease_ttl_ms,
             lying_relay: false,
+            loop_found_work: false,
+            last_command: String::new(),
             stats: Stats::default(),
             held_before: BTreeMap::new(),
             webhook: false,
             listing: false,
+            dispatch: false,
             trace: std::env::var("DST_TRACE").is_ok(),
         }
     }
@@ -127,6 +137,9 @@ impl Shared {
             eprint!("{} {} -> ", self.now - 1_700_000_000_000, &c[..c.len().min(160)]);
         }
         self.webhook = matches!(c, Command::Webhook { .. });
+        self.dispatch = matches!(c, Command::Dispatch);
+        let name = format!("{c:?}");
+        self.last_command = name.split([' ', '(', '{']).next().unwrap_or_default().to_owned();
         self.listing = matches!(c, Command::ListStart | Command::Listed { .. } | Command::LookedUp { .. });
         if self.listing {
             self.held_before = Self::held(state);
@@ -152,6 +165,9 @@ impl Shared {
         if self.trace {
             let r = format!("{reply:?}");
             eprintln!("{}", &r[..r.len().min(120)]);
+        }
+        if self.dispatch {
+            self.loop_found_work = matches!(reply, Reply::Dispatch(_));
         }
         if let (true, Reply::Ack { released }) = (self.webhook, reply) {
             self.stats.released_by_webhook += u64::from(*released);

@@ -597,6 +597,8 @@ pub struct World {
     relayed: BTreeSet<String>,
     pub stats: Stats,
     slack: Ms,
+    /// When the object last restarted (its interrupted alarm is retried at once).
+    restarted_at: Option<Ms>,
 }
 
 pub type Check = Result<(), String>;
@@ -673,6 +675,7 @@ impl World {
             relayed: BTreeSet::new(),
             stats: Stats::default(),
             slack,
+            restarted_at: None,
         };
         w.boot();
         if w.p.raised_override {
@@ -817,6 +820,7 @@ impl World {
 
     fn restart(&mut self) -> Check {
         self.stats.restarts += 1;
+        self.restarted_at = Some(self.now);
         // What the tables say must be what memory said (less the live holds).
         let before = self.status_view();
         let interrupted = self.alarm_task.take().is_some();
@@ -1398,6 +1402,7 @@ impl World {
             if let Some(why) = self.fault.take() {
                 return Err(why);
             }
+            self.work_conserving()?;
         }
         self.now = self.now.max(t);
         Ok(())
@@ -1633,8 +1638,54 @@ impl World {
             .sum()
     }
 
+    /// Work the account can do now is not left waiting (checked after every
+    /// event, with all of the object's tasks run until they wait for the
+    /// world): when no dispatch loop is running, no queued job is
+    /// admissible now (a permit free, its rates and budget allow it, its turn
+    /// in the fair order: what `Command::Dispatch` would hand out). The
+    /// driver's own bounds are the only exceptions, each with the alarm
+    /// armed to resume at once: a loop that stopped at its per-wake bound
+    /// (its last look still found work) or was cut off by a restart, and the
+    /// queue's backoff while the object has no Sync key.
+    fn work_conserving(&self) -> Check {
+        if self.driver.dispatching() {
+            return Ok(()); // one loop at a time: it takes the next job when Sync answers
+        }
+        let Some(st) = self.driver.state() else { return Ok(()) };
+        if st.queue.depth() == 0 || (!st.queue.has_ready(self.now) && st.queue.stale_submitting().is_none()) {
+            return Ok(());
+        }
+        let sh = self.sh.borrow();
+        // The alarm the driver armed runs the work at once: after a loop's
+        // per-wake bound (or a restart that cut the loop off), after the
+        // backoff without a key, when the work became due with time while
+        // the alarm handler is still running (the runtime runs one alarm at
+        // a time), and after an admission or a read (a client waits for
+        // that reply: it never waits for another job's submission).
+        let resumes = sh.alarm.is_some_and(|a| a <= self.now + 1);
+        let client_waits = matches!(sh.last_command.as_str(), "Admit" | "Status" | "Ticket" | "Ledger");
+        let excused = sh.loop_found_work
+            || st.dispatch_block.is_some()
+            || self.alarm_task.is_some()
+            || self.restarted_at == Some(self.now)
+            || client_waits;
+        if resumes && excused {
+            return Ok(());
+        }
+        let mut copy = st.clone();
+        let out = apply(&self.config.limits, &mut copy, &sh.store, self.now, 0.5, Command::Dispatch);
+        match out.reply {
+            Reply::Dispatch(job) => Err(format!(
+                "liveness: queued job {} is admissible now and no dispatch loop runs (after {}; alarm armed for {:?}, now {})",
+                job.ticket, sh.last_command, sh.alarm, self.now
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The invariants, after every step.
     pub fn check(&mut self) -> Check {
+        self.work_conserving()?;
         let l = &self.l;
         let st_ref = self.driver.state().ok_or("driver: the account is not loaded")?;
         let st = &*st_ref;
