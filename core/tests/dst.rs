@@ -9,7 +9,8 @@
 //! `DST_SEEDS=N DST_BASE=B DST_STEPS=M` run seeds B..B+N (`scripts/dst.sh N`);
 //! `DST_SEED=S` replays one seed; `DST_SEED=S DST_ONLY=3,17,42` replays just
 //! those steps of it (the minimal history a failure prints); `DST_TRACE=1`
-//! prints every command and reply.
+//! prints every command and reply; `DST_DEBUG=1` adds the account's queue,
+//! line and permits to a work-conserving failure.
 //! `DST_STRICT=1` also lets the world do what the core once mishandled, or
 //! still does (see `known_bugs_stay_fixed` and core/tests/dst_findings.rs):
 //! Sync creating generations behind answers the governor cannot read,
@@ -259,7 +260,9 @@ fn a_broken_relay_report_is_caught() {
 /// ordinary simulation must catch it. `bash scripts/dst-mutants.sh` builds
 /// and runs each mutant; this prints the first seed that caught it.
 ///  - `mutant-drop-delivered`: the relay's `Delivered` report is lost.
-///  - `mutant-skip-freed-dispatch`: no dispatch when a webhook frees a permit.
+///  - `mutant-skip-freed-dispatch`: no dispatch when a webhook or a settle
+///    frees a permit; the job waits for the next alarm, which the
+///    work-conserving invariant (`World::work_conserving`) does not allow.
 #[cfg(any(feature = "mutant-skip-freed-dispatch", feature = "mutant-drop-delivered"))]
 #[test]
 fn a_driver_mutant_is_caught() {

@@ -43,8 +43,11 @@ impl AccountState {
                 refuse(b.retry_at, b.reason, &b.policy, 0);
             }
         }
-        if req.permit && (!self.permits.has_room(&limits.concurrency) || self.reconcile.is_full(now)) {
-            refuse(self.next_permit_free(now), Reason::Concurrency, CONCURRENCY, limits.concurrency.cap);
+        let room = self.permits.has_room(&limits.concurrency);
+        if req.permit && (!room || self.reconcile.is_full(now)) {
+            // A permit frees at `next_permit_free`; Sync's 429 is believed until `full_until`.
+            let free = if room { now } else { self.next_permit_free(now) };
+            refuse(free.max(self.reconcile.full_until), Reason::Concurrency, CONCURRENCY, limits.concurrency.cap);
         }
         if req.batch && !self.batches.has_room(&limits.batches, now) {
             let cap = self.batches.cap(&limits.batches, now);

@@ -11,6 +11,24 @@ use crate::queue::job::Blocked;
 use crate::relay::delivery::Delivery;
 use crate::wire::contract::{Command, Reply};
 
+/// A client (or the operator) waits for the reply to `command`: another
+/// job's submission never holds it up (what it freed goes on the alarm,
+/// armed at once). Everything else the Worker sends (webhooks, callbacks,
+/// settles) dispatches what it freed before it answers.
+pub(super) fn client_waits(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Admit(_)
+            | Command::Status
+            | Command::Ticket { .. }
+            | Command::Ledger { .. }
+            | Command::Cancel { .. }
+            | Command::Unhold { .. }
+            | Command::UpstreamLimited { .. }
+            | Command::Admin(_)
+    )
+}
+
 impl<I: Io> Driver<I> {
     /// Run `effects`: reconciliation, dispatch and the deliveries side by side.
     pub(super) async fn perform(&self, effects: Vec<Effect>) -> IoResult<()> {
@@ -28,7 +46,9 @@ impl<I: Io> Driver<I> {
         }
         let reconciling = async move {
             if reconcile {
-                self.reconcile().await
+                self.reconcile().await?;
+                // Permits the listing freed go to the queue at once.
+                self.dispatch_due().await
             } else {
                 Ok(())
             }
@@ -87,6 +107,18 @@ impl<I: Io> Driver<I> {
             *self.cache.borrow_mut() = None;
         }
         result
+    }
+
+    /// Dispatch if queued work may go now: work due now is sent now, the
+    /// alarm is for work due later.
+    pub(super) async fn dispatch_due(&self) -> IoResult<()> {
+        let now = self.io.now();
+        let due = self.with_state(|a| a.submission_due(&self.config.limits, now)).unwrap_or(false);
+        if due && !self.dispatching.get() {
+            self.dispatch().await
+        } else {
+            Ok(())
+        }
     }
 
     async fn dispatch_loop(&self) -> IoResult<()> {

@@ -2,7 +2,7 @@
 //! simulation alike: apply a command → write its rows → arm the alarm at
 //! its `wake` → run its effects through [`Io`] → feed each result back as
 //! the next command. Every rule of that loop is here: unblocking the queue
-//! when a key arrives, dispatching when a webhook frees a permit, which Sync
+//! when a key arrives, dispatching when a command frees room, which Sync
 //! key is used, one dispatch loop at a time, how many submissions and
 //! deliveries per wake, how a listing pages, what runs side by side.
 //! After quinn-proto / str0m: the machine ([`crate::account::apply`]) takes
@@ -124,7 +124,7 @@ impl<I: Io> Driver<I> {
             // The key is back: queued work may go at once.
             self.run(Command::DispatchUnblocked).await?;
         }
-        let freeing = matches!(command, Command::Webhook { .. } | Command::Callback { .. });
+        let client_waits = effects::client_waits(&command);
         if let (true, Command::Admit(req)) = (self.provisional(), &mut command) {
             req.key_unproven = true;
         }
@@ -133,12 +133,13 @@ impl<I: Io> Driver<I> {
             a.provisional = true;
         }
         self.perform(effects).await?;
-        let freed = freeing && matches!(reply, Reply::Ack { released } if released > 0);
         // (`mutant-skip-freed-dispatch`: a test-only mutant breaks this rule, scripts/dst-mutants.sh.)
-        if freed && !cfg!(feature = "mutant-skip-freed-dispatch") {
-            // A permit just freed: hand it to the next queued job now rather
-            // than on the next alarm (Sync waits a moment longer for its 200).
-            self.dispatch().await?;
+        let changed = !client_waits && !matches!(reply, Reply::Refused(_));
+        if changed && !cfg!(feature = "mutant-skip-freed-dispatch") {
+            // Room this command made (a webhook, a callback or a settle
+            // freeing a permit) goes to the next queued job now rather than
+            // on the next alarm (Sync waits a moment longer for its 200).
+            self.dispatch_due().await?;
         }
         Ok(reply)
     }
@@ -147,7 +148,9 @@ impl<I: Io> Driver<I> {
     pub async fn alarm(&self) -> IoResult<()> {
         self.alarm_at.set(None);
         let (_, effects) = self.run(Command::Tick).await?;
-        self.perform(effects).await
+        self.perform(effects).await?;
+        // What became due while the handler ran (the runtime runs one alarm at a time).
+        self.dispatch_due().await
     }
 
     /// Open the tables and load the hot state (once per instance, and again
@@ -167,12 +170,13 @@ impl<I: Io> Driver<I> {
                 self.io.with_store(|s| AccountState::load(s, &self.config.limits))??
             }
         };
-        let interrupted = loaded.queue.stale_submitting().is_some();
+        // A submission cut off by a restart, or work the restart let go (the
+        // held requests ahead of it died with the old instance): at once.
+        let due = loaded.submission_due(&self.config.limits, self.io.now());
         if self.cache.borrow().is_none() {
             *self.cache.borrow_mut() = Some(loaded);
         }
-        if interrupted {
-            // A submission was cut off by a restart: resume it at once.
+        if due {
             self.io.set_alarm(1).await?;
         }
         Ok(())

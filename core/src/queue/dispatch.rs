@@ -230,6 +230,20 @@ impl AccountState {
         }
     }
 
+    /// Whether queued work may be sent now (what an alarm now would send),
+    /// under the operator's overrides of `base`.
+    pub(crate) fn submission_due(&self, base: &Limits, now: Ms) -> bool {
+        if self.queue.depth() == 0 {
+            return false;
+        }
+        let due = |limits: &Limits| self.queue_wake(limits, now).is_some_and(|w| w <= now);
+        if self.overrides.is_empty() {
+            due(base)
+        } else {
+            due(&self.overrides.apply(base))
+        }
+    }
+
     fn queue_ready_at(&self, limits: &Limits, now: Ms) -> Option<Ms> {
         if self.interrupted_submission().is_some() {
             // A submission cut off by a restart: resume it at once.

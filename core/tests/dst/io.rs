@@ -94,6 +94,7 @@ pub struct Shared {
     held_before: BTreeMap<PermitId, bool>,
     /// The command being applied is a webhook / part of a listing.
     webhook: bool,
+    observe: bool,
     listing: bool,
     dispatch: bool,
     trace: bool,
@@ -120,6 +121,7 @@ impl Shared {
             stats: Stats::default(),
             held_before: BTreeMap::new(),
             webhook: false,
+            observe: false,
             listing: false,
             dispatch: false,
             trace: std::env::var("DST_TRACE").is_ok(),
@@ -137,6 +139,7 @@ impl Shared {
             eprint!("{} {} -> ", self.now - 1_700_000_000_000, &c[..c.len().min(160)]);
         }
         self.webhook = matches!(c, Command::Webhook { .. });
+        self.observe = matches!(c, Command::Observe { .. });
         self.dispatch = matches!(c, Command::Dispatch);
         let name = format!("{c:?}");
         self.last_command = name.split([' ', '(', '{']).next().unwrap_or_default().to_owned();
@@ -171,6 +174,9 @@ impl Shared {
         }
         if let (true, Reply::Ack { released }) = (self.webhook, reply) {
             self.stats.released_by_webhook += u64::from(*released);
+        }
+        if let (true, Reply::Ack { released }) = (self.observe, reply) {
+            self.stats.released_by_observe += u64::from(*released);
         }
         if !self.listing {
             return;

@@ -787,6 +787,22 @@ impl World {
         reply
     }
 
+    /// Settles the Worker sends off the client's path (`wait_until`), one
+    /// after the other: each may run on while a dispatch it set off waits
+    /// for Sync.
+    fn settle(&mut self, commands: Vec<Command>) {
+        if commands.is_empty() {
+            return;
+        }
+        let d = self.driver.clone();
+        self.spawn(async move {
+            for c in commands {
+                d.call(c, Some(ACCOUNT), None).await?;
+            }
+            Ok(())
+        });
+    }
+
     /// A call the object answers without waiting for the world.
     fn reply(&mut self, c: Command) -> Reply {
         let what = format!("{c:?}");
@@ -1090,13 +1106,18 @@ impl World {
                     }
                 };
                 let _ = class;
-                if let Some(c) = command {
-                    if let Reply::Rejected(_) = self.reply(c) {
-                        self.stats.rejected += 1;
+                match command {
+                    // The client's answer waits for this one (src/handler.rs).
+                    Some(c @ Command::UpstreamLimited { .. }) => {
+                        if let Reply::Rejected(_) = self.reply(c) {
+                            self.stats.rejected += 1;
+                        }
+                        self.settle(ended.into_iter().collect());
                     }
-                }
-                if let Some(c) = ended {
-                    self.reply(c);
+                    // Bind, release: off the client's path, in order.
+                    c => {
+                        self.settle(c.into_iter().chain(ended).collect());
+                    }
                 }
             }
             Kind::Client { class, permit: None, .. } => {
@@ -1112,9 +1133,7 @@ impl World {
             Kind::Read { in_flight, .. } => match answer {
                 Some(Answer::Ok) => {
                     if let Some(c) = settle::observed(req.body.as_bytes(), &in_flight) {
-                        if let Reply::Ack { released } = self.reply(c) {
-                            self.stats.released_by_observe += u64::from(released);
-                        }
+                        self.settle(vec![c]);
                     }
                 }
                 Some(Answer::Limited(kind)) => {
@@ -1660,10 +1679,14 @@ impl World {
         // per-wake bound (or a restart that cut the loop off), after the
         // backoff without a key, when the work became due with time while
         // the alarm handler is still running (the runtime runs one alarm at
-        // a time), and after an admission or a read (a client waits for
-        // that reply: it never waits for another job's submission).
+        // a time), and after a call a client or the operator waits for (an
+        // admission, a read, a cancel, a held request leaving, a 429 to
+        // answer, an admin call: it never waits for another job's submission).
         let resumes = sh.alarm.is_some_and(|a| a <= self.now + 1);
-        let client_waits = matches!(sh.last_command.as_str(), "Admit" | "Status" | "Ticket" | "Ledger");
+        let client_waits = matches!(
+            sh.last_command.as_str(),
+            "Admit" | "Status" | "Ticket" | "Ledger" | "Cancel" | "Unhold" | "UpstreamLimited" | "Admin"
+        );
         let excused = sh.loop_found_work
             || st.dispatch_block.is_some()
             || self.alarm_task.is_some()
@@ -1675,6 +1698,19 @@ impl World {
         let mut copy = st.clone();
         let out = apply(&self.config.limits, &mut copy, &sh.store, self.now, 0.5, Command::Dispatch);
         match out.reply {
+            Reply::Dispatch(job) if std::env::var("DST_DEBUG").is_ok() => Err(format!(
+                "liveness: {} admissible, first at {:?}, pending then {:?} now {:?}, held {:?}, jobs {:?}, permits {:?}",
+                job.ticket,
+                (self.now - 200..=self.now).find(|t| {
+                    let mut c = st.clone();
+                    matches!(apply(&self.config.limits, &mut c, &sh.store, *t, 0.5, Command::Dispatch).reply, Reply::Dispatch(_))
+                }),
+                st.pending(&st.overrides.apply(&self.config.limits), self.now - 22),
+                st.pending(&st.overrides.apply(&self.config.limits), self.now),
+                st.held,
+                st.queue.jobs(),
+                st.permits.held()
+            )),
             Reply::Dispatch(job) => Err(format!(
                 "liveness: queued job {} is admissible now and no dispatch loop runs (after {}; alarm armed for {:?}, now {})",
                 job.ticket, sh.last_command, sh.alarm, self.now
