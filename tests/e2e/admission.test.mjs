@@ -79,6 +79,8 @@ test("storm: 50 concurrent clients on one key never push Sync past its limits, a
   );
 
   const refusals = [];
+  const admits = [];
+  const rateRefusals = [];
   const unexpected = [];
   const okHeadersMissing = [];
   let admittedGenerates = 0;
@@ -91,6 +93,7 @@ test("storm: 50 concurrent clients on one key never push Sync past its limits, a
     let held = null;
     for (let n = 0; n < 400 && Date.now() < deadline; n++) {
       let r;
+      const sent = Date.now();
       try {
         r = held ? await call(gov.url, `/v2/generate/${held}`, { key: SIM_KEY, timeoutMs: 10_000 }) : await create(gov, SIM_KEY);
       } catch (e) {
@@ -98,6 +101,10 @@ test("storm: 50 concurrent clients on one key never push Sync past its limits, a
         await sleep(100);
         continue;
       }
+      // The governor decided somewhere between the send and the answer.
+      const decided = { sent, answered: Date.now() };
+      if (!held && r.status === 201) admits.push(decided);
+      if (!held && r.status === 429 && r.json?.policy === "generate") rateRefusals.push(decided);
       if (r.status === 429) {
         refusals.push(r);
         await sleep(pauseFor(r.json));
@@ -166,8 +173,23 @@ test("storm: 50 concurrent clients on one key never push Sync past its limits, a
   const span = WINDOW + MARGIN;
   const bound = GEN * Math.floor((elapsed - (firstAdmit - start)) / span);
   assert.ok(admittedGenerates >= 0.8 * bound, `admitted ${admittedGenerates} creates, expected >= 80% of ${bound}`);
-  assert.equal(t.max_in_window.generate, GEN, "some window held the full generate limit");
-  if (process.env.E2E_VERBOSE) console.log({ admittedGenerates, bound, elapsed, refusals: refusals.length, stats: t, polls: other.length });
+  // No create was refused for the rate below the full limit: when the
+  // governor refused one for `generate`, GEN creates had been admitted in the
+  // span before. (Whether a window fills at all is the clients' pace, not the
+  // governor's: held to CAP generations at once, on a loaded machine they may
+  // not reach GEN in a span, and Sync's own window clock sees the forwards
+  // spread out; so this holds every refusal to the limit instead of asking
+  // Sync to have seen a full window.) An admission counts when its answer
+  // came after the refusal's send less a span and it was sent before the
+  // refusal's answer: a superset of the admissions in the governor's span.
+  for (const r of rateRefusals) {
+    const inSpan = admits.filter((a) => a.answered > r.sent - span && a.sent < r.answered).length;
+    assert.ok(inSpan >= GEN, `a create refused for the rate with ${inSpan} of ${GEN} admitted in the span before it`);
+  }
+  // And one limit or the other was reached: the rate (refused only at the
+  // full limit, above) or the concurrency cap.
+  assert.ok(rateRefusals.length > 0 || t.peak_concurrency === CAP, "neither the rate nor the cap was ever reached");
+  if (process.env.E2E_VERBOSE) console.log({ admittedGenerates, bound, elapsed, refusals: refusals.length, rateRefusals: rateRefusals.length, stats: t, polls: other.length });
   assert.ok(t.peak_concurrency >= 2, "concurrency was used");
 
   // Every refusal is honest and complete.
