@@ -11,7 +11,6 @@ use crate::batch::lane_lines::result_lines;
 use crate::batch::{BatchPermitId, CreateAnswer, SeenBatch};
 use crate::config::limits::Limits;
 use crate::queue::job::JobState;
-use crate::rates::class::RateClass;
 use crate::Ms;
 
 impl AccountState {
@@ -30,9 +29,9 @@ impl AccountState {
             self.batches.release(permit);
             return;
         }
+        self.batch_answered(limits, now, jitter, permit, &answer, None);
         match answer {
             CreateAnswer::Created(seen) => {
-                self.batches.bind(&limits.batches, permit, &seen, now);
                 let terminal = seen.terminal;
                 self.lane_bound(limits, permit, seen.id, now);
                 if terminal {
@@ -40,39 +39,20 @@ impl AccountState {
                 }
             }
             CreateAnswer::Refused { status: 402 } => {
-                self.batches.release(permit);
                 self.lane.off = Some((LaneOff::PlanWithoutBatches, now));
                 self.lane_drop(permit, Back::Direct(false), now);
                 self.lane_tidy(limits, now);
             }
-            CreateAnswer::Refused { .. } => {
-                // The batch as a whole was refused: each job gets Sync's own answer directly.
-                self.batches.release(permit);
-                self.lane_drop(permit, Back::Direct(false), now);
-            }
-            CreateAnswer::Validated => {
-                self.batches.release(permit);
-                self.lane_drop(permit, Back::Lane, now);
-            }
-            CreateAnswer::ConcurrencyLimited => {
-                self.metrics.upstream_429();
-                self.batches.release(permit);
-                self.batches.learn_down(&limits.batches, now);
-                self.lane_drop(permit, Back::Lane, now);
-            }
-            CreateAnswer::RateLimited => {
-                self.metrics.upstream_429();
-                self.batches.release(permit);
-                self.rates.strike(limits, &RateClass::Other, now, jitter, None);
+            // The batch as a whole was refused: each job gets Sync's own answer directly.
+            CreateAnswer::Refused { .. } => self.lane_drop(permit, Back::Direct(false), now),
+            CreateAnswer::Validated | CreateAnswer::ConcurrencyLimited | CreateAnswer::RateLimited => {
                 self.lane_drop(permit, Back::Lane, now);
             }
             CreateAnswer::Unknown => {
                 // Sync may have made it: the permit waits for a listing.
-                self.batches.mark_unknown(&limits.batches, permit, now);
                 if let Some(b) = self.lane.batches.iter_mut().find(|b| b.permit == permit) {
                     b.next_at = now.saturating_add(limits.batches.lane.poll_ms);
                 }
-                self.reconcile.arm(&limits.reconcile, now);
             }
         }
     }

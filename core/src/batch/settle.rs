@@ -21,31 +21,49 @@ impl AccountState {
         answer: CreateAnswer,
         retry_after_ms: Option<Ms>,
     ) -> Reply {
-        let released = match answer {
-            CreateAnswer::Created(seen) => {
-                let bound = self.batches.bind(&limits.batches, permit, &seen, now);
-                return Reply::Ack { released: u32::from(!bound || seen.terminal) };
-            }
+        let done = self.batch_answered(limits, now, jitter, permit, &answer, retry_after_ms);
+        match answer {
+            CreateAnswer::Created(seen) => Reply::Ack { released: u32::from(!done || seen.terminal) },
+            CreateAnswer::Validated | CreateAnswer::Refused { .. } => Reply::Ack { released: u32::from(done) },
+            CreateAnswer::Unknown => Reply::Ack { released: 0 },
+            CreateAnswer::ConcurrencyLimited | CreateAnswer::RateLimited => self.governor_refusal(limits, now),
+        }
+    }
+
+    /// What Sync's answer to a batch create does to the batch permit and the
+    /// rates, for a client's create and the lane's alike: bind, release,
+    /// learn a lower cap, strike `other`, or keep the permit until a listing
+    /// tells. Returns what the bind or the release returned (false when kept).
+    pub(super) fn batch_answered(
+        &mut self,
+        limits: &Limits,
+        now: Ms,
+        jitter: f64,
+        permit: BatchPermitId,
+        answer: &CreateAnswer,
+        retry_after_ms: Option<Ms>,
+    ) -> bool {
+        match answer {
+            CreateAnswer::Created(seen) => self.batches.bind(&limits.batches, permit, seen, now),
             CreateAnswer::Validated | CreateAnswer::Refused { .. } => self.batches.release(permit),
             CreateAnswer::Unknown => {
                 self.batches.mark_unknown(&limits.batches, permit, now);
                 self.reconcile.arm(&limits.reconcile, now);
-                return Reply::Ack { released: 0 };
+                false
             }
             CreateAnswer::ConcurrencyLimited => {
                 self.metrics.upstream_429();
-                self.batches.release(permit);
+                let freed = self.batches.release(permit);
                 self.batches.learn_down(&limits.batches, now);
-                return self.governor_refusal(limits, now);
+                freed
             }
             CreateAnswer::RateLimited => {
                 self.metrics.upstream_429();
-                self.batches.release(permit);
+                let freed = self.batches.release(permit);
                 self.rates.strike(limits, &RateClass::Other, now, jitter, retry_after_ms);
-                return self.governor_refusal(limits, now);
+                freed
             }
-        };
-        Reply::Ack { released: u32::from(released) }
+        }
     }
 
     /// The caller of a batch Sync refused with 429 gets the governor's 429

@@ -11,24 +11,6 @@ use crate::queue::job::Blocked;
 use crate::relay::delivery::Delivery;
 use crate::wire::contract::{Command, Reply};
 
-/// A client (or the operator) waits for the reply to `command`: another
-/// job's submission never holds it up (what it freed goes on the alarm,
-/// armed at once). Everything else the Worker sends (webhooks, callbacks,
-/// settles) dispatches what it freed before it answers.
-pub(super) fn client_waits(command: &Command) -> bool {
-    matches!(
-        command,
-        Command::Admit(_)
-            | Command::Status
-            | Command::Ticket { .. }
-            | Command::Ledger { .. }
-            | Command::Cancel { .. }
-            | Command::Unhold { .. }
-            | Command::UpstreamLimited { .. }
-            | Command::Admin(_)
-    )
-}
-
 impl<I: Io> Driver<I> {
     /// Run `effects`: reconciliation, dispatch and the deliveries side by side.
     pub(super) async fn perform(&self, effects: Vec<Effect>) -> IoResult<()> {

@@ -13,6 +13,7 @@ pub mod io;
 pub mod join;
 mod lane;
 pub mod provisional;
+mod waits;
 
 use std::cell::{Cell, RefCell};
 
@@ -124,7 +125,7 @@ impl<I: Io> Driver<I> {
             // The key is back: queued work may go at once.
             self.run(Command::DispatchUnblocked).await?;
         }
-        let client_waits = effects::client_waits(&command);
+        let client_waits = waits::client_waits(&command);
         if let (true, Command::Admit(req)) = (self.provisional(), &mut command) {
             req.key_unproven = true;
         }
