@@ -5,49 +5,25 @@
 // with 429 budget_exhausted and Retry-After at its UTC renewal; the ledger's
 // settled costs add up to what the budgets consumed; concurrent creates
 // overspend at most by the estimate error of what is in flight.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startSim, startGovernor, generateBody, SIM_KEY, until, govCall } from "../lib/harness.mjs";
+import { until, govCall } from "../lib/harness.mjs";
+import { setupSpend, costedCreate as create, PRICE } from "../lib/spend.mjs";
 
 const MOBILE = "ck-mobile-0123456789";
 const WEB = "ck-web-0123456789abc";
-const PRICE = 0.04; // lipsync-2, USD per output second (the simulator's price list)
-const cleanup = [];
-after(async () => {
-  for (const c of cleanup.reverse()) await c();
-});
 
-async function setup(vars = {}, simFlags = {}) {
-  const sim = await startSim({ concurrency: 6, "pending-ms": 20, "processing-ms": 150, ...simFlags });
-  const gov = await startGovernor({
-    SYNC_API_BASE: sim.url,
-    GOVERNOR_CLIENT_KEYS: JSON.stringify({
-      [MOBILE]: { account: "acme", client: "mobile" },
-      [WEB]: { account: "acme", client: "web" },
-    }),
-    SYNC_API_KEYS: JSON.stringify({ acme: SIM_KEY }),
-    MAX_CONCURRENT_GENERATIONS: "6",
-    GENERATE_PER_MINUTE: "10000",
-    REQUESTS_PER_MINUTE: "100000",
-    GOVERNOR_WEBHOOK_KEY: "governor-webhook-key-for-tests",
-    LOCAL_MODE: "true",
-    PRICES: JSON.stringify({ "lipsync-2": PRICE }),
-    ...vars,
-  });
-  cleanup.push(() => sim.stop(), () => gov.stop());
-  return { sim, gov };
-}
-
-const body = (seconds, n = 0) =>
-  generateBody({
-    input: [
-      { type: "video", url: `https://example.com/v${n}.mp4` },
-      { type: "audio", url: `https://example.com/a${n}.wav` },
-    ],
-    options: { sim_output_seconds: seconds },
-  });
-const create = (gov, key, seconds, n, headers = {}) =>
-  govCall(gov, "/v2/generate", { method: "POST", key, body: body(seconds, n), headers });
+const setup = (vars = {}, simFlags = {}) =>
+  setupSpend(
+    { mobile: MOBILE, web: WEB },
+    {
+      GENERATE_PER_MINUTE: "10000",
+      REQUESTS_PER_MINUTE: "100000",
+      GOVERNOR_WEBHOOK_KEY: "governor-webhook-key-for-tests",
+      ...vars,
+    },
+    simFlags,
+  );
 const status = async (gov, key = MOBILE) => (await govCall(gov, "/governor/v1/status", { key })).json;
 const ledgerRows = async (gov, key, query = "") => {
   const rows = [];

@@ -7,53 +7,34 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { startSim, startGovernor, generateBody, govCall, until, SIM_KEY, ROOT } from "../lib/harness.mjs";
+import { govCall, until, ROOT } from "../lib/harness.mjs";
+import { setupSpend, costedCreate } from "../lib/spend.mjs";
 import { launchBrowser, haveBrowser } from "../lib/browser.mjs";
 
 const MOBILE = "ck-dash-mobile-0123456789";
 const WEB = "ck-dash-web-0123456789abc";
 const ADMIN_KEY = "spend-dashboard-admin-key-0123456789";
 const PAGE = "/governor/v1/dashboard";
-let sim, gov, browser;
+let gov, browser;
 
 before(async () => {
-  sim = await startSim({ concurrency: 6, "pending-ms": 20, "processing-ms": 150 });
-  gov = await startGovernor({
-    SYNC_API_BASE: sim.url,
-    GOVERNOR_CLIENT_KEYS: JSON.stringify({
-      [MOBILE]: { account: "acme", client: "mobile" },
-      [WEB]: { account: "acme", client: "web" },
-    }),
-    SYNC_API_KEYS: JSON.stringify({ acme: SIM_KEY }),
-    MAX_CONCURRENT_GENERATIONS: "6",
-    GOVERNOR_WEBHOOK_KEY: "spend-dashboard-webhook-key",
-    GOVERNOR_ADMIN_KEY: ADMIN_KEY,
-    LOCAL_MODE: "true",
-    PRICES: JSON.stringify({ "lipsync-2": 0.04 }),
-    BUDGET_USD_PER_DAY: "2",
-    CLIENT_LIMITS: JSON.stringify({ acme: { mobile: { weight: 2, usdPerDay: 1 } } }),
-  });
+  ({ gov } = await setupSpend(
+    { mobile: MOBILE, web: WEB },
+    {
+      GOVERNOR_WEBHOOK_KEY: "spend-dashboard-webhook-key",
+      GOVERNOR_ADMIN_KEY: ADMIN_KEY,
+      BUDGET_USD_PER_DAY: "2",
+      CLIENT_LIMITS: JSON.stringify({ acme: { mobile: { weight: 2, usdPerDay: 1 } } }),
+    },
+  ));
   if (haveBrowser()) browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
-  await gov?.stop();
-  await sim?.stop();
 });
 
-const create = (key, seconds, n) =>
-  govCall(gov, "/v2/generate", {
-    method: "POST",
-    key,
-    body: generateBody({
-      input: [
-        { type: "video", url: `https://example.com/v${n}.mp4` },
-        { type: "audio", url: `https://example.com/a${n}.wav` },
-      ],
-      options: { sim_output_seconds: seconds },
-    }),
-  });
+const create = (key, seconds, n) => costedCreate(gov, key, seconds, n);
 const status = async () => (await govCall(gov, "/governor/v1/status", { key: MOBILE })).json;
 const usd = (v) => `$${v.toFixed(2)}`;
 
