@@ -3,57 +3,54 @@
 // an idle client's share lent in the others' ratio, a reservation honoured
 // against a greedy client, a light client's queue wait behind a greedy one,
 // a client's own limit named in its 429, and status per client.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { createHash } from "node:crypto";
-import { startSim, startGovernor, generateBody, SIM_KEY, until, govCall, sleep } from "../lib/harness.mjs";
+import { generateBody, SIM_KEY, until, govCall, sleep } from "../lib/harness.mjs";
+import { setup as setupGovernor, receiver as hookReceiver } from "../lib/e2e.mjs";
 
 const ADMIN = "shares-test-admin-key-0123456789";
-const cleanup = [];
-after(async () => {
-  for (const c of cleanup.reverse()) await c();
-});
 
 /** Managed keys: one per client name, all of account `acme`. */
 const keyOf = (client) => `ck-${client}-0123456789abcdef`;
 const clientKeys = (clients) =>
   JSON.stringify(Object.fromEntries(clients.map((c) => [keyOf(c), { account: "acme", client: c }])));
 
-async function setup(clients, vars = {}, simFlags = {}) {
-  const sim = await startSim({ "generate-per-minute": 100_000, "other-per-minute": 100_000, ...simFlags });
-  const gov = await startGovernor({
-    SYNC_API_BASE: sim.url,
-    GOVERNOR_CLIENT_KEYS: clientKeys(clients),
-    SYNC_API_KEY: SIM_KEY,
-    GOVERNOR_ADMIN_KEY: ADMIN,
-    GENERATE_PER_MINUTE: "100000",
-    REQUESTS_PER_MINUTE: "100000",
-    GOVERNOR_WEBHOOK_KEY: "shares-test-webhook-key-0123456789",
-    LOCAL_MODE: "true",
-    RECONCILE_MIN_MS: "1000",
-    QUEUE_MAX_DEPTH: "5000",
-    ...vars,
-  });
-  cleanup.push(() => sim.stop(), () => gov.stop());
-  return { sim, gov };
-}
+/** Every test's simulator and governor: no rate limit in the way, a deep queue. */
+const quickSim = { "generate-per-minute": 100_000, "other-per-minute": 100_000 };
+const quickVars = {
+  GOVERNOR_ADMIN_KEY: ADMIN,
+  GENERATE_PER_MINUTE: "100000",
+  REQUESTS_PER_MINUTE: "100000",
+  GOVERNOR_WEBHOOK_KEY: "shares-test-webhook-key-0123456789",
+  LOCAL_MODE: "true",
+  RECONCILE_MIN_MS: "1000",
+  QUEUE_MAX_DEPTH: "5000",
+};
 
-/** Receives relayed webhooks at /<client>/<n>: completions per client, with times. */
+/** Managed keys for `clients` on one account. */
+const setup = (clients, vars = {}, simFlags = {}) =>
+  setupGovernor({ ...quickSim, ...simFlags }, { ...quickVars, GOVERNOR_CLIENT_KEYS: clientKeys(clients), SYNC_API_KEY: SIM_KEY, ...vars });
+
+/**
+ * Relayed webhooks at /<client>/<n>: `got` is the completions per client,
+ * with times, since the last `reset()`.
+ */
 async function receiver() {
-  const got = [];
-  const server = createServer((req, res) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString());
-      if (body.status === "COMPLETED") got.push({ client: req.url.split("/")[1], at: Date.now() });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  cleanup.push(() => new Promise((r) => server.close(r)));
-  return { url: `http://127.0.0.1:${server.address().port}`, got };
+  const hook = await hookReceiver();
+  let from = 0;
+  return {
+    url: hook.url,
+    get got() {
+      return hook.got
+        .slice(from)
+        .filter((g) => g.json?.status === "COMPLETED")
+        .map((g) => ({ client: g.path.split("/")[1], at: g.at }));
+    },
+    reset() {
+      from = hook.got.length;
+    },
+  };
 }
 
 const as = (client, path, opts = {}) => govCall(gov0(opts), path, { ...opts, key: keyOf(client) });
@@ -150,7 +147,7 @@ test("weights 1:2:4 on a cap of 7: completed generations within 5% of 1/7, 2/7, 
   // Drain what is left (queue cancel through the admin API), then one client idle.
   assert.equal((await admin(gov, "/accounts/a-acme/queue", { method: "DELETE" })).status, 200);
   await until("the account drained", async () => (await as("one", "/governor/v1/status", { gov })).json.concurrency.inUse === 0, 20_000);
-  hook.got.length = 0;
+  hook.reset();
   const two = await sharesOf(gov, hook, { one: 160, two: 300 });
   console.log(`# weights 1:2 (four idle), cap 7: ${JSON.stringify(two.counts)} of ${two.total}: ${JSON.stringify(two.shares)}`);
   assert.ok(Math.abs(two.shares.one - 1 / 3) <= 0.05 / 3, `one: ${two.shares.one}`);
@@ -160,20 +157,10 @@ test("weights 1:2:4 on a cap of 7: completed generations within 5% of 1/7, 2/7, 
 test("pass-through: X-Governor-Client one|h-two|four with CLIENT_LIMITS weights 1:2:4 under the header's names, on a cap of 7: completed generations within 5% of 1/7, 2/7, 4/7", async () => {
   // The operator writes the names the callers send; `h-two` and `two` are one client.
   const limits = { "*": { one: { weight: 1 }, two: { weight: 2 }, "h-four": { weight: 4 } } };
-  const sim = await startSim({ "generate-per-minute": 100_000, "other-per-minute": 100_000, concurrency: 7, "pending-ms": 20, "processing-ms": 380 });
-  const gov = await startGovernor({
-    SYNC_API_BASE: sim.url,
-    GOVERNOR_ADMIN_KEY: ADMIN,
-    GENERATE_PER_MINUTE: "100000",
-    REQUESTS_PER_MINUTE: "100000",
-    GOVERNOR_WEBHOOK_KEY: "shares-test-webhook-key-0123456789",
-    LOCAL_MODE: "true",
-    RECONCILE_MIN_MS: "1000",
-    QUEUE_MAX_DEPTH: "5000",
-    MAX_CONCURRENT_GENERATIONS: "7",
-    CLIENT_LIMITS: JSON.stringify(limits),
-  });
-  cleanup.push(() => sim.stop(), () => gov.stop());
+  const { gov } = await setupGovernor(
+    { ...quickSim, concurrency: 7, "pending-ms": 20, "processing-ms": 380 },
+    { ...quickVars, MAX_CONCURRENT_GENERATIONS: "7", CLIENT_LIMITS: JSON.stringify(limits) },
+  );
   // Sync accepts the key once before the account stores anything (issue 19 finding 5).
   assert.equal((await passCall("one", "/v2/generations?limit=1", { gov })).status, 200);
   const hook = await receiver();
