@@ -2,29 +2,25 @@
 // admission and held until the batch is terminal, freed by reads passing
 // through and by the governor's own listing of Sync's batches even when
 // every batch webhook is lost; batch-spawned generations never adopted.
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startSim, startGovernor, SIM_KEY, until } from "../lib/harness.mjs";
-
-const cleanup = [];
-after(async () => {
-  for (const c of cleanup.reverse()) await c();
-});
+import { SIM_KEY, until } from "../lib/harness.mjs";
+import { setup as setupGovernor } from "../lib/e2e.mjs";
 
 async function setup(simFlags = {}, knobs = {}, vars = {}) {
-  const sim = await startSim({ concurrency: 3, "pending-ms": 50, "processing-ms": 300, "batch-concurrency": 2, ...simFlags });
+  const { sim, gov } = await setupGovernor(
+    { concurrency: 3, "pending-ms": 50, "processing-ms": 300, "batch-concurrency": 2, ...simFlags },
+    {
+      MAX_CONCURRENT_GENERATIONS: "3",
+      MAX_CONCURRENT_BATCHES: "2",
+      LOCAL_MODE: "true",
+      RECONCILE_MIN_MS: "400",
+      RECONCILE_MAX_MS: "1600",
+      MAX_WAIT_SECONDS: "60",
+      ...vars,
+    },
+  );
   await sim.configure({ batch_pending_ms: 100, batch_generation_ms: 600, ...knobs });
-  const gov = await startGovernor({
-    SYNC_API_BASE: sim.url,
-    MAX_CONCURRENT_GENERATIONS: "3",
-    MAX_CONCURRENT_BATCHES: "2",
-    LOCAL_MODE: "true",
-    RECONCILE_MIN_MS: "400",
-    RECONCILE_MAX_MS: "1600",
-    MAX_WAIT_SECONDS: "60",
-    ...vars,
-  });
-  cleanup.push(() => sim.stop(), () => gov.stop());
   return { sim, gov };
 }
 
