@@ -43,7 +43,7 @@ fn held_calls(wait_ms: u64) -> Vec<u64> {
         let held = admit.hold.clone().expect("held");
         let Some((next, sleep)) = held.next(&r, deadline.saturating_sub(now)) else { break };
         // The place in line lasts past the promised next attempt.
-        let place = st.state.held.iter().find(|h| Some(h.ticket) == r.hold).map(|h| h.expires_at);
+        let place = st.state.line.held.iter().find(|h| Some(h.ticket) == r.hold).map(|h| h.expires_at);
         assert!(place.is_some_and(|exp| exp > now + sleep), "the held place outlives the sleep");
         admit.hold = Some(next);
         now += sleep;

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 
 use crate::admission::idempotency::Idempotency;
-use crate::admission::request::Held;
 use crate::config::limits::Limits;
 use crate::ids::GenerationId;
 use crate::ids::TicketId;
@@ -63,12 +62,10 @@ pub struct AccountState {
     pub outbox: Outbox,
     pub queue: Queue,
     pub idempotency: Idempotency,
-    /// Orders held requests and queued jobs in one line.
-    pub next_seq: u64,
     /// The pass-through Sync key, sealed, kept while the queue needs it.
     pub sealed_key: Option<String>,
-    /// Held requests (`Prefer: wait`): live HTTP requests, so not persisted.
-    pub held: Vec<Held>,
+    /// The line: held requests and the numbers that order them with queued jobs.
+    pub line: crate::admission::line::Line,
     /// Queued work that could not be sent (no Sync key): backing off. In
     /// memory only: after a restart the object finds out again.
     pub dispatch_block: Option<DispatchBlock>,

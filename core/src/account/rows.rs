@@ -68,7 +68,7 @@ impl AccountState {
             outbox: Outbox::restore(store.outbox_schedule()?, meta_value(&meta, "relay")),
             queue: Queue::restore(store.waiting_jobs()?, cursor),
             idempotency: Idempotency::restore(store.in_flight_idempotency()?, meta_value(&meta, "idempotency")),
-            next_seq: meta_value(&meta, "seq"),
+            line: crate::admission::line::Line { next_seq: meta_value(&meta, "seq"), held: Vec::new() },
             sealed_key: meta_value(&meta, "sealed_key"),
             overrides,
             paused: meta_value(&meta, "paused"),
@@ -123,7 +123,7 @@ impl AccountState {
             ("reconcile", json(&self.reconcile)),
             ("relay", json(&self.outbox.counters)),
             ("idempotency", json(&self.idempotency.totals)),
-            ("seq", json(&self.next_seq)),
+            ("seq", json(&self.line.next_seq)),
             ("sealed_key", json(&self.sealed_key)),
             ("queue_cursor", json(&self.queue.last_client())),
             ("overrides", json(&self.overrides)),
@@ -187,7 +187,7 @@ impl AccountState {
     pub(super) fn compact(&mut self, limits: &Limits, store: &dyn Store, now: Ms) -> StoreResult<()> {
         self.rates.compact(limits, now);
         self.shares.compact(limits, now, &mut self.journal);
-        self.held.retain(|h| h.expires_at > now);
+        self.line.expire(now);
         let horizon = now.saturating_sub(limits.concurrency.reservation_ttl_ms);
         self.recent_ends.retain(|(_, _, at, _)| *at > horizon);
         if self.queue.depth() == 0 {

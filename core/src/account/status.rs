@@ -111,7 +111,7 @@ impl AccountState {
             },
             queue: QueueView {
                 depth: self.queue.depth(),
-                held: self.held.len() as u32,
+                held: self.line.held.len() as u32,
                 blocked: self.dispatch_block.as_ref().map(|b| b.reason),
                 blocked_retry_in_ms: self.dispatch_block.as_ref().map(|b| b.until.saturating_sub(now)),
             },
@@ -151,7 +151,7 @@ impl AccountState {
                     waiting_jobs: self.queue.depth(),
                     outbox_schedule: self.outbox.pending() as u32,
                     in_flight_keys: self.idempotency.in_flight() as u32,
-                    held: self.held.len() as u32,
+                    held: self.line.held.len() as u32,
                     admission_stamps: self.rates.windows.values().map(WindowLog::len).sum::<usize>() as u32,
                 },
             },

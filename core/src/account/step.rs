@@ -136,11 +136,11 @@ impl AccountState {
                 }
             }
             Command::Unhold { ticket, reason } => {
-                if let Some(h) = self.held.iter().find(|h| h.ticket == ticket) {
+                if let Some(h) = self.line.held.iter().find(|h| h.ticket == ticket) {
                     let (class, name) = (h.class.clone(), reason.map_or("wait_expired", Reason::name));
                     self.metrics.refused(&class, name, now);
                 }
-                self.held.retain(|h| h.ticket != ticket);
+                self.line.leave(ticket);
                 Reply::Ack { released: 0 }
             }
             Command::Dispatch => self.dispatch(limits, store, now)?,

@@ -85,7 +85,7 @@ impl AccountState {
 
     /// The line position of a request: its held ticket, or the back.
     pub(crate) fn seq_of(&self, hold: Option<u64>) -> u64 {
-        hold.filter(|t| self.held.iter().any(|h| h.ticket == *t)).unwrap_or(u64::MAX)
+        hold.filter(|t| self.line.held.iter().any(|h| h.ticket == *t)).unwrap_or(u64::MAX)
     }
 
     /// The earliest a batch permit may free: the next listing of Sync's
@@ -98,8 +98,11 @@ impl AccountState {
     /// Is anything ahead of `seq` in the line of `class` (batch creates
     /// wait in a line of their own)?
     pub(crate) fn ahead(&self, class: &RateClass, batch: bool, seq: u64, now: Ms) -> bool {
-        let held =
-            self.held.iter().any(|h| h.class == *class && h.batch == batch && h.ticket < seq && h.expires_at > now);
+        let held = self
+            .line
+            .held
+            .iter()
+            .any(|h| h.class == *class && h.batch == batch && h.ticket < seq && h.expires_at > now);
         let queued = *class == RateClass::Generate
             && self.queue.jobs().iter().any(|j| j.state == JobState::Queued && j.seq < seq && j.not_before <= now);
         held || queued
@@ -154,7 +157,7 @@ impl AccountState {
         now: Ms,
         req: &AdmitRequest,
     ) -> StoreResult<Reply> {
-        self.held.retain(|h| h.expires_at > now);
+        self.line.expire(now);
         if let Some(c) = &req.client {
             self.shares.learn_account(&c.account);
         }
@@ -232,11 +235,11 @@ impl AccountState {
     fn admitted(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest, stale: Option<&IdempotencyRecord>) -> Reply {
         let mut received = now;
         if let Some(t) = req.hold.as_ref().and_then(|h| h.ticket) {
-            if let Some(h) = self.held.iter().find(|h| h.ticket == t) {
+            if let Some(h) = self.line.held.iter().find(|h| h.ticket == t) {
                 self.metrics.held_wait(now.saturating_sub(h.since));
                 received = h.since;
             }
-            self.held.retain(|h| h.ticket != t);
+            self.line.leave(t);
         }
         let (permit, batch_permit) = self.commit(limits, now, req, received, stale);
         let in_flight = if req.report_in_flight {

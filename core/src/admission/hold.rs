@@ -16,8 +16,7 @@ impl AccountState {
     /// Not now: queue the job, keep the held request's place, or refuse.
     pub(crate) fn refuse(&mut self, limits: &Limits, now: Ms, req: &AdmitRequest, mut rejection: Rejection) -> Reply {
         if let Some(spec) = &req.enqueue {
-            self.next_seq += 1;
-            let seq = self.next_seq;
+            let seq = self.line.number();
             // The caller's random id; without one (native tests, old callers),
             // the old numbering (guessable: the Worker always sends one).
             let ticket = match req.ticket_id.as_ref().filter(|t| t.is_random() && self.queue.get(t).is_none()) {
@@ -55,7 +54,7 @@ impl AccountState {
                 None => Reply::Rejected(rejection),
             };
         }
-        let full_line = self.held.len() >= MAX_HELD && req.hold.as_ref().is_none_or(|h| h.ticket.is_none());
+        let full_line = self.line.held.len() >= MAX_HELD && req.hold.as_ref().is_none_or(|h| h.ticket.is_none());
         // A budget renews at midnight UTC: longer than any hold.
         let budget = matches!(rejection.reason, Reason::BudgetExhausted | Reason::CostUnknown);
         if let Some(hold) = req.hold.as_ref().filter(|_| !full_line && !budget) {
@@ -66,7 +65,7 @@ impl AccountState {
             if let Some(expected) = shed.or(line_full.then_some(crate::admission::shed::MAX_ESTIMATE_MS)) {
                 // Longer than the client will wait: say so now, with the estimate.
                 if let Some(t) = hold.ticket {
-                    self.held.retain(|h| h.ticket != t);
+                    self.line.leave(t);
                 }
                 self.metrics.shed();
                 if line_full {
@@ -79,17 +78,17 @@ impl AccountState {
                 return Reply::Rejected(rejection);
             }
             let expires_at = now + hold.sleep_ms(&rejection) + HOLD_GRACE_MS;
-            let existing = hold.ticket.and_then(|t| self.held.iter_mut().find(|h| h.ticket == t));
+            let existing = hold.ticket.and_then(|t| self.line.held.iter_mut().find(|h| h.ticket == t));
             let ticket = match existing {
                 Some(h) => {
                     h.expires_at = expires_at;
                     h.ticket
                 }
                 None => {
-                    self.next_seq += 1;
+                    let ticket = self.line.number();
                     let client = req.client_name().map(str::to_owned);
-                    self.held.push(Held {
-                        ticket: self.next_seq,
+                    self.line.held.push(Held {
+                        ticket,
                         class: req.class.clone(),
                         expires_at,
                         since: now,
@@ -97,7 +96,7 @@ impl AccountState {
                         client,
                     });
                     self.metrics.held(&req.class, now);
-                    self.next_seq
+                    ticket
                 }
             };
             rejection.hold = Some(ticket);

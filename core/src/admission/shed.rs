@@ -54,7 +54,7 @@ pub fn slot_free_at(frees: &[Ms], slots: u32, hold: Ms, ahead: usize, now: Ms) -
 impl AccountState {
     /// Requests and jobs ahead of a request of `class` at line position `seq`.
     pub(crate) fn line_ahead(&self, class: &RateClass, seq: u64, now: Ms) -> usize {
-        let held = self.held.iter().filter(|h| h.class == *class && h.ticket < seq && h.expires_at > now).count();
+        let held = self.line.held.iter().filter(|h| h.class == *class && h.ticket < seq && h.expires_at > now).count();
         let queued = if *class == RateClass::Generate {
             self.queue.jobs().iter().filter(|j| j.state == JobState::Queued && j.seq < seq).count()
         } else {

@@ -59,7 +59,7 @@ impl AccountState {
                 self.paused = None;
                 // Places taken during the pause would hold back newcomers until
                 // their holders' next look: the line starts afresh.
-                self.held.clear();
+                self.line.held.clear();
                 AdminReply::Paused { paused: None }
             }
             AdminCommand::Queue => AdminReply::Jobs(self.jobs_view(limits, now)),
@@ -137,7 +137,7 @@ impl AccountState {
             permits_in_use: self.permits.in_use(),
             permits_limit: limits.concurrency.cap,
             queue_depth: self.queue.depth(),
-            held_now: self.held.len() as u32,
+            held_now: self.line.held.len() as u32,
             relay_pending: self.outbox.pending() as u64,
             relay_delivered: self.outbox.counters.delivered,
             relay_failed: self.outbox.counters.abandoned,

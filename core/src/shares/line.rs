@@ -98,12 +98,12 @@ impl AccountState {
     /// Every place in the line of `class` now: held requests, and for
     /// `generate` the queued jobs that may go.
     pub(crate) fn places(&self, class: &RateClass, now: Ms) -> Vec<Place<'_>> {
-        let held = self.held.iter().filter(|h| h.class == *class && !h.batch && h.expires_at > now).map(|h| Place {
-            client: h.client.as_deref().unwrap_or(""),
-            seq: h.ticket,
-            priority: 0,
-            job: None,
-        });
+        let held = self
+            .line
+            .held
+            .iter()
+            .filter(|h| h.class == *class && !h.batch && h.expires_at > now)
+            .map(|h| Place { client: h.client.as_deref().unwrap_or(""), seq: h.ticket, priority: 0, job: None });
         let mut out: Vec<Place<'_>> = held.collect();
         if *class == RateClass::Generate {
             out.extend(self.queue.jobs().iter().filter(|j| j.state == JobState::Queued && j.not_before <= now).map(

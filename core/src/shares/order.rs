@@ -142,7 +142,7 @@ impl AccountState {
                 continue;
             }
             let at = match p.job {
-                None => self.held.iter().filter(|h| h.ticket == p.seq).map(|h| h.expires_at).min().unwrap_or(now),
+                None => self.line.held.iter().filter(|h| h.ticket == p.seq).map(|h| h.expires_at).min().unwrap_or(now),
                 Some(_) => match self.admit_check(
                     limits,
                     now,

@@ -84,7 +84,7 @@ impl AccountState {
         {
             tally.entry(j.spec.client.clone()).or_default().queued += 1;
         }
-        for h in self.held.iter().filter(|h| h.expires_at > now) {
+        for h in self.line.held.iter().filter(|h| h.expires_at > now) {
             tally.entry(h.client.clone().unwrap_or_default()).or_default().held += 1;
         }
         tally

@@ -1707,7 +1707,7 @@ impl World {
                 }),
                 st.pending(&st.overrides.apply(&self.config.limits), self.now - 22),
                 st.pending(&st.overrides.apply(&self.config.limits), self.now),
-                st.held,
+                st.line.held,
                 st.queue.jobs(),
                 st.permits.held()
             )),
