@@ -122,7 +122,7 @@ fn queued_work_without_a_sync_key_backs_off_and_says_so() {
     let mut t = now;
     let mut pauses = Vec::new();
     for _ in 0..12 {
-        t = st.state.dispatch_block.as_ref().map(|b| b.until).expect("blocked");
+        t = st.state.sending.block.as_ref().map(|b| b.until).expect("blocked");
         let tick = st.run(&l, t, 0.5, Command::Tick);
         assert!(tick.effects.contains(&Effect::Dispatch), "tried again once the pause ends");
         st.run(&l, t, 0.5, Command::DispatchBlocked { reason: Blocked::NoSyncKey });

@@ -17,7 +17,6 @@ use crate::lifecycle::status::GenerationStatus;
 use crate::operations::admin::Paused;
 use crate::operations::metrics::Metrics;
 use crate::operations::overrides::Overrides;
-use crate::queue::job::DispatchBlock;
 use crate::queue::Queue;
 use crate::rates::state::Rates;
 use crate::relay::delivery::Delivery;
@@ -62,13 +61,10 @@ pub struct AccountState {
     pub outbox: Outbox,
     pub queue: Queue,
     pub idempotency: Idempotency,
-    /// The pass-through Sync key, sealed, kept while the queue needs it.
-    pub sealed_key: Option<String>,
+    /// Sending queued work: the key it goes with, what blocks it, what is in flight.
+    pub sending: crate::queue::sending::Sending,
     /// The line: held requests and the numbers that order them with queued jobs.
     pub line: crate::admission::line::Line,
-    /// Queued work that could not be sent (no Sync key): backing off. In
-    /// memory only: after a restart the object finds out again.
-    pub dispatch_block: Option<DispatchBlock>,
     /// Generations seen ending before their create was bound (a webhook can
     /// overtake the Worker's `Bind`): the bind then frees the permit at once.
     /// Bounded; in memory only (reconciliation covers a restart).
@@ -91,9 +87,6 @@ pub struct AccountState {
     pub metrics: Metrics,
     /// When the directory last heard of the account (persisted).
     announced_at: Option<Ms>,
-    /// The queued job a dispatch is sending now (memory only: after a
-    /// restart a SUBMITTING job is one whose send was cut off).
-    pub(crate) live_submission: Option<TicketId>,
     /// The callback a webhook being applied came on (tags `recent_ends`).
     pub(crate) callback_said: Option<TicketId>,
     /// The stored times were clamped to the first command's clock.

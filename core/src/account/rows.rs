@@ -69,7 +69,10 @@ impl AccountState {
             queue: Queue::restore(store.waiting_jobs()?, cursor),
             idempotency: Idempotency::restore(store.in_flight_idempotency()?, meta_value(&meta, "idempotency")),
             line: crate::admission::line::Line { next_seq: meta_value(&meta, "seq"), held: Vec::new() },
-            sealed_key: meta_value(&meta, "sealed_key"),
+            sending: crate::queue::sending::Sending {
+                sealed_key: meta_value(&meta, "sealed_key"),
+                ..Default::default()
+            },
             overrides,
             paused: meta_value(&meta, "paused"),
             metrics: meta_value(&meta, "metrics"),
@@ -124,7 +127,7 @@ impl AccountState {
             ("relay", json(&self.outbox.counters)),
             ("idempotency", json(&self.idempotency.totals)),
             ("seq", json(&self.line.next_seq)),
-            ("sealed_key", json(&self.sealed_key)),
+            ("sealed_key", json(&self.sending.sealed_key)),
             ("queue_cursor", json(&self.queue.last_client())),
             ("overrides", json(&self.overrides)),
             ("paused", json(&self.paused)),
@@ -191,8 +194,8 @@ impl AccountState {
         let horizon = now.saturating_sub(limits.concurrency.reservation_ttl_ms);
         self.recent_ends.retain(|(_, _, at, _)| *at > horizon);
         if self.queue.depth() == 0 {
-            self.sealed_key = None;
-            self.dispatch_block = None;
+            self.sending.sealed_key = None;
+            self.sending.block = None;
         }
         if now >= self.sweep_at {
             self.sweep_at = now + SWEEP_EVERY_MS;

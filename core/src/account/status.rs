@@ -112,8 +112,8 @@ impl AccountState {
             queue: QueueView {
                 depth: self.queue.depth(),
                 held: self.line.held.len() as u32,
-                blocked: self.dispatch_block.as_ref().map(|b| b.reason),
-                blocked_retry_in_ms: self.dispatch_block.as_ref().map(|b| b.until.saturating_sub(now)),
+                blocked: self.sending.block.as_ref().map(|b| b.reason),
+                blocked_retry_in_ms: self.sending.block.as_ref().map(|b| b.until.saturating_sub(now)),
             },
             backoff: self
                 .rates

@@ -153,7 +153,7 @@ impl AccountState {
                 Reply::Ack { released: 0 }
             }
             Command::DispatchUnblocked => {
-                self.dispatch_block = None;
+                self.sending.block = None;
                 Reply::Ack { released: 0 }
             }
             Command::Ticket { ticket, client } => self.ticket(limits, store, now, &ticket, client.as_deref())?,

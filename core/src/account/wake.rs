@@ -42,7 +42,7 @@ impl AccountState {
             deliveries: self.outbox.pending() as u32,
             next_delivery_in_ms: self.outbox.next_wake().map(from_now),
             submissions: self.queue.depth(),
-            next_submission_in_ms: running(self.live_submission.is_some(), self.queue_wake(limits, now)),
+            next_submission_in_ms: running(self.sending.live.is_some(), self.queue_wake(limits, now)),
             next_listing_in_ms: running(self.listing.is_some(), self.reconcile.next_at),
         }
     }

@@ -47,7 +47,7 @@ impl AccountState {
                 }
             }
             if req.sealed_key.is_some() {
-                self.sealed_key.clone_from(&req.sealed_key);
+                self.sending.sealed_key.clone_from(&req.sealed_key);
             }
             return match self.queue.get(&ticket) {
                 Some(job) => Reply::Queued(self.ticket_view(limits, now, job)),

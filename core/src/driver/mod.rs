@@ -120,7 +120,7 @@ impl<I: Io> Driver<I> {
             // that ends an unknown create, a relay retry) runs now.
             self.alarm().await?;
         }
-        let blocked = self.with_state(|a| a.dispatch_block.is_some()).unwrap_or(false);
+        let blocked = self.with_state(|a| a.sending.block.is_some()).unwrap_or(false);
         if blocked && (brought_key || self.upstream_key().await.is_some()) {
             // The key is back: queued work may go at once.
             self.run(Command::DispatchUnblocked).await?;
@@ -292,7 +292,7 @@ impl<I: Io> Driver<I> {
         if let Some(k) = managed.or_else(|| self.key.borrow().clone()) {
             return Some(k);
         }
-        let sealed = self.with_state(|a| a.sealed_key.clone()).flatten()?;
+        let sealed = self.with_state(|a| a.sending.sealed_key.clone()).flatten()?;
         let master = self.io.master_key().await?;
         unseal(master.expose().as_bytes(), &sealed)
     }

@@ -49,22 +49,22 @@ fn job_request(job: &Job) -> AdmitRequest {
 impl AccountState {
     /// The object found queued work ready and could not send it.
     pub(crate) fn block_dispatch(&mut self, limits: &Limits, reason: Blocked, now: Ms) {
-        let strikes = self.dispatch_block.as_ref().map_or(0, |b| b.strikes).saturating_add(1);
+        let strikes = self.sending.block.as_ref().map_or(0, |b| b.strikes).saturating_add(1);
         let base = limits.queue.retry_ms.max(1);
         let cap = limits.reconcile.max_ms.max(base);
         let pause = base.saturating_mul(1u64 << (strikes - 1).min(32)).min(cap);
-        self.dispatch_block = Some(DispatchBlock { reason, strikes, until: now.saturating_add(pause) });
+        self.sending.block = Some(DispatchBlock { reason, strikes, until: now.saturating_add(pause) });
     }
 
     /// A job found SUBMITTING that no dispatch is sending now: a restart cut
-    /// its submission off (the one being sent is `live_submission`).
+    /// its submission off (the one being sent is `sending.live`).
     pub(crate) fn interrupted_submission(&self) -> Option<&Job> {
-        self.queue.stale_submitting().filter(|j| self.live_submission.as_ref() != Some(&j.ticket))
+        self.queue.stale_submitting().filter(|j| self.sending.live.as_ref() != Some(&j.ticket))
     }
 
     /// Is sending queued work paused now?
     pub(crate) fn dispatch_blocked(&self, now: Ms) -> bool {
-        self.dispatch_block.as_ref().is_some_and(|b| b.until > now)
+        self.sending.block.as_ref().is_some_and(|b| b.until > now)
     }
 
     pub(crate) fn dispatch(&mut self, limits: &Limits, store: &dyn Store, now: Ms) -> StoreResult<Reply> {
@@ -123,7 +123,7 @@ impl AccountState {
         let idempotency_key = job.upstream_idempotency_key();
         match store.job_body(ticket)? {
             Some(body) => {
-                self.live_submission = Some(ticket.clone());
+                self.sending.live = Some(ticket.clone());
                 Ok(Reply::Dispatch(DispatchJob { ticket: ticket.clone(), permit, body, idempotency_key }))
             }
             None => {
@@ -146,8 +146,8 @@ impl AccountState {
         permit: PermitId,
         outcome: DispatchOutcome,
     ) -> StoreResult<Reply> {
-        if self.live_submission.as_ref() == Some(ticket) {
-            self.live_submission = None;
+        if self.sending.live.as_ref() == Some(ticket) {
+            self.sending.live = None;
         }
         // Sent again after a restart: the first send may have created it.
         let may_exist = self.queue.get(ticket).is_some_and(|j| j.maybe_created);
@@ -223,7 +223,7 @@ impl AccountState {
             return None;
         }
         let wake = self.queue_ready_at(limits, now);
-        match &self.dispatch_block {
+        match &self.sending.block {
             // Nothing can be sent before the block's retry time.
             Some(b) if b.until > now => wake.map(|w| w.max(b.until)),
             _ => wake,

@@ -14,10 +14,12 @@
 //! |---|---|
 //! | [`job`] | a queued job as stored and as it travels: spec, state, row, ticket view, dispatch outcome |
 //! | [`dispatch`] | submitting queued jobs: pick, record the outcome |
+//! | [`sending`] | sending queued work: the sealed key it goes with, what blocks it, the job in flight |
 //! | [`ticket`] | a ticket as its client sees it: view, estimate, read, cancel |
 
 pub mod dispatch;
 pub mod job;
+pub mod sending;
 pub mod ticket;
 
 use std::collections::BTreeMap;

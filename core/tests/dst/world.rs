@@ -1688,7 +1688,7 @@ impl World {
             "Admit" | "Status" | "Ticket" | "Ledger" | "Cancel" | "Unhold" | "UpstreamLimited" | "Admin"
         );
         let excused = sh.loop_found_work
-            || st.dispatch_block.is_some()
+            || st.sending.block.is_some()
             || self.alarm_task.is_some()
             || self.restarted_at == Some(self.now)
             || client_waits;
