@@ -14,9 +14,6 @@ use crate::lifecycle::durations::Durations;
 use crate::lifecycle::permits::{Permit, PermitId, Permits};
 use crate::lifecycle::reconcile::Schedule;
 use crate::lifecycle::status::GenerationStatus;
-use crate::operations::admin::Paused;
-use crate::operations::metrics::Metrics;
-use crate::operations::overrides::Overrides;
 use crate::queue::Queue;
 use crate::rates::state::Rates;
 use crate::relay::delivery::Delivery;
@@ -78,15 +75,8 @@ pub struct AccountState {
     written: BTreeMap<&'static str, String>,
     written_permits: BTreeMap<PermitId, Permit>,
     sweep_at: Ms,
-    /// Operator overrides of the configured limits (persisted).
-    pub overrides: Overrides,
-    /// An operator's pause (persisted).
-    pub paused: Option<Paused>,
-    /// Counters, histograms and the dashboard's series (persisted at most
-    /// every few seconds).
-    pub metrics: Metrics,
-    /// When the directory last heard of the account (persisted).
-    announced_at: Option<Ms>,
+    /// The operations' part: overrides, a pause, metrics, the directory's last word.
+    pub ops: crate::operations::part::Operations,
     /// The callback a webhook being applied came on (tags `recent_ends`).
     pub(crate) callback_said: Option<TicketId>,
     /// The stored times were clamped to the first command's clock.
@@ -139,15 +129,15 @@ pub fn apply(
     let mut effects = Vec::new();
     if !state.clamped {
         state.clamped = true;
-        state.clamp_times(&state.overrides.apply(limits), now);
+        state.clamp_times(&state.ops.overrides.apply(limits), now);
     }
     // Operator overrides apply to every decision, from the next one on.
     let base = limits;
     let overridden;
-    let limits = if state.overrides.is_empty() {
+    let limits = if state.ops.overrides.is_empty() {
         base
     } else {
-        overridden = state.overrides.apply(base);
+        overridden = state.ops.overrides.apply(base);
         &overridden
     };
     let result = match command {
@@ -163,8 +153,8 @@ pub fn apply(
         Err(StoreError(_)) => Reply::Refused(Refusal::StorageUnavailable),
     };
     if let Reply::Admitted(a) = &mut reply {
-        if state.announced_at.is_none_or(|at| at + ANNOUNCE_EVERY_MS <= now) {
-            state.announced_at = Some(now);
+        if state.ops.announced_at.is_none_or(|at| at + ANNOUNCE_EVERY_MS <= now) {
+            state.ops.announced_at = Some(now);
             a.announce = true;
         }
     }
@@ -178,7 +168,7 @@ pub fn apply(
     // An operator's new limits count for the next alarm too (a raised cap
     // lets queued work go at once).
     let changed = if matches!(reply, Reply::Admin(crate::operations::admin::AdminReply::Limits { .. })) {
-        Some(state.overrides.apply(base))
+        Some(state.ops.overrides.apply(base))
     } else {
         None
     };

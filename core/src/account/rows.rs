@@ -73,10 +73,12 @@ impl AccountState {
                 sealed_key: meta_value(&meta, "sealed_key"),
                 ..Default::default()
             },
-            overrides,
-            paused: meta_value(&meta, "paused"),
-            metrics: meta_value(&meta, "metrics"),
-            announced_at: meta_value(&meta, "announced_at"),
+            ops: crate::operations::part::Operations {
+                overrides,
+                paused: meta_value(&meta, "paused"),
+                metrics: meta_value(&meta, "metrics"),
+                announced_at: meta_value(&meta, "announced_at"),
+            },
             released_keys: meta_value(&meta, "released_keys"),
             costs: crate::budget::costs::Costs::restore(
                 meta_value(&meta, "cost_book"),
@@ -129,9 +131,9 @@ impl AccountState {
             ("seq", json(&self.line.next_seq)),
             ("sealed_key", json(&self.sending.sealed_key)),
             ("queue_cursor", json(&self.queue.last_client())),
-            ("overrides", json(&self.overrides)),
-            ("paused", json(&self.paused)),
-            ("announced_at", json(&self.announced_at)),
+            ("overrides", json(&self.ops.overrides)),
+            ("paused", json(&self.ops.paused)),
+            ("announced_at", json(&self.ops.announced_at)),
             ("released_keys", json(&self.released_keys)),
             ("cost_book", json(&self.costs.book)),
             ("cost_learned", json(&self.costs.learned)),
@@ -178,7 +180,7 @@ impl AccountState {
                 self.written.insert(key, value);
             }
         }
-        if let Some(value) = self.metrics.due_row(now) {
+        if let Some(value) = self.ops.metrics.due_row(now) {
             writes.push(Write::Meta { key: "metrics", value });
         }
         writes

@@ -112,7 +112,7 @@ impl AccountState {
                 Reply::Ack { released: 0 }
             }
             Command::UpstreamLimited { class, kind, permit, retry_after_ms } => {
-                self.metrics.upstream_429();
+                self.ops.metrics.upstream_429();
                 if let Some(p) = permit {
                     self.costs.upstream_429(p);
                     self.permits.release(p);
@@ -138,7 +138,7 @@ impl AccountState {
             Command::Unhold { ticket, reason } => {
                 if let Some(h) = self.line.held.iter().find(|h| h.ticket == ticket) {
                     let (class, name) = (h.class.clone(), reason.map_or("wait_expired", Reason::name));
-                    self.metrics.refused(&class, name, now);
+                    self.ops.metrics.refused(&class, name, now);
                 }
                 self.line.leave(ticket);
                 Reply::Ack { released: 0 }
@@ -175,13 +175,13 @@ impl AccountState {
                     }
                 }
                 let work = self.queue.has_ready(now) || self.interrupted_submission().is_some();
-                if work && !self.dispatch_blocked(now) && self.paused.is_none() {
+                if work && !self.dispatch_blocked(now) && self.ops.paused.is_none() {
                     effects.push(Effect::Dispatch);
                 }
                 if self.reconcile.due(now) {
                     effects.push(Effect::Reconcile);
                 }
-                if self.paused.is_none() && self.lane_due(limits, now) {
+                if self.ops.paused.is_none() && self.lane_due(limits, now) {
                     effects.push(Effect::Lane);
                 }
                 Reply::Ack { released: 0 }

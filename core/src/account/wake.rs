@@ -13,7 +13,7 @@ impl AccountState {
         let sweep = (self.idempotency.totals.records > 0).then_some(self.sweep_at.max(now + 1));
         // Counts not yet written are written by then (an idle object is
         // evicted; its alarm brings it back to write them).
-        let metrics = self.metrics.dirty.then_some(self.metrics.flush_at.max(now + 1));
+        let metrics = self.ops.metrics.dirty.then_some(self.ops.metrics.flush_at.max(now + 1));
         [
             metrics,
             self.permits.next_expiry(),
@@ -21,7 +21,7 @@ impl AccountState {
             self.reconcile.next_at,
             self.outbox.next_wake(),
             self.queue_wake(limits, now),
-            self.paused.is_none().then(|| self.lane_wake(limits, now)).flatten(),
+            self.ops.paused.is_none().then(|| self.lane_wake(limits, now)).flatten(),
             sweep,
         ]
         .into_iter()

@@ -113,7 +113,7 @@ impl AccountState {
     /// request behind others waits its turn. `me` is its place in the line
     /// (a held ticket or the back, or a queued job's own place).
     pub(crate) fn admissible(&self, limits: &Limits, now: Ms, req: &AdmitRequest, me: Place) -> Result<(), Rejection> {
-        if let Some(p) = &self.paused {
+        if let Some(p) = &self.ops.paused {
             let at = now + p.retry_after_s.saturating_mul(1_000);
             return Err(self.rejection(limits, now, req, Reason::Paused, "paused".into(), 0, at));
         }
@@ -162,7 +162,7 @@ impl AccountState {
             self.shares.learn_account(&c.account);
         }
         if let Some(t) = &req.tally {
-            self.metrics.tally(t);
+            self.ops.metrics.tally(t);
             if t.fail_open > 0 {
                 // Requests went to Sync undecided (FAIL_MODE=open): creates
                 // among them may hold Sync's slots. List soon and adopt them.
@@ -210,13 +210,13 @@ impl AccountState {
                 };
                 let mut r = self.rejection(limits, now, req, Reason::IdempotencyFull, name.into(), 0, now + 60_000);
                 r.limit = u32::try_from(bound).unwrap_or(u32::MAX);
-                self.metrics.refused(&req.class, Reason::IdempotencyFull.name(), now);
+                self.ops.metrics.refused(&req.class, Reason::IdempotencyFull.name(), now);
                 return Ok(Reply::Rejected(r));
             }
         }
         let me = Self::place_of(req, self.seq_of(req.hold.as_ref().and_then(|h| h.ticket)));
         // Batch-lane work waits for a batch, not for a permit (after an operator's pause).
-        let decision = if self.paused.is_none() && self.lane_wants(limits, req) {
+        let decision = if self.ops.paused.is_none() && self.lane_wants(limits, req) {
             Err(self.rejection(limits, now, req, Reason::Concurrency, "batch_lane".into(), 0, now + 1))
         } else {
             self.admissible(limits, now, req, me)
@@ -224,7 +224,7 @@ impl AccountState {
         Ok(match decision {
             // Shadow mode: the refusal is counted, and the request goes.
             Err(r) if limits.shadow && r.reason != Reason::Paused => {
-                self.metrics.would_refuse(r.reason.name());
+                self.ops.metrics.would_refuse(r.reason.name());
                 self.admitted(limits, now, req, stale.as_ref())
             }
             Ok(()) => self.admitted(limits, now, req, stale.as_ref()),
@@ -236,7 +236,7 @@ impl AccountState {
         let mut received = now;
         if let Some(t) = req.hold.as_ref().and_then(|h| h.ticket) {
             if let Some(h) = self.line.held.iter().find(|h| h.ticket == t) {
-                self.metrics.held_wait(now.saturating_sub(h.since));
+                self.ops.metrics.held_wait(now.saturating_sub(h.since));
                 received = h.since;
             }
             self.line.leave(t);
@@ -264,7 +264,7 @@ impl AccountState {
         received: Ms,
         stale: Option<&IdempotencyRecord>,
     ) -> (Option<PermitId>, Option<crate::batch::BatchPermitId>) {
-        self.metrics.admitted(&req.class, now);
+        self.ops.metrics.admitted(&req.class, now);
         self.spend(limits, &req.class, now);
         let permit = req.permit.then(|| self.permits.reserve(&limits.concurrency, now, req.model.clone()));
         if let Some(p) = permit {

@@ -25,13 +25,13 @@ impl AccountState {
             };
             match self.queue.enqueue(&limits.queue, ticket.clone(), seq, spec.clone(), now) {
                 Ok(_) => {
-                    self.metrics.queued();
+                    self.ops.metrics.queued();
                     if self.lane_wants(limits, req) {
                         self.lane_enqueued(&ticket);
                     }
                 }
                 Err(full) => {
-                    self.metrics.refused(&req.class, Reason::QueueFull.name(), now);
+                    self.ops.metrics.refused(&req.class, Reason::QueueFull.name(), now);
                     rejection.reason = Reason::QueueFull;
                     (rejection.policy, rejection.limit) = match full {
                         QueueFull::Depth => ("queue".into(), limits.queue.max_depth),
@@ -67,11 +67,11 @@ impl AccountState {
                 if let Some(t) = hold.ticket {
                     self.line.leave(t);
                 }
-                self.metrics.shed();
+                self.ops.metrics.shed();
                 if line_full {
                     rejection.reason = Reason::LineFull;
                 }
-                self.metrics.refused(&req.class, rejection.reason.name(), now);
+                self.ops.metrics.refused(&req.class, rejection.reason.name(), now);
                 rejection.retry_after_ms =
                     expected.max(rejection.retry_after_ms).min(crate::admission::shed::MAX_ESTIMATE_MS);
                 rejection.retry_at_ms = now + rejection.retry_after_ms;
@@ -95,14 +95,14 @@ impl AccountState {
                         batch: req.batch,
                         client,
                     });
-                    self.metrics.held(&req.class, now);
+                    self.ops.metrics.held(&req.class, now);
                     ticket
                 }
             };
             rejection.hold = Some(ticket);
             return Reply::Rejected(rejection);
         }
-        self.metrics.refused(&req.class, rejection.reason.name(), now);
+        self.ops.metrics.refused(&req.class, rejection.reason.name(), now);
         Reply::Rejected(rejection)
     }
 

@@ -46,7 +46,7 @@ impl AccountState {
         }
         let read = AdmitRequest { class: RateClass::Other, ..AdmitRequest::default() };
         if let Err(r) = self.admit_check(limits, now, &read) {
-            self.metrics.refused(&RateClass::Generate, r.reason.name(), now);
+            self.ops.metrics.refused(&RateClass::Generate, r.reason.name(), now);
             return Reply::Rejected(r);
         }
         self.spend(limits, &RateClass::Other, now);

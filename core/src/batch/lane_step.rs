@@ -179,7 +179,7 @@ impl AccountState {
         let room = self.lane.batches.len() < MAX_LANE_BATCHES && self.lane.live.is_none();
         if self.lane_open(limits) && room && self.lane_ready_at(limits).is_some_and(|t| t <= now) {
             let probe = AdmitRequest { class: RateClass::Other, batch: true, ..AdmitRequest::default() };
-            if self.paused.is_none() && self.admit_check(limits, now, &probe).is_ok() {
+            if self.ops.paused.is_none() && self.admit_check(limits, now, &probe).is_ok() {
                 let pick = self.lane_pick(limits, store)?;
                 self.lane_move(&pick.unbatchable, Back::Direct(false), now);
                 if pick.tickets.len() as u32 >= policy.min_jobs && self.lane_spend(limits, now, true) {

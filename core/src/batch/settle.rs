@@ -52,13 +52,13 @@ impl AccountState {
                 false
             }
             CreateAnswer::ConcurrencyLimited => {
-                self.metrics.upstream_429();
+                self.ops.metrics.upstream_429();
                 let freed = self.batches.release(permit);
                 self.batches.learn_down(&limits.batches, now);
                 freed
             }
             CreateAnswer::RateLimited => {
-                self.metrics.upstream_429();
+                self.ops.metrics.upstream_429();
                 let freed = self.batches.release(permit);
                 self.rates.strike(limits, &RateClass::Other, now, jitter, retry_after_ms);
                 freed

@@ -39,24 +39,24 @@ impl AccountState {
                     Ok(p) => p,
                     Err(m) => return invalid(m),
                 };
-                self.overrides.merge(&patch);
-                AdminReply::Limits { limits: self.overrides.sources(base) }
+                self.ops.overrides.merge(&patch);
+                AdminReply::Limits { limits: self.ops.overrides.sources(base) }
             }
             AdminCommand::ClearLimits => {
-                self.overrides = Default::default();
-                AdminReply::Limits { limits: self.overrides.sources(base) }
+                self.ops.overrides = Default::default();
+                AdminReply::Limits { limits: self.ops.overrides.sources(base) }
             }
             AdminCommand::Pause { body } => {
                 let (retry_after_s, reason) = match parse_pause(body.as_bytes()) {
                     Ok(p) => p,
                     Err(m) => return invalid(m),
                 };
-                let since = self.paused.as_ref().map_or(now, |p| p.since);
-                self.paused = Some(Paused { since, retry_after_s, reason });
-                AdminReply::Paused { paused: self.paused.as_ref().map(Paused::view) }
+                let since = self.ops.paused.as_ref().map_or(now, |p| p.since);
+                self.ops.paused = Some(Paused { since, retry_after_s, reason });
+                AdminReply::Paused { paused: self.ops.paused.as_ref().map(Paused::view) }
             }
             AdminCommand::Resume => {
-                self.paused = None;
+                self.ops.paused = None;
                 // Places taken during the pause would hold back newcomers until
                 // their holders' next look: the line starts afresh.
                 self.line.held.clear();
@@ -128,7 +128,7 @@ impl AccountState {
     }
 
     pub(crate) fn metrics_view(&self, limits: &Limits, now: Ms) -> MetricsView {
-        let m = &self.metrics;
+        let m = &self.ops.metrics;
         MetricsView {
             counters: m.counters.clone(),
             wait_held: m.wait_held.clone(),
@@ -142,7 +142,7 @@ impl AccountState {
             relay_delivered: self.outbox.counters.delivered,
             relay_failed: self.outbox.counters.abandoned,
             relay_dropped: self.outbox.counters.dropped,
-            paused: self.paused.is_some(),
+            paused: self.ops.paused.is_some(),
             shadow: limits.shadow,
             clients: self.client_gauges(limits, 0),
             spend: crate::budget::metrics::gauges(&self.costs, &limits.costs, now),

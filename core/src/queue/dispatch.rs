@@ -68,7 +68,7 @@ impl AccountState {
     }
 
     pub(crate) fn dispatch(&mut self, limits: &Limits, store: &dyn Store, now: Ms) -> StoreResult<Reply> {
-        if let Some(job) = self.interrupted_submission().filter(|_| self.paused.is_none()) {
+        if let Some(job) = self.interrupted_submission().filter(|_| self.ops.paused.is_none()) {
             let ticket = job.ticket.clone();
             let JobState::Submitting { permit } = job.state else { return Ok(Reply::Ack { released: 0 }) };
             // Its permit survived the restart with the rest of the state.
@@ -113,7 +113,7 @@ impl AccountState {
             return Ok(Reply::Ack { released: 0 });
         };
         self.queue.start(&ticket, permit, now);
-        self.metrics.queue_wait(now.saturating_sub(created));
+        self.ops.metrics.queue_wait(now.saturating_sub(created));
         self.dispatch_job(store, now, &ticket, permit)
     }
 
@@ -175,7 +175,7 @@ impl AccountState {
                 self.permits.release_generation(&generation);
             }
             DispatchOutcome::Limited { kind, retry_after_ms } => {
-                self.metrics.upstream_429();
+                self.ops.metrics.upstream_429();
                 // A job that may exist at Sync keeps its permit until a
                 // listing tells, and can no longer be canceled.
                 let requeue: Requeue = if may_exist { Queue::requeue_unknown } else { Queue::requeue };
@@ -219,7 +219,7 @@ impl AccountState {
     /// the blocking limit lifts. (A job interrupted mid-submit by a restart
     /// is resumed by the object when it loads its state.)
     pub(crate) fn queue_wake(&self, limits: &Limits, now: Ms) -> Option<Ms> {
-        if self.paused.is_some() {
+        if self.ops.paused.is_some() {
             return None;
         }
         let wake = self.queue_ready_at(limits, now);
@@ -237,10 +237,10 @@ impl AccountState {
             return false;
         }
         let due = |limits: &Limits| self.queue_wake(limits, now).is_some_and(|w| w <= now);
-        if self.overrides.is_empty() {
+        if self.ops.overrides.is_empty() {
             due(base)
         } else {
-            due(&self.overrides.apply(base))
+            due(&self.ops.overrides.apply(base))
         }
     }
 

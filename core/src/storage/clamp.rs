@@ -27,7 +27,7 @@ impl AccountState {
         let q = &limits.queue;
         self.queue.clamp_times(now, now.saturating_add(q.retry_ms.saturating_mul(1 << 10).max(3_600_000)));
         self.outbox.clamp_times(&limits.relay, now);
-        if let Some(p) = &mut self.paused {
+        if let Some(p) = &mut self.ops.paused {
             p.since = at_most(p.since, now);
         }
     }

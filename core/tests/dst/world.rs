@@ -1705,8 +1705,8 @@ impl World {
                     let mut c = st.clone();
                     matches!(apply(&self.config.limits, &mut c, &sh.store, *t, 0.5, Command::Dispatch).reply, Reply::Dispatch(_))
                 }),
-                st.pending(&st.overrides.apply(&self.config.limits), self.now - 22),
-                st.pending(&st.overrides.apply(&self.config.limits), self.now),
+                st.pending(&st.ops.overrides.apply(&self.config.limits), self.now - 22),
+                st.pending(&st.ops.overrides.apply(&self.config.limits), self.now),
                 st.line.held,
                 st.queue.jobs(),
                 st.permits.held()
