@@ -266,7 +266,7 @@ fn a_listing_longer_than_the_reserved_share_completes() {
                 let count = items.len();
                 acc.apply(&l, now, 0.5, Command::Listed { page: ListedPage::Items { items, count } })
             }
-            None if acc.state.reconcile.next_at.is_none_or(|at| at <= now) => {
+            None if acc.state.reconciliation.schedule.next_at.is_none_or(|at| at <= now) => {
                 runs += 1;
                 acc.apply(&l, now, 0.5, Command::ListStart)
             }

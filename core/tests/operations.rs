@@ -118,8 +118,8 @@ fn requests_forwarded_undecided_make_the_account_list_sync_soon() {
     let l = limits();
     let mut acc = MemAccount::default();
     acc.apply(&l, 0, 0.5, Command::Admit(other()));
-    assert_eq!(acc.state.reconcile.next_at, None, "nothing held, nothing to list");
+    assert_eq!(acc.state.reconciliation.schedule.next_at, None, "nothing held, nothing to list");
     let tally = Tally { fail_open: 1, ..Tally::default() };
     acc.apply(&l, 10, 0.5, Command::Admit(AdmitRequest { tally: Some(tally), ..other() }));
-    assert!(acc.state.reconcile.next_at.is_some(), "a create may be running at Sync unseen: list it");
+    assert!(acc.state.reconciliation.schedule.next_at.is_some(), "a create may be running at Sync unseen: list it");
 }

@@ -107,7 +107,7 @@ fn a_key_in_flight_says_when_to_retry() {
     assert!((1..=2_000).contains(&retry_after_ms), "{retry_after_ms}");
     // Its answer was lost: it resolves at the next listing.
     acc.apply(&l, 20, 0.5, Command::Unsettled { permit: a.permit.unwrap() });
-    let listing = acc.state.reconcile.next_at.expect("a listing is planned");
+    let listing = acc.state.reconciliation.schedule.next_at.expect("a listing is planned");
     let Reply::Refused(Refusal::InProgress { retry_after_ms }) = acc.apply(&l, 30, 0.5, Command::Admit(keyed)) else {
         panic!()
     };

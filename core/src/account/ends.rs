@@ -33,11 +33,16 @@ impl AccountState {
         for o in &ended {
             match self.permits.release_generation(&o.id) {
                 Some(p) => freed.push(p),
-                None if !self.recent_ends.iter().any(|(g, ..)| *g == o.id) => {
-                    if self.recent_ends.len() >= RECENT_ENDS {
-                        self.recent_ends.remove(0);
+                None if !self.early_ends.seen.iter().any(|(g, ..)| *g == o.id) => {
+                    if self.early_ends.seen.len() >= RECENT_ENDS {
+                        self.early_ends.seen.remove(0);
                     }
-                    self.recent_ends.push((o.id.clone(), o.status.clone(), now, self.callback_said.clone()));
+                    self.early_ends.seen.push((
+                        o.id.clone(),
+                        o.status.clone(),
+                        now,
+                        self.early_ends.callback_said.clone(),
+                    ));
                 }
                 None => {}
             }
@@ -141,8 +146,8 @@ impl AccountState {
     /// The status a generation was seen ending with before its bind, if so
     /// (and forget it).
     pub(crate) fn take_recent_end(&mut self, generation: &GenerationId) -> Option<GenerationStatus> {
-        let i = self.recent_ends.iter().position(|(g, ..)| g == generation)?;
-        Some(self.recent_ends.remove(i).1)
+        let i = self.early_ends.seen.iter().position(|(g, ..)| g == generation)?;
+        Some(self.early_ends.seen.remove(i).1)
     }
 
     /// Bind a reserved permit to the generation Sync created (a direct

@@ -8,12 +8,8 @@ use std::collections::BTreeMap;
 
 use crate::admission::idempotency::Idempotency;
 use crate::config::limits::Limits;
-use crate::ids::GenerationId;
-use crate::ids::TicketId;
 use crate::lifecycle::durations::Durations;
 use crate::lifecycle::permits::{Permit, PermitId, Permits};
-use crate::lifecycle::reconcile::Schedule;
-use crate::lifecycle::status::GenerationStatus;
 use crate::queue::Queue;
 use crate::rates::state::Rates;
 use crate::relay::delivery::Delivery;
@@ -54,7 +50,9 @@ pub struct AccountState {
     /// The batch lane: its batches in flight and counters (its jobs are queue rows).
     pub lane: crate::batch::lane::Lane,
     pub durations: Durations,
-    pub reconcile: Schedule,
+    /// Reconciliation against Sync's list: its schedule, a run in progress,
+    /// the keys its next complete listing may free.
+    pub reconciliation: crate::lifecycle::reconciliation::Reconciliation,
     pub outbox: Outbox,
     pub queue: Queue,
     pub idempotency: Idempotency,
@@ -62,13 +60,8 @@ pub struct AccountState {
     pub sending: crate::queue::sending::Sending,
     /// The line: held requests and the numbers that order them with queued jobs.
     pub line: crate::admission::line::Line,
-    /// Generations seen ending before their create was bound (a webhook can
-    /// overtake the Worker's `Bind`): the bind then frees the permit at once.
-    /// Bounded; in memory only (reconciliation covers a restart).
-    /// (generation, status, when, the callback that said so).
-    pub(crate) recent_ends: Vec<(GenerationId, GenerationStatus, Ms, Option<TicketId>)>,
-    /// A reconciliation run in progress (memory only: a restart lists again).
-    pub(crate) listing: Option<crate::lifecycle::pages::Listing>,
+    /// Generations seen ending before their create was bound.
+    pub(crate) early_ends: crate::lifecycle::early_ends::EarlyEnds,
     /// Rows written since the last flush (admissions, prunes).
     journal: Vec<Write>,
     /// Meta values as last written, to write only what changed.
@@ -77,14 +70,8 @@ pub struct AccountState {
     sweep_at: Ms,
     /// The operations' part: overrides, a pause, metrics, the directory's last word.
     pub ops: crate::operations::part::Operations,
-    /// The callback a webhook being applied came on (tags `recent_ends`).
-    pub(crate) callback_said: Option<TicketId>,
     /// The stored times were clamped to the first command's clock.
     pub(crate) clamped: bool,
-    /// Unbound permits an operator force-released while their keyed create
-    /// may still reach Sync, and when: their `Idempotency-Key` records stay
-    /// until a complete listing begun after the release (persisted, bounded).
-    pub(crate) released_keys: Vec<(PermitId, Ms)>,
     /// Cost budgets, learned costs and the job ledger ([`crate::budget`]).
     pub costs: crate::budget::costs::Costs,
     /// Sharing the account among its clients (see [`crate::shares`]).
@@ -159,7 +146,7 @@ pub fn apply(
         }
     }
     if state.permits.in_use() > 0 || state.batches.in_use() > 0 {
-        state.reconcile.arm(&limits.reconcile, now);
+        state.reconciliation.schedule.arm(&limits.reconcile, now);
     }
     if let Err(StoreError(_)) = state.compact(limits, store, now) {
         // A sweep that could not read is tried again on the next command.

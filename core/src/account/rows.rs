@@ -64,7 +64,11 @@ impl AccountState {
             batches: meta_value::<crate::batch::BatchPermits>(&meta, "batches").bounded(MAX_BATCH_PERMITS),
             lane: meta_value::<crate::batch::lane::Lane>(&meta, "lane").bounded(),
             durations: meta_value(&meta, "durations"),
-            reconcile: meta_value(&meta, "reconcile"),
+            reconciliation: crate::lifecycle::reconciliation::Reconciliation {
+                schedule: meta_value(&meta, "reconcile"),
+                listing: None,
+                released_keys: meta_value(&meta, "released_keys"),
+            },
             outbox: Outbox::restore(store.outbox_schedule()?, meta_value(&meta, "relay")),
             queue: Queue::restore(store.waiting_jobs()?, cursor),
             idempotency: Idempotency::restore(store.in_flight_idempotency()?, meta_value(&meta, "idempotency")),
@@ -79,7 +83,6 @@ impl AccountState {
                 metrics: meta_value(&meta, "metrics"),
                 announced_at: meta_value(&meta, "announced_at"),
             },
-            released_keys: meta_value(&meta, "released_keys"),
             costs: crate::budget::costs::Costs::restore(
                 meta_value(&meta, "cost_book"),
                 meta_value(&meta, "cost_learned"),
@@ -100,7 +103,7 @@ impl AccountState {
             .idempotency
             .in_flight_permits()
             .filter(|p| !state.permits.held().iter().any(|h| h.id == *p))
-            .filter(|p| !state.released_keys.iter().any(|(r, _)| r == p))
+            .filter(|p| !state.reconciliation.released_keys.iter().any(|(r, _)| r == p))
             .collect();
         for p in orphans {
             state.idempotency.settle(p, None, None, 0, &limits.idempotency);
@@ -125,7 +128,7 @@ impl AccountState {
             ("batches", json(&self.batches)),
             ("lane", json(&self.lane)),
             ("durations", json(&self.durations)),
-            ("reconcile", json(&self.reconcile)),
+            ("reconcile", json(&self.reconciliation.schedule)),
             ("relay", json(&self.outbox.counters)),
             ("idempotency", json(&self.idempotency.totals)),
             ("seq", json(&self.line.next_seq)),
@@ -134,7 +137,7 @@ impl AccountState {
             ("overrides", json(&self.ops.overrides)),
             ("paused", json(&self.ops.paused)),
             ("announced_at", json(&self.ops.announced_at)),
-            ("released_keys", json(&self.released_keys)),
+            ("released_keys", json(&self.reconciliation.released_keys)),
             ("cost_book", json(&self.costs.book)),
             ("cost_learned", json(&self.costs.learned)),
             ("cost_overrides", json(&self.costs.overrides)),
@@ -194,7 +197,7 @@ impl AccountState {
         self.shares.compact(limits, now, &mut self.journal);
         self.line.expire(now);
         let horizon = now.saturating_sub(limits.concurrency.reservation_ttl_ms);
-        self.recent_ends.retain(|(_, _, at, _)| *at > horizon);
+        self.early_ends.seen.retain(|(_, _, at, _)| *at > horizon);
         if self.queue.depth() == 0 {
             self.sending.sealed_key = None;
             self.sending.block = None;

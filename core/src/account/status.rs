@@ -98,9 +98,9 @@ impl AccountState {
                 expected_duration_ms: self.durations.expected(None),
             },
             reconcile: ReconcileView {
-                runs: self.reconcile.runs,
-                next_in_ms: self.reconcile.next_at.map(|at| at.saturating_sub(now)),
-                last_drift: self.reconcile.last_drift,
+                runs: self.reconciliation.schedule.runs,
+                next_in_ms: self.reconciliation.schedule.next_at.map(|at| at.saturating_sub(now)),
+                last_drift: self.reconciliation.schedule.last_drift,
             },
             relay: RelayView {
                 pending: self.outbox.pending(),

@@ -76,10 +76,10 @@ impl AccountState {
                     let (gone, adopted) = self.permits.reconcile(&limits.concurrency, &active, listed_from, now);
                     self.learn_ended(&gone, &ended, listed_from);
                     // Force-released creates: Sync's list began after them.
-                    let (settled, kept) = std::mem::take(&mut self.released_keys)
+                    let (settled, kept) = std::mem::take(&mut self.reconciliation.released_keys)
                         .into_iter()
                         .partition::<Vec<_>, _>(|(_, at)| *at <= listed_from);
-                    self.released_keys = kept;
+                    self.reconciliation.released_keys = kept;
                     for (p, _) in settled {
                         self.idempotency.settle(p, None, None, now, &limits.idempotency);
                     }
@@ -97,14 +97,19 @@ impl AccountState {
                     (Vec::new(), self.permits.in_use() - before)
                 };
                 let released = gone.len() as u32;
-                self.reconcile.finished(&limits.reconcile, now, released + adopted, self.permits.in_use() > 0);
+                self.reconciliation.schedule.finished(
+                    &limits.reconcile,
+                    now,
+                    released + adopted,
+                    self.permits.in_use() > 0,
+                );
                 Reply::Ack { released }
             }
             Command::ListStart => self.list_start(limits, now),
             Command::Listed { page } => self.listed(limits, store, now, jitter, page, effects)?,
             Command::LookedUp { ended } => self.looked_up(limits, store, now, jitter, ended, effects)?,
             Command::ReconcileFailed { retry_at } => {
-                self.reconcile.postpone(retry_at.max(now + 1));
+                self.reconciliation.schedule.postpone(retry_at.max(now + 1));
                 Reply::Ack { released: 0 }
             }
             Command::Delivered { id, attempt } => {
@@ -122,7 +127,7 @@ impl AccountState {
                     LimitKind::Rate => {
                         self.rates.strike(limits, &class, now, jitter, retry_after_ms);
                     }
-                    LimitKind::Concurrency => self.reconcile.suspect(&limits.reconcile, now),
+                    LimitKind::Concurrency => self.reconciliation.schedule.suspect(&limits.reconcile, now),
                 }
                 // Shadow mode: Sync's own 429 goes back to the client as it is.
                 if limits.shadow {
@@ -178,7 +183,7 @@ impl AccountState {
                 if work && !self.dispatch_blocked(now) && self.ops.paused.is_none() {
                     effects.push(Effect::Dispatch);
                 }
-                if self.reconcile.due(now) {
+                if self.reconciliation.schedule.due(now) {
                     effects.push(Effect::Reconcile);
                 }
                 if self.ops.paused.is_none() && self.lane_due(limits, now) {

@@ -18,7 +18,7 @@ impl AccountState {
             metrics,
             self.permits.next_expiry(),
             self.batches.next_expiry(),
-            self.reconcile.next_at,
+            self.reconciliation.schedule.next_at,
             self.outbox.next_wake(),
             self.queue_wake(limits, now),
             self.ops.paused.is_none().then(|| self.lane_wake(limits, now)).flatten(),
@@ -43,7 +43,7 @@ impl AccountState {
             next_delivery_in_ms: self.outbox.next_wake().map(from_now),
             submissions: self.queue.depth(),
             next_submission_in_ms: running(self.sending.live.is_some(), self.queue_wake(limits, now)),
-            next_listing_in_ms: running(self.listing.is_some(), self.reconcile.next_at),
+            next_listing_in_ms: running(self.reconciliation.listing.is_some(), self.reconciliation.schedule.next_at),
         }
     }
 }

@@ -44,10 +44,15 @@ impl AccountState {
             }
         }
         let room = self.permits.has_room(&limits.concurrency);
-        if req.permit && (!room || self.reconcile.is_full(now)) {
+        if req.permit && (!room || self.reconciliation.schedule.is_full(now)) {
             // A permit frees at `next_permit_free`; Sync's 429 is believed until `full_until`.
             let free = if room { now } else { self.next_permit_free(now) };
-            refuse(free.max(self.reconcile.full_until), Reason::Concurrency, CONCURRENCY, limits.concurrency.cap);
+            refuse(
+                free.max(self.reconciliation.schedule.full_until),
+                Reason::Concurrency,
+                CONCURRENCY,
+                limits.concurrency.cap,
+            );
         }
         if req.batch && !self.batches.has_room(&limits.batches, now) {
             let cap = self.batches.cap(&limits.batches, now);
@@ -91,7 +96,8 @@ impl AccountState {
     /// The earliest a batch permit may free: the next listing of Sync's
     /// batches (or a lease's end), never before a second from now.
     pub(crate) fn next_batch_free(&self, limits: &Limits, now: Ms) -> Ms {
-        let listing = self.reconcile.next_at.filter(|at| *at > now).unwrap_or(now + limits.reconcile.min_ms);
+        let listing =
+            self.reconciliation.schedule.next_at.filter(|at| *at > now).unwrap_or(now + limits.reconcile.min_ms);
         self.batches.next_expiry().map_or(listing, |e| e.min(listing)).max(now + 1_000)
     }
 
@@ -166,7 +172,7 @@ impl AccountState {
             if t.fail_open > 0 {
                 // Requests went to Sync undecided (FAIL_MODE=open): creates
                 // among them may hold Sync's slots. List soon and adopt them.
-                self.reconcile.suspect(&limits.reconcile, now);
+                self.reconciliation.schedule.suspect(&limits.reconcile, now);
             }
         }
         if let Some(spec) = &req.enqueue {

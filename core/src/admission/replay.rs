@@ -22,7 +22,7 @@ impl AccountState {
         if p.unknown_since.is_none() {
             return soon.min(p.expires.max(now + 1));
         }
-        let listing = self.reconcile.next_at.filter(|at| *at > now).unwrap_or(soon);
+        let listing = self.reconciliation.schedule.next_at.filter(|at| *at > now).unwrap_or(soon);
         listing.min(p.expires).max(soon)
     }
 

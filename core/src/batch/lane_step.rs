@@ -110,7 +110,7 @@ impl AccountState {
                 Some(BatchHolder::Request) => {
                     if self.batches.held().iter().any(|p| p.id == b.permit && p.unknown_since.is_none()) {
                         self.batches.mark_unknown(&limits.batches, b.permit, now);
-                        self.reconcile.arm(&limits.reconcile, now);
+                        self.reconciliation.schedule.arm(&limits.reconcile, now);
                     }
                 }
                 // A listing found nothing it made (or its lease ended).

@@ -48,7 +48,7 @@ impl AccountState {
             CreateAnswer::Validated | CreateAnswer::Refused { .. } => self.batches.release(permit),
             CreateAnswer::Unknown => {
                 self.batches.mark_unknown(&limits.batches, permit, now);
-                self.reconcile.arm(&limits.reconcile, now);
+                self.reconciliation.schedule.arm(&limits.reconcile, now);
                 false
             }
             CreateAnswer::ConcurrencyLimited => {

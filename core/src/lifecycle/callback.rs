@@ -39,7 +39,7 @@ impl AccountState {
     /// Would the end recorded for `generation` free `permit` at its bind?
     /// Only if no callback said it, or its own did.
     pub(crate) fn recent_end_is_for(&self, permit: PermitId, generation: &GenerationId) -> bool {
-        let Some((.., said)) = self.recent_ends.iter().find(|(g, ..)| g == generation) else { return true };
+        let Some((.., said)) = self.early_ends.seen.iter().find(|(g, ..)| g == generation) else { return true };
         let own = self.permits.held().iter().find(|p| p.id == permit).and_then(|p| p.callback.clone());
         said.is_none() || *said == own
     }
@@ -56,9 +56,9 @@ impl AccountState {
         if !self.callback_matches(&callback, &seen.id) {
             return Ok(Reply::Refused(Refusal::Invalid(MISMATCH.into())));
         }
-        self.callback_said = Some(callback.clone());
+        self.early_ends.callback_said = Some(callback.clone());
         let freed = self.release_terminal(limits, store, std::slice::from_ref(&seen), now);
-        self.callback_said = None;
+        self.early_ends.callback_said = None;
         let released = freed?.len() as u32;
         if let Some(r) = relay {
             let key = Observed {

@@ -40,11 +40,11 @@ impl AccountState {
     fn list_page(&mut self, limits: &Limits, now: Ms, cursor: Option<String>) -> ListStep {
         match self.spend_internal(limits, now) {
             Ok(()) => ListStep::Page { cursor, limit: limits.reconcile.page_size },
-            Err(retry_at) => match (cursor, self.listing.take()) {
+            Err(retry_at) => match (cursor, self.reconciliation.listing.take()) {
                 // Pages already read stay read: the next run goes on from here.
                 (Some(next), Some(listing)) => {
-                    self.listing = Some(Listing { resume: Some(next), ..listing });
-                    self.reconcile.postpone(retry_at.max(now + 1));
+                    self.reconciliation.listing = Some(Listing { resume: Some(next), ..listing });
+                    self.reconciliation.schedule.postpone(retry_at.max(now + 1));
                     ListStep::Done
                 }
                 _ => self.list_abort(retry_at, now),
@@ -53,8 +53,8 @@ impl AccountState {
     }
 
     fn list_abort(&mut self, retry_at: Ms, now: Ms) -> ListStep {
-        self.listing = None;
-        self.reconcile.postpone(retry_at.max(now + 1));
+        self.reconciliation.listing = None;
+        self.reconciliation.schedule.postpone(retry_at.max(now + 1));
         ListStep::Done
     }
 
@@ -63,14 +63,14 @@ impl AccountState {
         // shortest period ago (its first pages would be too stale to trust as
         // part of one complete listing).
         let fresh_enough = |l: &Listing| l.listed_from + limits.reconcile.min_ms > now;
-        match self.listing.take().filter(|l| l.resume.is_some() && fresh_enough(l)) {
+        match self.reconciliation.listing.take().filter(|l| l.resume.is_some() && fresh_enough(l)) {
             Some(mut listing) => {
                 let cursor = listing.resume.take();
-                self.listing = Some(listing);
+                self.reconciliation.listing = Some(listing);
                 Reply::List(self.list_page(limits, now, cursor))
             }
             None => {
-                self.listing = Some(Listing { listed_from: now, ..Listing::default() });
+                self.reconciliation.listing = Some(Listing { listed_from: now, ..Listing::default() });
                 if self.batches.in_use() > 0 {
                     return Reply::List(match self.spend_internal(limits, now) {
                         Ok(()) => ListStep::Batches { limit: BATCH_PAGE },
@@ -91,7 +91,7 @@ impl AccountState {
         page: ListedPage,
         effects: &mut Vec<crate::account::Effect>,
     ) -> StoreResult<Reply> {
-        let Some(mut listing) = self.listing.take() else { return Ok(Reply::List(ListStep::Done)) };
+        let Some(mut listing) = self.reconciliation.listing.take() else { return Ok(Reply::List(ListStep::Done)) };
         let retry = now + limits.reconcile.min_ms;
         let step = match page {
             ListedPage::Items { items, count } => {
@@ -103,7 +103,7 @@ impl AccountState {
                     let ids: Vec<GenerationId> = listing.active.iter().map(|a| a.id.clone()).collect();
                     let gone = self.presumed_ended(&ids, listing.listed_from);
                     if !gone.is_empty() && self.spend_internal(limits, now).is_ok() {
-                        self.listing = Some(listing);
+                        self.reconciliation.listing = Some(listing);
                         return Ok(Reply::List(ListStep::Lookup { ids: gone }));
                     }
                     let Listing { listed_from, active, .. } = listing;
@@ -117,7 +117,7 @@ impl AccountState {
                     self.step(limits, store, now, jitter, command, effects)?;
                     ListStep::Done
                 } else {
-                    self.listing = Some(listing);
+                    self.reconciliation.listing = Some(listing);
                     self.list_page(limits, now, cursor)
                 }
             }
@@ -134,7 +134,7 @@ impl AccountState {
                 } else {
                     self.batches.seen(&open);
                 }
-                self.listing = Some(listing);
+                self.reconciliation.listing = Some(listing);
                 self.list_page(limits, now, None)
             }
             ListedPage::Failed => self.list_abort(retry, now),
@@ -153,7 +153,7 @@ impl AccountState {
         ended: Vec<Observed>,
         effects: &mut Vec<crate::account::Effect>,
     ) -> StoreResult<Reply> {
-        let Some(Listing { listed_from, active, .. }) = self.listing.take() else {
+        let Some(Listing { listed_from, active, .. }) = self.reconciliation.listing.take() else {
             return Ok(Reply::List(ListStep::Done));
         };
         let command = Command::Reconciled { listed_from, active, complete: true, ended };

@@ -12,17 +12,21 @@
 //! | [`status`] | `GenerationStatus` (Sync's, parsed once; unknown ones never free a permit) and `TicketStatus`, spelled in one place |
 //! | [`callback`] | a webhook on a bound callback URL: its payload must be its own create's generation; duplicates per callback |
 //! | [`durations`] | running statistic of generation durations per model (for honest Retry-After) |
+//! | [`reconciliation`] | reconciliation's part of the account: its schedule, a run in progress, force-released keys |
+//! | [`early_ends`] | generations seen ending before their create was bound |
 //! | [`reconcile`] | converging permits to Sync's list of active generations, adaptive period |
 //! | [`listing`] | reconciliation as a conversation: the core asks for each page and lookup, the object only fetches |
 
 pub mod answer;
 pub mod callback;
 pub mod durations;
+pub mod early_ends;
 pub mod forwarded;
 pub mod limited;
 pub mod listing;
 pub mod pages;
 pub mod permits;
 pub mod reconcile;
+pub mod reconciliation;
 pub mod settle;
 pub mod status;

@@ -86,12 +86,13 @@ impl AccountState {
                 if keyed && p.holder == crate::lifecycle::permits::Holder::Request {
                     // Its create may still reach Sync: the key stays until a
                     // listing says what Sync has (one is asked for now).
-                    if self.released_keys.len() >= MAX_RELEASED_KEYS {
-                        let (oldest, _) = self.released_keys.remove(0);
+                    if self.reconciliation.released_keys.len() >= MAX_RELEASED_KEYS {
+                        let (oldest, _) = self.reconciliation.released_keys.remove(0);
                         self.idempotency.settle(oldest, None, None, now, &limits.idempotency);
                     }
-                    self.released_keys.push((p.id, now));
-                    self.reconcile.next_at = Some(self.reconcile.next_at.map_or(now, |at| at.min(now)));
+                    self.reconciliation.released_keys.push((p.id, now));
+                    self.reconciliation.schedule.next_at =
+                        Some(self.reconciliation.schedule.next_at.map_or(now, |at| at.min(now)));
                 } else {
                     self.idempotency.settle(p.id, None, None, now, &limits.idempotency);
                 }

@@ -190,7 +190,7 @@ impl AccountState {
                         requeue(&mut self.queue, ticket, until, now);
                     }
                     LimitKind::Concurrency => {
-                        self.reconcile.suspect(&limits.reconcile, now);
+                        self.reconciliation.schedule.suspect(&limits.reconcile, now);
                         requeue(&mut self.queue, ticket, now, now);
                     }
                 }

@@ -21,9 +21,9 @@ impl AccountState {
         self.permits.clamp_times(&limits.concurrency, now);
         let r = &limits.reconcile;
         let most = now.saturating_add(r.max_ms);
-        self.reconcile.next_at = self.reconcile.next_at.map(|at| at_most(at, most));
-        self.reconcile.full_until = at_most(self.reconcile.full_until, most);
-        self.reconcile.interval_ms = self.reconcile.interval_ms.min(r.max_ms);
+        self.reconciliation.schedule.next_at = self.reconciliation.schedule.next_at.map(|at| at_most(at, most));
+        self.reconciliation.schedule.full_until = at_most(self.reconciliation.schedule.full_until, most);
+        self.reconciliation.schedule.interval_ms = self.reconciliation.schedule.interval_ms.min(r.max_ms);
         let q = &limits.queue;
         self.queue.clamp_times(now, now.saturating_add(q.retry_ms.saturating_mul(1 << 10).max(3_600_000)));
         self.outbox.clamp_times(&limits.relay, now);

@@ -149,7 +149,7 @@ impl Shared {
         }
         match c {
             Command::ListStart => {
-                let runs = state.reconcile.runs;
+                let runs = state.reconciliation.schedule.runs;
                 self.recon = Some(Recon { started: self.now, runs, fault: false, pages: 0 });
             }
             Command::Listed { page } => {
@@ -190,7 +190,7 @@ impl Shared {
             return;
         }
         let Some(r) = self.recon.take() else { return };
-        if state.reconcile.runs > r.runs {
+        if state.reconciliation.schedule.runs > r.runs {
             self.stats.reconciliations += 1;
             return;
         }
@@ -204,7 +204,7 @@ impl Shared {
             self.stats.listings_starved += 1;
         }
         if r.fault || backoff || starved {
-            let retry = state.reconcile.next_at.unwrap_or(self.now).max(self.now);
+            let retry = state.reconciliation.schedule.next_at.unwrap_or(self.now).max(self.now);
             // Older ones can no longer matter to a permit's bound.
             let horizon = self.now.saturating_sub(self.lease_ttl_ms);
             self.faulted_runs.retain(|(_, retry)| *retry > horizon);
