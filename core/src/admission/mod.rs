@@ -4,7 +4,7 @@
 //! |---|---|
 //! | [`request`] | an admission asked and answered: request, hold, held place, admitted or refused |
 //! | [`admit`] | the admission decision: rate, concurrency, backoff, the line of held and queued work, idempotency |
-//! | [`line`] | the line's part of the account: held requests and the sequence that orders them with queued jobs |
+//! | [`line`](mod@line) | the line's part of the account: held requests and the sequence that orders them with queued jobs |
 //! | [`hold`] | a request not admitted now: queued, held in the line, shed or refused |
 //! | [`replay`] | a retried `Idempotency-Key`: the first answer replayed, when one in flight resolves |
 //! | [`shed`] | the expected wait of a held request, from the line ahead and the observed durations |

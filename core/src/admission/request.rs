@@ -54,7 +54,7 @@ pub struct AdmitRequest {
     #[serde(skip)]
     pub key_unproven: bool,
     /// The ticket id a queued job gets (the caller draws 128 random bits,
-    /// see [`crate::queue::job::ticket_id`]); without one the core numbers it.
+    /// see [`crate::ids::TicketId`]); without one the core numbers it.
     #[serde(default)]
     pub ticket_id: Option<TicketId>,
     /// The id the create's callback token names (the caller draws it; a

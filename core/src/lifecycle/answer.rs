@@ -41,7 +41,7 @@ pub(crate) fn one_or_many(body: &[u8]) -> Result<OneOrMany, serde_json::Error> {
 }
 
 /// What Sync answered a `POST /v2/generate`: read here once, for a direct
-/// create (the Worker's proxy, [`after_create`]) and a queued job's
+/// create (the Worker's proxy, [`crate::lifecycle::settle::after_create`]) and a queued job's
 /// submission (the object's, `DispatchOutcome::from`) alike.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CreateAnswer {

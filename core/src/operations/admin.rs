@@ -20,7 +20,7 @@ pub const DEFAULT_PAUSE_RETRY_S: u64 = 60;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AdminCommand {
-    /// The body of `PUT .../limits`, read here (see [`LimitsPatch::parse`]).
+    /// The body of `PUT .../limits`, read here (see [`crate::operations::overrides::LimitsPatch::parse`]).
     SetLimits {
         body: String,
     },

@@ -7,7 +7,7 @@
 //! | [`client`] | client names: managed keys' names, fingerprints, the advisory header |
 //! | [`limits`] | `CLIENT_LIMITS`: per-client weight, reservation, concurrency, rates, USD budgets |
 //! | [`state`] | the account's sharing state: its name, overrides per client, client rate logs, the virtual clock |
-//! | [`line`] | the hooks into admission: a client's own limits, the fair line, counting what it spends |
+//! | [`line`](mod@line) | the hooks into admission: a client's own limits, the fair line, counting what it spends |
 //! | [`status`] | the shapes shown per client: limits and their sources, work, shares |
 //! | [`view`] | status per client: limits and their sources, permits, queued and held work, shares |
 //! | [`clamp`] | a client's stored rate stamps clamped on load, as the account's |

@@ -1,6 +1,6 @@
 //! The account's storage, as the core sees it: typed tables read through the
 //! [`Store`] trait and changed only by the [`Write`]s that
-//! [`Account::apply`](crate::account::Account::apply) returns.
+//! [`apply`](crate::account::apply) returns.
 //!
 //! | table | one row per | in memory |
 //! |---|---|---|
@@ -15,7 +15,7 @@
 //! | `ledger` | generation job: its times, status, estimated and settled cost | open rows only |
 //!
 //! The Durable Object implements [`Store`] over its SQLite storage; the
-//! in-memory [`MemStore`] lets native tests run whole histories and restart
+//! in-memory [`MemStore`](crate::storage::mem::MemStore) lets native tests run whole histories and restart
 //! them (drop the account, reload from the store).
 
 use serde::{Deserialize, Serialize};
