@@ -3,12 +3,10 @@
 //! the static-assets router answered them when it ran in front of the Worker
 //! (it cost every API request a hop: BENCHMARKS.md section 2b). Their
 //! headers are `public/_headers` (the dashboard's CSP is generated there by
-//! `scripts/dashboard-csp.mjs`), read once per isolate. `GET` and `HEAD`
+//! `scripts/dashboard-csp.mjs`), compiled in too. `GET` and `HEAD`
 //! only, any other method a bare 405 (as the asset server answered); an
 //! `ETag` and `If-None-Match` so a `no-cache` page is revalidated, not
 //! downloaded again. Anything else is not a file and goes to the Worker.
-
-use std::cell::OnceCell;
 
 use worker::{Headers, Response};
 
@@ -16,43 +14,50 @@ use crate::request::Request;
 
 const HEADERS_FILE: &str = include_str!("../public/_headers");
 
-/// One file: its path(s), type and bytes.
+/// One file: its path(s), type and bytes, and its bytes' hash (its ETag).
 struct File {
     paths: &'static [&'static str],
     content_type: &'static str,
     body: &'static str,
+    hash: u64,
 }
+
+/// A strong validator of a file's bytes (FNV-1a, 64 bits: a cache key, not
+/// a secret), computed when the Worker is compiled.
+const fn fnv1a(body: &str) -> u64 {
+    let bytes = body.as_bytes();
+    let (mut h, mut i) = (0xcbf2_9ce4_8422_2325_u64, 0);
+    while i < bytes.len() {
+        h = (h ^ bytes[i] as u64).wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
+}
+
+const DASHBOARD: &str = include_str!("../public/governor/v1/dashboard.html");
+const OPENAPI: &str = include_str!("../public/governor/v1/openapi.json");
 
 const FILES: &[File] = &[
     File {
         paths: &["/governor/v1/dashboard", "/governor/v1/dashboard.html"],
         content_type: "text/html; charset=utf-8",
-        body: include_str!("../public/governor/v1/dashboard.html"),
+        body: DASHBOARD,
+        hash: fnv1a(DASHBOARD),
     },
     File {
         paths: &["/governor/v1/openapi.json"],
         content_type: "application/json; charset=utf-8",
-        body: include_str!("../public/governor/v1/openapi.json"),
+        body: OPENAPI,
+        hash: fnv1a(OPENAPI),
     },
 ];
 
-thread_local! {
-    /// Each file's ETag, computed on first use.
-    static ETAGS: [OnceCell<String>; 2] = const { [OnceCell::new(), OnceCell::new()] };
-}
-
 /// The file at `path`, if any (exact paths only: no prefix is a file).
-fn file(path: &str) -> Option<(usize, &'static File)> {
+fn file(path: &str) -> Option<&'static File> {
     if !path.starts_with("/governor/v1/") {
         return None;
     }
-    FILES.iter().enumerate().find(|(_, f)| f.paths.contains(&path))
-}
-
-/// A strong validator of the file's bytes (FNV-1a, 64 bits: a cache key, not a secret).
-fn etag_of(body: &str) -> String {
-    let h = body.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    format!("\"{h:016x}\"")
+    FILES.iter().find(|f| f.paths.contains(&path))
 }
 
 /// `public/_headers`' rules for `path` (its exact-path blocks): name, value.
@@ -82,7 +87,7 @@ fn matches(if_none_match: &str, etag: &str) -> bool {
 /// The answer for a static file's path, or `None` (not a file: the Worker's).
 pub fn serve(req: &Request) -> Option<Response> {
     let path = req.path();
-    let (i, f) = file(&path)?;
+    let f = file(&path)?;
     let method = req.inner().method();
     let head = method.eq_ignore_ascii_case("HEAD");
     if !head && !method.eq_ignore_ascii_case("GET") {
@@ -90,7 +95,7 @@ pub fn serve(req: &Request) -> Option<Response> {
         let _ = headers.set("allow", "GET, HEAD");
         return Some(Response::builder().with_status(405).with_headers(headers).empty());
     }
-    let etag = ETAGS.with(|tags| tags[i].get_or_init(|| etag_of(f.body)).clone());
+    let etag = format!("\"{:016x}\"", f.hash);
     let headers = Headers::new();
     let _ = headers.set("content-type", f.content_type);
     let _ = headers.set("etag", &etag);

@@ -75,17 +75,19 @@ pub async fn serve(
     };
     let asking = decide::Asking { env, config, caller: &caller, key, req: &req, hold_ms: wait_ms };
     let verdict = decide::decide(&asking, admission.request, &mut decision, origin).await?;
-    let (admitted, undecided) = match verdict {
+    let (mut admitted, undecided) = match verdict {
         Verdict::Forward { admitted, undecided } => (admitted, undecided),
         Verdict::Answered(resp) => return Ok(resp),
     };
+    // Only a read of batches can name a batch's result.
+    let batch_result = (p.kind == ProxyKind::ReadsBatches).then(|| batch_result_id(&req.path())).flatten();
     let forwarded = Forwarded {
         proxy: p,
         permit: admitted.permit,
         batch_permit: admitted.batch_permit,
-        batch_result: batch_result_id(&req.path()),
+        batch_result,
         idempotency,
-        in_flight: admitted.in_flight.clone(),
+        in_flight: std::mem::take(&mut admitted.in_flight),
     };
     let body = match admission.body {
         Some(p) => Body::Bytes(p.bytes),
