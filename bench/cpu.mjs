@@ -27,8 +27,9 @@ const N = Number(process.env.CPU_N ?? 2000), R = Number(process.env.CPU_ROUNDS ?
 for (const t of targets) { t.ms = 0; t.n = 0; for (let i = 0; i < 200; i++) await req(t.url + (t.path ?? "/v2/generations?limit=1"), { headers: { "x-api-key": SIM_KEY } }); }
 for (let r = 0; r < R; r++) for (const t of targets) {
   const c0 = t.pids.reduce((s, p) => s + cpu(p), 0);
-  for (let i = 0; i < N / R; i++) await req(t.url + (t.path ?? "/v2/generations?limit=1"), { headers: { "x-api-key": SIM_KEY } });
+  for (let i = 0; i < N / R; i++) { const r = await req(t.url + (t.path ?? "/v2/generations?limit=1"), { headers: { "x-api-key": SIM_KEY } }); if (r.status !== 200) t.errors = (t.errors ?? 0) + 1; }
   t.ms += t.pids.reduce((s, p) => s + cpu(p), 0) - c0; t.n += N / R;
 }
-for (const t of targets) console.log(`${t.name.padEnd(14)} workerd CPU ${(1000 * t.ms / t.n).toFixed(0).padStart(5)} µs/request (pids ${t.pids.join(",")})`);
+for (const t of targets) console.log(`${t.name.padEnd(14)} workerd CPU ${(1000 * t.ms / t.n).toFixed(0).padStart(5)} µs/request (pids ${t.pids.join(",")})${t.errors ? ` NOT COMPARABLE: ${t.errors} answers were not 200` : ""}`);
+if (targets.some((t) => t.errors)) process.exitCode = 1;
 for (const t of targets) if (!t.shared) await t.stop(); await sim.stop();

@@ -45,6 +45,9 @@ say "building $COMMIT in $DIR (a few minutes the first time)"
   export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
   export WASM_OPT_BIN="$ROOT/scripts/wasm-opt.sh"
   worker-build --release >&2
+  # Builds since the object is called over RPC make its class derive from
+  # DurableObject, as their own scripts/build.sh did (else every call fails).
+  if [ -f scripts/rpc-classes.mjs ]; then node scripts/rpc-classes.mjs build/index.js AccountObject >&2; fi
 )
 test -f "$DIR/build/index.js"
 echo "$DIR/build"

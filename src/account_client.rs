@@ -27,7 +27,7 @@ use governor_core::wire::calls::Call;
 use governor_core::wire::contract::Command;
 use governor_core::wire::error::GovernorError;
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
@@ -77,6 +77,12 @@ fn location_hint(env: &Env) -> Option<&'static str> {
 
 #[wasm_bindgen]
 extern "C" {
+    /// The objects' namespace binding as JavaScript sees it.
+    type RawNamespace;
+    #[wasm_bindgen(method, catch, js_name = getByName)]
+    fn get_by_name(this: &RawNamespace, name: &str) -> Result<RawStub, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = getByName)]
+    fn get_by_name_with(this: &RawNamespace, name: &str, options: &js_sys::Object) -> Result<RawStub, JsValue>;
     /// A Durable Object stub as JavaScript sees it.
     type RawStub;
     /// The account object's RPC method (`src/object_rpc.rs`).
@@ -127,16 +133,25 @@ fn unavailable(what: &str) -> GovernorError {
 }
 
 /// The stub of the object named `name` (an account, or a singleton of the
-/// same class), created where `ACCOUNT_LOCATION_HINT` says.
+/// same class), created where `ACCOUNT_LOCATION_HINT` says. The binding is
+/// read as it is (no type check crossing into JavaScript per request): a
+/// binding that is not a namespace fails its `getByName`.
 fn stub(env: &Env, name: &str) -> Result<RawStub, GovernorError> {
-    let stub = env
-        .durable_object(BINDING)
-        .and_then(|ns| match location_hint(env) {
-            Some(hint) => ns.get_by_name_with_location_hint(name, hint),
-            None => ns.get_by_name(name),
-        })
-        .map_err(|_| internal("binding"))?;
-    Ok(stub.into_rpc())
+    let binding = js_sys::Reflect::get(env, &JsValue::from_str(BINDING)).map_err(|_| internal("binding"))?;
+    if binding.is_undefined() {
+        return Err(internal("binding"));
+    }
+    let ns: RawNamespace = binding.unchecked_into();
+    let stub = match location_hint(env) {
+        Some(hint) => {
+            let options = js_sys::Object::new();
+            js_sys::Reflect::set(&options, &JsValue::from_str("locationHint"), &JsValue::from_str(hint))
+                .map_err(|_| internal("binding"))?;
+            ns.get_by_name_with(name, &options)
+        }
+        None => ns.get_by_name(name),
+    };
+    stub.map_err(|_| internal("binding"))
 }
 
 /// One command's JSON to the account's object over RPC; the reply's JSON.

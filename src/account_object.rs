@@ -17,12 +17,12 @@ use crate::settings;
 #[durable_object]
 pub struct AccountObject {
     state: Rc<State>,
-    driver: std::result::Result<Driver<ObjectIo>, String>,
+    driver: std::result::Result<Rc<Driver<ObjectIo>>, String>,
 }
 
 impl AccountObject {
     /// The driver, or why the object's configuration did not load.
-    pub(crate) fn driver(&self) -> std::result::Result<&Driver<ObjectIo>, &str> {
+    pub(crate) fn driver(&self) -> std::result::Result<&Rc<Driver<ObjectIo>>, &str> {
         self.driver.as_ref().map_err(String::as_str)
     }
 
@@ -38,7 +38,7 @@ impl DurableObject for AccountObject {
         let (legacy, state) = (LegacyKv::of(&raw), Rc::new(State::from(raw)));
         let driver = settings::load(&env)
             .map_err(|e| e.to_string())
-            .map(|config| Driver::new(ObjectIo::new(state.clone(), env, config.clone(), legacy), config));
+            .map(|config| Rc::new(Driver::new(ObjectIo::new(state.clone(), env, config.clone(), legacy), config)));
         Self { state, driver }
     }
 

@@ -11,11 +11,7 @@ use crate::request::Request;
 /// The key a caller presents: `x-api-key`, or `Authorization: Bearer`
 /// (scheme in any case, RFC 9110 §11.1).
 pub fn presented_key(req: &Request) -> Option<String> {
-    let h = req.headers();
-    h.get("x-api-key")
-        .ok()
-        .flatten()
-        .or_else(|| h.get("authorization").ok().flatten().and_then(|v| bearer_token(&v).map(str::to_owned)))
+    req.field("x-api-key").or_else(|| req.field("authorization").and_then(bearer_token)).map(str::to_owned)
 }
 
 /// The key the account object may keep in memory: only pass-through keys

@@ -22,7 +22,7 @@ pub enum Origin {
 }
 
 pub fn check(req: &Request, allowed: &[String]) -> Origin {
-    match req.headers().get("origin").ok().flatten() {
+    match crate::request::header(req, "origin") {
         None => Origin::None,
         Some(o) if allowed.iter().any(|a| a == "*" || *a == o) => Origin::Allowed(o),
         Some(_) => Origin::Refused,

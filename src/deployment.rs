@@ -83,11 +83,12 @@ pub fn draw(sql: &SqlStorage) -> worker::Result<String> {
     Ok(key)
 }
 
-/// A uniform draw in [0, 1) from the runtime's randomness (0.5 if it fails).
-pub fn random_unit() -> f64 {
+/// A seed from the runtime's randomness (the clock if it fails: jitter
+/// only needs to differ between objects).
+pub fn random_seed() -> u64 {
     let mut buf = [0u8; 8];
     match getrandom::fill(&mut buf) {
-        Ok(()) => (u64::from_le_bytes(buf) >> 11) as f64 / (1u64 << 53) as f64,
-        Err(_) => 0.5,
+        Ok(()) => u64::from_le_bytes(buf),
+        Err(_) => worker::Date::now().as_millis(),
     }
 }

@@ -33,7 +33,7 @@ pub async fn serve_caller(
 /// Does the request ask as the admin (`X-Governor-Admin-Key`, or an
 /// `account=` parameter, which only the admin key may give)?
 pub fn asks_as_admin(req: &Request) -> bool {
-    let admin_header = req.headers().get("x-governor-admin-key").ok().flatten().is_some();
+    let admin_header = req.field("x-governor-admin-key").is_some();
     admin_header || req.url().is_ok_and(|u| u.query_pairs().any(|(k, _)| k == "account"))
 }
 

@@ -1,6 +1,6 @@
 //! The account object's I/O: the core's [`Io`] over the object's SQLite
 //! storage, `fetch` to Sync and to relay targets, `setAlarm`, `Date.now`
-//! and `getrandom`. It executes and decides nothing: every rule is the
+//! and a jitter generator seeded from `getrandom`. It executes and decides nothing: every rule is the
 //! driver's ([`governor_core::driver`]).
 
 use std::cell::{Ref, RefCell};
@@ -27,11 +27,14 @@ pub struct ObjectIo {
     config: Config,
     store: RefCell<Option<SqlStore>>,
     legacy: LegacyKv,
+    /// Retry jitter (seeded once from the runtime's randomness).
+    jitter: RefCell<fastrand::Rng>,
 }
 
 impl ObjectIo {
     pub fn new(state: Rc<State>, env: Env, config: Config, legacy: LegacyKv) -> Self {
-        ObjectIo { state, env, config, store: RefCell::new(None), legacy }
+        let jitter = RefCell::new(fastrand::Rng::with_seed(crate::deployment::random_seed()));
+        ObjectIo { state, env, config, store: RefCell::new(None), legacy, jitter }
     }
 }
 
@@ -89,7 +92,7 @@ impl Io for ObjectIo {
     }
 
     fn jitter(&self) -> f64 {
-        crate::deployment::random_unit()
+        self.jitter.borrow_mut().f64()
     }
 
     async fn master_key(&self) -> Option<Secret> {

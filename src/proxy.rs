@@ -84,28 +84,15 @@ pub async fn forward(
     auth: UpstreamAuth<'_>,
     deadline: Deadline,
 ) -> Result<Response, GovernorError> {
-    // The client's headers copied in one call, then the dropped ones removed
-    // (by name only: no value crosses into wasm).
-    let headers = web_sys::Headers::new_with_headers(req.inner().headers().as_ref())
-        .map(Headers)
+    // Which of the client's headers stay is decided here, from the names
+    // read with the request; the copy, the removals and the key are one call.
+    let drop = dropped_request_headers(req);
+    let key = match auth {
+        UpstreamAuth::Key(key) | UpstreamAuth::Managed(Some(key)) => JsValue::from_str(key.expose()),
+        UpstreamAuth::Managed(None) | UpstreamAuth::None => JsValue::UNDEFINED,
+    };
+    let headers = forward_headers(req.inner().headers().as_ref(), &drop, &key)
         .map_err(|_| GovernorError::BadRequest("request cannot be forwarded".into()))?;
-    // Headers the client named in `Connection` are hop-by-hop too.
-    let named: Vec<String> = req
-        .headers()
-        .get("connection")
-        .ok()
-        .flatten()
-        .map(|v| v.split(',').map(|t| t.trim().to_ascii_lowercase()).collect())
-        .unwrap_or_default();
-    for name in req.headers().keys() {
-        let credential = CREDENTIAL_HEADERS.contains(&name.as_str());
-        if credential || is_dropped_request_header(&name) || named.contains(&name) {
-            let _ = headers.delete(&name);
-        }
-    }
-    if let UpstreamAuth::Key(key) | UpstreamAuth::Managed(Some(key)) = auth {
-        let _ = headers.set("x-api-key", key.expose());
-    }
     let body: Option<JsValue> = match body {
         Body::Stream(stream) => stream.map(JsValue::from),
         Body::Bytes(bytes) => Some(js_sys::Uint8Array::from(bytes.as_slice()).into()),
@@ -115,7 +102,7 @@ pub async fn forward(
     // bundle for nothing the governor sets.
     let init = web_sys::RequestInit::new();
     init.set_method(req.method().as_ref());
-    init.set_headers(&headers.0);
+    init.set_headers(&headers);
     if let Some(body) = &body {
         init.set_body(body);
     }
@@ -139,6 +126,36 @@ pub async fn forward(
         Ok(resp)
     };
     boxed.run(deadline.ms, call).await.unwrap_or(Err(GovernorError::UpstreamTimeout { ms: deadline.ms }))
+}
+
+/// The names of the client's headers that are not forwarded: credentials,
+/// hop-by-hop (also those its `Connection` names), the host, Cloudflare's
+/// and the governor's own; `\n`-separated.
+fn dropped_request_headers(req: &Request) -> String {
+    let named: Vec<String> = req
+        .field("connection")
+        .map(|v| v.split(',').map(|t| t.trim().to_ascii_lowercase()).collect())
+        .unwrap_or_default();
+    let mut drop = String::new();
+    for name in req.field_names() {
+        let credential = CREDENTIAL_HEADERS.contains(&name);
+        if credential || is_dropped_request_header(name) || named.iter().any(|n| n == name) {
+            drop.push_str(name);
+            drop.push('\n');
+        }
+    }
+    drop
+}
+
+#[wasm_bindgen(
+    inline_js = "export function forwardHeaders(s,drop,key){const h=new Headers(s);for(const n of drop.split('\\n'))if(n)h.delete(n);\
+if(key!==undefined)h.set('x-api-key',key);return h}"
+)]
+extern "C" {
+    /// A copy of the client's headers without the `\n`-separated `drop`,
+    /// with `x-api-key: key` unless `key` is undefined.
+    #[wasm_bindgen(js_name = forwardHeaders, catch)]
+    fn forward_headers(src: &JsValue, dropped: &str, key: &JsValue) -> Result<web_sys::Headers, JsValue>;
 }
 
 #[wasm_bindgen(

@@ -6,6 +6,7 @@
 use governor_core::relay::url::{check_webhook_url as check_url, ClientUrl};
 use governor_core::wire::error::GovernorError;
 use js_sys::{Function, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 
@@ -17,14 +18,46 @@ use worker::wasm_bindgen_futures::JsFuture;
 pub struct Request {
     inner: web_sys::Request,
     headers: worker::Headers,
+    /// Every header as `(lowercase name, value)`, read in one call into
+    /// JavaScript: a header read is a lookup here, not a crossing.
+    fields: Vec<(String, String)>,
     path: String,
+}
+
+#[wasm_bindgen(inline_js = "export function headerLines(h){let s='';for(const[n,v]of h)s+=n+'\\n'+v+'\\n';return s}")]
+extern "C" {
+    /// A `Headers` as `name\nvalue\n` lines (names lowercased and combined
+    /// as the runtime iterates them; neither can hold a line break).
+    #[wasm_bindgen(js_name = headerLines)]
+    fn header_lines(headers: &web_sys::Headers) -> String;
+}
+
+/// `name\nvalue\n` lines as pairs.
+fn fields_of(lines: &str) -> Vec<(String, String)> {
+    let mut parts = lines.split('\n');
+    let mut fields = Vec::new();
+    while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
+        fields.push((name.to_owned(), value.to_owned()));
+    }
+    fields
 }
 
 impl Request {
     pub fn new(inner: web_sys::Request) -> Self {
         let path = path_of(&inner.url());
-        let headers = worker::Headers(inner.headers());
-        Request { inner, headers, path }
+        let js_headers = inner.headers();
+        let fields = fields_of(&header_lines(&js_headers));
+        Request { inner, headers: worker::Headers(js_headers), fields, path }
+    }
+
+    /// A header's value (`name` in lowercase), if present.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every header's lowercase name.
+    pub fn field_names(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|(n, _)| n.as_str())
     }
 
     /// The runtime's request (its body, signal, URL).
@@ -59,9 +92,9 @@ fn path_of(url: &str) -> String {
     }
 }
 
-/// A request header's value, if present and readable.
+/// A request header's value (`name` in lowercase), if present.
 pub fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers().get(name).ok().flatten()
+    req.field(name).map(str::to_owned)
 }
 
 /// Read a small body (a JSON generate body, a webhook), never holding more

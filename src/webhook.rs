@@ -87,7 +87,7 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config, token: &str) -
     let body = crate::request::read_json_body(&mut req, config.max_body_bytes).await?;
     match &config.webhooks.sync_secret {
         Some(secret) => {
-            let header = req.headers().get("sync-signature").ok().flatten();
+            let header = crate::request::header(&req, "sync-signature");
             verify_sync_signature(
                 secret.expose().as_bytes(),
                 header.as_deref(),
@@ -108,7 +108,7 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config, token: &str) -
                 .map_err(|_| GovernorError::BadRequest("webhook payload is not UTF-8".into()))?;
             let headers = RELAYED_HEADERS
                 .iter()
-                .filter_map(|h| req.headers().get(h).ok().flatten().map(|v| ((*h).to_owned(), v)))
+                .filter_map(|h| crate::request::header(&req, h).map(|v| ((*h).to_owned(), v)))
                 .collect();
             Some(RelayRequest { url, body, headers })
         }

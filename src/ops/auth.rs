@@ -8,13 +8,8 @@ use governor_core::wire::error::GovernorError;
 /// The admin key's fingerprint when the caller presents it.
 pub fn authorize(req: &Request, config: &Config) -> Result<String, GovernorError> {
     let Some(expected) = &config.admin_key else { return Err(GovernorError::NotFound) };
-    let h = req.headers();
-    let presented = h
-        .get("x-governor-admin-key")
-        .ok()
-        .flatten()
-        .or_else(|| h.get("authorization").ok().flatten().and_then(|v| bearer_token(&v).map(str::to_owned)));
-    if !is_admin_key(expected, presented.as_deref()) {
+    let presented = req.field("x-governor-admin-key").or_else(|| req.field("authorization").and_then(bearer_token));
+    if !is_admin_key(expected, presented) {
         return Err(GovernorError::AdminUnauthorized);
     }
     Ok(fingerprint(expected.expose())[..8].to_owned())
